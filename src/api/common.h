@@ -1,0 +1,21 @@
+/* common: request helpers every dialect uses the same way (bearer tokens,
+ * JSON bodies, path captures). Not a dialect: it renders nothing. */
+#ifndef ATRIUM_API_COMMON_H
+#define ATRIUM_API_COMMON_H
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "net/http.h"
+#include "util/buf.h"
+
+typedef enum { BEARER_NONE, BEARER_OK, BEARER_MALFORMED } bearer_t;
+
+/* Finds "Authorization: Bearer <t>". BEARER_MALFORMED: another scheme or an
+ * empty token. On BEARER_OK *tok points into the header (NUL-terminated). */
+bearer_t api_bearer(const http_req_t *r, const char **tok);
+/* Parses the body as a JSON object; NULL with a message in err otherwise. */
+json_t *api_json_object(const http_req_t *r, char *err, size_t errlen);
+/* Strictly percent-decodes capture i into out (reset first); -1 if invalid. */
+int api_capture(const http_req_t *r, int i, buf_t *out);
+
+#endif

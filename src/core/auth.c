@@ -1,0 +1,372 @@
+/* auth: users, passwords, tokens, auth_check (see auth.h). */
+#include "core/auth.h"
+
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/names.h"
+#include "util/buf.h"
+#include "util/ids.h"
+#include "util/timeutil.h"
+
+#define PW_OPS crypto_pwhash_OPSLIMIT_INTERACTIVE
+#define PW_MEM crypto_pwhash_MEMLIMIT_INTERACTIVE
+
+/* A hash nobody's password matches, verified against for unknown users so
+ * that sign-in takes the same time whether or not the user exists. */
+static char dummy_hash[crypto_pwhash_STRBYTES];
+static pthread_once_t dummy_once = PTHREAD_ONCE_INIT;
+
+static void make_dummy(void) {
+    char pw[33];
+    random_base32(pw, 32);
+    if (crypto_pwhash_str(dummy_hash, pw, strlen(pw), PW_OPS, PW_MEM) != 0) dummy_hash[0] = 0;
+}
+
+static int hash_password(const char *pw, char out[crypto_pwhash_STRBYTES], err_t *e) {
+    if (crypto_pwhash_str(out, pw, strlen(pw), PW_OPS, PW_MEM) != 0)
+        return err_set(e, E_INTERNAL, "out of memory hashing a password");
+    return 0;
+}
+
+static void token_hash(const char *token, uint8_t out[32]) {
+    crypto_hash_sha256(out, (const uint8_t *)token, strlen(token));
+}
+
+void auth_anonymous(actor_t *a) { memset(a, 0, sizeof *a); }
+
+int auth_init(catalog_t *c, const char *admin_password, char generated[33], err_t *e) {
+    generated[0] = 0;
+    pthread_once(&dummy_once, make_dummy);
+    int64_t id = auth_user_id(c, "admin");
+    if (id) {
+        if (admin_password && *admin_password) {
+            char *hash = NULL;
+            store_db_t *s = catalog_lock(c);
+            store_stmt_t *st;
+            if (store_cached(s, "SELECT pw_hash FROM principals WHERE id = ?", &st) == 0) {
+                store_bind_int(st, 1, id);
+                if (store_step(st) == STORE_ROW) hash = xstrdup(store_col_text(st, 0, NULL));
+                store_reset(st);
+            }
+            catalog_unlock(c);
+            if (!hash || crypto_pwhash_str_verify(hash, admin_password, strlen(admin_password)) != 0)
+                fprintf(stderr, "atrium: warning: the admin password given does not match the stored one; "
+                                "it only sets the password on first start (keeping the stored one)\n");
+            free(hash);
+        }
+        return 0;
+    }
+    const char *pw = admin_password;
+    if (!pw || !*pw) {
+        random_base32(generated, 24);
+        pw = generated;
+    }
+    char hash[crypto_pwhash_STRBYTES];
+    if (hash_password(pw, hash, e) < 0) return -1;
+    store_db_t *s = catalog_lock(c);
+    store_stmt_t *st;
+    int rc = store_cached(s,
+                          "INSERT INTO principals(kind, name, pw_hash, is_admin, created_ms)"
+                          " VALUES ('user', 'admin', ?, 1, ?)",
+                          &st);
+    if (rc == 0) {
+        store_bind_text(st, 1, hash, strlen(hash));
+        store_bind_int(st, 2, time_now_ms());
+        rc = store_step(st);
+        store_reset(st);
+    }
+    if (rc < 0) err_set(e, E_INTERNAL, "creating admin: %s", store_errmsg(s));
+    catalog_unlock(c);
+    return rc < 0 ? -1 : 0;
+}
+
+/* Loads name, admin flag and grants of a principal into a (lock held). */
+static int load_principal(store_db_t *s, int64_t id, actor_t *a) {
+    store_stmt_t *st;
+    if (store_cached(s, "SELECT name, is_admin FROM principals WHERE id = ?", &st) < 0) return -1;
+    store_bind_int(st, 1, id);
+    int rc = store_step(st);
+    if (rc == STORE_ROW) {
+        snprintf(a->name, sizeof a->name, "%s", store_col_text(st, 0, NULL));
+        a->is_admin = store_col_int(st, 1) != 0;
+        a->principal_id = id;
+    }
+    store_reset(st);
+    if (rc != STORE_ROW) return -1;
+    a->ngrants = 0;
+    if (store_cached(s, "SELECT db, actions FROM grants WHERE principal_id = ? ORDER BY db", &st) < 0) return -1;
+    store_bind_int(st, 1, id);
+    while (store_step(st) == STORE_ROW && a->ngrants < AUTH_MAX_GRANTS) {
+        grant_t *g = &a->grants[a->ngrants++];
+        snprintf(g->db, sizeof g->db, "%s", store_col_text(st, 0, NULL));
+        g->actions = (unsigned)store_col_int(st, 1);
+    }
+    store_reset(st);
+    return 0;
+}
+
+int auth_verify_token(catalog_t *c, const char *token, actor_t *a, err_t *e) {
+    auth_anonymous(a);
+    size_t tl = strlen(token);
+    if (tl == 0 || tl >= TOKEN_MAX_LEN) return err_set(e, E_BAD_TOKEN, "Invalid token supplied.");
+    uint8_t h[32];
+    token_hash(token, h);
+    store_db_t *s = catalog_lock(c);
+    store_stmt_t *st;
+    int64_t pid = 0;
+    bool ok = false;
+    if (store_cached(s, "SELECT principal_id, expires_ms FROM tokens WHERE hash = ?", &st) == 0) {
+        store_bind_blob(st, 1, h, 32);
+        if (store_step(st) == STORE_ROW) {
+            pid = store_col_int(st, 0);
+            ok = store_col_type(st, 1) == SV_NULL || store_col_int(st, 1) > time_now_ms();
+        }
+        store_reset(st);
+    }
+    if (ok && load_principal(s, pid, a) < 0) ok = false;
+    if (ok && store_cached(s, "SELECT db, actions FROM token_scopes WHERE token_hash = ?", &st) == 0) {
+        store_bind_blob(st, 1, h, 32);
+        while (store_step(st) == STORE_ROW && a->nscopes < AUTH_MAX_GRANTS) {
+            grant_t *g = &a->scopes[a->nscopes++];
+            snprintf(g->db, sizeof g->db, "%s", store_col_text(st, 0, NULL));
+            g->actions = (unsigned)store_col_int(st, 1);
+            a->scoped = true;
+        }
+        store_reset(st);
+    }
+    catalog_unlock(c);
+    if (!ok) {
+        auth_anonymous(a);
+        return err_set(e, E_BAD_TOKEN, "Invalid token supplied.");
+    }
+    return 0;
+}
+
+int auth_token_issue(catalog_t *c, int64_t principal_id, const char *kind, const char *prefix, int64_t ttl_s,
+                     const scope_t *scopes, int nscopes, char token[TOKEN_MAX_LEN], err_t *e) {
+    uint8_t secret[32], h[32];
+    randombytes_buf(secret, sizeof secret);
+    buf_t t = BUF_INIT;
+    buf_puts(&t, prefix ? prefix : "atr_");
+    b64url_encode(&t, secret, sizeof secret);
+    snprintf(token, TOKEN_MAX_LEN, "%s", t.data);
+    buf_free(&t);
+    token_hash(token, h);
+    int64_t now = time_now_ms();
+    store_db_t *s = catalog_lock(c);
+    store_exec(s, "SAVEPOINT token_issue");
+    store_stmt_t *st;
+    int rc = store_cached(s,
+                          "INSERT INTO tokens(hash, principal_id, kind, created_ms, expires_ms)"
+                          " VALUES (?, ?, ?, ?, ?)",
+                          &st);
+    if (rc == 0) {
+        store_bind_blob(st, 1, h, 32);
+        store_bind_int(st, 2, principal_id);
+        store_bind_text(st, 3, kind, strlen(kind));
+        store_bind_int(st, 4, now);
+        if (ttl_s > 0) store_bind_int(st, 5, now + ttl_s * 1000);
+        rc = store_step(st);
+        store_reset(st);
+    }
+    for (int i = 0; rc >= 0 && i < nscopes; i++) {
+        rc = store_cached(s, "INSERT INTO token_scopes(token_hash, db, actions) VALUES (?, ?, ?)", &st);
+        if (rc < 0) break;
+        store_bind_blob(st, 1, h, 32);
+        store_bind_text(st, 2, scopes[i].db, strlen(scopes[i].db));
+        store_bind_int(st, 3, scopes[i].actions);
+        rc = store_step(st);
+        store_reset(st);
+    }
+    if (rc < 0) {
+        err_set(e, E_INTERNAL, "issuing token: %s", store_errmsg(s));
+        store_exec(s, "ROLLBACK TO token_issue");
+    }
+    store_exec(s, "RELEASE token_issue");
+    catalog_unlock(c);
+    if (rc < 0) token[0] = 0;
+    return rc < 0 ? -1 : 0;
+}
+
+int auth_token_revoke(catalog_t *c, const char *token) {
+    uint8_t h[32];
+    token_hash(token, h);
+    store_db_t *s = catalog_lock(c);
+    store_stmt_t *st;
+    int rc = store_cached(s, "DELETE FROM tokens WHERE hash = ?", &st);
+    if (rc == 0) {
+        store_bind_blob(st, 1, h, 32);
+        rc = store_step(st);
+        store_reset(st);
+    }
+    catalog_unlock(c);
+    return rc < 0 ? -1 : 0;
+}
+
+int auth_signin(catalog_t *c, const char *user, const char *password, int64_t ttl_s, char token[TOKEN_MAX_LEN],
+                err_t *e) {
+    pthread_once(&dummy_once, make_dummy);
+    char *hash = NULL;
+    int64_t id = 0;
+    store_db_t *s = catalog_lock(c);
+    store_stmt_t *st;
+    if (store_cached(s, "SELECT id, pw_hash FROM principals WHERE kind = 'user' AND name = ?", &st) == 0) {
+        store_bind_text(st, 1, user, strlen(user));
+        if (store_step(st) == STORE_ROW && store_col_type(st, 1) == SV_TEXT) {
+            id = store_col_int(st, 0);
+            hash = xstrdup(store_col_text(st, 1, NULL));
+        }
+        store_reset(st);
+    }
+    catalog_unlock(c);
+    /* Verify outside the lock: it takes tens of milliseconds by design. */
+    bool ok = crypto_pwhash_str_verify(hash ? hash : dummy_hash, password, strlen(password)) == 0 && hash;
+    free(hash);
+    if (!ok) return err_set(e, E_BAD_CREDENTIALS, "Invalid credential supplied.");
+    return auth_token_issue(c, id, "signin", "atr_", ttl_s, NULL, 0, token, e);
+}
+
+int64_t auth_user_id(catalog_t *c, const char *name) {
+    int64_t id = 0;
+    store_db_t *s = catalog_lock(c);
+    store_stmt_t *st;
+    if (store_cached(s, "SELECT id FROM principals WHERE kind = 'user' AND name = ?", &st) == 0) {
+        store_bind_text(st, 1, name, strlen(name));
+        if (store_step(st) == STORE_ROW) id = store_col_int(st, 0);
+        store_reset(st);
+    }
+    catalog_unlock(c);
+    return id;
+}
+
+int auth_user_create(catalog_t *c, const char *name, const char *password, err_t *e) {
+    if (!name_valid(name, strlen(name))) return err_set(e, E_INVALID_NAME, "Invalid credential supplied.");
+    if (!*password) return err_set(e, E_BAD_INPUT, "Incomplete user detail.");
+    if (auth_user_id(c, name)) return err_set(e, E_EXISTS, "User already exists.");
+    char hash[crypto_pwhash_STRBYTES];
+    if (hash_password(password, hash, e) < 0) return -1;
+    store_db_t *s = catalog_lock(c);
+    store_exec(s, "SAVEPOINT user_create");
+    store_stmt_t *st;
+    int rc = store_cached(s,
+                          "INSERT INTO principals(kind, name, pw_hash, created_ms) VALUES ('user', ?, ?, ?)", &st);
+    if (rc == 0) {
+        store_bind_text(st, 1, name, strlen(name));
+        store_bind_text(st, 2, hash, strlen(hash));
+        store_bind_int(st, 3, time_now_ms());
+        rc = store_step(st);
+        store_reset(st);
+    }
+    if (rc >= 0) {
+        /* Every signed-in user may manage databases (TypeDB's model). */
+        int64_t id = store_last_rowid(s);
+        rc = store_cached(s, "INSERT INTO grants(principal_id, db, actions) VALUES (?, '*', ?)", &st);
+        if (rc == 0) {
+            store_bind_int(st, 1, id);
+            store_bind_int(st, 2, ACT_READ | ACT_WRITE | ACT_SCHEMA);
+            rc = store_step(st);
+            store_reset(st);
+        }
+    }
+    if (rc < 0) {
+        /* A concurrent create of the same name loses the UNIQUE race here. */
+        bool dup = (-rc & 0xff) == 19; /* SQLITE_CONSTRAINT */
+        if (dup) err_set(e, E_EXISTS, "User already exists.");
+        else err_set(e, E_INTERNAL, "creating user: %s", store_errmsg(s));
+        store_exec(s, "ROLLBACK TO user_create");
+    }
+    store_exec(s, "RELEASE user_create");
+    catalog_unlock(c);
+    return rc < 0 ? -1 : 0;
+}
+
+static int revoke_all_locked(store_db_t *s, int64_t id) {
+    store_stmt_t *st;
+    int rc = store_cached(s, "DELETE FROM tokens WHERE principal_id = ?", &st);
+    if (rc < 0) return rc;
+    store_bind_int(st, 1, id);
+    rc = store_step(st);
+    store_reset(st);
+    return rc;
+}
+
+int auth_user_set_password(catalog_t *c, const char *name, const char *password, err_t *e) {
+    if (!*password) return err_set(e, E_BAD_INPUT, "User detail not provided.");
+    int64_t id = auth_user_id(c, name);
+    if (!id) return err_set(e, E_NOT_FOUND, "User not found.");
+    char hash[crypto_pwhash_STRBYTES];
+    if (hash_password(password, hash, e) < 0) return -1;
+    store_db_t *s = catalog_lock(c);
+    store_exec(s, "SAVEPOINT user_pw");
+    store_stmt_t *st;
+    int rc = store_cached(s, "UPDATE principals SET pw_hash = ? WHERE id = ?", &st);
+    if (rc == 0) {
+        store_bind_text(st, 1, hash, strlen(hash));
+        store_bind_int(st, 2, id);
+        rc = store_step(st);
+        store_reset(st);
+    }
+    if (rc >= 0) rc = revoke_all_locked(s, id);
+    if (rc < 0) {
+        err_set(e, E_INTERNAL, "changing password: %s", store_errmsg(s));
+        store_exec(s, "ROLLBACK TO user_pw");
+    }
+    store_exec(s, "RELEASE user_pw");
+    catalog_unlock(c);
+    return rc < 0 ? -1 : 0;
+}
+
+int auth_user_delete(catalog_t *c, const char *name, err_t *e) {
+    if (strcmp(name, "admin") == 0) return err_set(e, E_DEFAULT_USER, "Default user cannot be deleted.");
+    int64_t id = auth_user_id(c, name);
+    if (!id) return err_set(e, E_NOT_FOUND, "User not found.");
+    store_db_t *s = catalog_lock(c);
+    store_stmt_t *st;
+    /* Tokens and grants go with the principal (ON DELETE CASCADE). */
+    int rc = store_cached(s, "DELETE FROM principals WHERE id = ?", &st);
+    if (rc == 0) {
+        store_bind_int(st, 1, id);
+        rc = store_step(st);
+        store_reset(st);
+    }
+    if (rc < 0) err_set(e, E_INTERNAL, "deleting user: %s", store_errmsg(s));
+    catalog_unlock(c);
+    return rc < 0 ? -1 : 0;
+}
+
+size_t auth_user_list(catalog_t *c, char ***names) {
+    size_t n = 0, cap = 16;
+    char **out = xmalloc(cap * sizeof *out);
+    store_db_t *s = catalog_lock(c);
+    store_stmt_t *st;
+    if (store_cached(s, "SELECT name FROM principals WHERE kind = 'user' ORDER BY name", &st) == 0) {
+        while (store_step(st) == STORE_ROW) {
+            if (n == cap) out = xrealloc(out, (cap *= 2) * sizeof *out);
+            out[n++] = xstrdup(store_col_text(st, 0, NULL));
+        }
+        store_reset(st);
+    }
+    catalog_unlock(c);
+    *names = out;
+    return n;
+}
+
+static bool grants_allow(const grant_t *g, int n, const db_t *db, unsigned action) {
+    for (int i = 0; i < n; i++) {
+        bool match = strcmp(g[i].db, "*") == 0 || (db && strcmp(g[i].db, db->id) == 0);
+        if (match && (g[i].actions & action) == action) return true;
+    }
+    return false;
+}
+
+bool auth_check(const actor_t *a, const db_t *db, unsigned action) {
+    if (a->scoped && !grants_allow(a->scopes, a->nscopes, db, action)) return false;
+    if (a->is_admin) return true;
+    if (db && a->principal_id && db->owner_id == a->principal_id) return true;
+    if (db && db->public && action == ACT_READ) return true;
+    return a->principal_id && grants_allow(a->grants, a->ngrants, db, action);
+}

@@ -1,0 +1,77 @@
+/* auth: principals (users, the built-in admin), passwords (Argon2id via
+ * libsodium), tokens and the one authorisation function every dialect uses.
+ * Invariants: tokens exist only as SHA-256 hashes in system.db; the secret is
+ * shown once at issue. An actor_t is a self-contained snapshot (grants and
+ * token scopes copied in), so auth_check never touches the database.
+ * Password hashing is deliberately slow: call auth_signin, auth_user_create
+ * and auth_user_set_password off the event loop. */
+#ifndef ATRIUM_CORE_AUTH_H
+#define ATRIUM_CORE_AUTH_H
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/catalog.h"
+#include "core/err.h"
+
+enum {
+    ACT_READ = 1,
+    ACT_WRITE = 2,
+    ACT_SCHEMA = 4,
+    ACT_ADMIN = 8,
+    ACT_OWNER = 16,
+    ACT_ALL = 31,
+};
+
+#define AUTH_MAX_GRANTS 32
+#define TOKEN_MAX_LEN 64 /* "atr_" + 43 base64url chars, with room */
+
+typedef struct {
+    char db[ULID_LEN + 1]; /* a database id, or "*" */
+    unsigned actions;
+} grant_t;
+
+typedef struct {
+    int64_t principal_id; /* 0: anonymous */
+    char name[255 + 1];
+    bool is_admin;
+    grant_t grants[AUTH_MAX_GRANTS];
+    int ngrants;
+    bool scoped; /* the token restricts the principal's rights further */
+    grant_t scopes[AUTH_MAX_GRANTS];
+    int nscopes;
+} actor_t;
+
+typedef struct {
+    const char *db; /* database id or "*" */
+    unsigned actions;
+} scope_t;
+
+/* Makes sure the admin user exists. With no password given on first start,
+ * one is generated and copied to generated (else generated[0] = 0). A
+ * password given later that does not match only warns (see spec). */
+int auth_init(catalog_t *c, const char *admin_password, char generated[33], err_t *e);
+
+void auth_anonymous(actor_t *a);
+/* Resolves a bearer token to its actor: E_BAD_TOKEN if unknown/expired. */
+int auth_verify_token(catalog_t *c, const char *token, actor_t *a, err_t *e);
+/* Checks a password and issues a sign-in token valid for ttl_s seconds. */
+int auth_signin(catalog_t *c, const char *user, const char *password, int64_t ttl_s, char token[TOKEN_MAX_LEN],
+                err_t *e);
+/* Issues a token for a principal; ttl_s <= 0 never expires; scopes may be NULL. */
+int auth_token_issue(catalog_t *c, int64_t principal_id, const char *kind, const char *prefix, int64_t ttl_s,
+                     const scope_t *scopes, int nscopes, char token[TOKEN_MAX_LEN], err_t *e);
+int auth_token_revoke(catalog_t *c, const char *token);
+
+int auth_user_create(catalog_t *c, const char *name, const char *password, err_t *e);
+/* The user's principal id, or 0 if there is no such user. */
+int64_t auth_user_id(catalog_t *c, const char *name);
+int auth_user_set_password(catalog_t *c, const char *name, const char *password, err_t *e);
+int auth_user_delete(catalog_t *c, const char *name, err_t *e);
+/* Sorted user names; free each and the array. */
+size_t auth_user_list(catalog_t *c, char ***names);
+
+/* The one authorisation question: may actor do action on db (NULL = the
+ * instance as a whole, i.e. grants on "*")? */
+bool auth_check(const actor_t *a, const db_t *db, unsigned action);
+
+#endif

@@ -1,0 +1,465 @@
+/* catalog: system.db and the database registry (see catalog.h). */
+#include "core/catalog.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/names.h"
+#include "util/buf.h"
+#include "util/timeutil.h"
+
+struct catalog {
+    char *dir;
+    store_db_t *sys;
+    pthread_mutex_t lock;
+    pthread_rwlock_t reg_lock;
+    db_t **dbs;
+    size_t ndbs, cap;
+};
+
+/* Schema migrations: entry i moves the catalog from user_version i to i+1.
+ * Never edit an entry that has shipped; append a new one. */
+static const char *migrations[] = {
+    "CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE principals("
+    "  id INTEGER PRIMARY KEY,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('user','identity','team')),"
+    "  name TEXT UNIQUE,"
+    "  identity TEXT UNIQUE,"
+    "  pw_hash TEXT,"
+    "  is_admin INTEGER NOT NULL DEFAULT 0,"
+    "  created_ms INTEGER NOT NULL);"
+    "CREATE TABLE grants("
+    "  principal_id INTEGER NOT NULL REFERENCES principals(id) ON DELETE CASCADE,"
+    "  db TEXT NOT NULL,"
+    "  actions INTEGER NOT NULL,"
+    "  PRIMARY KEY (principal_id, db));"
+    "CREATE TABLE tokens("
+    "  hash BLOB PRIMARY KEY,"
+    "  principal_id INTEGER NOT NULL REFERENCES principals(id) ON DELETE CASCADE,"
+    "  kind TEXT NOT NULL,"
+    "  label TEXT,"
+    "  created_ms INTEGER NOT NULL,"
+    "  expires_ms INTEGER);"
+    "CREATE INDEX tokens_by_principal ON tokens(principal_id);"
+    "CREATE TABLE token_scopes("
+    "  token_hash BLOB NOT NULL REFERENCES tokens(hash) ON DELETE CASCADE,"
+    "  db TEXT NOT NULL,"
+    "  actions INTEGER NOT NULL);"
+    "CREATE INDEX token_scopes_by_token ON token_scopes(token_hash);"
+    "CREATE TABLE databases("
+    "  id TEXT PRIMARY KEY,"
+    "  identity TEXT NOT NULL UNIQUE,"
+    "  readonly_id TEXT NOT NULL UNIQUE,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  path TEXT,"
+    "  owner_id INTEGER REFERENCES principals(id) ON DELETE SET NULL,"
+    "  public INTEGER NOT NULL DEFAULT 0,"
+    "  description TEXT,"
+    "  created_ms INTEGER NOT NULL,"
+    "  modified_ms INTEGER NOT NULL);"
+    "CREATE TABLE db_aliases("
+    "  name TEXT PRIMARY KEY,"
+    "  db_id TEXT NOT NULL REFERENCES databases(id) ON DELETE CASCADE);",
+};
+
+static int migrate(store_db_t *s, err_t *e) {
+    store_stmt_t *st;
+    if (store_prepare(s, "PRAGMA user_version", &st) < 0) return err_set(e, E_INTERNAL, "%s", store_errmsg(s));
+    int64_t v = store_step(st) == STORE_ROW ? store_col_int(st, 0) : 0;
+    store_finalize(st);
+    int n = (int)(sizeof migrations / sizeof *migrations);
+    if (v > n) return err_set(e, E_INTERNAL, "system.db has schema version %lld, newer than this atrium (%d)",
+                              (long long)v, n);
+    for (int i = (int)v; i < n; i++) {
+        char pragma[64];
+        snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d;", i + 1);
+        if (store_exec(s, "BEGIN IMMEDIATE;") < 0 || store_exec(s, migrations[i]) < 0 || store_exec(s, pragma) < 0 ||
+            store_exec(s, "COMMIT;") < 0) {
+            err_set(e, E_INTERNAL, "migrating system.db to version %d: %s", i + 1, store_errmsg(s));
+            store_exec(s, "ROLLBACK;");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int mkdir_p(const char *path) {
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(tmp, 0700) < 0 && errno != EEXIST) return -1;
+            *p = '/';
+        }
+    }
+    if (mkdir(tmp, 0700) < 0 && errno != EEXIST) return -1;
+    return 0;
+}
+
+static db_t *db_from_row(store_stmt_t *st) {
+    db_t *d = xcalloc(1, sizeof *d);
+    snprintf(d->id, sizeof d->id, "%s", store_col_text(st, 0, NULL));
+    snprintf(d->identity, sizeof d->identity, "%s", store_col_text(st, 1, NULL));
+    snprintf(d->readonly_id, sizeof d->readonly_id, "%s", store_col_text(st, 2, NULL));
+    d->name = xstrdup(store_col_text(st, 3, NULL));
+    d->in_place = store_col_type(st, 4) != SV_NULL;
+    d->path = xstrdup(store_col_text(st, 4, NULL));
+    d->owner_id = store_col_int(st, 5);
+    d->public = store_col_int(st, 6) != 0;
+    d->created_ms = store_col_int(st, 7);
+    d->modified_ms = store_col_int(st, 8);
+    d->refs = 1; /* the registry's own reference */
+    return d;
+}
+
+static void set_managed_path(catalog_t *c, db_t *d) {
+    buf_t p = BUF_INIT;
+    buf_printf(&p, "%s/dbs/%s.db", c->dir, d->id);
+    free(d->path);
+    d->path = buf_detach(&p);
+}
+
+static void reg_add(catalog_t *c, db_t *d) {
+    if (c->ndbs == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 16;
+        c->dbs = xrealloc(c->dbs, c->cap * sizeof *c->dbs);
+    }
+    c->dbs[c->ndbs++] = d;
+}
+
+static int load_registry(catalog_t *c, err_t *e) {
+    store_stmt_t *st;
+    if (store_prepare(c->sys,
+                      "SELECT id, identity, readonly_id, name, path, owner_id, public, created_ms, modified_ms"
+                      " FROM databases ORDER BY name",
+                      &st) < 0)
+        return err_set(e, E_INTERNAL, "%s", store_errmsg(c->sys));
+    while (store_step(st) == STORE_ROW) {
+        db_t *d = db_from_row(st);
+        if (!d->in_place) set_managed_path(c, d);
+        reg_add(c, d);
+    }
+    store_finalize(st);
+    return 0;
+}
+
+int catalog_open(const char *data_dir, catalog_t **out, err_t *e) {
+    *out = NULL;
+    char abs[PATH_MAX];
+    buf_t p = BUF_INIT;
+    buf_printf(&p, "%s/dbs", data_dir);
+    if (mkdir_p(p.data) < 0) {
+        err_set(e, E_INTERNAL, "cannot create %s: %s", p.data, strerror(errno));
+        buf_free(&p);
+        return -1;
+    }
+    if (!realpath(data_dir, abs)) {
+        buf_free(&p);
+        return err_set(e, E_INTERNAL, "cannot resolve %s: %s", data_dir, strerror(errno));
+    }
+    catalog_t *c = xcalloc(1, sizeof *c);
+    c->dir = xstrdup(abs);
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_rwlock_init(&c->reg_lock, NULL);
+    buf_reset(&p);
+    buf_printf(&p, "%s/system.db", abs);
+    char msg[256];
+    int rc = store_open(p.data, STORE_CREATE | STORE_WAL, &c->sys, msg, sizeof msg);
+    if (rc < 0) {
+        err_set(e, E_INTERNAL, "cannot open %s: %s", p.data, msg);
+        buf_free(&p);
+        catalog_close(c);
+        return -1;
+    }
+    buf_free(&p);
+    if (migrate(c->sys, e) < 0 || load_registry(c, e) < 0) {
+        catalog_close(c);
+        return -1;
+    }
+    *out = c;
+    return 0;
+}
+
+void catalog_close(catalog_t *c) {
+    if (!c) return;
+    for (size_t i = 0; i < c->ndbs; i++) db_release(c->dbs[i]);
+    free(c->dbs);
+    store_close(c->sys);
+    pthread_mutex_destroy(&c->lock);
+    pthread_rwlock_destroy(&c->reg_lock);
+    free(c->dir);
+    free(c);
+}
+
+const char *catalog_data_dir(const catalog_t *c) { return c->dir; }
+
+store_db_t *catalog_lock(catalog_t *c) {
+    pthread_mutex_lock(&c->lock);
+    return c->sys;
+}
+
+void catalog_unlock(catalog_t *c) { pthread_mutex_unlock(&c->lock); }
+
+void db_retain(db_t *d) { __atomic_add_fetch(&d->refs, 1, __ATOMIC_RELAXED); }
+
+void db_release(db_t *d) {
+    if (!d) return;
+    if (__atomic_sub_fetch(&d->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+        free(d->name);
+        free(d->path);
+        free(d);
+    }
+}
+
+db_t *catalog_db_find(catalog_t *c, const char *key, int how) {
+    static const int order[] = {DB_BY_NAME, DB_BY_ID, DB_BY_IDENTITY, DB_BY_READONLY};
+    db_t *found = NULL;
+    pthread_rwlock_rdlock(&c->reg_lock);
+    for (int k = 0; k < 4 && !found; k++) {
+        if (!(how & order[k])) continue;
+        for (size_t i = 0; i < c->ndbs && !found; i++) {
+            db_t *d = c->dbs[i];
+            const char *v = order[k] == DB_BY_NAME ? d->name
+                            : order[k] == DB_BY_ID ? d->id
+                            : order[k] == DB_BY_IDENTITY ? d->identity
+                                                         : d->readonly_id;
+            if (strcmp(v, key) == 0) found = d;
+        }
+    }
+    if (found) db_retain(found);
+    pthread_rwlock_unlock(&c->reg_lock);
+    return found;
+}
+
+static int cmp_name(const void *a, const void *b) {
+    return strcmp((*(db_t *const *)a)->name, (*(db_t *const *)b)->name);
+}
+
+size_t catalog_db_list(catalog_t *c, db_t ***out) {
+    pthread_rwlock_rdlock(&c->reg_lock);
+    size_t n = c->ndbs;
+    db_t **list = xmalloc((n ? n : 1) * sizeof *list);
+    for (size_t i = 0; i < n; i++) {
+        list[i] = c->dbs[i];
+        db_retain(list[i]);
+    }
+    pthread_rwlock_unlock(&c->reg_lock);
+    qsort(list, n, sizeof *list, cmp_name);
+    *out = list;
+    return n;
+}
+
+void catalog_db_list_free(db_t **list, size_t n) {
+    for (size_t i = 0; i < n; i++) db_release(list[i]);
+    free(list);
+}
+
+/* A database's identity: BLAKE2b over the claims "atrium|database:<id>",
+ * laid out as spec/spacetimedb.md §1 says (c2 00, checksum, hash). */
+static void derive_identity(const char *id, char out[IDENTITY_HEX_LEN + 1]) {
+    char claims[64];
+    int n = snprintf(claims, sizeof claims, "atrium|database:%s", id);
+    uint8_t h[32], cs[32], ident[32];
+    crypto_generichash(h, 32, (const uint8_t *)claims, (size_t)n, NULL, 0);
+    uint8_t pre[28] = {0xc2, 0x00};
+    memcpy(pre + 2, h, 26);
+    crypto_generichash(cs, 32, pre, sizeof pre, NULL, 0);
+    ident[0] = 0xc2, ident[1] = 0x00;
+    memcpy(ident + 2, cs, 4);
+    memcpy(ident + 6, h, 26);
+    hex_encode(ident, 32, out);
+}
+
+static bool name_taken_locked(catalog_t *c, const char *name) {
+    for (size_t i = 0; i < c->ndbs; i++)
+        if (strcmp(c->dbs[i]->name, name) == 0) return true;
+    return false;
+}
+
+static int insert_row(catalog_t *c, db_t *d, err_t *e) {
+    store_db_t *s = catalog_lock(c);
+    store_stmt_t *st;
+    int rc = store_cached(s,
+                          "INSERT INTO databases(id, identity, readonly_id, name, path, owner_id, public,"
+                          " created_ms, modified_ms) VALUES (?,?,?,?,?,?,?,?,?)",
+                          &st);
+    if (rc == 0) {
+        store_bind_text(st, 1, d->id, strlen(d->id));
+        store_bind_text(st, 2, d->identity, strlen(d->identity));
+        store_bind_text(st, 3, d->readonly_id, strlen(d->readonly_id));
+        store_bind_text(st, 4, d->name, strlen(d->name));
+        if (d->in_place) store_bind_text(st, 5, d->path, strlen(d->path));
+        if (d->owner_id) store_bind_int(st, 6, d->owner_id);
+        store_bind_int(st, 7, d->public);
+        store_bind_int(st, 8, d->created_ms);
+        store_bind_int(st, 9, d->modified_ms);
+        rc = store_step(st);
+        store_reset(st);
+    }
+    if (rc < 0) err_set(e, E_INTERNAL, "registering database: %s", store_errmsg(s));
+    catalog_unlock(c);
+    return rc < 0 ? -1 : 0;
+}
+
+static db_t *new_entry(const char *name, int64_t owner_id, bool public) {
+    db_t *d = xcalloc(1, sizeof *d);
+    ulid_new(d->id);
+    derive_identity(d->id, d->identity);
+    random_base32(d->readonly_id, READONLY_ID_LEN);
+    d->name = xstrdup(name);
+    d->owner_id = owner_id;
+    d->public = public;
+    d->created_ms = d->modified_ms = time_now_ms();
+    d->refs = 1;
+    return d;
+}
+
+int catalog_db_create(catalog_t *c, const char *name, int64_t owner_id, bool public, db_t **out, err_t *e) {
+    *out = NULL;
+    pthread_rwlock_wrlock(&c->reg_lock);
+    if (name_taken_locked(c, name)) {
+        pthread_rwlock_unlock(&c->reg_lock);
+        return err_set(e, E_EXISTS, "database '%s' already exists", name);
+    }
+    db_t *d = new_entry(name, owner_id, public);
+    set_managed_path(c, d);
+    /* Create the file first: a registry row must never point at nothing. */
+    store_db_t *s;
+    char msg[256];
+    if (store_open(d->path, STORE_CREATE | STORE_WAL, &s, msg, sizeof msg) < 0) {
+        pthread_rwlock_unlock(&c->reg_lock);
+        err_set(e, E_INTERNAL, "creating %s: %s", d->path, msg);
+        db_release(d);
+        return -1;
+    }
+    store_close(s);
+    if (insert_row(c, d, e) < 0) {
+        pthread_rwlock_unlock(&c->reg_lock);
+        unlink(d->path);
+        db_release(d);
+        return -1;
+    }
+    reg_add(c, d);
+    db_retain(d);
+    pthread_rwlock_unlock(&c->reg_lock);
+    *out = d;
+    return 0;
+}
+
+int catalog_db_register_file(catalog_t *c, const char *path, bool public, db_t **out, err_t *e) {
+    *out = NULL;
+    char abs[PATH_MAX];
+    if (!realpath(path, abs)) return err_set(e, E_NOT_FOUND, "%s: %s", path, strerror(errno));
+    pthread_rwlock_wrlock(&c->reg_lock);
+    for (size_t i = 0; i < c->ndbs; i++) {
+        if (c->dbs[i]->in_place && strcmp(c->dbs[i]->path, abs) == 0) {
+            *out = c->dbs[i];
+            db_retain(*out);
+            pthread_rwlock_unlock(&c->reg_lock);
+            return 0;
+        }
+    }
+    /* Name from the file stem, sanitised, then made unique with _2, _3, … */
+    const char *base = strrchr(abs, '/') ? strrchr(abs, '/') + 1 : abs;
+    char stem[PATH_MAX];
+    snprintf(stem, sizeof stem, "%s", base);
+    char *dot = strrchr(stem, '.');
+    if (dot && dot != stem) *dot = 0;
+    buf_t name = BUF_INIT;
+    name_sanitize(stem, &name);
+    size_t baselen = name.len;
+    for (int k = 2; name_taken_locked(c, name.data); k++) {
+        name.len = baselen;
+        buf_printf(&name, "_%d", k);
+    }
+    db_t *d = new_entry(name.data, 0, public);
+    buf_free(&name);
+    d->in_place = true;
+    d->path = xstrdup(abs);
+    if (insert_row(c, d, e) < 0) {
+        pthread_rwlock_unlock(&c->reg_lock);
+        db_release(d);
+        return -1;
+    }
+    reg_add(c, d);
+    db_retain(d);
+    pthread_rwlock_unlock(&c->reg_lock);
+    *out = d;
+    return 0;
+}
+
+int catalog_db_delete(catalog_t *c, db_t *d, err_t *e) {
+    pthread_rwlock_wrlock(&c->reg_lock);
+    size_t i;
+    for (i = 0; i < c->ndbs && c->dbs[i] != d; i++) {
+    }
+    if (i == c->ndbs) {
+        pthread_rwlock_unlock(&c->reg_lock);
+        return err_set(e, E_NOT_FOUND, "Database '%s' not found.", d->name);
+    }
+    store_db_t *s = catalog_lock(c);
+    store_stmt_t *st;
+    int rc = store_cached(s, "DELETE FROM databases WHERE id = ?", &st);
+    if (rc == 0) {
+        store_bind_text(st, 1, d->id, strlen(d->id));
+        rc = store_step(st);
+        store_reset(st);
+    }
+    if (rc < 0) err_set(e, E_INTERNAL, "unregistering database: %s", store_errmsg(s));
+    catalog_unlock(c);
+    if (rc < 0) {
+        pthread_rwlock_unlock(&c->reg_lock);
+        return -1;
+    }
+    memmove(c->dbs + i, c->dbs + i + 1, (c->ndbs - i - 1) * sizeof *c->dbs);
+    c->ndbs--;
+    d->deleted = true;
+    pthread_rwlock_unlock(&c->reg_lock);
+    if (!d->in_place) {
+        static const char *suffix[] = {"", "-wal", "-shm", "-journal"};
+        for (int k = 0; k < 4; k++) {
+            buf_t p = BUF_INIT;
+            buf_printf(&p, "%s%s", d->path, suffix[k]);
+            unlink(p.data);
+            buf_free(&p);
+        }
+    }
+    db_release(d); /* the registry's reference */
+    return 0;
+}
+
+char *catalog_setting_get(catalog_t *c, const char *key) {
+    store_db_t *s = catalog_lock(c);
+    store_stmt_t *st;
+    char *v = NULL;
+    if (store_cached(s, "SELECT value FROM settings WHERE key = ?", &st) == 0) {
+        store_bind_text(st, 1, key, strlen(key));
+        if (store_step(st) == STORE_ROW) v = xstrdup(store_col_text(st, 0, NULL));
+        store_reset(st);
+    }
+    catalog_unlock(c);
+    return v;
+}
+
+int catalog_setting_set(catalog_t *c, const char *key, const char *value) {
+    store_db_t *s = catalog_lock(c);
+    store_stmt_t *st;
+    int rc = store_cached(s, "INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)", &st);
+    if (rc == 0) {
+        store_bind_text(st, 1, key, strlen(key));
+        store_bind_text(st, 2, value, strlen(value));
+        rc = store_step(st);
+        store_reset(st);
+    }
+    catalog_unlock(c);
+    return rc < 0 ? -1 : 0;
+}

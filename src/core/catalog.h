@@ -1,0 +1,69 @@
+/* catalog: DATA/system.db, the engine's own database, and the in-memory
+ * registry of hosted databases built from it.
+ * Invariants: every db_t in the registry has a row in `databases`; lookups
+ * return a counted reference (release with db_release) so a database deleted
+ * while a request uses it stays valid until that request ends. system.db is
+ * one connection guarded by catalog_lock(); the registry has its own rwlock. */
+#ifndef ATRIUM_CORE_CATALOG_H
+#define ATRIUM_CORE_CATALOG_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "store/store.h"
+#include "util/ids.h"
+
+#define IDENTITY_HEX_LEN 64
+#define READONLY_ID_LEN 13
+
+typedef struct catalog catalog_t;
+
+typedef struct db {
+    char id[ULID_LEN + 1];
+    char identity[IDENTITY_HEX_LEN + 1];
+    char readonly_id[READONLY_ID_LEN + 1];
+    char *name;
+    char *path;   /* absolute path of the SQLite file */
+    bool in_place; /* served from a user's file: never deleted from disk */
+    bool public;   /* anonymous actors may read */
+    int64_t owner_id;
+    int64_t created_ms, modified_ms;
+    int refs; /* atomic */
+    bool deleted;
+} db_t;
+
+enum { DB_BY_NAME = 1, DB_BY_ID = 2, DB_BY_IDENTITY = 4, DB_BY_READONLY = 8 };
+
+int catalog_open(const char *data_dir, catalog_t **out, err_t *e);
+void catalog_close(catalog_t *c);
+const char *catalog_data_dir(const catalog_t *c);
+
+/* Finds a database by the first of the `how` keys that matches, in the
+ * order name, id, identity, readonly id. Returns a reference or NULL. */
+db_t *catalog_db_find(catalog_t *c, const char *key, int how);
+void db_retain(db_t *d);
+void db_release(db_t *d);
+/* A sorted (by name) snapshot of all databases, each retained. */
+size_t catalog_db_list(catalog_t *c, db_t ***out);
+void catalog_db_list_free(db_t **list, size_t n);
+
+/* Creates DATA/dbs/<id>.db and registers it. The name must already pass
+ * name_check_db. E_EXISTS if the name is taken. */
+int catalog_db_create(catalog_t *c, const char *name, int64_t owner_id, bool public, db_t **out, err_t *e);
+/* Serves an existing SQLite file in place under a name derived from its stem
+ * (sanitised, made unique); re-registering the same path reuses the entry. */
+int catalog_db_register_file(catalog_t *c, const char *path, bool public, db_t **out, err_t *e);
+/* Unregisters; a managed database's files are removed, an in-place one's kept. */
+int catalog_db_delete(catalog_t *c, db_t *d, err_t *e);
+
+/* Instance settings (key/value text). */
+char *catalog_setting_get(catalog_t *c, const char *key);
+int catalog_setting_set(catalog_t *c, const char *key, const char *value);
+
+/* For core modules that own tables in system.db (auth): exclusive use of
+ * the connection between lock and unlock. */
+store_db_t *catalog_lock(catalog_t *c);
+void catalog_unlock(catalog_t *c);
+
+#endif

@@ -1,0 +1,18 @@
+/* engine: the one object every dialect is handed (as req->app). It owns the
+ * catalog and the instance-wide settings; dialects read it, never copy it. */
+#ifndef ATRIUM_CORE_ENGINE_H
+#define ATRIUM_CORE_ENGINE_H
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/catalog.h"
+
+#define ATRIUM_VERSION "0.1.0"
+
+typedef struct {
+    catalog_t *catalog;
+    int64_t token_ttl_s; /* lifetime of sign-in tokens */
+    bool cors;           /* --cors: CORS headers on the Datasette routes */
+} engine_t;
+
+#endif

@@ -1,0 +1,29 @@
+/* err: typed errors (see err.h). */
+#include "core/err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+int err_set(err_t *e, err_kind_t kind, const char *fmt, ...) {
+    if (!e) return -1;
+    e->kind = kind;
+    e->sql_code = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int err_sql(err_t *e, int code, const char *msg) {
+    if (code < 0) code = -code;
+    err_set(e, E_SQL, "%s", msg ? msg : "SQL error");
+    if (e) e->sql_code = code;
+    return -1;
+}
+
+void err_clear(err_t *e) {
+    e->kind = E_OK;
+    e->sql_code = 0;
+    e->msg[0] = 0;
+}

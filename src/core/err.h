@@ -1,0 +1,36 @@
+/* err: the typed error every core function reports. Core says what went
+ * wrong (kind + human text); each dialect decides status code and shape. */
+#ifndef ATRIUM_CORE_ERR_H
+#define ATRIUM_CORE_ERR_H
+
+typedef enum {
+    E_OK = 0,
+    E_BAD_INPUT,       /* malformed or missing input */
+    E_NO_TOKEN,        /* authentication needed, none given */
+    E_BAD_TOKEN,       /* unknown, expired or revoked token */
+    E_BAD_CREDENTIALS, /* wrong user name or password */
+    E_FORBIDDEN,       /* authenticated, but not allowed */
+    E_NOT_FOUND,
+    E_EXISTS,
+    E_INVALID_NAME,  /* breaks the naming rule */
+    E_INTERNAL_NAME, /* starts with '_' (reserved for the engine) */
+    E_RESERVED_NAME, /* a route word */
+    E_DEFAULT_USER,  /* the built-in admin cannot be removed */
+    E_IN_USE,
+    E_TIMEOUT,
+    E_SQL,      /* SQLite refused; sql_code holds the extended code */
+    E_INTERNAL, /* our fault or the machine's (I/O, corruption) */
+} err_kind_t;
+
+typedef struct {
+    err_kind_t kind;
+    int sql_code;
+    char msg[512];
+} err_t;
+
+/* Fills e (if non-NULL) and returns -1, so callers can `return err_set(…)`. */
+int err_set(err_t *e, err_kind_t kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int err_sql(err_t *e, int code, const char *msg);
+void err_clear(err_t *e);
+
+#endif

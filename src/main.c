@@ -1,0 +1,328 @@
+/* main: the command line. `atrium serve` wires catalog, auth, dialect routes
+ * and the transport together; `atrium user` / `atrium token` manage the
+ * catalog offline; `atrium demo` writes the demo database `make run` serves. */
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/typedb.h"
+#include "core/auth.h"
+#include "core/catalog.h"
+#include "core/demo.h"
+#include "core/engine.h"
+#include "net/server.h"
+
+static const char *usage_main =
+    "atrium " ATRIUM_VERSION " - a database server for SQLite, over HTTP/JSON\n"
+    "\n"
+    "Usage:\n"
+    "  atrium serve [FILE.db ...] [options]   serve the databases in --data, plus FILE.db in place\n"
+    "  atrium user list|add|passwd|delete [NAME] [--data DIR]\n"
+    "                                        manage users (password from $ATRIUM_PASSWORD or stdin)\n"
+    "  atrium token create USER [--ttl SECONDS] [--data DIR]\n"
+    "                                        print a new API token for USER\n"
+    "  atrium demo FILE.db                    write a small demo database\n"
+    "  atrium --version | --help\n"
+    "\n"
+    "Run `atrium serve --help` for the server options.\n";
+
+static const char *usage_serve =
+    "Usage: atrium serve [FILE.db ...] [options]\n"
+    "\n"
+    "Each FILE.db is served in place under its file stem (sanitised to the name rules);\n"
+    "anyone may read it unless --private is given. Other databases live in DIR/dbs/.\n"
+    "\n"
+    "Options:\n"
+    "  --data DIR              data directory (default ./atrium-data)\n"
+    "  --host H                address to listen on (default 127.0.0.1)\n"
+    "  --port N                port (default 8000; 0 picks a free one)\n"
+    "  --threads N             event loops (default: number of cores)\n"
+    "  --admin-password PW     admin password on first start (or $ATRIUM_ADMIN_PASSWORD);\n"
+    "                          without either, one is generated and printed once\n"
+    "  --private               FILE.db arguments are not readable anonymously\n"
+    "  --cors                  send CORS headers on the Datasette routes\n"
+    "  --quiet                 no access log\n"
+    "  --token-ttl S           sign-in token lifetime in seconds (default 14400, max 31536000)\n"
+    "  --max-body BYTES        request body limit (default 67108864 = 64 MiB)\n"
+    "  --max-header BYTES      request line + headers limit (default 16384)\n"
+    "  --max-connections N     open connections limit (default 10000)\n"
+    "  --header-timeout S      seconds to receive a request's headers (default 10)\n"
+    "  --idle-timeout S        seconds a keep-alive connection may idle (default 60)\n";
+
+static int die(const char *fmt, const char *arg) {
+    fprintf(stderr, "atrium: ");
+    fprintf(stderr, fmt, arg);
+    fputc('\n', stderr);
+    return 2;
+}
+
+static bool parse_num(const char *s, double lo, double hi, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || v < lo || v > hi) return false;
+    *out = v;
+    return true;
+}
+
+typedef struct {
+    const char *data_dir;
+    const char *host;
+    int port;
+    int threads;
+    const char *admin_password;
+    bool private_files, cors, quiet;
+    double token_ttl, max_body, max_header, max_conns, header_timeout, idle_timeout;
+    const char **files;
+    int nfiles;
+} serve_opts_t;
+
+/* Fetches the value of an option ("--x V" or "--x=V"). */
+static const char *opt_value(int argc, char **argv, int *i, const char *name) {
+    size_t n = strlen(name);
+    if (strncmp(argv[*i], name, n) != 0) return NULL;
+    if (argv[*i][n] == '=') return argv[*i] + n + 1;
+    if (argv[*i][n] != 0) return NULL;
+    if (*i + 1 >= argc) return NULL;
+    return argv[++*i];
+}
+
+static int parse_serve(int argc, char **argv, serve_opts_t *o) {
+    o->data_dir = "./atrium-data";
+    o->host = "127.0.0.1";
+    o->port = 8000;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    o->threads = cores > 0 ? (int)cores : 1;
+    o->admin_password = getenv("ATRIUM_ADMIN_PASSWORD");
+    o->token_ttl = 14400;
+    o->max_body = 64.0 * 1024 * 1024;
+    o->max_header = 16384;
+    o->max_conns = 10000;
+    o->header_timeout = 10;
+    o->idle_timeout = 60;
+    o->files = calloc((size_t)argc, sizeof *o->files);
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v;
+        double d;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(usage_serve, stdout);
+            exit(0);
+        } else if (strcmp(a, "--private") == 0) o->private_files = true;
+        else if (strcmp(a, "--cors") == 0) o->cors = true;
+        else if (strcmp(a, "--quiet") == 0) o->quiet = true;
+        else if ((v = opt_value(argc, argv, &i, "--data"))) o->data_dir = v;
+        else if ((v = opt_value(argc, argv, &i, "--host"))) o->host = v;
+        else if ((v = opt_value(argc, argv, &i, "--admin-password"))) o->admin_password = v;
+        else if ((v = opt_value(argc, argv, &i, "--port"))) {
+            if (!parse_num(v, 0, 65535, &d)) return die("invalid --port '%s'", v);
+            o->port = (int)d;
+        } else if ((v = opt_value(argc, argv, &i, "--threads"))) {
+            if (!parse_num(v, 1, 256, &d)) return die("invalid --threads '%s'", v);
+            o->threads = (int)d;
+        } else if ((v = opt_value(argc, argv, &i, "--token-ttl"))) {
+            if (!parse_num(v, 1, 31536000, &o->token_ttl)) return die("invalid --token-ttl '%s' (1..31536000)", v);
+        } else if ((v = opt_value(argc, argv, &i, "--max-body"))) {
+            if (!parse_num(v, 0, 1e12, &o->max_body)) return die("invalid --max-body '%s'", v);
+        } else if ((v = opt_value(argc, argv, &i, "--max-header"))) {
+            if (!parse_num(v, 256, 1 << 24, &o->max_header)) return die("invalid --max-header '%s'", v);
+        } else if ((v = opt_value(argc, argv, &i, "--max-connections"))) {
+            if (!parse_num(v, 1, 1e6, &o->max_conns)) return die("invalid --max-connections '%s'", v);
+        } else if ((v = opt_value(argc, argv, &i, "--header-timeout"))) {
+            if (!parse_num(v, 0.001, 86400, &o->header_timeout)) return die("invalid --header-timeout '%s'", v);
+        } else if ((v = opt_value(argc, argv, &i, "--idle-timeout"))) {
+            if (!parse_num(v, 0.001, 86400, &o->idle_timeout)) return die("invalid --idle-timeout '%s'", v);
+        } else if (a[0] == '-') {
+            return die("unknown or incomplete option '%s' (see atrium serve --help)", a);
+        } else {
+            o->files[o->nfiles++] = a;
+        }
+    }
+    return 0;
+}
+
+static int open_catalog(const char *dir, catalog_t **c) {
+    err_t e;
+    if (catalog_open(dir, c, &e) < 0) return die("%s", e.msg);
+    return 0;
+}
+
+static int cmd_serve(int argc, char **argv) {
+    serve_opts_t o;
+    memset(&o, 0, sizeof o);
+    int rc = parse_serve(argc, argv, &o);
+    if (rc) return rc;
+    server_block_signals();
+    catalog_t *cat;
+    if ((rc = open_catalog(o.data_dir, &cat))) return rc;
+    err_t e;
+    char generated[33];
+    if (auth_init(cat, o.admin_password, generated, &e) < 0) return die("%s", e.msg);
+    db_t **served = calloc((size_t)o.nfiles + 1, sizeof *served);
+    for (int i = 0; i < o.nfiles; i++) {
+        if (catalog_db_register_file(cat, o.files[i], !o.private_files, &served[i], &e) < 0)
+            return die("%s", e.msg);
+    }
+
+    engine_t engine = {.catalog = cat, .token_ttl_s = (int64_t)o.token_ttl, .cors = o.cors};
+    router_t *rt = router_new();
+    typedb_register(rt);
+
+    server_config_t cfg = {
+        .host = o.host,
+        .port = o.port,
+        .threads = o.threads,
+        .max_header_bytes = (size_t)o.max_header,
+        .max_body_bytes = (size_t)o.max_body,
+        .max_connections = (int)o.max_conns,
+        .header_timeout_ms = (uint64_t)(o.header_timeout * 1000),
+        .idle_timeout_ms = (uint64_t)(o.idle_timeout * 1000),
+        .quiet = o.quiet,
+        .router = rt,
+        .app = &engine,
+    };
+    char err[256];
+    server_t *srv = server_start(&cfg, err, sizeof err);
+    if (!srv) return die("%s", err);
+    int port = server_port(srv);
+    printf("atrium %s listening on http://%s:%d (data in %s, %d threads)\n", ATRIUM_VERSION, o.host, port,
+           catalog_data_dir(cat), cfg.threads);
+    for (int i = 0; i < o.nfiles; i++)
+        printf("  serving %s as '%s': http://%s:%d/v1/databases/%s\n", served[i]->path, served[i]->name, o.host,
+               port, served[i]->name);
+    if (generated[0])
+        printf("  admin password (generated, shown only this once): %s\n"
+               "  sign in: curl -X POST http://%s:%d/v1/signin -d '{\"username\":\"admin\",\"password\":\"%s\"}'\n",
+               generated, o.host, port, generated);
+    fflush(stdout);
+    sodium_memzero(generated, sizeof generated);
+
+    server_wait(srv);
+    for (int i = 0; i < o.nfiles; i++) db_release(served[i]);
+    free(served);
+    free(o.files);
+    router_free(rt);
+    catalog_close(cat);
+    if (!o.quiet) fprintf(stderr, "atrium: stopped\n");
+    return 0;
+}
+
+/* Reads a password from $ATRIUM_PASSWORD or the first line of stdin. */
+static char *read_password(void) {
+    const char *env = getenv("ATRIUM_PASSWORD");
+    if (env) return strdup(env);
+    char *line = NULL;
+    size_t cap = 0;
+    if (isatty(0)) fprintf(stderr, "password: ");
+    ssize_t n = getline(&line, &cap, stdin);
+    if (n <= 0) {
+        free(line);
+        return NULL;
+    }
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
+    return line;
+}
+
+static const char *data_opt(int argc, char **argv, int *nargs, const char **args) {
+    const char *dir = "./atrium-data";
+    *nargs = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *v;
+        if ((v = opt_value(argc, argv, &i, "--data"))) dir = v;
+        else args[(*nargs)++] = argv[i];
+    }
+    return dir;
+}
+
+static int cmd_user(int argc, char **argv) {
+    const char **args = calloc((size_t)argc + 1, sizeof *args);
+    int n;
+    const char *dir = data_opt(argc, argv, &n, args);
+    catalog_t *cat;
+    int rc = open_catalog(dir, &cat);
+    if (rc) goto out;
+    err_t e;
+    char generated[33];
+    if (auth_init(cat, getenv("ATRIUM_ADMIN_PASSWORD"), generated, &e) < 0) {
+        rc = die("%s", e.msg);
+    } else if (generated[0]) {
+        printf("admin password (generated, shown only this once): %s\n", generated);
+    }
+    if (rc) {
+    } else if (n == 1 && strcmp(args[0], "list") == 0) {
+        char **names;
+        size_t k = auth_user_list(cat, &names);
+        for (size_t i = 0; i < k; i++) {
+            puts(names[i]);
+            free(names[i]);
+        }
+        free(names);
+    } else if (n == 2 && (strcmp(args[0], "add") == 0 || strcmp(args[0], "passwd") == 0)) {
+        char *pw = read_password();
+        if (!pw) rc = die("%s", "no password given");
+        else if ((args[0][0] == 'a' ? auth_user_create(cat, args[1], pw, &e) : auth_user_set_password(cat, args[1], pw, &e)) < 0)
+            rc = die("%s", e.msg);
+        free(pw);
+    } else if (n == 2 && strcmp(args[0], "delete") == 0) {
+        if (auth_user_delete(cat, args[1], &e) < 0) rc = die("%s", e.msg);
+    } else {
+        rc = die("%s", "usage: atrium user list|add NAME|passwd NAME|delete NAME [--data DIR]");
+    }
+    catalog_close(cat);
+out:
+    free(args);
+    return rc;
+}
+
+static int cmd_token(int argc, char **argv) {
+    const char **args = calloc((size_t)argc + 1, sizeof *args);
+    int n;
+    const char *dir = data_opt(argc, argv, &n, args);
+    double ttl = 0;
+    int pos = 0;
+    const char *user = NULL;
+    bool ok = n >= 2 && strcmp(args[0], "create") == 0;
+    for (int i = 1; ok && i < n; i++) {
+        if (strcmp(args[i], "--ttl") == 0 && i + 1 < n) ok = parse_num(args[++i], 1, 1e10, &ttl);
+        else if (pos++ == 0) user = args[i];
+        else ok = false;
+    }
+    free(args);
+    if (!ok || !user) return die("%s", "usage: atrium token create USER [--ttl SECONDS] [--data DIR]");
+    catalog_t *cat;
+    int rc = open_catalog(dir, &cat);
+    if (rc) return rc;
+    err_t e;
+    int64_t id = auth_user_id(cat, user);
+    char tok[TOKEN_MAX_LEN];
+    if (!id) rc = die("no user '%s'", user);
+    else if (auth_token_issue(cat, id, "api", "atr_", (int64_t)ttl, NULL, 0, tok, &e) < 0) rc = die("%s", e.msg);
+    else puts(tok);
+    catalog_close(cat);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    if (sodium_init() < 0) return die("%s", "libsodium failed to initialise");
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        fputs(usage_main, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        puts("atrium " ATRIUM_VERSION);
+        return 0;
+    }
+    if (strcmp(argv[1], "serve") == 0) return cmd_serve(argc - 2, argv + 2);
+    if (strcmp(argv[1], "user") == 0) return cmd_user(argc - 2, argv + 2);
+    if (strcmp(argv[1], "token") == 0) return cmd_token(argc - 2, argv + 2);
+    if (strcmp(argv[1], "demo") == 0) {
+        if (argc != 3) return die("%s", "usage: atrium demo FILE.db");
+        err_t e;
+        if (demo_create(argv[2], &e) < 0) return die("%s", e.msg);
+        printf("wrote %s\n", argv[2]);
+        return 0;
+    }
+    return die("unknown command '%s' (see atrium --help)", argv[1]);
+}

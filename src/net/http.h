@@ -1,0 +1,80 @@
+/* http: the request/response contract between the transport (net/) and the
+ * dialects (api/). A handler receives an http_req_t, and answers it exactly
+ * once, now or later (after deferred work), with http_respond*() or a
+ * stream (http_stream_*). The transport owns the request; it stays valid
+ * until answered even if the client disconnects meanwhile (the answer is
+ * then dropped). All calls happen on the request's own event loop thread. */
+#ifndef ATRIUM_NET_HTTP_H
+#define ATRIUM_NET_HTTP_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+#define HTTP_MAX_CAPTURES 8
+#define HTTP_MAX_HEADERS 64
+
+typedef enum {
+    M_GET = 1, M_HEAD = 2, M_POST = 4, M_PUT = 8, M_DELETE = 16, M_PATCH = 32, M_OPTIONS = 64, M_OTHER = 128,
+} http_method_t;
+
+typedef struct {
+    char *name; /* lower-cased */
+    char *value;
+} http_header_t;
+
+typedef struct dialect dialect_t;
+typedef struct http_req http_req_t;
+
+struct http_req {
+    http_method_t method;
+    const char *method_name;
+    char *target; /* raw request target */
+    char *path;   /* raw (undecoded) path part of target */
+    char *query;  /* raw query string after '?', or NULL */
+    http_header_t headers[HTTP_MAX_HEADERS];
+    int nheaders;
+    buf_t body;
+    /* Router captures: raw path segments (not decoded). */
+    const char *cap[HTTP_MAX_CAPTURES];
+    size_t cap_len[HTTP_MAX_CAPTURES];
+    int ncap;
+    const dialect_t *dialect; /* who answers errors for this path */
+    void *app;                /* the application context the server was given */
+    /* transport-private */
+    void *conn;
+    uint64_t start_us;
+    bool answered;
+    bool streaming;
+    bool keep_alive;
+    buf_t extra_headers; /* "Name: value\r\n" lines added by the handler */
+    int status;
+    uint64_t bytes_out;
+};
+
+/* Case-insensitive header lookup; NULL if absent. */
+const char *http_header(const http_req_t *r, const char *name);
+/* Adds a response header (before answering). */
+void http_add_header(http_req_t *r, const char *name, const char *value);
+
+void http_respond(http_req_t *r, int status, const char *content_type, const void *body, size_t len);
+/* Same, taking the buffer's storage (b is left empty). */
+void http_respond_buf(http_req_t *r, int status, const char *content_type, buf_t *b);
+/* An error in the request's dialect shape (router fallback when none). */
+void http_respond_error(http_req_t *r, int status, const char *message);
+
+/* Chunked streaming: begin, any number of writes, end. */
+void http_stream_begin(http_req_t *r, int status, const char *content_type);
+void http_stream_write(http_req_t *r, const void *p, size_t n);
+void http_stream_end(http_req_t *r);
+
+/* Runs work(data) on a worker thread, then done(r, data) back on r's loop.
+ * The request stays valid throughout; done must answer it. */
+typedef void (*http_work_fn)(void *data);
+typedef void (*http_done_fn)(http_req_t *r, void *data);
+void http_defer(http_req_t *r, http_work_fn work, http_done_fn done, void *data);
+
+const char *http_status_text(int status);
+
+#endif

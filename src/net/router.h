@@ -1,0 +1,38 @@
+/* router: maps method + path to a handler. Patterns are literal segments,
+ * ":name" (one segment, captured) and a final "*" (the rest, captured).
+ * Each dialect registers its routes and an error renderer; a path claimed by
+ * a dialect (by route or by its claims() test) gets that dialect's error shape
+ * for 404/405 and transport errors. Routes are matched in registration order.
+ * The table is built before the server starts and read-only afterwards. */
+#ifndef ATRIUM_NET_ROUTER_H
+#define ATRIUM_NET_ROUTER_H
+#include <stdbool.h>
+
+#include "net/http.h"
+
+typedef void (*route_fn)(http_req_t *r);
+
+struct dialect {
+    const char *name;
+    /* Renders an error body for status; message is human text. */
+    void (*render_error)(http_req_t *r, int status, const char *message);
+    /* Optional: does this dialect own a path no route matched? */
+    bool (*claims)(const char *path);
+    /* Optional: headers added to every response of this dialect (CORS). */
+    const char *extra_headers;
+    /* Optional: answers OPTIONS for any path of the dialect. */
+    route_fn options;
+};
+
+typedef struct router router_t;
+
+router_t *router_new(void);
+void router_free(router_t *rt);
+/* methods: a mask of http_method_t; GET routes also answer HEAD. */
+void router_add(router_t *rt, const dialect_t *d, unsigned methods, const char *pattern, route_fn fn);
+/* Finds the dialect that owns a path (for transport errors); may be NULL. */
+const dialect_t *router_dialect_for(const router_t *rt, const char *path);
+/* Routes the request: calls the handler or answers 404/405/OPTIONS. */
+void router_dispatch(const router_t *rt, http_req_t *r);
+
+#endif

@@ -1,0 +1,875 @@
+/* server: HTTP/1.1 over libuv + http-parser (see server.h).
+ *
+ * Per connection, a small state machine drives the timers:
+ *   IDLE     waiting for a request's first byte      idle timeout, then close
+ *   HEADERS  reading the request line and headers     header timeout (fixed), 408
+ *   BODY     reading the body                         idle timeout per read, 408
+ *   HANDLING the handler owns the request             no timer
+ *   CLOSING  response sent, draining before close     linger timeout
+ * Input is read into a per-loop buffer and parsed in place; only bytes that
+ * cannot be parsed yet (a pipelined request behind one being handled, or a
+ * partial request) are copied into the connection's own buffer. */
+#include "net/server.h"
+
+#include <errno.h>
+#include <http_parser.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "util/json.h"
+#include "util/timeutil.h"
+
+#define READ_BUF_SIZE (64 * 1024)
+#define MAX_PENDING_INPUT (1024 * 1024) /* stop reading a pipelining client past this */
+#define LINGER_MS 2000
+#define LINGER_MAX_BYTES (4 * 1024 * 1024)
+#define DRAIN_GRACE_MS 10000
+
+typedef enum { ST_IDLE, ST_HEADERS, ST_BODY, ST_HANDLING, ST_CLOSING } conn_state_t;
+
+typedef struct worker worker_t;
+typedef struct conn conn_t;
+
+struct worker {
+    uv_loop_t loop;
+    uv_tcp_t listener;
+    uv_async_t stop_async;
+    uv_timer_t drain_timer;
+    uv_thread_t thread;
+    server_t *srv;
+    int fd;
+    conn_t *conns; /* doubly linked list of live connections */
+    char read_buf[READ_BUF_SIZE];
+    bool read_buf_busy;
+    bool stopping;
+    time_t date_at;
+    char date[64];
+};
+
+struct server {
+    server_config_t cfg;
+    worker_t *workers;
+    int nworkers;
+    int port;
+    int nconns; /* atomic */
+};
+
+struct conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    worker_t *w;
+    conn_t *prev, *next;
+    http_parser parser;
+    conn_state_t state;
+    http_req_t *req;
+    buf_t in; /* unparsed input */
+    size_t header_bytes;
+    int err_status;
+    const char *err_msg;
+    buf_t hfield, hvalue, url;
+    bool last_was_value;
+    bool closing;    /* uv_close called */
+    bool eof;        /* peer closed its side */
+    bool in_process; /* inside process(): answers continue the loop there */
+    bool reading;
+    int handles_open;
+    size_t lingered;
+};
+
+static http_parser_settings parser_settings;
+static void process(conn_t *c);
+static void conn_close(conn_t *c);
+static void finish_request(conn_t *c);
+static void conn_start_reading(conn_t *c);
+static void transport_error(conn_t *c, int status, const char *msg);
+
+/* ---- small helpers ---------------------------------------------------- */
+
+const char *http_status_text(int s) {
+    switch (s) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 417: return "Expectation Failed";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+    }
+}
+
+static const char *date_header(worker_t *w) {
+    time_t now = time(NULL);
+    if (now != w->date_at) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(w->date, sizeof w->date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        w->date_at = now;
+    }
+    return w->date;
+}
+
+const char *http_header(const http_req_t *r, const char *name) {
+    for (int i = 0; i < r->nheaders; i++)
+        if (strcasecmp(r->headers[i].name, name) == 0) return r->headers[i].value;
+    return NULL;
+}
+
+void http_add_header(http_req_t *r, const char *name, const char *value) {
+    buf_printf(&r->extra_headers, "%s: %s\r\n", name, value);
+}
+
+static void req_free(http_req_t *r) {
+    if (!r) return;
+    free(r->target);
+    free(r->path);
+    free(r->query);
+    for (int i = 0; i < r->nheaders; i++) {
+        free(r->headers[i].name);
+        free(r->headers[i].value);
+    }
+    buf_free(&r->body);
+    buf_free(&r->extra_headers);
+    free(r);
+}
+
+static http_req_t *req_new(conn_t *c) {
+    http_req_t *r = xcalloc(1, sizeof *r);
+    r->conn = c;
+    r->app = c->w->srv->cfg.app;
+    r->start_us = time_mono_us();
+    return r;
+}
+
+/* ---- writing ---------------------------------------------------------- */
+
+typedef struct {
+    uv_write_t req;
+    char *data;
+} write_req_t;
+
+static void on_write(uv_write_t *wr, int status) {
+    write_req_t *w = (write_req_t *)wr;
+    conn_t *c = wr->data;
+    free(w->data);
+    free(w);
+    if (status < 0 && c && !c->closing) conn_close(c);
+}
+
+/* Writes bytes now if the socket takes them, else queues a copy. */
+static void conn_write(conn_t *c, const char *p, size_t n) {
+    if (c->closing || n == 0) return;
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0) {
+        uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+        int k = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        if (k > 0) p += k, n -= (size_t)k;
+        else if (k < 0 && k != UV_EAGAIN) {
+            conn_close(c);
+            return;
+        }
+        if (n == 0) return;
+    }
+    write_req_t *w = xmalloc(sizeof *w);
+    w->data = xmalloc(n);
+    memcpy(w->data, p, n);
+    w->req.data = c;
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
+        free(w->data);
+        free(w);
+        conn_close(c);
+    }
+}
+
+static void access_log(http_req_t *r) {
+    conn_t *c = r->conn;
+    if (c->w->srv->cfg.quiet) return;
+    char line[512];
+    int n = snprintf(line, sizeof line, "%s %.300s %d %llu %lluus\n", r->method_name ? r->method_name : "-",
+                     r->path ? r->path : "-", r->status, (unsigned long long)r->bytes_out,
+                     (unsigned long long)(time_mono_us() - r->start_us));
+    if (n > (int)sizeof line - 1) n = (int)sizeof line - 1, line[n - 1] = '\n';
+    ssize_t wr = write(2, line, (size_t)n);
+    (void)wr;
+}
+
+static void head_start(http_req_t *r, buf_t *h, int status, const char *ctype) {
+    conn_t *c = r->conn;
+    buf_printf(h, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, http_status_text(status), date_header(c->w));
+    if (ctype) buf_printf(h, "Content-Type: %s\r\n", ctype);
+    if (r->dialect && r->dialect->extra_headers) buf_puts(h, r->dialect->extra_headers);
+    if (r->extra_headers.len) buf_append(h, r->extra_headers.data, r->extra_headers.len);
+    if (!r->keep_alive || c->w->stopping) {
+        r->keep_alive = false;
+        buf_puts(h, "Connection: close\r\n");
+    }
+}
+
+static bool begin_answer(http_req_t *r) {
+    if (r->answered) {
+        fprintf(stderr, "atrium: bug: request %s answered twice\n", r->path ? r->path : "?");
+        return false;
+    }
+    r->answered = true;
+    return true;
+}
+
+void http_respond(http_req_t *r, int status, const char *ctype, const void *body, size_t len) {
+    if (!begin_answer(r)) return;
+    conn_t *c = r->conn;
+    r->status = status;
+    buf_t h = BUF_INIT;
+    head_start(r, &h, status, ctype);
+    bool no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
+    if (!no_body) buf_printf(&h, "Content-Length: %zu\r\n", len);
+    buf_puts(&h, "\r\n");
+    if (!no_body && r->method != M_HEAD) {
+        buf_append(&h, body, len);
+        r->bytes_out = len;
+    }
+    if (c) conn_write(c, h.data, h.len);
+    buf_free(&h);
+    finish_request(c);
+}
+
+void http_respond_buf(http_req_t *r, int status, const char *ctype, buf_t *b) {
+    http_respond(r, status, ctype, b->data ? b->data : "", b->len);
+    buf_free(b);
+}
+
+void http_respond_error(http_req_t *r, int status, const char *message) {
+    if (r->dialect && r->dialect->render_error) {
+        r->dialect->render_error(r, status, message);
+        return;
+    }
+    buf_t b = BUF_INIT;
+    jw_t w;
+    jw_init(&w, &b, 0);
+    jw_obj_begin(&w);
+    jw_key(&w, "error");
+    jw_str(&w, message);
+    jw_key(&w, "status");
+    jw_int(&w, status);
+    jw_obj_end(&w);
+    http_respond_buf(r, status, "application/json", &b);
+}
+
+void http_stream_begin(http_req_t *r, int status, const char *ctype) {
+    if (!begin_answer(r)) return;
+    r->answered = false; /* answered for real at http_stream_end */
+    r->streaming = true;
+    r->status = status;
+    conn_t *c = r->conn;
+    bool chunked = c && c->parser.http_minor >= 1;
+    if (!chunked) r->keep_alive = false; /* HTTP/1.0: the close ends the body */
+    buf_t h = BUF_INIT;
+    head_start(r, &h, status, ctype);
+    if (chunked) buf_puts(&h, "Transfer-Encoding: chunked\r\n");
+    buf_puts(&h, "\r\n");
+    if (c) conn_write(c, h.data, h.len);
+    buf_free(&h);
+}
+
+void http_stream_write(http_req_t *r, const void *p, size_t n) {
+    conn_t *c = r->conn;
+    if (!c || n == 0 || r->method == M_HEAD) return;
+    r->bytes_out += n;
+    if (c->parser.http_minor >= 1) {
+        buf_t b = BUF_INIT;
+        buf_printf(&b, "%zx\r\n", n);
+        buf_append(&b, p, n);
+        buf_puts(&b, "\r\n");
+        conn_write(c, b.data, b.len);
+        buf_free(&b);
+    } else {
+        conn_write(c, p, n);
+    }
+}
+
+void http_stream_end(http_req_t *r) {
+    conn_t *c = r->conn;
+    if (c && r->method != M_HEAD && c->parser.http_minor >= 1) conn_write(c, "0\r\n\r\n", 5);
+    r->answered = true;
+    finish_request(c);
+}
+
+/* ---- deferred work ---------------------------------------------------- */
+
+typedef struct {
+    uv_work_t work;
+    http_req_t *r;
+    http_work_fn fn;
+    http_done_fn done;
+    void *data;
+} defer_t;
+
+static void defer_work(uv_work_t *w) {
+    defer_t *d = w->data;
+    d->fn(d->data);
+}
+
+static void defer_after(uv_work_t *w, int status) {
+    (void)status;
+    defer_t *d = w->data;
+    d->done(d->r, d->data);
+    free(d);
+}
+
+void http_defer(http_req_t *r, http_work_fn work, http_done_fn done, void *data) {
+    conn_t *c = r->conn;
+    defer_t *d = xcalloc(1, sizeof *d);
+    d->r = r, d->fn = work, d->done = done, d->data = data;
+    d->work.data = d;
+    uv_queue_work(&c->w->loop, &d->work, defer_work, defer_after);
+}
+
+/* ---- connection lifecycle -------------------------------------------- */
+
+static void set_timer(conn_t *c, uint64_t ms);
+
+static void conn_free_if_done(conn_t *c) {
+    if (c->handles_open > 0 || c->req) return;
+    buf_free(&c->in);
+    buf_free(&c->hfield);
+    buf_free(&c->hvalue);
+    buf_free(&c->url);
+    __atomic_sub_fetch(&c->w->srv->nconns, 1, __ATOMIC_RELAXED);
+    free(c);
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+    conn_t *c = h->data;
+    c->handles_open--;
+    conn_free_if_done(c);
+}
+
+static void conn_close(conn_t *c) {
+    if (c->closing) return;
+    c->closing = true;
+    if (c->prev) c->prev->next = c->next;
+    else c->w->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+}
+
+static void on_shutdown(uv_shutdown_t *sr, int status) {
+    (void)status;
+    free(sr);
+}
+
+/* Closes after the queued response is flushed, reading and discarding what
+ * the client still sends for a while, so the client sees the response
+ * instead of a reset. */
+static void conn_close_gracefully(conn_t *c) {
+    if (c->closing || c->state == ST_CLOSING) return;
+    c->state = ST_CLOSING;
+    uv_shutdown_t *sr = xmalloc(sizeof *sr);
+    if (uv_shutdown(sr, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
+        free(sr);
+        conn_close(c);
+        return;
+    }
+    set_timer(c, LINGER_MS);
+}
+
+static void on_timer(uv_timer_t *t) {
+    conn_t *c = t->data;
+    switch (c->state) {
+    case ST_HEADERS:
+    case ST_BODY:
+        /* Answer as a transport error on whatever request is half-read. */
+        transport_error(c, 408, "Request timeout");
+        break;
+    case ST_HANDLING: break;
+    case ST_IDLE:
+    case ST_CLOSING: conn_close(c); break;
+    }
+}
+
+static void set_timer(conn_t *c, uint64_t ms) {
+    if (c->closing) return;
+    if (ms) uv_timer_start(&c->timer, on_timer, ms, 0);
+    else uv_timer_stop(&c->timer);
+}
+
+/* Called once a request has been answered in full. */
+static void finish_request(conn_t *c) {
+    if (!c) return;
+    http_req_t *r = c->req;
+    if (r) {
+        access_log(r);
+        bool keep = r->keep_alive;
+        c->req = NULL;
+        req_free(r);
+        if (c->closing) {
+            conn_free_if_done(c);
+            return;
+        }
+        if (!keep || c->w->stopping || c->eof) {
+            conn_close_gracefully(c);
+            return;
+        }
+    }
+    c->state = ST_IDLE;
+    c->header_bytes = 0;
+    set_timer(c, c->w->srv->cfg.idle_timeout_ms);
+    if (!c->in_process) process(c);
+}
+
+/* ---- parsing ---------------------------------------------------------- */
+
+static int header_budget(conn_t *c, size_t n) {
+    c->header_bytes += n;
+    if (c->header_bytes > c->w->srv->cfg.max_header_bytes) {
+        c->err_status = 431;
+        c->err_msg = "Request header fields too large";
+        http_parser_pause(&c->parser, 1);
+        return 0;
+    }
+    return 0;
+}
+
+static int on_message_begin(http_parser *p) {
+    conn_t *c = p->data;
+    if (!c->req) c->req = req_new(c);
+    c->state = ST_HEADERS;
+    set_timer(c, c->w->srv->cfg.header_timeout_ms);
+    buf_reset(&c->url);
+    buf_reset(&c->hfield);
+    buf_reset(&c->hvalue);
+    c->last_was_value = false;
+    return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t n) {
+    conn_t *c = p->data;
+    buf_append(&c->url, at, n);
+    return header_budget(c, n);
+}
+
+static void commit_header(conn_t *c) {
+    http_req_t *r = c->req;
+    if (c->hfield.len == 0) return;
+    if (r->nheaders < HTTP_MAX_HEADERS) {
+        for (size_t i = 0; i < c->hfield.len; i++)
+            if (c->hfield.data[i] >= 'A' && c->hfield.data[i] <= 'Z') c->hfield.data[i] += 32;
+        r->headers[r->nheaders].name = xstrndup(c->hfield.data, c->hfield.len);
+        r->headers[r->nheaders].value = xstrndup(c->hvalue.data ? c->hvalue.data : "", c->hvalue.len);
+        r->nheaders++;
+    } else {
+        c->err_status = 431;
+        c->err_msg = "Too many request header fields";
+        http_parser_pause(&c->parser, 1);
+    }
+    buf_reset(&c->hfield);
+    buf_reset(&c->hvalue);
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t n) {
+    conn_t *c = p->data;
+    if (c->last_was_value) commit_header(c);
+    c->last_was_value = false;
+    buf_append(&c->hfield, at, n);
+    return header_budget(c, n);
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t n) {
+    conn_t *c = p->data;
+    c->last_was_value = true;
+    buf_append(&c->hvalue, at, n);
+    return header_budget(c, n);
+}
+
+static http_method_t map_method(unsigned m) {
+    switch (m) {
+    case HTTP_GET: return M_GET;
+    case HTTP_HEAD: return M_HEAD;
+    case HTTP_POST: return M_POST;
+    case HTTP_PUT: return M_PUT;
+    case HTTP_DELETE: return M_DELETE;
+    case HTTP_PATCH: return M_PATCH;
+    case HTTP_OPTIONS: return M_OPTIONS;
+    default: return M_OTHER;
+    }
+}
+
+static void fill_target(conn_t *c) {
+    http_req_t *r = c->req;
+    free(r->target);
+    free(r->path);
+    free(r->query);
+    r->target = xstrndup(c->url.data ? c->url.data : "", c->url.len);
+    const char *t = r->target;
+    /* An absolute-form target ("http://host/path") is reduced to its path. */
+    if (strncmp(t, "http://", 7) == 0 || strncmp(t, "https://", 8) == 0) {
+        const char *s = strchr(t + 8, '/');
+        t = s ? s : "/";
+    }
+    const char *q = strchr(t, '?');
+    const char *hash = strchr(t, '#');
+    size_t plen = q ? (size_t)(q - t) : hash ? (size_t)(hash - t) : strlen(t);
+    r->path = xstrndup(t, plen);
+    if (q) {
+        size_t qlen = hash && hash > q ? (size_t)(hash - q - 1) : strlen(q + 1);
+        r->query = xstrndup(q + 1, qlen);
+    }
+}
+
+static int on_headers_complete(http_parser *p) {
+    conn_t *c = p->data;
+    if (c->last_was_value) commit_header(c);
+    http_req_t *r = c->req;
+    r->method = map_method(p->method);
+    r->method_name = http_method_str((enum http_method)p->method);
+    r->keep_alive = http_should_keep_alive(p) != 0;
+    fill_target(c);
+    if (c->err_status) return 0; /* already paused */
+    size_t max = c->w->srv->cfg.max_body_bytes;
+    bool has_body = (p->flags & F_CHUNKED) || (p->content_length > 0 && p->content_length != ULLONG_MAX);
+    if (!(p->flags & F_CHUNKED) && p->content_length != ULLONG_MAX && p->content_length > max) {
+        c->err_status = 413;
+        c->err_msg = "Request body too large";
+        http_parser_pause(p, 1);
+        return 0;
+    }
+    const char *expect = http_header(r, "expect");
+    if (expect && has_body) {
+        if (strcasecmp(expect, "100-continue") == 0) {
+            static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+            conn_write(c, cont, sizeof cont - 1);
+        } else {
+            c->err_status = 417;
+            c->err_msg = "Expectation failed";
+            http_parser_pause(p, 1);
+            return 0;
+        }
+    }
+    c->state = ST_BODY;
+    set_timer(c, c->w->srv->cfg.idle_timeout_ms);
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t n) {
+    conn_t *c = p->data;
+    if (c->req->body.len + n > c->w->srv->cfg.max_body_bytes) {
+        c->err_status = 413;
+        c->err_msg = "Request body too large";
+        http_parser_pause(p, 1);
+        return 0;
+    }
+    buf_append(&c->req->body, at, n);
+    return 0;
+}
+
+static int on_message_complete(http_parser *p) {
+    conn_t *c = p->data;
+    c->state = ST_HANDLING;
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static void dispatch(conn_t *c) {
+    set_timer(c, 0);
+    http_req_t *r = c->req;
+    if (!r->body.data) buf_reserve(&r->body, 0);
+    router_dispatch(c->w->srv->cfg.router, r);
+}
+
+/* Answers a transport-level error and closes after it. */
+static void transport_error(conn_t *c, int status, const char *msg) {
+    if (!c->req) c->req = req_new(c);
+    http_req_t *r = c->req;
+    if (!r->path && c->url.len) fill_target(c);
+    if (r->path) r->dialect = router_dialect_for(c->w->srv->cfg.router, r->path);
+    r->keep_alive = false;
+    c->state = ST_HANDLING;
+    http_respond_error(r, status, msg);
+}
+
+static void process(conn_t *c) {
+    c->in_process = true;
+    size_t off = 0;
+    while (!c->closing && off < c->in.len && c->state != ST_HANDLING && c->state != ST_CLOSING) {
+        size_t n = http_parser_execute(&c->parser, &parser_settings, c->in.data + off, c->in.len - off);
+        off += n;
+        enum http_errno en = HTTP_PARSER_ERRNO(&c->parser);
+        if (en == HPE_PAUSED) {
+            http_parser_pause(&c->parser, 0);
+            if (c->err_status) {
+                off = c->in.len;
+                transport_error(c, c->err_status, c->err_msg);
+                break;
+            }
+            dispatch(c);
+        } else if (en != HPE_OK) {
+            off = c->in.len;
+            if (en == HPE_HEADER_OVERFLOW) transport_error(c, 431, "Request header fields too large");
+            else transport_error(c, 400, http_errno_description(en));
+            break;
+        }
+    }
+    if (!c->closing) {
+        buf_consume(&c->in, off);
+        if (c->in.len == 0 && c->in.cap > READ_BUF_SIZE) buf_free(&c->in);
+        bool want = c->in.len < MAX_PENDING_INPUT && !c->eof;
+        if (want && !c->reading) {
+            conn_start_reading(c);
+        } else if (!want && c->reading) {
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            c->reading = false;
+        }
+        if (c->eof && c->state == ST_IDLE && c->in.len == 0) conn_close(c);
+    }
+    c->in_process = false;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b) {
+    (void)suggested;
+    conn_t *c = h->data;
+    worker_t *w = c->w;
+    if (!w->read_buf_busy) {
+        w->read_buf_busy = true;
+        *b = uv_buf_init(w->read_buf, READ_BUF_SIZE);
+    } else {
+        *b = uv_buf_init(xmalloc(READ_BUF_SIZE), READ_BUF_SIZE);
+    }
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
+    conn_t *c = s->data;
+    worker_t *w = c->w;
+    bool shared = b->base == w->read_buf;
+    if (nread > 0 && !c->closing) {
+        if (c->state == ST_CLOSING) {
+            c->lingered += (size_t)nread;
+            if (c->lingered > LINGER_MAX_BYTES) conn_close(c);
+        } else {
+            buf_append(&c->in, b->base, (size_t)nread);
+            if (c->state == ST_BODY) set_timer(c, w->srv->cfg.idle_timeout_ms);
+            if (!c->in_process) process(c);
+        }
+    } else if (nread < 0 && !c->closing) {
+        c->eof = true;
+        uv_read_stop(s);
+        c->reading = false;
+        /* A request being handled is still answered; otherwise close now. */
+        if (c->state != ST_HANDLING) conn_close(c);
+    }
+    if (shared) w->read_buf_busy = false;
+    else free(b->base);
+}
+
+static void conn_start_reading(conn_t *c) {
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading = true;
+}
+
+static void on_connection(uv_stream_t *ls, int status) {
+    worker_t *w = ls->data;
+    if (status < 0 || w->stopping) return;
+    conn_t *c = xcalloc(1, sizeof *c);
+    c->w = w;
+    uv_tcp_init(&w->loop, &c->tcp);
+    uv_timer_init(&w->loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->handles_open = 2;
+    __atomic_add_fetch(&w->srv->nconns, 1, __ATOMIC_RELAXED);
+    c->next = w->conns;
+    if (w->conns) w->conns->prev = c;
+    w->conns = c;
+    if (uv_accept(ls, (uv_stream_t *)&c->tcp) < 0) {
+        conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    if (__atomic_load_n(&w->srv->nconns, __ATOMIC_RELAXED) > w->srv->cfg.max_connections) {
+        static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                                   "Content-Length: 47\r\nConnection: close\r\n\r\n"
+                                   "{\"error\":\"Too many connections\",\"status\":503}\n";
+        uv_buf_t b = uv_buf_init((char *)busy, sizeof busy - 1);
+        uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        conn_close(c);
+        return;
+    }
+    c->state = ST_IDLE;
+    set_timer(c, w->srv->cfg.idle_timeout_ms);
+    conn_start_reading(c);
+}
+
+/* ---- loops and lifecycle ---------------------------------------------- */
+
+static void on_drain_timeout(uv_timer_t *t) {
+    worker_t *w = t->data;
+    for (conn_t *c = w->conns, *n; c; c = n) {
+        n = c->next;
+        conn_close(c);
+    }
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+static void on_stop(uv_async_t *a) {
+    worker_t *w = a->data;
+    w->stopping = true;
+    uv_close((uv_handle_t *)&w->listener, NULL);
+    uv_close((uv_handle_t *)&w->stop_async, NULL);
+    for (conn_t *c = w->conns, *n; c; c = n) {
+        n = c->next;
+        if (c->state != ST_HANDLING) conn_close(c);
+    }
+    if (w->conns) {
+        uv_timer_init(&w->loop, &w->drain_timer);
+        w->drain_timer.data = w;
+        uv_timer_start(&w->drain_timer, on_drain_timeout, DRAIN_GRACE_MS, 0);
+        uv_unref((uv_handle_t *)&w->drain_timer);
+    }
+}
+
+static void worker_main(void *arg) {
+    worker_t *w = arg;
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    /* Close whatever is left (the drain timer) and let the loop finish. */
+    if (w->conns == NULL && uv_is_active((uv_handle_t *)&w->drain_timer)) uv_close((uv_handle_t *)&w->drain_timer, NULL);
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&w->loop);
+}
+
+static int make_listener(const char *host, int port, char *err, size_t errlen) {
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    int family = AF_INET;
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0) {
+        if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0) {
+            snprintf(err, errlen, "invalid host address '%s' (give an IP address)", host);
+            return -1;
+        }
+        family = AF_INET6;
+    }
+    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    socklen_t len = family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 1024) < 0) {
+        snprintf(err, errlen, "cannot listen on %s:%d: %s", host, port, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int bound_port(int fd) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) return -1;
+    if (ss.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+void server_block_signals(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static void raise_fd_limit(int want) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)want) {
+        rl.rlim_cur = rl.rlim_max < (rlim_t)want ? rl.rlim_max : (rlim_t)want;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+server_t *server_start(const server_config_t *cfg, char *err, size_t errlen) {
+    parser_settings.on_message_begin = on_message_begin;
+    parser_settings.on_url = on_url;
+    parser_settings.on_header_field = on_header_field;
+    parser_settings.on_header_value = on_header_value;
+    parser_settings.on_headers_complete = on_headers_complete;
+    parser_settings.on_body = on_body;
+    parser_settings.on_message_complete = on_message_complete;
+    raise_fd_limit(cfg->max_connections + 256);
+
+    server_t *s = xcalloc(1, sizeof *s);
+    s->cfg = *cfg;
+    s->nworkers = cfg->threads > 0 ? cfg->threads : 1;
+    s->workers = xcalloc((size_t)s->nworkers, sizeof *s->workers);
+    int port = cfg->port;
+    for (int i = 0; i < s->nworkers; i++) {
+        worker_t *w = &s->workers[i];
+        w->srv = s;
+        w->fd = make_listener(cfg->host, port, err, errlen);
+        if (w->fd < 0) {
+            for (int k = 0; k < i; k++) close(s->workers[k].fd);
+            free(s->workers);
+            free(s);
+            return NULL;
+        }
+        if (port == 0) port = bound_port(w->fd); /* the others join the same port */
+    }
+    s->port = port;
+    for (int i = 0; i < s->nworkers; i++) {
+        worker_t *w = &s->workers[i];
+        uv_loop_init(&w->loop);
+        uv_tcp_init(&w->loop, &w->listener);
+        w->listener.data = w;
+        uv_tcp_open(&w->listener, w->fd);
+        uv_listen((uv_stream_t *)&w->listener, 1024, on_connection);
+        uv_async_init(&w->loop, &w->stop_async, on_stop);
+        w->stop_async.data = w;
+        uv_thread_create(&w->thread, worker_main, w);
+    }
+    return s;
+}
+
+int server_port(const server_t *s) { return s->port; }
+
+int server_wait(server_t *s) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    int sig = 0;
+    sigwait(&set, &sig);
+    if (!s->cfg.quiet) fprintf(stderr, "atrium: %s received, finishing in-flight requests\n", strsignal(sig));
+    for (int i = 0; i < s->nworkers; i++) uv_async_send(&s->workers[i].stop_async);
+    for (int i = 0; i < s->nworkers; i++) uv_thread_join(&s->workers[i].thread);
+    free(s->workers);
+    free(s);
+    return 0;
+}

@@ -1,0 +1,40 @@
+/* server: the HTTP/1.1 transport. One libuv loop per thread, each with its
+ * own SO_REUSEPORT listening socket (the kernel spreads connections); a
+ * connection lives on one loop for its life. Requests are parsed with
+ * http-parser, answered in order (pipelining), and bounded by the limits
+ * below. SIGINT/SIGTERM stop accepting, let in-flight requests finish, and
+ * make server_wait return. */
+#ifndef ATRIUM_NET_SERVER_H
+#define ATRIUM_NET_SERVER_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "net/router.h"
+
+typedef struct {
+    const char *host;
+    int port; /* 0: any free port (see server_port) */
+    int threads;
+    size_t max_header_bytes;
+    size_t max_body_bytes;
+    int max_connections;
+    uint64_t header_timeout_ms;
+    uint64_t idle_timeout_ms;
+    bool quiet; /* no access log */
+    const router_t *router;
+    void *app; /* handed to handlers as req->app */
+} server_config_t;
+
+typedef struct server server_t;
+
+/* Binds and starts the loops; on failure returns NULL with a message in err. */
+server_t *server_start(const server_config_t *cfg, char *err, size_t errlen);
+int server_port(const server_t *s);
+/* Blocks until SIGINT/SIGTERM, drains, frees the server. Returns 0. */
+int server_wait(server_t *s);
+/* Blocks SIGINT/SIGTERM/SIGPIPE in the calling thread; call before any other
+ * thread starts so every thread inherits the mask. */
+void server_block_signals(void);
+
+#endif

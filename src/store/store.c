@@ -1,0 +1,206 @@
+/* store: SQLite connections and statements (see store.h). */
+#include "store/store.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STORE_CACHE_MAX 64
+
+struct store_stmt {
+    sqlite3_stmt *st;
+};
+
+typedef struct {
+    const char *sql; /* key: the caller's static text */
+    store_stmt_t stmt;
+} cache_entry_t;
+
+struct store_db {
+    sqlite3 *db;
+    cache_entry_t cache[STORE_CACHE_MAX];
+    int ncache;
+};
+
+const char *store_version(void) { return sqlite3_libversion(); }
+
+int store_open(const char *path, int flags, store_db_t **out, char *err, size_t errlen) {
+    *out = NULL;
+    int of = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI;
+    of |= (flags & STORE_READONLY) ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+    if (flags & STORE_CREATE) of |= SQLITE_OPEN_CREATE;
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(path, &db, of, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "%s", db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        rc = db ? sqlite3_extended_errcode(db) : rc;
+        sqlite3_close(db);
+        return -rc;
+    }
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(db, 5000);
+    store_db_t *s = xcalloc(1, sizeof *s);
+    s->db = db;
+    const char *init = "PRAGMA foreign_keys=ON;";
+    if ((rc = store_exec(s, init)) < 0) goto fail;
+    if (flags & STORE_WAL) {
+        if ((rc = store_exec(s, "PRAGMA journal_mode=WAL;")) < 0) goto fail;
+    }
+    if (!(flags & STORE_READONLY)) {
+        const char *sync = (flags & STORE_SYNC_NORMAL) ? "PRAGMA synchronous=NORMAL;" : "PRAGMA synchronous=FULL;";
+        if ((rc = store_exec(s, sync)) < 0) goto fail;
+    }
+    *out = s;
+    return 0;
+fail:
+    snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+    store_close(s);
+    return rc;
+}
+
+void store_close(store_db_t *db) {
+    if (!db) return;
+    for (int i = 0; i < db->ncache; i++) sqlite3_finalize(db->cache[i].stmt.st);
+    sqlite3_close_v2(db->db);
+    free(db);
+}
+
+const char *store_errmsg(store_db_t *db) { return sqlite3_errmsg(db->db); }
+
+int store_exec(store_db_t *db, const char *sql) {
+    int rc = sqlite3_exec(db->db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? 0 : -sqlite3_extended_errcode(db->db);
+}
+
+int store_prepare(store_db_t *db, const char *sql, store_stmt_t **out) {
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        *out = NULL;
+        return -sqlite3_extended_errcode(db->db);
+    }
+    store_stmt_t *s = xmalloc(sizeof *s);
+    s->st = st;
+    *out = s;
+    return 0;
+}
+
+int store_cached(store_db_t *db, const char *sql, store_stmt_t **out) {
+    for (int i = 0; i < db->ncache; i++) {
+        if (db->cache[i].sql == sql || strcmp(db->cache[i].sql, sql) == 0) {
+            *out = &db->cache[i].stmt;
+            return 0;
+        }
+    }
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v3(db->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+    if (rc != SQLITE_OK) return -sqlite3_extended_errcode(db->db);
+    if (db->ncache == STORE_CACHE_MAX) {
+        /* Full: evict the oldest entry. Callers hold at most a few at once. */
+        sqlite3_finalize(db->cache[0].stmt.st);
+        memmove(db->cache, db->cache + 1, sizeof(cache_entry_t) * (STORE_CACHE_MAX - 1));
+        db->ncache--;
+    }
+    db->cache[db->ncache].sql = sql;
+    db->cache[db->ncache].stmt.st = st;
+    *out = &db->cache[db->ncache].stmt;
+    db->ncache++;
+    return 0;
+}
+
+void store_finalize(store_stmt_t *st) {
+    if (!st) return;
+    sqlite3_finalize(st->st);
+    free(st);
+}
+
+void store_reset(store_stmt_t *st) {
+    sqlite3_reset(st->st);
+    sqlite3_clear_bindings(st->st);
+}
+
+void store_bind_null(store_stmt_t *st, int idx) { sqlite3_bind_null(st->st, idx); }
+void store_bind_int(store_stmt_t *st, int idx, int64_t v) { sqlite3_bind_int64(st->st, idx, v); }
+void store_bind_double(store_stmt_t *st, int idx, double v) { sqlite3_bind_double(st->st, idx, v); }
+void store_bind_text(store_stmt_t *st, int idx, const char *s, size_t n) {
+    sqlite3_bind_text64(st->st, idx, s, n, SQLITE_TRANSIENT, SQLITE_UTF8);
+}
+void store_bind_blob(store_stmt_t *st, int idx, const void *p, size_t n) {
+    sqlite3_bind_blob64(st->st, idx, p, n, SQLITE_TRANSIENT);
+}
+
+int store_step(store_stmt_t *st) {
+    int rc = sqlite3_step(st->st);
+    if (rc == SQLITE_ROW) return STORE_ROW;
+    if (rc == SQLITE_DONE) return STORE_DONE;
+    return -sqlite3_extended_errcode(sqlite3_db_handle(st->st));
+}
+
+int store_col_count(store_stmt_t *st) { return sqlite3_column_count(st->st); }
+const char *store_col_name(store_stmt_t *st, int i) { return sqlite3_column_name(st->st, i); }
+
+sv_type_t store_col_type(store_stmt_t *st, int i) {
+    switch (sqlite3_column_type(st->st, i)) {
+    case SQLITE_INTEGER: return SV_INT;
+    case SQLITE_FLOAT: return SV_REAL;
+    case SQLITE_TEXT: return SV_TEXT;
+    case SQLITE_BLOB: return SV_BLOB;
+    default: return SV_NULL;
+    }
+}
+
+int64_t store_col_int(store_stmt_t *st, int i) { return sqlite3_column_int64(st->st, i); }
+double store_col_double(store_stmt_t *st, int i) { return sqlite3_column_double(st->st, i); }
+
+const char *store_col_text(store_stmt_t *st, int i, size_t *n) {
+    const char *p = (const char *)sqlite3_column_text(st->st, i);
+    if (n) *n = p ? (size_t)sqlite3_column_bytes(st->st, i) : 0;
+    return p ? p : "";
+}
+
+const void *store_col_blob(store_stmt_t *st, int i, size_t *n) {
+    const void *p = sqlite3_column_blob(st->st, i);
+    *n = (size_t)sqlite3_column_bytes(st->st, i);
+    return p;
+}
+
+void store_col_value(store_stmt_t *st, int i, store_value_t *v) {
+    v->type = store_col_type(st, i);
+    v->p = NULL, v->n = 0, v->i = 0, v->d = 0;
+    switch (v->type) {
+    case SV_INT: v->i = sqlite3_column_int64(st->st, i); break;
+    case SV_REAL: v->d = sqlite3_column_double(st->st, i); break;
+    case SV_TEXT: v->p = store_col_text(st, i, &v->n); break;
+    case SV_BLOB: v->p = store_col_blob(st, i, &v->n); break;
+    case SV_NULL: break;
+    }
+}
+
+int64_t store_changes(store_db_t *db) { return sqlite3_changes64(db->db); }
+int64_t store_last_rowid(store_db_t *db) { return sqlite3_last_insert_rowid(db->db); }
+
+int store_schema_text(store_db_t *db, bool tables_only, buf_t *out) {
+    /* Shadow tables (FTS5 and friends) are listed by PRAGMA table_list with
+     * type 'shadow'; their DDL is recreated by their virtual table. */
+    const char *sql = tables_only
+        ? "SELECT s.sql FROM sqlite_schema s WHERE s.sql IS NOT NULL AND s.name NOT LIKE 'sqlite_%'"
+          " AND s.type IN ('table','view')"
+          " AND NOT EXISTS (SELECT 1 FROM pragma_table_list t WHERE t.schema='main' AND t.name=s.name"
+          " AND t.type='shadow') ORDER BY s.rowid"
+        : "SELECT s.sql FROM sqlite_schema s WHERE s.sql IS NOT NULL AND s.name NOT LIKE 'sqlite_%'"
+          " AND NOT EXISTS (SELECT 1 FROM pragma_table_list t WHERE t.schema='main'"
+          " AND t.type='shadow' AND t.name=s.tbl_name)"
+          " ORDER BY s.rowid";
+    store_stmt_t *st;
+    int rc = store_prepare(db, sql, &st);
+    if (rc < 0) return rc;
+    while ((rc = store_step(st)) == STORE_ROW) {
+        size_t n;
+        const char *t = store_col_text(st, 0, &n);
+        buf_append(out, t, n);
+        buf_append(out, ";\n", 2);
+    }
+    store_finalize(st);
+    return rc < 0 ? rc : 0;
+}

@@ -1,0 +1,76 @@
+/* store: the only code that includes <sqlite3.h>. It wraps connections and
+ * statements behind small opaque types and a typed value struct so the rest of
+ * Atrium never sees SQLite's API. Errors are returned as negative SQLite
+ * extended result codes; the text is available from store_errmsg().
+ * A store_db_t is used by one thread at a time (the caller serialises). */
+#ifndef ATRIUM_STORE_STORE_H
+#define ATRIUM_STORE_STORE_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+typedef struct store_db store_db_t;
+typedef struct store_stmt store_stmt_t;
+
+enum {
+    STORE_CREATE = 1,   /* create the file if missing */
+    STORE_READONLY = 2, /* open read-only */
+    STORE_WAL = 4,      /* switch to WAL journaling */
+    STORE_SYNC_NORMAL = 8, /* synchronous=NORMAL instead of FULL */
+};
+
+enum { STORE_DONE = 0, STORE_ROW = 1 };
+
+typedef enum { SV_NULL, SV_INT, SV_REAL, SV_TEXT, SV_BLOB } sv_type_t;
+
+typedef struct {
+    sv_type_t type;
+    int64_t i;
+    double d;
+    const char *p; /* text (NUL-terminated) or blob bytes; valid until the next step */
+    size_t n;
+} store_value_t;
+
+/* Opens path; on failure returns -code and writes a message into err. */
+int store_open(const char *path, int flags, store_db_t **out, char *err, size_t errlen);
+void store_close(store_db_t *db);
+const char *store_errmsg(store_db_t *db);
+const char *store_version(void);
+
+int store_exec(store_db_t *db, const char *sql);
+int store_prepare(store_db_t *db, const char *sql, store_stmt_t **out);
+/* A prepared statement kept for the connection's life, keyed by the sql text;
+ * hand it back with store_reset(), never finalize it. */
+int store_cached(store_db_t *db, const char *sql, store_stmt_t **out);
+void store_finalize(store_stmt_t *st);
+void store_reset(store_stmt_t *st);
+
+void store_bind_null(store_stmt_t *st, int idx);
+void store_bind_int(store_stmt_t *st, int idx, int64_t v);
+void store_bind_double(store_stmt_t *st, int idx, double v);
+void store_bind_text(store_stmt_t *st, int idx, const char *s, size_t n);
+void store_bind_blob(store_stmt_t *st, int idx, const void *p, size_t n);
+
+/* STORE_ROW, STORE_DONE or -code. */
+int store_step(store_stmt_t *st);
+int store_col_count(store_stmt_t *st);
+const char *store_col_name(store_stmt_t *st, int i);
+sv_type_t store_col_type(store_stmt_t *st, int i);
+int64_t store_col_int(store_stmt_t *st, int i);
+double store_col_double(store_stmt_t *st, int i);
+/* Text of column i (never NULL; "" for NULL), its length in *n if n. */
+const char *store_col_text(store_stmt_t *st, int i, size_t *n);
+const void *store_col_blob(store_stmt_t *st, int i, size_t *n);
+void store_col_value(store_stmt_t *st, int i, store_value_t *v);
+
+int64_t store_changes(store_db_t *db);
+int64_t store_last_rowid(store_db_t *db);
+
+/* The schema script of a database: each sqlite_schema.sql in creation order
+ * followed by ";\n", skipping internal and FTS shadow objects; with
+ * tables_only, only tables and views. */
+int store_schema_text(store_db_t *db, bool tables_only, buf_t *out);
+
+#endif
