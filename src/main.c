@@ -187,8 +187,8 @@ static int cmd_serve(int argc, char **argv) {
     server_t *srv = server_start(&cfg, err, sizeof err);
     if (!srv) return die("%s", err);
     int port = server_port(srv);
-    printf("atrium %s listening on http://%s:%d (data in %s, %d threads)\n", ATRIUM_VERSION, o.host, port,
-           catalog_data_dir(cat), cfg.threads);
+    /* The "listening" line comes last: whoever reads stdout knows the
+     * banner is complete and the server is accepting once it appears. */
     for (int i = 0; i < o.nfiles; i++)
         printf("  serving %s as '%s': http://%s:%d/v1/databases/%s\n", served[i]->path, served[i]->name, o.host,
                port, served[i]->name);
@@ -196,6 +196,8 @@ static int cmd_serve(int argc, char **argv) {
         printf("  admin password (generated, shown only this once): %s\n"
                "  sign in: curl -X POST http://%s:%d/v1/signin -d '{\"username\":\"admin\",\"password\":\"%s\"}'\n",
                generated, o.host, port, generated);
+    printf("atrium %s listening on http://%s:%d (data in %s, %d threads)\n", ATRIUM_VERSION, o.host, port,
+           catalog_data_dir(cat), cfg.threads);
     fflush(stdout);
     sodium_memzero(generated, sizeof generated);
 

@@ -120,6 +120,7 @@ const char *http_status_text(int s) {
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
     default: return "Unknown";
     }
 }
@@ -552,6 +553,12 @@ static int on_headers_complete(http_parser *p) {
     r->keep_alive = http_should_keep_alive(p) != 0;
     fill_target(c);
     if (c->err_status) return 0; /* already paused */
+    if (p->http_major != 1) {
+        c->err_status = 505;
+        c->err_msg = "HTTP version not supported";
+        http_parser_pause(p, 1);
+        return 0;
+    }
     size_t max = c->w->srv->cfg.max_body_bytes;
     bool has_body = (p->flags & F_CHUNKED) || (p->content_length > 0 && p->content_length != ULLONG_MAX);
     if (!(p->flags & F_CHUNKED) && p->content_length != ULLONG_MAX && p->content_length > max) {

@@ -1,0 +1,291 @@
+/* Unit tests for src/util: JSON writer, query strings and URL coding, ULID,
+ * base64url, UTF-8 and the name rule. */
+#include <math.h>
+#include <setjmp.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "core/names.h"
+#include "util/buf.h"
+#include "util/ids.h"
+#include "util/json.h"
+#include "util/url.h"
+#include "util/utf8.h"
+
+static char *esc(const char *s, size_t n, int flags) {
+    buf_t b = BUF_INIT;
+    jw_t w;
+    jw_init(&w, &b, flags);
+    jw_strn(&w, s, n);
+    return buf_detach(&b);
+}
+
+static void json_escapes_controls_and_quotes(void **st) {
+    (void)st;
+    char *s = esc("a\"b\\c\n\r\t\b\f\x01\x1f", 13, 0);
+    assert_string_equal(s, "\"a\\\"b\\\\c\\n\\r\\t\\b\\f\\u0001\\u001f\\u0000\""); /* NUL included */
+    free(s);
+}
+
+static void json_passes_utf8_and_replaces_invalid(void **st) {
+    (void)st;
+    char *s = esc("é資😎", strlen("é資😎"), 0);
+    assert_string_equal(s, "\"é資😎\"");
+    free(s);
+    /* lone continuation byte, truncated sequence, overlong '/', surrogate */
+    const char bad[] = "a\x80z\xe6\x96x\xc0\xaf\xed\xa0\x80";
+    s = esc(bad, sizeof bad - 1, 0);
+    assert_string_equal(s, "\"a\xEF\xBF\xBDz\xEF\xBF\xBD\xEF\xBF\xBDx\xEF\xBF\xBD\xEF\xBF\xBD"
+                           "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\"");
+    assert_true(utf8_valid(s, strlen(s)));
+    free(s);
+}
+
+static void json_ascii_mode_uses_surrogates(void **st) {
+    (void)st;
+    char *s = esc("é😎", strlen("é😎"), JW_ASCII);
+    assert_string_equal(s, "\"\\u00e9\\ud83d\\ude0e\"");
+    free(s);
+}
+
+static void json_structure_and_separators(void **st) {
+    (void)st;
+    buf_t b = BUF_INIT;
+    jw_t w;
+    jw_init(&w, &b, 0);
+    jw_obj_begin(&w);
+    jw_key(&w, "a");
+    jw_arr_begin(&w);
+    jw_int(&w, 1);
+    jw_null(&w);
+    jw_bool(&w, true);
+    jw_obj_begin(&w);
+    jw_obj_end(&w);
+    jw_arr_end(&w);
+    jw_key(&w, "b");
+    jw_str(&w, "x");
+    jw_obj_end(&w);
+    assert_string_equal(b.data, "{\"a\":[1,null,true,{}],\"b\":\"x\"}");
+    buf_reset(&b);
+    jw_init(&w, &b, JW_SPACED);
+    jw_obj_begin(&w);
+    jw_key(&w, "a");
+    jw_int(&w, 1);
+    jw_key(&w, "b");
+    jw_arr_begin(&w);
+    jw_int(&w, 2);
+    jw_int(&w, 3);
+    jw_arr_end(&w);
+    jw_obj_end(&w);
+    assert_string_equal(b.data, "{\"a\": 1, \"b\": [2, 3]}");
+    buf_free(&b);
+}
+
+static void json_int64_exact(void **st) {
+    (void)st;
+    buf_t b = BUF_INIT;
+    jw_t w;
+    jw_init(&w, &b, 0);
+    jw_arr_begin(&w);
+    jw_int(&w, INT64_MAX);
+    jw_int(&w, INT64_MIN);
+    jw_int(&w, 0);
+    jw_int(&w, -1);
+    jw_arr_end(&w);
+    assert_string_equal(b.data, "[9223372036854775807,-9223372036854775808,0,-1]");
+    buf_free(&b);
+}
+
+static void json_doubles_round_trip(void **st) {
+    (void)st;
+    struct {
+        double v;
+        const char *text;
+    } cases[] = {
+        {0.1, "0.1"}, {100.0, "100.0"}, {1e16, "1e+16"}, {1e-5, "1e-05"}, {0.0001, "0.0001"},
+        {-2.5, "-2.5"}, {1.0 / 3, "0.3333333333333333"}, {123456789012345.0, "123456789012345.0"},
+        {5e-324, "5e-324"}, {1.7976931348623157e308, "1.7976931348623157e+308"}, {0.0, "0.0"}, {-0.0, "-0.0"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char out[32];
+        json_format_double(cases[i].v, out);
+        assert_string_equal(out, cases[i].text);
+        assert_true(strtod(out, NULL) == cases[i].v);
+    }
+    /* Random doubles always read back exactly. */
+    for (int i = 0; i < 20000; i++) {
+        uint64_t bits;
+        randombytes_buf(&bits, sizeof bits);
+        double d;
+        memcpy(&d, &bits, sizeof d);
+        if (!isfinite(d)) continue;
+        char out[32];
+        json_format_double(d, out);
+        assert_true(strtod(out, NULL) == d);
+    }
+    buf_t b = BUF_INIT;
+    jw_t w;
+    jw_init(&w, &b, 0);
+    jw_arr_begin(&w);
+    jw_double(&w, INFINITY);
+    jw_double(&w, NAN);
+    jw_arr_end(&w);
+    assert_string_equal(b.data, "[null,null]");
+    buf_free(&b);
+}
+
+static void qs_keeps_repeats_in_order(void **st) {
+    (void)st;
+    qs_t q;
+    const char *s = "a=1&b=&a=2&c&d=x+y%20z&e=%zz&&f=%C3%A9";
+    qs_parse(&q, s, strlen(s));
+    assert_int_equal(q.n, 7);
+    assert_string_equal(q.pairs[0].key, "a");
+    assert_string_equal(q.pairs[0].value, "1");
+    assert_string_equal(q.pairs[1].key, "b");
+    assert_string_equal(q.pairs[1].value, "");
+    assert_string_equal(q.pairs[2].value, "2");
+    assert_string_equal(q.pairs[3].key, "c");
+    assert_string_equal(q.pairs[3].value, "");
+    assert_string_equal(q.pairs[4].value, "x y z");
+    assert_string_equal(q.pairs[5].value, "%zz");
+    assert_string_equal(q.pairs[6].value, "é");
+    assert_string_equal(qs_get(&q, "a"), "1");
+    assert_null(qs_get(&q, "zz"));
+    qs_free(&q);
+}
+
+static void percent_decoding_is_strict_for_segments(void **st) {
+    (void)st;
+    buf_t b = BUF_INIT;
+    assert_int_equal(url_decode_segment("a%20b%C3%A9", 11, &b), 0);
+    assert_string_equal(b.data, "a bé");
+    buf_reset(&b);
+    assert_int_equal(url_decode_segment("a%2", 3, &b), -1);
+    buf_reset(&b);
+    assert_int_equal(url_decode_segment("%zz", 3, &b), -1);
+    buf_reset(&b);
+    assert_int_equal(url_decode_segment("%FF", 3, &b), -1); /* not UTF-8 */
+    buf_reset(&b);
+    assert_int_equal(url_decode_segment("a%00", 4, &b), -1);
+    buf_free(&b);
+}
+
+static void tilde_round_trip(void **st) {
+    (void)st;
+    buf_t b = BUF_INIT, d = BUF_INIT;
+    const char *s = "a b/c.d,e~fé-_";
+    tilde_encode(&b, s, strlen(s));
+    assert_string_equal(b.data, "a+b~2Fc~2Ed~2Ce~7Ef~C3~A9-_");
+    assert_int_equal(tilde_decode(b.data, b.len, &d), 0);
+    assert_string_equal(d.data, s);
+    buf_reset(&d);
+    assert_int_equal(tilde_decode("~4", 2, &d), -1);
+    buf_free(&b);
+    buf_free(&d);
+}
+
+static void ulid_shape_and_time(void **st) {
+    (void)st;
+    char a[ULID_LEN + 1], b[ULID_LEN + 1];
+    ulid_make(1469918176385ull, a);
+    assert_int_equal(strlen(a), 26);
+    assert_true(ulid_valid(a));
+    assert_int_equal(ulid_time(a), 1469918176385ll);
+    assert_memory_equal(a, "01aryz6s41", 10); /* the ULID spec's example timestamp */
+    ulid_new(a);
+    ulid_new(b);
+    assert_string_not_equal(a, b);
+    for (int i = 0; i < 26; i++) assert_true(strchr("0123456789abcdefghjkmnpqrstvwxyz", a[i]) != NULL);
+    assert_false(ulid_valid("8zzzzzzzzzzzzzzzzzzzzzzzzz"));
+    assert_false(ulid_valid("01ARYWY6S1"));
+    assert_false(ulid_valid("01arywy6s1uuuuuuuuuuuuuuuu"));
+}
+
+static void base64url_round_trip(void **st) {
+    (void)st;
+    const uint8_t raw[] = {0xfb, 0xff, 0x00, 0x3e, 0x3f, 0x7f};
+    buf_t b = BUF_INIT;
+    b64url_encode(&b, raw, sizeof raw);
+    assert_string_equal(b.data, "-_8APj9_");
+    uint8_t out[16];
+    assert_int_equal(b64url_decode(b.data, b.len, out, sizeof out), (int)sizeof raw);
+    assert_memory_equal(out, raw, sizeof raw);
+    assert_int_equal(b64url_decode("a+b/", 4, out, sizeof out), -1);
+    assert_int_equal(b64url_decode("ab!c", 4, out, sizeof out), -1);
+    buf_reset(&b);
+    b64_encode(&b, (const uint8_t *)"ab", 2);
+    assert_string_equal(b.data, "YWI=");
+    buf_reset(&b);
+    b64url_encode(&b, (const uint8_t *)"", 0);
+    assert_string_equal(b.data, "");
+    buf_free(&b);
+}
+
+static void uuid_shape(void **st) {
+    (void)st;
+    char u[UUID_LEN + 1];
+    uuid4_new(u);
+    assert_true(uuid_valid(u));
+    assert_int_equal(u[14], '4');
+    assert_false(uuid_valid("not-a-uuid"));
+}
+
+static void names_follow_the_rule(void **st) {
+    (void)st;
+    const char *good[] = {"alice", "ALICE", "An0ther-database_with-1onG-Name", "資料庫", "and·even‿a·smile", "_x", NULL};
+    const char *bad[] = {"", " ", ".", "!", "...", "·‿·", "😎", "my😎database", "1db", "a b", "-a", NULL};
+    for (int i = 0; good[i]; i++) assert_true(name_valid(good[i], strlen(good[i])));
+    for (int i = 0; bad[i]; i++) assert_false(name_valid(bad[i], strlen(bad[i])));
+    char long_name[300];
+    memset(long_name, 'a', 256);
+    long_name[256] = 0;
+    assert_false(name_valid(long_name, 256));
+    assert_true(name_valid(long_name, 255));
+    err_t e;
+    assert_int_equal(name_check_db("_internal", &e), -1);
+    assert_int_equal(e.kind, E_INTERNAL_NAME);
+    assert_int_equal(name_check_db("api", &e), -1);
+    assert_int_equal(e.kind, E_RESERVED_NAME);
+    assert_int_equal(name_check_db("fine", &e), 0);
+}
+
+static void sanitized_stems_are_valid(void **st) {
+    (void)st;
+    const char *in[] = {"my data", "1999", "_hidden", "v1", "ok-name", "a.b", ""};
+    const char *want[] = {"my_data", "db_1999", "db_hidden", "v1_db", "ok-name", "a_b", "db"};
+    for (int i = 0; i < 7; i++) {
+        buf_t b = BUF_INIT;
+        name_sanitize(in[i], &b);
+        assert_string_equal(b.data, want[i]);
+        err_t e;
+        assert_int_equal(name_check_db(b.data, &e), 0);
+        buf_free(&b);
+    }
+}
+
+int main(void) {
+    if (sodium_init() < 0) return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(json_escapes_controls_and_quotes),
+        cmocka_unit_test(json_passes_utf8_and_replaces_invalid),
+        cmocka_unit_test(json_ascii_mode_uses_surrogates),
+        cmocka_unit_test(json_structure_and_separators),
+        cmocka_unit_test(json_int64_exact),
+        cmocka_unit_test(json_doubles_round_trip),
+        cmocka_unit_test(qs_keeps_repeats_in_order),
+        cmocka_unit_test(percent_decoding_is_strict_for_segments),
+        cmocka_unit_test(tilde_round_trip),
+        cmocka_unit_test(ulid_shape_and_time),
+        cmocka_unit_test(base64url_round_trip),
+        cmocka_unit_test(uuid_shape),
+        cmocka_unit_test(names_follow_the_rule),
+        cmocka_unit_test(sanitized_stems_are_valid),
+    };
+    return cmocka_run_group_tests_name("util", tests, NULL, NULL);
+}
