@@ -32,6 +32,25 @@ static int hash_password(const char *pw, char out[crypto_pwhash_STRBYTES], err_t
     return 0;
 }
 
+/* Verified tokens are cached per thread, so authenticated requests skip the
+ * catalog. Any change to principals, grants or tokens in this process bumps
+ * auth_epoch and so invalidates every cache; changes made by another process
+ * (the `atrium user` CLI) are seen within CACHE_MAX_AGE_MS. */
+#define CACHE_SLOTS 64
+#define CACHE_MAX_AGE_MS 1000
+
+typedef struct {
+    uint8_t hash[32];
+    uint64_t epoch; /* 0: empty */
+    int64_t loaded_ms, expires_ms; /* expires_ms 0: never */
+    actor_t actor;
+} cache_entry_t;
+
+static uint64_t auth_epoch = 1;
+static _Thread_local cache_entry_t *token_cache;
+
+static void bump_epoch(void) { __atomic_add_fetch(&auth_epoch, 1, __ATOMIC_RELEASE); }
+
 static void token_hash(const char *token, uint8_t out[32]) {
     crypto_hash_sha256(out, (const uint8_t *)token, strlen(token));
 }
@@ -115,15 +134,25 @@ int auth_verify_token(catalog_t *c, const char *token, actor_t *a, err_t *e) {
     if (tl == 0 || tl >= TOKEN_MAX_LEN) return err_set(e, E_BAD_TOKEN, "Invalid token supplied.");
     uint8_t h[32];
     token_hash(token, h);
+    int64_t now = time_now_ms();
+    uint64_t epoch = __atomic_load_n(&auth_epoch, __ATOMIC_ACQUIRE);
+    if (!token_cache) token_cache = xcalloc(CACHE_SLOTS, sizeof *token_cache);
+    cache_entry_t *slot = &token_cache[h[0] % CACHE_SLOTS];
+    if (slot->epoch == epoch && memcmp(slot->hash, h, 32) == 0 && now - slot->loaded_ms < CACHE_MAX_AGE_MS &&
+        (slot->expires_ms == 0 || slot->expires_ms > now)) {
+        *a = slot->actor;
+        return 0;
+    }
     store_db_t *s = catalog_lock(c);
     store_stmt_t *st;
-    int64_t pid = 0;
+    int64_t pid = 0, expires = 0;
     bool ok = false;
     if (store_cached(s, "SELECT principal_id, expires_ms FROM tokens WHERE hash = ?", &st) == 0) {
         store_bind_blob(st, 1, h, 32);
         if (store_step(st) == STORE_ROW) {
             pid = store_col_int(st, 0);
-            ok = store_col_type(st, 1) == SV_NULL || store_col_int(st, 1) > time_now_ms();
+            expires = store_col_type(st, 1) == SV_NULL ? 0 : store_col_int(st, 1);
+            ok = expires == 0 || expires > now;
         }
         store_reset(st);
     }
@@ -143,6 +172,11 @@ int auth_verify_token(catalog_t *c, const char *token, actor_t *a, err_t *e) {
         auth_anonymous(a);
         return err_set(e, E_BAD_TOKEN, "Invalid token supplied.");
     }
+    memcpy(slot->hash, h, 32);
+    slot->epoch = epoch;
+    slot->loaded_ms = now;
+    slot->expires_ms = expires;
+    slot->actor = *a;
     return 0;
 }
 
@@ -204,6 +238,7 @@ int auth_token_revoke(catalog_t *c, const char *token) {
         store_reset(st);
     }
     catalog_unlock(c);
+    bump_epoch();
     return rc < 0 ? -1 : 0;
 }
 
@@ -281,6 +316,7 @@ int auth_user_create(catalog_t *c, const char *name, const char *password, err_t
     }
     store_exec(s, "RELEASE user_create");
     catalog_unlock(c);
+    bump_epoch();
     return rc < 0 ? -1 : 0;
 }
 
@@ -317,6 +353,7 @@ int auth_user_set_password(catalog_t *c, const char *name, const char *password,
     }
     store_exec(s, "RELEASE user_pw");
     catalog_unlock(c);
+    bump_epoch();
     return rc < 0 ? -1 : 0;
 }
 
@@ -335,6 +372,7 @@ int auth_user_delete(catalog_t *c, const char *name, err_t *e) {
     }
     if (rc < 0) err_set(e, E_INTERNAL, "deleting user: %s", store_errmsg(s));
     catalog_unlock(c);
+    bump_epoch();
     return rc < 0 ? -1 : 0;
 }
 

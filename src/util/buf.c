@@ -56,6 +56,7 @@ void buf_reserve(buf_t *b, size_t extra) {
     while (cap < need) cap *= 2;
     b->data = xrealloc(b->data, cap);
     b->cap = cap;
+    b->data[b->len] = 0; /* the invariant holds from the first allocation on */
 }
 
 void buf_append(buf_t *b, const void *p, size_t n) {
