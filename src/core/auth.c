@@ -47,7 +47,22 @@ typedef struct {
 } cache_entry_t;
 
 static uint64_t auth_epoch = 1;
-static _Thread_local cache_entry_t *token_cache;
+/* A pthread key rather than _Thread_local: its destructor frees each
+ * thread's cache when the thread ends. */
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void make_cache_key(void) { pthread_key_create(&cache_key, free); }
+
+static cache_entry_t *thread_cache(void) {
+    pthread_once(&cache_once, make_cache_key);
+    cache_entry_t *t = pthread_getspecific(cache_key);
+    if (!t) {
+        t = xcalloc(CACHE_SLOTS, sizeof *t);
+        pthread_setspecific(cache_key, t);
+    }
+    return t;
+}
 
 static void bump_epoch(void) { __atomic_add_fetch(&auth_epoch, 1, __ATOMIC_RELEASE); }
 
@@ -136,8 +151,7 @@ int auth_verify_token(catalog_t *c, const char *token, actor_t *a, err_t *e) {
     token_hash(token, h);
     int64_t now = time_now_ms();
     uint64_t epoch = __atomic_load_n(&auth_epoch, __ATOMIC_ACQUIRE);
-    if (!token_cache) token_cache = xcalloc(CACHE_SLOTS, sizeof *token_cache);
-    cache_entry_t *slot = &token_cache[h[0] % CACHE_SLOTS];
+    cache_entry_t *slot = &thread_cache()[h[0] % CACHE_SLOTS];
     if (slot->epoch == epoch && memcmp(slot->hash, h, 32) == 0 && now - slot->loaded_ms < CACHE_MAX_AGE_MS &&
         (slot->expires_ms == 0 || slot->expires_ms > now)) {
         *a = slot->actor;
