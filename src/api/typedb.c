@@ -284,28 +284,36 @@ static void h_signin(http_req_t *r) {
 
 /* ---- databases -------------------------------------------------------- */
 
-static void h_databases(http_req_t *r) {
-    actor_t a;
-    if (!authenticate(r, &a)) return;
-    db_t **list;
-    size_t n = catalog_db_list(ENGINE(r)->catalog, &list);
+/* {"<outer>": [{"<inner>": name}, ...]}, the shape of both list routes. */
+static void respond_name_list(http_req_t *r, const char *outer, const char *inner, char *const *names, size_t n) {
     buf_t b = BUF_INIT;
     jw_t w;
     jw_init(&w, &b, 0);
     jw_obj_begin(&w);
-    jw_key(&w, "databases");
+    jw_key(&w, outer);
     jw_arr_begin(&w);
     for (size_t i = 0; i < n; i++) {
-        if (list[i]->name[0] == '_' || !auth_check(&a, list[i], ACT_READ)) continue;
         jw_obj_begin(&w);
-        jw_key(&w, "name");
-        jw_str(&w, list[i]->name);
+        jw_key(&w, inner);
+        jw_str(&w, names[i]);
         jw_obj_end(&w);
     }
     jw_arr_end(&w);
     jw_obj_end(&w);
-    catalog_db_list_free(list, n);
     respond_json(r, 200, &b);
+}
+
+static void h_databases(http_req_t *r) {
+    actor_t a;
+    if (!authenticate(r, &a)) return;
+    db_t **list;
+    size_t n = catalog_db_list(ENGINE(r)->catalog, &list), k = 0;
+    char **names = xmalloc((n ? n : 1) * sizeof *names);
+    for (size_t i = 0; i < n; i++)
+        if (list[i]->name[0] != '_' && auth_check(&a, list[i], ACT_READ)) names[k++] = list[i]->name;
+    respond_name_list(r, "databases", "name", names, k);
+    free(names);
+    catalog_db_list_free(list, n);
 }
 
 /* Resolves :name to a database the actor may read; answers 404 otherwise. */
@@ -427,23 +435,9 @@ static void h_users(http_req_t *r) {
     }
     char **names;
     size_t n = auth_user_list(ENGINE(r)->catalog, &names);
-    buf_t b = BUF_INIT;
-    jw_t w;
-    jw_init(&w, &b, 0);
-    jw_obj_begin(&w);
-    jw_key(&w, "users");
-    jw_arr_begin(&w);
-    for (size_t i = 0; i < n; i++) {
-        jw_obj_begin(&w);
-        jw_key(&w, "username");
-        jw_str(&w, names[i]);
-        jw_obj_end(&w);
-        free(names[i]);
-    }
+    respond_name_list(r, "users", "username", names, n);
+    for (size_t i = 0; i < n; i++) free(names[i]);
     free(names);
-    jw_arr_end(&w);
-    jw_obj_end(&w);
-    respond_json(r, 200, &b);
 }
 
 /* Authenticates and decodes :user; admin may act on anyone, others on

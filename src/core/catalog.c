@@ -323,6 +323,23 @@ static db_t *new_entry(const char *name, int64_t owner_id, bool public) {
     return d;
 }
 
+/* Records d in system.db and the registry, then releases the registry lock
+ * (held by the caller). On failure d is freed and, if given, the file at
+ * remove_on_failure is removed. */
+static int publish_locked(catalog_t *c, db_t *d, const char *remove_on_failure, db_t **out, err_t *e) {
+    if (insert_row(c, d, e) < 0) {
+        pthread_rwlock_unlock(&c->reg_lock);
+        if (remove_on_failure) unlink(remove_on_failure);
+        db_release(d);
+        return -1;
+    }
+    reg_add(c, d);
+    db_retain(d);
+    pthread_rwlock_unlock(&c->reg_lock);
+    *out = d;
+    return 0;
+}
+
 int catalog_db_create(catalog_t *c, const char *name, int64_t owner_id, bool public, db_t **out, err_t *e) {
     *out = NULL;
     pthread_rwlock_wrlock(&c->reg_lock);
@@ -342,17 +359,7 @@ int catalog_db_create(catalog_t *c, const char *name, int64_t owner_id, bool pub
         return -1;
     }
     store_close(s);
-    if (insert_row(c, d, e) < 0) {
-        pthread_rwlock_unlock(&c->reg_lock);
-        unlink(d->path);
-        db_release(d);
-        return -1;
-    }
-    reg_add(c, d);
-    db_retain(d);
-    pthread_rwlock_unlock(&c->reg_lock);
-    *out = d;
-    return 0;
+    return publish_locked(c, d, d->path, out, e);
 }
 
 int catalog_db_register_file(catalog_t *c, const char *path, bool public, db_t **out, err_t *e) {
@@ -385,16 +392,7 @@ int catalog_db_register_file(catalog_t *c, const char *path, bool public, db_t *
     buf_free(&name);
     d->in_place = true;
     d->path = xstrdup(abs);
-    if (insert_row(c, d, e) < 0) {
-        pthread_rwlock_unlock(&c->reg_lock);
-        db_release(d);
-        return -1;
-    }
-    reg_add(c, d);
-    db_retain(d);
-    pthread_rwlock_unlock(&c->reg_lock);
-    *out = d;
-    return 0;
+    return publish_locked(c, d, NULL, out, e);
 }
 
 int catalog_db_delete(catalog_t *c, db_t *d, err_t *e) {
