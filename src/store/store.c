@@ -1,6 +1,9 @@
 /* store: SQLite connections and statements (see store.h). */
 #include "store/store.h"
 
+/* Debian builds SQLite with the pre-update hook; the header only declares it
+ * when asked. */
+#define SQLITE_ENABLE_PREUPDATE_HOOK 1
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +24,11 @@ struct store_db {
     sqlite3 *db;
     cache_entry_t cache[STORE_CACHE_MAX];
     int ncache;
+    uint64_t deadline_us;
+    changeset_t *capture;
 };
+
+#include "util/timeutil.h"
 
 const char *store_version(void) { return sqlite3_libversion(); }
 
@@ -175,6 +182,125 @@ void store_col_value(store_stmt_t *st, int i, store_value_t *v) {
     case SV_BLOB: v->p = store_col_blob(st, i, &v->n); break;
     case SV_NULL: break;
     }
+}
+
+bool store_stmt_readonly(store_stmt_t *st) { return sqlite3_stmt_readonly(st->st) != 0; }
+
+bool store_in_txn(store_db_t *db) { return sqlite3_get_autocommit(db->db) == 0; }
+
+int store_deferred_fks(store_db_t *db) {
+    int cur = 0, hi = 0;
+    sqlite3_db_status(db->db, SQLITE_DBSTATUS_DEFERRED_FKS, &cur, &hi, 0);
+    return cur;
+}
+
+void store_interrupt(store_db_t *db) { sqlite3_interrupt(db->db); }
+
+static int on_progress(void *ctx) {
+    store_db_t *db = ctx;
+    return db->deadline_us && time_mono_us() > db->deadline_us;
+}
+
+void store_set_deadline(store_db_t *db, uint64_t deadline_us) {
+    db->deadline_us = deadline_us;
+    /* ~4,000 VM steps between checks: a few µs, so the cost is negligible
+     * and the overshoot tiny. */
+    sqlite3_progress_handler(db->db, deadline_us ? 4000 : 0, deadline_us ? on_progress : NULL, db);
+}
+
+/* ---- change capture ---------------------------------------------------- */
+
+static void value_copy(sqlite3_value *v, store_value_t *out) {
+    memset(out, 0, sizeof *out);
+    switch (sqlite3_value_type(v)) {
+    case SQLITE_INTEGER: out->type = SV_INT, out->i = sqlite3_value_int64(v); break;
+    case SQLITE_FLOAT: out->type = SV_REAL, out->d = sqlite3_value_double(v); break;
+    case SQLITE_TEXT: {
+        out->type = SV_TEXT;
+        out->n = (size_t)sqlite3_value_bytes(v);
+        out->p = xstrndup((const char *)sqlite3_value_text(v), out->n);
+        break;
+    }
+    case SQLITE_BLOB: {
+        out->type = SV_BLOB;
+        out->n = (size_t)sqlite3_value_bytes(v);
+        char *p = xmalloc(out->n + 1);
+        if (out->n) memcpy(p, sqlite3_value_blob(v), out->n);
+        out->p = p;
+        break;
+    }
+    default: out->type = SV_NULL;
+    }
+}
+
+static store_value_t *row_copy(sqlite3 *db, int n, bool new_row) {
+    store_value_t *vals = xcalloc((size_t)n, sizeof *vals);
+    for (int i = 0; i < n; i++) {
+        sqlite3_value *v = NULL;
+        int rc = new_row ? sqlite3_preupdate_new(db, i, &v) : sqlite3_preupdate_old(db, i, &v);
+        if (rc == SQLITE_OK && v) value_copy(v, &vals[i]);
+    }
+    return vals;
+}
+
+static void on_preupdate(void *ctx, sqlite3 *db, int op, const char *zdb, const char *table, sqlite3_int64 old_rowid,
+                         sqlite3_int64 new_rowid) {
+    store_db_t *s = ctx;
+    changeset_t *cs = s->capture;
+    if (!cs || strcmp(zdb, "main") != 0) return;
+    if (cs->n == cs->cap) {
+        cs->cap = cs->cap ? cs->cap * 2 : 16;
+        cs->items = xrealloc(cs->items, cs->cap * sizeof *cs->items);
+    }
+    store_change_t *c = &cs->items[cs->n++];
+    memset(c, 0, sizeof *c);
+    c->table = xstrdup(table);
+    c->ncols = sqlite3_preupdate_count(db);
+    c->old_rowid = old_rowid;
+    c->new_rowid = new_rowid;
+    switch (op) {
+    case SQLITE_INSERT: c->op = CHANGE_INSERT; break;
+    case SQLITE_DELETE: c->op = CHANGE_DELETE; break;
+    default: c->op = CHANGE_UPDATE;
+    }
+    if (c->op != CHANGE_INSERT) c->old_vals = row_copy(db, c->ncols, false);
+    if (c->op != CHANGE_DELETE) c->new_vals = row_copy(db, c->ncols, true);
+}
+
+void store_capture(store_db_t *db, changeset_t *into) {
+    db->capture = into;
+    sqlite3_preupdate_hook(db->db, into ? on_preupdate : NULL, into ? db : NULL);
+}
+
+static void values_free(store_value_t *v, int n) {
+    if (!v) return;
+    for (int i = 0; i < n; i++)
+        if (v[i].type == SV_TEXT || v[i].type == SV_BLOB) free((void *)v[i].p);
+    free(v);
+}
+
+void changeset_free(changeset_t *cs) {
+    for (size_t i = 0; i < cs->n; i++) {
+        free(cs->items[i].table);
+        values_free(cs->items[i].old_vals, cs->items[i].ncols);
+        values_free(cs->items[i].new_vals, cs->items[i].ncols);
+    }
+    free(cs->items);
+    cs->items = NULL;
+    cs->n = cs->cap = 0;
+}
+
+void changeset_move(changeset_t *dst, changeset_t *src) {
+    if (src->n == 0) return;
+    if (dst->n + src->n > dst->cap) {
+        dst->cap = dst->n + src->n;
+        dst->items = xrealloc(dst->items, dst->cap * sizeof *dst->items);
+    }
+    memcpy(dst->items + dst->n, src->items, src->n * sizeof *src->items);
+    dst->n += src->n;
+    free(src->items);
+    src->items = NULL;
+    src->n = src->cap = 0;
 }
 
 int64_t store_changes(store_db_t *db) { return sqlite3_changes64(db->db); }

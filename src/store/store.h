@@ -68,6 +68,48 @@ void store_col_value(store_stmt_t *st, int i, store_value_t *v);
 int64_t store_changes(store_db_t *db);
 int64_t store_last_rowid(store_db_t *db);
 
+/* ---- statement facts and limits -------------------------------------- */
+
+bool store_stmt_readonly(store_stmt_t *st);
+/* Ends any running statement on db with an "interrupted" error; callable
+ * from any thread. */
+void store_interrupt(store_db_t *db);
+/* Statements on db fail with STORE_E_INTERRUPT once the monotonic clock
+ * passes deadline_us (0: no limit). Checked every few thousand VM steps. */
+void store_set_deadline(store_db_t *db, uint64_t deadline_us);
+/* True while a transaction is open on db. */
+bool store_in_txn(store_db_t *db);
+/* Outstanding deferred foreign-key violations on db (0: none). */
+int store_deferred_fks(store_db_t *db);
+#define STORE_E_INTERRUPT 9 /* SQLITE_INTERRUPT */
+#define STORE_E_CONSTRAINT 19
+
+/* ---- change capture ------------------------------------------------- */
+
+typedef enum { CHANGE_INSERT = 1, CHANGE_UPDATE = 2, CHANGE_DELETE = 3 } change_op_t;
+
+/* One row change with owned copies of the values (old for UPDATE/DELETE,
+ * new for INSERT/UPDATE). */
+typedef struct {
+    char *table;
+    change_op_t op;
+    int64_t old_rowid, new_rowid;
+    int ncols;
+    store_value_t *old_vals, *new_vals;
+} store_change_t;
+
+typedef struct {
+    store_change_t *items;
+    size_t n, cap;
+} changeset_t;
+
+void changeset_free(changeset_t *cs);
+/* Moves every change of src to the end of dst (src is left empty). */
+void changeset_move(changeset_t *dst, changeset_t *src);
+/* Records every row change made through db into *into (NULL: stop). The
+ * caller decides what a change belongs to by swapping `into`. */
+void store_capture(store_db_t *db, changeset_t *into);
+
 /* The schema script of a database: each sqlite_schema.sql in creation order
  * followed by ";\n", skipping internal and FTS shadow objects; with
  * tables_only, only tables and views. */
