@@ -105,8 +105,18 @@ static int mkdir_p(const char *path) {
     return 0;
 }
 
-static db_t *db_from_row(store_stmt_t *st) {
+static db_state_closer_fn state_closer;
+
+void catalog_set_state_closer(db_state_closer_fn fn) { state_closer = fn; }
+
+static db_t *db_alloc(void) {
     db_t *d = xcalloc(1, sizeof *d);
+    pthread_mutex_init(&d->state_lock, NULL);
+    return d;
+}
+
+static db_t *db_from_row(store_stmt_t *st) {
+    db_t *d = db_alloc();
     snprintf(d->id, sizeof d->id, "%s", store_col_text(st, 0, NULL));
     snprintf(d->identity, sizeof d->identity, "%s", store_col_text(st, 1, NULL));
     snprintf(d->readonly_id, sizeof d->readonly_id, "%s", store_col_text(st, 2, NULL));
@@ -214,6 +224,8 @@ void db_retain(db_t *d) { __atomic_add_fetch(&d->refs, 1, __ATOMIC_RELAXED); }
 void db_release(db_t *d) {
     if (!d) return;
     if (__atomic_sub_fetch(&d->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+        if (d->state && state_closer) state_closer(d);
+        pthread_mutex_destroy(&d->state_lock);
         free(d->name);
         free(d->path);
         free(d);
@@ -311,7 +323,7 @@ static int insert_row(catalog_t *c, db_t *d, err_t *e) {
 }
 
 static db_t *new_entry(const char *name, int64_t owner_id, bool public) {
-    db_t *d = xcalloc(1, sizeof *d);
+    db_t *d = db_alloc();
     ulid_new(d->id);
     derive_identity(d->id, d->identity);
     random_base32(d->readonly_id, READONLY_ID_LEN);
@@ -422,6 +434,8 @@ int catalog_db_delete(catalog_t *c, db_t *d, err_t *e) {
     c->ndbs--;
     d->deleted = true;
     pthread_rwlock_unlock(&c->reg_lock);
+    /* Stop its writer and readers before the files go. */
+    if (state_closer) state_closer(d);
     if (!d->in_place) {
         static const char *suffix[] = {"", "-wal", "-shm", "-journal"};
         for (int k = 0; k < 4; k++) {

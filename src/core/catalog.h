@@ -8,6 +8,7 @@
 #define ATRIUM_CORE_CATALOG_H
 #include <stdbool.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "core/err.h"
@@ -31,7 +32,15 @@ typedef struct db {
     int64_t created_ms, modified_ms;
     int refs; /* atomic */
     bool deleted;
+    /* The engine's live state for this database (connections, writer),
+     * owned by core/dbh; guarded by state_lock. */
+    void *state;
+    pthread_mutex_t state_lock;
 } db_t;
+
+/* Closes a database's live state; called when it is deleted or freed. */
+typedef void (*db_state_closer_fn)(db_t *d);
+void catalog_set_state_closer(db_state_closer_fn fn);
 
 enum { DB_BY_NAME = 1, DB_BY_ID = 2, DB_BY_IDENTITY = 4, DB_BY_READONLY = 8 };
 

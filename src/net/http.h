@@ -46,6 +46,7 @@ struct http_req {
     void *conn;
     uint64_t start_us;
     bool answered;
+    bool dispatched;
     bool streaming;
     bool keep_alive;
     buf_t extra_headers; /* "Name: value\r\n" lines added by the handler */
@@ -74,6 +75,10 @@ void http_stream_end(http_req_t *r);
 typedef void (*http_work_fn)(void *data);
 typedef void (*http_done_fn)(http_req_t *r, void *data);
 void http_defer(http_req_t *r, http_work_fn work, http_done_fn done, void *data);
+
+/* From ANY thread: runs fn(r, data) on r's own loop thread soon after.
+ * This is how work finished elsewhere (a database writer) answers. */
+void http_post(http_req_t *r, http_done_fn fn, void *data);
 
 const char *http_status_text(int status);
 

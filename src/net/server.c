@@ -40,10 +40,21 @@ typedef enum { ST_IDLE, ST_HEADERS, ST_BODY, ST_HANDLING, ST_CLOSING } conn_stat
 typedef struct worker worker_t;
 typedef struct conn conn_t;
 
+typedef struct post_item {
+    struct post_item *next;
+    http_req_t *r;
+    http_done_fn fn;
+    void *data;
+} post_item_t;
+
 struct worker {
     uv_loop_t loop;
     uv_tcp_t listener;
     uv_async_t stop_async;
+    uv_async_t post_async; /* wakes the loop for http_post; unref'd */
+    pthread_mutex_t post_lock;
+    post_item_t *post_head, *post_tail;
+    int inflight; /* requests dispatched and not yet answered (loop thread only) */
     uv_timer_t drain_timer;
     uv_thread_t thread;
     server_t *srv;
@@ -350,6 +361,33 @@ void http_defer(http_req_t *r, http_work_fn work, http_done_fn done, void *data)
     uv_queue_work(&c->w->loop, &d->work, defer_work, defer_after);
 }
 
+static void on_post(uv_async_t *a) {
+    worker_t *w = a->data;
+    pthread_mutex_lock(&w->post_lock);
+    post_item_t *it = w->post_head;
+    w->post_head = w->post_tail = NULL;
+    pthread_mutex_unlock(&w->post_lock);
+    while (it) {
+        post_item_t *next = it->next;
+        it->fn(it->r, it->data);
+        free(it);
+        it = next;
+    }
+}
+
+void http_post(http_req_t *r, http_done_fn fn, void *data) {
+    conn_t *c = r->conn;
+    worker_t *w = c->w;
+    post_item_t *it = xmalloc(sizeof *it);
+    it->next = NULL, it->r = r, it->fn = fn, it->data = data;
+    pthread_mutex_lock(&w->post_lock);
+    if (w->post_tail) w->post_tail->next = it;
+    else w->post_head = it;
+    w->post_tail = it;
+    pthread_mutex_unlock(&w->post_lock);
+    uv_async_send(&w->post_async);
+}
+
 /* ---- connection lifecycle -------------------------------------------- */
 
 static void set_timer(conn_t *c, uint64_t ms);
@@ -426,6 +464,7 @@ static void finish_request(conn_t *c) {
     if (!c) return;
     http_req_t *r = c->req;
     if (r) {
+        if (r->dispatched) c->w->inflight--;
         access_log(r);
         bool keep = r->keep_alive;
         c->req = NULL;
@@ -605,7 +644,9 @@ static int on_message_complete(http_parser *p) {
 
 static void dispatch(conn_t *c) {
     set_timer(c, 0);
+    c->w->inflight++;
     http_req_t *r = c->req;
+    r->dispatched = true;
     if (!r->body.data) buf_reserve(&r->body, 0);
     router_dispatch(c->w->srv->cfg.router, r);
 }
@@ -763,6 +804,13 @@ static void on_stop(uv_async_t *a) {
 static void worker_main(void *arg) {
     worker_t *w = arg;
     uv_run(&w->loop, UV_RUN_DEFAULT);
+    /* Requests whose connection is gone may still be answered from another
+     * thread (http_post): keep the loop turning until they are. */
+    if (w->inflight > 0) {
+        uv_ref((uv_handle_t *)&w->post_async);
+        while (w->inflight > 0) uv_run(&w->loop, UV_RUN_ONCE);
+    }
+    uv_close((uv_handle_t *)&w->post_async, NULL);
     /* Close whatever is left (the drain timer) and let the loop finish. */
     if (w->conns == NULL && uv_is_active((uv_handle_t *)&w->drain_timer)) uv_close((uv_handle_t *)&w->drain_timer, NULL);
     uv_run(&w->loop, UV_RUN_DEFAULT);
@@ -859,6 +907,10 @@ server_t *server_start(const server_config_t *cfg, char *err, size_t errlen) {
         uv_listen((uv_stream_t *)&w->listener, 1024, on_connection);
         uv_async_init(&w->loop, &w->stop_async, on_stop);
         w->stop_async.data = w;
+        pthread_mutex_init(&w->post_lock, NULL);
+        uv_async_init(&w->loop, &w->post_async, on_post);
+        w->post_async.data = w;
+        uv_unref((uv_handle_t *)&w->post_async);
         uv_thread_create(&w->thread, worker_main, w);
     }
     return s;
@@ -875,7 +927,10 @@ int server_wait(server_t *s) {
     sigwait(&set, &sig);
     if (!s->cfg.quiet) fprintf(stderr, "atrium: %s received, finishing in-flight requests\n", strsignal(sig));
     for (int i = 0; i < s->nworkers; i++) uv_async_send(&s->workers[i].stop_async);
-    for (int i = 0; i < s->nworkers; i++) uv_thread_join(&s->workers[i].thread);
+    for (int i = 0; i < s->nworkers; i++) {
+        uv_thread_join(&s->workers[i].thread);
+        pthread_mutex_destroy(&s->workers[i].post_lock);
+    }
     free(s->workers);
     free(s);
     return 0;

@@ -22,6 +22,8 @@ typedef struct {
 
 struct store_db {
     sqlite3 *db;
+    store_authorizer_fn auth;
+    void *auth_ctx;
     cache_entry_t cache[STORE_CACHE_MAX];
     int ncache;
     uint64_t deadline_us;
@@ -185,6 +187,63 @@ void store_col_value(store_stmt_t *st, int i, store_value_t *v) {
 }
 
 bool store_stmt_readonly(store_stmt_t *st) { return sqlite3_stmt_readonly(st->st) != 0; }
+
+int store_prepare_next(store_db_t *db, const char *sql, size_t len, store_stmt_t **out, const char **tail) {
+    sqlite3_stmt *st = NULL;
+    *out = NULL;
+    int rc = sqlite3_prepare_v2(db->db, sql, (int)len, &st, tail);
+    if (rc != SQLITE_OK) return -sqlite3_extended_errcode(db->db);
+    if (!st) return 0;
+    store_stmt_t *s = xmalloc(sizeof *s);
+    s->st = st;
+    *out = s;
+    return 0;
+}
+
+int store_param_count(store_stmt_t *st) { return sqlite3_bind_parameter_count(st->st); }
+const char *store_param_name(store_stmt_t *st, int i) { return sqlite3_bind_parameter_name(st->st, i); }
+bool store_stmt_isexplain(store_stmt_t *st) { return sqlite3_stmt_isexplain(st->st) != 0; }
+
+static store_action_t map_action(int code, const char *zdb) {
+    bool temp = zdb && strcmp(zdb, "temp") == 0;
+    switch (code) {
+    case SQLITE_READ: return SACT_READ;
+    case SQLITE_SELECT: return SACT_SELECT;
+    case SQLITE_INSERT: return SACT_INSERT;
+    case SQLITE_UPDATE: return SACT_UPDATE;
+    case SQLITE_DELETE: return SACT_DELETE;
+    case SQLITE_CREATE_TEMP_INDEX: case SQLITE_CREATE_TEMP_TABLE: case SQLITE_CREATE_TEMP_TRIGGER:
+    case SQLITE_CREATE_TEMP_VIEW: case SQLITE_DROP_TEMP_INDEX: case SQLITE_DROP_TEMP_TABLE:
+    case SQLITE_DROP_TEMP_TRIGGER: case SQLITE_DROP_TEMP_VIEW:
+        return SACT_TEMP_SCHEMA;
+    case SQLITE_CREATE_INDEX: case SQLITE_CREATE_TABLE: case SQLITE_CREATE_TRIGGER: case SQLITE_CREATE_VIEW:
+    case SQLITE_DROP_INDEX: case SQLITE_DROP_TABLE: case SQLITE_DROP_TRIGGER: case SQLITE_DROP_VIEW:
+    case SQLITE_ALTER_TABLE: case SQLITE_REINDEX: case SQLITE_ANALYZE: case SQLITE_CREATE_VTABLE:
+    case SQLITE_DROP_VTABLE:
+        return temp ? SACT_TEMP_SCHEMA : SACT_SCHEMA;
+    case SQLITE_PRAGMA: return SACT_PRAGMA;
+    case SQLITE_TRANSACTION: return SACT_TRANSACTION;
+    case SQLITE_SAVEPOINT: return SACT_SAVEPOINT;
+    case SQLITE_ATTACH: return SACT_ATTACH;
+    case SQLITE_DETACH: return SACT_DETACH;
+    case SQLITE_FUNCTION: return SACT_FUNCTION;
+    case SQLITE_RECURSIVE: return SACT_RECURSIVE;
+    default: return SACT_OTHER;
+    }
+}
+
+static int on_authorize(void *ctx, int code, const char *a1, const char *a2, const char *zdb, const char *trigger) {
+    (void)trigger;
+    store_db_t *db = ctx;
+    return db->auth(db->auth_ctx, map_action(code, zdb), a1, a2) ? SQLITE_OK : SQLITE_DENY;
+}
+
+void store_set_authorizer(store_db_t *db, store_authorizer_fn fn, void *ctx) {
+    db->auth = fn;
+    db->auth_ctx = ctx;
+    sqlite3_set_authorizer(db->db, fn ? on_authorize : NULL, fn ? db : NULL);
+}
+
 
 bool store_in_txn(store_db_t *db) { return sqlite3_get_autocommit(db->db) == 0; }
 

@@ -84,6 +84,28 @@ int store_deferred_fks(store_db_t *db);
 #define STORE_E_INTERRUPT 9 /* SQLITE_INTERRUPT */
 #define STORE_E_CONSTRAINT 19
 
+/* Prepares the first statement of sql[0..len); *tail is set past it. *out is
+ * NULL (and 0 returned) when only whitespace or comments remain. */
+int store_prepare_next(store_db_t *db, const char *sql, size_t len, store_stmt_t **out, const char **tail);
+int store_param_count(store_stmt_t *st);
+/* Name of parameter i (1-based) with its prefix (":x", "@x", "$x", "?3"), or NULL for a bare "?". */
+const char *store_param_name(store_stmt_t *st, int i);
+bool store_stmt_isexplain(store_stmt_t *st);
+
+/* What a statement is about to do, for the authorizer. */
+typedef enum {
+    SACT_READ = 1, SACT_SELECT, SACT_INSERT, SACT_UPDATE, SACT_DELETE,
+    SACT_SCHEMA,      /* CREATE/DROP/ALTER of tables, indexes, views, triggers, vtables; REINDEX; ANALYZE */
+    SACT_TEMP_SCHEMA, /* the same on TEMP objects */
+    SACT_PRAGMA, SACT_TRANSACTION, SACT_SAVEPOINT, SACT_ATTACH, SACT_DETACH, SACT_FUNCTION, SACT_RECURSIVE,
+    SACT_OTHER,
+} store_action_t;
+
+/* Returns true to allow. a1/a2 as SQLite gives them (table/column, pragma
+ * name/value, function name, …). */
+typedef bool (*store_authorizer_fn)(void *ctx, store_action_t act, const char *a1, const char *a2);
+void store_set_authorizer(store_db_t *db, store_authorizer_fn fn, void *ctx);
+
 /* ---- change capture ------------------------------------------------- */
 
 typedef enum { CHANGE_INSERT = 1, CHANGE_UPDATE = 2, CHANGE_DELETE = 3 } change_op_t;

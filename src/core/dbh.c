@@ -1,0 +1,102 @@
+/* dbh: per-database connections and writer (see dbh.h). */
+#include "core/dbh.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/buf.h"
+
+#define POOL_MAX 16 /* idle readers kept; more may be open while busy */
+
+typedef struct {
+    writer_t *writer;
+    store_db_t *idle[POOL_MAX];
+    int nidle;
+    bool prepared; /* WAL mode set on the file */
+} dbh_t;
+
+static dbh_opts_t opts;
+
+void dbh_init(const dbh_opts_t *o) {
+    opts = *o;
+    catalog_set_state_closer(dbh_close);
+}
+
+/* Returns the state, creating it (and switching the file to WAL) on first
+ * use. Called with d->state_lock held. */
+static dbh_t *state_locked(db_t *d, err_t *e) {
+    dbh_t *h = d->state;
+    if (h) return h;
+    if (d->deleted) {
+        err_set(e, E_NOT_FOUND, "database '%s' was deleted", d->name);
+        return NULL;
+    }
+    store_db_t *s;
+    char msg[256];
+    if (store_open(d->path, STORE_WAL | (opts.sync_normal ? STORE_SYNC_NORMAL : 0), &s, msg, sizeof msg) < 0) {
+        err_set(e, E_INTERNAL, "opening %s: %s", d->name, msg);
+        return NULL;
+    }
+    store_close(s);
+    h = xcalloc(1, sizeof *h);
+    d->state = h;
+    return h;
+}
+
+store_db_t *dbh_reader(db_t *d, err_t *e) {
+    pthread_mutex_lock(&d->state_lock);
+    dbh_t *h = state_locked(d, e);
+    store_db_t *c = NULL;
+    if (h && h->nidle > 0) c = h->idle[--h->nidle];
+    pthread_mutex_unlock(&d->state_lock);
+    if (c || !h) return c;
+    char msg[256];
+    if (store_open(d->path, 0, &c, msg, sizeof msg) < 0) {
+        err_set(e, E_INTERNAL, "opening %s: %s", d->name, msg);
+        return NULL;
+    }
+    /* Readers never write, whatever the SQL says. */
+    store_exec(c, "PRAGMA query_only=1;");
+    return c;
+}
+
+void dbh_reader_put(db_t *d, store_db_t *c) {
+    if (!c) return;
+    store_set_authorizer(c, NULL, NULL);
+    store_set_deadline(c, 0);
+    pthread_mutex_lock(&d->state_lock);
+    dbh_t *h = d->state;
+    if (h && h->nidle < POOL_MAX && !d->deleted) {
+        h->idle[h->nidle++] = c;
+        c = NULL;
+    }
+    pthread_mutex_unlock(&d->state_lock);
+    store_close(c);
+}
+
+int dbh_submit(db_t *d, write_job_t *job, err_t *e) {
+    pthread_mutex_lock(&d->state_lock);
+    dbh_t *h = state_locked(d, e);
+    if (h && !h->writer) {
+        writer_opts_t wo = {.group_commit = !opts.no_group_commit,
+                            .sync_normal = opts.sync_normal,
+                            .listener = opts.listener,
+                            .listener_ctx = opts.listener_ctx};
+        if (writer_open(d->path, &wo, &h->writer, e) < 0) h->writer = NULL;
+    }
+    writer_t *w = h ? h->writer : NULL;
+    if (w) writer_submit(w, job);
+    pthread_mutex_unlock(&d->state_lock);
+    return w ? 0 : -1;
+}
+
+void dbh_close(db_t *d) {
+    pthread_mutex_lock(&d->state_lock);
+    dbh_t *h = d->state;
+    d->state = NULL;
+    pthread_mutex_unlock(&d->state_lock);
+    if (!h) return;
+    writer_close(h->writer); /* finishes queued jobs first */
+    for (int i = 0; i < h->nidle; i++) store_close(h->idle[i]);
+    free(h);
+}

@@ -1,0 +1,33 @@
+/* dbh: the engine's live state for one hosted database, hung on its db_t:
+ * a pool of read connections (WAL readers, query_only) and the database's
+ * single writer (core/writer). Created on first use; closed when the
+ * database is deleted or its last reference goes. Thread-safe. */
+#ifndef ATRIUM_CORE_DBH_H
+#define ATRIUM_CORE_DBH_H
+#include <stdbool.h>
+
+#include "core/catalog.h"
+#include "core/writer.h"
+
+typedef struct {
+    bool no_group_commit;
+    bool sync_normal;
+    commit_listener_fn listener; /* sees every committed batch of every database */
+    void *listener_ctx;
+} dbh_opts_t;
+
+/* Sets the options for databases opened from now on, and registers the
+ * closer with the catalog. Call once at start. */
+void dbh_init(const dbh_opts_t *o);
+/* Borrows a read connection (opened if the pool is empty). */
+store_db_t *dbh_reader(db_t *d, err_t *e);
+/* Returns a borrowed read connection to the pool. */
+void dbh_reader_put(db_t *d, store_db_t *c);
+/* Queues a write job on the database's writer (started on first use). The
+ * lock is held across the hand-over so a concurrent delete cannot close
+ * the writer under it. -1 (and job->done not called) if that fails. */
+int dbh_submit(db_t *d, write_job_t *job, err_t *e);
+/* Closes the live state now (writer drained first). */
+void dbh_close(db_t *d);
+
+#endif
