@@ -1,0 +1,192 @@
+/* sql: classification, policy, limits and row delivery (see sql.h). */
+#include "core/sql.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util/timeutil.h"
+
+typedef struct {
+    sql_class_t cls;
+    char denied[160]; /* why the authorizer refused, if it did */
+} auth_ctx_t;
+
+static void deny(auth_ctx_t *a, const char *what) {
+    if (!a->denied[0]) snprintf(a->denied, sizeof a->denied, "%s", what);
+}
+
+static bool authorize(void *ctx, store_action_t act, const char *a1, const char *a2) {
+    auth_ctx_t *a = ctx;
+    switch (act) {
+    case SACT_READ:
+    case SACT_SELECT:
+    case SACT_RECURSIVE: return true;
+    case SACT_INSERT:
+    case SACT_UPDATE:
+    case SACT_DELETE:
+        /* SQLite reports writes to sqlite_master while it loads or edits the
+         * schema; DDL announces itself separately (SACT_SCHEMA). */
+        if (a1 && (strcmp(a1, "sqlite_master") == 0 || strcmp(a1, "sqlite_temp_master") == 0)) return true;
+        if (a->cls < SQL_WRITE) a->cls = SQL_WRITE;
+        return true;
+    case SACT_SCHEMA: a->cls = SQL_SCHEMA; return true;
+    case SACT_TEMP_SCHEMA: deny(a, "TEMP objects are not allowed"); return false;
+    case SACT_ATTACH: deny(a, "ATTACH is not allowed"); return false;
+    case SACT_DETACH: deny(a, "DETACH is not allowed"); return false;
+    case SACT_TRANSACTION:
+    case SACT_SAVEPOINT: deny(a, "transaction statements are not allowed"); return false;
+    case SACT_FUNCTION:
+        if (a2 && strcasecmp(a2, "load_extension") == 0) {
+            deny(a, "load_extension is not allowed");
+            return false;
+        }
+        return true;
+    case SACT_PRAGMA:
+        if (!a2) return true; /* a query (PRAGMA x, or pragma_x() in SELECT) */
+        if (a1 && (strcasecmp(a1, "user_version") == 0 || strcasecmp(a1, "application_id") == 0)) {
+            a->cls = SQL_SCHEMA;
+            return true;
+        }
+        /* Arguments that only select what to read are fine (table_info(t)). */
+        if (a1 && (strcasecmp(a1, "table_info") == 0 || strcasecmp(a1, "table_xinfo") == 0 ||
+                   strcasecmp(a1, "index_list") == 0 || strcasecmp(a1, "index_info") == 0 ||
+                   strcasecmp(a1, "index_xinfo") == 0 || strcasecmp(a1, "foreign_key_list") == 0 ||
+                   strcasecmp(a1, "table_list") == 0 || strcasecmp(a1, "integrity_check") == 0 ||
+                   strcasecmp(a1, "quick_check") == 0 || strcasecmp(a1, "foreign_key_check") == 0))
+            return true;
+        deny(a, "this PRAGMA is not allowed");
+        return false;
+    case SACT_OTHER: return true;
+    }
+    return false;
+}
+
+const char *sql_class_name(sql_class_t c) {
+    return c == SQL_SCHEMA ? "schema" : c == SQL_WRITE ? "write" : "read";
+}
+
+/* Prepares the next statement under the policy; *st NULL at the end. */
+static int prepare_next(store_db_t *db, const char **p, const char *end, store_stmt_t **st, sql_class_t *cls,
+                        err_t *e) {
+    auth_ctx_t a = {.cls = SQL_READ};
+    store_set_authorizer(db, authorize, &a);
+    const char *tail = NULL;
+    int rc = store_prepare_next(db, *p, (size_t)(end - *p), st, &tail);
+    store_set_authorizer(db, NULL, NULL);
+    if (rc < 0) {
+        if (a.denied[0]) return err_set(e, E_FORBIDDEN, "%s", a.denied);
+        return err_sql(e, rc, store_errmsg(db));
+    }
+    *p = tail ? tail : end;
+    /* The class comes from the authorizer alone: sqlite3_stmt_readonly
+     * calls table-valued pragma functions writers. Read connections are
+     * query_only besides, so nothing misclassified can write there. */
+    *cls = a.cls;
+    return 0;
+}
+
+int sql_classify(store_db_t *db, const char *sql, size_t len, sql_class_t *cls, err_t *e) {
+    const char *p = sql, *end = sql + len;
+    sql_class_t max = SQL_READ;
+    bool any = false;
+    for (;;) {
+        store_stmt_t *st;
+        sql_class_t c;
+        if (prepare_next(db, &p, end, &st, &c, e) < 0) return -1;
+        if (!st) break;
+        any = true;
+        if (c > max) max = c;
+        store_finalize(st);
+    }
+    if (!any) return err_set(e, E_BAD_INPUT, "empty query");
+    *cls = max;
+    return 0;
+}
+
+int sql_run(store_db_t *db, const char *sql, size_t len, const sql_opts_t *o, const sql_sink_t *sink, void *ctx,
+            sql_result_t *res, err_t *e) {
+    memset(res, 0, sizeof *res);
+    const char *p = sql, *end = sql + len;
+    int nstmt = 0, rc = 0;
+    store_set_deadline(db, o->deadline_us);
+    for (;;) {
+        store_stmt_t *st;
+        sql_class_t c;
+        if (prepare_next(db, &p, end, &st, &c, e) < 0) {
+            rc = -1;
+            break;
+        }
+        if (!st) break;
+        nstmt++;
+        if (o->single_statement) {
+            /* Anything but whitespace, ';' or comments after the first? */
+            store_stmt_t *more = NULL;
+            const char *q = p;
+            sql_class_t c2;
+            err_t e2;
+            bool extra = prepare_next(db, &q, end, &more, &c2, &e2) < 0 || more != NULL;
+            store_finalize(more);
+            if (extra) {
+                store_finalize(st);
+                rc = err_set(e, E_BAD_INPUT, "Only one statement per request is supported");
+                break;
+            }
+        }
+        if (c > o->max_class) {
+            store_finalize(st);
+            rc = err_set(e, E_FORBIDDEN, "%s statement not allowed here", sql_class_name(c));
+            e->sql_code = (int)c; /* which class was refused, for the dialect's wording */
+            break;
+        }
+        if (c > res->cls) res->cls = c;
+        for (int i = 1; o->bind && i <= store_param_count(st); i++) {
+            if (o->bind(o->bind_ctx, st, i, store_param_name(st, i), e) < 0) {
+                rc = -1;
+                break;
+            }
+        }
+        if (rc < 0) {
+            store_finalize(st);
+            break;
+        }
+        /* Is this the last statement? Only it answers. */
+        const char *q = p;
+        store_stmt_t *peek = NULL;
+        sql_class_t cp;
+        err_t ep;
+        bool last = prepare_next(db, &q, end, &peek, &cp, &ep) == 0 && peek == NULL;
+        store_finalize(peek);
+        int ncols = store_col_count(st);
+        if (last) {
+            res->rows = 0;
+            res->truncated = false;
+            res->has_columns = ncols > 0;
+            if (ncols > 0 && sink && sink->columns) sink->columns(ctx, st, ncols);
+        }
+        int s;
+        while ((s = store_step(st)) == STORE_ROW) {
+            if (!last) continue;
+            res->rows++;
+            if (o->max_rows >= 0 && res->rows > o->max_rows) {
+                res->truncated = true;
+                if (c == SQL_READ) break; /* reads need not run on */
+                continue;
+            }
+            if (sink && sink->row) sink->row(ctx, st, ncols);
+        }
+        if (s < 0) {
+            if ((-s & 0xff) == STORE_E_INTERRUPT) rc = err_set(e, E_TIMEOUT, "query interrupted: time limit");
+            else rc = err_sql(e, s, store_errmsg(db));
+            store_finalize(st);
+            break;
+        }
+        if (c == SQL_WRITE) res->changes = store_changes(db);
+        store_finalize(st);
+        if (last) break;
+    }
+    store_set_deadline(db, 0);
+    if (rc == 0 && nstmt == 0) rc = err_set(e, E_BAD_INPUT, "empty query");
+    return rc;
+}

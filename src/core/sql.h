@@ -1,0 +1,58 @@
+/* sql: running user SQL safely, the same way for every dialect. Each
+ * statement is classified while it is prepared (through the authorizer):
+ * read < write < schema. Always refused: ATTACH/DETACH, transaction and
+ * savepoint statements (the engine owns transactions), TEMP objects
+ * (connections are pooled), load_extension, and PRAGMAs that set anything
+ * but user_version/application_id. Rows go to a sink the dialect supplies,
+ * so each renders its own shape while they stream. */
+#ifndef ATRIUM_CORE_SQL_H
+#define ATRIUM_CORE_SQL_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "store/store.h"
+
+typedef enum { SQL_READ = 0, SQL_WRITE = 1, SQL_SCHEMA = 2 } sql_class_t;
+
+typedef struct {
+    /* Once per answering statement, before its rows. */
+    void (*columns)(void *ctx, store_stmt_t *st, int ncols);
+    /* Once per delivered row; read the values with store_col_*. */
+    void (*row)(void *ctx, store_stmt_t *st, int ncols);
+} sql_sink_t;
+
+/* Binds a statement's parameters (name as SQLite reports it, e.g. ":id");
+ * returns -1 with e set to refuse. May be NULL (parameters stay NULL). */
+typedef int (*sql_binder_fn)(void *ctx, store_stmt_t *st, int idx, const char *name, err_t *e);
+
+typedef struct {
+    sql_class_t max_class;  /* statements above it fail with E_FORBIDDEN */
+    bool single_statement;  /* more than one statement: E_BAD_INPUT */
+    uint64_t deadline_us;   /* monotonic; 0: none. Passing it: E_TIMEOUT */
+    int64_t max_rows;       /* rows delivered at most; < 0: no cap */
+    sql_binder_fn bind;
+    void *bind_ctx;
+} sql_opts_t;
+
+typedef struct {
+    sql_class_t cls;  /* highest class among the statements run */
+    int64_t rows;     /* rows the answering statement produced (all of them) */
+    bool truncated;   /* rows > max_rows */
+    int64_t changes;  /* rows changed by the last DML statement */
+    bool has_columns; /* the answering statement returns columns */
+} sql_result_t;
+
+/* Classifies the whole script without running it (prepare only). */
+int sql_classify(store_db_t *db, const char *sql, size_t len, sql_class_t *cls, err_t *e);
+/* Runs every statement in order; the LAST one's rows go to the sink (earlier
+ * ones run to completion). Read-class statements stop stepping once the cap
+ * is known to be exceeded; writes always run to the end. On error nothing
+ * is undone here: callers run writes inside a savepoint. */
+int sql_run(store_db_t *db, const char *sql, size_t len, const sql_opts_t *o, const sql_sink_t *sink, void *ctx,
+            sql_result_t *res, err_t *e);
+
+const char *sql_class_name(sql_class_t c);
+
+#endif

@@ -1,0 +1,177 @@
+/* Unit tests for core/sql: classification, refusals, caps, deadlines,
+ * multi-statement scripts. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "core/sql.h"
+#include "util/timeutil.h"
+
+static store_db_t *db;
+
+static int setup(void **st) {
+    (void)st;
+    char msg[256];
+    assert_int_equal(store_open(":memory:", STORE_CREATE, &db, msg, sizeof msg), 0);
+    assert_int_equal(store_exec(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);"
+                                    "INSERT INTO t(v) VALUES ('a'),('b'),('c'),('d'),('e');"),
+                     0);
+    return 0;
+}
+
+static int teardown(void **st) {
+    (void)st;
+    store_close(db);
+    return 0;
+}
+
+static sql_class_t classify(const char *sql, int *rc, err_t *e) {
+    sql_class_t c = SQL_READ;
+    *rc = sql_classify(db, sql, strlen(sql), &c, e);
+    return c;
+}
+
+static void classes(void **st) {
+    (void)st;
+    struct {
+        const char *sql;
+        sql_class_t cls;
+    } ok[] = {
+        {"SELECT * FROM t", SQL_READ},
+        {"WITH x AS (SELECT 1) SELECT * FROM x", SQL_READ},
+        {"VALUES (1), (2)", SQL_READ},
+        {"EXPLAIN SELECT 1", SQL_READ},
+        {"PRAGMA table_info(t)", SQL_READ},
+        {"SELECT * FROM pragma_table_info('t')", SQL_READ},
+        {"PRAGMA user_version", SQL_READ},
+        {"INSERT INTO t(v) VALUES ('x')", SQL_WRITE},
+        {"UPDATE t SET v = 'y' WHERE id = 1 RETURNING id", SQL_WRITE},
+        {"DELETE FROM t WHERE id = 99", SQL_WRITE},
+        {"INSERT INTO t(id, v) VALUES (1, 'z') ON CONFLICT(id) DO UPDATE SET v = excluded.v", SQL_WRITE},
+        {"CREATE TABLE u(x)", SQL_SCHEMA},
+        {"CREATE INDEX ti ON t(v)", SQL_SCHEMA},
+        {"PRAGMA user_version = 3", SQL_SCHEMA},
+        {"SELECT 1; INSERT INTO t(v) VALUES (1); DROP TABLE t", SQL_SCHEMA},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+        int rc;
+        err_t e;
+        sql_class_t c = classify(ok[i].sql, &rc, &e);
+        if (rc != 0) fail_msg("%s: %s", ok[i].sql, e.msg);
+        if (c != ok[i].cls) fail_msg("%s: class %d, want %d", ok[i].sql, c, ok[i].cls);
+    }
+}
+
+static void refusals(void **st) {
+    (void)st;
+    const char *bad[] = {"ATTACH ':memory:' AS x", "DETACH x", "BEGIN", "COMMIT", "SAVEPOINT a", "RELEASE a",
+                         "CREATE TEMP TABLE x(a)", "PRAGMA synchronous = OFF", "PRAGMA journal_mode = DELETE",
+                         "PRAGMA writable_schema = ON", "SELECT load_extension('x')", NULL};
+    for (int i = 0; bad[i]; i++) {
+        int rc;
+        err_t e;
+        classify(bad[i], &rc, &e);
+        if (rc == 0) fail_msg("allowed: %s", bad[i]);
+        if (e.kind != E_FORBIDDEN) fail_msg("%s: kind %d (%s)", bad[i], e.kind, e.msg);
+        assert_true(strstr(e.msg, "not allowed") != NULL);
+    }
+    int rc;
+    err_t e;
+    classify("   -- only a comment\n ; ", &rc, &e);
+    assert_int_equal(rc, -1);
+    assert_int_equal(e.kind, E_BAD_INPUT);
+    classify("SELEC 1", &rc, &e);
+    assert_int_equal(e.kind, E_SQL);
+}
+
+typedef struct {
+    int cols, rows;
+    char seen[64];
+} sink_ctx_t;
+
+static void on_cols(void *ctx, store_stmt_t *st, int n) {
+    (void)st;
+    ((sink_ctx_t *)ctx)->cols = n;
+}
+
+static void on_row(void *ctx, store_stmt_t *st, int n) {
+    (void)n;
+    sink_ctx_t *s = ctx;
+    strncat(s->seen, store_col_text(st, 0, NULL), sizeof s->seen - strlen(s->seen) - 1);
+    s->rows++;
+}
+
+static const sql_sink_t sink = {on_cols, on_row};
+
+static void caps_and_last_statement(void **st) {
+    (void)st;
+    sql_opts_t o = {.max_class = SQL_SCHEMA, .max_rows = 3};
+    sql_result_t r;
+    err_t e;
+    sink_ctx_t s = {0};
+    const char *q = "SELECT v FROM t ORDER BY id";
+    assert_int_equal(sql_run(db, q, strlen(q), &o, &sink, &s, &r, &e), 0);
+    assert_int_equal(s.rows, 3);
+    assert_string_equal(s.seen, "abc");
+    assert_true(r.truncated);
+    assert_int_equal(r.cls, SQL_READ);
+    /* Exactly at the cap: not truncated. */
+    memset(&s, 0, sizeof s);
+    q = "SELECT v FROM t WHERE id <= 3";
+    assert_int_equal(sql_run(db, q, strlen(q), &o, &sink, &s, &r, &e), 0);
+    assert_false(r.truncated);
+    assert_int_equal(r.rows, 3);
+    /* Multi-statement: only the last answers; writes run to the end past the cap. */
+    memset(&s, 0, sizeof s);
+    q = "CREATE TABLE w(x); INSERT INTO w VALUES (1),(2),(3),(4),(5); "
+        "UPDATE w SET x = x * 10 RETURNING x";
+    assert_int_equal(sql_run(db, q, strlen(q), &o, &sink, &s, &r, &e), 0);
+    assert_int_equal(r.cls, SQL_SCHEMA);
+    assert_int_equal(s.rows, 3);
+    assert_int_equal(r.rows, 5);
+    assert_true(r.truncated);
+    assert_int_equal(r.changes, 5);
+    assert_string_equal(s.seen, "102030");
+    /* Class limit */
+    o.max_class = SQL_READ;
+    q = "DELETE FROM w";
+    assert_int_equal(sql_run(db, q, strlen(q), &o, &sink, &s, &r, &e), -1);
+    assert_int_equal(e.kind, E_FORBIDDEN);
+    assert_int_equal(e.sql_code, SQL_WRITE);
+    /* Single statement */
+    o.max_class = SQL_SCHEMA;
+    o.single_statement = true;
+    q = "SELECT 1; SELECT 2";
+    assert_int_equal(sql_run(db, q, strlen(q), &o, &sink, &s, &r, &e), -1);
+    assert_string_equal(e.msg, "Only one statement per request is supported");
+    q = "SELECT 1; -- trailing comment\n ;";
+    assert_int_equal(sql_run(db, q, strlen(q), &o, &sink, &s, &r, &e), 0);
+}
+
+static void deadline_is_a_timeout(void **st) {
+    (void)st;
+    sql_opts_t o = {.max_class = SQL_READ, .max_rows = -1, .deadline_us = time_mono_us() + 30000};
+    sql_result_t r;
+    err_t e;
+    const char *q = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
+    assert_int_equal(sql_run(db, q, strlen(q), &o, NULL, NULL, &r, &e), -1);
+    assert_int_equal(e.kind, E_TIMEOUT);
+    /* The connection is usable afterwards, without the deadline. */
+    o.deadline_us = 0;
+    q = "SELECT 1";
+    assert_int_equal(sql_run(db, q, strlen(q), &o, NULL, NULL, &r, &e), 0);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(classes),
+        cmocka_unit_test(refusals),
+        cmocka_unit_test(caps_and_last_statement),
+        cmocka_unit_test(deadline_is_a_timeout),
+    };
+    return cmocka_run_group_tests_name("sql", tests, setup, teardown);
+}
