@@ -8,9 +8,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api/airsequel.h"
 #include "api/typedb.h"
 #include "core/auth.h"
 #include "core/catalog.h"
+#include "core/dbh.h"
 #include "core/demo.h"
 #include "core/engine.h"
 #include "net/server.h"
@@ -50,7 +52,9 @@ static const char *usage_serve =
     "  --max-header BYTES      request line + headers limit (default 16384)\n"
     "  --max-connections N     open connections limit (default 10000)\n"
     "  --header-timeout S      seconds to receive a request's headers (default 10)\n"
-    "  --idle-timeout S        seconds a keep-alive connection may idle (default 60)\n";
+    "  --idle-timeout S        seconds a keep-alive connection may idle (default 60)\n"
+    "  --sync full|normal      durability of commits (default full: survives power loss)\n"
+    "  --no-group-commit       one transaction and fsync per write (for benchmarks)\n";
 
 static int die(const char *fmt, const char *arg) {
     fprintf(stderr, "atrium: ");
@@ -74,7 +78,7 @@ typedef struct {
     int port;
     int threads;
     const char *admin_password;
-    bool private_files, cors, quiet;
+    bool private_files, cors, quiet, no_group_commit, sync_normal;
     double token_ttl, max_body, max_header, max_conns, header_timeout, idle_timeout;
     const char **files;
     int nfiles;
@@ -113,6 +117,11 @@ static int parse_serve(int argc, char **argv, serve_opts_t *o) {
         } else if (strcmp(a, "--private") == 0) o->private_files = true;
         else if (strcmp(a, "--cors") == 0) o->cors = true;
         else if (strcmp(a, "--quiet") == 0) o->quiet = true;
+        else if (strcmp(a, "--no-group-commit") == 0) o->no_group_commit = true;
+        else if ((v = opt_value(argc, argv, &i, "--sync"))) {
+            if (strcmp(v, "full") != 0 && strcmp(v, "normal") != 0) return die("invalid --sync '%s' (full or normal)", v);
+            o->sync_normal = strcmp(v, "normal") == 0;
+        }
         else if ((v = opt_value(argc, argv, &i, "--data"))) o->data_dir = v;
         else if ((v = opt_value(argc, argv, &i, "--host"))) o->host = v;
         else if ((v = opt_value(argc, argv, &i, "--admin-password"))) o->admin_password = v;
@@ -166,8 +175,12 @@ static int cmd_serve(int argc, char **argv) {
             return die("%s", e.msg);
     }
 
+    dbh_opts_t dbo = {.no_group_commit = o.no_group_commit, .sync_normal = o.sync_normal};
+    dbh_init(&dbo);
     engine_t engine = {.catalog = cat, .token_ttl_s = (int64_t)o.token_ttl, .cors = o.cors};
     router_t *rt = router_new();
+    /* Order matters for paths no route matches: the more specific claims first. */
+    airsequel_register(rt);
     typedb_register(rt);
 
     server_config_t cfg = {

@@ -87,14 +87,19 @@ static int prepare_next(store_db_t *db, const char **p, const char *end, store_s
     return 0;
 }
 
-int sql_classify(store_db_t *db, const char *sql, size_t len, sql_class_t *cls, err_t *e) {
+int sql_classify(store_db_t *db, const char *sql, size_t len, bool single, sql_class_t *cls, err_t *e) {
     const char *p = sql, *end = sql + len;
     sql_class_t max = SQL_READ;
     bool any = false;
     for (;;) {
         store_stmt_t *st;
         sql_class_t c;
-        if (prepare_next(db, &p, end, &st, &c, e) < 0) return -1;
+        int rc = prepare_next(db, &p, end, &st, &c, e);
+        if (any && single && (rc < 0 || st)) {
+            store_finalize(st);
+            return err_set(e, E_BAD_INPUT, SQL_MSG_ONE_STATEMENT);
+        }
+        if (rc < 0) return -1;
         if (!st) break;
         any = true;
         if (c > max) max = c;
@@ -130,7 +135,7 @@ int sql_run(store_db_t *db, const char *sql, size_t len, const sql_opts_t *o, co
             store_finalize(more);
             if (extra) {
                 store_finalize(st);
-                rc = err_set(e, E_BAD_INPUT, "Only one statement per request is supported");
+                rc = err_set(e, E_BAD_INPUT, SQL_MSG_ONE_STATEMENT);
                 break;
             }
         }

@@ -44,8 +44,11 @@ typedef struct {
     bool has_columns; /* the answering statement returns columns */
 } sql_result_t;
 
-/* Classifies the whole script without running it (prepare only). */
-int sql_classify(store_db_t *db, const char *sql, size_t len, sql_class_t *cls, err_t *e);
+/* Classifies the whole script without running it (prepare only). With
+ * single, a second statement is E_BAD_INPUT (see sql_opts_t). */
+int sql_classify(store_db_t *db, const char *sql, size_t len, bool single, sql_class_t *cls, err_t *e);
+
+#define SQL_MSG_ONE_STATEMENT "Only one statement per request is supported"
 /* Runs every statement in order; the LAST one's rows go to the sink (earlier
  * ones run to completion). Read-class statements stop stepping once the cap
  * is known to be exceeded; writes always run to the end. On error nothing

@@ -31,7 +31,7 @@ static int teardown(void **st) {
 
 static sql_class_t classify(const char *sql, int *rc, err_t *e) {
     sql_class_t c = SQL_READ;
-    *rc = sql_classify(db, sql, strlen(sql), &c, e);
+    *rc = sql_classify(db, sql, strlen(sql), false, &c, e);
     return c;
 }
 

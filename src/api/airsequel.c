@@ -1,0 +1,465 @@
+/* airsequel: the Airsequel-style dialect (spec/airsequel.md). So far: the
+ * SQL endpoint POST /dbs/:dbId/sql (§3). Errors are
+ * {"errors":[{"message","extensions":{"code"}}]}; SQL failures are 200 with
+ * an "errors" list, as the spec says. Reads run on a pooled reader on the
+ * thread pool; writes and DDL are write jobs on the database's writer, whose
+ * completion comes back to the loop through http_post. */
+#include "api/airsequel.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/common.h"
+#include "core/auth.h"
+#include "core/dbh.h"
+#include "core/engine.h"
+#include "core/sql.h"
+#include "util/json.h"
+#include "util/timeutil.h"
+#include "util/utf8.h"
+
+#define ENGINE(r) ((engine_t *)(r)->app)
+#define MAX_QUERY_CHARS 100000
+#define MAX_ROWS 10000
+#define TIME_LIMIT_US (20 * 1000000ull)
+
+static void render_error(http_req_t *r, int status, const char *message);
+static void options(http_req_t *r);
+static bool claims(const char *path);
+
+static const dialect_t airsequel_dialect = {
+    .name = "airsequel",
+    .render_error = render_error,
+    .claims = claims,
+    .extra_headers = "Access-Control-Allow-Origin: *\r\n"
+                     "Access-Control-Allow-Headers: Authorization, Content-Type\r\n"
+                     "Access-Control-Allow-Methods: GET, POST, PUT, PATCH, DELETE, OPTIONS\r\n",
+    .options = options,
+};
+
+static const char *code_for(int status) {
+    switch (status) {
+    case 400: return "BAD_REQUEST";
+    case 401: return "UNAUTHENTICATED";
+    case 403: return "FORBIDDEN";
+    case 404: return "NOT_FOUND";
+    case 405: return "METHOD_NOT_ALLOWED";
+    case 409: return "CONFLICT";
+    case 413: return "PAYLOAD_TOO_LARGE";
+    case 415: return "UNSUPPORTED_MEDIA_TYPE";
+    case 501: return "NOT_IMPLEMENTED";
+    default: return status >= 500 ? "INTERNAL_SERVER_ERROR" : "BAD_REQUEST";
+    }
+}
+
+static void as_error(http_req_t *r, int status, const char *message) {
+    buf_t b = BUF_INIT;
+    jw_t w;
+    jw_init(&w, &b, 0);
+    jw_obj_begin(&w);
+    jw_key(&w, "errors");
+    jw_arr_begin(&w);
+    jw_obj_begin(&w);
+    jw_key(&w, "message");
+    jw_str(&w, message);
+    jw_key(&w, "extensions");
+    jw_obj_begin(&w);
+    jw_key(&w, "code");
+    jw_str(&w, code_for(status));
+    jw_obj_end(&w);
+    jw_obj_end(&w);
+    jw_arr_end(&w);
+    jw_obj_end(&w);
+    http_respond_buf(r, status, "application/json; charset=utf-8", &b);
+}
+
+static void render_error(http_req_t *r, int status, const char *message) {
+    static const struct {
+        int status;
+        const char *text;
+    } texts[] = {{404, "Not found"}, {405, "Method not allowed"}, {408, "Request timeout"},
+                 {413, "Request body too large"}, {431, "Request header fields too large"}};
+    for (size_t i = 0; i < sizeof texts / sizeof *texts; i++)
+        if (texts[i].status == status) message = texts[i].text;
+    as_error(r, status, message);
+}
+
+static bool claims(const char *path) {
+    static const char *prefixes[] = {"/api/", "/dbs/", "/fns/", "/readonly/", NULL};
+    for (int i = 0; prefixes[i]; i++)
+        if (strncmp(path, prefixes[i], strlen(prefixes[i])) == 0) return true;
+    return strcmp(path, "/api") == 0 || strcmp(path, "/dbs") == 0;
+}
+
+static void options(http_req_t *r) { http_respond(r, 204, NULL, "", 0); }
+
+/* Optional bearer: none is anonymous; a bad one is 401 on every route. */
+static bool authenticate(http_req_t *r, actor_t *a) {
+    const char *tok;
+    err_t e;
+    auth_anonymous(a);
+    switch (api_bearer(r, &tok)) {
+    case BEARER_NONE: return true;
+    case BEARER_MALFORMED: break;
+    case BEARER_OK:
+        if (auth_verify_token(ENGINE(r)->catalog, tok, a, &e) == 0) return true;
+        break;
+    }
+    as_error(r, 401, "Invalid or expired token");
+    return false;
+}
+
+/* :dbId by name, id or identity; 404 unless the actor may at least read. */
+static db_t *resolve_db(http_req_t *r, const actor_t *a, int cap) {
+    buf_t key = BUF_INIT;
+    db_t *d = NULL;
+    if (api_capture(r, cap, &key) == 0)
+        d = catalog_db_find(ENGINE(r)->catalog, key.data, DB_BY_NAME | DB_BY_ID | DB_BY_IDENTITY);
+    if (d && !auth_check(a, d, ACT_READ)) {
+        db_release(d);
+        d = NULL;
+    }
+    if (!d) {
+        buf_t m = BUF_INIT;
+        buf_printf(&m, "Database \"%s\" does not exist", key.data ? key.data : "");
+        as_error(r, 404, m.data);
+        buf_free(&m);
+    }
+    buf_free(&key);
+    return d;
+}
+
+/* ---- the /sql job ----------------------------------------------------- */
+
+typedef struct {
+    write_job_t job; /* first: the writer hands back &job */
+    http_req_t *r;
+    db_t *db;
+    char *sql;
+    size_t len;
+    sql_class_t cls;
+    /* results */
+    buf_t rows;     /* the rendered "rows" array */
+    jw_t rw;        /* writer over rows */
+    char **colnames; /* de-duplicated keys */
+    int ncols;
+    sql_result_t res;
+    err_t err;
+    int rc;
+    double seconds;
+    char **affected;
+    size_t naffected;
+    int status; /* non-zero: answer with as_error instead */
+    char status_msg[sizeof(((err_t *)0)->msg)];
+} sql_job_t;
+
+static void free_job(sql_job_t *j) {
+    for (int i = 0; i < j->ncols; i++) free(j->colnames[i]);
+    free(j->colnames);
+    for (size_t i = 0; i < j->naffected; i++) free(j->affected[i]);
+    free(j->affected);
+    buf_free(&j->rows);
+    changeset_free(&j->job.changes);
+    free(j->sql);
+    db_release(j->db);
+    free(j);
+}
+
+static void on_columns(void *ctx, store_stmt_t *st, int n) {
+    sql_job_t *j = ctx;
+    j->ncols = n;
+    j->colnames = xcalloc((size_t)n, sizeof *j->colnames);
+    for (int i = 0; i < n; i++) {
+        const char *name = store_col_name(st, i);
+        int dup = 1;
+        for (int k = 0; k < i; k++)
+            if (strcmp(store_col_name(st, k), name) == 0) dup++;
+        buf_t b = BUF_INIT;
+        buf_puts(&b, name);
+        if (dup > 1) buf_printf(&b, ":%d", dup);
+        j->colnames[i] = buf_detach(&b);
+    }
+}
+
+static void on_row(void *ctx, store_stmt_t *st, int n) {
+    sql_job_t *j = ctx;
+    jw_t *w = &j->rw;
+    jw_obj_begin(w);
+    for (int i = 0; i < n; i++) {
+        jw_key(w, j->colnames[i]);
+        store_value_t v;
+        store_col_value(st, i, &v);
+        switch (v.type) {
+        case SV_INT: jw_int(w, v.i); break;
+        case SV_REAL: jw_double(w, v.d); break; /* non-finite: null */
+        case SV_TEXT: jw_strn(w, v.p, v.n); break;
+        case SV_BLOB:
+            jw_obj_begin(w);
+            jw_key(w, "type");
+            jw_str(w, "blob");
+            jw_obj_end(w);
+            break;
+        case SV_NULL: jw_null(w); break;
+        }
+    }
+    jw_obj_end(w);
+}
+
+static const sql_sink_t sink = {on_columns, on_row};
+
+/* name\x1ftype\x1fsql of every user object, for spotting schema changes. */
+static size_t schema_snapshot(store_db_t *db, char ***out) {
+    store_stmt_t *st;
+    size_t n = 0, cap = 16;
+    char **items = xmalloc(cap * sizeof *items);
+    if (store_prepare(db,
+                      "SELECT name, type, coalesce(sql, '') FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'"
+                      " AND type IN ('table', 'view')",
+                      &st) == 0) {
+        while (store_step(st) == STORE_ROW) {
+            if (n == cap) items = xrealloc(items, (cap *= 2) * sizeof *items);
+            buf_t b = BUF_INIT;
+            buf_printf(&b, "%s\x1f%s", store_col_text(st, 0, NULL), store_col_text(st, 2, NULL));
+            items[n++] = buf_detach(&b);
+        }
+        store_finalize(st);
+    }
+    *out = items;
+    return n;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static void add_affected(sql_job_t *j, const char *entry) {
+    size_t len = strcspn(entry, "\x1f");
+    for (size_t i = 0; i < j->naffected; i++)
+        if (strlen(j->affected[i]) == len && memcmp(j->affected[i], entry, len) == 0) return;
+    j->affected = xrealloc(j->affected, (j->naffected + 1) * sizeof *j->affected);
+    j->affected[j->naffected++] = xstrndup(entry, len);
+}
+
+/* Airsequel's rule: rows changed → every table and view; else the objects
+ * whose definition appeared, vanished or changed. */
+static void compute_affected(sql_job_t *j, char **before, size_t nb, char **after, size_t na) {
+    if (j->res.changes > 0 && j->cls == SQL_WRITE) {
+        for (size_t i = 0; i < na; i++) add_affected(j, after[i]);
+    } else {
+        for (size_t i = 0; i < na; i++)
+            if (!bsearch(&after[i], before, nb, sizeof *before, cmp_str)) add_affected(j, after[i]);
+        for (size_t i = 0; i < nb; i++)
+            if (!bsearch(&before[i], after, na, sizeof *after, cmp_str)) add_affected(j, before[i]);
+    }
+    qsort(j->affected, j->naffected, sizeof *j->affected, cmp_str);
+}
+
+static void run_sql(sql_job_t *j, store_db_t *db) {
+    buf_init(&j->rows);
+    jw_init(&j->rw, &j->rows, 0);
+    jw_arr_begin(&j->rw);
+    sql_opts_t o = {.max_class = SQL_SCHEMA,
+                    .single_statement = true,
+                    .deadline_us = time_mono_us() + TIME_LIMIT_US,
+                    .max_rows = MAX_ROWS};
+    uint64_t t0 = time_mono_us();
+    j->rc = sql_run(db, j->sql, j->len, &o, &sink, j, &j->res, &j->err);
+    j->seconds = (double)(time_mono_us() - t0) / 1e6;
+    jw_arr_end(&j->rw);
+}
+
+/* Runs inside the writer's savepoint: a failure here undoes the query. */
+static int write_run(store_db_t *db, void *arg, err_t *e) {
+    sql_job_t *j = arg;
+    char **before, **after;
+    size_t nb = schema_snapshot(db, &before);
+    qsort(before, nb, sizeof *before, cmp_str);
+    run_sql(j, db);
+    if (j->rc == 0) {
+        size_t na = schema_snapshot(db, &after);
+        qsort(after, na, sizeof *after, cmp_str);
+        compute_affected(j, before, nb, after, na);
+        for (size_t i = 0; i < na; i++) free(after[i]);
+        free(after);
+    }
+    for (size_t i = 0; i < nb; i++) free(before[i]);
+    free(before);
+    if (j->rc < 0) *e = j->err;
+    return j->rc;
+}
+
+static void respond_sql(http_req_t *r, sql_job_t *j) {
+    if (j->status) {
+        as_error(r, j->status, j->status_msg);
+        free_job(j);
+        return;
+    }
+    buf_t b = BUF_INIT;
+    jw_t w;
+    jw_init(&w, &b, 0);
+    jw_obj_begin(&w);
+    bool ok = j->rc == 0;
+    jw_key(&w, "affectedTables");
+    jw_arr_begin(&w);
+    for (size_t i = 0; ok && i < j->naffected; i++) jw_str(&w, j->affected[i]);
+    jw_arr_end(&w);
+    jw_key(&w, "rows");
+    if (ok) jw_raw(&w, j->rows.data, j->rows.len);
+    else jw_raw(&w, "[]", 2);
+    jw_key(&w, "numChanges");
+    jw_int(&w, ok && j->cls == SQL_WRITE ? j->res.changes : 0);
+    jw_key(&w, "runtimeSeconds");
+    jw_double(&w, ok ? j->seconds : 0.0);
+    jw_key(&w, "errors");
+    jw_arr_begin(&w);
+    if (!ok) {
+        if (j->err.kind == E_TIMEOUT) jw_str(&w, "Sql query execution timed out");
+        else jw_str(&w, j->err.msg);
+    } else if (j->res.truncated) {
+        char m[64];
+        snprintf(m, sizeof m, "Result truncated to %d rows", MAX_ROWS);
+        jw_str(&w, m);
+    }
+    jw_arr_end(&w);
+    jw_obj_end(&w);
+    http_respond_buf(r, 200, "application/json; charset=utf-8", &b);
+    free_job(j);
+}
+
+static void read_work(void *data) {
+    sql_job_t *j = data;
+    err_t e;
+    store_db_t *c = dbh_reader(j->db, &e);
+    if (!c) {
+        j->status = 500;
+        snprintf(j->status_msg, sizeof j->status_msg, "%s", e.msg);
+        return;
+    }
+    run_sql(j, c);
+    dbh_reader_put(j->db, c);
+}
+
+static void read_done(http_req_t *r, void *data) { respond_sql(r, data); }
+
+static void write_posted(http_req_t *r, void *data) { respond_sql(r, data); }
+
+static void write_done(write_job_t *job) {
+    sql_job_t *j = (sql_job_t *)job;
+    if (job->rc < 0 && j->rc == 0) {
+        /* The job ran but its batch did not commit. */
+        j->rc = -1;
+        j->err = job->err;
+    }
+    http_post(j->r, write_posted, j);
+}
+
+/* Skips whitespace and SQL comments. */
+static const char *skip_space(const char *p, const char *end) {
+    for (;;) {
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\f')) p++;
+        if (p + 1 < end && p[0] == '-' && p[1] == '-') {
+            while (p < end && *p != '\n') p++;
+        } else if (p + 1 < end && p[0] == '/' && p[1] == '*') {
+            p += 2;
+            while (p + 1 < end && !(p[0] == '*' && p[1] == '/')) p++;
+            p = p + 2 <= end ? p + 2 : end;
+        } else {
+            return p;
+        }
+    }
+}
+
+static const char *refused_verb(const char *sql, size_t len) {
+    static const char *verbs[] = {"BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE",
+                                  "ATTACH", "DETACH", "VACUUM", NULL};
+    const char *end = sql + len, *p = skip_space(sql, end);
+    size_t n = 0;
+    while (p + n < end && ((p[n] | 0x20) >= 'a' && (p[n] | 0x20) <= 'z')) n++;
+    for (int i = 0; verbs[i]; i++)
+        if (strlen(verbs[i]) == n && strncasecmp(p, verbs[i], n) == 0) return verbs[i];
+    return NULL;
+}
+
+static void h_sql(http_req_t *r) {
+    actor_t a;
+    if (!authenticate(r, &a)) return;
+    db_t *d = resolve_db(r, &a, 0);
+    if (!d) return;
+    char err[200];
+    json_t *body = api_json_object(r, err, sizeof err);
+    json_t *q = body ? json_object_get(body, "query") : NULL;
+    if (!json_is_string(q)) {
+        buf_t m = BUF_INIT;
+        buf_printf(&m, "Invalid request body: %s", body ? "\"query\" must be a string" : err);
+        as_error(r, 400, m.data);
+        buf_free(&m);
+        json_decref(body);
+        db_release(d);
+        return;
+    }
+    const char *sql = json_string_value(q);
+    size_t len = json_string_length(q), chars = 0;
+    for (size_t i = 0; i < len; i++) chars += ((unsigned char)sql[i] & 0xC0) != 0x80;
+    sql_job_t *j = xcalloc(1, sizeof *j);
+    j->r = r;
+    j->db = d;
+    j->sql = xstrndup(sql, len);
+    j->len = len;
+    json_decref(body);
+    if (chars > MAX_QUERY_CHARS) {
+        snprintf(j->status_msg, sizeof j->status_msg, "SQL query is too long (%zu characters, maximum is %d)",
+                 chars, MAX_QUERY_CHARS);
+        j->status = 400;
+        respond_sql(r, j);
+        return;
+    }
+    const char *verb = refused_verb(j->sql, j->len);
+    if (verb) {
+        j->rc = err_set(&j->err, E_FORBIDDEN, "Statement not allowed: %s", verb);
+        respond_sql(r, j);
+        return;
+    }
+    /* Classify on a reader (prepare only), then check the right it needs. */
+    err_t e;
+    store_db_t *c = dbh_reader(d, &e);
+    if (!c) {
+        j->status = 500;
+        snprintf(j->status_msg, sizeof j->status_msg, "%s", e.msg);
+        respond_sql(r, j);
+        return;
+    }
+    int rc = sql_classify(c, j->sql, j->len, true, &j->cls, &j->err);
+    dbh_reader_put(d, c);
+    if (rc < 0) {
+        if (j->err.kind == E_BAD_INPUT && strcmp(j->err.msg, "empty query") == 0)
+            snprintf(j->err.msg, sizeof j->err.msg, "The query is empty");
+        j->rc = -1;
+        respond_sql(r, j);
+        return;
+    }
+    unsigned need = j->cls == SQL_SCHEMA ? ACT_SCHEMA : j->cls == SQL_WRITE ? ACT_WRITE : ACT_READ;
+    if (!auth_check(&a, d, need)) {
+        j->status = 403;
+        snprintf(j->status_msg, sizeof j->status_msg, "Permission denied");
+        respond_sql(r, j);
+        return;
+    }
+    if (j->cls == SQL_READ) {
+        http_defer(r, read_work, read_done, j);
+        return;
+    }
+    j->job.run = write_run;
+    j->job.done = write_done;
+    j->job.arg = j;
+    if (dbh_submit(d, &j->job, &e) < 0) {
+        j->status = 500;
+        snprintf(j->status_msg, sizeof j->status_msg, "%s", e.msg);
+        respond_sql(r, j);
+    }
+}
+
+void airsequel_register(router_t *rt) {
+    router_add(rt, &airsequel_dialect, M_POST, "/dbs/:db/sql", h_sql);
+}
