@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "api/airsequel.h"
+#include "api/datasette.h"
 #include "api/typedb.h"
 #include "core/auth.h"
 #include "core/catalog.h"
@@ -53,6 +54,7 @@ static const char *usage_serve =
     "  --max-connections N     open connections limit (default 10000)\n"
     "  --header-timeout S      seconds to receive a request's headers (default 10)\n"
     "  --idle-timeout S        seconds a keep-alive connection may idle (default 60)\n"
+    "  --sql-time-limit-ms N   time limit of a statement (default 1000)\n"
     "  --sync full|normal      durability of commits (default full: survives power loss)\n"
     "  --no-group-commit       one transaction and fsync per write (for benchmarks)\n";
 
@@ -79,7 +81,7 @@ typedef struct {
     int threads;
     const char *admin_password;
     bool private_files, cors, quiet, no_group_commit, sync_normal;
-    double token_ttl, max_body, max_header, max_conns, header_timeout, idle_timeout;
+    double sql_time_limit_ms, token_ttl, max_body, max_header, max_conns, header_timeout, idle_timeout;
     const char **files;
     int nfiles;
 } serve_opts_t;
@@ -102,6 +104,7 @@ static int parse_serve(int argc, char **argv, serve_opts_t *o) {
     o->threads = cores > 0 ? (int)cores : 1;
     o->admin_password = getenv("ATRIUM_ADMIN_PASSWORD");
     o->token_ttl = 14400;
+    o->sql_time_limit_ms = 1000;
     o->max_body = 64.0 * 1024 * 1024;
     o->max_header = 16384;
     o->max_conns = 10000;
@@ -133,6 +136,8 @@ static int parse_serve(int argc, char **argv, serve_opts_t *o) {
             o->threads = (int)d;
         } else if ((v = opt_value(argc, argv, &i, "--token-ttl"))) {
             if (!parse_num(v, 1, 31536000, &o->token_ttl)) return die("invalid --token-ttl '%s' (1..31536000)", v);
+        } else if ((v = opt_value(argc, argv, &i, "--sql-time-limit-ms"))) {
+            if (!parse_num(v, 1, 3600000, &o->sql_time_limit_ms)) return die("invalid --sql-time-limit-ms '%s'", v);
         } else if ((v = opt_value(argc, argv, &i, "--max-body"))) {
             if (!parse_num(v, 0, 1e12, &o->max_body)) return die("invalid --max-body '%s'", v);
         } else if ((v = opt_value(argc, argv, &i, "--max-header"))) {
@@ -177,11 +182,15 @@ static int cmd_serve(int argc, char **argv) {
 
     dbh_opts_t dbo = {.no_group_commit = o.no_group_commit, .sync_normal = o.sync_normal};
     dbh_init(&dbo);
-    engine_t engine = {.catalog = cat, .token_ttl_s = (int64_t)o.token_ttl, .cors = o.cors};
+    engine_t engine = {.catalog = cat,
+                       .token_ttl_s = (int64_t)o.token_ttl,
+                       .cors = o.cors,
+                       .sql_time_limit_ms = (int64_t)o.sql_time_limit_ms};
     router_t *rt = router_new();
     /* Order matters for paths no route matches: the more specific claims first. */
     airsequel_register(rt);
     typedb_register(rt);
+    datasette_register(rt); /* last: its fallback route takes what no one claims */
 
     server_config_t cfg = {
         .host = o.host,

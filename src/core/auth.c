@@ -160,13 +160,14 @@ int auth_verify_token(catalog_t *c, const char *token, actor_t *a, err_t *e) {
     store_db_t *s = catalog_lock(c);
     store_stmt_t *st;
     int64_t pid = 0, expires = 0;
-    bool ok = false;
+    bool ok = false, expired = false;
     if (store_cached(s, "SELECT principal_id, expires_ms FROM tokens WHERE hash = ?", &st) == 0) {
         store_bind_blob(st, 1, h, 32);
         if (store_step(st) == STORE_ROW) {
             pid = store_col_int(st, 0);
             expires = store_col_type(st, 1) == SV_NULL ? 0 : store_col_int(st, 1);
             ok = expires == 0 || expires > now;
+            expired = !ok;
         }
         store_reset(st);
     }
@@ -184,6 +185,7 @@ int auth_verify_token(catalog_t *c, const char *token, actor_t *a, err_t *e) {
     catalog_unlock(c);
     if (!ok) {
         auth_anonymous(a);
+        if (expired) return err_set(e, E_EXPIRED_TOKEN, "Token has expired");
         return err_set(e, E_BAD_TOKEN, "Invalid token supplied.");
     }
     memcpy(slot->hash, h, 32);

@@ -13,6 +13,7 @@ typedef struct {
     catalog_t *catalog;
     int64_t token_ttl_s; /* lifetime of sign-in tokens */
     bool cors;           /* --cors: CORS headers on the Datasette routes */
+    int64_t sql_time_limit_ms; /* default statement time limit (Datasette's 1000) */
 } engine_t;
 
 #endif

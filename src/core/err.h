@@ -7,7 +7,8 @@ typedef enum {
     E_OK = 0,
     E_BAD_INPUT,       /* malformed or missing input */
     E_NO_TOKEN,        /* authentication needed, none given */
-    E_BAD_TOKEN,       /* unknown, expired or revoked token */
+    E_BAD_TOKEN,       /* unknown or revoked token */
+    E_EXPIRED_TOKEN,   /* a token past its expiry */
     E_BAD_CREDENTIALS, /* wrong user name or password */
     E_FORBIDDEN,       /* authenticated, but not allowed */
     E_NOT_FOUND,

@@ -10,6 +10,7 @@ typedef struct {
     char **segs; /* pattern segments */
     int nsegs;
     route_fn fn;
+    bool fallback; /* pattern slash-star: yields to paths another dialect claims */
 } route_t;
 
 struct router {
@@ -41,6 +42,7 @@ void router_add(router_t *rt, const dialect_t *d, unsigned methods, const char *
     r->d = d;
     r->methods = methods | ((methods & M_GET) ? M_HEAD : 0);
     r->fn = fn;
+    r->fallback = strcmp(pattern, "/*") == 0;
     r->segs = NULL;
     r->nsegs = 0;
     const char *p = pattern;
@@ -107,10 +109,19 @@ static bool match(const route_t *rt, const char *path, http_req_t *r) {
 
 const dialect_t *router_dialect_for(const router_t *rt, const char *path) {
     for (size_t i = 0; i < rt->n; i++)
-        if (match(&rt->routes[i], path, NULL)) return rt->routes[i].d;
+        if (!rt->routes[i].fallback && match(&rt->routes[i], path, NULL)) return rt->routes[i].d;
     for (size_t i = 0; i < rt->nd; i++)
         if (rt->dialects[i]->claims && rt->dialects[i]->claims(path)) return rt->dialects[i];
+    for (size_t i = 0; i < rt->n; i++)
+        if (rt->routes[i].fallback) return rt->routes[i].d;
     return NULL;
+}
+
+/* Does a dialect other than d claim the path? */
+static bool claimed_by_other(const router_t *rt, const char *path, const dialect_t *d) {
+    for (size_t i = 0; i < rt->nd; i++)
+        if (rt->dialects[i] != d && rt->dialects[i]->claims && rt->dialects[i]->claims(path)) return true;
+    return false;
 }
 
 void router_dispatch(const router_t *rt, http_req_t *r) {
@@ -118,6 +129,7 @@ void router_dispatch(const router_t *rt, http_req_t *r) {
     for (size_t i = 0; i < rt->n; i++) {
         const route_t *ro = &rt->routes[i];
         if (!match(ro, r->path, NULL)) continue;
+        if (ro->fallback && claimed_by_other(rt, r->path, ro->d)) continue;
         if (!path_match) path_match = ro;
         if (ro->methods & r->method) {
             match(ro, r->path, r);

@@ -3,6 +3,8 @@
  * Each dialect registers its routes and an error renderer; a path claimed by
  * a dialect (by route or by its claims() test) gets that dialect's error shape
  * for 404/405 and transport errors. Routes are matched in registration order.
+ * A route whose pattern is a lone slash-star is a fallback: it takes any path that no
+ * other dialect claims (Datasette's suffix-based URLs route themselves).
  * The table is built before the server starts and read-only afterwards. */
 #ifndef ATRIUM_NET_ROUTER_H
 #define ATRIUM_NET_ROUTER_H
