@@ -92,8 +92,12 @@ run: deps
 	@[ -f demo.db ] || ./atrium demo demo.db
 	./atrium serve demo.db --data ./atrium-data --host 127.0.0.1 --port 8000
 
+build/bench/engine_point: bench/engine_point.c
+	@mkdir -p build/bench
+	$(CC) -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -o $@ $< -lsqlite3
+
 bench: deps
-	@$(MAKE) --no-print-directory atrium
+	@$(MAKE) --no-print-directory atrium build/bench/engine_point
 	$(PYTHON) bench/run.py
 
 clean:

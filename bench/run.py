@@ -66,13 +66,16 @@ def wait_port(port, timeout=10):
     raise RuntimeError(f"nothing listening on {port}")
 
 
-def wrk(url, pid, args, headers=()):
-    cmd = ["wrk", "-t2", f"-c{args.connections}", f"-d{args.duration}s", "--latency"]
+def wrk(url, pid, args, headers=(), script=None, env=None, connections=None):
+    cmd = ["wrk", "-t2", f"-c{connections or args.connections}", f"-d{args.duration}s", "--latency"]
     for h in headers:
         cmd += ["-H", h]
-    subprocess.run(cmd[:4] + ["-d1s", url], capture_output=True)  # warm-up
+    if script:
+        cmd += ["-s", os.path.join(ROOT, "bench", script)]
+    run_env = dict(os.environ, **(env or {}))
+    subprocess.run(cmd[:4] + ["-d1s"] + cmd[5:] + [url], capture_output=True, env=run_env)  # warm-up
     c0 = cpu_seconds(pid)
-    out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(cmd + [url], capture_output=True, text=True, check=True, env=run_env).stdout
     c1 = cpu_seconds(pid)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     total = int(re.search(r"(\d+) requests in", out).group(1))
@@ -110,10 +113,10 @@ http {{
     return p, port
 
 
-def start_atrium(tmp, files=()):
+def start_atrium(tmp, files=(), extra=()):
     env = dict(os.environ, ATRIUM_ADMIN_PASSWORD="bench-password")
     p = subprocess.Popen([ATRIUM, "serve", *files, "--data", os.path.join(tmp, "data"), "--port", "0",
-                          "--quiet", "--threads", "2"], stdout=subprocess.PIPE, text=True, env=env)
+                          "--quiet", "--threads", "2", *extra], stdout=subprocess.PIPE, text=True, env=env)
     while True:
         line = p.stdout.readline()
         m = re.search(r"listening on http://[\d.]+:(\d+)", line)
@@ -121,6 +124,46 @@ def start_atrium(tmp, files=()):
             return p, int(m.group(1))
         if not line:
             raise RuntimeError("atrium did not start")
+
+
+def make_fixture(path, rows=100000):
+    import sqlite3
+    c = sqlite3.connect(path)
+    c.executescript("CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT, email TEXT, age INTEGER, score REAL);")
+    c.executemany("INSERT INTO users VALUES (?, ?, ?, ?, ?)",
+                  ((i, f"user{i}", f"user{i}@example.com", 18 + i % 60, (i * 7919) % 1000 / 10)
+                   for i in range(1, rows + 1)))
+    c.commit()
+    c.execute("PRAGMA journal_mode=WAL")
+    c.close()
+
+
+def api(port, method, path, token=None, body=None):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method, data=data, headers=headers)
+    raw = urllib.request.urlopen(req).read()
+    return json.loads(raw) if raw else None
+
+
+def signin(port):
+    return api(port, "POST", "/v1/signin", body={"username": "admin", "password": "bench-password"})["token"]
+
+
+def insert_case(tmp, args, group):
+    extra = () if group else ("--no-group-commit",)
+    at, port = start_atrium(os.path.join(tmp, "g" if group else "n"), extra=extra)
+    try:
+        token = signin(port)
+        api(port, "POST", "/v1/databases/ins", token)
+        api(port, "POST", "/dbs/ins/sql", token, {"query": "CREATE TABLE events(id INTEGER PRIMARY KEY, kind TEXT, n INT)"})
+        r = wrk(f"http://127.0.0.1:{port}", at.pid, args, script="insert.lua", connections=32,
+                env={"ATRIUM_BENCH_TOKEN": token, "ATRIUM_BENCH_DB": "ins"})
+        n = api(port, "POST", "/dbs/ins/sql", token, {"query": "SELECT count(*) AS n FROM events"})["rows"][0]["n"]
+        r["rows_written"] = n
+        return r
+    finally:
+        stop(at)
 
 
 def stop(p):
@@ -138,8 +181,10 @@ def main():
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="atrium-bench-")
     results = {}
+    fixture = os.path.join(tmp, "bench.db")
+    make_fixture(fixture)
     ng, ng_port = start_nginx(tmp)
-    at, at_port = start_atrium(tmp)
+    at, at_port = start_atrium(tmp, files=[fixture])
     try:
         results["nginx static JSON"] = wrk(f"http://127.0.0.1:{ng_port}/", ng.pid, args)
         results["atrium GET /health"] = wrk(f"http://127.0.0.1:{at_port}/health", at.pid, args)
@@ -149,9 +194,18 @@ def main():
         token = json.load(urllib.request.urlopen(req))["token"]
         results["atrium GET /v1/databases (token)"] = wrk(
             f"http://127.0.0.1:{at_port}/v1/databases", at.pid, args, [f"Authorization: Bearer {token}"])
+        results["atrium point lookup (Datasette query)"] = wrk(
+            f"http://127.0.0.1:{at_port}", at.pid, args, script="point.lua",
+            env={"ATRIUM_BENCH_PATH": "/bench/-/query.json?sql=select+*+from+users+where+id%%3D%%3Aid&id=%d"})
     finally:
         stop(at)
         stop(ng)
+    try:
+        inserts = {"group commit on": insert_case(tmp, args, True),
+                   "group commit off": insert_case(tmp, args, False)}
+        engine = json.loads(subprocess.run([os.path.join(ROOT, "build", "bench", "engine_point"), fixture,
+                                            "100000"], capture_output=True, text=True, check=True).stdout)
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
     base = results["nginx static JSON"]
@@ -161,6 +215,18 @@ def main():
         print(f"{name:38} {r['rps']:10.0f} {r['p99_ms']:8.2f} {r['cpu_us']:11.1f} "
               f"{r['rps'] / base['rps']:15.2f} {r['cpu_us'] / base['cpu_us']:13.2f}"
               + (f"  ({r['non2xx']} non-2xx!)" if r["non2xx"] else ""))
+    point = results["atrium point lookup (Datasette query)"]
+    print(f"\nEngine ceiling (same lookup in-process, C loop): {engine['own_txn_ns'] / 1000:.2f} µs as its own "
+          f"read transaction, {engine['shared_txn_ns'] / 1000:.2f} µs inside one open transaction")
+    print(f"  server CPU per HTTP point lookup / in-process own-transaction lookup: "
+          f"{point['cpu_us'] / (engine['own_txn_ns'] / 1000):.1f}x")
+    print(f"\nSingle-row INSERTs via POST /dbs/DB/sql, 32 connections, synchronous=FULL:")
+    print(f"{'case':38} {'req/s':>10} {'p99 ms':>8} {'CPU µs/req':>11} {'rows':>9}")
+    for name, r in inserts.items():
+        print(f"{name:38} {r['rps']:10.0f} {r['p99_ms']:8.2f} {r['cpu_us']:11.1f} {r['rows_written']:9d}"
+              + (f"  ({r['non2xx']} non-2xx!)" if r["non2xx"] else ""))
+    g, n = inserts["group commit on"], inserts["group commit off"]
+    print(f"group commit speed-up: {g['rps'] / n['rps']:.1f}x")
     return 0
 
 

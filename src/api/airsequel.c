@@ -256,13 +256,13 @@ static void compute_affected(sql_job_t *j, char **before, size_t nb, char **afte
     qsort(j->affected, j->naffected, sizeof *j->affected, cmp_str);
 }
 
-static void run_sql(sql_job_t *j, store_db_t *db) {
+static void run_sql(sql_job_t *j, store_db_t *db, uint64_t deadline_us) {
     buf_init(&j->rows);
     jw_init(&j->rw, &j->rows, 0);
     jw_arr_begin(&j->rw);
     sql_opts_t o = {.max_class = SQL_SCHEMA,
                     .single_statement = true,
-                    .deadline_us = time_mono_us() + TIME_LIMIT_US,
+                    .deadline_us = deadline_us,
                     .max_rows = MAX_ROWS};
     uint64_t t0 = time_mono_us();
     j->rc = sql_run(db, j->sql, j->len, &o, &sink, j, &j->res, &j->err);
@@ -276,7 +276,7 @@ static int write_run(store_db_t *db, void *arg, err_t *e) {
     char **before, **after;
     size_t nb = schema_snapshot(db, &before);
     qsort(before, nb, sizeof *before, cmp_str);
-    run_sql(j, db);
+    run_sql(j, db, time_mono_us() + TIME_LIMIT_US);
     if (j->rc == 0) {
         size_t na = schema_snapshot(db, &after);
         qsort(after, na, sizeof *after, cmp_str);
@@ -328,17 +328,29 @@ static void respond_sql(http_req_t *r, sql_job_t *j) {
     free_job(j);
 }
 
-static void read_work(void *data) {
+static int read_run(void *data, uint64_t deadline_us) {
     sql_job_t *j = data;
     err_t e;
     store_db_t *c = dbh_reader(j->db, &e);
     if (!c) {
         j->status = 500;
         snprintf(j->status_msg, sizeof j->status_msg, "%s", e.msg);
-        return;
+        return 0;
     }
-    run_sql(j, c);
+    run_sql(j, c, deadline_us);
     dbh_reader_put(j->db, c);
+    return j->rc < 0 && j->err.kind == E_TIMEOUT;
+}
+
+static void read_reset(void *data) {
+    sql_job_t *j = data;
+    for (int i = 0; i < j->ncols; i++) free(j->colnames[i]);
+    free(j->colnames);
+    j->colnames = NULL;
+    j->ncols = 0;
+    buf_free(&j->rows);
+    j->rc = 0;
+    err_clear(&j->err);
 }
 
 static void read_done(http_req_t *r, void *data) { respond_sql(r, data); }
@@ -447,7 +459,7 @@ static void h_sql(http_req_t *r) {
         return;
     }
     if (j->cls == SQL_READ) {
-        http_defer(r, read_work, read_done, j);
+        api_read(r, TIME_LIMIT_US, read_run, read_reset, read_done, j);
         return;
     }
     j->job.run = write_run;

@@ -2,9 +2,11 @@
 #include "api/common.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "util/timeutil.h"
 #include "util/url.h"
 
 bearer_t api_bearer(const http_req_t *r, const char **tok) {
@@ -39,4 +41,38 @@ int api_capture(const http_req_t *r, int i, buf_t *out) {
     buf_reset(out);
     if (i >= r->ncap) return -1;
     return url_decode_segment(r->cap[i], r->cap_len[i], out);
+}
+
+typedef struct {
+    api_read_fn run;
+    http_done_fn done;
+    void *ctx;
+    uint64_t deadline_us;
+} slow_read_t;
+
+static void slow_work(void *data) {
+    slow_read_t *s = data;
+    s->run(s->ctx, s->deadline_us);
+}
+
+static void slow_done(http_req_t *r, void *data) {
+    slow_read_t *s = data;
+    http_done_fn done = s->done;
+    void *ctx = s->ctx;
+    free(s);
+    done(r, ctx);
+}
+
+void api_read(http_req_t *r, uint64_t limit_us, api_read_fn run, void (*reset)(void *ctx), http_done_fn done,
+              void *ctx) {
+    uint64_t start = time_mono_us(), deadline = start + limit_us;
+    if (limit_us <= API_LOOP_BUDGET_US || run(ctx, start + API_LOOP_BUDGET_US) == 0) {
+        if (limit_us <= API_LOOP_BUDGET_US) run(ctx, deadline);
+        done(r, ctx);
+        return;
+    }
+    reset(ctx);
+    slow_read_t *s = xmalloc(sizeof *s);
+    s->run = run, s->done = done, s->ctx = ctx, s->deadline_us = deadline;
+    http_defer(r, slow_work, slow_done, s);
 }

@@ -223,25 +223,38 @@ static void free_query_job(query_job_t *j) {
     free(j);
 }
 
-static void query_work(void *data) {
+static int query_run(void *data, uint64_t deadline_us) {
     query_job_t *j = data;
     store_db_t *c = dbh_reader(j->db, &j->err);
     if (!c) {
         j->rc = -1;
-        return;
+        return 0;
     }
     buf_init(&j->rows);
     jw_init(&j->rw, &j->rows, JW_DS);
     if (!j->nl) jw_arr_begin(&j->rw);
     sql_opts_t o = {.max_class = SQL_READ,
                     .single_statement = true,
-                    .deadline_us = time_mono_us() + j->limit_ms * 1000,
+                    .deadline_us = deadline_us,
                     .max_rows = MAX_RETURNED_ROWS,
                     .bind = q_bind,
                     .bind_ctx = j};
     j->rc = sql_run(c, j->sql, strlen(j->sql), &o, &q_sink, j, &j->res, &j->err);
     if (!j->nl) jw_arr_end(&j->rw);
     dbh_reader_put(j->db, c);
+    return j->rc < 0 && j->err.kind == E_TIMEOUT;
+}
+
+/* Forgets a partial run so the query can start again elsewhere. */
+static void query_reset(void *data) {
+    query_job_t *j = data;
+    for (int i = 0; i < j->ncols; i++) free(j->cols[i]);
+    free(j->cols);
+    j->cols = NULL;
+    j->ncols = 0;
+    buf_free(&j->rows);
+    j->rc = 0;
+    err_clear(&j->err);
 }
 
 static void query_done(http_req_t *r, void *data) {
@@ -433,7 +446,7 @@ static void h_query(http_req_t *r, db_t *d) {
     buf_free(&unknown);
     buf_free(&umsg);
     j->sql = xstrdup(sql);
-    http_defer(r, query_work, query_done, j);
+    api_read(r, j->limit_ms * 1000, query_run, query_reset, query_done, j);
 }
 
 /* ---- path dispatch ---------------------------------------------------- */

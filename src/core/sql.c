@@ -87,6 +87,27 @@ static int prepare_next(store_db_t *db, const char **p, const char *end, store_s
     return 0;
 }
 
+/* True if only white space, comments and ';' remain: then there is no
+ * further statement, and no need to ask SQLite (a prepare costs µs). */
+static bool tail_empty(const char *p, const char *end) {
+    while (p < end) {
+        char c = *p;
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == ';') {
+            p++;
+        } else if (c == '-' && p + 1 < end && p[1] == '-') {
+            while (p < end && *p != '\n') p++;
+        } else if (c == '/' && p + 1 < end && p[1] == '*') {
+            p += 2;
+            while (p + 1 < end && !(p[0] == '*' && p[1] == '/')) p++;
+            if (p + 1 >= end) return true; /* an unterminated comment is a comment */
+            p += 2;
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
 int sql_classify(store_db_t *db, const char *sql, size_t len, bool single, sql_class_t *cls, err_t *e) {
     const char *p = sql, *end = sql + len;
     sql_class_t max = SQL_READ;
@@ -94,13 +115,12 @@ int sql_classify(store_db_t *db, const char *sql, size_t len, bool single, sql_c
     for (;;) {
         store_stmt_t *st;
         sql_class_t c;
-        int rc = prepare_next(db, &p, end, &st, &c, e);
-        if (any && single && (rc < 0 || st)) {
+        if (prepare_next(db, &p, end, &st, &c, e) < 0) return -1;
+        if (!st) break;
+        if (single && !tail_empty(p, end)) {
             store_finalize(st);
             return err_set(e, E_BAD_INPUT, SQL_MSG_ONE_STATEMENT);
         }
-        if (rc < 0) return -1;
-        if (!st) break;
         any = true;
         if (c > max) max = c;
         store_finalize(st);
@@ -125,15 +145,10 @@ int sql_run(store_db_t *db, const char *sql, size_t len, const sql_opts_t *o, co
         }
         if (!st) break;
         nstmt++;
+        bool last = tail_empty(p, end);
         if (o->single_statement) {
             /* Anything but whitespace, ';' or comments after the first? */
-            store_stmt_t *more = NULL;
-            const char *q = p;
-            sql_class_t c2;
-            err_t e2;
-            bool extra = prepare_next(db, &q, end, &more, &c2, &e2) < 0 || more != NULL;
-            store_finalize(more);
-            if (extra) {
+            if (!last) {
                 store_finalize(st);
                 rc = err_set(e, E_BAD_INPUT, SQL_MSG_ONE_STATEMENT);
                 break;
@@ -156,13 +171,7 @@ int sql_run(store_db_t *db, const char *sql, size_t len, const sql_opts_t *o, co
             store_finalize(st);
             break;
         }
-        /* Is this the last statement? Only it answers. */
-        const char *q = p;
-        store_stmt_t *peek = NULL;
-        sql_class_t cp;
-        err_t ep;
-        bool last = prepare_next(db, &q, end, &peek, &cp, &ep) == 0 && peek == NULL;
-        store_finalize(peek);
+        /* Only the last statement answers. */
         int ncols = store_col_count(st);
         if (last) {
             res->rows = 0;
