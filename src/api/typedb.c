@@ -4,6 +4,7 @@
  * the body is parsed, and rights before existence. Slow password work runs
  * off the event loop via http_defer. */
 #include "api/typedb.h"
+#include "api/typedb_internal.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -23,7 +24,7 @@ static void render_error(http_req_t *r, int status, const char *message);
 static void options(http_req_t *r);
 static bool claims(const char *path);
 
-static const dialect_t typedb_dialect = {
+const dialect_t typedb_dialect = {
     .name = "typedb",
     .render_error = render_error,
     .claims = claims,
@@ -38,7 +39,7 @@ static const dialect_t typedb_dialect = {
 /* ---- responses -------------------------------------------------------- */
 
 /* {"code": code, "message": "[code] text\n<context>"}; context may be NULL. */
-static void tdb_error(http_req_t *r, int status, const char *code, const char *text, const char *context) {
+void tdb_error(http_req_t *r, int status, const char *code, const char *text, const char *context) {
     buf_t msg = BUF_INIT, b = BUF_INIT;
     buf_printf(&msg, "[%s] %s", code, text);
     if (context) buf_printf(&msg, "\n%s", context);
@@ -105,13 +106,13 @@ static void respond_ok(http_req_t *r) { http_respond(r, 200, NULL, "", 0); }
 
 static void respond_json(http_req_t *r, int status, buf_t *b) { http_respond_buf(r, status, "application/json", b); }
 
-static void bad_json(http_req_t *r, const char *detail) {
+void tdb_bad_json(http_req_t *r, const char *detail) {
     char text[400];
     snprintf(text, sizeof text, "Cannot parse expected JSON body: %s", detail);
     tdb_error(r, 400, "HSR2", text, NULL);
 }
 
-static void forbidden(http_req_t *r) {
+void tdb_forbidden(http_req_t *r) {
     tdb_error(r, 403, "SRV2", "The user is not permitted to execute the operation.", NULL);
 }
 
@@ -122,7 +123,7 @@ static void db_not_found(http_req_t *r, const char *name) {
     buf_free(&t);
 }
 
-static void internal(http_req_t *r, const err_t *e) {
+void tdb_internal(http_req_t *r, const err_t *e) {
     char text[600];
     snprintf(text, sizeof text, "Internal error: %s", e->msg);
     tdb_error(r, 500, "HSR1", text, NULL);
@@ -131,7 +132,7 @@ static void internal(http_req_t *r, const err_t *e) {
 /* ---- request plumbing ------------------------------------------------- */
 
 /* Authenticates the bearer token; answers 401 and returns false on failure. */
-static bool authenticate(http_req_t *r, actor_t *a) {
+bool tdb_authenticate(http_req_t *r, actor_t *a) {
     const char *tok;
     switch (api_bearer(r, &tok)) {
     case BEARER_NONE:
@@ -164,21 +165,21 @@ static bool body_string(http_req_t *r, json_t *body, const char *key, const char
     if (!json_is_string(v)) {
         char d[120];
         snprintf(d, sizeof d, "missing or non-string field '%s'", key);
-        bad_json(r, d);
+        tdb_bad_json(r, d);
         return false;
     }
     *out = json_string_value(v);
     if (strlen(*out) != json_string_length(v)) {
-        bad_json(r, "strings may not contain NUL characters");
+        tdb_bad_json(r, "strings may not contain NUL characters");
         return false;
     }
     return true;
 }
 
-static json_t *body_object(http_req_t *r) {
+json_t *tdb_body_object(http_req_t *r) {
     char err[200];
     json_t *j = api_json_object(r, err, sizeof err);
-    if (!j) bad_json(r, err);
+    if (!j) tdb_bad_json(r, err);
     return j;
 }
 
@@ -255,7 +256,7 @@ static void pw_done(http_req_t *r, void *data) {
             if (j->kind == JOB_CREATE_USER) tdb_error(r, 400, "USC3", "Incomplete user detail.", NULL);
             else tdb_error(r, 400, "USU1", "User detail not provided.", NULL);
             break;
-        default: internal(r, &j->err);
+        default: tdb_internal(r, &j->err);
         }
     }
     sodium_memzero(j->password, strlen(j->password));
@@ -274,7 +275,7 @@ static void start_pw_job(http_req_t *r, pw_job_kind_t kind, const char *user, co
 }
 
 static void h_signin(http_req_t *r) {
-    json_t *body = body_object(r);
+    json_t *body = tdb_body_object(r);
     if (!body) return;
     const char *user, *pw;
     if (body_string(r, body, "username", &user) && body_string(r, body, "password", &pw))
@@ -305,7 +306,7 @@ static void respond_name_list(http_req_t *r, const char *outer, const char *inne
 
 static void h_databases(http_req_t *r) {
     actor_t a;
-    if (!authenticate(r, &a)) return;
+    if (!tdb_authenticate(r, &a)) return;
     db_t **list;
     size_t n = catalog_db_list(ENGINE(r)->catalog, &list), k = 0;
     char **names = xmalloc((n ? n : 1) * sizeof *names);
@@ -341,7 +342,7 @@ static void write_name_object(http_req_t *r, const char *key, const char *value)
 static void h_database_get(http_req_t *r) {
     actor_t a;
     buf_t name = BUF_INIT;
-    if (authenticate(r, &a) && capture(r, 0, "database", &name)) {
+    if (tdb_authenticate(r, &a) && capture(r, 0, "database", &name)) {
         db_t *d = readable_db(r, &a, name.data);
         if (d) {
             write_name_object(r, "name", d->name);
@@ -354,9 +355,9 @@ static void h_database_get(http_req_t *r) {
 static void h_database_create(http_req_t *r) {
     actor_t a;
     buf_t name = BUF_INIT;
-    if (!authenticate(r, &a) || !capture(r, 0, "database", &name)) goto out;
+    if (!tdb_authenticate(r, &a) || !capture(r, 0, "database", &name)) goto out;
     if (!auth_check(&a, NULL, ACT_SCHEMA)) {
-        forbidden(r);
+        tdb_forbidden(r);
         goto out;
     }
     err_t e;
@@ -374,7 +375,7 @@ static void h_database_create(http_req_t *r) {
     db_t *d;
     if (catalog_db_create(ENGINE(r)->catalog, name.data, a.principal_id, false, &d, &e) < 0) {
         if (e.kind == E_EXISTS) respond_ok(r); /* creating an existing database succeeds */
-        else internal(r, &e);
+        else tdb_internal(r, &e);
         goto out;
     }
     db_release(d);
@@ -386,14 +387,14 @@ out:
 static void h_database_delete(http_req_t *r) {
     actor_t a;
     buf_t name = BUF_INIT;
-    if (!authenticate(r, &a) || !capture(r, 0, "database", &name)) goto out;
+    if (!tdb_authenticate(r, &a) || !capture(r, 0, "database", &name)) goto out;
     db_t *d = readable_db(r, &a, name.data);
     if (!d) goto out;
     err_t e;
-    if (!auth_check(&a, d, ACT_SCHEMA)) forbidden(r);
+    if (!auth_check(&a, d, ACT_SCHEMA)) tdb_forbidden(r);
     else if (catalog_db_delete(ENGINE(r)->catalog, d, &e) < 0) {
         if (e.kind == E_NOT_FOUND) db_not_found(r, name.data);
-        else internal(r, &e);
+        else tdb_internal(r, &e);
     } else {
         respond_ok(r);
     }
@@ -405,13 +406,13 @@ out:
 static void schema_common(http_req_t *r, bool types_only) {
     actor_t a;
     buf_t name = BUF_INIT;
-    if (!authenticate(r, &a) || !capture(r, 0, "database", &name)) goto out;
+    if (!tdb_authenticate(r, &a) || !capture(r, 0, "database", &name)) goto out;
     db_t *d = readable_db(r, &a, name.data);
     if (!d) goto out;
     buf_t text = BUF_INIT;
     err_t e;
     if (database_schema_text(d, types_only, &text, &e) < 0) {
-        internal(r, &e);
+        tdb_internal(r, &e);
         buf_free(&text);
     } else {
         http_respond_buf(r, 200, "text/plain; charset=utf-8", &text);
@@ -428,9 +429,9 @@ static void h_type_schema(http_req_t *r) { schema_common(r, true); }
 
 static void h_users(http_req_t *r) {
     actor_t a;
-    if (!authenticate(r, &a)) return;
+    if (!tdb_authenticate(r, &a)) return;
     if (!a.is_admin) {
-        forbidden(r);
+        tdb_forbidden(r);
         return;
     }
     char **names;
@@ -443,10 +444,10 @@ static void h_users(http_req_t *r) {
 /* Authenticates and decodes :user; admin may act on anyone, others on
  * themselves only (checked before whether the user exists). */
 static bool user_route(http_req_t *r, actor_t *a, buf_t *user, bool admin_only) {
-    if (!authenticate(r, a) || !capture(r, 0, "username", user)) return false;
+    if (!tdb_authenticate(r, a) || !capture(r, 0, "username", user)) return false;
     bool self = strcmp(a->name, user->data) == 0 && a->principal_id;
     if (!a->is_admin && (admin_only || !self)) {
-        forbidden(r);
+        tdb_forbidden(r);
         return false;
     }
     return true;
@@ -467,7 +468,7 @@ static void h_user_create(http_req_t *r) {
     buf_t user = BUF_INIT;
     json_t *body = NULL;
     const char *pw;
-    if (user_route(r, &a, &user, true) && (body = body_object(r)) && body_string(r, body, "password", &pw)) {
+    if (user_route(r, &a, &user, true) && (body = tdb_body_object(r)) && body_string(r, body, "password", &pw)) {
         if (!name_valid(user.data, user.len)) tdb_error(r, 400, "USC1", "Invalid credential supplied.", NULL);
         else if (!*pw) tdb_error(r, 400, "USC3", "Incomplete user detail.", NULL);
         else if (auth_user_id(ENGINE(r)->catalog, user.data)) tdb_error(r, 400, "USC2", "User already exists.", NULL);
@@ -482,7 +483,7 @@ static void h_user_update(http_req_t *r) {
     buf_t user = BUF_INIT;
     json_t *body = NULL;
     const char *pw;
-    if (user_route(r, &a, &user, false) && (body = body_object(r)) && body_string(r, body, "password", &pw)) {
+    if (user_route(r, &a, &user, false) && (body = tdb_body_object(r)) && body_string(r, body, "password", &pw)) {
         if (!*pw) tdb_error(r, 400, "USU1", "User detail not provided.", NULL);
         else if (!auth_user_id(ENGINE(r)->catalog, user.data)) tdb_error(r, 404, "USU4", "User not found.", NULL);
         else start_pw_job(r, JOB_SET_PASSWORD, user.data, pw);
@@ -499,7 +500,7 @@ static void h_user_delete(http_req_t *r) {
         if (auth_user_delete(ENGINE(r)->catalog, user.data, &e) == 0) respond_ok(r);
         else if (e.kind == E_DEFAULT_USER) tdb_error(r, 400, "USD1", "Default user cannot be deleted.", NULL);
         else if (e.kind == E_NOT_FOUND) tdb_error(r, 404, "USD3", "User not found.", NULL);
-        else internal(r, &e);
+        else tdb_internal(r, &e);
     }
     buf_free(&user);
 }
@@ -522,4 +523,5 @@ void typedb_register(router_t *rt) {
     router_add(rt, d, M_POST, "/v1/users/:user", h_user_create);
     router_add(rt, d, M_PUT, "/v1/users/:user", h_user_update);
     router_add(rt, d, M_DELETE, "/v1/users/:user", h_user_delete);
+    typedb_query_register(rt);
 }

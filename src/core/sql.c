@@ -191,6 +191,7 @@ int sql_run(store_db_t *db, const char *sql, size_t len, const sql_opts_t *o, co
             if (sink && sink->row) sink->row(ctx, st, ncols);
         }
         if (s < 0) {
+            res->step_failed = true;
             if ((-s & 0xff) == STORE_E_INTERRUPT) rc = err_set(e, E_TIMEOUT, "query interrupted: time limit");
             else rc = err_sql(e, s, store_errmsg(db));
             store_finalize(st);

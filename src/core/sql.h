@@ -42,6 +42,7 @@ typedef struct {
     bool truncated;   /* rows > max_rows */
     int64_t changes;  /* rows changed by the last DML statement */
     bool has_columns; /* the answering statement returns columns */
+    bool step_failed; /* the error came while executing, not while preparing */
 } sql_result_t;
 
 /* Classifies the whole script without running it (prepare only). With

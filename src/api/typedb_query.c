@@ -1,0 +1,403 @@
+/* typedb_query: one-shot queries, POST /v1/query (spec/typedb.md §4-5).
+ * A read runs on a pooled reader (on the loop first, see api_read); a write
+ * or schema query is one group-commit write job, atomic across its
+ * statements (the job's savepoint), rolled back on purpose when "commit" is
+ * false. The envelope is {queryType, answerType, answers, query, warning}
+ * with value concepts; more answers than the limit → 206 and a warning.
+ * Interactive transactions (/v1/transactions/…) build on the same pieces. */
+#include <jansson.h>
+#include <math.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/common.h"
+#include "api/typedb_internal.h"
+#include "core/dbh.h"
+#include "core/engine.h"
+#include "core/sql.h"
+#include "util/ids.h"
+#include "util/json.h"
+#include "util/timeutil.h"
+
+#define ENGINE(r) ((engine_t *)(r)->app)
+#define DEFAULT_ANSWERS 10000
+#define MAX_ANSWERS 1000000
+#define DEFAULT_TXN_TIMEOUT_MS 300000
+#define MAX_TXN_TIMEOUT_MS 3600000
+
+typedef struct {
+    write_job_t job; /* first: the writer hands back &job */
+    http_req_t *r;
+    db_t *db;
+    char *sql;
+    sql_class_t type; /* the transaction type asked for */
+    bool commit;
+    int64_t limit;
+    uint64_t deadline_us;
+    json_t *given; /* the givenRows row, or NULL */
+    /* results */
+    buf_t rows;
+    jw_t rw;
+    char **cols;
+    int ncols;
+    sql_result_t res;
+    err_t err;
+    int rc;
+    bool executed;      /* the error (if any) happened while stepping */
+    bool commit_failed; /* it ran, but its batch did not commit */
+} q_job_t;
+
+static void free_job(q_job_t *j) {
+    for (int i = 0; i < j->ncols; i++) free(j->cols[i]);
+    free(j->cols);
+    buf_free(&j->rows);
+    changeset_free(&j->job.changes);
+    json_decref(j->given);
+    free(j->sql);
+    db_release(j->db);
+    free(j);
+}
+
+/* ---- rows as concepts ------------------------------------------------- */
+
+static void on_columns(void *ctx, store_stmt_t *st, int n) {
+    q_job_t *j = ctx;
+    j->ncols = n;
+    j->cols = xcalloc((size_t)n, sizeof *j->cols);
+    for (int i = 0; i < n; i++) {
+        const char *name = store_col_name(st, i);
+        int dup = 1;
+        for (int k = 0; k < i; k++)
+            if (strcmp(store_col_name(st, k), name) == 0) dup++;
+        buf_t b = BUF_INIT;
+        buf_puts(&b, name);
+        if (dup > 1) buf_printf(&b, "_%d", dup);
+        j->cols[i] = buf_detach(&b);
+    }
+}
+
+static void value_concept(jw_t *w, const store_value_t *v) {
+    if (v->type == SV_NULL) {
+        jw_null(w);
+        return;
+    }
+    jw_obj_begin(w);
+    jw_key(w, "kind");
+    jw_str(w, "value");
+    jw_key(w, "value");
+    const char *type = "string";
+    switch (v->type) {
+    case SV_INT: jw_int(w, v->i), type = "integer"; break;
+    case SV_REAL:
+        if (isinf(v->d)) jw_str(w, v->d > 0 ? "Infinity" : "-Infinity");
+        else jw_double(w, v->d);
+        type = "double";
+        break;
+    case SV_TEXT: jw_strn(w, v->p, v->n); break;
+    case SV_BLOB: {
+        buf_t b = BUF_INIT;
+        b64_encode(&b, (const uint8_t *)v->p, v->n);
+        jw_strn(w, b.data ? b.data : "", b.len);
+        buf_free(&b);
+        break;
+    }
+    case SV_NULL: break;
+    }
+    jw_key(w, "valueType");
+    jw_str(w, type);
+    if (v->type == SV_BLOB) {
+        jw_key(w, "encoding");
+        jw_str(w, "base64");
+    }
+    jw_obj_end(w);
+}
+
+static void on_row(void *ctx, store_stmt_t *st, int n) {
+    q_job_t *j = ctx;
+    jw_t *w = &j->rw;
+    jw_obj_begin(w);
+    jw_key(w, "data");
+    jw_obj_begin(w);
+    for (int i = 0; i < n; i++) {
+        store_value_t v;
+        store_col_value(st, i, &v);
+        jw_key(w, j->cols[i]);
+        value_concept(w, &v);
+    }
+    jw_obj_end(w);
+    jw_key(w, "involvedBlocks");
+    jw_null(w);
+    jw_obj_end(w);
+}
+
+static const sql_sink_t sink = {on_columns, on_row};
+
+/* givenRows: string → TEXT, integer → INTEGER, real → REAL, bool → 1/0,
+ * null → NULL, a base64 value concept → BLOB. Keys bind :k, @k, $k, ?NNN. */
+static int bind_given(void *ctx, store_stmt_t *st, int idx, const char *name, err_t *e) {
+    q_job_t *j = ctx;
+    if (!j->given || !name) return 0;
+    json_t *v = json_object_get(j->given, name + 1);
+    if (!v) return 0;
+    switch (json_typeof(v)) {
+    case JSON_STRING: store_bind_text(st, idx, json_string_value(v), json_string_length(v)); return 0;
+    case JSON_INTEGER: store_bind_int(st, idx, json_integer_value(v)); return 0;
+    case JSON_REAL: store_bind_double(st, idx, json_real_value(v)); return 0;
+    case JSON_TRUE: store_bind_int(st, idx, 1); return 0;
+    case JSON_FALSE: store_bind_int(st, idx, 0); return 0;
+    case JSON_NULL: store_bind_null(st, idx); return 0;
+    case JSON_OBJECT: {
+        json_t *enc = json_object_get(v, "encoding"), *val = json_object_get(v, "value");
+        if (json_is_string(enc) && strcmp(json_string_value(enc), "base64") == 0 && json_is_string(val)) {
+            size_t n = json_string_length(val);
+            buf_t raw = BUF_INIT;
+            buf_reserve(&raw, n);
+            size_t len;
+            if (sodium_base642bin((unsigned char *)raw.data, n + 1, json_string_value(val), n, NULL, &len, NULL,
+                                  sodium_base64_VARIANT_ORIGINAL) == 0) {
+                store_bind_blob(st, idx, raw.data, len);
+                buf_free(&raw);
+                return 0;
+            }
+            buf_free(&raw);
+        }
+        break;
+    }
+    default: break;
+    }
+    return err_set(e, E_BAD_INPUT, "Decoding the input failed");
+}
+
+static void run(q_job_t *j, store_db_t *db, uint64_t deadline_us) {
+    buf_init(&j->rows);
+    jw_init(&j->rw, &j->rows, 0);
+    jw_arr_begin(&j->rw);
+    sql_opts_t o = {.max_class = j->type,
+                    .deadline_us = deadline_us,
+                    .max_rows = j->limit,
+                    .bind = bind_given,
+                    .bind_ctx = j};
+    j->rc = sql_run(db, j->sql, strlen(j->sql), &o, &sink, j, &j->res, &j->err);
+    /* The spec answers prepare-time and execution failures differently. */
+    j->executed = j->rc < 0 && j->res.step_failed;
+    jw_arr_end(&j->rw);
+}
+
+/* ---- answering -------------------------------------------------------- */
+
+static void respond(http_req_t *r, q_job_t *j) {
+    if (j->rc < 0) {
+        char code[24];
+        const err_t *e = &j->err;
+        switch (e->kind) {
+        case E_FORBIDDEN:
+            if (e->sql_code == SQL_SCHEMA)
+                tdb_error(r, 400, "TSV8", "Schema modification queries require schema transactions.", NULL);
+            else if (e->sql_code == SQL_WRITE)
+                tdb_error(r, 400, "TSV9",
+                          "Data modification queries require either write or schema transactions.", NULL);
+            else
+                tdb_error(r, 400, "SQL23", e->msg, "[TSV7] Query parsing failed.");
+            break;
+        case E_BAD_INPUT:
+            if (strcmp(e->msg, "Decoding the input failed") == 0) tdb_error(r, 400, "TSV22", e->msg, NULL);
+            else tdb_error(r, 400, "TSV7", "Query parsing failed.", NULL);
+            break;
+        case E_TIMEOUT: tdb_error(r, 408, "TSV17", "Operation failed: transaction timeout.", NULL); break;
+        case E_SQL: {
+            snprintf(code, sizeof code, "SQL%d", e->sql_code);
+            int status = ((e->sql_code & 0xff) == 10 || (e->sql_code & 0xff) == 11 || (e->sql_code & 0xff) == 13)
+                             ? 500 : 400;
+            const char *ctx = j->commit_failed
+                                  ? (j->type == SQL_SCHEMA
+                                         ? "[TSV6] Schema transaction commit failed.\n"
+                                           "[HSR18] Error while committing single-query transaction."
+                                         : "[TSV5] Data transaction commit failed.\n"
+                                           "[HSR18] Error while committing single-query transaction.")
+                              : !j->executed ? "[TSV7] Query parsing failed."
+                              : j->res.cls == SQL_SCHEMA ? "[TSV10] Aborting transaction due to failed schema query."
+                                                          : "[TSV11] Query failed.";
+            tdb_error(r, status, code, e->msg, ctx);
+            break;
+        }
+        default: tdb_internal(r, e);
+        }
+        free_job(j);
+        return;
+    }
+    bool has_rows = j->res.has_columns;
+    bool over = j->res.truncated;
+    buf_t b = BUF_INIT;
+    jw_t w;
+    jw_init(&w, &b, 0);
+    jw_obj_begin(&w);
+    jw_key(&w, "queryType");
+    jw_str(&w, sql_class_name(j->res.cls));
+    jw_key(&w, "answerType");
+    jw_str(&w, has_rows ? "conceptRows" : "ok");
+    jw_key(&w, "answers");
+    if (has_rows) jw_raw(&w, j->rows.data, j->rows.len);
+    else jw_null(&w);
+    jw_key(&w, "query");
+    jw_null(&w);
+    jw_key(&w, "warning");
+    if (over) {
+        char msg[200];
+        if (j->res.cls == SQL_READ)
+            snprintf(msg, sizeof msg, "Read query results limit (%lld) exceeded. Not all answers are returned.",
+                     (long long)j->limit);
+        else
+            snprintf(msg, sizeof msg,
+                     "Write query results limit (%lld) exceeded. Not all answers are returned, but all the "
+                     "requested writes are completed.",
+                     (long long)j->limit);
+        jw_str(&w, msg);
+    } else {
+        jw_null(&w);
+    }
+    jw_obj_end(&w);
+    http_respond_buf(r, over ? 206 : 200, "application/json", &b);
+    free_job(j);
+}
+
+static int read_run(void *data, uint64_t deadline_us) {
+    q_job_t *j = data;
+    store_db_t *c = dbh_reader(j->db, &j->err);
+    if (!c) {
+        j->rc = -1;
+        return 0;
+    }
+    run(j, c, deadline_us < j->deadline_us ? deadline_us : j->deadline_us);
+    dbh_reader_put(j->db, c);
+    return j->rc < 0 && j->err.kind == E_TIMEOUT && time_mono_us() < j->deadline_us;
+}
+
+static void read_reset(void *data) {
+    q_job_t *j = data;
+    for (int i = 0; i < j->ncols; i++) free(j->cols[i]);
+    free(j->cols);
+    j->cols = NULL;
+    j->ncols = 0;
+    buf_free(&j->rows);
+    j->rc = 0;
+    err_clear(&j->err);
+}
+
+static void read_done(http_req_t *r, void *data) { respond(r, data); }
+
+static int write_run(store_db_t *db, void *arg, err_t *e) {
+    q_job_t *j = arg;
+    run(j, db, j->deadline_us);
+    if (j->rc < 0) {
+        *e = j->err;
+        return -1;
+    }
+    if (!j->commit) return err_set(e, E_OK, "dry run"); /* undo it all: commit=false */
+    return 0;
+}
+
+static void write_posted(http_req_t *r, void *data) { respond(r, data); }
+
+static void write_done(write_job_t *job) {
+    q_job_t *j = (q_job_t *)job;
+    if (j->rc == 0 && job->rc < 0 && j->commit) {
+        /* It ran, but the batch failed to commit. */
+        j->rc = -1;
+        j->err = job->err;
+        if (j->err.kind != E_SQL) {
+            j->err.kind = E_SQL;
+            j->err.sql_code = 1;
+        }
+        j->commit_failed = true;
+    }
+    http_post(j->r, write_posted, j);
+}
+
+/* ---- request parsing ------------------------------------------------- */
+
+static bool opt_int(http_req_t *r, json_t *obj, const char *key, int64_t min, int64_t *out) {
+    json_t *v = obj ? json_object_get(obj, key) : NULL;
+    if (!v || json_is_null(v)) return true;
+    if (!json_is_integer(v) || json_integer_value(v) < min) {
+        char d[120];
+        snprintf(d, sizeof d, "'%s' must be an integer >= %lld", key, (long long)min);
+        tdb_bad_json(r, d);
+        return false;
+    }
+    *out = json_integer_value(v);
+    return true;
+}
+
+static void h_query(http_req_t *r) {
+    actor_t a;
+    if (!tdb_authenticate(r, &a)) return;
+    json_t *body = tdb_body_object(r);
+    if (!body) return;
+    json_t *dbname = json_object_get(body, "databaseName"), *type = json_object_get(body, "transactionType");
+    json_t *query = json_object_get(body, "query"), *topts = json_object_get(body, "transactionOptions");
+    json_t *qopts = json_object_get(body, "queryOptions"), *commit = json_object_get(body, "commit");
+    json_t *given = json_object_get(body, "givenRows");
+    const char *t = json_is_string(type) ? json_string_value(type) : "";
+    sql_class_t cls = strcmp(t, "read") == 0 ? SQL_READ : strcmp(t, "write") == 0 ? SQL_WRITE : SQL_SCHEMA;
+    int64_t timeout_ms = DEFAULT_TXN_TIMEOUT_MS, lock_ms = 10000, limit = DEFAULT_ANSWERS;
+    if (!json_is_string(dbname) || !json_is_string(query)) {
+        tdb_bad_json(r, "'databaseName' and 'query' must be strings");
+    } else if (strcmp(t, "read") != 0 && strcmp(t, "write") != 0 && strcmp(t, "schema") != 0) {
+        tdb_bad_json(r, "'transactionType' must be one of read, write, schema");
+    } else if ((topts && !json_is_object(topts)) || (qopts && !json_is_object(qopts) && !json_is_null(qopts)) ||
+               (commit && !json_is_boolean(commit))) {
+        tdb_bad_json(r, "mistyped option");
+    } else if (given && !json_is_null(given) &&
+               !(json_is_array(given) && json_array_size(given) <= 1 &&
+                 (json_array_size(given) == 0 || json_is_object(json_array_get(given, 0))))) {
+        tdb_error(r, 400, "TSV22", "Decoding the input failed", NULL);
+    } else if (opt_int(r, topts, "transactionTimeoutMillis", 1, &timeout_ms) &&
+               opt_int(r, topts, "schemaLockAcquireTimeoutMillis", 0, &lock_ms) &&
+               opt_int(r, qopts, "answerCountLimit", 0, &limit)) {
+        const char *name = json_string_value(dbname);
+        db_t *d = name[0] == '_' ? NULL : catalog_db_find(ENGINE(r)->catalog, name, DB_BY_NAME);
+        if (d && !auth_check(&a, d, ACT_READ)) {
+            db_release(d);
+            d = NULL;
+        }
+        unsigned need = cls == SQL_SCHEMA ? ACT_SCHEMA : cls == SQL_WRITE ? ACT_WRITE : ACT_READ;
+        if (!d) {
+            buf_t m = BUF_INIT;
+            buf_printf(&m, "Database '%s' not found.", name);
+            tdb_error(r, 404, "SRV3", m.data, "[TSV21] Could not open transaction.");
+            buf_free(&m);
+        } else if (!auth_check(&a, d, need)) {
+            tdb_forbidden(r);
+            db_release(d);
+        } else {
+            q_job_t *j = xcalloc(1, sizeof *j);
+            j->r = r;
+            j->db = d;
+            j->sql = xstrndup(json_string_value(query), json_string_length(query));
+            j->type = cls;
+            j->commit = !commit || json_is_true(commit);
+            j->limit = limit > MAX_ANSWERS ? MAX_ANSWERS : limit;
+            if (timeout_ms > MAX_TXN_TIMEOUT_MS) timeout_ms = MAX_TXN_TIMEOUT_MS;
+            j->deadline_us = time_mono_us() + (uint64_t)timeout_ms * 1000;
+            if (json_is_array(given) && json_array_size(given) == 1) j->given = json_incref(json_array_get(given, 0));
+            if (cls == SQL_READ) {
+                api_read(r, (uint64_t)timeout_ms * 1000, read_run, read_reset, read_done, j);
+            } else {
+                j->job.run = write_run;
+                j->job.done = write_done;
+                j->job.arg = j;
+                err_t e;
+                if (dbh_submit(d, &j->job, &e) < 0) {
+                    j->rc = -1;
+                    j->err = e;
+                    respond(r, j);
+                }
+            }
+        }
+    }
+    json_decref(body);
+}
+
+void typedb_query_register(router_t *rt) { router_add(rt, &typedb_dialect, M_POST, "/v1/query", h_query); }
