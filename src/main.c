@@ -17,6 +17,7 @@
 #include "core/demo.h"
 #include "core/engine.h"
 #include "net/server.h"
+#include "store/store.h"
 
 static const char *usage_main =
     "atrium " ATRIUM_VERSION " - a database server for SQLite, over HTTP/JSON\n"
@@ -330,6 +331,7 @@ static int cmd_token(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     if (sodium_init() < 0) return die("%s", "libsodium failed to initialise");
+    if (store_global_init() < 0) return die("%s", "SQLite failed to initialise");
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         fputs(usage_main, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

@@ -34,6 +34,11 @@ struct store_db {
 
 const char *store_version(void) { return sqlite3_libversion(); }
 
+int store_global_init(void) {
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    return sqlite3_initialize() == SQLITE_OK ? 0 : -1;
+}
+
 int store_open(const char *path, int flags, store_db_t **out, char *err, size_t errlen) {
     *out = NULL;
     int of = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI;

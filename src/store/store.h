@@ -33,6 +33,12 @@ typedef struct {
     size_t n;
 } store_value_t;
 
+/* Process-wide SQLite set-up; call once before any other store function.
+ * Turns off SQLite's memory statistics, whose global mutex every allocation
+ * would otherwise take (connections are never shared between threads at
+ * the same time, so per-connection mutexes stay off too: NOMUTEX). */
+int store_global_init(void);
+
 /* Opens path; on failure returns -code and writes a message into err. */
 int store_open(const char *path, int flags, store_db_t **out, char *err, size_t errlen);
 void store_close(store_db_t *db);
