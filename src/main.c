@@ -10,6 +10,7 @@
 
 #include "api/airsequel.h"
 #include "api/datasette.h"
+#include "api/stdb.h"
 #include "api/typedb.h"
 #include "core/auth.h"
 #include "core/catalog.h"
@@ -190,6 +191,7 @@ static int cmd_serve(int argc, char **argv) {
     router_t *rt = router_new();
     /* Order matters for paths no route matches: the more specific claims first. */
     airsequel_register(rt);
+    stdb_register(rt); /* before typedb: its claims on /v1/identity, /v1/database win */
     typedb_register(rt);
     datasette_register(rt); /* last: its fallback route takes what no one claims */
 

@@ -118,10 +118,59 @@ int auth_init(catalog_t *c, const char *admin_password, char generated[33], err_
     return rc < 0 ? -1 : 0;
 }
 
-/* Loads name, admin flag and grants of a principal into a (lock held). */
+/* The stored identity of a principal, derived from "user:<name>" and
+ * stored the first time it is needed (lock held). */
+static void identity_locked(store_db_t *s, int64_t id, char out[IDENTITY_HEX_LEN + 1]) {
+    store_stmt_t *st;
+    out[0] = 0;
+    char name[300] = "";
+    if (store_cached(s, "SELECT identity, name FROM principals WHERE id = ?", &st) < 0) return;
+    store_bind_int(st, 1, id);
+    if (store_step(st) == STORE_ROW) {
+        snprintf(out, IDENTITY_HEX_LEN + 1, "%s", store_col_text(st, 0, NULL));
+        snprintf(name, sizeof name, "user:%s", store_col_text(st, 1, NULL));
+    }
+    store_reset(st);
+    if (out[0] || !name[0]) return;
+    identity_derive(name, out);
+    if (store_cached(s, "UPDATE principals SET identity = ? WHERE id = ?", &st) == 0) {
+        store_bind_text(st, 1, out, strlen(out));
+        store_bind_int(st, 2, id);
+        store_step(st);
+        store_reset(st);
+    }
+}
+
+void auth_principal_identity(catalog_t *c, int64_t principal_id, char out[IDENTITY_HEX_LEN + 1]) {
+    store_db_t *s = catalog_lock(c);
+    identity_locked(s, principal_id, out);
+    catalog_unlock(c);
+}
+
+int auth_identity_create(catalog_t *c, char identity[IDENTITY_HEX_LEN + 1], char token[TOKEN_MAX_LEN], err_t *e) {
+    char uuid[UUID_LEN + 1];
+    uuid4_new(uuid);
+    identity_derive(uuid, identity);
+    store_db_t *s = catalog_lock(c);
+    store_stmt_t *st;
+    int rc = store_cached(s, "INSERT INTO principals(kind, identity, created_ms) VALUES ('identity', ?, ?)", &st);
+    if (rc == 0) {
+        store_bind_text(st, 1, identity, strlen(identity));
+        store_bind_int(st, 2, time_now_ms());
+        rc = store_step(st);
+        store_reset(st);
+    }
+    int64_t id = store_last_rowid(s);
+    if (rc < 0) err_set(e, E_INTERNAL, "creating identity: %s", store_errmsg(s));
+    catalog_unlock(c);
+    if (rc < 0) return -1;
+    return auth_token_issue(c, id, "identity", "atr_", 0, NULL, 0, token, e);
+}
+
+/* Loads name, identity, admin flag and grants of a principal into a (lock held). */
 static int load_principal(store_db_t *s, int64_t id, actor_t *a) {
     store_stmt_t *st;
-    if (store_cached(s, "SELECT name, is_admin FROM principals WHERE id = ?", &st) < 0) return -1;
+    if (store_cached(s, "SELECT coalesce(name, ''), is_admin FROM principals WHERE id = ?", &st) < 0) return -1;
     store_bind_int(st, 1, id);
     int rc = store_step(st);
     if (rc == STORE_ROW) {
@@ -131,6 +180,7 @@ static int load_principal(store_db_t *s, int64_t id, actor_t *a) {
     }
     store_reset(st);
     if (rc != STORE_ROW) return -1;
+    identity_locked(s, id, a->identity);
     a->ngrants = 0;
     if (store_cached(s, "SELECT db, actions FROM grants WHERE principal_id = ? ORDER BY db", &st) < 0) return -1;
     store_bind_int(st, 1, id);

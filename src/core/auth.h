@@ -32,7 +32,8 @@ typedef struct {
 
 typedef struct {
     int64_t principal_id; /* 0: anonymous */
-    char name[255 + 1];
+    char name[255 + 1]; /* "" for identities */
+    char identity[IDENTITY_HEX_LEN + 1];
     bool is_admin;
     grant_t grants[AUTH_MAX_GRANTS];
     int ngrants;
@@ -61,6 +62,13 @@ int auth_signin(catalog_t *c, const char *user, const char *password, int64_t tt
 int auth_token_issue(catalog_t *c, int64_t principal_id, const char *kind, const char *prefix, int64_t ttl_s,
                      const scope_t *scopes, int nscopes, char token[TOKEN_MAX_LEN], err_t *e);
 int auth_token_revoke(catalog_t *c, const char *token);
+
+/* Mints a new identity principal (SpacetimeDB's POST /v1/identity) and a
+ * token for it that never expires. */
+int auth_identity_create(catalog_t *c, char identity[IDENTITY_HEX_LEN + 1], char token[TOKEN_MAX_LEN], err_t *e);
+/* The identity of a principal (derived and stored on first need); "" if
+ * there is no such principal. */
+void auth_principal_identity(catalog_t *c, int64_t principal_id, char out[IDENTITY_HEX_LEN + 1]);
 
 int auth_user_create(catalog_t *c, const char *name, const char *password, err_t *e);
 /* The user's principal id, or 0 if there is no such user. */

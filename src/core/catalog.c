@@ -275,11 +275,10 @@ void catalog_db_list_free(db_t **list, size_t n) {
     free(list);
 }
 
-/* A database's identity: BLAKE2b over the claims "atrium|database:<id>",
- * laid out as spec/spacetimedb.md §1 says (c2 00, checksum, hash). */
-static void derive_identity(const char *id, char out[IDENTITY_HEX_LEN + 1]) {
-    char claims[64];
-    int n = snprintf(claims, sizeof claims, "atrium|database:%s", id);
+void identity_derive(const char *sub, char out[IDENTITY_HEX_LEN + 1]) {
+    char claims[512];
+    int n = snprintf(claims, sizeof claims, "atrium|%s", sub);
+    if (n >= (int)sizeof claims) n = (int)sizeof claims - 1;
     uint8_t h[32], cs[32], ident[32];
     crypto_generichash(h, 32, (const uint8_t *)claims, (size_t)n, NULL, 0);
     uint8_t pre[28] = {0xc2, 0x00};
@@ -325,7 +324,9 @@ static int insert_row(catalog_t *c, db_t *d, err_t *e) {
 static db_t *new_entry(const char *name, int64_t owner_id, bool public) {
     db_t *d = db_alloc();
     ulid_new(d->id);
-    derive_identity(d->id, d->identity);
+    char sub[64];
+    snprintf(sub, sizeof sub, "database:%s", d->id);
+    identity_derive(sub, d->identity);
     random_base32(d->readonly_id, READONLY_ID_LEN);
     d->name = xstrdup(name);
     d->owner_id = owner_id;

@@ -44,6 +44,10 @@ void catalog_set_state_closer(db_state_closer_fn fn);
 
 enum { DB_BY_NAME = 1, DB_BY_ID = 2, DB_BY_IDENTITY = 4, DB_BY_READONLY = 8 };
 
+/* An identity: BLAKE2b over the claims "atrium|<sub>", laid out as
+ * spec/spacetimedb.md §1 says (c2 00, checksum, hash), as 64 hex digits. */
+void identity_derive(const char *sub, char out[IDENTITY_HEX_LEN + 1]);
+
 int catalog_open(const char *data_dir, catalog_t **out, err_t *e);
 void catalog_close(catalog_t *c);
 const char *catalog_data_dir(const catalog_t *c);

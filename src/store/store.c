@@ -209,6 +209,38 @@ int store_param_count(store_stmt_t *st) { return sqlite3_bind_parameter_count(st
 const char *store_param_name(store_stmt_t *st, int i) { return sqlite3_bind_parameter_name(st->st, i); }
 bool store_stmt_isexplain(store_stmt_t *st) { return sqlite3_stmt_isexplain(st->st) != 0; }
 
+void store_col_meta(store_stmt_t *st, int i, store_col_meta_t *m) {
+    const char *dt = sqlite3_column_decltype(st->st, i);
+    const char *table = sqlite3_column_table_name(st->st, i), *col = sqlite3_column_origin_name(st->st, i);
+    const char *schema = sqlite3_column_database_name(st->st, i);
+    m->decltype = dt ? dt : "";
+    m->is_column = table && col;
+    m->not_null = m->rowid_pk = false;
+    if (!m->is_column) return;
+    const char *type = NULL, *coll = NULL;
+    int notnull = 0, pk = 0, autoinc = 0;
+    if (sqlite3_table_column_metadata(sqlite3_db_handle(st->st), schema, table, col, &type, &coll, &notnull, &pk,
+                                      &autoinc) != SQLITE_OK)
+        return;
+    m->not_null = notnull != 0;
+    /* INTEGER PRIMARY KEY aliases the rowid; a composite key has pk set on
+     * several columns, so ask for the rowid alias specifically. */
+    m->rowid_pk = pk && type && sqlite3_stricmp(type, "INTEGER") == 0 &&
+                  sqlite3_column_count(st->st) > 0 && strcmp(col, "rowid") != 0;
+    if (m->rowid_pk) {
+        int n = 0;
+        sqlite3_stmt *q;
+        char sql[300];
+        sqlite3_snprintf(sizeof sql, sql, "SELECT count(*) FROM pragma_table_info(%Q, %Q) WHERE pk > 0", table,
+                         schema);
+        if (sqlite3_prepare_v2(sqlite3_db_handle(st->st), sql, -1, &q, NULL) == SQLITE_OK) {
+            if (sqlite3_step(q) == SQLITE_ROW) n = sqlite3_column_int(q, 0);
+            sqlite3_finalize(q);
+        }
+        m->rowid_pk = n == 1;
+    }
+}
+
 static store_action_t map_action(int code, const char *zdb) {
     bool temp = zdb && strcmp(zdb, "temp") == 0;
     switch (code) {

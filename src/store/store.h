@@ -98,6 +98,17 @@ int store_param_count(store_stmt_t *st);
 const char *store_param_name(store_stmt_t *st, int i);
 bool store_stmt_isexplain(store_stmt_t *st);
 
+/* What SQLite knows of result column i: its declared type ("" if none or an
+ * expression), whether it is a plain table column, NOT NULL, or an INTEGER
+ * PRIMARY KEY (the rowid: never NULL). */
+typedef struct {
+    const char *decltype;
+    bool is_column;
+    bool not_null;
+    bool rowid_pk;
+} store_col_meta_t;
+void store_col_meta(store_stmt_t *st, int i, store_col_meta_t *m);
+
 /* What a statement is about to do, for the authorizer. */
 typedef enum {
     SACT_READ = 1, SACT_SELECT, SACT_INSERT, SACT_UPDATE, SACT_DELETE,

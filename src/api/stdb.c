@@ -1,0 +1,653 @@
+/* stdb: the SpacetimeDB-style dialect (spec/spacetimedb.md). So far:
+ * identities (/v1/identity…), database info, identity and names, and the
+ * SQL endpoint (/v1/database/:noi/sql) with SATS-typed results. Errors are
+ * text/plain unless the spec gives a JSON shape. A /v1/database request
+ * without a token is served as a freshly minted identity, echoed in the
+ * spacetime-identity(-token) headers. */
+#include "api/stdb.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/common.h"
+#include "core/auth.h"
+#include "core/dbh.h"
+#include "core/engine.h"
+#include "core/sql.h"
+#include "util/ids.h"
+#include "util/json.h"
+#include "util/timeutil.h"
+#include "util/url.h"
+
+#define ENGINE(r) ((engine_t *)(r)->app)
+#define MAX_ROWS 1000
+#define WS_TOKEN_TTL_S 60
+
+static void render_error(http_req_t *r, int status, const char *message);
+static void options(http_req_t *r);
+static bool claims(const char *path);
+
+static const dialect_t stdb_dialect = {
+    .name = "spacetimedb",
+    .render_error = render_error,
+    .claims = claims,
+    .extra_headers = "Access-Control-Allow-Origin: *\r\n"
+                     "Access-Control-Allow-Methods: *\r\n"
+                     "Access-Control-Allow-Headers: Authorization, Accept, Content-Type\r\n"
+                     "Access-Control-Expose-Headers: spacetime-identity, spacetime-identity-token, "
+                     "spacetime-execution-duration-micros, spacetime-energy-used\r\n",
+    .options = options,
+};
+
+static void text(http_req_t *r, int status, const char *msg) {
+    http_respond(r, status, "text/plain; charset=utf-8", msg, strlen(msg));
+}
+
+static void render_error(http_req_t *r, int status, const char *message) { text(r, status, message); }
+
+static void options(http_req_t *r) { http_respond(r, 200, NULL, "", 0); }
+
+static bool prefix(const char *path, const char *p) {
+    size_t n = strlen(p);
+    return strncmp(path, p, n) == 0 && (path[n] == 0 || path[n] == '/');
+}
+
+static bool claims(const char *path) { return prefix(path, "/v1/identity") || prefix(path, "/v1/database"); }
+
+static bool is_hex64(const char *s) {
+    if (strlen(s) != 64) return false;
+    for (int i = 0; i < 64; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return false;
+    return true;
+}
+
+/* A token from "Authorization: Bearer" (wins) or ?token=. */
+static const char *find_token(http_req_t *r, buf_t *store, bool *malformed) {
+    const char *tok;
+    *malformed = false;
+    switch (api_bearer(r, &tok)) {
+    case BEARER_OK: return tok;
+    case BEARER_MALFORMED: *malformed = true; return NULL;
+    case BEARER_NONE: break;
+    }
+    if (!r->query) return NULL;
+    qs_t q;
+    qs_parse(&q, r->query, strlen(r->query));
+    const char *v = qs_get(&q, "token");
+    if (v) buf_puts(store, v);
+    qs_free(&q);
+    return v ? store->data : NULL;
+}
+
+static bool token_shape_ok(const char *t) {
+    const char *p = strncmp(t, "atr_", 4) == 0 ? t + 4 : strncmp(t, "dstok_", 6) == 0 ? t + 6 : NULL;
+    if (!p || !*p) return false;
+    for (; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+              *p == '_'))
+            return false;
+    return true;
+}
+
+/* The caller: a valid token's principal, or (anonymous_mint) a new identity
+ * echoed in headers. Answers 400/401 and returns false on a bad token. */
+static bool caller(http_req_t *r, actor_t *a, bool anonymous_mint) {
+    buf_t store = BUF_INIT;
+    bool malformed;
+    const char *tok = find_token(r, &store, &malformed);
+    err_t e;
+    bool ok = true;
+    auth_anonymous(a);
+    if (malformed || (tok && !token_shape_ok(tok))) {
+        text(r, 400, "Authorization is invalid: malformed token");
+        ok = false;
+    } else if (tok) {
+        if (auth_verify_token(ENGINE(r)->catalog, tok, a, &e) < 0) {
+            text(r, 401, "Authorization failed: invalid token");
+            ok = false;
+        }
+    } else if (anonymous_mint) {
+        char identity[IDENTITY_HEX_LEN + 1], token[TOKEN_MAX_LEN];
+        if (auth_identity_create(ENGINE(r)->catalog, identity, token, &e) < 0 ||
+            auth_verify_token(ENGINE(r)->catalog, token, a, &e) < 0) {
+            text(r, 500, e.msg);
+            ok = false;
+        } else {
+            http_add_header(r, "spacetime-identity", identity);
+            http_add_header(r, "spacetime-identity-token", token);
+        }
+    }
+    buf_free(&store);
+    return ok;
+}
+
+/* ---- /v1/identity ----------------------------------------------------- */
+
+static void h_identity_new(http_req_t *r) {
+    char identity[IDENTITY_HEX_LEN + 1], token[TOKEN_MAX_LEN];
+    err_t e;
+    if (auth_identity_create(ENGINE(r)->catalog, identity, token, &e) < 0) {
+        text(r, 500, e.msg);
+        return;
+    }
+    buf_t b = BUF_INIT;
+    jw_t w;
+    jw_init(&w, &b, 0);
+    jw_obj_begin(&w);
+    jw_key(&w, "identity");
+    jw_str(&w, identity);
+    jw_key(&w, "token");
+    jw_str(&w, token);
+    jw_obj_end(&w);
+    http_respond_buf(r, 200, "application/json", &b);
+}
+
+static void h_ws_token(http_req_t *r) {
+    actor_t a;
+    if (!caller(r, &a, false)) return;
+    if (!a.principal_id) {
+        text(r, 401, "Authorization required");
+        return;
+    }
+    char token[TOKEN_MAX_LEN];
+    err_t e;
+    if (auth_token_issue(ENGINE(r)->catalog, a.principal_id, "websocket", "atr_", WS_TOKEN_TTL_S, NULL, 0, token,
+                         &e) < 0) {
+        text(r, 500, e.msg);
+        return;
+    }
+    buf_t b = BUF_INIT;
+    jw_t w;
+    jw_init(&w, &b, 0);
+    jw_obj_begin(&w);
+    jw_key(&w, "token");
+    jw_str(&w, token);
+    jw_obj_end(&w);
+    http_respond_buf(r, 200, "application/json", &b);
+}
+
+static void h_verify(http_req_t *r) {
+    actor_t a;
+    buf_t id = BUF_INIT;
+    if (caller(r, &a, false)) {
+        if (!a.principal_id) text(r, 401, "Authorization required");
+        else if (api_capture(r, 0, &id) < 0 || !is_hex64(id.data)) text(r, 400, "Invalid identity");
+        else if (strcmp(id.data, a.identity) != 0) text(r, 400, "Identity does not match the token");
+        else http_respond(r, 204, NULL, "", 0);
+    }
+    buf_free(&id);
+}
+
+/* ---- /v1/database/:noi ------------------------------------------------ */
+
+/* :noi is an identity (64 hex), else a name, else a ULID. 404 unless the
+ * caller may read it. */
+static db_t *resolve(http_req_t *r, const actor_t *a) {
+    buf_t key = BUF_INIT;
+    db_t *d = NULL;
+    bool hex = false;
+    if (api_capture(r, 0, &key) == 0) {
+        hex = is_hex64(key.data);
+        d = catalog_db_find(ENGINE(r)->catalog, key.data, hex ? DB_BY_IDENTITY : DB_BY_NAME | DB_BY_ID);
+    }
+    if (d && !auth_check(a, d, ACT_READ)) {
+        db_release(d);
+        d = NULL;
+    }
+    if (!d) {
+        if (hex) {
+            text(r, 404, "No such database.");
+        } else {
+            buf_t m = BUF_INIT;
+            buf_printf(&m, "`%s` not found", key.data ? key.data : "");
+            text(r, 404, m.data);
+            buf_free(&m);
+        }
+    }
+    buf_free(&key);
+    return d;
+}
+
+static void h_info(http_req_t *r) {
+    actor_t a;
+    if (!caller(r, &a, true)) return;
+    db_t *d = resolve(r, &a);
+    if (!d) return;
+    char owner[IDENTITY_HEX_LEN + 1] = "";
+    if (d->owner_id) auth_principal_identity(ENGINE(r)->catalog, d->owner_id, owner);
+    if (!owner[0]) memset(owner, '0', IDENTITY_HEX_LEN), owner[IDENTITY_HEX_LEN] = 0;
+    char zeros[65];
+    memset(zeros, '0', 64);
+    zeros[64] = 0;
+    buf_t b = BUF_INIT;
+    jw_t w;
+    jw_init(&w, &b, 0);
+    jw_obj_begin(&w);
+    jw_key(&w, "database_identity");
+    jw_str(&w, d->identity);
+    jw_key(&w, "owner_identity");
+    jw_str(&w, owner);
+    jw_key(&w, "host_type");
+    jw_str(&w, "sqlite"); /* no Lua module yet */
+    jw_key(&w, "initial_program");
+    jw_str(&w, zeros);
+    jw_obj_end(&w);
+    db_release(d);
+    http_respond_buf(r, 200, "application/json", &b);
+}
+
+static void h_db_identity(http_req_t *r) {
+    actor_t a;
+    if (!caller(r, &a, true)) return;
+    db_t *d = resolve(r, &a);
+    if (!d) return;
+    text(r, 200, d->identity);
+    db_release(d);
+}
+
+static void h_names(http_req_t *r) {
+    actor_t a;
+    if (!caller(r, &a, true)) return;
+    db_t *d = resolve(r, &a);
+    if (!d) return;
+    buf_t b = BUF_INIT;
+    jw_t w;
+    jw_init(&w, &b, 0);
+    jw_obj_begin(&w);
+    jw_key(&w, "names");
+    jw_arr_begin(&w);
+    jw_str(&w, d->name);
+    jw_arr_end(&w);
+    jw_obj_end(&w);
+    db_release(d);
+    http_respond_buf(r, 200, "application/json", &b);
+}
+
+/* ---- /sql ------------------------------------------------------------- */
+
+typedef enum { T_I64, T_F64, T_STRING, T_BYTES } sats_t;
+
+typedef struct {
+    write_job_t job; /* first */
+    http_req_t *r;
+    db_t *db;
+    char *sql;
+    uint64_t limit_us;
+    uint64_t t0;
+    /* results */
+    buf_t rows;
+    jw_t rw;
+    int ncols;
+    char **names;
+    sats_t *types;
+    bool *nullable;
+    bool typed; /* types fixed (after the first row for untyped columns) */
+    store_col_meta_t *meta;
+    sql_result_t res;
+    err_t err;
+    int rc;
+    int64_t inserted, deleted, updated;
+} sql_job_t;
+
+static void free_job(sql_job_t *j) {
+    for (int i = 0; i < j->ncols; i++) free(j->names[i]);
+    free(j->names);
+    free(j->types);
+    free(j->nullable);
+    free(j->meta);
+    buf_free(&j->rows);
+    changeset_free(&j->job.changes);
+    free(j->sql);
+    db_release(j->db);
+    free(j);
+}
+
+/* Declared affinity per SQLite's rules; -1 for "decide from the value". */
+static int affinity_type(const char *dt) {
+    if (!dt || !*dt) return -1;
+    char up[64];
+    size_t n = strlen(dt) < 63 ? strlen(dt) : 63;
+    for (size_t i = 0; i < n; i++) up[i] = (char)((dt[i] >= 'a' && dt[i] <= 'z') ? dt[i] - 32 : dt[i]);
+    up[n] = 0;
+    if (strstr(up, "INT")) return T_I64;
+    if (strstr(up, "CHAR") || strstr(up, "CLOB") || strstr(up, "TEXT")) return T_STRING;
+    if (strstr(up, "BLOB")) return T_BYTES;
+    if (strstr(up, "REAL") || strstr(up, "FLOA") || strstr(up, "DOUB")) return T_F64;
+    return -1; /* NUMERIC */
+}
+
+static void on_columns(void *ctx, store_stmt_t *st, int n) {
+    sql_job_t *j = ctx;
+    j->ncols = n;
+    j->names = xcalloc((size_t)n, sizeof *j->names);
+    j->types = xcalloc((size_t)n, sizeof *j->types);
+    j->nullable = xcalloc((size_t)n, sizeof *j->nullable);
+    j->meta = xcalloc((size_t)n, sizeof *j->meta);
+    for (int i = 0; i < n; i++) {
+        j->names[i] = xstrdup(store_col_name(st, i));
+        store_col_meta(st, i, &j->meta[i]);
+        j->nullable[i] = !(j->meta[i].is_column && (j->meta[i].not_null || j->meta[i].rowid_pk));
+        int t = affinity_type(j->meta[i].decltype);
+        j->types[i] = t < 0 ? (sats_t)99 : (sats_t)t; /* 99: from the first row */
+    }
+}
+
+static void write_typed(jw_t *w, sats_t t, const store_value_t *v) {
+    char tmp[32];
+    switch (t) {
+    case T_I64:
+        if (v->type == SV_INT) jw_int(w, v->i);
+        else if (v->type == SV_REAL) jw_int(w, (int64_t)v->d);
+        else jw_int(w, v->p ? strtoll(v->p, NULL, 10) : 0);
+        break;
+    case T_F64:
+        if (v->type == SV_REAL) jw_double(w, v->d);
+        else if (v->type == SV_INT) jw_double(w, (double)v->i);
+        else jw_double(w, v->p ? strtod(v->p, NULL) : 0.0);
+        break;
+    case T_STRING:
+        if (v->type == SV_INT) snprintf(tmp, sizeof tmp, "%lld", (long long)v->i), jw_str(w, tmp);
+        else if (v->type == SV_REAL) json_format_double(v->d, tmp), jw_str(w, tmp);
+        else jw_strn(w, v->p ? v->p : "", v->n);
+        break;
+    case T_BYTES: {
+        char *hex = xmalloc(v->n * 2 + 1);
+        hex_encode((const uint8_t *)(v->p ? v->p : ""), v->n, hex);
+        jw_str(w, hex);
+        free(hex);
+        break;
+    }
+    }
+}
+
+static void on_row(void *ctx, store_stmt_t *st, int n) {
+    sql_job_t *j = ctx;
+    jw_t *w = &j->rw;
+    jw_arr_begin(w);
+    for (int i = 0; i < n; i++) {
+        store_value_t v;
+        store_col_value(st, i, &v);
+        if (j->types[i] == (sats_t)99) {
+            /* No declared type: the first row's storage class decides. */
+            j->types[i] = v.type == SV_INT ? T_I64 : v.type == SV_REAL ? T_F64 : v.type == SV_BLOB ? T_BYTES
+                                                                                                  : T_STRING;
+        }
+        if (j->nullable[i]) {
+            jw_obj_begin(w);
+            if (v.type == SV_NULL) {
+                jw_key(w, "none");
+                jw_arr_begin(w);
+                jw_arr_end(w);
+            } else {
+                jw_key(w, "some");
+                write_typed(w, j->types[i], &v);
+            }
+            jw_obj_end(w);
+        } else if (v.type == SV_NULL) {
+            jw_null(w); /* cannot happen for NOT NULL columns */
+        } else {
+            write_typed(w, j->types[i], &v);
+        }
+    }
+    jw_arr_end(w);
+}
+
+static const sql_sink_t sink = {on_columns, on_row};
+
+static void write_algebraic(jw_t *w, sats_t t) {
+    jw_obj_begin(w);
+    switch (t) {
+    case T_I64: jw_key(w, "I64"); break;
+    case T_F64: jw_key(w, "F64"); break;
+    case T_STRING: jw_key(w, "String"); break;
+    case T_BYTES:
+        jw_key(w, "Array");
+        jw_obj_begin(w);
+        jw_key(w, "U8");
+        jw_arr_begin(w);
+        jw_arr_end(w);
+        jw_obj_end(w);
+        jw_obj_end(w);
+        return;
+    }
+    jw_arr_begin(w);
+    jw_arr_end(w);
+    jw_obj_end(w);
+}
+
+static void write_type(jw_t *w, sats_t t, bool nullable) {
+    if (!nullable) {
+        write_algebraic(w, t);
+        return;
+    }
+    /* Option<T> = Sum { some: T, none: () } */
+    jw_obj_begin(w);
+    jw_key(w, "Sum");
+    jw_obj_begin(w);
+    jw_key(w, "variants");
+    jw_arr_begin(w);
+    jw_obj_begin(w);
+    jw_key(w, "name");
+    jw_obj_begin(w);
+    jw_key(w, "some");
+    jw_str(w, "some");
+    jw_obj_end(w);
+    jw_key(w, "algebraic_type");
+    write_algebraic(w, t);
+    jw_obj_end(w);
+    jw_obj_begin(w);
+    jw_key(w, "name");
+    jw_obj_begin(w);
+    jw_key(w, "some");
+    jw_str(w, "none");
+    jw_obj_end(w);
+    jw_key(w, "algebraic_type");
+    jw_obj_begin(w);
+    jw_key(w, "Product");
+    jw_obj_begin(w);
+    jw_key(w, "elements");
+    jw_arr_begin(w);
+    jw_arr_end(w);
+    jw_obj_end(w);
+    jw_obj_end(w);
+    jw_obj_end(w);
+    jw_arr_end(w);
+    jw_obj_end(w);
+    jw_obj_end(w);
+}
+
+static void run(sql_job_t *j, store_db_t *db, sql_class_t max, uint64_t deadline_us) {
+    buf_init(&j->rows);
+    jw_init(&j->rw, &j->rows, 0);
+    jw_arr_begin(&j->rw);
+    sql_opts_t o = {.max_class = max, .single_statement = true, .deadline_us = deadline_us, .max_rows = MAX_ROWS};
+    j->rc = sql_run(db, j->sql, strlen(j->sql), &o, &sink, j, &j->res, &j->err);
+    jw_arr_end(&j->rw);
+}
+
+static void respond(http_req_t *r, sql_job_t *j) {
+    char dur[32];
+    snprintf(dur, sizeof dur, "%llu", (unsigned long long)(time_mono_us() - j->t0));
+    http_add_header(r, "spacetime-execution-duration-micros", dur);
+    if (j->res.truncated) {
+        j->rc = -1;
+        j->err.kind = E_BAD_INPUT;
+        snprintf(j->err.msg, sizeof j->err.msg, "query returned more than %d rows; add a LIMIT", MAX_ROWS);
+    }
+    if (j->rc < 0) {
+        const char *msg = j->err.msg;
+        if (j->err.kind == E_TIMEOUT) msg = "query interrupted: time limit exceeded";
+        else if (j->err.kind == E_BAD_INPUT && strcmp(msg, SQL_MSG_ONE_STATEMENT) == 0)
+            msg = "Multiple SQL statements are not supported";
+        text(r, j->err.kind == E_INTERNAL ? 500 : 400, msg);
+        free_job(j);
+        return;
+    }
+    buf_t b = BUF_INIT;
+    jw_t w;
+    jw_init(&w, &b, 0);
+    jw_arr_begin(&w);
+    jw_obj_begin(&w);
+    jw_key(&w, "schema");
+    jw_obj_begin(&w);
+    jw_key(&w, "elements");
+    jw_arr_begin(&w);
+    for (int i = 0; i < j->ncols; i++) {
+        jw_obj_begin(&w);
+        jw_key(&w, "name");
+        jw_obj_begin(&w);
+        jw_key(&w, "some");
+        jw_str(&w, j->names[i]);
+        jw_obj_end(&w);
+        jw_key(&w, "algebraic_type");
+        write_type(&w, j->types[i] == (sats_t)99 ? T_STRING : j->types[i], j->nullable[i]);
+        jw_obj_end(&w);
+    }
+    jw_arr_end(&w);
+    jw_obj_end(&w);
+    jw_key(&w, "rows");
+    jw_raw(&w, j->rows.data, j->rows.len);
+    jw_key(&w, "total_duration_micros");
+    jw_int(&w, (int64_t)(time_mono_us() - j->t0));
+    jw_key(&w, "stats");
+    jw_obj_begin(&w);
+    jw_key(&w, "rows_inserted");
+    jw_int(&w, j->inserted);
+    jw_key(&w, "rows_deleted");
+    jw_int(&w, j->deleted);
+    jw_key(&w, "rows_updated");
+    jw_int(&w, j->updated);
+    jw_obj_end(&w);
+    jw_obj_end(&w);
+    jw_arr_end(&w);
+    http_respond_buf(r, 200, "application/json", &b);
+    free_job(j);
+}
+
+static int read_run(void *data, uint64_t deadline_us) {
+    sql_job_t *j = data;
+    store_db_t *c = dbh_reader(j->db, &j->err);
+    if (!c) {
+        j->rc = -1;
+        return 0;
+    }
+    run(j, c, SQL_READ, deadline_us);
+    dbh_reader_put(j->db, c);
+    return j->rc < 0 && j->err.kind == E_TIMEOUT;
+}
+
+static void read_reset(void *data) {
+    sql_job_t *j = data;
+    for (int i = 0; i < j->ncols; i++) free(j->names[i]);
+    free(j->names);
+    free(j->types);
+    free(j->nullable);
+    free(j->meta);
+    j->names = NULL, j->types = NULL, j->nullable = NULL, j->meta = NULL;
+    j->ncols = 0;
+    buf_free(&j->rows);
+    j->rc = 0;
+    err_clear(&j->err);
+}
+
+static void read_done(http_req_t *r, void *data) { respond(r, data); }
+
+static int write_run(store_db_t *db, void *arg, err_t *e) {
+    sql_job_t *j = arg;
+    run(j, db, SQL_WRITE, time_mono_us() + j->limit_us);
+    if (j->rc == 0 && j->res.truncated) {
+        /* Results are never silently truncated, and a refused answer
+         * should not leave its writes behind. */
+        return err_set(e, E_BAD_INPUT, "query returned too many rows");
+    }
+    if (j->rc < 0) *e = j->err;
+    return j->rc;
+}
+
+static void write_posted(http_req_t *r, void *data) { respond(r, data); }
+
+static void write_done(write_job_t *job) {
+    sql_job_t *j = (sql_job_t *)job;
+    for (size_t i = 0; i < job->changes.n; i++) {
+        switch (job->changes.items[i].op) {
+        case CHANGE_INSERT: j->inserted++; break;
+        case CHANGE_DELETE: j->deleted++; break;
+        case CHANGE_UPDATE: j->updated++; break;
+        }
+    }
+    if (j->rc == 0 && job->rc < 0) {
+        j->rc = -1;
+        j->err = job->err;
+    }
+    http_post(j->r, write_posted, j);
+}
+
+static void h_sql(http_req_t *r) {
+    actor_t a;
+    if (!caller(r, &a, true)) return;
+    db_t *d = resolve(r, &a);
+    if (!d) return;
+    sql_job_t *j = xcalloc(1, sizeof *j);
+    j->r = r;
+    j->db = d;
+    j->t0 = time_mono_us();
+    j->sql = xstrndup(r->body.data ? r->body.data : "", r->body.len);
+    j->limit_us = (uint64_t)ENGINE(r)->sql_time_limit_ms * 1000;
+    err_t e;
+    sql_class_t cls;
+    store_db_t *c = dbh_reader(d, &e);
+    if (!c) {
+        j->rc = -1;
+        j->err = e;
+        respond(r, j);
+        return;
+    }
+    int rc = sql_classify(c, j->sql, strlen(j->sql), true, &cls, &j->err);
+    dbh_reader_put(d, c);
+    const char *p = j->sql;
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+    if (rc == 0 && strncasecmp(p, "pragma", 6) == 0) {
+        rc = err_set(&j->err, E_FORBIDDEN, "PRAGMA is not supported by the SQL endpoint");
+    } else if (rc == 0 && cls == SQL_SCHEMA) {
+        rc = err_set(&j->err, E_FORBIDDEN, "DDL is not supported by the SQL endpoint; publish a module");
+    }
+    if (rc < 0) {
+        j->rc = -1;
+        respond(r, j);
+        return;
+    }
+    if (cls == SQL_WRITE && !auth_check(&a, d, ACT_WRITE)) {
+        buf_t m = BUF_INIT;
+        buf_printf(&m, "Caller %s is not authorized to run SQL DML statements", a.identity);
+        text(r, 403, m.data);
+        buf_free(&m);
+        free_job(j);
+        return;
+    }
+    if (cls == SQL_READ) {
+        api_read(r, j->limit_us, read_run, read_reset, read_done, j);
+        return;
+    }
+    j->job.run = write_run;
+    j->job.done = write_done;
+    j->job.arg = j;
+    if (dbh_submit(d, &j->job, &e) < 0) {
+        j->rc = -1;
+        j->err = e;
+        respond(r, j);
+    }
+}
+
+void stdb_register(router_t *rt) {
+    const dialect_t *d = &stdb_dialect;
+    router_add(rt, d, M_POST, "/v1/identity", h_identity_new);
+    router_add(rt, d, M_POST, "/v1/identity/websocket-token", h_ws_token);
+    router_add(rt, d, M_GET, "/v1/identity/:id/verify", h_verify);
+    router_add(rt, d, M_GET, "/v1/database/:noi", h_info);
+    router_add(rt, d, M_GET, "/v1/database/:noi/identity", h_db_identity);
+    router_add(rt, d, M_GET, "/v1/database/:noi/names", h_names);
+    router_add(rt, d, M_POST, "/v1/database/:noi/sql", h_sql);
+}
