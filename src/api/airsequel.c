@@ -158,8 +158,7 @@ typedef struct {
 } sql_job_t;
 
 static void free_job(sql_job_t *j) {
-    for (int i = 0; i < j->ncols; i++) free(j->colnames[i]);
-    free(j->colnames);
+    api_names_free(j->colnames, j->ncols);
     for (size_t i = 0; i < j->naffected; i++) free(j->affected[i]);
     free(j->affected);
     buf_free(&j->rows);
@@ -172,17 +171,7 @@ static void free_job(sql_job_t *j) {
 static void on_columns(void *ctx, store_stmt_t *st, int n) {
     sql_job_t *j = ctx;
     j->ncols = n;
-    j->colnames = xcalloc((size_t)n, sizeof *j->colnames);
-    for (int i = 0; i < n; i++) {
-        const char *name = store_col_name(st, i);
-        int dup = 1;
-        for (int k = 0; k < i; k++)
-            if (strcmp(store_col_name(st, k), name) == 0) dup++;
-        buf_t b = BUF_INIT;
-        buf_puts(&b, name);
-        if (dup > 1) buf_printf(&b, ":%d", dup);
-        j->colnames[i] = buf_detach(&b);
-    }
+    j->colnames = api_column_names(st, n, ":");
 }
 
 static void on_row(void *ctx, store_stmt_t *st, int n) {
@@ -344,8 +333,7 @@ static int read_run(void *data, uint64_t deadline_us) {
 
 static void read_reset(void *data) {
     sql_job_t *j = data;
-    for (int i = 0; i < j->ncols; i++) free(j->colnames[i]);
-    free(j->colnames);
+    api_names_free(j->colnames, j->ncols);
     j->colnames = NULL;
     j->ncols = 0;
     buf_free(&j->rows);

@@ -76,3 +76,23 @@ void api_read(http_req_t *r, uint64_t limit_us, api_read_fn run, void (*reset)(v
     s->run = run, s->done = done, s->ctx = ctx, s->deadline_us = deadline;
     http_defer(r, slow_work, slow_done, s);
 }
+
+char **api_column_names(store_stmt_t *st, int n, const char *sep) {
+    char **names = xcalloc((size_t)(n ? n : 1), sizeof *names);
+    for (int i = 0; i < n; i++) {
+        const char *name = store_col_name(st, i);
+        int dup = 1;
+        for (int k = 0; k < i; k++)
+            if (strcmp(store_col_name(st, k), name) == 0) dup++;
+        buf_t b = BUF_INIT;
+        buf_puts(&b, name);
+        if (dup > 1) buf_printf(&b, "%s%d", sep, dup);
+        names[i] = buf_detach(&b);
+    }
+    return names;
+}
+
+void api_names_free(char **names, int n) {
+    for (int i = 0; i < n; i++) free(names[i]);
+    free(names);
+}

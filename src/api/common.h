@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "net/http.h"
+#include "store/store.h"
 #include "util/buf.h"
 
 typedef enum { BEARER_NONE, BEARER_OK, BEARER_MALFORMED } bearer_t;
@@ -18,6 +19,11 @@ bearer_t api_bearer(const http_req_t *r, const char **tok);
 json_t *api_json_object(const http_req_t *r, char *err, size_t errlen);
 /* Strictly percent-decodes capture i into out (reset first); -1 if invalid. */
 int api_capture(const http_req_t *r, int i, buf_t *out);
+
+/* The result column names of st, a repeated name suffixed with sep and its
+ * count ("x", "x:2" for sep ":"). Free with api_names_free. */
+char **api_column_names(store_stmt_t *st, int n, const char *sep);
+void api_names_free(char **names, int n);
 
 /* Runs a read query: first on the event loop with a budget of
  * API_LOOP_BUDGET_US, so point queries skip the thread hand-off; if it runs

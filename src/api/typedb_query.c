@@ -50,8 +50,7 @@ typedef struct {
 } q_job_t;
 
 static void free_job(q_job_t *j) {
-    for (int i = 0; i < j->ncols; i++) free(j->cols[i]);
-    free(j->cols);
+    api_names_free(j->cols, j->ncols);
     buf_free(&j->rows);
     changeset_free(&j->job.changes);
     json_decref(j->given);
@@ -65,17 +64,7 @@ static void free_job(q_job_t *j) {
 static void on_columns(void *ctx, store_stmt_t *st, int n) {
     q_job_t *j = ctx;
     j->ncols = n;
-    j->cols = xcalloc((size_t)n, sizeof *j->cols);
-    for (int i = 0; i < n; i++) {
-        const char *name = store_col_name(st, i);
-        int dup = 1;
-        for (int k = 0; k < i; k++)
-            if (strcmp(store_col_name(st, k), name) == 0) dup++;
-        buf_t b = BUF_INIT;
-        buf_puts(&b, name);
-        if (dup > 1) buf_printf(&b, "_%d", dup);
-        j->cols[i] = buf_detach(&b);
-    }
+    j->cols = api_column_names(st, n, "_");
 }
 
 static void value_concept(jw_t *w, const store_value_t *v) {
@@ -276,8 +265,7 @@ static int read_run(void *data, uint64_t deadline_us) {
 
 static void read_reset(void *data) {
     q_job_t *j = data;
-    for (int i = 0; i < j->ncols; i++) free(j->cols[i]);
-    free(j->cols);
+    api_names_free(j->cols, j->ncols);
     j->cols = NULL;
     j->ncols = 0;
     buf_free(&j->rows);
