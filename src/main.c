@@ -15,6 +15,7 @@
 #include "core/auth.h"
 #include "core/catalog.h"
 #include "core/dbh.h"
+#include "core/txn.h"
 #include "core/demo.h"
 #include "core/engine.h"
 #include "net/server.h"
@@ -182,6 +183,10 @@ static int cmd_serve(int argc, char **argv) {
             return die("%s", e.msg);
     }
 
+    /* Interactive transactions wait (for the writer, for their turn) on the
+     * thread pool; give it room so waits never starve other work. */
+    setenv("UV_THREADPOOL_SIZE", "64", 0);
+    txn_init();
     dbh_opts_t dbo = {.no_group_commit = o.no_group_commit, .sync_normal = o.sync_normal};
     dbh_init(&dbo);
     engine_t engine = {.catalog = cat,
@@ -227,6 +232,7 @@ static int cmd_serve(int argc, char **argv) {
     sodium_memzero(generated, sizeof generated);
 
     server_wait(srv);
+    txn_shutdown(); /* before the writers close: a held writer would never drain */
     for (int i = 0; i < o.nfiles; i++) db_release(served[i]);
     free(served);
     free(o.files);

@@ -18,6 +18,7 @@
 #include "core/database.h"
 #include "core/engine.h"
 #include "core/names.h"
+#include "core/txn.h"
 #include "util/json.h"
 
 static void render_error(http_req_t *r, int status, const char *message);
@@ -225,7 +226,12 @@ static void pw_work(void *data) {
     switch (j->kind) {
     case JOB_SIGNIN: j->rc = auth_signin(c, j->user, j->password, j->engine->token_ttl_s, j->token, &j->err); break;
     case JOB_CREATE_USER: j->rc = auth_user_create(c, j->user, j->password, &j->err); break;
-    case JOB_SET_PASSWORD: j->rc = auth_user_set_password(c, j->user, j->password, &j->err); break;
+    case JOB_SET_PASSWORD: {
+        int64_t id = auth_user_id(c, j->user);
+        j->rc = auth_user_set_password(c, j->user, j->password, &j->err);
+        if (j->rc == 0 && id) txn_close_owner(id);
+        break;
+    }
     }
 }
 
@@ -392,6 +398,7 @@ static void h_database_delete(http_req_t *r) {
     if (!d) goto out;
     err_t e;
     if (!auth_check(&a, d, ACT_SCHEMA)) tdb_forbidden(r);
+    else if (txn_count(d) > 0) tdb_error(r, 400, "DBD2", "Cannot delete database since it is in use.", NULL);
     else if (catalog_db_delete(ENGINE(r)->catalog, d, &e) < 0) {
         if (e.kind == E_NOT_FOUND) db_not_found(r, name.data);
         else tdb_internal(r, &e);
@@ -497,7 +504,11 @@ static void h_user_delete(http_req_t *r) {
     buf_t user = BUF_INIT;
     if (user_route(r, &a, &user, false)) {
         err_t e;
-        if (auth_user_delete(ENGINE(r)->catalog, user.data, &e) == 0) respond_ok(r);
+        int64_t id = auth_user_id(ENGINE(r)->catalog, user.data);
+        if (auth_user_delete(ENGINE(r)->catalog, user.data, &e) == 0) {
+            txn_close_owner(id);
+            respond_ok(r);
+        }
         else if (e.kind == E_DEFAULT_USER) tdb_error(r, 400, "USD1", "Default user cannot be deleted.", NULL);
         else if (e.kind == E_NOT_FOUND) tdb_error(r, 404, "USD3", "User not found.", NULL);
         else tdb_internal(r, &e);

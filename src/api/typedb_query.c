@@ -17,6 +17,7 @@
 #include "core/dbh.h"
 #include "core/engine.h"
 #include "core/sql.h"
+#include "core/txn.h"
 #include "util/ids.h"
 #include "util/json.h"
 #include "util/timeutil.h"
@@ -47,6 +48,12 @@ typedef struct {
     int rc;
     bool executed;      /* the error (if any) happened while stepping */
     bool commit_failed; /* it ran, but its batch did not commit */
+    /* interactive transactions */
+    char txn_id[UUID_LEN + 1];
+    int64_t caller;
+    int txn_rc;
+    bool txn_closed;
+    int64_t lock_ms, timeout_ms;
 } q_job_t;
 
 static void free_job(q_job_t *j) {
@@ -176,7 +183,31 @@ static void run(q_job_t *j, store_db_t *db, uint64_t deadline_us) {
 
 /* ---- answering -------------------------------------------------------- */
 
+/* Answers a transaction outcome other than a query's own failure; true if
+ * it did. */
+static bool respond_txn_error(http_req_t *r, q_job_t *j) {
+    switch (j->txn_rc) {
+    case TXN_E_NOT_FOUND: tdb_error(r, 404, "TSV12", "Operation failed: no open transaction.", NULL); return true;
+    case TXN_E_NOT_OWNER: tdb_forbidden(r); return true;
+    case TXN_E_LOCK_TIMEOUT:
+        tdb_error(r, 400, "TXN1", "Transaction timeout.", "[TSV21] Could not open transaction.");
+        return true;
+    case TXN_E_EXPIRED: tdb_error(r, 408, "TSV17", "Operation failed: transaction timeout.", NULL); return true;
+    case TXN_E_CLOSED: tdb_error(r, 400, "TSV13", "Execution interrupted by a concurrent close.", NULL); return true;
+    case TXN_E_READ_COMMIT: tdb_error(r, 400, "TSV2", "Read transactions cannot be committed.", NULL); return true;
+    case TXN_E_READ_ROLLBACK:
+        tdb_error(r, 400, "TSV3", "Read transactions cannot be rolled back, since they never contain writes.", NULL);
+        return true;
+    case TXN_E_INTERNAL: tdb_internal(r, &j->err); return true;
+    default: return false;
+    }
+}
+
 static void respond(http_req_t *r, q_job_t *j) {
+    if (respond_txn_error(r, j)) {
+        free_job(j);
+        return;
+    }
     if (j->rc < 0) {
         char code[24];
         const err_t *e = &j->err;
@@ -388,4 +419,203 @@ static void h_query(http_req_t *r) {
     json_decref(body);
 }
 
-void typedb_query_register(router_t *rt) { router_add(rt, &typedb_dialect, M_POST, "/v1/query", h_query); }
+/* ---- interactive transactions --------------------------------------- */
+
+static void respond_ok_or(http_req_t *r, q_job_t *j) {
+    if (respond_txn_error(r, j)) {
+        free_job(j);
+        return;
+    }
+    if (j->txn_rc == TXN_E_COMMIT) {
+        char code[24];
+        snprintf(code, sizeof code, "SQL%d", j->err.kind == E_SQL ? j->err.sql_code : 1);
+        tdb_error(r, 400, code, j->err.msg,
+                  j->type == SQL_SCHEMA ? "[TSV6] Schema transaction commit failed."
+                                        : "[TSV5] Data transaction commit failed.");
+        free_job(j);
+        return;
+    }
+    http_respond(r, 200, NULL, "", 0);
+    free_job(j);
+}
+
+static void open_work(void *data) {
+    q_job_t *j = data;
+    j->txn_rc = txn_open(j->db, j->caller, j->type, j->timeout_ms, j->lock_ms, j->txn_id, &j->err);
+}
+
+static void open_done(http_req_t *r, void *data) {
+    q_job_t *j = data;
+    if (respond_txn_error(r, j)) {
+        free_job(j);
+        return;
+    }
+    buf_t b = BUF_INIT;
+    jw_t w;
+    jw_init(&w, &b, 0);
+    jw_obj_begin(&w);
+    jw_key(&w, "transactionId");
+    jw_str(&w, j->txn_id);
+    jw_obj_end(&w);
+    http_respond_buf(r, 200, "application/json", &b);
+    free_job(j);
+}
+
+static void h_open(http_req_t *r) {
+    actor_t a;
+    if (!tdb_authenticate(r, &a)) return;
+    json_t *body = tdb_body_object(r);
+    if (!body) return;
+    json_t *dbname = json_object_get(body, "databaseName"), *type = json_object_get(body, "transactionType");
+    json_t *topts = json_object_get(body, "transactionOptions");
+    const char *t = json_is_string(type) ? json_string_value(type) : "";
+    int64_t timeout_ms = DEFAULT_TXN_TIMEOUT_MS, lock_ms = 10000;
+    if (!json_is_string(dbname)) {
+        tdb_bad_json(r, "'databaseName' must be a string");
+    } else if (strcmp(t, "read") != 0 && strcmp(t, "write") != 0 && strcmp(t, "schema") != 0) {
+        tdb_bad_json(r, "'transactionType' must be one of read, write, schema");
+    } else if (topts && !json_is_object(topts)) {
+        tdb_bad_json(r, "'transactionOptions' must be an object");
+    } else if (opt_int(r, topts, "transactionTimeoutMillis", 1, &timeout_ms) &&
+               opt_int(r, topts, "schemaLockAcquireTimeoutMillis", 0, &lock_ms)) {
+        sql_class_t cls = t[0] == 'r' ? SQL_READ : t[0] == 'w' ? SQL_WRITE : SQL_SCHEMA;
+        const char *name = json_string_value(dbname);
+        db_t *d = name[0] == '_' ? NULL : catalog_db_find(ENGINE(r)->catalog, name, DB_BY_NAME);
+        if (d && !auth_check(&a, d, ACT_READ)) {
+            db_release(d);
+            d = NULL;
+        }
+        unsigned need = cls == SQL_SCHEMA ? ACT_SCHEMA : cls == SQL_WRITE ? ACT_WRITE : ACT_READ;
+        if (!d) {
+            buf_t m = BUF_INIT;
+            buf_printf(&m, "Database '%s' not found.", name);
+            tdb_error(r, 404, "SRV3", m.data, "[TSV21] Could not open transaction.");
+            buf_free(&m);
+        } else if (!auth_check(&a, d, need)) {
+            tdb_forbidden(r);
+            db_release(d);
+        } else {
+            q_job_t *j = xcalloc(1, sizeof *j);
+            j->db = d;
+            j->type = cls;
+            j->caller = a.principal_id;
+            j->timeout_ms = timeout_ms > MAX_TXN_TIMEOUT_MS ? MAX_TXN_TIMEOUT_MS : timeout_ms;
+            j->lock_ms = lock_ms;
+            http_defer(r, open_work, open_done, j);
+        }
+    }
+    json_decref(body);
+}
+
+/* Authenticates and validates :id; a job for it, or NULL after answering. */
+static q_job_t *txn_job(http_req_t *r) {
+    actor_t a;
+    if (!tdb_authenticate(r, &a)) return NULL;
+    buf_t id = BUF_INIT;
+    if (api_capture(r, 0, &id) < 0 || !uuid_valid(id.data)) {
+        tdb_error(r, 400, "HSR7", "Requested resource not found: invalid path parameter transaction-id.", NULL);
+        buf_free(&id);
+        return NULL;
+    }
+    q_job_t *j = xcalloc(1, sizeof *j);
+    snprintf(j->txn_id, sizeof j->txn_id, "%s", id.data);
+    j->caller = a.principal_id;
+    buf_free(&id);
+    return j;
+}
+
+static void tq_work(void *data) {
+    q_job_t *j = data;
+    buf_init(&j->rows);
+    jw_init(&j->rw, &j->rows, 0);
+    jw_arr_begin(&j->rw);
+    sql_opts_t o = {.max_rows = j->limit, .bind = bind_given, .bind_ctx = j};
+    j->txn_rc = txn_query(j->txn_id, j->caller, j->sql, strlen(j->sql), &o, &sink, j, &j->res, &j->txn_closed,
+                          &j->type, &j->err);
+    jw_arr_end(&j->rw);
+    if (j->txn_rc == TXN_E_QUERY) {
+        j->rc = -1;
+        j->txn_rc = 0;
+        j->executed = j->res.step_failed;
+    }
+}
+
+static void tq_done(http_req_t *r, void *data) { respond(r, data); }
+
+static void h_txn_query(http_req_t *r) {
+    q_job_t *j = txn_job(r);
+    if (!j) return;
+    json_t *body = tdb_body_object(r);
+    if (!body) {
+        free_job(j);
+        return;
+    }
+    json_t *query = json_object_get(body, "query"), *qopts = json_object_get(body, "queryOptions");
+    json_t *given = json_object_get(body, "givenRows");
+    int64_t limit = DEFAULT_ANSWERS;
+    if (!json_is_string(query)) {
+        tdb_bad_json(r, "'query' must be a string");
+    } else if (qopts && !json_is_object(qopts) && !json_is_null(qopts)) {
+        tdb_bad_json(r, "'queryOptions' must be an object");
+    } else if (given && !json_is_null(given) &&
+               !(json_is_array(given) && json_array_size(given) <= 1 &&
+                 (json_array_size(given) == 0 || json_is_object(json_array_get(given, 0))))) {
+        tdb_error(r, 400, "TSV22", "Decoding the input failed", NULL);
+    } else if (opt_int(r, qopts, "answerCountLimit", 0, &limit)) {
+        j->sql = xstrndup(json_string_value(query), json_string_length(query));
+        j->limit = limit > MAX_ANSWERS ? MAX_ANSWERS : limit;
+        if (json_is_array(given) && json_array_size(given) == 1) j->given = json_incref(json_array_get(given, 0));
+        json_decref(body);
+        http_defer(r, tq_work, tq_done, j);
+        return;
+    }
+    json_decref(body);
+    free_job(j);
+}
+
+static void commit_work(void *data) {
+    q_job_t *j = data;
+    j->txn_rc = txn_commit(j->txn_id, j->caller, &j->type, &j->err);
+}
+
+static void rollback_work(void *data) {
+    q_job_t *j = data;
+    j->txn_rc = txn_rollback(j->txn_id, j->caller, &j->err);
+}
+
+static void close_work(void *data) {
+    q_job_t *j = data;
+    j->txn_rc = txn_close(j->txn_id, j->caller);
+}
+
+static void simple_done(http_req_t *r, void *data) { respond_ok_or(r, data); }
+
+static void h_commit(http_req_t *r) {
+    q_job_t *j = txn_job(r);
+    if (j) http_defer(r, commit_work, simple_done, j);
+}
+
+static void h_rollback(http_req_t *r) {
+    q_job_t *j = txn_job(r);
+    if (j) http_defer(r, rollback_work, simple_done, j);
+}
+
+static void h_close(http_req_t *r) {
+    q_job_t *j = txn_job(r);
+    if (j) http_defer(r, close_work, simple_done, j);
+}
+
+static void h_analyze(http_req_t *r) {
+    tdb_error(r, 501, "SRV1", "Not implemented: query analysis needs TypeQL; Atrium speaks SQL.", NULL);
+}
+
+void typedb_query_register(router_t *rt) {
+    const dialect_t *d = &typedb_dialect;
+    router_add(rt, d, M_POST, "/v1/query", h_query);
+    router_add(rt, d, M_POST, "/v1/transactions/open", h_open);
+    router_add(rt, d, M_POST, "/v1/transactions/:id/query", h_txn_query);
+    router_add(rt, d, M_POST, "/v1/transactions/:id/commit", h_commit);
+    router_add(rt, d, M_POST, "/v1/transactions/:id/rollback", h_rollback);
+    router_add(rt, d, M_POST, "/v1/transactions/:id/close", h_close);
+    router_add(rt, d, M_POST, "/v1/transactions/:id/analyze", h_analyze);
+}

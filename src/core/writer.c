@@ -109,7 +109,9 @@ static void *writer_main(void *arg) {
         while (!w->head && !w->stopping) pthread_cond_wait(&w->wake, &w->lock);
         if (!w->head) break;
         write_job_t *batch = w->head, *last = batch;
-        for (size_t k = 1; k < max && last->next; k++) last = last->next;
+        /* An exclusive job is a batch of its own: its commit is its own. */
+        for (size_t k = 1; k < max && last->next && !batch->exclusive && !last->next->exclusive; k++)
+            last = last->next;
         w->head = last->next;
         if (!w->head) w->tail = NULL;
         last->next = NULL;
@@ -144,6 +146,7 @@ int writer_open(const char *path, const writer_opts_t *o, writer_t **out, err_t 
 
 void writer_submit(writer_t *w, write_job_t *job) {
     job->next = NULL;
+    err_clear(&job->err);
     job->rc = 0;
     job->changes = (changeset_t){0};
     pthread_mutex_lock(&w->lock);

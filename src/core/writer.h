@@ -32,6 +32,7 @@ struct write_job {
     int rc;
     err_t err;
     changeset_t changes;
+    bool exclusive;    /* runs alone in its batch (interactive transactions) */
     write_job_t *next; /* queue link (writer-private) */
 };
 
