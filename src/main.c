@@ -58,6 +58,8 @@ static const char *usage_serve =
     "  --header-timeout S      seconds to receive a request's headers (default 10)\n"
     "  --idle-timeout S        seconds a keep-alive connection may idle (default 60)\n"
     "  --sql-time-limit-ms N   time limit of a statement (default 1000)\n"
+    "  --typedb-max-txn-timeout S  longest TypeDB transaction allowed (default 3600)\n"
+    "  --typedb-max-answers N  most answers a TypeDB query may ask for (default 1000000)\n"
     "  --sync full|normal      durability of commits (default full: survives power loss)\n"
     "  --no-group-commit       one transaction and fsync per write (for benchmarks)\n";
 
@@ -84,7 +86,7 @@ typedef struct {
     int threads;
     const char *admin_password;
     bool private_files, cors, quiet, no_group_commit, sync_normal;
-    double sql_time_limit_ms, token_ttl, max_body, max_header, max_conns, header_timeout, idle_timeout;
+    double max_txn_s, max_answers, sql_time_limit_ms, token_ttl, max_body, max_header, max_conns, header_timeout, idle_timeout;
     const char **files;
     int nfiles;
 } serve_opts_t;
@@ -108,6 +110,8 @@ static int parse_serve(int argc, char **argv, serve_opts_t *o) {
     o->admin_password = getenv("ATRIUM_ADMIN_PASSWORD");
     o->token_ttl = 14400;
     o->sql_time_limit_ms = 1000;
+    o->max_txn_s = 3600;
+    o->max_answers = 1000000;
     o->max_body = 64.0 * 1024 * 1024;
     o->max_header = 16384;
     o->max_conns = 10000;
@@ -139,6 +143,10 @@ static int parse_serve(int argc, char **argv, serve_opts_t *o) {
             o->threads = (int)d;
         } else if ((v = opt_value(argc, argv, &i, "--token-ttl"))) {
             if (!parse_num(v, 1, 31536000, &o->token_ttl)) return die("invalid --token-ttl '%s' (1..31536000)", v);
+        } else if ((v = opt_value(argc, argv, &i, "--typedb-max-txn-timeout"))) {
+            if (!parse_num(v, 1, 86400 * 7, &o->max_txn_s)) return die("invalid --typedb-max-txn-timeout '%s'", v);
+        } else if ((v = opt_value(argc, argv, &i, "--typedb-max-answers"))) {
+            if (!parse_num(v, 1, 1e9, &o->max_answers)) return die("invalid --typedb-max-answers '%s'", v);
         } else if ((v = opt_value(argc, argv, &i, "--sql-time-limit-ms"))) {
             if (!parse_num(v, 1, 3600000, &o->sql_time_limit_ms)) return die("invalid --sql-time-limit-ms '%s'", v);
         } else if ((v = opt_value(argc, argv, &i, "--max-body"))) {
@@ -192,7 +200,9 @@ static int cmd_serve(int argc, char **argv) {
     engine_t engine = {.catalog = cat,
                        .token_ttl_s = (int64_t)o.token_ttl,
                        .cors = o.cors,
-                       .sql_time_limit_ms = (int64_t)o.sql_time_limit_ms};
+                       .sql_time_limit_ms = (int64_t)o.sql_time_limit_ms,
+                       .typedb_max_txn_timeout_ms = (int64_t)(o.max_txn_s * 1000),
+                       .typedb_max_answers = (int64_t)o.max_answers};
     router_t *rt = router_new();
     /* Order matters for paths no route matches: the more specific claims first. */
     airsequel_register(rt);

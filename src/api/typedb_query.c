@@ -24,9 +24,7 @@
 
 #define ENGINE(r) ((engine_t *)(r)->app)
 #define DEFAULT_ANSWERS 10000
-#define MAX_ANSWERS 1000000
 #define DEFAULT_TXN_TIMEOUT_MS 300000
-#define MAX_TXN_TIMEOUT_MS 3600000
 
 typedef struct {
     write_job_t job; /* first: the writer hands back &job */
@@ -397,8 +395,8 @@ static void h_query(http_req_t *r) {
             j->sql = xstrndup(json_string_value(query), json_string_length(query));
             j->type = cls;
             j->commit = !commit || json_is_true(commit);
-            j->limit = limit > MAX_ANSWERS ? MAX_ANSWERS : limit;
-            if (timeout_ms > MAX_TXN_TIMEOUT_MS) timeout_ms = MAX_TXN_TIMEOUT_MS;
+            j->limit = limit > ENGINE(r)->typedb_max_answers ? ENGINE(r)->typedb_max_answers : limit;
+            if (timeout_ms > ENGINE(r)->typedb_max_txn_timeout_ms) timeout_ms = ENGINE(r)->typedb_max_txn_timeout_ms;
             j->deadline_us = time_mono_us() + (uint64_t)timeout_ms * 1000;
             if (json_is_array(given) && json_array_size(given) == 1) j->given = json_incref(json_array_get(given, 0));
             if (cls == SQL_READ) {
@@ -499,7 +497,8 @@ static void h_open(http_req_t *r) {
             j->db = d;
             j->type = cls;
             j->caller = a.principal_id;
-            j->timeout_ms = timeout_ms > MAX_TXN_TIMEOUT_MS ? MAX_TXN_TIMEOUT_MS : timeout_ms;
+            j->timeout_ms = timeout_ms > ENGINE(r)->typedb_max_txn_timeout_ms ? ENGINE(r)->typedb_max_txn_timeout_ms
+                                                                              : timeout_ms;
             j->lock_ms = lock_ms;
             http_defer(r, open_work, open_done, j);
         }
@@ -563,7 +562,7 @@ static void h_txn_query(http_req_t *r) {
         tdb_error(r, 400, "TSV22", "Decoding the input failed", NULL);
     } else if (opt_int(r, qopts, "answerCountLimit", 0, &limit)) {
         j->sql = xstrndup(json_string_value(query), json_string_length(query));
-        j->limit = limit > MAX_ANSWERS ? MAX_ANSWERS : limit;
+        j->limit = limit > ENGINE(r)->typedb_max_answers ? ENGINE(r)->typedb_max_answers : limit;
         if (json_is_array(given) && json_array_size(given) == 1) j->given = json_incref(json_array_get(given, 0));
         json_decref(body);
         http_defer(r, tq_work, tq_done, j);

@@ -14,6 +14,8 @@ typedef struct {
     int64_t token_ttl_s; /* lifetime of sign-in tokens */
     bool cors;           /* --cors: CORS headers on the Datasette routes */
     int64_t sql_time_limit_ms; /* default statement time limit (Datasette's 1000) */
+    int64_t typedb_max_txn_timeout_ms; /* clamp of transactionTimeoutMillis */
+    int64_t typedb_max_answers;        /* clamp of answerCountLimit */
 } engine_t;
 
 #endif

@@ -402,6 +402,10 @@ int txn_query(const char *id, int64_t caller, const char *sql, size_t len, const
         sql_opts_t o = *opts;
         o.max_class = t->type;
         if (!o.deadline_us || o.deadline_us > t->deadline_us) o.deadline_us = t->deadline_us;
+        /* Capture this query's changes apart, so an undone query leaves none
+         * in the hold job's record (which the commit listener sees). */
+        changeset_t *outer = in_sp ? store_capture_target(c) : NULL, mine = {0};
+        if (outer) store_capture(c, &mine);
         if (sql_run(c, sql, len, &o, sink, ctx, res, e) < 0) {
             rc = TXN_E_QUERY;
             if (in_sp) store_exec(c, "ROLLBACK TO q");
@@ -409,6 +413,11 @@ int txn_query(const char *id, int64_t caller, const char *sql, size_t len, const
             *closed = res->step_failed || e->kind == E_TIMEOUT;
         }
         if (in_sp) store_exec(c, "RELEASE q");
+        if (outer) {
+            store_capture(c, outer);
+            if (rc) changeset_free(&mine);
+            else changeset_move(outer, &mine);
+        }
     }
     pthread_mutex_lock(&t->m);
     if (rc == TXN_E_QUERY && e->kind == E_TIMEOUT) {
@@ -482,8 +491,11 @@ int txn_rollback(const char *id, int64_t caller, err_t *e) {
         teardown(t);
         gone = true;
     } else if (t->conn) {
-        /* Undo everything so far but keep the writer (and the deadline). */
+        /* Undo everything so far but keep the writer (and the deadline);
+         * what was captured is undone with it. */
         store_exec(t->conn, "ROLLBACK TO job");
+        changeset_t *cs = store_capture_target(t->conn);
+        if (cs) changeset_free(cs);
     }
     end_turn(t);
     pthread_mutex_unlock(&t->m);

@@ -368,6 +368,8 @@ void store_capture(store_db_t *db, changeset_t *into) {
     sqlite3_preupdate_hook(db->db, into ? on_preupdate : NULL, into ? db : NULL);
 }
 
+changeset_t *store_capture_target(store_db_t *db) { return db->capture; }
+
 static void values_free(store_value_t *v, int n) {
     if (!v) return;
     for (int i = 0; i < n; i++)

@@ -148,6 +148,8 @@ void changeset_move(changeset_t *dst, changeset_t *src);
 /* Records every row change made through db into *into (NULL: stop). The
  * caller decides what a change belongs to by swapping `into`. */
 void store_capture(store_db_t *db, changeset_t *into);
+/* Where changes on db are recorded now (NULL: nowhere). */
+changeset_t *store_capture_target(store_db_t *db);
 
 /* The schema script of a database: each sqlite_schema.sql in creation order
  * followed by ";\n", skipping internal and FTS shadow objects; with

@@ -205,3 +205,20 @@ def test_many_transactions_at_once(env):
     assert q(env, writes[0], "INSERT INTO t(v) VALUES ('w0')").status_code == 200
     for t in reads + writes:
         assert op(env, t, "close").status_code == 200
+
+
+def test_server_clamps(fresh):
+    s = fresh("--typedb-max-answers", "2", "--typedb-max-txn-timeout", "1")
+    tok = s.signin()
+    assert s.req("POST", "/v1/databases/c", token=tok).status_code == 200
+    r = s.req("POST", "/v1/query", token=tok, json={
+        "databaseName": "c", "transactionType": "read", "queryOptions": {"answerCountLimit": 10},
+        "query": "WITH RECURSIVE x(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM x LIMIT 5) SELECT n FROM x"})
+    assert r.status_code == 206 and len(r.json()["answers"]) == 2
+    assert r.json()["warning"] == "Read query results limit (2) exceeded. Not all answers are returned."
+    t = s.req("POST", "/v1/transactions/open", token=tok, json={
+        "databaseName": "c", "transactionType": "read",
+        "transactionOptions": {"transactionTimeoutMillis": 600000}}).json()["transactionId"]
+    time.sleep(1.3)
+    r = s.req("POST", f"/v1/transactions/{t}/query", token=tok, json={"query": "SELECT 1"})
+    assert r.status_code == 404 and r.json()["code"] == "TSV12"
