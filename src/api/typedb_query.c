@@ -347,70 +347,124 @@ static bool opt_int(http_req_t *r, json_t *obj, const char *key, int64_t min, in
     return true;
 }
 
+/* The fields opening a transaction (also part of a one-shot query):
+ * databaseName, transactionType, transactionOptions. Answers HSR2 and
+ * returns false when one is wrong. Timeouts are clamped to the server's. */
+static bool parse_open(http_req_t *r, json_t *body, sql_class_t *cls, int64_t *timeout_ms, int64_t *lock_ms) {
+    json_t *dbname = json_object_get(body, "databaseName"), *type = json_object_get(body, "transactionType");
+    json_t *topts = json_object_get(body, "transactionOptions");
+    const char *t = json_is_string(type) ? json_string_value(type) : "";
+    *timeout_ms = DEFAULT_TXN_TIMEOUT_MS;
+    *lock_ms = 10000;
+    if (!json_is_string(dbname)) {
+        tdb_bad_json(r, "'databaseName' must be a string");
+        return false;
+    }
+    if (strcmp(t, "read") != 0 && strcmp(t, "write") != 0 && strcmp(t, "schema") != 0) {
+        tdb_bad_json(r, "'transactionType' must be one of read, write, schema");
+        return false;
+    }
+    if (topts && !json_is_object(topts)) {
+        tdb_bad_json(r, "'transactionOptions' must be an object");
+        return false;
+    }
+    if (!opt_int(r, topts, "transactionTimeoutMillis", 1, timeout_ms) ||
+        !opt_int(r, topts, "schemaLockAcquireTimeoutMillis", 0, lock_ms))
+        return false;
+    if (*timeout_ms > ENGINE(r)->typedb_max_txn_timeout_ms) *timeout_ms = ENGINE(r)->typedb_max_txn_timeout_ms;
+    *cls = t[0] == 'r' ? SQL_READ : t[0] == 'w' ? SQL_WRITE : SQL_SCHEMA;
+    return true;
+}
+
+/* The database a transaction of class cls opens on: 404 SRV3 (+TSV21) if
+ * missing or unreadable, 403 without the type's right; NULL after answering. */
+static db_t *open_target(http_req_t *r, const actor_t *a, const char *name, sql_class_t cls) {
+    db_t *d = name[0] == '_' ? NULL : catalog_db_find(ENGINE(r)->catalog, name, DB_BY_NAME);
+    if (d && !auth_check(a, d, ACT_READ)) {
+        db_release(d);
+        d = NULL;
+    }
+    if (!d) {
+        buf_t m = BUF_INIT;
+        buf_printf(&m, "Database '%s' not found.", name);
+        tdb_error(r, 404, "SRV3", m.data, "[TSV21] Could not open transaction.");
+        buf_free(&m);
+        return NULL;
+    }
+    unsigned need = cls == SQL_SCHEMA ? ACT_SCHEMA : cls == SQL_WRITE ? ACT_WRITE : ACT_READ;
+    if (!auth_check(a, d, need)) {
+        tdb_forbidden(r);
+        db_release(d);
+        return NULL;
+    }
+    return d;
+}
+
+/* The query fields: query, queryOptions.answerCountLimit, givenRows. */
+static bool parse_query(http_req_t *r, json_t *body, const char **sql, size_t *len, int64_t *limit, json_t **given) {
+    json_t *query = json_object_get(body, "query"), *qopts = json_object_get(body, "queryOptions");
+    json_t *g = json_object_get(body, "givenRows");
+    *limit = DEFAULT_ANSWERS;
+    *given = NULL;
+    if (!json_is_string(query)) {
+        tdb_bad_json(r, "'query' must be a string");
+        return false;
+    }
+    if (qopts && !json_is_object(qopts) && !json_is_null(qopts)) {
+        tdb_bad_json(r, "'queryOptions' must be an object");
+        return false;
+    }
+    if (g && !json_is_null(g) &&
+        !(json_is_array(g) && json_array_size(g) <= 1 &&
+          (json_array_size(g) == 0 || json_is_object(json_array_get(g, 0))))) {
+        tdb_error(r, 400, "TSV22", "Decoding the input failed", NULL);
+        return false;
+    }
+    if (!opt_int(r, json_is_object(qopts) ? qopts : NULL, "answerCountLimit", 0, limit)) return false;
+    if (*limit > ENGINE(r)->typedb_max_answers) *limit = ENGINE(r)->typedb_max_answers;
+    *sql = json_string_value(query);
+    *len = json_string_length(query);
+    if (json_is_array(g) && json_array_size(g) == 1) *given = json_array_get(g, 0);
+    return true;
+}
+
 static void h_query(http_req_t *r) {
     actor_t a;
     if (!tdb_authenticate(r, &a)) return;
     json_t *body = tdb_body_object(r);
     if (!body) return;
-    json_t *dbname = json_object_get(body, "databaseName"), *type = json_object_get(body, "transactionType");
-    json_t *query = json_object_get(body, "query"), *topts = json_object_get(body, "transactionOptions");
-    json_t *qopts = json_object_get(body, "queryOptions"), *commit = json_object_get(body, "commit");
-    json_t *given = json_object_get(body, "givenRows");
-    const char *t = json_is_string(type) ? json_string_value(type) : "";
-    sql_class_t cls = strcmp(t, "read") == 0 ? SQL_READ : strcmp(t, "write") == 0 ? SQL_WRITE : SQL_SCHEMA;
-    int64_t timeout_ms = DEFAULT_TXN_TIMEOUT_MS, lock_ms = 10000, limit = DEFAULT_ANSWERS;
-    if (!json_is_string(dbname) || !json_is_string(query)) {
-        tdb_bad_json(r, "'databaseName' and 'query' must be strings");
-    } else if (strcmp(t, "read") != 0 && strcmp(t, "write") != 0 && strcmp(t, "schema") != 0) {
-        tdb_bad_json(r, "'transactionType' must be one of read, write, schema");
-    } else if ((topts && !json_is_object(topts)) || (qopts && !json_is_object(qopts) && !json_is_null(qopts)) ||
-               (commit && !json_is_boolean(commit))) {
-        tdb_bad_json(r, "mistyped option");
-    } else if (given && !json_is_null(given) &&
-               !(json_is_array(given) && json_array_size(given) <= 1 &&
-                 (json_array_size(given) == 0 || json_is_object(json_array_get(given, 0))))) {
-        tdb_error(r, 400, "TSV22", "Decoding the input failed", NULL);
-    } else if (opt_int(r, topts, "transactionTimeoutMillis", 1, &timeout_ms) &&
-               opt_int(r, topts, "schemaLockAcquireTimeoutMillis", 0, &lock_ms) &&
-               opt_int(r, qopts, "answerCountLimit", 0, &limit)) {
-        const char *name = json_string_value(dbname);
-        db_t *d = name[0] == '_' ? NULL : catalog_db_find(ENGINE(r)->catalog, name, DB_BY_NAME);
-        if (d && !auth_check(&a, d, ACT_READ)) {
-            db_release(d);
-            d = NULL;
-        }
-        unsigned need = cls == SQL_SCHEMA ? ACT_SCHEMA : cls == SQL_WRITE ? ACT_WRITE : ACT_READ;
-        if (!d) {
-            buf_t m = BUF_INIT;
-            buf_printf(&m, "Database '%s' not found.", name);
-            tdb_error(r, 404, "SRV3", m.data, "[TSV21] Could not open transaction.");
-            buf_free(&m);
-        } else if (!auth_check(&a, d, need)) {
-            tdb_forbidden(r);
-            db_release(d);
+    json_t *commit = json_object_get(body, "commit");
+    sql_class_t cls;
+    int64_t timeout_ms, lock_ms, limit;
+    const char *sql;
+    size_t len;
+    json_t *given;
+    db_t *d;
+    if (commit && !json_is_boolean(commit)) {
+        tdb_bad_json(r, "'commit' must be a boolean");
+    } else if (parse_open(r, body, &cls, &timeout_ms, &lock_ms) &&
+               parse_query(r, body, &sql, &len, &limit, &given) &&
+               (d = open_target(r, &a, json_string_value(json_object_get(body, "databaseName")), cls))) {
+        q_job_t *j = xcalloc(1, sizeof *j);
+        j->r = r;
+        j->db = d;
+        j->sql = xstrndup(sql, len);
+        j->type = cls;
+        j->commit = !commit || json_is_true(commit);
+        j->limit = limit;
+        j->deadline_us = time_mono_us() + (uint64_t)timeout_ms * 1000;
+        j->given = given ? json_incref(given) : NULL;
+        if (cls == SQL_READ) {
+            api_read(r, (uint64_t)timeout_ms * 1000, read_run, read_reset, read_done, j);
         } else {
-            q_job_t *j = xcalloc(1, sizeof *j);
-            j->r = r;
-            j->db = d;
-            j->sql = xstrndup(json_string_value(query), json_string_length(query));
-            j->type = cls;
-            j->commit = !commit || json_is_true(commit);
-            j->limit = limit > ENGINE(r)->typedb_max_answers ? ENGINE(r)->typedb_max_answers : limit;
-            if (timeout_ms > ENGINE(r)->typedb_max_txn_timeout_ms) timeout_ms = ENGINE(r)->typedb_max_txn_timeout_ms;
-            j->deadline_us = time_mono_us() + (uint64_t)timeout_ms * 1000;
-            if (json_is_array(given) && json_array_size(given) == 1) j->given = json_incref(json_array_get(given, 0));
-            if (cls == SQL_READ) {
-                api_read(r, (uint64_t)timeout_ms * 1000, read_run, read_reset, read_done, j);
-            } else {
-                j->job.run = write_run;
-                j->job.done = write_done;
-                j->job.arg = j;
-                err_t e;
-                if (dbh_submit(d, &j->job, &e) < 0) {
-                    j->rc = -1;
-                    j->err = e;
-                    respond(r, j);
-                }
+            j->job.run = write_run;
+            j->job.done = write_done;
+            j->job.arg = j;
+            err_t e;
+            if (dbh_submit(d, &j->job, &e) < 0) {
+                j->rc = -1;
+                j->err = e;
+                respond(r, j);
             }
         }
     }
@@ -464,44 +518,18 @@ static void h_open(http_req_t *r) {
     if (!tdb_authenticate(r, &a)) return;
     json_t *body = tdb_body_object(r);
     if (!body) return;
-    json_t *dbname = json_object_get(body, "databaseName"), *type = json_object_get(body, "transactionType");
-    json_t *topts = json_object_get(body, "transactionOptions");
-    const char *t = json_is_string(type) ? json_string_value(type) : "";
-    int64_t timeout_ms = DEFAULT_TXN_TIMEOUT_MS, lock_ms = 10000;
-    if (!json_is_string(dbname)) {
-        tdb_bad_json(r, "'databaseName' must be a string");
-    } else if (strcmp(t, "read") != 0 && strcmp(t, "write") != 0 && strcmp(t, "schema") != 0) {
-        tdb_bad_json(r, "'transactionType' must be one of read, write, schema");
-    } else if (topts && !json_is_object(topts)) {
-        tdb_bad_json(r, "'transactionOptions' must be an object");
-    } else if (opt_int(r, topts, "transactionTimeoutMillis", 1, &timeout_ms) &&
-               opt_int(r, topts, "schemaLockAcquireTimeoutMillis", 0, &lock_ms)) {
-        sql_class_t cls = t[0] == 'r' ? SQL_READ : t[0] == 'w' ? SQL_WRITE : SQL_SCHEMA;
-        const char *name = json_string_value(dbname);
-        db_t *d = name[0] == '_' ? NULL : catalog_db_find(ENGINE(r)->catalog, name, DB_BY_NAME);
-        if (d && !auth_check(&a, d, ACT_READ)) {
-            db_release(d);
-            d = NULL;
-        }
-        unsigned need = cls == SQL_SCHEMA ? ACT_SCHEMA : cls == SQL_WRITE ? ACT_WRITE : ACT_READ;
-        if (!d) {
-            buf_t m = BUF_INIT;
-            buf_printf(&m, "Database '%s' not found.", name);
-            tdb_error(r, 404, "SRV3", m.data, "[TSV21] Could not open transaction.");
-            buf_free(&m);
-        } else if (!auth_check(&a, d, need)) {
-            tdb_forbidden(r);
-            db_release(d);
-        } else {
-            q_job_t *j = xcalloc(1, sizeof *j);
-            j->db = d;
-            j->type = cls;
-            j->caller = a.principal_id;
-            j->timeout_ms = timeout_ms > ENGINE(r)->typedb_max_txn_timeout_ms ? ENGINE(r)->typedb_max_txn_timeout_ms
-                                                                              : timeout_ms;
-            j->lock_ms = lock_ms;
-            http_defer(r, open_work, open_done, j);
-        }
+    sql_class_t cls;
+    int64_t timeout_ms, lock_ms;
+    db_t *d;
+    if (parse_open(r, body, &cls, &timeout_ms, &lock_ms) &&
+        (d = open_target(r, &a, json_string_value(json_object_get(body, "databaseName")), cls))) {
+        q_job_t *j = xcalloc(1, sizeof *j);
+        j->db = d;
+        j->type = cls;
+        j->caller = a.principal_id;
+        j->timeout_ms = timeout_ms;
+        j->lock_ms = lock_ms;
+        http_defer(r, open_work, open_done, j);
     }
     json_decref(body);
 }
@@ -545,25 +573,12 @@ static void h_txn_query(http_req_t *r) {
     q_job_t *j = txn_job(r);
     if (!j) return;
     json_t *body = tdb_body_object(r);
-    if (!body) {
-        free_job(j);
-        return;
-    }
-    json_t *query = json_object_get(body, "query"), *qopts = json_object_get(body, "queryOptions");
-    json_t *given = json_object_get(body, "givenRows");
-    int64_t limit = DEFAULT_ANSWERS;
-    if (!json_is_string(query)) {
-        tdb_bad_json(r, "'query' must be a string");
-    } else if (qopts && !json_is_object(qopts) && !json_is_null(qopts)) {
-        tdb_bad_json(r, "'queryOptions' must be an object");
-    } else if (given && !json_is_null(given) &&
-               !(json_is_array(given) && json_array_size(given) <= 1 &&
-                 (json_array_size(given) == 0 || json_is_object(json_array_get(given, 0))))) {
-        tdb_error(r, 400, "TSV22", "Decoding the input failed", NULL);
-    } else if (opt_int(r, qopts, "answerCountLimit", 0, &limit)) {
-        j->sql = xstrndup(json_string_value(query), json_string_length(query));
-        j->limit = limit > ENGINE(r)->typedb_max_answers ? ENGINE(r)->typedb_max_answers : limit;
-        if (json_is_array(given) && json_array_size(given) == 1) j->given = json_incref(json_array_get(given, 0));
+    const char *sql;
+    size_t len;
+    json_t *given;
+    if (body && parse_query(r, body, &sql, &len, &j->limit, &given)) {
+        j->sql = xstrndup(sql, len);
+        j->given = given ? json_incref(given) : NULL;
         json_decref(body);
         http_defer(r, tq_work, tq_done, j);
         return;

@@ -326,6 +326,22 @@ static bool settle(txn_t *t) {
     return t->dead;
 }
 
+/* Finds the caller's transaction and waits for this request's turn; on
+ * success returns 0 with t->m held and a reference taken. */
+static int begin_request(const char *id, int64_t caller, txn_t **out) {
+    txn_t *t;
+    int rc = lookup(id, caller, &t);
+    if (rc) return rc;
+    pthread_mutex_lock(&t->m);
+    if (!take_turn(t)) {
+        pthread_mutex_unlock(&t->m);
+        txn_release_ref(t);
+        return TXN_E_NOT_FOUND;
+    }
+    *out = t;
+    return 0;
+}
+
 /* ---- the API ------------------------------------------------------------ */
 
 int txn_open(db_t *d, int64_t owner, sql_class_t type, int64_t timeout_ms, int64_t lock_timeout_ms,
@@ -383,16 +399,9 @@ int txn_query(const char *id, int64_t caller, const char *sql, size_t len, const
               const sql_sink_t *sink, void *ctx, sql_result_t *res, bool *closed, sql_class_t *type, err_t *e) {
     txn_t *t;
     *closed = false;
-    int rc = lookup(id, caller, &t);
+    int rc = begin_request(id, caller, &t);
     if (rc) return rc;
     *type = t->type;
-    pthread_mutex_lock(&t->m);
-    if (!take_turn(t)) {
-        rc = TXN_E_NOT_FOUND;
-        pthread_mutex_unlock(&t->m);
-        txn_release_ref(t);
-        return rc;
-    }
     if (t->type != SQL_READ) rc = acquire(t, e);
     store_db_t *c = t->conn;
     bool in_sp = false;
@@ -440,15 +449,9 @@ int txn_query(const char *id, int64_t caller, const char *sql, size_t len, const
 
 int txn_commit(const char *id, int64_t caller, sql_class_t *type, err_t *e) {
     txn_t *t;
-    int rc = lookup(id, caller, &t);
+    int rc = begin_request(id, caller, &t);
     if (rc) return rc;
     *type = t->type;
-    pthread_mutex_lock(&t->m);
-    if (!take_turn(t)) {
-        pthread_mutex_unlock(&t->m);
-        txn_release_ref(t);
-        return TXN_E_NOT_FOUND;
-    }
     if (t->type == SQL_READ) {
         rc = TXN_E_READ_COMMIT;
         teardown(t);
@@ -477,14 +480,8 @@ int txn_commit(const char *id, int64_t caller, sql_class_t *type, err_t *e) {
 int txn_rollback(const char *id, int64_t caller, err_t *e) {
     (void)e;
     txn_t *t;
-    int rc = lookup(id, caller, &t);
+    int rc = begin_request(id, caller, &t);
     if (rc) return rc;
-    pthread_mutex_lock(&t->m);
-    if (!take_turn(t)) {
-        pthread_mutex_unlock(&t->m);
-        txn_release_ref(t);
-        return TXN_E_NOT_FOUND;
-    }
     bool gone = false;
     if (t->type == SQL_READ) {
         rc = TXN_E_READ_ROLLBACK;
