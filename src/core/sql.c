@@ -108,6 +108,23 @@ static bool tail_empty(const char *p, const char *end) {
     return true;
 }
 
+/* The first statement of a script: from the connection's statement cache
+ * when the very same text ran before as a single statement, else prepared
+ * under the policy and, if it is the whole script, adopted by the cache. */
+static int prepare_first(store_db_t *db, const char *sql, const char **p, const char *end, store_stmt_t **st,
+                         sql_class_t *cls, err_t *e) {
+    int tag;
+    *st = store_cache_get(db, sql, (size_t)(end - sql), &tag);
+    if (*st) {
+        *cls = (sql_class_t)tag;
+        *p = end;
+        return 0;
+    }
+    if (prepare_next(db, p, end, st, cls, e) < 0) return -1;
+    if (*st && tail_empty(*p, end)) store_cache_put(db, sql, (size_t)(end - sql), *st, (int)*cls);
+    return 0;
+}
+
 int sql_classify(store_db_t *db, const char *sql, size_t len, bool single, sql_class_t *cls, err_t *e) {
     const char *p = sql, *end = sql + len;
     sql_class_t max = SQL_READ;
@@ -115,7 +132,8 @@ int sql_classify(store_db_t *db, const char *sql, size_t len, bool single, sql_c
     for (;;) {
         store_stmt_t *st;
         sql_class_t c;
-        if (prepare_next(db, &p, end, &st, &c, e) < 0) return -1;
+        if ((any ? prepare_next(db, &p, end, &st, &c, e) : prepare_first(db, sql, &p, end, &st, &c, e)) < 0)
+            return -1;
         if (!st) break;
         if (single && !tail_empty(p, end)) {
             store_finalize(st);
@@ -139,7 +157,7 @@ int sql_run(store_db_t *db, const char *sql, size_t len, const sql_opts_t *o, co
     for (;;) {
         store_stmt_t *st;
         sql_class_t c;
-        if (prepare_next(db, &p, end, &st, &c, e) < 0) {
+        if ((nstmt ? prepare_next(db, &p, end, &st, &c, e) : prepare_first(db, sql, &p, end, &st, &c, e)) < 0) {
             rc = -1;
             break;
         }

@@ -13,7 +13,19 @@
 
 struct store_stmt {
     sqlite3_stmt *st;
+    struct dyn_entry *owner; /* set when the dynamic cache owns it */
 };
+
+#define DYN_CACHE_MAX 32
+
+typedef struct dyn_entry {
+    char *sql;
+    size_t len;
+    int tag;
+    bool in_use;
+    uint64_t used; /* LRU clock */
+    store_stmt_t *stmt;
+} dyn_entry_t;
 
 typedef struct {
     const char *sql; /* key: the caller's static text */
@@ -28,6 +40,9 @@ struct store_db {
     int ncache;
     uint64_t deadline_us;
     changeset_t *capture;
+    dyn_entry_t dyn[DYN_CACHE_MAX];
+    int ndyn;
+    uint64_t dyn_clock;
 };
 
 #include "util/timeutil.h"
@@ -75,6 +90,11 @@ fail:
 
 void store_close(store_db_t *db) {
     if (!db) return;
+    for (int i = 0; i < db->ndyn; i++) {
+        sqlite3_finalize(db->dyn[i].stmt->st);
+        free(db->dyn[i].stmt);
+        free(db->dyn[i].sql);
+    }
     for (int i = 0; i < db->ncache; i++) sqlite3_finalize(db->cache[i].stmt.st);
     sqlite3_close_v2(db->db);
     free(db);
@@ -94,7 +114,7 @@ int store_prepare(store_db_t *db, const char *sql, store_stmt_t **out) {
         *out = NULL;
         return -sqlite3_extended_errcode(db->db);
     }
-    store_stmt_t *s = xmalloc(sizeof *s);
+    store_stmt_t *s = xcalloc(1, sizeof *s);
     s->st = st;
     *out = s;
     return 0;
@@ -125,8 +145,51 @@ int store_cached(store_db_t *db, const char *sql, store_stmt_t **out) {
 
 void store_finalize(store_stmt_t *st) {
     if (!st) return;
+    if (st->owner) {
+        sqlite3_reset(st->st);
+        sqlite3_clear_bindings(st->st);
+        st->owner->in_use = false;
+        return;
+    }
     sqlite3_finalize(st->st);
     free(st);
+}
+
+store_stmt_t *store_cache_get(store_db_t *db, const char *sql, size_t len, int *tag) {
+    for (int i = 0; i < db->ndyn; i++) {
+        dyn_entry_t *d = &db->dyn[i];
+        if (!d->in_use && d->len == len && memcmp(d->sql, sql, len) == 0) {
+            d->in_use = true;
+            d->used = ++db->dyn_clock;
+            *tag = d->tag;
+            return d->stmt;
+        }
+    }
+    return NULL;
+}
+
+void store_cache_put(store_db_t *db, const char *sql, size_t len, store_stmt_t *st, int tag) {
+    if (st->owner) return;
+    int slot = -1;
+    if (db->ndyn < DYN_CACHE_MAX) {
+        slot = db->ndyn++;
+    } else {
+        /* Evict the least recently used idle entry; if all are busy, skip. */
+        for (int i = 0; i < db->ndyn; i++)
+            if (!db->dyn[i].in_use && (slot < 0 || db->dyn[i].used < db->dyn[slot].used)) slot = i;
+        if (slot < 0) return;
+        sqlite3_finalize(db->dyn[slot].stmt->st);
+        free(db->dyn[slot].stmt);
+        free(db->dyn[slot].sql);
+    }
+    dyn_entry_t *d = &db->dyn[slot];
+    d->sql = xstrndup(sql, len);
+    d->len = len;
+    d->tag = tag;
+    d->in_use = true;
+    d->used = ++db->dyn_clock;
+    d->stmt = st;
+    st->owner = d;
 }
 
 void store_reset(store_stmt_t *st) {
@@ -199,7 +262,7 @@ int store_prepare_next(store_db_t *db, const char *sql, size_t len, store_stmt_t
     int rc = sqlite3_prepare_v2(db->db, sql, (int)len, &st, tail);
     if (rc != SQLITE_OK) return -sqlite3_extended_errcode(db->db);
     if (!st) return 0;
-    store_stmt_t *s = xmalloc(sizeof *s);
+    store_stmt_t *s = xcalloc(1, sizeof *s);
     s->st = st;
     *out = s;
     return 0;

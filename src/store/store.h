@@ -50,7 +50,17 @@ int store_prepare(store_db_t *db, const char *sql, store_stmt_t **out);
 /* A prepared statement kept for the connection's life, keyed by the sql text;
  * hand it back with store_reset(), never finalize it. */
 int store_cached(store_db_t *db, const char *sql, store_stmt_t **out);
+/* Finalizes a statement; one adopted by the dynamic cache is only reset
+ * and handed back to it. */
 void store_finalize(store_stmt_t *st);
+
+/* A per-connection cache of statements prepared from user SQL, keyed by
+ * the exact text, each with a caller-defined tag (core keeps the SQL class
+ * there, since the authorizer does not run again on reuse). get returns
+ * an idle statement for the text (reset, unbound), or NULL; put adopts a
+ * statement just prepared from that whole text. */
+store_stmt_t *store_cache_get(store_db_t *db, const char *sql, size_t len, int *tag);
+void store_cache_put(store_db_t *db, const char *sql, size_t len, store_stmt_t *st, int tag);
 void store_reset(store_stmt_t *st);
 
 void store_bind_null(store_stmt_t *st, int idx);

@@ -166,12 +166,69 @@ static void deadline_is_a_timeout(void **st) {
     assert_int_equal(sql_run(db, q, strlen(q), &o, NULL, NULL, &r, &e), 0);
 }
 
+static void statement_cache_reuse_is_safe(void **st) {
+    (void)st;
+    sql_result_t r;
+    err_t e;
+    sink_ctx_t s = {0};
+    sql_opts_t o = {.max_class = SQL_SCHEMA, .max_rows = -1};
+    const char *q = "INSERT INTO t(v) VALUES ('cached') RETURNING v";
+    assert_int_equal(sql_run(db, q, strlen(q), &o, &sink, &s, &r, &e), 0);
+    assert_int_equal(r.cls, SQL_WRITE);
+    /* Reused from the cache: its class still counts against the limit. */
+    o.max_class = SQL_READ;
+    assert_int_equal(sql_run(db, q, strlen(q), &o, &sink, &s, &r, &e), -1);
+    assert_int_equal(e.kind, E_FORBIDDEN);
+    sql_class_t c;
+    assert_int_equal(sql_classify(db, q, strlen(q), true, &c, &e), 0);
+    assert_int_equal(c, SQL_WRITE);
+    /* Bindings do not leak from one use to the next. */
+    o.max_class = SQL_READ;
+    q = "SELECT coalesce(:x, 'unbound')";
+    memset(&s, 0, sizeof s);
+    assert_int_equal(sql_run(db, q, strlen(q), &o, &sink, &s, &r, &e), 0);
+    assert_string_equal(s.seen, "unbound");
+    /* A schema change between uses: the cached statement follows it. */
+    o.max_class = SQL_SCHEMA;
+    const char *mk = "CREATE TABLE cc(a)", *drop = "DROP TABLE cc", *ins = "INSERT INTO cc VALUES (1)";
+    const char *sel = "SELECT count(*) FROM cc";
+    assert_int_equal(sql_run(db, mk, strlen(mk), &o, NULL, NULL, &r, &e), 0);
+    assert_int_equal(sql_run(db, ins, strlen(ins), &o, NULL, NULL, &r, &e), 0);
+    memset(&s, 0, sizeof s);
+    assert_int_equal(sql_run(db, sel, strlen(sel), &o, &sink, &s, &r, &e), 0);
+    assert_string_equal(s.seen, "1");
+    assert_int_equal(sql_run(db, drop, strlen(drop), &o, NULL, NULL, &r, &e), 0);
+    assert_int_equal(sql_run(db, sel, strlen(sel), &o, &sink, &s, &r, &e), -1);
+    assert_int_equal(e.kind, E_SQL);
+    assert_int_equal(sql_run(db, mk, strlen(mk), &o, NULL, NULL, &r, &e), 0);
+    memset(&s, 0, sizeof s);
+    assert_int_equal(sql_run(db, sel, strlen(sel), &o, &sink, &s, &r, &e), 0);
+    assert_string_equal(s.seen, "0");
+    /* A refused statement is never cached: it stays refused. */
+    q = "ATTACH ':memory:' AS x";
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(sql_run(db, q, strlen(q), &o, NULL, NULL, &r, &e), -1);
+        assert_int_equal(e.kind, E_FORBIDDEN);
+    }
+    /* Many distinct texts: the cache evicts and keeps working. */
+    for (int i = 0; i < 100; i++) {
+        char text[64];
+        snprintf(text, sizeof text, "SELECT %d", i);
+        memset(&s, 0, sizeof s);
+        assert_int_equal(sql_run(db, text, strlen(text), &o, &sink, &s, &r, &e), 0);
+        char want[16];
+        snprintf(want, sizeof want, "%d", i);
+        assert_string_equal(s.seen, want);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(classes),
         cmocka_unit_test(refusals),
         cmocka_unit_test(caps_and_last_statement),
         cmocka_unit_test(deadline_is_a_timeout),
+        cmocka_unit_test(statement_cache_reuse_is_safe),
     };
     return cmocka_run_group_tests_name("sql", tests, setup, teardown);
 }
