@@ -142,14 +142,7 @@ typedef struct {
     char *sql;
     size_t len;
     sql_class_t cls;
-    /* results */
-    buf_t rows;     /* the rendered "rows" array */
-    jw_t rw;        /* writer over rows */
-    char **colnames; /* de-duplicated keys */
-    int ncols;
-    sql_result_t res;
-    err_t err;
-    int rc;
+    api_out_t out; /* rows: the rendered "rows" array; cols: "x", "x:2" keys */
     double seconds;
     char **affected;
     size_t naffected;
@@ -158,10 +151,9 @@ typedef struct {
 } sql_job_t;
 
 static void free_job(sql_job_t *j) {
-    api_names_free(j->colnames, j->ncols);
+    api_out_reset(&j->out);
     for (size_t i = 0; i < j->naffected; i++) free(j->affected[i]);
     free(j->affected);
-    buf_free(&j->rows);
     changeset_free(&j->job.changes);
     free(j->sql);
     db_release(j->db);
@@ -170,16 +162,16 @@ static void free_job(sql_job_t *j) {
 
 static void on_columns(void *ctx, store_stmt_t *st, int n) {
     sql_job_t *j = ctx;
-    j->ncols = n;
-    j->colnames = api_column_names(st, n, ":");
+    j->out.ncols = n;
+    j->out.cols = api_column_names(st, n, ":");
 }
 
 static void on_row(void *ctx, store_stmt_t *st, int n) {
     sql_job_t *j = ctx;
-    jw_t *w = &j->rw;
+    jw_t *w = &j->out.w;
     jw_obj_begin(w);
     for (int i = 0; i < n; i++) {
-        jw_key(w, j->colnames[i]);
+        jw_key(w, j->out.cols[i]);
         store_value_t v;
         store_col_value(st, i, &v);
         switch (v.type) {
@@ -234,7 +226,7 @@ static void add_affected(sql_job_t *j, const char *entry) {
 /* Airsequel's rule: rows changed → every table and view; else the objects
  * whose definition appeared, vanished or changed. */
 static void compute_affected(sql_job_t *j, char **before, size_t nb, char **after, size_t na) {
-    if (j->res.changes > 0 && j->cls == SQL_WRITE) {
+    if (j->out.res.changes > 0 && j->cls == SQL_WRITE) {
         for (size_t i = 0; i < na; i++) add_affected(j, after[i]);
     } else {
         for (size_t i = 0; i < na; i++)
@@ -245,18 +237,19 @@ static void compute_affected(sql_job_t *j, char **before, size_t nb, char **afte
     qsort(j->affected, j->naffected, sizeof *j->affected, cmp_str);
 }
 
-static void run_sql(sql_job_t *j, store_db_t *db, uint64_t deadline_us) {
-    buf_init(&j->rows);
-    jw_init(&j->rw, &j->rows, 0);
-    jw_arr_begin(&j->rw);
+static void run_sql(void *data, store_db_t *db, uint64_t deadline_us) {
+    sql_job_t *j = data;
+    buf_init(&j->out.rows);
+    jw_init(&j->out.w, &j->out.rows, 0);
+    jw_arr_begin(&j->out.w);
     sql_opts_t o = {.max_class = SQL_SCHEMA,
                     .single_statement = true,
                     .deadline_us = deadline_us,
                     .max_rows = MAX_ROWS};
     uint64_t t0 = time_mono_us();
-    j->rc = sql_run(db, j->sql, j->len, &o, &sink, j, &j->res, &j->err);
+    j->out.rc = sql_run(db, j->sql, j->len, &o, &sink, j, &j->out.res, &j->out.err);
     j->seconds = (double)(time_mono_us() - t0) / 1e6;
-    jw_arr_end(&j->rw);
+    jw_arr_end(&j->out.w);
 }
 
 /* Runs inside the writer's savepoint: a failure here undoes the query. */
@@ -266,7 +259,7 @@ static int write_run(store_db_t *db, void *arg, err_t *e) {
     size_t nb = schema_snapshot(db, &before);
     qsort(before, nb, sizeof *before, cmp_str);
     run_sql(j, db, time_mono_us() + TIME_LIMIT_US);
-    if (j->rc == 0) {
+    if (j->out.rc == 0) {
         size_t na = schema_snapshot(db, &after);
         qsort(after, na, sizeof *after, cmp_str);
         compute_affected(j, before, nb, after, na);
@@ -275,11 +268,15 @@ static int write_run(store_db_t *db, void *arg, err_t *e) {
     }
     for (size_t i = 0; i < nb; i++) free(before[i]);
     free(before);
-    if (j->rc < 0) *e = j->err;
-    return j->rc;
+    if (j->out.rc < 0) *e = j->out.err;
+    return j->out.rc;
 }
 
 static void respond_sql(http_req_t *r, sql_job_t *j) {
+    if (!j->status && j->out.rc < 0 && j->out.err.kind == E_INTERNAL) {
+        j->status = 500;
+        snprintf(j->status_msg, sizeof j->status_msg, "%s", j->out.err.msg);
+    }
     if (j->status) {
         as_error(r, j->status, j->status_msg);
         free_job(j);
@@ -289,24 +286,24 @@ static void respond_sql(http_req_t *r, sql_job_t *j) {
     jw_t w;
     jw_init(&w, &b, 0);
     jw_obj_begin(&w);
-    bool ok = j->rc == 0;
+    bool ok = j->out.rc == 0;
     jw_key(&w, "affectedTables");
     jw_arr_begin(&w);
     for (size_t i = 0; ok && i < j->naffected; i++) jw_str(&w, j->affected[i]);
     jw_arr_end(&w);
     jw_key(&w, "rows");
-    if (ok) jw_raw(&w, j->rows.data, j->rows.len);
+    if (ok) jw_raw(&w, j->out.rows.data, j->out.rows.len);
     else jw_raw(&w, "[]", 2);
     jw_key(&w, "numChanges");
-    jw_int(&w, ok && j->cls == SQL_WRITE ? j->res.changes : 0);
+    jw_int(&w, ok && j->cls == SQL_WRITE ? j->out.res.changes : 0);
     jw_key(&w, "runtimeSeconds");
     jw_double(&w, ok ? j->seconds : 0.0);
     jw_key(&w, "errors");
     jw_arr_begin(&w);
     if (!ok) {
-        if (j->err.kind == E_TIMEOUT) jw_str(&w, "Sql query execution timed out");
-        else jw_str(&w, j->err.msg);
-    } else if (j->res.truncated) {
+        if (j->out.err.kind == E_TIMEOUT) jw_str(&w, "Sql query execution timed out");
+        else jw_str(&w, j->out.err.msg);
+    } else if (j->out.res.truncated) {
         char m[64];
         snprintf(m, sizeof m, "Result truncated to %d rows", MAX_ROWS);
         jw_str(&w, m);
@@ -317,29 +314,7 @@ static void respond_sql(http_req_t *r, sql_job_t *j) {
     free_job(j);
 }
 
-static int read_run(void *data, uint64_t deadline_us) {
-    sql_job_t *j = data;
-    err_t e;
-    store_db_t *c = dbh_reader(j->db, &e);
-    if (!c) {
-        j->status = 500;
-        snprintf(j->status_msg, sizeof j->status_msg, "%s", e.msg);
-        return 0;
-    }
-    run_sql(j, c, deadline_us);
-    dbh_reader_put(j->db, c);
-    return j->rc < 0 && j->err.kind == E_TIMEOUT;
-}
-
-static void read_reset(void *data) {
-    sql_job_t *j = data;
-    api_names_free(j->colnames, j->ncols);
-    j->colnames = NULL;
-    j->ncols = 0;
-    buf_free(&j->rows);
-    j->rc = 0;
-    err_clear(&j->err);
-}
+static void read_reset(void *data) { api_out_reset(&((sql_job_t *)data)->out); }
 
 static void read_done(http_req_t *r, void *data) { respond_sql(r, data); }
 
@@ -347,10 +322,10 @@ static void write_posted(http_req_t *r, void *data) { respond_sql(r, data); }
 
 static void write_done(write_job_t *job) {
     sql_job_t *j = (sql_job_t *)job;
-    if (job->rc < 0 && j->rc == 0) {
+    if (job->rc < 0 && j->out.rc == 0) {
         /* The job ran but its batch did not commit. */
-        j->rc = -1;
-        j->err = job->err;
+        j->out.rc = -1;
+        j->out.err = job->err;
     }
     http_post(j->r, write_posted, j);
 }
@@ -417,7 +392,7 @@ static void h_sql(http_req_t *r) {
     }
     const char *verb = refused_verb(j->sql, j->len);
     if (verb) {
-        j->rc = err_set(&j->err, E_FORBIDDEN, "Statement not allowed: %s", verb);
+        j->out.rc = err_set(&j->out.err, E_FORBIDDEN, "Statement not allowed: %s", verb);
         respond_sql(r, j);
         return;
     }
@@ -430,12 +405,12 @@ static void h_sql(http_req_t *r) {
         respond_sql(r, j);
         return;
     }
-    int rc = sql_classify(c, j->sql, j->len, true, &j->cls, &j->err);
+    int rc = sql_classify(c, j->sql, j->len, true, &j->cls, &j->out.err);
     dbh_reader_put(d, c);
     if (rc < 0) {
-        if (j->err.kind == E_BAD_INPUT && strcmp(j->err.msg, "empty query") == 0)
-            snprintf(j->err.msg, sizeof j->err.msg, "The query is empty");
-        j->rc = -1;
+        if (j->out.err.kind == E_BAD_INPUT && strcmp(j->out.err.msg, "empty query") == 0)
+            snprintf(j->out.err.msg, sizeof j->out.err.msg, "The query is empty");
+        j->out.rc = -1;
         respond_sql(r, j);
         return;
     }
@@ -447,7 +422,7 @@ static void h_sql(http_req_t *r) {
         return;
     }
     if (j->cls == SQL_READ) {
-        api_read(r, TIME_LIMIT_US, read_run, read_reset, read_done, j);
+        api_read(r, d, TIME_LIMIT_US, &j->out, run_sql, read_reset, read_done, j);
         return;
     }
     j->job.run = write_run;

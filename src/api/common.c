@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/dbh.h"
 #include "util/timeutil.h"
 #include "util/url.h"
 
@@ -43,38 +44,62 @@ int api_capture(const http_req_t *r, int i, buf_t *out) {
     return url_decode_segment(r->cap[i], r->cap_len[i], out);
 }
 
+void api_out_reset(api_out_t *o) {
+    api_names_free(o->cols, o->ncols);
+    o->cols = NULL;
+    o->ncols = 0;
+    buf_free(&o->rows);
+    o->rc = 0;
+    err_clear(&o->err);
+}
+
 typedef struct {
-    api_read_fn run;
+    db_t *d;
+    api_out_t *out;
+    api_run_fn run;
     http_done_fn done;
     void *ctx;
     uint64_t deadline_us;
-} slow_read_t;
+} read_t;
+
+/* One attempt; true if it stopped at its deadline (worth a retry). */
+static bool attempt(read_t *rd, uint64_t deadline_us) {
+    store_db_t *c = dbh_reader(rd->d, &rd->out->err);
+    if (!c) {
+        rd->out->rc = -1;
+        return false;
+    }
+    rd->run(rd->ctx, c, deadline_us);
+    dbh_reader_put(rd->d, c);
+    return rd->out->rc < 0 && rd->out->err.kind == E_TIMEOUT;
+}
 
 static void slow_work(void *data) {
-    slow_read_t *s = data;
-    s->run(s->ctx, s->deadline_us);
+    read_t *rd = data;
+    attempt(rd, rd->deadline_us);
 }
 
 static void slow_done(http_req_t *r, void *data) {
-    slow_read_t *s = data;
-    http_done_fn done = s->done;
-    void *ctx = s->ctx;
-    free(s);
+    read_t *rd = data;
+    http_done_fn done = rd->done;
+    void *ctx = rd->ctx;
+    free(rd);
     done(r, ctx);
 }
 
-void api_read(http_req_t *r, uint64_t limit_us, api_read_fn run, void (*reset)(void *ctx), http_done_fn done,
-              void *ctx) {
-    uint64_t start = time_mono_us(), deadline = start + limit_us;
-    if (limit_us <= API_LOOP_BUDGET_US || run(ctx, start + API_LOOP_BUDGET_US) == 0) {
-        if (limit_us <= API_LOOP_BUDGET_US) run(ctx, deadline);
+void api_read(http_req_t *r, db_t *d, uint64_t limit_us, api_out_t *out, api_run_fn run, void (*reset)(void *ctx),
+              http_done_fn done, void *ctx) {
+    uint64_t start = time_mono_us();
+    read_t rd = {d, out, run, done, ctx, start + limit_us};
+    bool on_loop_only = limit_us <= API_LOOP_BUDGET_US;
+    if (!attempt(&rd, on_loop_only ? rd.deadline_us : start + API_LOOP_BUDGET_US) || on_loop_only) {
         done(r, ctx);
         return;
     }
     reset(ctx);
-    slow_read_t *s = xmalloc(sizeof *s);
-    s->run = run, s->done = done, s->ctx = ctx, s->deadline_us = deadline;
-    http_defer(r, slow_work, slow_done, s);
+    read_t *slow = xmalloc(sizeof *slow);
+    *slow = rd;
+    http_defer(r, slow_work, slow_done, slow);
 }
 
 char **api_column_names(store_stmt_t *st, int n, const char *sep) {

@@ -6,9 +6,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/catalog.h"
+#include "core/sql.h"
 #include "net/http.h"
 #include "store/store.h"
 #include "util/buf.h"
+#include "util/json.h"
 
 typedef enum { BEARER_NONE, BEARER_OK, BEARER_MALFORMED } bearer_t;
 
@@ -25,14 +28,31 @@ int api_capture(const http_req_t *r, int i, buf_t *out);
 char **api_column_names(store_stmt_t *st, int n, const char *sep);
 void api_names_free(char **names, int n);
 
-/* Runs a read query: first on the event loop with a budget of
+/* What running a query produced, the same for every dialect's job: the
+ * rendered rows, the (dialect-named) columns, the engine's result and the
+ * outcome. */
+typedef struct {
+    buf_t rows;
+    jw_t w; /* writes into rows */
+    char **cols;
+    int ncols;
+    sql_result_t res;
+    err_t err;
+    int rc;
+} api_out_t;
+
+/* Frees rows and columns and clears the outcome, so a run can start over. */
+void api_out_reset(api_out_t *o);
+
+/* Runs a read query against d: first on the event loop with a budget of
  * API_LOOP_BUDGET_US, so point queries skip the thread hand-off; if it runs
- * out of that budget, it is reset and run again on the thread pool with the
- * rest of its limit (reads are idempotent). run returns 1 when it stopped at
- * the deadline, else 0 (success or another error); done must answer r. */
+ * out of that budget, reset(ctx) forgets the partial run and it runs again
+ * on the thread pool with the rest of its limit (reads are idempotent).
+ * api_read borrows the read connection and hands it to run; a failure to
+ * get one lands in out. done must answer r. */
 #define API_LOOP_BUDGET_US 2000
-typedef int (*api_read_fn)(void *ctx, uint64_t deadline_us);
-void api_read(http_req_t *r, uint64_t limit_us, api_read_fn run, void (*reset)(void *ctx), http_done_fn done,
-              void *ctx);
+typedef void (*api_run_fn)(void *ctx, store_db_t *c, uint64_t deadline_us);
+void api_read(http_req_t *r, db_t *d, uint64_t limit_us, api_out_t *out, api_run_fn run, void (*reset)(void *ctx),
+              http_done_fn done, void *ctx);
 
 #endif

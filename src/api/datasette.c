@@ -117,14 +117,7 @@ typedef struct {
     bool nl, infinity;
     bool extra_columns, extra_query, extra_database;
     uint64_t limit_ms;
-    /* results */
-    buf_t rows;
-    jw_t rw;
-    char **cols;
-    int ncols;
-    sql_result_t res;
-    err_t err;
-    int rc;
+    api_out_t out;
 } query_job_t;
 
 static bool truthy(const char *v) {
@@ -157,19 +150,19 @@ static void write_value(jw_t *w, const store_value_t *v, bool infinity) {
 
 static void q_columns(void *ctx, store_stmt_t *st, int n) {
     query_job_t *j = ctx;
-    j->ncols = n;
-    j->cols = xcalloc((size_t)n, sizeof *j->cols);
-    for (int i = 0; i < n; i++) j->cols[i] = xstrdup(store_col_name(st, i));
+    j->out.ncols = n;
+    j->out.cols = xcalloc((size_t)n, sizeof *j->out.cols);
+    for (int i = 0; i < n; i++) j->out.cols[i] = xstrdup(store_col_name(st, i));
 }
 
 static void q_row(void *ctx, store_stmt_t *st, int n) {
     query_job_t *j = ctx;
-    jw_t *w = &j->rw;
+    jw_t *w = &j->out.w;
     store_value_t v;
     if (j->nl) {
         /* _nl: one JSON object per line, no enclosing array. */
-        if (j->rows.len) buf_putc(&j->rows, '\n');
-        jw_init(w, &j->rows, JW_DS);
+        if (j->out.rows.len) buf_putc(&j->out.rows, '\n');
+        jw_init(w, &j->out.rows, JW_DS);
     }
     switch (j->shape) {
     case SHAPE_ARRAYFIRST:
@@ -189,9 +182,9 @@ static void q_row(void *ctx, store_stmt_t *st, int n) {
         /* Repeated column names: the later value wins, as in a Python dict. */
         for (int i = 0; i < n; i++) {
             bool later = false;
-            for (int k = i + 1; k < n && !later; k++) later = strcmp(j->cols[k], j->cols[i]) == 0;
+            for (int k = i + 1; k < n && !later; k++) later = strcmp(j->out.cols[k], j->out.cols[i]) == 0;
             if (later) continue;
-            jw_key(w, j->cols[i]);
+            jw_key(w, j->out.cols[i]);
             store_col_value(st, i, &v);
             write_value(w, &v, j->infinity);
         }
@@ -214,58 +207,39 @@ static int q_bind(void *ctx, store_stmt_t *st, int idx, const char *name, err_t 
 }
 
 static void free_query_job(query_job_t *j) {
-    for (int i = 0; i < j->ncols; i++) free(j->cols[i]);
-    free(j->cols);
-    buf_free(&j->rows);
+    api_out_reset(&j->out);
     qs_free(&j->qs);
     free(j->sql);
     db_release(j->db);
     free(j);
 }
 
-static int query_run(void *data, uint64_t deadline_us) {
+static void query_run(void *data, store_db_t *c, uint64_t deadline_us) {
     query_job_t *j = data;
-    store_db_t *c = dbh_reader(j->db, &j->err);
-    if (!c) {
-        j->rc = -1;
-        return 0;
-    }
-    buf_init(&j->rows);
-    jw_init(&j->rw, &j->rows, JW_DS);
-    if (!j->nl) jw_arr_begin(&j->rw);
+    buf_init(&j->out.rows);
+    jw_init(&j->out.w, &j->out.rows, JW_DS);
+    if (!j->nl) jw_arr_begin(&j->out.w);
     sql_opts_t o = {.max_class = SQL_READ,
                     .single_statement = true,
                     .deadline_us = deadline_us,
                     .max_rows = MAX_RETURNED_ROWS,
                     .bind = q_bind,
                     .bind_ctx = j};
-    j->rc = sql_run(c, j->sql, strlen(j->sql), &o, &q_sink, j, &j->res, &j->err);
-    if (!j->nl) jw_arr_end(&j->rw);
-    dbh_reader_put(j->db, c);
-    return j->rc < 0 && j->err.kind == E_TIMEOUT;
+    j->out.rc = sql_run(c, j->sql, strlen(j->sql), &o, &q_sink, j, &j->out.res, &j->out.err);
+    if (!j->nl) jw_arr_end(&j->out.w);
 }
 
-/* Forgets a partial run so the query can start again elsewhere. */
-static void query_reset(void *data) {
-    query_job_t *j = data;
-    for (int i = 0; i < j->ncols; i++) free(j->cols[i]);
-    free(j->cols);
-    j->cols = NULL;
-    j->ncols = 0;
-    buf_free(&j->rows);
-    j->rc = 0;
-    err_clear(&j->err);
-}
+static void query_reset(void *data) { api_out_reset(&((query_job_t *)data)->out); }
 
 static void query_done(http_req_t *r, void *data) {
     query_job_t *j = data;
-    if (j->rc < 0) {
-        const char *msg = j->err.msg;
-        if (j->err.kind == E_TIMEOUT)
+    if (j->out.rc < 0) {
+        const char *msg = j->out.err.msg;
+        if (j->out.err.kind == E_TIMEOUT)
             msg = "SQL query took too long. The time limit is controlled by the sql_time_limit_ms setting.";
-        else if (j->err.kind == E_BAD_INPUT && strcmp(msg, SQL_MSG_ONE_STATEMENT) == 0)
+        else if (j->out.err.kind == E_BAD_INPUT && strcmp(msg, SQL_MSG_ONE_STATEMENT) == 0)
             msg = "You can only execute one statement at a time.";
-        else if (j->err.kind == E_FORBIDDEN)
+        else if (j->out.err.kind == E_FORBIDDEN)
             msg = "Statement must be a SELECT";
         ds_error_extra(r, 400, msg, true);
         free_query_job(j);
@@ -273,12 +247,12 @@ static void query_done(http_req_t *r, void *data) {
     }
     cors(r);
     if (j->nl) {
-        http_respond_buf(r, 200, "text/plain; charset=utf-8", &j->rows);
+        http_respond_buf(r, 200, "text/plain; charset=utf-8", &j->out.rows);
         free_query_job(j);
         return;
     }
     if (j->shape == SHAPE_ARRAY || j->shape == SHAPE_ARRAYFIRST) {
-        http_respond_buf(r, 200, JSON_TYPE, &j->rows);
+        http_respond_buf(r, 200, JSON_TYPE, &j->out.rows);
         free_query_job(j);
         return;
     }
@@ -312,13 +286,13 @@ static void query_done(http_req_t *r, void *data) {
         jw_obj_end(&w);
     }
     jw_key(&w, "rows");
-    jw_raw(&w, j->rows.data, j->rows.len);
+    jw_raw(&w, j->out.rows.data, j->out.rows.len);
     jw_key(&w, "truncated");
-    jw_bool(&w, j->res.truncated);
+    jw_bool(&w, j->out.res.truncated);
     if (j->extra_columns) {
         jw_key(&w, "columns");
         jw_arr_begin(&w);
-        for (int i = 0; i < j->ncols; i++) jw_str(&w, j->cols[i]);
+        for (int i = 0; i < j->out.ncols; i++) jw_str(&w, j->out.cols[i]);
         jw_arr_end(&w);
     }
     jw_obj_end(&w);
@@ -446,7 +420,7 @@ static void h_query(http_req_t *r, db_t *d) {
     buf_free(&unknown);
     buf_free(&umsg);
     j->sql = xstrdup(sql);
-    api_read(r, j->limit_ms * 1000, query_run, query_reset, query_done, j);
+    api_read(r, j->db, j->limit_ms * 1000, &j->out, query_run, query_reset, query_done, j);
 }
 
 /* ---- path dispatch ---------------------------------------------------- */

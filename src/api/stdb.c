@@ -277,28 +277,26 @@ typedef struct {
     char *sql;
     uint64_t limit_us;
     uint64_t t0;
-    /* results */
-    buf_t rows;
-    jw_t rw;
-    int ncols;
-    char **names;
+    api_out_t out; /* cols: the result column names as SQLite gives them */
     sats_t *types;
     bool *nullable;
     bool typed; /* types fixed (after the first row for untyped columns) */
     store_col_meta_t *meta;
-    sql_result_t res;
-    err_t err;
-    int rc;
     int64_t inserted, deleted, updated;
 } sql_job_t;
 
-static void free_job(sql_job_t *j) {
-    for (int i = 0; i < j->ncols; i++) free(j->names[i]);
-    free(j->names);
+/* Forgets a run's results (a partial one too, before it runs again). */
+static void reset_out(void *data) {
+    sql_job_t *j = data;
+    api_out_reset(&j->out);
     free(j->types);
     free(j->nullable);
     free(j->meta);
-    buf_free(&j->rows);
+    j->types = NULL, j->nullable = NULL, j->meta = NULL;
+}
+
+static void free_job(sql_job_t *j) {
+    reset_out(j);
     changeset_free(&j->job.changes);
     free(j->sql);
     db_release(j->db);
@@ -321,13 +319,13 @@ static int affinity_type(const char *dt) {
 
 static void on_columns(void *ctx, store_stmt_t *st, int n) {
     sql_job_t *j = ctx;
-    j->ncols = n;
-    j->names = xcalloc((size_t)n, sizeof *j->names);
+    j->out.ncols = n;
+    j->out.cols = xcalloc((size_t)n, sizeof *j->out.cols);
     j->types = xcalloc((size_t)n, sizeof *j->types);
     j->nullable = xcalloc((size_t)n, sizeof *j->nullable);
     j->meta = xcalloc((size_t)n, sizeof *j->meta);
     for (int i = 0; i < n; i++) {
-        j->names[i] = xstrdup(store_col_name(st, i));
+        j->out.cols[i] = xstrdup(store_col_name(st, i));
         store_col_meta(st, i, &j->meta[i]);
         j->nullable[i] = !(j->meta[i].is_column && (j->meta[i].not_null || j->meta[i].rowid_pk));
         int t = affinity_type(j->meta[i].decltype);
@@ -365,7 +363,7 @@ static void write_typed(jw_t *w, sats_t t, const store_value_t *v) {
 
 static void on_row(void *ctx, store_stmt_t *st, int n) {
     sql_job_t *j = ctx;
-    jw_t *w = &j->rw;
+    jw_t *w = &j->out.w;
     jw_arr_begin(w);
     for (int i = 0; i < n; i++) {
         store_value_t v;
@@ -460,29 +458,29 @@ static void write_type(jw_t *w, sats_t t, bool nullable) {
 }
 
 static void run(sql_job_t *j, store_db_t *db, sql_class_t max, uint64_t deadline_us) {
-    buf_init(&j->rows);
-    jw_init(&j->rw, &j->rows, 0);
-    jw_arr_begin(&j->rw);
+    buf_init(&j->out.rows);
+    jw_init(&j->out.w, &j->out.rows, 0);
+    jw_arr_begin(&j->out.w);
     sql_opts_t o = {.max_class = max, .single_statement = true, .deadline_us = deadline_us, .max_rows = MAX_ROWS};
-    j->rc = sql_run(db, j->sql, strlen(j->sql), &o, &sink, j, &j->res, &j->err);
-    jw_arr_end(&j->rw);
+    j->out.rc = sql_run(db, j->sql, strlen(j->sql), &o, &sink, j, &j->out.res, &j->out.err);
+    jw_arr_end(&j->out.w);
 }
 
 static void respond(http_req_t *r, sql_job_t *j) {
     char dur[32];
     snprintf(dur, sizeof dur, "%llu", (unsigned long long)(time_mono_us() - j->t0));
     http_add_header(r, "spacetime-execution-duration-micros", dur);
-    if (j->res.truncated) {
-        j->rc = -1;
-        j->err.kind = E_BAD_INPUT;
-        snprintf(j->err.msg, sizeof j->err.msg, "query returned more than %d rows; add a LIMIT", MAX_ROWS);
+    if (j->out.res.truncated) {
+        j->out.rc = -1;
+        j->out.err.kind = E_BAD_INPUT;
+        snprintf(j->out.err.msg, sizeof j->out.err.msg, "query returned more than %d rows; add a LIMIT", MAX_ROWS);
     }
-    if (j->rc < 0) {
-        const char *msg = j->err.msg;
-        if (j->err.kind == E_TIMEOUT) msg = "query interrupted: time limit exceeded";
-        else if (j->err.kind == E_BAD_INPUT && strcmp(msg, SQL_MSG_ONE_STATEMENT) == 0)
+    if (j->out.rc < 0) {
+        const char *msg = j->out.err.msg;
+        if (j->out.err.kind == E_TIMEOUT) msg = "query interrupted: time limit exceeded";
+        else if (j->out.err.kind == E_BAD_INPUT && strcmp(msg, SQL_MSG_ONE_STATEMENT) == 0)
             msg = "Multiple SQL statements are not supported";
-        text(r, j->err.kind == E_INTERNAL ? 500 : 400, msg);
+        text(r, j->out.err.kind == E_INTERNAL ? 500 : 400, msg);
         free_job(j);
         return;
     }
@@ -495,12 +493,12 @@ static void respond(http_req_t *r, sql_job_t *j) {
     jw_obj_begin(&w);
     jw_key(&w, "elements");
     jw_arr_begin(&w);
-    for (int i = 0; i < j->ncols; i++) {
+    for (int i = 0; i < j->out.ncols; i++) {
         jw_obj_begin(&w);
         jw_key(&w, "name");
         jw_obj_begin(&w);
         jw_key(&w, "some");
-        jw_str(&w, j->names[i]);
+        jw_str(&w, j->out.cols[i]);
         jw_obj_end(&w);
         jw_key(&w, "algebraic_type");
         write_type(&w, j->types[i] == (sats_t)99 ? T_STRING : j->types[i], j->nullable[i]);
@@ -509,7 +507,7 @@ static void respond(http_req_t *r, sql_job_t *j) {
     jw_arr_end(&w);
     jw_obj_end(&w);
     jw_key(&w, "rows");
-    jw_raw(&w, j->rows.data, j->rows.len);
+    jw_raw(&w, j->out.rows.data, j->out.rows.len);
     jw_key(&w, "total_duration_micros");
     jw_int(&w, (int64_t)(time_mono_us() - j->t0));
     jw_key(&w, "stats");
@@ -527,44 +525,20 @@ static void respond(http_req_t *r, sql_job_t *j) {
     free_job(j);
 }
 
-static int read_run(void *data, uint64_t deadline_us) {
-    sql_job_t *j = data;
-    store_db_t *c = dbh_reader(j->db, &j->err);
-    if (!c) {
-        j->rc = -1;
-        return 0;
-    }
-    run(j, c, SQL_READ, deadline_us);
-    dbh_reader_put(j->db, c);
-    return j->rc < 0 && j->err.kind == E_TIMEOUT;
-}
-
-static void read_reset(void *data) {
-    sql_job_t *j = data;
-    for (int i = 0; i < j->ncols; i++) free(j->names[i]);
-    free(j->names);
-    free(j->types);
-    free(j->nullable);
-    free(j->meta);
-    j->names = NULL, j->types = NULL, j->nullable = NULL, j->meta = NULL;
-    j->ncols = 0;
-    buf_free(&j->rows);
-    j->rc = 0;
-    err_clear(&j->err);
-}
+static void read_run(void *data, store_db_t *c, uint64_t deadline_us) { run(data, c, SQL_READ, deadline_us); }
 
 static void read_done(http_req_t *r, void *data) { respond(r, data); }
 
 static int write_run(store_db_t *db, void *arg, err_t *e) {
     sql_job_t *j = arg;
     run(j, db, SQL_WRITE, time_mono_us() + j->limit_us);
-    if (j->rc == 0 && j->res.truncated) {
+    if (j->out.rc == 0 && j->out.res.truncated) {
         /* Results are never silently truncated, and a refused answer
          * should not leave its writes behind. */
         return err_set(e, E_BAD_INPUT, "query returned too many rows");
     }
-    if (j->rc < 0) *e = j->err;
-    return j->rc;
+    if (j->out.rc < 0) *e = j->out.err;
+    return j->out.rc;
 }
 
 static void write_posted(http_req_t *r, void *data) { respond(r, data); }
@@ -578,9 +552,9 @@ static void write_done(write_job_t *job) {
         case CHANGE_UPDATE: j->updated++; break;
         }
     }
-    if (j->rc == 0 && job->rc < 0) {
-        j->rc = -1;
-        j->err = job->err;
+    if (j->out.rc == 0 && job->rc < 0) {
+        j->out.rc = -1;
+        j->out.err = job->err;
     }
     http_post(j->r, write_posted, j);
 }
@@ -600,22 +574,22 @@ static void h_sql(http_req_t *r) {
     sql_class_t cls;
     store_db_t *c = dbh_reader(d, &e);
     if (!c) {
-        j->rc = -1;
-        j->err = e;
+        j->out.rc = -1;
+        j->out.err = e;
         respond(r, j);
         return;
     }
-    int rc = sql_classify(c, j->sql, strlen(j->sql), true, &cls, &j->err);
+    int rc = sql_classify(c, j->sql, strlen(j->sql), true, &cls, &j->out.err);
     dbh_reader_put(d, c);
     const char *p = j->sql;
     while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
     if (rc == 0 && strncasecmp(p, "pragma", 6) == 0) {
-        rc = err_set(&j->err, E_FORBIDDEN, "PRAGMA is not supported by the SQL endpoint");
+        rc = err_set(&j->out.err, E_FORBIDDEN, "PRAGMA is not supported by the SQL endpoint");
     } else if (rc == 0 && cls == SQL_SCHEMA) {
-        rc = err_set(&j->err, E_FORBIDDEN, "DDL is not supported by the SQL endpoint; publish a module");
+        rc = err_set(&j->out.err, E_FORBIDDEN, "DDL is not supported by the SQL endpoint; publish a module");
     }
     if (rc < 0) {
-        j->rc = -1;
+        j->out.rc = -1;
         respond(r, j);
         return;
     }
@@ -628,15 +602,15 @@ static void h_sql(http_req_t *r) {
         return;
     }
     if (cls == SQL_READ) {
-        api_read(r, j->limit_us, read_run, read_reset, read_done, j);
+        api_read(r, d, j->limit_us, &j->out, read_run, reset_out, read_done, j);
         return;
     }
     j->job.run = write_run;
     j->job.done = write_done;
     j->job.arg = j;
     if (dbh_submit(d, &j->job, &e) < 0) {
-        j->rc = -1;
-        j->err = e;
+        j->out.rc = -1;
+        j->out.err = e;
         respond(r, j);
     }
 }

@@ -36,14 +36,7 @@ typedef struct {
     int64_t limit;
     uint64_t deadline_us;
     json_t *given; /* the givenRows row, or NULL */
-    /* results */
-    buf_t rows;
-    jw_t rw;
-    char **cols;
-    int ncols;
-    sql_result_t res;
-    err_t err;
-    int rc;
+    api_out_t out;
     bool executed;      /* the error (if any) happened while stepping */
     bool commit_failed; /* it ran, but its batch did not commit */
     /* interactive transactions */
@@ -55,8 +48,7 @@ typedef struct {
 } q_job_t;
 
 static void free_job(q_job_t *j) {
-    api_names_free(j->cols, j->ncols);
-    buf_free(&j->rows);
+    api_out_reset(&j->out);
     changeset_free(&j->job.changes);
     json_decref(j->given);
     free(j->sql);
@@ -68,8 +60,8 @@ static void free_job(q_job_t *j) {
 
 static void on_columns(void *ctx, store_stmt_t *st, int n) {
     q_job_t *j = ctx;
-    j->ncols = n;
-    j->cols = api_column_names(st, n, "_");
+    j->out.ncols = n;
+    j->out.cols = api_column_names(st, n, "_");
 }
 
 static void value_concept(jw_t *w, const store_value_t *v) {
@@ -110,14 +102,14 @@ static void value_concept(jw_t *w, const store_value_t *v) {
 
 static void on_row(void *ctx, store_stmt_t *st, int n) {
     q_job_t *j = ctx;
-    jw_t *w = &j->rw;
+    jw_t *w = &j->out.w;
     jw_obj_begin(w);
     jw_key(w, "data");
     jw_obj_begin(w);
     for (int i = 0; i < n; i++) {
         store_value_t v;
         store_col_value(st, i, &v);
-        jw_key(w, j->cols[i]);
+        jw_key(w, j->out.cols[i]);
         value_concept(w, &v);
     }
     jw_obj_end(w);
@@ -164,19 +156,20 @@ static int bind_given(void *ctx, store_stmt_t *st, int idx, const char *name, er
     return err_set(e, E_BAD_INPUT, "Decoding the input failed");
 }
 
-static void run(q_job_t *j, store_db_t *db, uint64_t deadline_us) {
-    buf_init(&j->rows);
-    jw_init(&j->rw, &j->rows, 0);
-    jw_arr_begin(&j->rw);
+static void run(void *data, store_db_t *db, uint64_t deadline_us) {
+    q_job_t *j = data;
+    buf_init(&j->out.rows);
+    jw_init(&j->out.w, &j->out.rows, 0);
+    jw_arr_begin(&j->out.w);
     sql_opts_t o = {.max_class = j->type,
                     .deadline_us = deadline_us,
                     .max_rows = j->limit,
                     .bind = bind_given,
                     .bind_ctx = j};
-    j->rc = sql_run(db, j->sql, strlen(j->sql), &o, &sink, j, &j->res, &j->err);
+    j->out.rc = sql_run(db, j->sql, strlen(j->sql), &o, &sink, j, &j->out.res, &j->out.err);
     /* The spec answers prepare-time and execution failures differently. */
-    j->executed = j->rc < 0 && j->res.step_failed;
-    jw_arr_end(&j->rw);
+    j->executed = j->out.rc < 0 && j->out.res.step_failed;
+    jw_arr_end(&j->out.w);
 }
 
 /* ---- answering -------------------------------------------------------- */
@@ -196,7 +189,7 @@ static bool respond_txn_error(http_req_t *r, q_job_t *j) {
     case TXN_E_READ_ROLLBACK:
         tdb_error(r, 400, "TSV3", "Read transactions cannot be rolled back, since they never contain writes.", NULL);
         return true;
-    case TXN_E_INTERNAL: tdb_internal(r, &j->err); return true;
+    case TXN_E_INTERNAL: tdb_internal(r, &j->out.err); return true;
     default: return false;
     }
 }
@@ -206,9 +199,9 @@ static void respond(http_req_t *r, q_job_t *j) {
         free_job(j);
         return;
     }
-    if (j->rc < 0) {
+    if (j->out.rc < 0) {
         char code[24];
-        const err_t *e = &j->err;
+        const err_t *e = &j->out.err;
         switch (e->kind) {
         case E_FORBIDDEN:
             if (e->sql_code == SQL_SCHEMA)
@@ -235,7 +228,7 @@ static void respond(http_req_t *r, q_job_t *j) {
                                          : "[TSV5] Data transaction commit failed.\n"
                                            "[HSR18] Error while committing single-query transaction.")
                               : !j->executed ? "[TSV7] Query parsing failed."
-                              : j->res.cls == SQL_SCHEMA ? "[TSV10] Aborting transaction due to failed schema query."
+                              : j->out.res.cls == SQL_SCHEMA ? "[TSV10] Aborting transaction due to failed schema query."
                                                           : "[TSV11] Query failed.";
             tdb_error(r, status, code, e->msg, ctx);
             break;
@@ -245,25 +238,25 @@ static void respond(http_req_t *r, q_job_t *j) {
         free_job(j);
         return;
     }
-    bool has_rows = j->res.has_columns;
-    bool over = j->res.truncated;
+    bool has_rows = j->out.res.has_columns;
+    bool over = j->out.res.truncated;
     buf_t b = BUF_INIT;
     jw_t w;
     jw_init(&w, &b, 0);
     jw_obj_begin(&w);
     jw_key(&w, "queryType");
-    jw_str(&w, sql_class_name(j->res.cls));
+    jw_str(&w, sql_class_name(j->out.res.cls));
     jw_key(&w, "answerType");
     jw_str(&w, has_rows ? "conceptRows" : "ok");
     jw_key(&w, "answers");
-    if (has_rows) jw_raw(&w, j->rows.data, j->rows.len);
+    if (has_rows) jw_raw(&w, j->out.rows.data, j->out.rows.len);
     else jw_null(&w);
     jw_key(&w, "query");
     jw_null(&w);
     jw_key(&w, "warning");
     if (over) {
         char msg[200];
-        if (j->res.cls == SQL_READ)
+        if (j->out.res.cls == SQL_READ)
             snprintf(msg, sizeof msg, "Read query results limit (%lld) exceeded. Not all answers are returned.",
                      (long long)j->limit);
         else
@@ -280,35 +273,15 @@ static void respond(http_req_t *r, q_job_t *j) {
     free_job(j);
 }
 
-static int read_run(void *data, uint64_t deadline_us) {
-    q_job_t *j = data;
-    store_db_t *c = dbh_reader(j->db, &j->err);
-    if (!c) {
-        j->rc = -1;
-        return 0;
-    }
-    run(j, c, deadline_us < j->deadline_us ? deadline_us : j->deadline_us);
-    dbh_reader_put(j->db, c);
-    return j->rc < 0 && j->err.kind == E_TIMEOUT && time_mono_us() < j->deadline_us;
-}
-
-static void read_reset(void *data) {
-    q_job_t *j = data;
-    api_names_free(j->cols, j->ncols);
-    j->cols = NULL;
-    j->ncols = 0;
-    buf_free(&j->rows);
-    j->rc = 0;
-    err_clear(&j->err);
-}
+static void read_reset(void *data) { api_out_reset(&((q_job_t *)data)->out); }
 
 static void read_done(http_req_t *r, void *data) { respond(r, data); }
 
 static int write_run(store_db_t *db, void *arg, err_t *e) {
     q_job_t *j = arg;
     run(j, db, j->deadline_us);
-    if (j->rc < 0) {
-        *e = j->err;
+    if (j->out.rc < 0) {
+        *e = j->out.err;
         return -1;
     }
     if (!j->commit) return err_set(e, E_OK, "dry run"); /* undo it all: commit=false */
@@ -319,13 +292,13 @@ static void write_posted(http_req_t *r, void *data) { respond(r, data); }
 
 static void write_done(write_job_t *job) {
     q_job_t *j = (q_job_t *)job;
-    if (j->rc == 0 && job->rc < 0 && j->commit) {
+    if (j->out.rc == 0 && job->rc < 0 && j->commit) {
         /* It ran, but the batch failed to commit. */
-        j->rc = -1;
-        j->err = job->err;
-        if (j->err.kind != E_SQL) {
-            j->err.kind = E_SQL;
-            j->err.sql_code = 1;
+        j->out.rc = -1;
+        j->out.err = job->err;
+        if (j->out.err.kind != E_SQL) {
+            j->out.err.kind = E_SQL;
+            j->out.err.sql_code = 1;
         }
         j->commit_failed = true;
     }
@@ -455,15 +428,15 @@ static void h_query(http_req_t *r) {
         j->deadline_us = time_mono_us() + (uint64_t)timeout_ms * 1000;
         j->given = given ? json_incref(given) : NULL;
         if (cls == SQL_READ) {
-            api_read(r, (uint64_t)timeout_ms * 1000, read_run, read_reset, read_done, j);
+            api_read(r, d, (uint64_t)timeout_ms * 1000, &j->out, run, read_reset, read_done, j);
         } else {
             j->job.run = write_run;
             j->job.done = write_done;
             j->job.arg = j;
             err_t e;
             if (dbh_submit(d, &j->job, &e) < 0) {
-                j->rc = -1;
-                j->err = e;
+                j->out.rc = -1;
+                j->out.err = e;
                 respond(r, j);
             }
         }
@@ -480,8 +453,8 @@ static void respond_ok_or(http_req_t *r, q_job_t *j) {
     }
     if (j->txn_rc == TXN_E_COMMIT) {
         char code[24];
-        snprintf(code, sizeof code, "SQL%d", j->err.kind == E_SQL ? j->err.sql_code : 1);
-        tdb_error(r, 400, code, j->err.msg,
+        snprintf(code, sizeof code, "SQL%d", j->out.err.kind == E_SQL ? j->out.err.sql_code : 1);
+        tdb_error(r, 400, code, j->out.err.msg,
                   j->type == SQL_SCHEMA ? "[TSV6] Schema transaction commit failed."
                                         : "[TSV5] Data transaction commit failed.");
         free_job(j);
@@ -493,7 +466,7 @@ static void respond_ok_or(http_req_t *r, q_job_t *j) {
 
 static void open_work(void *data) {
     q_job_t *j = data;
-    j->txn_rc = txn_open(j->db, j->caller, j->type, j->timeout_ms, j->lock_ms, j->txn_id, &j->err);
+    j->txn_rc = txn_open(j->db, j->caller, j->type, j->timeout_ms, j->lock_ms, j->txn_id, &j->out.err);
 }
 
 static void open_done(http_req_t *r, void *data) {
@@ -553,17 +526,17 @@ static q_job_t *txn_job(http_req_t *r) {
 
 static void tq_work(void *data) {
     q_job_t *j = data;
-    buf_init(&j->rows);
-    jw_init(&j->rw, &j->rows, 0);
-    jw_arr_begin(&j->rw);
+    buf_init(&j->out.rows);
+    jw_init(&j->out.w, &j->out.rows, 0);
+    jw_arr_begin(&j->out.w);
     sql_opts_t o = {.max_rows = j->limit, .bind = bind_given, .bind_ctx = j};
-    j->txn_rc = txn_query(j->txn_id, j->caller, j->sql, strlen(j->sql), &o, &sink, j, &j->res, &j->txn_closed,
-                          &j->type, &j->err);
-    jw_arr_end(&j->rw);
+    j->txn_rc = txn_query(j->txn_id, j->caller, j->sql, strlen(j->sql), &o, &sink, j, &j->out.res, &j->txn_closed,
+                          &j->type, &j->out.err);
+    jw_arr_end(&j->out.w);
     if (j->txn_rc == TXN_E_QUERY) {
-        j->rc = -1;
+        j->out.rc = -1;
         j->txn_rc = 0;
-        j->executed = j->res.step_failed;
+        j->executed = j->out.res.step_failed;
     }
 }
 
@@ -589,12 +562,12 @@ static void h_txn_query(http_req_t *r) {
 
 static void commit_work(void *data) {
     q_job_t *j = data;
-    j->txn_rc = txn_commit(j->txn_id, j->caller, &j->type, &j->err);
+    j->txn_rc = txn_commit(j->txn_id, j->caller, &j->type, &j->out.err);
 }
 
 static void rollback_work(void *data) {
     q_job_t *j = data;
-    j->txn_rc = txn_rollback(j->txn_id, j->caller, &j->err);
+    j->txn_rc = txn_rollback(j->txn_id, j->caller, &j->out.err);
 }
 
 static void close_work(void *data) {
