@@ -7,7 +7,6 @@ import time
 import pytest
 import requests
 
-from conftest import SLOW
 
 
 @pytest.fixture(scope="module")
@@ -115,12 +114,10 @@ def test_errors(ds):
 
 def test_time_limit(ds):
     slow = "with recursive c(x) as (select 1 union all select x + 1 from c) select count(*) from c"
-    t0 = time.time()
-    r = q(ds, slow, _timelimit="100")
+    r = q(ds, slow, _timelimit="100")  # an endless query: only the limit can end it
     assert r.status_code == 400
     assert r.json()["error"] == ("SQL query took too long. The time limit is controlled by the "
                                  "sql_time_limit_ms setting.")
-    assert time.time() - t0 < 5 * SLOW
 
 
 def test_long_query_does_not_stall_others(ds):
@@ -135,16 +132,16 @@ def test_long_query_does_not_stall_others(ds):
     t.start()
     time.sleep(0.05)
     sess = requests.Session()
-    lat = []
+    answered = 0
     while t.is_alive():
-        t0 = time.time()
         r = sess.get(f"{ds.url}/fixture/-/query.json", params={"sql": "select title from books where id = 1"})
-        lat.append(time.time() - t0)
         assert r.status_code == 200
+        answered += 1
     t.join()
-    assert done["r"].status_code == 400  # it did hit its limit
-    assert len(lat) >= 5
-    assert max(lat) < 0.5 * SLOW  # generous: each took far less than the long query
+    assert done["r"].status_code == 400  # it did run into its limit
+    # Had the long query blocked the server, at most one lookup would have
+    # been answered while it ran; a point query takes about a millisecond.
+    assert answered >= 10
 
 
 def test_redirect_and_cors(ds):
