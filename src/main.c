@@ -60,6 +60,7 @@ static const char *usage_serve =
     "  --sql-time-limit-ms N   time limit of a statement (default 1000)\n"
     "  --typedb-max-txn-timeout S  longest TypeDB transaction allowed (default 3600)\n"
     "  --typedb-max-answers N  most answers a TypeDB query may ask for (default 1000000)\n"
+    "  --max-insert-rows N     most rows one Datasette insert may carry (default 100)\n"
     "  --sync full|normal      durability of commits (default full: survives power loss)\n"
     "  --no-group-commit       one transaction and fsync per write (for benchmarks)\n";
 
@@ -86,7 +87,7 @@ typedef struct {
     int threads;
     const char *admin_password;
     bool private_files, cors, quiet, no_group_commit, sync_normal;
-    double max_txn_s, max_answers, sql_time_limit_ms, token_ttl, max_body, max_header, max_conns, header_timeout, idle_timeout;
+    double max_txn_s, max_answers, max_insert_rows, sql_time_limit_ms, token_ttl, max_body, max_header, max_conns, header_timeout, idle_timeout;
     const char **files;
     int nfiles;
 } serve_opts_t;
@@ -112,6 +113,7 @@ static int parse_serve(int argc, char **argv, serve_opts_t *o) {
     o->sql_time_limit_ms = 1000;
     o->max_txn_s = 3600;
     o->max_answers = 1000000;
+    o->max_insert_rows = 100;
     o->max_body = 64.0 * 1024 * 1024;
     o->max_header = 16384;
     o->max_conns = 10000;
@@ -145,6 +147,8 @@ static int parse_serve(int argc, char **argv, serve_opts_t *o) {
             if (!parse_num(v, 1, 31536000, &o->token_ttl)) return die("invalid --token-ttl '%s' (1..31536000)", v);
         } else if ((v = opt_value(argc, argv, &i, "--typedb-max-txn-timeout"))) {
             if (!parse_num(v, 1, 86400 * 7, &o->max_txn_s)) return die("invalid --typedb-max-txn-timeout '%s'", v);
+        } else if ((v = opt_value(argc, argv, &i, "--max-insert-rows"))) {
+            if (!parse_num(v, 1, 1e6, &o->max_insert_rows)) return die("invalid --max-insert-rows '%s'", v);
         } else if ((v = opt_value(argc, argv, &i, "--typedb-max-answers"))) {
             if (!parse_num(v, 1, 1e9, &o->max_answers)) return die("invalid --typedb-max-answers '%s'", v);
         } else if ((v = opt_value(argc, argv, &i, "--sql-time-limit-ms"))) {
@@ -202,7 +206,8 @@ static int cmd_serve(int argc, char **argv) {
                        .cors = o.cors,
                        .sql_time_limit_ms = (int64_t)o.sql_time_limit_ms,
                        .typedb_max_txn_timeout_ms = (int64_t)(o.max_txn_s * 1000),
-                       .typedb_max_answers = (int64_t)o.max_answers};
+                       .typedb_max_answers = (int64_t)o.max_answers,
+                       .ds_max_insert_rows = (int64_t)o.max_insert_rows};
     router_t *rt = router_new();
     /* Order matters for paths no route matches: the more specific claims first. */
     airsequel_register(rt);

@@ -1,10 +1,13 @@
-/* datasette: the Datasette-style dialect (spec/datasette.md). So far: the
- * custom SQL endpoint /DB/-/query.json (§8) and the /DB.json?sql= redirect.
- * Datasette's URLs are suffix-based (/DB.json, /DB/T/ID.json), so this face
- * registers one fallback route and parses paths itself. Errors are
- * {"ok":false,"error","errors","status"}; JSON uses ", "/": " separators and
- * \uXXXX escapes as Python's json.dumps does. */
+/* datasette: the Datasette-style dialect (spec/datasette.md): routing,
+ * errors, authentication, the instance and database views and custom SQL
+ * (§8). Table and row pages live in datasette_table.c, the write API in
+ * datasette_write.c. Datasette's URLs are suffix-based (/DB.json,
+ * /DB/T/ID.json), so this face registers one fallback route and parses
+ * paths itself. Errors are {"ok":false,"error","errors","status"}; JSON uses
+ * ", "/": " separators and \uXXXX escapes as Python's json.dumps does. */
 #include "api/datasette.h"
+
+#include <sys/stat.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -12,7 +15,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "api/common.h"
+#include "api/datasette_internal.h"
+#include "core/tables.h"
+#include "util/md5.h"
 #include "core/auth.h"
 #include "core/dbh.h"
 #include "core/engine.h"
@@ -22,10 +27,10 @@
 #include "util/timeutil.h"
 #include "util/url.h"
 
-#define ENGINE(r) ((engine_t *)(r)->app)
-#define JSON_TYPE "application/json; charset=utf-8"
-#define MAX_RETURNED_ROWS 1000
-#define JW_DS (JW_SPACED | JW_ASCII)
+#define ENGINE(r) DS_ENGINE(r)
+#define JSON_TYPE DS_JSON
+#define MAX_RETURNED_ROWS DS_MAX_RETURNED_ROWS
+#define JW_DS DS_JW
 
 static void render_error(http_req_t *r, int status, const char *message);
 static void options(http_req_t *r);
@@ -37,7 +42,7 @@ static const dialect_t datasette_dialect = {
 };
 
 /* CORS is opt-in (--cors) and then goes on every response of this face. */
-static void cors(http_req_t *r) {
+void ds_cors(http_req_t *r) {
     if (!ENGINE(r)->cors) return;
     http_add_header(r, "Access-Control-Allow-Origin", "*");
     http_add_header(r, "Access-Control-Allow-Headers", "Authorization, Content-Type");
@@ -47,7 +52,7 @@ static void cors(http_req_t *r) {
 }
 
 /* {"ok": false, "error": msg, "errors": [msg], "status": N, <extra>} */
-static void ds_error_extra(http_req_t *r, int status, const char *msg, bool query_extras) {
+void ds_error_extra(http_req_t *r, int status, const char *msg, bool query_extras) {
     buf_t b = BUF_INIT;
     jw_t w;
     jw_init(&w, &b, JW_DS);
@@ -70,15 +75,15 @@ static void ds_error_extra(http_req_t *r, int status, const char *msg, bool quer
         jw_bool(&w, false);
     }
     jw_obj_end(&w);
-    cors(r);
+    ds_cors(r);
     http_respond_buf(r, status, JSON_TYPE, &b);
 }
 
-static void ds_error(http_req_t *r, int status, const char *msg) { ds_error_extra(r, status, msg, false); }
+void ds_error(http_req_t *r, int status, const char *msg) { ds_error_extra(r, status, msg, false); }
 
 static void render_error(http_req_t *r, int status, const char *message) {
     if (status == 405) {
-        cors(r);
+        ds_cors(r);
         http_respond(r, 405, "text/plain", "Method not allowed", 18);
         return;
     }
@@ -86,7 +91,7 @@ static void render_error(http_req_t *r, int status, const char *message) {
 }
 
 static void options(http_req_t *r) {
-    cors(r);
+    ds_cors(r);
     http_respond(r, 200, "text/plain", "ok", 2);
 }
 
@@ -114,17 +119,17 @@ typedef struct {
     qs_t qs;
     char *sql;
     shape_t shape;
-    bool nl, infinity;
+    bool nl, infinity, csv, header;
     bool extra_columns, extra_query, extra_database;
     uint64_t limit_ms;
     api_out_t out;
 } query_job_t;
 
-static bool truthy(const char *v) {
+bool ds_truthy(const char *v) {
     return v && (strcmp(v, "on") == 0 || strcmp(v, "true") == 0 || strcmp(v, "1") == 0);
 }
 
-static void write_value(jw_t *w, const store_value_t *v, bool infinity) {
+void ds_write_value(jw_t *w, const store_value_t *v, bool infinity) {
     switch (v->type) {
     case SV_INT: jw_int(w, v->i); break;
     case SV_REAL:
@@ -159,6 +164,27 @@ static void q_row(void *ctx, store_stmt_t *st, int n) {
     query_job_t *j = ctx;
     jw_t *w = &j->out.w;
     store_value_t v;
+    if (j->csv) {
+        buf_t *b = &j->out.rows;
+        if (j->header && b->len == 0) {
+            for (int i = 0; i < n; i++) {
+                if (i) buf_putc(b, ',');
+                ds_csv_field(b, j->out.cols[i], strlen(j->out.cols[i]));
+            }
+            buf_puts(b, "\r\n");
+        }
+        for (int i = 0; i < n; i++) {
+            if (i) buf_putc(b, ',');
+            store_col_value(st, i, &v);
+            if (v.type == SV_NULL) continue;
+            buf_t tx = BUF_INIT;
+            ds_value_text(&tx, &v);
+            ds_csv_field(b, tx.data ? tx.data : "", tx.len);
+            buf_free(&tx);
+        }
+        buf_puts(b, "\r\n");
+        return;
+    }
     if (j->nl) {
         /* _nl: one JSON object per line, no enclosing array. */
         if (j->out.rows.len) buf_putc(&j->out.rows, '\n');
@@ -167,13 +193,13 @@ static void q_row(void *ctx, store_stmt_t *st, int n) {
     switch (j->shape) {
     case SHAPE_ARRAYFIRST:
         store_col_value(st, 0, &v);
-        write_value(w, &v, j->infinity);
+        ds_write_value(w, &v, j->infinity);
         return;
     case SHAPE_ARRAYS:
         jw_arr_begin(w);
         for (int i = 0; i < n; i++) {
             store_col_value(st, i, &v);
-            write_value(w, &v, j->infinity);
+            ds_write_value(w, &v, j->infinity);
         }
         jw_arr_end(w);
         return;
@@ -186,7 +212,7 @@ static void q_row(void *ctx, store_stmt_t *st, int n) {
             if (later) continue;
             jw_key(w, j->out.cols[i]);
             store_col_value(st, i, &v);
-            write_value(w, &v, j->infinity);
+            ds_write_value(w, &v, j->infinity);
         }
         jw_obj_end(w);
     }
@@ -218,7 +244,7 @@ static void query_run(void *data, store_db_t *c, uint64_t deadline_us) {
     query_job_t *j = data;
     buf_init(&j->out.rows);
     jw_init(&j->out.w, &j->out.rows, JW_DS);
-    if (!j->nl) jw_arr_begin(&j->out.w);
+    if (!j->nl && !j->csv) jw_arr_begin(&j->out.w);
     sql_opts_t o = {.max_class = SQL_READ,
                     .single_statement = true,
                     .deadline_us = deadline_us,
@@ -226,7 +252,14 @@ static void query_run(void *data, store_db_t *c, uint64_t deadline_us) {
                     .bind = q_bind,
                     .bind_ctx = j};
     j->out.rc = sql_run(c, j->sql, strlen(j->sql), &o, &q_sink, j, &j->out.res, &j->out.err);
-    if (!j->nl) jw_arr_end(&j->out.w);
+    if (!j->nl && !j->csv) jw_arr_end(&j->out.w);
+    if (j->csv && j->header && j->out.rows.len == 0 && j->out.rc == 0) {
+        for (int i = 0; i < j->out.ncols; i++) {
+            if (i) buf_putc(&j->out.rows, ',');
+            ds_csv_field(&j->out.rows, j->out.cols[i], strlen(j->out.cols[i]));
+        }
+        if (j->out.ncols) buf_puts(&j->out.rows, "\r\n");
+    }
 }
 
 static void query_reset(void *data) { api_out_reset(&((query_job_t *)data)->out); }
@@ -245,7 +278,14 @@ static void query_done(http_req_t *r, void *data) {
         free_query_job(j);
         return;
     }
-    cors(r);
+    ds_cors(r);
+    if (j->csv) {
+        const char *dl = qs_get(&j->qs, "_dl");
+        if (dl && *dl) http_add_header(r, "Content-Disposition", "attachment; filename=\"query.csv\"");
+        http_respond_buf(r, 200, dl && *dl ? "text/csv; charset=utf-8" : "text/plain; charset=utf-8", &j->out.rows);
+        free_query_job(j);
+        return;
+    }
     if (j->nl) {
         http_respond_buf(r, 200, "text/plain; charset=utf-8", &j->out.rows);
         free_query_job(j);
@@ -362,8 +402,9 @@ static const char *select_check(const char *sql) {
     return msg;
 }
 
-static void h_query(http_req_t *r, db_t *d) {
+static void h_query(http_req_t *r, db_t *d, bool csv) {
     query_job_t *j = xcalloc(1, sizeof *j);
+    j->csv = csv;
     j->r = r;
     j->db = d;
     qs_parse(&j->qs, r->query ? r->query : "", r->query ? strlen(r->query) : 0);
@@ -377,7 +418,8 @@ static void h_query(http_req_t *r, db_t *d) {
         if (v < j->limit_ms) j->limit_ms = v; /* can only lower */
     }
     j->nl = qs_get(&j->qs, "_nl") && *qs_get(&j->qs, "_nl");
-    j->infinity = truthy(qs_get(&j->qs, "_json_infinity"));
+    j->header = !(qs_get(&j->qs, "_header") && strcmp(qs_get(&j->qs, "_header"), "off") == 0);
+    j->infinity = ds_truthy(qs_get(&j->qs, "_json_infinity"));
     if (shape && strcmp(shape, "objects") == 0) j->shape = SHAPE_OBJECTS;
     else if (shape && strcmp(shape, "arrays") == 0) j->shape = SHAPE_ARRAYS;
     else if (shape && strcmp(shape, "array") == 0) j->shape = SHAPE_ARRAY;
@@ -423,6 +465,502 @@ static void h_query(http_req_t *r, db_t *d) {
     api_read(r, j->db, j->limit_ms * 1000, &j->out, query_run, query_reset, query_done, j);
 }
 
+/* ---- shared helpers ----------------------------------------------------- */
+
+void ds_csv_field(buf_t *b, const char *s, size_t n) {
+    bool q = false;
+    for (size_t i = 0; i < n && !q; i++) q = s[i] == ',' || s[i] == '"' || s[i] == '\r' || s[i] == '\n';
+    if (!q) {
+        buf_append(b, s, n);
+        return;
+    }
+    buf_putc(b, '"');
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '"') buf_putc(b, '"');
+        buf_putc(b, s[i]);
+    }
+    buf_putc(b, '"');
+}
+
+/* Datasette's list of words it always quotes. */
+static const char *const reserved[] = {
+    "abort", "action", "add", "after", "all", "alter", "analyze", "and", "as", "asc", "attach", "autoincrement",
+    "before", "begin", "between", "by", "cascade", "case", "cast", "check", "collate", "column", "commit",
+    "conflict", "constraint", "create", "cross", "current_date", "current_time", "current_timestamp", "database",
+    "default", "deferrable", "deferred", "delete", "desc", "detach", "distinct", "drop", "each", "else", "end",
+    "escape", "except", "exclusive", "exists", "explain", "fail", "for", "foreign", "from", "full", "glob",
+    "group", "having", "if", "ignore", "immediate", "in", "index", "indexed", "initially", "inner", "insert",
+    "instead", "intersect", "into", "is", "isnull", "join", "key", "left", "like", "limit", "match", "natural",
+    "no", "not", "notnull", "null", "of", "offset", "on", "or", "order", "outer", "plan", "pragma", "primary",
+    "query", "raise", "recursive", "references", "regexp", "reindex", "release", "rename", "replace", "restrict",
+    "right", "rollback", "row", "savepoint", "select", "set", "table", "temp", "temporary", "then", "to",
+    "transaction", "trigger", "union", "unique", "update", "using", "vacuum", "values", "view", "virtual", "when",
+    "where", "with", "without", NULL};
+
+void ds_ident(buf_t *b, const char *name) {
+    bool plain = (name[0] >= 'A' && name[0] <= 'Z') || (name[0] >= 'a' && name[0] <= 'z') || name[0] == '_';
+    for (const char *c = name; *c && plain; c++)
+        plain = (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_';
+    for (int i = 0; plain && reserved[i]; i++) plain = strcasecmp(reserved[i], name) != 0;
+    if (plain) {
+        buf_puts(b, name);
+        return;
+    }
+    buf_putc(b, '"');
+    for (const char *c = name; *c; c++) {
+        if (*c == '"') buf_putc(b, '"');
+        buf_putc(b, *c);
+    }
+    buf_putc(b, '"');
+}
+
+void ds_value_text(buf_t *b, const store_value_t *v) {
+    char tmp[32];
+    switch (v->type) {
+    case SV_INT: buf_printf(b, "%lld", (long long)v->i); break;
+    case SV_REAL:
+        if (isinf(v->d)) buf_puts(b, v->d > 0 ? "inf" : "-inf");
+        else if (isnan(v->d)) buf_puts(b, "nan");
+        else buf_append(b, tmp, json_format_double(v->d, tmp));
+        break;
+    case SV_TEXT:
+    case SV_BLOB: buf_append(b, v->p, v->n); break;
+    case SV_NULL: buf_puts(b, "None"); break;
+    }
+    if (!b->data) buf_puts(b, "");
+}
+
+/* escape_fts(q) (§5): an odd number of '"' gets one appended; the query is
+ * split on white space keeping "…" groups; empty parts and "" go; parts
+ * not starting with '"' are quoted; joined by spaces. */
+static void escape_fts(const char *in, size_t n, buf_t *out) {
+    buf_t q = BUF_INIT;
+    buf_append(&q, in, n);
+    size_t quotes = 0;
+    for (size_t i = 0; i < n; i++) quotes += in[i] == '"';
+    if (quotes % 2) buf_putc(&q, '"');
+    const char *s = q.data ? q.data : "";
+    size_t len = q.len, i = 0;
+    bool first = true;
+    while (i < len) {
+        while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++;
+        if (i >= len) break;
+        size_t start = i;
+        /* a token runs to white space, but "…" groups keep theirs */
+        bool inq = false;
+        while (i < len) {
+            if (s[i] == '"') inq = !inq;
+            else if (!inq && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) break;
+            i++;
+        }
+        size_t tl = i - start;
+        const char *t = s + start;
+        if (tl == 0 || (tl == 2 && t[0] == '"' && t[1] == '"')) continue;
+        if (!first) buf_putc(out, ' ');
+        first = false;
+        if (t[0] == '"') {
+            buf_append(out, t, tl);
+        } else {
+            buf_putc(out, '"');
+            buf_append(out, t, tl);
+            buf_putc(out, '"');
+        }
+    }
+    buf_free(&q);
+}
+
+/* ---- instance and database views (§2) ----------------------------------- */
+
+static int strcmp_ptr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static bool readable(const actor_t *a, db_t *d) { return auth_check(a, d, ACT_READ); }
+
+static int64_t file_size(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? (int64_t)st.st_size : 0;
+}
+
+static void h_versions(http_req_t *r) {
+    buf_t b = BUF_INIT;
+    jw_t w;
+    jw_init(&w, &b, JW_DS);
+    jw_obj_begin(&w);
+    jw_key(&w, "ok");
+    jw_bool(&w, true);
+    jw_key(&w, "datasette");
+    jw_obj_begin(&w);
+    jw_key(&w, "version");
+    jw_str(&w, "1.0a37");
+    jw_obj_end(&w);
+    jw_key(&w, "atrium");
+    jw_obj_begin(&w);
+    jw_key(&w, "version");
+    jw_str(&w, ATRIUM_VERSION);
+    jw_obj_end(&w);
+    jw_key(&w, "sqlite");
+    jw_obj_begin(&w);
+    jw_key(&w, "version");
+    jw_str(&w, store_version());
+    jw_key(&w, "fts_versions");
+    jw_arr_begin(&w);
+    char **opts;
+    int n = store_compile_options(&opts);
+    bool fts5 = false, fts3 = false;
+    for (int i = 0; i < n; i++) {
+        fts5 = fts5 || strcmp(opts[i], "ENABLE_FTS5") == 0;
+        fts3 = fts3 || strcmp(opts[i], "ENABLE_FTS3") == 0 || strcmp(opts[i], "ENABLE_FTS4") == 0;
+    }
+    if (fts5) jw_str(&w, "FTS5");
+    if (fts3) {
+        jw_str(&w, "FTS4");
+        jw_str(&w, "FTS3");
+    }
+    jw_arr_end(&w);
+    jw_key(&w, "extensions");
+    jw_obj_begin(&w);
+    jw_key(&w, "json1");
+    jw_null(&w);
+    jw_obj_end(&w);
+    jw_key(&w, "compile_options");
+    jw_arr_begin(&w);
+    for (int i = 0; i < n; i++) jw_str(&w, opts[i]);
+    jw_arr_end(&w);
+    jw_obj_end(&w);
+    jw_obj_end(&w);
+    for (int i = 0; i < n; i++) free(opts[i]);
+    free(opts);
+    ds_cors(r);
+    http_respond_buf(r, 200, JSON_TYPE, &b);
+}
+
+static void h_actor(http_req_t *r, const actor_t *a) {
+    buf_t b = BUF_INIT;
+    jw_t w;
+    jw_init(&w, &b, JW_DS);
+    jw_obj_begin(&w);
+    jw_key(&w, "ok");
+    jw_bool(&w, true);
+    jw_key(&w, "actor");
+    if (a->principal_id) {
+        jw_obj_begin(&w);
+        jw_key(&w, "id");
+        jw_str(&w, a->name[0] ? a->name : a->identity);
+        jw_key(&w, "token");
+        jw_str(&w, "dstok");
+        jw_obj_end(&w);
+    } else {
+        jw_null(&w);
+    }
+    jw_obj_end(&w);
+    ds_cors(r);
+    http_respond_buf(r, 200, JSON_TYPE, &b);
+}
+
+static void h_databases(http_req_t *r, const actor_t *a) {
+    db_t **list;
+    size_t n = catalog_db_list(ENGINE(r)->catalog, &list);
+    buf_t b = BUF_INIT;
+    jw_t w;
+    jw_init(&w, &b, JW_DS);
+    jw_obj_begin(&w);
+    jw_key(&w, "ok");
+    jw_bool(&w, true);
+    jw_key(&w, "databases");
+    jw_arr_begin(&w);
+    for (size_t i = 0; i < n; i++) {
+        if (!readable(a, list[i])) continue;
+        buf_t route = BUF_INIT;
+        tilde_encode(&route, list[i]->name, strlen(list[i]->name));
+        jw_obj_begin(&w);
+        jw_key(&w, "name");
+        jw_str(&w, list[i]->name);
+        jw_key(&w, "route");
+        jw_str(&w, route.data);
+        jw_key(&w, "path");
+        jw_str(&w, list[i]->path);
+        jw_key(&w, "size");
+        jw_int(&w, file_size(list[i]->path));
+        jw_key(&w, "is_mutable");
+        jw_bool(&w, true);
+        jw_key(&w, "is_memory");
+        jw_bool(&w, false);
+        jw_key(&w, "hash");
+        jw_null(&w);
+        jw_obj_end(&w);
+        buf_free(&route);
+    }
+    jw_arr_end(&w);
+    jw_obj_end(&w);
+    catalog_db_list_free(list, n);
+    ds_cors(r);
+    http_respond_buf(r, 200, JSON_TYPE, &b);
+}
+
+/* /.json and /DB.json read each database's schema (and counts) on a read
+ * connection, off the loop. */
+typedef struct {
+    db_t **dbs;
+    size_t n;
+    char *only; /* /DB.json: that database */
+    buf_t body;
+    int status;
+    char *msg;
+} dbview_t;
+
+static void write_table_entry(jw_t *w, store_db_t *c, const schema_t *s, const tinfo_t *t, bool private_, bool full) {
+    jw_obj_begin(w);
+    jw_key(w, "name");
+    jw_str(w, t->name);
+    jw_key(w, "columns");
+    jw_arr_begin(w);
+    for (int i = 0; i < t->ncols; i++) jw_str(w, t->cols[i].name);
+    jw_arr_end(w);
+    jw_key(w, "primary_keys");
+    jw_arr_begin(w);
+    for (int k = 0; k < t->npk; k++) jw_str(w, t->cols[t->pk[k]].name);
+    jw_arr_end(w);
+    /* counts are best effort: capped, and skipped for virtual tables */
+    int64_t count = -1;
+    if (!t->is_virtual) {
+        buf_t q = BUF_INIT;
+        buf_puts(&q, "select count(*) from (select * from ");
+        ds_ident(&q, t->name);
+        buf_puts(&q, " limit 10001)");
+        store_stmt_t *st;
+        if (store_prepare(c, q.data, &st) == 0) {
+            if (store_step(st) == STORE_ROW) count = store_col_int(st, 0);
+            store_finalize(st);
+        }
+        buf_free(&q);
+    }
+    jw_key(w, "count");
+    if (count >= 0) jw_int(w, count > 10000 ? 10000 : count);
+    else jw_null(w);
+    jw_key(w, "count_truncated");
+    jw_bool(w, count > 10000);
+    jw_key(w, "hidden");
+    jw_bool(w, t->hidden);
+    jw_key(w, "fts_table");
+    if (t->fts) jw_str(w, t->fts);
+    else jw_null(w);
+    if (full) {
+        jw_key(w, "foreign_keys");
+        jw_obj_begin(w);
+        const char *dir[2] = {"incoming", "outgoing"};
+        for (int d = 0; d < 2; d++) {
+            jw_key(w, dir[d]);
+            jw_arr_begin(w);
+            const tfk_t *fks = d ? t->out : t->in;
+            int nf = d ? t->nout : t->nin;
+            for (int k = 0; k < nf; k++) {
+                jw_obj_begin(w);
+                jw_key(w, "other_table");
+                jw_str(w, fks[k].other_table);
+                jw_key(w, "column");
+                jw_str(w, fks[k].column);
+                jw_key(w, "other_column");
+                jw_str(w, fks[k].other_column);
+                jw_obj_end(w);
+            }
+            jw_arr_end(w);
+        }
+        jw_obj_end(w);
+    }
+    (void)s;
+    jw_key(w, "private");
+    jw_bool(w, private_);
+    jw_obj_end(w);
+}
+
+static void dbview_work(void *data) {
+    dbview_t *v = data;
+    jw_t w;
+    jw_init(&w, &v->body, JW_DS);
+    if (!v->only) {
+        jw_obj_begin(&w);
+        jw_key(&w, "ok");
+        jw_bool(&w, true);
+        jw_key(&w, "unstable");
+        jw_str(&w, "This API is not part of Datasette's stable interface and may change at any time");
+        jw_key(&w, "databases");
+        jw_arr_begin(&w);
+    }
+    for (size_t i = 0; i < v->n; i++) {
+        db_t *d = v->dbs[i];
+        err_t e = {0};
+        store_db_t *c = dbh_reader(d, &e);
+        char msg[256];
+        const schema_t *s = c ? schema_get(c, msg, sizeof msg) : NULL;
+        if (!s) {
+            if (v->only) {
+                v->status = 400;
+                v->msg = xstrdup(c ? msg : e.msg);
+            }
+            err_clear(&e);
+            if (c) dbh_reader_put(d, c);
+            continue;
+        }
+        int ntables = 0, nviews = 0, nhidden = 0;
+        for (int k = 0; k < s->n; k++) {
+            if (s->t[k].is_view) nviews++;
+            else if (s->t[k].hidden) nhidden++;
+            else ntables++;
+        }
+        buf_t route = BUF_INIT;
+        tilde_encode(&route, d->name, strlen(d->name));
+        if (v->only) {
+            jw_obj_begin(&w);
+            jw_key(&w, "ok");
+            jw_bool(&w, true);
+            jw_key(&w, "database");
+            jw_str(&w, d->name);
+            jw_key(&w, "private");
+            jw_bool(&w, !d->public);
+            jw_key(&w, "path");
+            buf_t path = BUF_INIT;
+            buf_printf(&path, "/%s", route.data);
+            jw_str(&w, path.data);
+            buf_free(&path);
+            jw_key(&w, "size");
+            jw_int(&w, file_size(d->path));
+            jw_key(&w, "tables");
+            jw_arr_begin(&w);
+            for (int k = 0; k < s->n; k++)
+                if (!s->t[k].is_view) write_table_entry(&w, c, s, &s->t[k], !d->public, true);
+            jw_arr_end(&w);
+            jw_key(&w, "hidden_count");
+            jw_int(&w, nhidden);
+            jw_key(&w, "views");
+            jw_arr_begin(&w);
+            for (int k = 0; k < s->n; k++) {
+                if (!s->t[k].is_view) continue;
+                jw_obj_begin(&w);
+                jw_key(&w, "name");
+                jw_str(&w, s->t[k].name);
+                jw_key(&w, "private");
+                jw_bool(&w, !d->public);
+                jw_obj_end(&w);
+            }
+            jw_arr_end(&w);
+            jw_key(&w, "queries");
+            jw_arr_begin(&w);
+            jw_arr_end(&w);
+            jw_key(&w, "queries_more");
+            jw_bool(&w, false);
+            jw_key(&w, "queries_count");
+            jw_int(&w, 0);
+            jw_key(&w, "allow_execute_sql");
+            jw_bool(&w, true);
+            jw_key(&w, "table_columns");
+            jw_obj_begin(&w);
+            for (int k = 0; k < s->n; k++) {
+                const tinfo_t *t = &s->t[k];
+                if (t->is_view) continue;
+                const char **names = xcalloc((size_t)t->ncols + 1, sizeof *names);
+                for (int ci = 0; ci < t->ncols; ci++) names[ci] = t->cols[ci].name;
+                qsort(names, (size_t)t->ncols, sizeof *names, strcmp_ptr);
+                jw_key(&w, t->name);
+                jw_arr_begin(&w);
+                for (int ci = 0; ci < t->ncols; ci++) jw_str(&w, names[ci]);
+                jw_arr_end(&w);
+                free(names);
+            }
+            jw_obj_end(&w);
+            jw_key(&w, "metadata");
+            jw_obj_begin(&w);
+            jw_obj_end(&w);
+            jw_obj_end(&w);
+        } else {
+            char color[33];
+            md5_hex(d->name, strlen(d->name), color);
+            color[6] = 0;
+            jw_obj_begin(&w);
+            jw_key(&w, "name");
+            jw_str(&w, d->name);
+            jw_key(&w, "hash");
+            jw_null(&w);
+            jw_key(&w, "color");
+            jw_str(&w, color);
+            jw_key(&w, "path");
+            buf_t path = BUF_INIT;
+            buf_printf(&path, "/%s", route.data);
+            jw_str(&w, path.data);
+            buf_free(&path);
+            jw_key(&w, "tables_and_views_truncated");
+            jw_arr_begin(&w);
+            int shown = 0;
+            for (int k = 0; k < s->n && shown < 5; k++) {
+                if (s->t[k].hidden) continue;
+                write_table_entry(&w, c, s, &s->t[k], !d->public, false);
+                shown++;
+            }
+            jw_arr_end(&w);
+            jw_key(&w, "tables_and_views_more");
+            jw_bool(&w, ntables + nviews > 5);
+            jw_key(&w, "tables_count");
+            jw_int(&w, ntables);
+            jw_key(&w, "table_rows_sum");
+            jw_null(&w);
+            jw_key(&w, "show_table_row_counts");
+            jw_bool(&w, false);
+            jw_key(&w, "hidden_table_rows_sum");
+            jw_null(&w);
+            jw_key(&w, "hidden_tables_count");
+            jw_int(&w, nhidden);
+            jw_key(&w, "views_count");
+            jw_int(&w, nviews);
+            jw_key(&w, "private");
+            jw_bool(&w, !d->public);
+            jw_obj_end(&w);
+        }
+        buf_free(&route);
+        dbh_reader_put(d, c);
+    }
+    if (!v->only) {
+        jw_arr_end(&w);
+        jw_key(&w, "metadata");
+        jw_obj_begin(&w);
+        jw_obj_end(&w);
+        jw_obj_end(&w);
+    }
+}
+
+static void dbview_done(http_req_t *r, void *data) {
+    dbview_t *v = data;
+    if (v->status) ds_error(r, v->status, v->msg);
+    else {
+        ds_cors(r);
+        http_respond_buf(r, 200, JSON_TYPE, &v->body);
+    }
+    buf_free(&v->body);
+    free(v->msg);
+    free(v->only);
+    catalog_db_list_free(v->dbs, v->n);
+    free(v);
+}
+
+static void h_instance(http_req_t *r, const actor_t *a, db_t *only) {
+    dbview_t *v = xcalloc(1, sizeof *v);
+    if (only) {
+        v->dbs = xcalloc(1, sizeof *v->dbs);
+        v->dbs[0] = only;
+        v->n = 1;
+        v->only = xstrdup(only->name);
+    } else {
+        db_t **list;
+        size_t n = catalog_db_list(ENGINE(r)->catalog, &list);
+        v->dbs = xcalloc(n + 1, sizeof *v->dbs);
+        for (size_t i = 0; i < n; i++) {
+            if (readable(a, list[i])) {
+                db_retain(list[i]);
+                v->dbs[v->n++] = list[i];
+            }
+        }
+        catalog_db_list_free(list, n);
+    }
+    http_defer(r, dbview_work, dbview_done, v);
+}
+
 /* ---- path dispatch ---------------------------------------------------- */
 
 /* Splits off a ".json"/".csv" suffix of the last segment. */
@@ -457,40 +995,204 @@ static db_t *find_db(http_req_t *r, const actor_t *a, const char *seg, size_t le
     return d;
 }
 
+static void redirect(http_req_t *r, const char *loc) {
+    http_add_header(r, "Location", loc);
+    ds_cors(r);
+    http_respond(r, 302, NULL, "", 0);
+}
+
+/* A path someone percent-encoded: re-encode its segments the tilde way. */
+static void percent_redirect(http_req_t *r) {
+    buf_t loc = BUF_INIT;
+    const char *p = r->path;
+    size_t n = strlen(p), base;
+    const char *sfx = suffix_of(p, n, &base);
+    for (size_t i = 0; i < base; i++) {
+        if (p[i] == '~') buf_puts(&loc, "~7E");
+        else if (p[i] == '%') buf_putc(&loc, '~');
+        else if (p[i] == '.') buf_puts(&loc, "~2E");
+        else buf_putc(&loc, p[i]);
+    }
+    if (sfx) buf_puts(&loc, sfx);
+    if (r->query) buf_printf(&loc, "?%s", r->query);
+    redirect(r, loc.data);
+    buf_free(&loc);
+}
+
+static void html_page(http_req_t *r, int status, const char *text) {
+    buf_t b = BUF_INIT;
+    buf_puts(&b, "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Atrium</title></head><body><p>");
+    for (const char *c = text; *c; c++) {
+        if (*c == '<') buf_puts(&b, "&lt;");
+        else if (*c == '>') buf_puts(&b, "&gt;");
+        else if (*c == '&') buf_puts(&b, "&amp;");
+        else buf_putc(&b, *c);
+    }
+    buf_puts(&b, "</p></body></html>\n");
+    ds_cors(r);
+    http_respond_buf(r, status, "text/html; charset=utf-8", &b);
+}
+
+#define MAX_SEGS 6
+
 static void h_fallback(http_req_t *r) {
     actor_t a;
     if (!authenticate(r, &a)) return;
-    const char *path = r->path + 1;
-    const char *slash = strchr(path, '/');
-    size_t len0 = slash ? (size_t)(slash - path) : strlen(path);
+    const char *path = r->path;
+    size_t plen = strlen(path);
+    if (plen > 1 && path[plen - 1] == '/') {
+        buf_t loc = BUF_INIT;
+        size_t keep = plen;
+        while (keep > 1 && path[keep - 1] == '/') keep--;
+        buf_append(&loc, path, keep);
+        if (r->query) buf_printf(&loc, "?%s", r->query);
+        redirect(r, loc.data);
+        buf_free(&loc);
+        return;
+    }
+    if (strchr(path, '%')) {
+        percent_redirect(r);
+        return;
+    }
+    const char *seg[MAX_SEGS];
+    size_t len[MAX_SEGS];
+    int n = 0;
+    for (const char *p = path + 1; *p || n == 0;) {
+        if (n == MAX_SEGS) {
+            ds_error(r, 404, "Not found");
+            return;
+        }
+        const char *sl = strchr(p, '/');
+        seg[n] = p;
+        len[n] = sl ? (size_t)(sl - p) : strlen(p);
+        n++;
+        if (!sl) break;
+        p = sl + 1;
+    }
+#define SEG_IS(i, s) (len[i] == strlen(s) && memcmp(seg[i], s, len[i]) == 0)
+    if (r->method == M_POST) {
+        if (n == 2 && SEG_IS(0, "-") && SEG_IS(1, "create-token")) {
+            ds_create_token(r, &a);
+            return;
+        }
+        const char *op = NULL;
+        if (n == 3 && SEG_IS(1, "-") && SEG_IS(2, "create")) op = "create";
+        else if (n == 4 && SEG_IS(2, "-") && (SEG_IS(3, "insert") || SEG_IS(3, "upsert") || SEG_IS(3, "drop")))
+            op = seg[3];
+        else if (n == 5 && SEG_IS(3, "-") && (SEG_IS(4, "update") || SEG_IS(4, "delete"))) op = seg[4];
+        if (!op) {
+            render_error(r, 405, "Method not allowed");
+            return;
+        }
+        buf_t name = BUF_INIT;
+        db_t *d = NULL;
+        if (tilde_decode(seg[0], len[0], &name) == 0 && name.len)
+            d = catalog_db_find(ENGINE(r)->catalog, name.data, DB_BY_NAME);
+        if (!d) {
+            buf_t m = BUF_INIT;
+            buf_printf(&m, "Database not found: %s", name.data ? name.data : "");
+            ds_error(r, 404, m.data);
+            buf_free(&m);
+            buf_free(&name);
+            return;
+        }
+        buf_free(&name);
+        buf_t table = BUF_INIT, id = BUF_INIT;
+        if (n >= 4) tilde_decode(seg[1], len[1], &table);
+        if (n == 5) buf_append(&id, seg[2], len[2]);
+        ds_write(r, &a, d, n >= 4 ? (table.data ? table.data : "") : NULL, n == 5 ? id.data : NULL, op);
+        buf_free(&table);
+        buf_free(&id);
+        return;
+    }
     if (r->method != M_GET && r->method != M_HEAD) {
         render_error(r, 405, "Method not allowed");
         return;
     }
-    if (!slash) {
-        /* /DB.json?sql=… → /DB/-/query.json?… (the query kept verbatim) */
-        size_t base;
-        const char *sfx = suffix_of(path, len0, &base);
-        if (sfx && base > 0 && r->query && strstr(r->query, "sql=")) {
-            buf_t loc = BUF_INIT;
-            buf_printf(&loc, "/%.*s/-/query%s?%s", (int)base, path, sfx, r->query);
-            http_add_header(r, "Location", loc.data);
-            buf_free(&loc);
-            cors(r);
-            http_respond(r, 302, NULL, "", 0);
+    size_t base;
+    const char *sfx = suffix_of(seg[n - 1], len[n - 1], &base);
+    bool csv = sfx && strcmp(sfx, ".csv") == 0;
+    if (n == 1 && SEG_IS(0, ".json")) {
+        h_instance(r, &a, NULL);
+        return;
+    }
+    if (n == 1) {
+        if (len[0] == 0) {
+            html_page(r, 200, "Atrium: this instance speaks Datasette's JSON API; see /.json");
             return;
         }
+        if (sfx && base == 0 && !csv) {
+            h_instance(r, &a, NULL);
+            return;
+        }
+        if (!sfx) {
+            db_t *d = NULL;
+            buf_t name = BUF_INIT;
+            if (tilde_decode(seg[0], len[0], &name) == 0 && name.len)
+                d = catalog_db_find(ENGINE(r)->catalog, name.data, DB_BY_NAME);
+            buf_free(&name);
+            if (!d) html_page(r, 404, "Database not found");
+            else html_page(r, 200, "See this database's .json");
+            if (d) db_release(d);
+            return;
+        }
+        /* /DB.json?sql=… → /DB/-/query.json?… (the query kept verbatim) */
+        if (r->query && strstr(r->query, "sql=")) {
+            buf_t loc = BUF_INIT;
+            buf_printf(&loc, "/%.*s/-/query%s?%s", (int)base, seg[0], sfx, r->query);
+            redirect(r, loc.data);
+            buf_free(&loc);
+            return;
+        }
+        db_t *d = find_db(r, &a, seg[0], base);
+        if (!d) return;
+        if (csv) {
+            ds_error(r, 404, "Not found");
+            db_release(d);
+            return;
+        }
+        h_instance(r, &a, d);
+        return;
+    }
+    if (n == 2 && SEG_IS(0, "-")) {
+        if (SEG_IS(1, "versions.json")) h_versions(r);
+        else if (SEG_IS(1, "databases.json")) h_databases(r, &a);
+        else if (SEG_IS(1, "actor.json")) h_actor(r, &a);
+        else ds_error(r, 404, "Not found");
+        return;
+    }
+    db_t *d = find_db(r, &a, seg[0], len[0]);
+    if (!d) return;
+    if (n == 3 && SEG_IS(1, "-")) {
+        if (sfx && base == 5 && memcmp(seg[2], "query", 5) == 0) {
+            h_query(r, d, csv);
+            return;
+        }
+        db_release(d);
         ds_error(r, 404, "Not found");
         return;
     }
-    if (strcmp(slash, "/-/query.json") == 0) {
-        db_t *d = find_db(r, &a, path, len0);
-        if (d) h_query(r, d);
+    if (!sfx || n > 3) {
+        db_release(d);
+        if (!sfx && n <= 3) html_page(r, 200, "See this page's .json");
+        else ds_error(r, 404, "Not found");
         return;
     }
-    ds_error(r, 404, "Not found");
+    buf_t table = BUF_INIT, id = BUF_INIT;
+    int bad = tilde_decode(seg[1], n == 2 ? base : len[1], &table);
+    if (n == 3) buf_append(&id, seg[2], base);
+    if (bad < 0 || !table.len) {
+        db_release(d);
+        ds_error(r, 404, "Table not found");
+    } else {
+        ds_table_page(r, &a, d, table.data, n == 3 ? (id.data ? id.data : "") : NULL, csv);
+    }
+    buf_free(&table);
+    buf_free(&id);
+#undef SEG_IS
 }
 
 void datasette_register(router_t *rt) {
+    store_add_text_function("escape_fts", escape_fts);
     router_add(rt, &datasette_dialect, M_GET | M_POST | M_PUT | M_DELETE | M_PATCH | M_OTHER, "/*", h_fallback);
 }

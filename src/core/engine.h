@@ -16,6 +16,7 @@ typedef struct {
     int64_t sql_time_limit_ms; /* default statement time limit (Datasette's 1000) */
     int64_t typedb_max_txn_timeout_ms; /* clamp of transactionTimeoutMillis */
     int64_t typedb_max_answers;        /* clamp of answerCountLimit */
+    int64_t ds_max_insert_rows;        /* Datasette's max_insert_rows (100) */
 } engine_t;
 
 #endif

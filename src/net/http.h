@@ -66,14 +66,20 @@ void http_respond_buf(http_req_t *r, int status, const char *content_type, buf_t
 void http_respond_error(http_req_t *r, int status, const char *message);
 
 /* Chunked streaming: begin, any number of writes, end. */
+typedef void (*http_done_fn)(http_req_t *r, void *data);
 void http_stream_begin(http_req_t *r, int status, const char *content_type);
 void http_stream_write(http_req_t *r, const void *p, size_t n);
 void http_stream_end(http_req_t *r);
+/* Back-pressure for streams: calls fn(r, data) on the loop once fewer than
+ * ~1 MiB of the response wait in the socket queue (at once if that is so
+ * already), or when the client goes away. One waiter per request. */
+void http_on_drain(http_req_t *r, http_done_fn fn, void *data);
+/* True once the client's connection is closed (further output is dropped). */
+bool http_gone(const http_req_t *r);
 
 /* Runs work(data) on a worker thread, then done(r, data) back on r's loop.
  * The request stays valid throughout; done must answer it. */
 typedef void (*http_work_fn)(void *data);
-typedef void (*http_done_fn)(http_req_t *r, void *data);
 void http_defer(http_req_t *r, http_work_fn work, http_done_fn done, void *data);
 
 /* From ANY thread: runs fn(r, data) on r's own loop thread soon after.

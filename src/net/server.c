@@ -95,6 +95,8 @@ struct conn {
     bool reading;
     int handles_open;
     size_t lingered;
+    http_done_fn drain_fn; /* a stream waiting for its queue to empty */
+    void *drain_data;
 };
 
 static http_parser_settings parser_settings;
@@ -186,12 +188,24 @@ typedef struct {
     char *data;
 } write_req_t;
 
+#define STREAM_HIGH_WATER (1u << 20)
+
+static void run_drain(conn_t *c) {
+    http_done_fn fn = c->drain_fn;
+    if (!fn) return;
+    c->drain_fn = NULL;
+    fn(c->req, c->drain_data);
+}
+
 static void on_write(uv_write_t *wr, int status) {
     write_req_t *w = (write_req_t *)wr;
     conn_t *c = wr->data;
     free(w->data);
     free(w);
     if (status < 0 && c && !c->closing) conn_close(c);
+    if (c && c->drain_fn && !c->closing &&
+        uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < STREAM_HIGH_WATER / 2)
+        run_drain(c);
 }
 
 /* Writes bytes now if the socket takes them, else queues a copy. */
@@ -331,6 +345,21 @@ void http_stream_end(http_req_t *r) {
     finish_request(c);
 }
 
+bool http_gone(const http_req_t *r) {
+    const conn_t *c = r->conn;
+    return !c || c->closing;
+}
+
+void http_on_drain(http_req_t *r, http_done_fn fn, void *data) {
+    conn_t *c = r->conn;
+    if (!c || c->closing || uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < STREAM_HIGH_WATER) {
+        fn(r, data);
+        return;
+    }
+    c->drain_fn = fn;
+    c->drain_data = data;
+}
+
 /* ---- deferred work ---------------------------------------------------- */
 
 typedef struct {
@@ -411,6 +440,7 @@ static void on_handle_closed(uv_handle_t *h) {
 static void conn_close(conn_t *c) {
     if (c->closing) return;
     c->closing = true;
+    run_drain(c); /* a waiting stream learns the client is gone */
     if (c->prev) c->prev->next = c->next;
     else c->w->conns = c->next;
     if (c->next) c->next->prev = c->prev;

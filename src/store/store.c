@@ -43,11 +43,39 @@ struct store_db {
     dyn_entry_t dyn[DYN_CACHE_MAX];
     int ndyn;
     uint64_t dyn_clock;
+    void *aux;
+    void (*aux_free)(void *);
 };
 
 #include "util/timeutil.h"
 
 const char *store_version(void) { return sqlite3_libversion(); }
+
+#define TEXT_FN_MAX 8
+typedef struct {
+    const char *name;
+    store_text_fn fn;
+} text_fn_t;
+static text_fn_t text_fns[TEXT_FN_MAX];
+static int ntext_fns;
+
+void store_add_text_function(const char *name, store_text_fn fn) {
+    if (ntext_fns < TEXT_FN_MAX) text_fns[ntext_fns++] = (text_fn_t){name, fn};
+}
+
+static void call_text_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+    (void)argc;
+    store_text_fn fn = (store_text_fn)sqlite3_user_data(ctx);
+    if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
+        sqlite3_result_null(ctx);
+        return;
+    }
+    const char *in = (const char *)sqlite3_value_text(argv[0]);
+    buf_t out = BUF_INIT;
+    fn(in ? in : "", (size_t)sqlite3_value_bytes(argv[0]), &out);
+    sqlite3_result_text(ctx, out.data ? out.data : "", (int)out.len, SQLITE_TRANSIENT);
+    buf_free(&out);
+}
 
 int store_global_init(void) {
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
@@ -73,6 +101,9 @@ int store_open(const char *path, int flags, store_db_t **out, char *err, size_t 
     s->db = db;
     const char *init = "PRAGMA foreign_keys=ON;";
     if ((rc = store_exec(s, init)) < 0) goto fail;
+    for (int i = 0; i < ntext_fns; i++)
+        sqlite3_create_function_v2(db, text_fns[i].name, 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
+                                   (void *)text_fns[i].fn, call_text_fn, NULL, NULL, NULL);
     if (flags & STORE_WAL) {
         if ((rc = store_exec(s, "PRAGMA journal_mode=WAL;")) < 0) goto fail;
     }
@@ -90,6 +121,7 @@ fail:
 
 void store_close(store_db_t *db) {
     if (!db) return;
+    if (db->aux_free) db->aux_free(db->aux);
     for (int i = 0; i < db->ndyn; i++) {
         sqlite3_finalize(db->dyn[i].stmt->st);
         free(db->dyn[i].stmt);
@@ -490,4 +522,29 @@ int store_schema_text(store_db_t *db, bool tables_only, buf_t *out) {
     }
     store_finalize(st);
     return rc < 0 ? rc : 0;
+}
+
+void store_set_aux(store_db_t *db, void *p, void (*free_fn)(void *)) {
+    if (db->aux_free && db->aux != p) db->aux_free(db->aux);
+    db->aux = p;
+    db->aux_free = free_fn;
+}
+
+void *store_get_aux(store_db_t *db) { return db->aux; }
+
+int64_t store_schema_cookie(store_db_t *db) {
+    store_stmt_t *st;
+    if (store_cached(db, "PRAGMA schema_version", &st) < 0) return -1;
+    int64_t v = store_step(st) == STORE_ROW ? store_col_int(st, 0) : -1;
+    store_reset(st);
+    return v;
+}
+
+int store_compile_options(char ***out) {
+    int n = 0;
+    while (sqlite3_compileoption_get(n)) n++;
+    char **v = xcalloc((size_t)n + 1, sizeof *v);
+    for (int i = 0; i < n; i++) v[i] = xstrdup(sqlite3_compileoption_get(i));
+    *out = v;
+    return n;
 }

@@ -166,4 +166,20 @@ changeset_t *store_capture_target(store_db_t *db);
  * tables_only, only tables and views. */
 int store_schema_text(store_db_t *db, bool tables_only, buf_t *out);
 
+/* ---- per-connection extras ------------------------------------------ */
+
+/* One pointer a higher layer hangs on a connection (core keeps its schema
+ * cache there); free_fn runs when it is replaced or the connection closes. */
+void store_set_aux(store_db_t *db, void *p, void (*free_fn)(void *));
+void *store_get_aux(store_db_t *db);
+/* PRAGMA schema_version: changes whenever the schema does; -1 on error. */
+int64_t store_schema_cookie(store_db_t *db);
+/* A deterministic one-argument SQL function from text to text (NULL in,
+ * NULL out). Register before opening connections; each store_open installs
+ * all of them. */
+/* SQLite's compile-time options ("ENABLE_FTS5", …); free each and the array. */
+int store_compile_options(char ***out);
+typedef void (*store_text_fn)(const char *in, size_t n, buf_t *out);
+void store_add_text_function(const char *name, store_text_fn fn);
+
 #endif

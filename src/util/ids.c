@@ -121,6 +121,14 @@ int b64url_decode(const char *s, size_t n, uint8_t *out, size_t cap) {
     return (int)len;
 }
 
+int b64_decode(const char *s, size_t n, uint8_t *out, size_t cap) {
+    size_t len;
+    const char *end;
+    if (sodium_base642bin(out, cap, s, n, NULL, &len, &end, sodium_base64_VARIANT_ORIGINAL) != 0) return -1;
+    if (end != s + n) return -1;
+    return (int)len;
+}
+
 void random_base32(char *out, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = crockford[randombytes_uniform(32)];
     out[n] = 0;

@@ -32,6 +32,8 @@ void b64url_encode(buf_t *out, const uint8_t *in, size_t n);
 void b64_encode(buf_t *out, const uint8_t *in, size_t n);
 /* Returns decoded length or -1. Accepts unpadded input only. */
 int b64url_decode(const char *s, size_t n, uint8_t *out, size_t cap);
+/* Standard base64 with padding; decoded length or -1. */
+int b64_decode(const char *s, size_t n, uint8_t *out, size_t cap);
 
 /* Random characters from a 32-letter alphabet (for readonly ids). */
 void random_base32(char *out, size_t n);

@@ -63,6 +63,22 @@ void url_encode(buf_t *out, const char *s, size_t n, const char *keep) {
     }
 }
 
+void url_encode_form(buf_t *out, const char *s, size_t n) {
+    static const char hx[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+            c == '-' || c == '~') {
+            buf_putc(out, (char)c);
+        } else if (c == ' ') {
+            buf_putc(out, '+');
+        } else {
+            char e[3] = {'%', hx[c >> 4], hx[c & 15]};
+            buf_append(out, e, 3);
+        }
+    }
+}
+
 void qs_parse(qs_t *q, const char *s, size_t n) {
     q->pairs = NULL;
     q->n = 0;

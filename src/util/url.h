@@ -15,6 +15,9 @@ int url_decode_segment(const char *s, size_t n, buf_t *out);
 void url_decode_form(const char *s, size_t n, buf_t *out);
 /* Percent-encodes s, keeping A-Za-z0-9 and the characters in `keep`. */
 void url_encode(buf_t *out, const char *s, size_t n, const char *keep);
+/* Form-encodes as Python's urlencode does: A-Za-z0-9_.-~ kept, space '+',
+ * other bytes %XX. */
+void url_encode_form(buf_t *out, const char *s, size_t n);
 
 typedef struct {
     char *key;

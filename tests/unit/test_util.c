@@ -14,6 +14,7 @@
 #include "util/buf.h"
 #include "util/ids.h"
 #include "util/json.h"
+#include "util/md5.h"
 #include "util/url.h"
 #include "util/utf8.h"
 
@@ -269,6 +270,27 @@ static void sanitized_stems_are_valid(void **st) {
     }
 }
 
+static void md5_known_digests(void **st) {
+    (void)st;
+    char h[33];
+    md5_hex("", 0, h);
+    assert_string_equal(h, "d41d8cd98f00b204e9800998ecf8427e");
+    md5_hex("abc", 3, h);
+    assert_string_equal(h, "900150983cd24fb0d6963f7d28e17f72");
+    const char *l = "12345678901234567890123456789012345678901234567890123456789012345678901234567890";
+    md5_hex(l, strlen(l), h);
+    assert_string_equal(h, "57edf4a22be3c955ac49da2e2107b67a");
+}
+
+static void form_encoding_like_urlencode(void **st) {
+    (void)st;
+    buf_t b = BUF_INIT;
+    const char *s = "a b,c~d.e_f-g/\xc3\xa9";
+    url_encode_form(&b, s, strlen(s));
+    assert_string_equal(b.data, "a+b%2Cc~d.e_f-g%2F%C3%A9");
+    buf_free(&b);
+}
+
 int main(void) {
     if (sodium_init() < 0) return 1;
     const struct CMUnitTest tests[] = {
@@ -286,6 +308,8 @@ int main(void) {
         cmocka_unit_test(uuid_shape),
         cmocka_unit_test(names_follow_the_rule),
         cmocka_unit_test(sanitized_stems_are_valid),
+        cmocka_unit_test(md5_known_digests),
+        cmocka_unit_test(form_encoding_like_urlencode),
     };
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }

@@ -1,0 +1,51 @@
+/* datasette_internal: what the Datasette face's files share (datasette.c:
+ * routing, errors, instance views, custom SQL; datasette_table.c: table and
+ * row pages, CSV; datasette_write.c: the JSON write API). Private to them. */
+#ifndef ATRIUM_API_DATASETTE_INTERNAL_H
+#define ATRIUM_API_DATASETTE_INTERNAL_H
+#include <stdbool.h>
+
+#include "api/common.h"
+#include "core/auth.h"
+#include "core/engine.h"
+#include "net/http.h"
+#include "util/json.h"
+
+#define DS_ENGINE(r) ((engine_t *)(r)->app)
+#define DS_JSON "application/json; charset=utf-8"
+#define DS_JW (JW_SPACED | JW_ASCII)
+#define DS_MAX_RETURNED_ROWS 1000
+#define DS_PAGE_SIZE 100
+
+/* The CORS headers (when --cors is on). */
+void ds_cors(http_req_t *r);
+/* {"ok": false, "error", "errors": [msg], "status"}; with query_extras also
+ * "rows": [] and "truncated": false (custom SQL errors). */
+void ds_error_extra(http_req_t *r, int status, const char *msg, bool query_extras);
+void ds_error(http_req_t *r, int status, const char *msg);
+bool ds_truthy(const char *v);
+/* One SQLite value the way Datasette renders it (reals as Python repr,
+ * infinities null unless allowed, blobs as {"$base64": true, …}). */
+void ds_write_value(jw_t *w, const store_value_t *v, bool infinity);
+/* An identifier as Datasette writes it into SQL: bare when plain and not
+ * a keyword, else double-quoted. */
+void ds_ident(buf_t *b, const char *name);
+/* A TEXT value as Python's str() would show it (pk paths, _next tokens). */
+void ds_value_text(buf_t *b, const store_value_t *v);
+
+/* A parsed JSON value written back the way Python's json.dumps would. */
+void ds_write_json(jw_t *w, json_t *j);
+/* One CSV field, quoted only when it must be (RFC 4180, minimal quoting). */
+void ds_csv_field(buf_t *b, const char *s, size_t n);
+
+/* Table and row pages: GET /DB/T(.json|.csv), /DB/T/ID(.json|.csv). d is
+ * released by the callee; id_seg is the raw row segment or NULL. */
+void ds_table_page(http_req_t *r, const actor_t *a, db_t *d, const char *table, const char *id_seg, bool csv);
+
+/* Write API: POST /DB/-/create, /DB/T/-/{insert,upsert,drop},
+ * /DB/T/ID/-/{update,delete}. op is the last path word. */
+void ds_write(http_req_t *r, const actor_t *a, db_t *d, const char *table, const char *id_seg, const char *op);
+/* POST /-/create-token */
+void ds_create_token(http_req_t *r, const actor_t *a);
+
+#endif

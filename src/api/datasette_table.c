@@ -1,0 +1,1936 @@
+/* datasette_table: table and row pages (spec/datasette.md §3–§7, §9):
+ * filters, search, sorting with keyset pagination, shapes, labels, facets,
+ * extras and CSV. A page is planned and run on a read connection in one
+ * job (the table's shape comes from core/tables), rendered there, and
+ * answered on the loop. Pages never use OFFSET on tables, so any page of
+ * any table costs the same memory; CSV with _stream=on walks the pages and
+ * waits for the socket between them. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/datasette_internal.h"
+#include "core/tables.h"
+#include "util/timeutil.h"
+#include "util/url.h"
+
+#define COUNT_CAP 10000
+#define FACET_SIZE 30
+#define FACET_TIME_MS 200
+#define STREAM_PAGE 1000
+
+typedef struct {
+    char *name; /* without the ':' */
+    store_value_t v; /* owned */
+} param_t;
+
+typedef struct {
+    bool count, count_sql, columns, all_columns, primary_keys, human, query, facets, next_url, database, table,
+        is_view, private_, expandable, table_def, view_def, metadata, fk_tables;
+} extras_t;
+
+typedef enum { SH_OBJECTS, SH_ARRAYS, SH_ARRAY, SH_ARRAYFIRST, SH_OBJECT } shape_t;
+
+typedef struct {
+    /* request (copied: the job may run off the loop) */
+    db_t *db;
+    char *table, *id_seg, *host, *path;
+    qs_t qs;
+    bool csv, can_where, db_public;
+    uint64_t limit_ms;
+    /* streaming CSV state */
+    bool stream;
+    char *stream_next;
+    bool stream_started;
+    int64_t streamed;
+    /* outcome */
+    int status;
+    char *msg;
+    buf_t body;
+    char *link;
+    bool nl;
+    shape_t shape;
+    api_out_t out; /* rc/err for the engine's retry and timeout path */
+} tjob_t;
+
+/* A planned page. */
+typedef struct {
+    const schema_t *s;
+    const tinfo_t *t;
+    bool rowid;
+    int nsel;
+    int *sel; /* column index, -1 = rowid */
+    int nvis; /* the first nvis are shown; a sort column not asked for follows */
+    param_t *params;
+    int nparams;
+    buf_t clauses; /* " and "-joined */
+    buf_t count_where; /* the clauses before the keyset's, as "where … " */
+    int nclauses;
+    char **human;
+    int nhuman;
+    int sort; /* column index, -1 rowid, -2 none */
+    bool desc;
+    int size;
+    int64_t offset;
+    buf_t sql, count_sql, base_sql;
+    /* rows (nrows × nsel owned values) */
+    store_value_t *cells;
+    int nrows, cap;
+    char *next;
+    /* labels: per selected column, value → label pairs */
+    bool *labelled;
+    store_value_t **lab_keys, **lab_vals;
+    int *nlab;
+    bool *json_cols;
+    extras_t ex;
+    bool infinity;
+} plan_t;
+
+/* ---- values ---------------------------------------------------------- */
+
+static void value_copy(store_value_t *dst, const store_value_t *src) {
+    *dst = *src;
+    if (src->type == SV_TEXT || src->type == SV_BLOB) {
+        char *p = xmalloc(src->n + 1);
+        memcpy(p, src->p, src->n);
+        p[src->n] = 0;
+        dst->p = p;
+    }
+}
+
+static void value_free(store_value_t *v) {
+    if (v->type == SV_TEXT || v->type == SV_BLOB) free((char *)v->p);
+    v->type = SV_NULL;
+}
+
+static store_value_t text_value(const char *s) {
+    store_value_t v = {.type = SV_TEXT, .p = s, .n = strlen(s)};
+    return v;
+}
+
+static bool value_eq(const store_value_t *a, const store_value_t *b) {
+    buf_t x = BUF_INIT, y = BUF_INIT;
+    ds_value_text(&x, a);
+    ds_value_text(&y, b);
+    bool eq = a->type != SV_NULL && b->type != SV_NULL && x.len == y.len && memcmp(x.data, y.data, x.len) == 0;
+    buf_free(&x);
+    buf_free(&y);
+    return eq;
+}
+
+/* ---- plan ------------------------------------------------------------ */
+
+static void plan_free(plan_t *p) {
+    free(p->sel);
+    for (int i = 0; i < p->nparams; i++) {
+        free(p->params[i].name);
+        value_free(&p->params[i].v);
+    }
+    free(p->params);
+    buf_free(&p->clauses);
+    buf_free(&p->count_where);
+    for (int i = 0; i < p->nhuman; i++) free(p->human[i]);
+    free(p->human);
+    buf_free(&p->sql);
+    buf_free(&p->count_sql);
+    buf_free(&p->base_sql);
+    for (int i = 0; i < p->nrows * p->nsel; i++) value_free(&p->cells[i]);
+    free(p->cells);
+    free(p->next);
+    if (p->lab_keys) {
+        for (int c = 0; c < p->nsel; c++) {
+            for (int k = 0; k < p->nlab[c]; k++) {
+                value_free(&p->lab_keys[c][k]);
+                value_free(&p->lab_vals[c][k]);
+            }
+            free(p->lab_keys[c]);
+            free(p->lab_vals[c]);
+        }
+    }
+    free(p->lab_keys);
+    free(p->lab_vals);
+    free(p->nlab);
+    free(p->labelled);
+    free(p->json_cols);
+}
+
+static const char *param_add(plan_t *p, const char *name, const store_value_t *v) {
+    p->params = xrealloc(p->params, (size_t)(p->nparams + 1) * sizeof *p->params);
+    param_t *q = &p->params[p->nparams++];
+    if (name) {
+        q->name = xstrdup(name);
+    } else {
+        char n[24];
+        snprintf(n, sizeof n, "p%d", p->nparams - 1);
+        q->name = xstrdup(n);
+    }
+    value_copy(&q->v, v);
+    return q->name;
+}
+
+static void clause_add(plan_t *p, const char *sql) {
+    if (p->nclauses++) buf_puts(&p->clauses, " and ");
+    buf_puts(&p->clauses, sql);
+}
+
+static void human_add(plan_t *p, char *s) {
+    p->human = xrealloc(p->human, (size_t)(p->nhuman + 1) * sizeof *p->human);
+    p->human[p->nhuman++] = s;
+}
+
+static void quoted(buf_t *b, const char *name) {
+    buf_putc(b, '"');
+    for (const char *c = name; *c; c++) {
+        if (*c == '"') buf_putc(b, '"');
+        buf_putc(b, *c);
+    }
+    buf_putc(b, '"');
+}
+
+static void bracketed(buf_t *b, const char *name) {
+    buf_putc(b, '[');
+    for (const char *c = name; *c; c++) {
+        if (*c == ']') buf_putc(b, ']');
+        buf_putc(b, *c);
+    }
+    buf_putc(b, ']');
+}
+
+static const char *sel_name(const plan_t *p, int i) { return p->sel[i] < 0 ? "rowid" : p->t->cols[p->sel[i]].name; }
+
+static bool is_digits(const char *s) { return *s && strspn(s, "0123456789") == strlen(s); }
+
+/* Splits a comma/repeat list control into a fresh array of names. */
+static int list_values(const qs_t *q, const char *key, bool commas, char ***out) {
+    int n = 0;
+    char **v = NULL;
+    for (size_t i = 0; i < q->n; i++) {
+        if (strcmp(q->pairs[i].key, key) != 0) continue;
+        if (!commas) {
+            v = xrealloc(v, (size_t)(n + 1) * sizeof *v);
+            v[n++] = xstrdup(q->pairs[i].value);
+            continue;
+        }
+        char *dup = xstrdup(q->pairs[i].value), *save = NULL;
+        for (char *t = strtok_r(dup, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            v = xrealloc(v, (size_t)(n + 1) * sizeof *v);
+            v[n++] = xstrdup(t);
+        }
+        free(dup);
+    }
+    *out = v;
+    return n;
+}
+
+static void list_free(char **v, int n) {
+    for (int i = 0; i < n; i++) free(v[i]);
+    free(v);
+}
+
+/* ---- filters (§4) ---------------------------------------------------- */
+
+typedef struct {
+    const char *key, *value;
+} pair_t;
+
+static int pair_cmp(const void *a, const void *b) {
+    const pair_t *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : strcmp(x->value, y->value);
+}
+
+static char *fmt(const char *f, const char *c, const char *v) {
+    buf_t b = BUF_INIT;
+    /* %c column, %v value */
+    for (const char *s = f; *s; s++) {
+        if (s[0] == '%' && s[1] == 'c') buf_puts(&b, c), s++;
+        else if (s[0] == '%' && s[1] == 'v') buf_puts(&b, v), s++;
+        else buf_putc(&b, *s);
+    }
+    return buf_detach(&b);
+}
+
+/* Adds one filter; returns an error message (owned) or NULL. */
+static char *filter_add(plan_t *p, const char *col, const char *op, const char *v) {
+    buf_t sql = BUF_INIT, qc = BUF_INIT;
+    quoted(&qc, col);
+    char *human = NULL;
+    store_value_t tv = text_value(v);
+    struct {
+        const char *op, *sqlop, *pre, *post, *human;
+        bool numeric;
+    } simple[] = {
+        {"exact", "=", "", "", NULL, false},
+        {"not", "!=", "", "", NULL, false},
+        {"contains", "like", "%", "%", "%c contains \"%v\"", false},
+        {"notcontains", "not like", "%", "%", "%c does not contain \"%v\"", false},
+        {"startswith", "like", "", "%", "%c starts with \"%v\"", false},
+        {"endswith", "like", "%", "", "%c ends with \"%v\"", false},
+        {"gt", ">", "", "", "%c > %v", true},
+        {"gte", ">=", "", "", "%c \xe2\x89\xa5 %v", true},
+        {"lt", "<", "", "", "%c < %v", true},
+        {"lte", "<=", "", "", "%c \xe2\x89\xa4 %v", true},
+        {"like", "like", "", "", "%c like \"%v\"", false},
+        {"notlike", "not like", "", "", "%c not like \"%v\"", false},
+        {"glob", "glob", "", "", "%c glob \"%v\"", false},
+    };
+    for (size_t i = 0; i < sizeof simple / sizeof simple[0]; i++) {
+        if (strcmp(op, simple[i].op) != 0) continue;
+        buf_t bound = BUF_INIT;
+        buf_printf(&bound, "%s%s%s", simple[i].pre, v, simple[i].post);
+        store_value_t bv = text_value(bound.data);
+        if (simple[i].numeric && is_digits(v) && strlen(v) < 19) bv = (store_value_t){.type = SV_INT, .i = atoll(v)};
+        const char *pn = param_add(p, NULL, &bv);
+        buf_printf(&sql, "%s %s :%s", qc.data, simple[i].sqlop, pn);
+        buf_free(&bound);
+        if (simple[i].human) human = fmt(simple[i].human, col, v);
+        else if (strcmp(op, "exact") == 0) human = fmt(is_digits(v) ? "%c = %v" : "%c = \"%v\"", col, v);
+        else human = fmt(is_digits(v) ? "%c != %v" : "%c != \"%v\"", col, v);
+        goto done;
+    }
+    if (strcmp(op, "in") == 0 || strcmp(op, "notin") == 0) {
+        bool in = op[0] == 'i';
+        buf_t list = BUF_INIT;
+        jw_t w;
+        jw_init(&w, &list, DS_JW);
+        jw_arr_begin(&w);
+        ds_ident(&sql, col);
+        buf_puts(&sql, in ? " in (" : " not in (");
+        int n = 0;
+        if (v[0] == '[') {
+            json_error_t je;
+            json_t *arr = json_loads(v, JSON_DECODE_ANY, &je);
+            if (!json_is_array(arr)) {
+                json_decref(arr);
+                buf_free(&list);
+                buf_free(&sql);
+                buf_free(&qc);
+                buf_t m = BUF_INIT;
+                buf_printf(&m, "Invalid JSON list for %s__%s", col, op);
+                return buf_detach(&m);
+            }
+            size_t k;
+            json_t *it;
+            json_array_foreach(arr, k, it) {
+                store_value_t bv = {.type = SV_NULL};
+                char *dumped = NULL;
+                if (json_is_integer(it)) bv = (store_value_t){.type = SV_INT, .i = json_integer_value(it)};
+                else if (json_is_real(it)) bv = (store_value_t){.type = SV_REAL, .d = json_real_value(it)};
+                else if (json_is_string(it)) bv = (store_value_t){.type = SV_TEXT, .p = json_string_value(it), .n = json_string_length(it)};
+                else if (json_is_true(it) || json_is_false(it)) bv = (store_value_t){.type = SV_INT, .i = json_is_true(it)};
+                else if (!json_is_null(it)) {
+                    dumped = json_dumps(it, JSON_COMPACT);
+                    bv = text_value(dumped);
+                }
+                const char *pn = param_add(p, NULL, &bv);
+                buf_printf(&sql, "%s:%s", n++ ? ", " : "", pn);
+                ds_write_value(&w, &bv, false);
+                free(dumped);
+            }
+            json_decref(arr);
+        } else {
+            char *dup = xstrdup(v);
+            char *s = dup;
+            for (;;) {
+                char *comma = strchr(s, ',');
+                if (comma) *comma = 0;
+                char *a = s, *e = s + strlen(s);
+                while (*a == ' ' || *a == '\t' || *a == '\n' || *a == '\r') a++;
+                while (e > a && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r')) *--e = 0;
+                store_value_t bv = text_value(a);
+                const char *pn = param_add(p, NULL, &bv);
+                buf_printf(&sql, "%s:%s", n++ ? ", " : "", pn);
+                jw_str(&w, a);
+                if (!comma) break;
+                s = comma + 1;
+            }
+            free(dup);
+        }
+        buf_putc(&sql, ')');
+        jw_arr_end(&w);
+        buf_t h = BUF_INIT;
+        buf_printf(&h, "%s %s %s", col, in ? "in" : "not in", list.data);
+        human = buf_detach(&h);
+        buf_free(&list);
+        goto done;
+    }
+    if (strcmp(op, "arraycontains") == 0 || strcmp(op, "arraynotcontains") == 0) {
+        bool yes = op[5] == 'c';
+        const char *pn = param_add(p, NULL, &tv);
+        buf_printf(&sql, ":%s %sin (select value from json_each(", pn, yes ? "" : "not ");
+        bracketed(&sql, p->t->name);
+        buf_putc(&sql, '.');
+        bracketed(&sql, col);
+        buf_puts(&sql, "))");
+        human = fmt(yes ? "%c contains \"%v\"" : "%c does not contain \"%v\"", col, v);
+        goto done;
+    }
+    if (strcmp(op, "date") == 0) {
+        const char *pn = param_add(p, NULL, &tv);
+        buf_printf(&sql, "date(%s) = :%s", qc.data, pn);
+        human = fmt("\"%c\" is on date %v", col, v);
+        goto done;
+    }
+    if (strcmp(op, "isnull") == 0 || strcmp(op, "notnull") == 0) {
+        bool yes = op[0] == 'i';
+        buf_printf(&sql, "%s is %snull", qc.data, yes ? "" : "not ");
+        human = fmt(yes ? "%c is null" : "%c is not null", col, v);
+        goto done;
+    }
+    if (strcmp(op, "isblank") == 0 || strcmp(op, "notblank") == 0) {
+        bool yes = op[0] == 'i';
+        if (yes) buf_printf(&sql, "(%s is null or %s = \"\")", qc.data, qc.data);
+        else buf_printf(&sql, "(%s is not null and %s != \"\")", qc.data, qc.data);
+        human = fmt(yes ? "%c is blank" : "%c is not blank", col, v);
+        goto done;
+    }
+    /* unknown operator: dropped */
+    buf_free(&sql);
+    buf_free(&qc);
+    return NULL;
+done:
+    clause_add(p, sql.data);
+    human_add(p, human);
+    buf_free(&sql);
+    buf_free(&qc);
+    return NULL;
+}
+
+/* ---- planning -------------------------------------------------------- */
+
+static char *err_printf(const char *f, const char *a) {
+    buf_t b = BUF_INIT;
+    buf_printf(&b, f, a);
+    return buf_detach(&b);
+}
+
+static int col_or_rowid(const plan_t *p, const char *name) {
+    int i = tinfo_col(p->t, name);
+    if (i >= 0) return i;
+    if (strcmp(name, "rowid") == 0 && p->rowid) return -1;
+    return -2;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* The controls every page understands; NULL or an owned error message. */
+static char *plan_extras(plan_t *p, const qs_t *q, bool row_page) {
+    char **v;
+    int n = list_values(q, "_extra", true, &v);
+    char **bad = NULL;
+    int nbad = 0;
+    for (int i = 0; i < n; i++) {
+        const char *e = v[i];
+        extras_t *x = &p->ex;
+        if (strcmp(e, "columns") == 0) x->columns = true;
+        else if (strcmp(e, "primary_keys") == 0) x->primary_keys = true;
+        else if (strcmp(e, "query") == 0) x->query = true;
+        else if (strcmp(e, "database") == 0) x->database = true;
+        else if (strcmp(e, "table") == 0) x->table = true;
+        else if (strcmp(e, "private") == 0) x->private_ = true;
+        else if (strcmp(e, "metadata") == 0) x->metadata = true;
+        else if (row_page && strcmp(e, "foreign_key_tables") == 0) x->fk_tables = true;
+        else if (!row_page && strcmp(e, "count") == 0) x->count = true;
+        else if (!row_page && strcmp(e, "count_sql") == 0) x->count_sql = true;
+        else if (!row_page && strcmp(e, "all_columns") == 0) x->all_columns = true;
+        else if (!row_page && strcmp(e, "human_description_en") == 0) x->human = true;
+        else if (!row_page && strcmp(e, "facet_results") == 0) x->facets = true;
+        else if (!row_page && strcmp(e, "next_url") == 0) x->next_url = true;
+        else if (!row_page && strcmp(e, "is_view") == 0) x->is_view = true;
+        else if (!row_page && strcmp(e, "expandable_columns") == 0) x->expandable = true;
+        else if (!row_page && strcmp(e, "table_definition") == 0) x->table_def = true;
+        else if (!row_page && strcmp(e, "view_definition") == 0) x->view_def = true;
+        else {
+            bool seen = false;
+            for (int k = 0; k < nbad && !seen; k++) seen = strcmp(bad[k], e) == 0;
+            if (!seen && *e) {
+                bad = xrealloc(bad, (size_t)(nbad + 1) * sizeof *bad);
+                bad[nbad++] = v[i];
+            }
+        }
+    }
+    char *msg = NULL;
+    if (nbad) {
+        qsort(bad, (size_t)nbad, sizeof *bad, cmp_str);
+        buf_t b = BUF_INIT;
+        buf_puts(&b, "Unknown _extra: ");
+        for (int i = 0; i < nbad; i++) buf_printf(&b, "%s%s", i ? ", " : "", bad[i]);
+        msg = buf_detach(&b);
+    }
+    free(bad);
+    list_free(v, n);
+    return msg;
+}
+
+
+static char *plan_shape(plan_t *p, tjob_t *j) {
+    const char *shape = qs_get(&j->qs, "_shape");
+    p->infinity = ds_truthy(qs_get(&j->qs, "_json_infinity"));
+    j->shape = SH_OBJECTS;
+    if (!shape || strcmp(shape, "objects") == 0) j->shape = SH_OBJECTS;
+    else if (strcmp(shape, "arrays") == 0) j->shape = SH_ARRAYS;
+    else if (strcmp(shape, "array") == 0) j->shape = SH_ARRAY;
+    else if (strcmp(shape, "arrayfirst") == 0) j->shape = SH_ARRAYFIRST;
+    else if (strcmp(shape, "object") == 0) j->shape = SH_OBJECT;
+    else return err_printf("Invalid _shape: %s", shape);
+    if (j->shape == SH_OBJECT && (p->t->is_view || p->t->npk == 0))
+        return xstrdup("_shape=object not available for tables with no primary keys");
+    const char *nl = qs_get(&j->qs, "_nl");
+    j->nl = j->shape == SH_ARRAY && nl && *nl;
+    return NULL;
+}
+
+/* Selected columns: pks first with _col, minus _nocol; rowid tables lead
+ * with rowid. */
+static char *plan_columns(plan_t *p, const qs_t *q) {
+    const tinfo_t *t = p->t;
+    char **col, **nocol;
+    int ncol = list_values(q, "_col", false, &col), nnocol = list_values(q, "_nocol", false, &nocol);
+    char *msg = NULL;
+    buf_t bad = BUF_INIT;
+    for (int i = 0; i < ncol; i++)
+        if (tinfo_col(t, col[i]) < 0) buf_printf(&bad, "%s%s", bad.len ? ", " : "", col[i]);
+    if (bad.len) {
+        msg = err_printf("_col=%s - invalid columns", bad.data);
+        goto out;
+    }
+    for (int i = 0; i < nnocol; i++) {
+        int c = tinfo_col(t, nocol[i]);
+        if (c < 0 || t->cols[c].pk) buf_printf(&bad, "%s%s", bad.len ? ", " : "", nocol[i]);
+    }
+    if (bad.len) {
+        msg = err_printf("_nocol=%s - invalid columns", bad.data);
+        goto out;
+    }
+    p->sel = xcalloc((size_t)t->ncols + 2, sizeof *p->sel);
+    if (p->rowid) p->sel[p->nsel++] = -1;
+    bool *on = xcalloc((size_t)t->ncols + 1, sizeof *on);
+    if (ncol) {
+        for (int k = 0; k < t->npk; k++) on[t->pk[k]] = true, p->sel[p->nsel++] = t->pk[k];
+        for (int i = 0; i < ncol; i++) {
+            int c = tinfo_col(t, col[i]);
+            if (!on[c]) on[c] = true, p->sel[p->nsel++] = c;
+        }
+    } else {
+        for (int c = 0; c < t->ncols; c++) p->sel[p->nsel++] = c;
+    }
+    free(on);
+    for (int i = 0; i < nnocol; i++) {
+        int c = tinfo_col(t, nocol[i]), w = 0;
+        for (int k = 0; k < p->nsel; k++)
+            if (p->sel[k] != c) p->sel[w++] = p->sel[k];
+        p->nsel = w;
+    }
+out:
+    buf_free(&bad);
+    list_free(col, ncol);
+    list_free(nocol, nnocol);
+    return msg;
+}
+
+static char *plan_filters(plan_t *p, const qs_t *q) {
+    pair_t *pairs = xcalloc(q->n + 1, sizeof *pairs);
+    size_t n = 0;
+    for (size_t i = 0; i < q->n; i++) {
+        const char *k = q->pairs[i].key;
+        if (k[0] == '_' && !strstr(k, "__")) continue;
+        if (!*k) continue;
+        pairs[n++] = (pair_t){k, q->pairs[i].value};
+    }
+    qsort(pairs, n, sizeof *pairs, pair_cmp);
+    char *msg = NULL;
+    for (size_t i = 0; i < n && !msg; i++) {
+        const char *k = pairs[i].key, *sep = NULL;
+        for (const char *s = strstr(k, "__"); s; s = strstr(s + 1, "__")) sep = s;
+        if (!sep) {
+            msg = filter_add(p, k, "exact", pairs[i].value);
+            continue;
+        }
+        char *col = xstrndup(k, (size_t)(sep - k));
+        msg = filter_add(p, col, sep + 2, pairs[i].value);
+        free(col);
+    }
+    free(pairs);
+    return msg;
+}
+
+static char *plan_search(plan_t *p, const qs_t *q) {
+    const tinfo_t *t = p->t;
+    if (!t->fts) return NULL;
+    bool raw = qs_get(q, "_searchmode") && strcmp(qs_get(q, "_searchmode"), "raw") == 0;
+    buf_t fts = BUF_INIT, sql = BUF_INIT;
+    ds_ident(&fts, t->fts);
+    char *msg = NULL;
+    const char *all = qs_get(q, "_search");
+    char **human = NULL;
+    int nh = 0;
+    if (all) {
+        if (*all) {
+            store_value_t v = text_value(all);
+            param_add(p, "search", &v);
+            buf_printf(&sql, "rowid in (select rowid from %s where %s match %s)", fts.data, fts.data,
+                       raw ? ":search" : "escape_fts(:search)");
+            clause_add(p, sql.data);
+            human = xrealloc(human, sizeof *human);
+            human[nh++] = err_printf("search matches \"%s\"", all);
+        }
+    } else {
+        int idx = 0;
+        for (size_t i = 0; i < q->n && !msg; i++) {
+            const char *k = q->pairs[i].key;
+            if (strncmp(k, "_search_", 8) != 0) continue;
+            bool first = true;
+            for (size_t x = 0; x < i && first; x++) first = strcmp(q->pairs[x].key, k) != 0;
+            if (!first) continue;
+            const char *col = k + 8, *v = q->pairs[i].value;
+            int i_here = idx++;
+            if (!*v) continue;
+            /* a column of the FTS table itself */
+            const tinfo_t *f = schema_find(p->s, t->fts);
+            if (!f || tinfo_col(f, col) < 0) {
+                msg = xstrdup("Cannot search by that column");
+                break;
+            }
+            char pname[32];
+            snprintf(pname, sizeof pname, "search_%d", i_here);
+            store_value_t sv = text_value(v);
+            param_add(p, pname, &sv);
+            buf_reset(&sql);
+            buf_printf(&sql, "rowid in (select rowid from %s where ", fts.data);
+            ds_ident(&sql, col);
+            buf_printf(&sql, " match %s%s%s)", raw ? ":" : "escape_fts(:", pname, raw ? "" : ")");
+            clause_add(p, sql.data);
+            human = xrealloc(human, (size_t)(nh + 1) * sizeof *human);
+            buf_t h = BUF_INIT;
+            buf_printf(&h, "search column \"%s\" matches \"%s\"", col, v);
+            human[nh++] = buf_detach(&h);
+        }
+    }
+    /* search bits lead the human description */
+    if (nh) {
+        p->human = xrealloc(p->human, (size_t)(p->nhuman + nh) * sizeof *p->human);
+        memmove(p->human + nh, p->human, (size_t)p->nhuman * sizeof *p->human);
+        memcpy(p->human, human, (size_t)nh * sizeof *human);
+        p->nhuman += nh;
+    }
+    free(human);
+    buf_free(&fts);
+    buf_free(&sql);
+    return msg;
+}
+
+/* ---- _next tokens (§6) ------------------------------------------------ */
+
+static void keyset_pk(plan_t *p, buf_t *k, int first_param) {
+    const tinfo_t *t = p->t;
+    if (p->rowid) {
+        buf_printf(k, "rowid > :p%d", first_param);
+        return;
+    }
+    buf_puts(k, "(");
+    for (int last = 0; last < t->npk; last++) {
+        if (last) buf_puts(k, "\n  or\n");
+        buf_puts(k, "(");
+        for (int i = 0; i < last; i++) {
+            ds_ident(k, t->cols[t->pk[i]].name);
+            buf_printf(k, " = :p%d and ", first_param + i);
+        }
+        ds_ident(k, t->cols[t->pk[last]].name);
+        buf_printf(k, " > :p%d)", first_param + last);
+    }
+    buf_puts(k, ")");
+}
+
+static char *plan_next(plan_t *p, const char *next) {
+    const tinfo_t *t = p->t;
+    if (!next) return NULL;
+    if (t->is_view) {
+        if (!is_digits(next) || strlen(next) > 15) return xstrdup("Invalid _next token");
+        p->offset = atoll(next);
+        return NULL;
+    }
+    /* split on ',' and tilde-decode */
+    char **parts = NULL;
+    int n = 0;
+    bool bad = false;
+    const char *s = next;
+    for (;;) {
+        const char *c = strchr(s, ',');
+        size_t len = c ? (size_t)(c - s) : strlen(s);
+        buf_t d = BUF_INIT;
+        if (tilde_decode(s, len, &d) < 0) bad = true;
+        parts = xrealloc(parts, (size_t)(n + 1) * sizeof *parts);
+        parts[n++] = buf_detach(&d);
+        if (!parts[n - 1]) parts[n - 1] = xstrdup("");
+        if (!c) break;
+        s = c + 1;
+    }
+    bool sorted = p->sort != -2;
+    int start = 0;
+    bool sort_null = true;
+    if (sorted && n > 1) {
+        start = 1;
+        sort_null = strncmp(next, "$null,", 6) == 0;
+    }
+    int want = p->rowid ? 1 : t->npk;
+    char *msg = NULL;
+    if (bad || n - start != want || want == 0) {
+        msg = xstrdup("Invalid _next token");
+        goto out;
+    }
+    int first = p->nparams;
+    for (int i = start; i < n; i++) {
+        store_value_t v = text_value(parts[i]);
+        param_add(p, NULL, &v);
+    }
+    buf_t k = BUF_INIT, c = BUF_INIT, col = BUF_INIT;
+    keyset_pk(p, &k, first);
+    if (!sorted) {
+        clause_add(p, k.data);
+    } else {
+        ds_ident(&col, p->sort >= 0 ? t->cols[p->sort].name : "rowid");
+        if (sort_null && start == 1) {
+            if (p->desc) buf_printf(&c, "(%s is null and %s)", col.data, k.data);
+            else buf_printf(&c, "(%s is not null or (%s is null and %s))", col.data, col.data, k.data);
+        } else if (start == 0) {
+            /* a sorted page with a bare key token: no sort value */
+            if (p->desc) buf_printf(&c, "(%s is null and %s)", col.data, k.data);
+            else buf_printf(&c, "(%s is not null or (%s is null and %s))", col.data, col.data, k.data);
+        } else {
+            store_value_t v = text_value(parts[0]);
+            const char *pv = param_add(p, NULL, &v);
+            buf_printf(&c, "(%s %s :%s%s%s%s or (%s = :%s and %s))", col.data, p->desc ? "<" : ">", pv,
+                       p->desc ? " or " : "", p->desc ? col.data : "", p->desc ? " is null" : "", col.data, pv,
+                       k.data);
+        }
+        clause_add(p, c.data);
+    }
+    buf_free(&k);
+    buf_free(&c);
+    buf_free(&col);
+out:
+    for (int i = 0; i < n; i++) free(parts[i]);
+    free(parts);
+    return msg;
+}
+
+/* ---- the whole plan ---------------------------------------------------- */
+
+static char *plan_table(plan_t *p, tjob_t *j, int *status) {
+    const tinfo_t *t = p->t;
+    const qs_t *q = &j->qs;
+    char *msg;
+    p->rowid = t->rowid;
+    p->sort = -2;
+    if ((msg = plan_extras(p, q, false)) || (msg = plan_shape(p, j))) return msg;
+    p->size = DS_PAGE_SIZE;
+    const char *size = qs_get(q, "_size");
+    if (size && *size) {
+        if (strcmp(size, "max") == 0) p->size = DS_MAX_RETURNED_ROWS;
+        else if (!is_digits(size)) return xstrdup("_size must be a positive integer");
+        else if (strlen(size) > 9 || atoi(size) > DS_MAX_RETURNED_ROWS)
+            return err_printf("_size must be <= %s", "1000");
+        else p->size = atoi(size);
+    }
+    if (j->stream) p->size = STREAM_PAGE;
+    const char *sort = qs_get(q, "_sort"), *sort_desc = qs_get(q, "_sort_desc");
+    if (sort && !*sort) sort = NULL;
+    if (sort_desc && !*sort_desc) sort_desc = NULL;
+    if (sort && sort_desc) return xstrdup("Cannot use _sort and _sort_desc at the same time");
+    if (sort || sort_desc) {
+        const char *c = sort ? sort : sort_desc;
+        p->sort = col_or_rowid(p, c);
+        p->desc = sort_desc != NULL;
+        if (p->sort == -2) return err_printf("Cannot sort table by %s", c);
+    }
+    if ((msg = plan_columns(p, q)) || (msg = plan_filters(p, q))) return msg;
+    p->nvis = p->nsel;
+    if (p->sort != -2 && !t->is_view) {
+        bool have = false;
+        for (int i = 0; i < p->nsel; i++) have = have || p->sel[i] == p->sort;
+        if (!have) p->sel[p->nsel++] = p->sort; /* the next token needs its value */
+    }
+    for (size_t i = 0; i < q->n; i++) {
+        if (strcmp(q->pairs[i].key, "_where") != 0) continue;
+        if (!j->can_where) {
+            *status = 403;
+            return xstrdup("_where= is not allowed");
+        }
+        if (*q->pairs[i].value) clause_add(p, q->pairs[i].value);
+    }
+    if ((msg = plan_search(p, q))) return msg;
+    if (p->nclauses) buf_printf(&p->count_where, "where %s ", p->clauses.data);
+    else buf_puts(&p->count_where, "");
+    const char *next = j->stream_next ? j->stream_next : qs_get(q, "_next");
+    if (next && !*next) next = NULL;
+    if ((msg = plan_next(p, next))) return msg;
+
+    buf_t tn = BUF_INIT, cols = BUF_INIT, order = BUF_INIT, pks = BUF_INIT;
+    ds_ident(&tn, t->name);
+    for (int i = 0; i < p->nsel; i++) {
+        if (i) buf_puts(&cols, ", ");
+        ds_ident(&cols, sel_name(p, i));
+    }
+    if (p->rowid) buf_puts(&pks, "rowid");
+    for (int k = 0; k < t->npk; k++) {
+        if (k) buf_puts(&pks, ", ");
+        ds_ident(&pks, t->cols[t->pk[k]].name);
+    }
+    if (p->sort != -2) {
+        buf_puts(&order, "order by ");
+        ds_ident(&order, p->sort >= 0 ? t->cols[p->sort].name : "rowid");
+        if (p->desc) buf_puts(&order, " desc");
+        if (!t->is_view && pks.len) buf_printf(&order, ", %s", pks.data);
+    } else if (!t->is_view && pks.len) {
+        buf_printf(&order, "order by %s", pks.data);
+    }
+    buf_printf(&p->sql, "select %s from %s %s%s%s%s limit %d", cols.data, tn.data, p->nclauses ? "where " : "",
+               p->nclauses ? p->clauses.data : "", p->nclauses ? " " : "", order.data ? order.data : "",
+               p->size + 1);
+    if (p->offset) buf_printf(&p->sql, " offset %lld", (long long)p->offset);
+    buf_printf(&p->count_sql, "select count(*) from %s %s", tn.data, p->count_where.data ? p->count_where.data : "");
+    buf_printf(&p->base_sql, "select * from %s %s", tn.data, p->count_where.data ? p->count_where.data : "");
+    buf_free(&tn);
+    buf_free(&cols);
+    buf_free(&order);
+    buf_free(&pks);
+
+    /* labels and _json */
+    p->labelled = xcalloc((size_t)p->nsel + 1, sizeof *p->labelled);
+    p->json_cols = xcalloc((size_t)p->nsel + 1, sizeof *p->json_cols);
+    char **lab;
+    int nlab = list_values(q, "_label", false, &lab);
+    bool all = ds_truthy(qs_get(q, "_labels"));
+    for (int i = 0; i < p->nsel; i++) {
+        if (p->sel[i] < 0 || !tinfo_fk(t, t->cols[p->sel[i]].name)) continue;
+        bool on = nlab == 0 && all;
+        for (int k = 0; k < nlab; k++) on = on || strcmp(lab[k], t->cols[p->sel[i]].name) == 0;
+        p->labelled[i] = on;
+    }
+    list_free(lab, nlab);
+    char **js;
+    int njs = list_values(q, "_json", false, &js);
+    for (int i = 0; i < p->nsel; i++)
+        for (int k = 0; k < njs; k++)
+            if (strcmp(js[k], sel_name(p, i)) == 0) p->json_cols[i] = true;
+    list_free(js, njs);
+    return NULL;
+}
+
+/* ---- running --------------------------------------------------------- */
+
+typedef struct {
+    plan_t *p;
+} fetch_t;
+
+static void f_columns(void *ctx, store_stmt_t *st, int n) { (void)ctx, (void)st, (void)n; }
+
+static void f_row(void *ctx, store_stmt_t *st, int n) {
+    plan_t *p = ctx;
+    if (n != p->nsel) return;
+    if (p->nrows == p->cap) {
+        p->cap = p->cap ? p->cap * 2 : 16;
+        p->cells = xrealloc(p->cells, (size_t)p->cap * (size_t)p->nsel * sizeof *p->cells);
+    }
+    for (int i = 0; i < n; i++) {
+        store_value_t v;
+        store_col_value(st, i, &v);
+        value_copy(&p->cells[p->nrows * p->nsel + i], &v);
+    }
+    p->nrows++;
+}
+
+static const sql_sink_t fetch_sink = {f_columns, f_row};
+
+static int p_bind(void *ctx, store_stmt_t *st, int idx, const char *name, err_t *e) {
+    (void)e;
+    plan_t *p = ctx;
+    if (!name || !name[0]) return 0;
+    for (int i = 0; i < p->nparams; i++) {
+        if (strcmp(p->params[i].name, name + 1) != 0) continue;
+        const store_value_t *v = &p->params[i].v;
+        switch (v->type) {
+        case SV_INT: store_bind_int(st, idx, v->i); break;
+        case SV_REAL: store_bind_double(st, idx, v->d); break;
+        case SV_TEXT: store_bind_text(st, idx, v->p, v->n); break;
+        case SV_BLOB: store_bind_blob(st, idx, v->p, v->n); break;
+        case SV_NULL: store_bind_null(st, idx); break;
+        }
+        return 0;
+    }
+    return 0;
+}
+
+/* Runs sql with the plan's parameters; rows go to sink/ctx. 0, or -1 with
+ * the job's outcome set (timeouts flagged for the engine's retry). */
+static int run_sql(tjob_t *j, plan_t *p, store_db_t *c, const char *sql, uint64_t deadline, const sql_sink_t *sink,
+                   void *ctx, int64_t max_rows) {
+    sql_opts_t o = {.max_class = SQL_READ,
+                    .single_statement = true,
+                    .deadline_us = deadline,
+                    .max_rows = max_rows,
+                    .bind = p_bind,
+                    .bind_ctx = p};
+    sql_result_t res;
+    err_t e = {0};
+    if (sql_run(c, sql, strlen(sql), &o, sink, ctx, &res, &e) == 0) return 0;
+    if (e.kind == E_TIMEOUT) {
+        j->out.rc = -1;
+        j->out.err = e;
+        return -1;
+    }
+    j->status = 400;
+    free(j->msg);
+    j->msg = xstrdup(e.kind == E_BAD_INPUT && strcmp(e.msg, SQL_MSG_ONE_STATEMENT) == 0
+                         ? "You can only execute one statement at a time."
+                         : e.msg);
+    err_clear(&e);
+    return -1;
+}
+
+typedef struct {
+    int64_t n;
+} count_t;
+
+static void c_row(void *ctx, store_stmt_t *st, int n) {
+    (void)n;
+    ((count_t *)ctx)->n = store_col_int(st, 0);
+}
+
+static const sql_sink_t count_sink = {f_columns, c_row};
+
+/* Label lookups for the labelled columns of the fetched rows. */
+static void fetch_labels(plan_t *p, store_db_t *c, uint64_t deadline) {
+    const tinfo_t *t = p->t;
+    p->lab_keys = xcalloc((size_t)p->nsel, sizeof *p->lab_keys);
+    p->lab_vals = xcalloc((size_t)p->nsel, sizeof *p->lab_vals);
+    p->nlab = xcalloc((size_t)p->nsel, sizeof *p->nlab);
+    store_set_deadline(c, deadline);
+    for (int i = 0; i < p->nsel; i++) {
+        if (!p->labelled[i]) continue;
+        const tfk_t *fk = tinfo_fk(t, t->cols[p->sel[i]].name);
+        const tinfo_t *o = schema_find(p->s, fk->other_table);
+        if (!o) continue;
+        buf_t sql = BUF_INIT;
+        buf_puts(&sql, "select ");
+        ds_ident(&sql, fk->other_column);
+        buf_puts(&sql, ", ");
+        ds_ident(&sql, o->label >= 0 ? o->cols[o->label].name : fk->other_column);
+        buf_puts(&sql, " from ");
+        ds_ident(&sql, o->name);
+        buf_puts(&sql, " where ");
+        ds_ident(&sql, fk->other_column);
+        buf_puts(&sql, " in (");
+        int nv = 0;
+        for (int r = 0; r < p->nrows; r++) {
+            if (p->cells[r * p->nsel + i].type == SV_NULL) continue;
+            buf_puts(&sql, nv++ ? ", ?" : "?");
+        }
+        buf_puts(&sql, ")");
+        store_stmt_t *st;
+        if (nv && store_prepare(c, sql.data, &st) == 0) {
+            int b = 1;
+            for (int r = 0; r < p->nrows; r++) {
+                store_value_t *v = &p->cells[r * p->nsel + i];
+                if (v->type == SV_INT) store_bind_int(st, b++, v->i);
+                else if (v->type == SV_REAL) store_bind_double(st, b++, v->d);
+                else if (v->type == SV_TEXT) store_bind_text(st, b++, v->p, v->n);
+                else if (v->type == SV_BLOB) store_bind_blob(st, b++, v->p, v->n);
+            }
+            int cap = 0;
+            while (store_step(st) == STORE_ROW) {
+                if (p->nlab[i] == cap) {
+                    cap = cap ? cap * 2 : 8;
+                    p->lab_keys[i] = xrealloc(p->lab_keys[i], (size_t)cap * sizeof **p->lab_keys);
+                    p->lab_vals[i] = xrealloc(p->lab_vals[i], (size_t)cap * sizeof **p->lab_vals);
+                }
+                store_value_t k, v;
+                store_col_value(st, 0, &k);
+                value_copy(&p->lab_keys[i][p->nlab[i]], &k);
+                store_col_value(st, 1, &v);
+                if (o->label < 0 && v.type != SV_NULL && v.type != SV_TEXT) {
+                    buf_t tx = BUF_INIT;
+                    ds_value_text(&tx, &v);
+                    store_value_t tv = {.type = SV_TEXT, .p = tx.data, .n = tx.len};
+                    value_copy(&p->lab_vals[i][p->nlab[i]], &tv);
+                    buf_free(&tx);
+                } else {
+                    value_copy(&p->lab_vals[i][p->nlab[i]], &v);
+                }
+                p->nlab[i]++;
+            }
+            store_finalize(st);
+        }
+        buf_free(&sql);
+    }
+    store_set_deadline(c, 0);
+}
+
+static const store_value_t *label_of(const plan_t *p, int col, const store_value_t *v) {
+    if (!p->labelled || !p->labelled[col] || !p->lab_keys || v->type == SV_NULL) return NULL;
+    for (int k = 0; k < p->nlab[col]; k++)
+        if (value_eq(&p->lab_keys[col][k], v)) return &p->lab_vals[col][k];
+    return NULL;
+}
+
+/* ---- JSON rendering -------------------------------------------------- */
+
+void ds_write_json(jw_t *w, json_t *j) {
+    switch (json_typeof(j)) {
+    case JSON_OBJECT: {
+        const char *k;
+        json_t *v;
+        jw_obj_begin(w);
+        json_object_foreach(j, k, v) {
+            jw_key(w, k);
+            ds_write_json(w, v);
+        }
+        jw_obj_end(w);
+        break;
+    }
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *v;
+        jw_arr_begin(w);
+        json_array_foreach(j, i, v) ds_write_json(w, v);
+        jw_arr_end(w);
+        break;
+    }
+    case JSON_STRING: jw_strn(w, json_string_value(j), json_string_length(j)); break;
+    case JSON_INTEGER: jw_int(w, json_integer_value(j)); break;
+    case JSON_REAL: jw_double(w, json_real_value(j)); break;
+    case JSON_TRUE: jw_bool(w, true); break;
+    case JSON_FALSE: jw_bool(w, false); break;
+    case JSON_NULL: jw_null(w); break;
+    }
+}
+
+static void write_cell(jw_t *w, const plan_t *p, int row, int col) {
+    const store_value_t *v = &p->cells[row * p->nsel + col];
+    if (p->json_cols && p->json_cols[col] && v->type == SV_TEXT) {
+        json_t *j = json_loadb(v->p, v->n, JSON_DECODE_ANY, NULL);
+        if (j) {
+            ds_write_json(w, j);
+            json_decref(j);
+            return;
+        }
+    }
+    const store_value_t *l = label_of(p, col, v);
+    if (l) {
+        jw_obj_begin(w);
+        jw_key(w, "value");
+        ds_write_value(w, v, p->infinity);
+        jw_key(w, "label");
+        ds_write_value(w, l, p->infinity);
+        jw_obj_end(w);
+        return;
+    }
+    ds_write_value(w, v, p->infinity);
+}
+
+static void write_row(jw_t *w, const plan_t *p, int row, shape_t shape) {
+    if (shape == SH_ARRAYS) {
+        jw_arr_begin(w);
+        for (int c = 0; c < p->nvis; c++) write_cell(w, p, row, c);
+        jw_arr_end(w);
+        return;
+    }
+    if (shape == SH_ARRAYFIRST) {
+        write_cell(w, p, row, 0);
+        return;
+    }
+    jw_obj_begin(w);
+    for (int c = 0; c < p->nvis; c++) {
+        jw_key(w, sel_name(p, c));
+        write_cell(w, p, row, c);
+    }
+    jw_obj_end(w);
+}
+
+/* pk path of a fetched row: tilde-encoded key values joined by ','. */
+static void pk_path(buf_t *b, const plan_t *p, int row) {
+    const tinfo_t *t = p->t;
+    int nk = p->rowid ? 1 : t->npk;
+    for (int k = 0; k < nk; k++) {
+        int want = p->rowid ? -1 : t->pk[k];
+        for (int c = 0; c < p->nsel; c++) {
+            if (p->sel[c] != want) continue;
+            buf_t tx = BUF_INIT;
+            ds_value_text(&tx, &p->cells[row * p->nsel + c]);
+            if (k) buf_putc(b, ',');
+            tilde_encode(b, tx.data ? tx.data : "", tx.len);
+            buf_free(&tx);
+            break;
+        }
+    }
+}
+
+static void write_rows(jw_t *w, const plan_t *p, int nrows, shape_t shape) {
+    if (shape == SH_OBJECT) {
+        jw_obj_begin(w);
+        for (int r = 0; r < nrows; r++) {
+            buf_t k = BUF_INIT;
+            pk_path(&k, p, r);
+            jw_keyn(w, k.data ? k.data : "", k.len);
+            buf_free(&k);
+            write_row(w, p, r, SH_OBJECTS);
+        }
+        jw_obj_end(w);
+        return;
+    }
+    jw_arr_begin(w);
+    for (int r = 0; r < nrows; r++) write_row(w, p, r, shape);
+    jw_arr_end(w);
+}
+
+static void write_params(jw_t *w, const plan_t *p) {
+    jw_obj_begin(w);
+    for (int i = 0; i < p->nparams; i++) {
+        jw_key(w, p->params[i].name);
+        ds_write_value(w, &p->params[i].v, false);
+    }
+    jw_obj_end(w);
+}
+
+static void write_fk(jw_t *w, const tfk_t *f) {
+    jw_obj_begin(w);
+    jw_key(w, "other_table");
+    jw_str(w, f->other_table);
+    jw_key(w, "column");
+    jw_str(w, f->column);
+    jw_key(w, "other_column");
+    jw_str(w, f->other_column);
+    jw_obj_end(w);
+}
+
+/* Query-string pairs re-encoded, skipping those skip() refuses. */
+static void pairs_encode(buf_t *b, const qs_t *q, bool (*skip)(const qs_pair_t *, const void *), const void *ctx) {
+    for (size_t i = 0; i < q->n; i++) {
+        if (skip && skip(&q->pairs[i], ctx)) continue;
+        if (b->len && b->data[b->len - 1] != '?') buf_putc(b, '&');
+        url_encode_form(b, q->pairs[i].key, strlen(q->pairs[i].key));
+        buf_putc(b, '=');
+        url_encode_form(b, q->pairs[i].value, strlen(q->pairs[i].value));
+    }
+}
+
+static bool skip_next_sort(const qs_pair_t *pr, const void *ctx) {
+    const char *sortkey = ctx;
+    return strcmp(pr->key, "_next") == 0 || (sortkey && strcmp(pr->key, sortkey) == 0);
+}
+
+static char *make_next_url(const tjob_t *j, const plan_t *p) {
+    if (!p->next) return NULL;
+    buf_t b = BUF_INIT;
+    const char *sortkey = p->sort == -2 ? NULL : p->desc ? "_sort_desc" : "_sort";
+    buf_printf(&b, "http://%s%s?", j->host, j->path);
+    pairs_encode(&b, &j->qs, skip_next_sort, sortkey);
+    if (b.data[b.len - 1] != '?') buf_putc(&b, '&');
+    buf_puts(&b, "_next=");
+    url_encode_form(&b, p->next, strlen(p->next));
+    if (sortkey) {
+        const char *v = qs_get(&j->qs, sortkey);
+        buf_printf(&b, "&%s=", sortkey);
+        url_encode_form(&b, v, strlen(v));
+    }
+    return buf_detach(&b);
+}
+
+/* The next token, from the last shown row (§6). */
+static void make_next(plan_t *p, int shown) {
+    const tinfo_t *t = p->t;
+    if (p->nrows <= p->size || shown == 0) return;
+    if (t->is_view) {
+        char n[32];
+        snprintf(n, sizeof n, "%lld", (long long)(p->offset + p->size));
+        p->next = xstrdup(n);
+        return;
+    }
+    buf_t b = BUF_INIT;
+    int last = shown - 1;
+    if (p->sort != -2) {
+        const store_value_t *v = NULL;
+        for (int c = 0; c < p->nsel; c++)
+            if (p->sel[c] == p->sort) v = &p->cells[last * p->nsel + c];
+        if (!v || v->type == SV_NULL) {
+            buf_puts(&b, "$null");
+        } else {
+            buf_t tx = BUF_INIT;
+            ds_value_text(&tx, v);
+            tilde_encode(&b, tx.data ? tx.data : "", tx.len);
+            buf_free(&tx);
+        }
+        buf_putc(&b, ',');
+    }
+    pk_path(&b, p, last);
+    p->next = buf_detach(&b);
+}
+
+/* ---- facets ---------------------------------------------------------- */
+
+typedef struct {
+    store_value_t *vals;
+    int64_t *counts;
+    int n, cap;
+} facet_rows_t;
+
+static void fr_row(void *ctx, store_stmt_t *st, int n) {
+    (void)n;
+    facet_rows_t *f = ctx;
+    if (f->n == f->cap) {
+        f->cap = f->cap ? f->cap * 2 : 16;
+        f->vals = xrealloc(f->vals, (size_t)f->cap * sizeof *f->vals);
+        f->counts = xrealloc(f->counts, (size_t)f->cap * sizeof *f->counts);
+    }
+    store_value_t v;
+    store_col_value(st, 0, &v);
+    value_copy(&f->vals[f->n], &v);
+    f->counts[f->n++] = store_col_int(st, 1);
+}
+
+static const sql_sink_t facet_sink = {f_columns, fr_row};
+
+typedef struct {
+    const char *key, *value;
+} kv_t;
+
+static bool skip_kv(const qs_pair_t *pr, const void *ctx) {
+    const kv_t *kv = ctx;
+    return strcmp(pr->key, kv->key) == 0 && (!kv->value || strcmp(pr->value, kv->value) == 0);
+}
+
+/* Writes facet_results; returns -1 if a query failed (job outcome set). */
+static int write_facets(jw_t *w, tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
+    char **fc;
+    int nf = list_values(&j->qs, "_facet", false, &fc);
+    int size = FACET_SIZE;
+    const char *fs = qs_get(&j->qs, "_facet_size");
+    if (fs && strcmp(fs, "max") == 0) size = DS_MAX_RETURNED_ROWS;
+    else if (fs && is_digits(fs) && strlen(fs) < 9) size = atoi(fs) < DS_MAX_RETURNED_ROWS ? atoi(fs) : DS_MAX_RETURNED_ROWS;
+    buf_t timed_out = BUF_INIT;
+    jw_t tw;
+    jw_init(&tw, &timed_out, DS_JW);
+    jw_arr_begin(&tw);
+    jw_obj_begin(w);
+    jw_key(w, "results");
+    jw_obj_begin(w);
+    int rc = 0;
+    for (int i = 0; i < nf && rc == 0; i++) {
+        bool dup = false;
+        for (int k = 0; k < i; k++) dup = dup || strcmp(fc[k], fc[i]) == 0;
+        if (dup) continue;
+        const char *col = fc[i];
+        buf_t sql = BUF_INIT, qc = BUF_INIT;
+        ds_ident(&qc, col);
+        buf_printf(&sql,
+                   "select %s as value, count(*) as count from (\n%s\n) where %s is not null group by %s order by "
+                   "count desc, value limit %d",
+                   qc.data, p->base_sql.data, qc.data, qc.data, size + 1);
+        facet_rows_t fr = {0};
+        uint64_t fd = time_mono_us() + FACET_TIME_MS * 1000;
+        if (deadline && deadline < fd) fd = deadline;
+        int saved_status = j->status;
+        if (run_sql(j, p, c, sql.data, fd, &facet_sink, &fr, -1) < 0) {
+            if (j->out.rc < 0 && j->out.err.kind == E_TIMEOUT && (!deadline || time_mono_us() < deadline)) {
+                /* this facet ran out of its own time: report, go on */
+                j->out.rc = 0;
+                err_clear(&j->out.err);
+                jw_str(&tw, col);
+            } else {
+                rc = -1;
+            }
+            j->status = rc ? j->status : saved_status;
+        } else {
+            const tfk_t *fk = p->t->is_view ? NULL : tinfo_fk(p->t, col);
+            const tinfo_t *o = fk ? schema_find(p->s, fk->other_table) : NULL;
+            jw_key(w, col);
+            jw_obj_begin(w);
+            jw_key(w, "name");
+            jw_str(w, col);
+            jw_key(w, "type");
+            jw_str(w, "column");
+            jw_key(w, "hideable");
+            jw_bool(w, true);
+            jw_key(w, "toggle_url");
+            {
+                buf_t u = BUF_INIT;
+                buf_printf(&u, "%s?", j->path);
+                kv_t kv = {"_facet", col};
+                pairs_encode(&u, &j->qs, skip_kv, &kv);
+                if (u.data[u.len - 1] == '?') u.data[--u.len] = 0;
+                jw_str(w, u.data);
+                buf_free(&u);
+            }
+            jw_key(w, "results");
+            jw_arr_begin(w);
+            int shown = fr.n > size ? size : fr.n;
+            char *qskey = col[0] == '_' ? err_printf("%s__exact", col) : xstrdup(col);
+            for (int r = 0; r < shown; r++) {
+                buf_t tx = BUF_INIT;
+                ds_value_text(&tx, &fr.vals[r]);
+                bool selected = false;
+                for (size_t k = 0; k < j->qs.n && !selected; k++)
+                    selected = strcmp(j->qs.pairs[k].key, qskey) == 0 && strcmp(j->qs.pairs[k].value, tx.data) == 0;
+                jw_obj_begin(w);
+                jw_key(w, "value");
+                ds_write_value(w, &fr.vals[r], false);
+                jw_key(w, "label");
+                bool labelled = false;
+                if (o && o->label >= 0) {
+                    /* the target row's label */
+                    buf_t ls = BUF_INIT;
+                    buf_puts(&ls, "select ");
+                    ds_ident(&ls, o->cols[o->label].name);
+                    buf_puts(&ls, " from ");
+                    ds_ident(&ls, o->name);
+                    buf_puts(&ls, " where ");
+                    ds_ident(&ls, fk->other_column);
+                    buf_puts(&ls, " = ?");
+                    store_stmt_t *st;
+                    if (store_prepare(c, ls.data, &st) == 0) {
+                        store_bind_text(st, 1, tx.data, tx.len);
+                        if (store_step(st) == STORE_ROW) {
+                            store_value_t lv;
+                            store_col_value(st, 0, &lv);
+                            ds_write_value(w, &lv, false);
+                            labelled = true;
+                        }
+                        store_finalize(st);
+                    }
+                    buf_free(&ls);
+                }
+                if (!labelled) ds_write_value(w, &fr.vals[r], false);
+                jw_key(w, "count");
+                jw_int(w, fr.counts[r]);
+                jw_key(w, "toggle_url");
+                buf_t u = BUF_INIT;
+                buf_printf(&u, "http://%s%s?", j->host, j->path);
+                if (selected) {
+                    kv_t kv = {qskey, tx.data};
+                    pairs_encode(&u, &j->qs, skip_kv, &kv);
+                } else {
+                    pairs_encode(&u, &j->qs, NULL, NULL);
+                    if (u.data[u.len - 1] != '?') buf_putc(&u, '&');
+                    url_encode_form(&u, qskey, strlen(qskey));
+                    buf_putc(&u, '=');
+                    url_encode_form(&u, tx.data, tx.len);
+                }
+                if (u.data[u.len - 1] == '?') u.data[--u.len] = 0;
+                jw_str(w, u.data);
+                buf_free(&u);
+                jw_key(w, "selected");
+                jw_bool(w, selected);
+                jw_obj_end(w);
+                buf_free(&tx);
+            }
+            free(qskey);
+            jw_arr_end(w);
+            jw_key(w, "truncated");
+            jw_bool(w, fr.n > size);
+            jw_obj_end(w);
+        }
+        for (int r = 0; r < fr.n; r++) value_free(&fr.vals[r]);
+        free(fr.vals);
+        free(fr.counts);
+        buf_free(&sql);
+        buf_free(&qc);
+    }
+    jw_obj_end(w);
+    jw_arr_end(&tw);
+    jw_key(w, "timed_out");
+    jw_raw(w, timed_out.data, timed_out.len);
+    jw_obj_end(w);
+    buf_free(&timed_out);
+    list_free(fc, nf);
+    return rc;
+}
+
+static char *human_description(const plan_t *p, const tjob_t *j) {
+    buf_t b = BUF_INIT;
+    if (p->nhuman) {
+        buf_puts(&b, "where ");
+        for (int i = 0; i < p->nhuman; i++) {
+            if (i) buf_puts(&b, i == p->nhuman - 1 ? " and " : ", ");
+            buf_puts(&b, p->human[i]);
+        }
+    }
+    if (p->sort != -2) {
+        const char *c = qs_get(&j->qs, p->desc ? "_sort_desc" : "_sort");
+        buf_printf(&b, "%ssorted by %s%s", b.len ? " " : "", c, p->desc ? " descending" : "");
+    }
+    if (!b.data) buf_puts(&b, "");
+    return buf_detach(&b);
+}
+
+/* ---- CSV --------------------------------------------------------------- */
+
+static void csv_value(buf_t *b, const tjob_t *j, const plan_t *p, int row, int col, const store_value_t *v) {
+    if (v->type == SV_NULL) return;
+    buf_t tx = BUF_INIT;
+    if (v->type == SV_BLOB) {
+        buf_printf(&tx, "http://%s/", j->host);
+        tilde_encode(&tx, j->db->name, strlen(j->db->name));
+        buf_putc(&tx, '/');
+        tilde_encode(&tx, p->t->name, strlen(p->t->name));
+        buf_putc(&tx, '/');
+        pk_path(&tx, p, row);
+        buf_puts(&tx, ".blob?_blob_column=");
+        url_encode_form(&tx, sel_name(p, col), strlen(sel_name(p, col)));
+    } else {
+        ds_value_text(&tx, v);
+    }
+    ds_csv_field(b, tx.data ? tx.data : "", tx.len);
+    buf_free(&tx);
+}
+
+static void write_csv(buf_t *b, const tjob_t *j, const plan_t *p, int nrows, bool header) {
+    if (header) {
+        for (int c = 0; c < p->nvis; c++) {
+            if (c) buf_putc(b, ',');
+            const char *n = sel_name(p, c);
+            ds_csv_field(b, n, strlen(n));
+            if (p->labelled && p->labelled[c]) {
+                buf_t l = BUF_INIT;
+                buf_printf(&l, "%s_label", n);
+                buf_putc(b, ',');
+                ds_csv_field(b, l.data, l.len);
+                buf_free(&l);
+            }
+        }
+        buf_puts(b, "\r\n");
+    }
+    for (int r = 0; r < nrows; r++) {
+        for (int c = 0; c < p->nvis; c++) {
+            if (c) buf_putc(b, ',');
+            const store_value_t *v = &p->cells[r * p->nsel + c];
+            csv_value(b, j, p, r, c, v);
+            if (p->labelled && p->labelled[c]) {
+                buf_putc(b, ',');
+                const store_value_t *l = label_of(p, c, v);
+                if (l) csv_value(b, j, p, r, c, l);
+            }
+        }
+        buf_puts(b, "\r\n");
+    }
+}
+
+/* ---- table page -------------------------------------------------------- */
+
+static void fail(tjob_t *j, int status, char *msg) {
+    j->status = status;
+    free(j->msg);
+    j->msg = msg;
+}
+
+static void page_run(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
+    int status = 400;
+    char *msg = plan_table(p, j, &status);
+    if (msg) {
+        fail(j, status, msg);
+        return;
+    }
+    if (run_sql(j, p, c, p->sql.data, deadline, &fetch_sink, p, p->size + 1) < 0) return;
+    int shown = p->nrows > p->size ? p->size : p->nrows;
+    make_next(p, shown);
+    if (j->stream) {
+        free(j->stream_next);
+        j->stream_next = p->next ? xstrdup(p->next) : NULL;
+    }
+    if (p->nrows && p->labelled) {
+        bool any = false;
+        for (int i = 0; i < p->nsel; i++) any = any || p->labelled[i];
+        if (any) fetch_labels(p, c, deadline);
+    }
+    if (j->csv) {
+        write_csv(&j->body, j, p, shown, !j->stream_started && !(qs_get(&j->qs, "_header") &&
+                                                                  strcmp(qs_get(&j->qs, "_header"), "off") == 0));
+        return;
+    }
+    char *next_url = make_next_url(j, p);
+    if (next_url) {
+        buf_t l = BUF_INIT;
+        buf_printf(&l, "<%s>; rel=\"next\"", next_url);
+        free(j->link);
+        j->link = buf_detach(&l);
+    }
+    jw_t w;
+    jw_init(&w, &j->body, DS_JW);
+    if (j->nl) {
+        for (int r = 0; r < shown; r++) {
+            if (r) buf_putc(&j->body, '\n');
+            jw_init(&w, &j->body, DS_JW);
+            write_row(&w, p, r, SH_OBJECTS);
+        }
+        free(next_url);
+        return;
+    }
+    if (j->shape == SH_ARRAY || j->shape == SH_ARRAYFIRST || j->shape == SH_OBJECT) {
+        write_rows(&w, p, shown, j->shape);
+        free(next_url);
+        return;
+    }
+    const tinfo_t *t = p->t;
+    jw_obj_begin(&w);
+    jw_key(&w, "ok");
+    jw_bool(&w, true);
+    jw_key(&w, "next");
+    if (p->next) jw_str(&w, p->next);
+    else jw_null(&w);
+    jw_key(&w, "next_url");
+    if (next_url) jw_str(&w, next_url);
+    else jw_null(&w);
+    jw_key(&w, "rows");
+    write_rows(&w, p, shown, j->shape);
+    jw_key(&w, "truncated");
+    jw_bool(&w, false);
+    const extras_t *x = &p->ex;
+    if (x->count) {
+        jw_key(&w, "count");
+        const char *nc = qs_get(&j->qs, "_nocount");
+        if (nc && ds_truthy(nc)) {
+            jw_null(&w);
+        } else {
+            buf_t cs = BUF_INIT;
+            buf_printf(&cs, "select count(*) from (%s limit %d)", p->base_sql.data, COUNT_CAP + 1);
+            count_t cnt = {0};
+            int rc = run_sql(j, p, c, cs.data, deadline, &count_sink, &cnt, -1);
+            buf_free(&cs);
+            if (rc < 0) goto out;
+            jw_int(&w, cnt.n);
+            jw_key(&w, "count_truncated");
+            jw_bool(&w, cnt.n > COUNT_CAP);
+        }
+    }
+    if (x->count_sql) {
+        jw_key(&w, "count_sql");
+        jw_str(&w, p->count_sql.data);
+    }
+    if (x->columns) {
+        jw_key(&w, "columns");
+        jw_arr_begin(&w);
+        for (int i = 0; i < p->nvis; i++) jw_str(&w, sel_name(p, i));
+        jw_arr_end(&w);
+    }
+    if (x->all_columns) {
+        jw_key(&w, "all_columns");
+        jw_arr_begin(&w);
+        for (int i = 0; i < t->ncols; i++) jw_str(&w, t->cols[i].name);
+        jw_arr_end(&w);
+    }
+    if (x->primary_keys) {
+        jw_key(&w, "primary_keys");
+        jw_arr_begin(&w);
+        for (int k = 0; k < t->npk; k++) jw_str(&w, t->cols[t->pk[k]].name);
+        jw_arr_end(&w);
+    }
+    if (x->human) {
+        char *h = human_description(p, j);
+        jw_key(&w, "human_description_en");
+        jw_str(&w, h);
+        free(h);
+    }
+    if (x->query) {
+        jw_key(&w, "query");
+        jw_obj_begin(&w);
+        jw_key(&w, "sql");
+        jw_str(&w, p->sql.data);
+        jw_key(&w, "params");
+        write_params(&w, p);
+        jw_obj_end(&w);
+    }
+    if (x->next_url) {
+        /* already in the body */
+    }
+    if (x->database) {
+        jw_key(&w, "database");
+        jw_str(&w, j->db->name);
+    }
+    if (x->table) {
+        jw_key(&w, "table");
+        jw_str(&w, t->name);
+    }
+    if (x->is_view) {
+        jw_key(&w, "is_view");
+        jw_bool(&w, t->is_view);
+    }
+    if (x->private_) {
+        jw_key(&w, "private");
+        jw_bool(&w, !j->db_public);
+    }
+    if (x->metadata) {
+        jw_key(&w, "metadata");
+        jw_obj_begin(&w);
+        jw_obj_end(&w);
+    }
+    if (x->expandable) {
+        jw_key(&w, "expandable_columns");
+        jw_arr_begin(&w);
+        for (int k = 0; k < t->nout; k++) {
+            const tinfo_t *o = schema_find(p->s, t->out[k].other_table);
+            if (!o || o->label < 0) continue;
+            jw_arr_begin(&w);
+            write_fk(&w, &t->out[k]);
+            jw_str(&w, o->cols[o->label].name);
+            jw_arr_end(&w);
+        }
+        jw_arr_end(&w);
+    }
+    if (x->table_def) {
+        jw_key(&w, "table_definition");
+        if (!t->is_view && t->sql) jw_str(&w, t->sql);
+        else jw_null(&w);
+    }
+    if (x->view_def) {
+        jw_key(&w, "view_definition");
+        if (t->is_view && t->sql) jw_str(&w, t->sql);
+        else jw_null(&w);
+    }
+    if (x->facets || qs_get(&j->qs, "_facet")) {
+        jw_key(&w, "facet_results");
+        if (write_facets(&w, j, p, c, deadline) < 0) goto out;
+    }
+    jw_obj_end(&w);
+out:
+    free(next_url);
+}
+
+/* ---- row page (§7) ------------------------------------------------------ */
+
+static void row_run(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
+    const tinfo_t *t = p->t;
+    char *msg;
+    p->rowid = t->rowid;
+    p->sort = -2;
+    if ((msg = plan_extras(p, &j->qs, true)) || (msg = plan_shape(p, j))) {
+        fail(j, 400, msg);
+        return;
+    }
+    if (t->is_view) {
+        fail(j, 404, xstrdup("Row not found"));
+        return;
+    }
+    /* the key values */
+    int want = p->rowid ? 1 : t->npk, n = 0;
+    char **vals = NULL;
+    for (const char *s = j->id_seg;;) {
+        const char *cm = strchr(s, ',');
+        size_t len = cm ? (size_t)(cm - s) : strlen(s);
+        buf_t d = BUF_INIT;
+        int bad = tilde_decode(s, len, &d);
+        vals = xrealloc(vals, (size_t)(n + 1) * sizeof *vals);
+        vals[n++] = bad < 0 ? xstrndup(s, len) : (d.data ? buf_detach(&d) : xstrdup(""));
+        buf_free(&d);
+        if (!cm) break;
+        s = cm + 1;
+    }
+    if (n != want) {
+        fail(j, 400, xstrdup("URL row identifier does not match the primary key for this table"));
+        list_free(vals, n);
+        return;
+    }
+    p->sel = xcalloc((size_t)t->ncols + 1, sizeof *p->sel);
+    if (p->rowid) p->sel[p->nsel++] = -1;
+    for (int i = 0; i < t->ncols; i++) p->sel[p->nsel++] = i;
+    p->nvis = p->nsel;
+    p->labelled = xcalloc((size_t)p->nsel + 1, sizeof *p->labelled);
+    p->json_cols = xcalloc((size_t)p->nsel + 1, sizeof *p->json_cols);
+    char **js;
+    int njs = list_values(&j->qs, "_json", false, &js);
+    for (int i = 0; i < p->nsel; i++)
+        for (int k = 0; k < njs; k++)
+            if (strcmp(js[k], sel_name(p, i)) == 0) p->json_cols[i] = true;
+    list_free(js, njs);
+    buf_puts(&p->sql, p->rowid ? "select rowid, * from " : "select * from ");
+    ds_ident(&p->sql, t->name);
+    buf_puts(&p->sql, " where ");
+    for (int k = 0; k < want; k++) {
+        if (k) buf_puts(&p->sql, " AND ");
+        quoted(&p->sql, p->rowid ? "rowid" : t->cols[t->pk[k]].name);
+        store_value_t v = text_value(vals[k]);
+        buf_printf(&p->sql, "=:%s", param_add(p, NULL, &v));
+    }
+    uint64_t t0 = time_mono_us();
+    p->size = 1;
+    int rc = run_sql(j, p, c, p->sql.data, deadline, &fetch_sink, p, 1);
+    double query_ms = (double)(time_mono_us() - t0) / 1000.0;
+    if (rc < 0) goto out;
+    if (p->nrows == 0) {
+        fail(j, 404, xstrdup("Row not found"));
+        goto out;
+    }
+    if (j->csv) {
+        write_csv(&j->body, j, p, 1, !(qs_get(&j->qs, "_header") && strcmp(qs_get(&j->qs, "_header"), "off") == 0));
+        goto out;
+    }
+    jw_t w;
+    jw_init(&w, &j->body, DS_JW);
+    if (j->nl) {
+        write_row(&w, p, 0, SH_OBJECTS);
+        goto out;
+    }
+    if (j->shape == SH_ARRAY || j->shape == SH_ARRAYFIRST || j->shape == SH_OBJECT) {
+        write_rows(&w, p, 1, j->shape);
+        goto out;
+    }
+    jw_obj_begin(&w);
+    jw_key(&w, "ok");
+    jw_bool(&w, true);
+    jw_key(&w, "database");
+    jw_str(&w, j->db->name);
+    jw_key(&w, "table");
+    jw_str(&w, t->name);
+    jw_key(&w, "rows");
+    write_rows(&w, p, 1, j->shape);
+    jw_key(&w, "primary_keys");
+    jw_arr_begin(&w);
+    if (p->rowid) jw_str(&w, "rowid");
+    for (int k = 0; k < t->npk; k++) jw_str(&w, t->cols[t->pk[k]].name);
+    jw_arr_end(&w);
+    jw_key(&w, "primary_key_values");
+    jw_arr_begin(&w);
+    for (int k = 0; k < want; k++) jw_str(&w, vals[k]);
+    jw_arr_end(&w);
+    jw_key(&w, "query_ms");
+    jw_double(&w, query_ms);
+    jw_key(&w, "truncated");
+    jw_bool(&w, false);
+    const extras_t *x = &p->ex;
+    if (x->columns) {
+        jw_key(&w, "columns");
+        jw_arr_begin(&w);
+        for (int i = 0; i < p->nvis; i++) jw_str(&w, sel_name(p, i));
+        jw_arr_end(&w);
+    }
+    if (x->query) {
+        jw_key(&w, "query");
+        jw_obj_begin(&w);
+        jw_key(&w, "sql");
+        jw_str(&w, p->sql.data);
+        jw_key(&w, "params");
+        write_params(&w, p);
+        jw_obj_end(&w);
+    }
+    if (x->database) {
+        jw_key(&w, "database");
+        jw_str(&w, j->db->name);
+    }
+    if (x->table) {
+        jw_key(&w, "table");
+        jw_str(&w, t->name);
+    }
+    if (x->private_) {
+        jw_key(&w, "private");
+        jw_bool(&w, !j->db_public);
+    }
+    if (x->metadata) {
+        jw_key(&w, "metadata");
+        jw_obj_begin(&w);
+        jw_obj_end(&w);
+    }
+    if (x->fk_tables) {
+        jw_key(&w, "foreign_key_tables");
+        jw_arr_begin(&w);
+        if (want == 1) {
+            store_set_deadline(c, deadline);
+            for (int k = 0; k < t->nin; k++) {
+                const tfk_t *f = &t->in[k];
+                buf_t s = BUF_INIT;
+                buf_puts(&s, "select count(*) from ");
+                ds_ident(&s, f->other_table);
+                buf_puts(&s, " where ");
+                ds_ident(&s, f->other_column);
+                buf_puts(&s, " = ?");
+                int64_t cnt = 0;
+                store_stmt_t *st;
+                if (store_prepare(c, s.data, &st) == 0) {
+                    store_bind_text(st, 1, vals[0], strlen(vals[0]));
+                    if (store_step(st) == STORE_ROW) cnt = store_col_int(st, 0);
+                    store_finalize(st);
+                }
+                buf_free(&s);
+                jw_obj_begin(&w);
+                jw_key(&w, "other_table");
+                jw_str(&w, f->other_table);
+                jw_key(&w, "column");
+                jw_str(&w, f->column);
+                jw_key(&w, "other_column");
+                jw_str(&w, f->other_column);
+                jw_key(&w, "count");
+                jw_int(&w, cnt);
+                jw_key(&w, "link");
+                buf_t l = BUF_INIT;
+                buf_putc(&l, '/');
+                tilde_encode(&l, j->db->name, strlen(j->db->name));
+                buf_putc(&l, '/');
+                tilde_encode(&l, f->other_table, strlen(f->other_table));
+                buf_putc(&l, '?');
+                url_encode_form(&l, f->other_column, strlen(f->other_column));
+                buf_putc(&l, '=');
+                url_encode_form(&l, vals[0], strlen(vals[0]));
+                jw_str(&w, l.data);
+                buf_free(&l);
+                jw_obj_end(&w);
+            }
+            store_set_deadline(c, 0);
+        }
+        jw_arr_end(&w);
+    }
+    jw_obj_end(&w);
+out:
+    list_free(vals, n);
+}
+
+/* ---- the job ----------------------------------------------------------- */
+
+static void tjob_free(tjob_t *j) {
+    api_out_reset(&j->out);
+    qs_free(&j->qs);
+    free(j->table);
+    free(j->id_seg);
+    free(j->host);
+    free(j->path);
+    free(j->msg);
+    free(j->link);
+    free(j->stream_next);
+    buf_free(&j->body);
+    db_release(j->db);
+    free(j);
+}
+
+static void tjob_reset(void *ctx) {
+    tjob_t *j = ctx;
+    api_out_reset(&j->out);
+    buf_free(&j->body);
+    free(j->msg);
+    j->msg = NULL;
+    j->status = 200;
+}
+
+static void tjob_run(void *ctx, store_db_t *c, uint64_t deadline) {
+    tjob_t *j = ctx;
+    tjob_reset(j);
+    char e[256];
+    const schema_t *s = schema_get(c, e, sizeof e);
+    if (!s) {
+        fail(j, 400, xstrdup(e));
+        return;
+    }
+    plan_t p;
+    memset(&p, 0, sizeof p);
+    p.s = s;
+    p.t = schema_find(s, j->table);
+    if (!p.t) {
+        fail(j, 404, xstrdup("Table not found"));
+        return;
+    }
+    if (j->id_seg) row_run(j, &p, c, deadline);
+    else page_run(j, &p, c, deadline);
+    plan_free(&p);
+}
+
+static void cache_headers(http_req_t *r, const tjob_t *j) {
+    const char *ttl = qs_get(&j->qs, "_ttl");
+    char v[48];
+    if (ttl && is_digits(ttl) && strlen(ttl) < 10) {
+        if (atol(ttl) == 0) snprintf(v, sizeof v, "no-cache");
+        else snprintf(v, sizeof v, "max-age=%ld", atol(ttl));
+    } else {
+        snprintf(v, sizeof v, "max-age=5");
+    }
+    http_add_header(r, "Cache-Control", v);
+    http_add_header(r, "Referrer-Policy", "no-referrer");
+}
+
+static void stream_more(http_req_t *r, void *data);
+
+static void tjob_done(http_req_t *r, void *data) {
+    tjob_t *j = data;
+    if (j->out.rc < 0 && j->out.err.kind == E_TIMEOUT) {
+        j->status = 400;
+        free(j->msg);
+        j->msg = xstrdup("SQL query took too long. The time limit is controlled by the sql_time_limit_ms setting.");
+    } else if (j->out.rc < 0) {
+        j->status = 400;
+        free(j->msg);
+        j->msg = xstrdup(j->out.err.msg);
+    }
+    if (j->stream_started) {
+        /* a later page of a CSV stream: errors just end it */
+        if (j->status == 200) http_stream_write(r, j->body.data, j->body.len);
+        if (j->status == 200 && j->stream_next && !http_gone(r)) {
+            http_on_drain(r, stream_more, j);
+            return;
+        }
+        http_stream_end(r);
+        tjob_free(j);
+        return;
+    }
+    if (j->status != 200) {
+        ds_error(r, j->status, j->msg ? j->msg : "Error");
+        tjob_free(j);
+        return;
+    }
+    ds_cors(r);
+    cache_headers(r, j);
+    const char *ctype = DS_JSON;
+    if (j->csv) {
+        bool dl = qs_get(&j->qs, "_dl") && *qs_get(&j->qs, "_dl");
+        ctype = dl ? "text/csv; charset=utf-8" : "text/plain; charset=utf-8";
+        if (dl) {
+            buf_t h = BUF_INIT;
+            buf_printf(&h, "attachment; filename=\"%s.csv\"", j->table);
+            http_add_header(r, "Content-Disposition", h.data);
+            buf_free(&h);
+        }
+    } else if (j->nl) {
+        ctype = "text/plain; charset=utf-8";
+    }
+    if (j->link) http_add_header(r, "Link", j->link);
+    if (j->stream) {
+        http_stream_begin(r, 200, ctype);
+        http_stream_write(r, j->body.data, j->body.len);
+        j->stream_started = true;
+        if (j->stream_next && !http_gone(r)) {
+            http_on_drain(r, stream_more, j);
+            return;
+        }
+        http_stream_end(r);
+        tjob_free(j);
+        return;
+    }
+    http_respond_buf(r, 200, ctype, &j->body);
+    tjob_free(j);
+}
+
+static void stream_more(http_req_t *r, void *data) {
+    tjob_t *j = data;
+    if (http_gone(r)) {
+        http_stream_end(r);
+        tjob_free(j);
+        return;
+    }
+    api_read(r, j->db, j->limit_ms * 1000, &j->out, tjob_run, tjob_reset, tjob_done, j);
+}
+
+void ds_table_page(http_req_t *r, const actor_t *a, db_t *d, const char *table, const char *id_seg, bool csv) {
+    tjob_t *j = xcalloc(1, sizeof *j);
+    j->db = d;
+    j->db_public = d->public;
+    j->table = xstrdup(table);
+    j->id_seg = id_seg ? xstrdup(id_seg) : NULL;
+    j->csv = csv;
+    const char *host = http_header(r, "host");
+    j->host = xstrdup(host ? host : "localhost");
+    j->path = xstrdup(r->path);
+    qs_parse(&j->qs, r->query ? r->query : "", r->query ? strlen(r->query) : 0);
+    j->can_where = auth_check(a, d, ACT_READ);
+    j->stream = csv && !id_seg && ds_truthy(qs_get(&j->qs, "_stream"));
+    j->limit_ms = (uint64_t)DS_ENGINE(r)->sql_time_limit_ms;
+    const char *tl = qs_get(&j->qs, "_timelimit");
+    if (tl && is_digits(tl) && strlen(tl) < 10 && strtoull(tl, NULL, 10) < j->limit_ms)
+        j->limit_ms = strtoull(tl, NULL, 10);
+    j->status = 200;
+    api_read(r, d, j->limit_ms * 1000, &j->out, tjob_run, tjob_reset, tjob_done, j);
+}

@@ -1,0 +1,1278 @@
+/* datasette_write: Datasette's JSON write API (spec/datasette.md §10) and
+ * POST /-/create-token. Every write is one engine write job: it runs on the
+ * database's writer (group commit, captured changes), checks the table and
+ * the body there in the spec's order, and answers through http_post.
+ * A job that fails returns -1, so its savepoint rolls back whatever it did:
+ * one request, one transaction. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/datasette_internal.h"
+#include "core/dbh.h"
+#include "core/tables.h"
+#include "util/ids.h"
+#include "util/url.h"
+
+#define MAX_BODY (2u * 1024 * 1024)
+
+typedef struct {
+    write_job_t job; /* first: the writer hands back &job */
+    http_req_t *r;
+    db_t *db;
+    char *op, *table, *id_seg, *host;
+    json_t *body;
+    char *json_err;
+    bool can_write, can_schema;
+    int max_rows;
+    /* outcome */
+    int status;
+    char **errs;
+    int nerrs;
+    buf_t out;
+} wjob_t;
+
+static void add_err(wjob_t *j, const char *msg) {
+    j->errs = xrealloc(j->errs, (size_t)(j->nerrs + 1) * sizeof *j->errs);
+    j->errs[j->nerrs++] = xstrdup(msg);
+}
+
+static int fail(wjob_t *j, int status, const char *msg) {
+    j->status = status;
+    if (msg) add_err(j, msg);
+    return -1;
+}
+
+static int failf(wjob_t *j, int status, const char *f, const char *a) {
+    buf_t b = BUF_INIT;
+    buf_printf(&b, f, a);
+    fail(j, status, b.data);
+    buf_free(&b);
+    return -1;
+}
+
+static void quoted(buf_t *b, const char *name) {
+    buf_putc(b, '"');
+    for (const char *c = name; *c; c++) {
+        if (*c == '"') buf_putc(b, '"');
+        buf_putc(b, *c);
+    }
+    buf_putc(b, '"');
+}
+
+/* Python's json.loads message for a body jansson refused (the common
+ * cases: nothing or garbage where a value should be). */
+static char *py_json_error(const char *s, size_t n, const json_error_t *je) {
+    size_t pos = 0, line = 1, col = 1;
+    while (pos < n && (s[pos] == ' ' || s[pos] == '\t' || s[pos] == '\n' || s[pos] == '\r')) {
+        if (s[pos] == '\n') line++, col = 1;
+        else col++;
+        pos++;
+    }
+    const char *what = "Expecting value";
+    bool value_start = pos < n && strchr("{[\"-0123456789", s[pos]);
+    if (pos < n && !value_start) {
+        /* a literal: only the whole word counts */
+        static const char *lits[] = {"true", "false", "null", NULL};
+        for (int i = 0; lits[i]; i++)
+            if (n - pos >= strlen(lits[i]) && memcmp(s + pos, lits[i], strlen(lits[i])) == 0) value_start = true;
+    }
+    if (value_start && je->position > 0) {
+        pos = (size_t)je->position > 0 ? (size_t)je->position - 1 : 0;
+        line = (size_t)(je->line > 0 ? je->line : 1);
+        col = (size_t)(je->column > 0 ? je->column : 1);
+        if (strstr(je->text, "end of file") || strstr(je->text, "premature")) what = "Expecting value";
+        else if (strstr(je->text, "string")) what = "Unterminated string starting at";
+        else if (strstr(je->text, "'}'") || strstr(je->text, "','")) what = "Expecting ',' delimiter";
+        else if (strstr(je->text, "':'")) what = "Expecting ':' delimiter";
+        else if (strstr(je->text, "end of input")) what = "Extra data";
+    }
+    buf_t b = BUF_INIT;
+    buf_printf(&b, "Invalid JSON: %s: line %zu column %zu (char %zu)", what, line, col, pos);
+    return buf_detach(&b);
+}
+
+/* ---- cells --------------------------------------------------------------- */
+
+static void py_dumps(buf_t *b, json_t *v) {
+    jw_t w;
+    jw_init(&w, b, DS_JW);
+    ds_write_json(&w, v); /* Python's json.dumps separators */
+}
+
+/* Binds one JSON cell (§10 cell rules); -1 with an error on a bad $base64. */
+static int bind_cell(wjob_t *j, store_stmt_t *st, int idx, json_t *v) {
+    if (json_is_object(v) && json_object_size(v) == 2 && json_is_true(json_object_get(v, "$base64")) &&
+        json_object_get(v, "encoded")) {
+        json_t *enc = json_object_get(v, "encoded");
+        if (!json_is_string(enc)) return fail(j, 400, "Invalid $base64 encoded value");
+        size_t n = json_string_length(enc);
+        uint8_t *bin = xmalloc(n + 1);
+        int len = b64_decode(json_string_value(enc), n, bin, n + 1);
+        if (len < 0) {
+            free(bin);
+            return fail(j, 400, "Invalid $base64 encoded value");
+        }
+        store_bind_blob(st, idx, bin, (size_t)len);
+        free(bin);
+        return 0;
+    }
+    if (json_is_object(v) && json_object_size(v) == 1 && json_object_get(v, "$raw"))
+        v = json_object_get(v, "$raw");
+    switch (json_typeof(v)) {
+    case JSON_STRING: store_bind_text(st, idx, json_string_value(v), json_string_length(v)); break;
+    case JSON_INTEGER: store_bind_int(st, idx, json_integer_value(v)); break;
+    case JSON_REAL: store_bind_double(st, idx, json_real_value(v)); break;
+    case JSON_TRUE: store_bind_int(st, idx, 1); break;
+    case JSON_FALSE: store_bind_int(st, idx, 0); break;
+    case JSON_NULL: store_bind_null(st, idx); break;
+    default: {
+        buf_t b = BUF_INIT;
+        py_dumps(&b, v);
+        store_bind_text(st, idx, b.data, b.len);
+        buf_free(&b);
+    }
+    }
+    return 0;
+}
+
+static const char *sql_type_of(json_t *v) {
+    if (json_is_integer(v) || json_is_boolean(v)) return "INTEGER";
+    if (json_is_real(v)) return "REAL";
+    if (json_is_object(v) && json_object_get(v, "$base64")) return "BLOB";
+    return "TEXT";
+}
+
+static int sql_fail(wjob_t *j, store_db_t *c) { return fail(j, 400, store_errmsg(c)); }
+
+static int exec_prepared(wjob_t *j, store_db_t *c, store_stmt_t *st) {
+    int rc = store_step(st);
+    if (rc < 0) {
+        fail(j, 400, store_errmsg(c));
+        store_finalize(st);
+        return -1;
+    }
+    store_finalize(st);
+    return 0;
+}
+
+static int exec_sql(wjob_t *j, store_db_t *c, const char *sql) {
+    return store_exec(c, sql) < 0 ? sql_fail(j, c) : 0;
+}
+
+/* Appends the rows a statement yields, as objects. */
+static void rows_json(jw_t *w, store_stmt_t *st) {
+    int n = store_col_count(st);
+    while (store_step(st) == STORE_ROW) {
+        jw_obj_begin(w);
+        for (int i = 0; i < n; i++) {
+            store_value_t v;
+            jw_key(w, store_col_name(st, i));
+            store_col_value(st, i, &v);
+            ds_write_value(w, &v, false);
+        }
+        jw_obj_end(w);
+    }
+}
+
+/* ALTER TABLE … ADD COLUMN for every column the rows name that t lacks. */
+static int add_missing_columns(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t *rows) {
+    json_t *seen = json_object();
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(row, k, v) {
+            if (tinfo_col(t, k) >= 0 || (t->rowid && strcmp(k, "rowid") == 0)) continue;
+            json_t *have = json_object_get(seen, k);
+            if (!have || (json_is_null(have) && !json_is_null(v))) json_object_set(seen, k, v);
+        }
+    }
+    const char *k;
+    json_t *v;
+    int rc = 0;
+    char *table = xstrdup(t->name); /* t goes stale once the schema changes */
+    json_object_foreach(seen, k, v) {
+        buf_t sql = BUF_INIT;
+        buf_puts(&sql, "ALTER TABLE ");
+        quoted(&sql, table);
+        buf_puts(&sql, " ADD COLUMN ");
+        quoted(&sql, k);
+        buf_printf(&sql, " %s", json_is_null(v) ? "TEXT" : sql_type_of(v));
+        rc = exec_sql(j, c, sql.data);
+        buf_free(&sql);
+        if (rc < 0) break;
+    }
+    free(table);
+    json_decref(seen);
+    return rc;
+}
+
+/* The key columns of t ("rowid" for rowid tables). */
+static int key_names(const tinfo_t *t, const char **names) {
+    if (t->rowid || t->npk == 0) {
+        names[0] = "rowid";
+        return 1;
+    }
+    for (int k = 0; k < t->npk; k++) names[k] = t->cols[t->pk[k]].name;
+    return t->npk;
+}
+
+/* ---- insert / upsert ----------------------------------------------------- */
+
+typedef struct {
+    int64_t *rowids;
+    int n;
+} rowids_t;
+
+static void rowid_add(rowids_t *r, int64_t id) {
+    for (int i = 0; i < r->n; i++)
+        if (r->rowids[i] == id) return;
+    r->rowids = xrealloc(r->rowids, (size_t)(r->n + 1) * sizeof *r->rowids);
+    r->rowids[r->n++] = id;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* rowid of the row whose key the JSON row gives, or -1. */
+static int64_t find_rowid(store_db_t *c, const tinfo_t *t, json_t *row) {
+    const char *names[64];
+    int nk = key_names(t, names);
+    buf_t sql = BUF_INIT;
+    buf_puts(&sql, "select rowid from ");
+    quoted(&sql, t->name);
+    buf_puts(&sql, " where ");
+    for (int k = 0; k < nk; k++) {
+        if (!json_object_get(row, names[k])) {
+            buf_free(&sql);
+            return -1;
+        }
+        if (k) buf_puts(&sql, " and ");
+        quoted(&sql, names[k]);
+        buf_puts(&sql, " = ?");
+    }
+    store_stmt_t *st;
+    int64_t id = -1;
+    if (store_prepare(c, sql.data, &st) == 0) {
+        wjob_t dummy = {0};
+        for (int k = 0; k < nk; k++) bind_cell(&dummy, st, k + 1, json_object_get(row, names[k]));
+        if (store_step(st) == STORE_ROW) id = store_col_int(st, 0);
+        store_finalize(st);
+        for (int i = 0; i < dummy.nerrs; i++) free(dummy.errs[i]);
+        free(dummy.errs);
+    }
+    buf_free(&sql);
+    return id;
+}
+
+static int insert_row(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t *row, const char *verb, int64_t *rowid) {
+    buf_t sql = BUF_INIT;
+    buf_printf(&sql, "%s INTO ", verb);
+    quoted(&sql, t->name);
+    if (json_object_size(row) == 0) {
+        buf_puts(&sql, " DEFAULT VALUES");
+    } else {
+        buf_puts(&sql, " (");
+        const char *k;
+        json_t *v;
+        int i = 0;
+        json_object_foreach(row, k, v) {
+            if (i++) buf_puts(&sql, ", ");
+            quoted(&sql, k);
+        }
+        buf_puts(&sql, ") VALUES (");
+        for (int x = 0; x < i; x++) buf_puts(&sql, x ? ", ?" : "?");
+        buf_puts(&sql, ")");
+    }
+    store_stmt_t *st;
+    int rc = store_prepare(c, sql.data, &st);
+    buf_free(&sql);
+    if (rc < 0) return sql_fail(j, c);
+    const char *k;
+    json_t *v;
+    int idx = 1;
+    json_object_foreach(row, k, v) {
+        if (bind_cell(j, st, idx++, v) < 0) {
+            store_finalize(st);
+            return -1;
+        }
+    }
+    if (exec_prepared(j, c, st) < 0) return -1;
+    *rowid = store_changes(c) > 0 ? store_last_rowid(c) : find_rowid(c, t, row);
+    return 0;
+}
+
+/* Upsert of one row: update the supplied columns of an existing row, else
+ * insert it. */
+static int upsert_row(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t *row, int64_t *rowid) {
+    int64_t id = find_rowid(c, t, row);
+    if (id < 0) return insert_row(j, c, t, row, "INSERT", rowid);
+    const char *names[64];
+    int nk = key_names(t, names);
+    buf_t sql = BUF_INIT;
+    buf_puts(&sql, "UPDATE ");
+    quoted(&sql, t->name);
+    buf_puts(&sql, " SET ");
+    const char *k;
+    json_t *v;
+    int nset = 0;
+    json_object_foreach(row, k, v) {
+        bool key = false;
+        for (int x = 0; x < nk; x++) key = key || strcmp(names[x], k) == 0;
+        if (key) continue;
+        if (nset++) buf_puts(&sql, ", ");
+        quoted(&sql, k);
+        buf_puts(&sql, " = ?");
+    }
+    *rowid = id;
+    if (!nset) {
+        buf_free(&sql);
+        return 0;
+    }
+    buf_puts(&sql, " WHERE rowid = ?");
+    store_stmt_t *st;
+    int rc = store_prepare(c, sql.data, &st);
+    buf_free(&sql);
+    if (rc < 0) return sql_fail(j, c);
+    int idx = 1;
+    json_object_foreach(row, k, v) {
+        bool key = false;
+        for (int x = 0; x < nk; x++) key = key || strcmp(names[x], k) == 0;
+        if (key) continue;
+        if (bind_cell(j, st, idx++, v) < 0) {
+            store_finalize(st);
+            return -1;
+        }
+    }
+    store_bind_int(st, idx, id);
+    return exec_prepared(j, c, st);
+}
+
+/* Checks the rows of an insert/upsert body against t (all row errors are
+ * listed). */
+static int check_rows(wjob_t *j, const tinfo_t *t, json_t *rows, bool upsert, bool alter) {
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) {
+        char n[24];
+        snprintf(n, sizeof n, "%zu", i);
+        if (upsert) {
+            const char *names[64];
+            int nk = key_names(t, names);
+            buf_t missing = BUF_INIT, nulls = BUF_INIT;
+            for (int k = 0; k < nk; k++) {
+                json_t *v = json_object_get(row, names[k]);
+                buf_t *b = !v ? &missing : json_is_null(v) ? &nulls : NULL;
+                if (b) buf_printf(b, "%s\"%s\"", b->len ? ", " : "", names[k]);
+            }
+            buf_t m = BUF_INIT;
+            if (missing.len) buf_printf(&m, "Row %s is missing primary key column(s): %s", n, missing.data);
+            else if (nulls.len) buf_printf(&m, "Row %s has null primary key column(s): %s", n, nulls.data);
+            if (m.len) add_err(j, m.data);
+            buf_free(&m);
+            buf_free(&missing);
+            buf_free(&nulls);
+        }
+        if (!alter) {
+            buf_t bad = BUF_INIT;
+            const char *k;
+            json_t *v;
+            json_object_foreach(row, k, v) {
+                if (tinfo_col(t, k) < 0 && !(t->rowid && strcmp(k, "rowid") == 0))
+                    buf_printf(&bad, "%s%s", bad.len ? ", " : "", k);
+            }
+            if (bad.len) {
+                buf_t m = BUF_INIT;
+                buf_printf(&m, "Row %s has invalid columns: %s", n, bad.data);
+                add_err(j, m.data);
+                buf_free(&m);
+            }
+            buf_free(&bad);
+        }
+    }
+    if (j->nerrs) return fail(j, 400, NULL);
+    return 0;
+}
+
+/* Validates the insert/upsert body's shape; the rows come back as an array
+ * (owned). */
+static int body_rows(wjob_t *j, bool upsert, json_t **rows_out, bool *ret, bool *ignore, bool *replace, bool *alter) {
+    json_t *b = j->body;
+    if (!b) return fail(j, 400, j->json_err);
+    if (!json_is_object(b)) return fail(j, 400, "JSON must be a dictionary");
+    json_t *row = json_object_get(b, "row"), *rows = json_object_get(b, "rows");
+    if (!row && !rows) return fail(j, 400, "JSON must have one or other of \"row\" or \"rows\"");
+    if (row && rows) return fail(j, 400, "Cannot use \"row\" and \"rows\" at the same time");
+    if (row && !json_is_object(row)) return fail(j, 400, "\"row\" must be a dictionary");
+    if (rows && !json_is_array(rows)) return fail(j, 400, "\"rows\" must be a list");
+    if (rows) {
+        size_t i;
+        json_t *x;
+        json_array_foreach(rows, i, x) if (!json_is_object(x)) return fail(j, 400, "\"rows\" must be a list of dictionaries");
+        if ((int)json_array_size(rows) > j->max_rows) {
+            char m[80];
+            snprintf(m, sizeof m, "Too many rows, maximum allowed is %d", j->max_rows);
+            return fail(j, 400, m);
+        }
+    }
+    buf_t bad = BUF_INIT;
+    const char *k;
+    json_t *v;
+    json_object_foreach(b, k, v) {
+        if (strcmp(k, "row") && strcmp(k, "rows") && strcmp(k, "return") && strcmp(k, "ignore") &&
+            strcmp(k, "replace") && strcmp(k, "alter"))
+            buf_printf(&bad, "%s\"%s\"", bad.len ? ", " : "", k);
+    }
+    if (bad.len) {
+        failf(j, 400, "Invalid parameter: %s", bad.data);
+        buf_free(&bad);
+        return -1;
+    }
+    *ret = row || json_is_true(json_object_get(b, "return"));
+    *ignore = json_is_true(json_object_get(b, "ignore"));
+    *replace = json_is_true(json_object_get(b, "replace"));
+    *alter = json_is_true(json_object_get(b, "alter"));
+    if (*ignore && *replace) return fail(j, 400, "Cannot use \"ignore\" and \"replace\" at the same time");
+    if (upsert && (*ignore || *replace)) return fail(j, 400, "Upsert does not support ignore or replace");
+    if (*replace && !j->can_write) return fail(j, 403, "Permission denied: need update-row to use \"replace\"");
+    if (*alter && !j->can_schema) return fail(j, 403, "Permission denied for alter-table");
+    if (row) {
+        rows = json_array();
+        json_array_append(rows, row);
+    } else {
+        json_incref(rows);
+    }
+    *rows_out = rows;
+    return 0;
+}
+
+/* Writes the given rows ({"ok": true, "rows": …}) by rowid. */
+static void respond_rows(wjob_t *j, store_db_t *c, const char *table, rowids_t *ids, bool with_rowid, bool sort) {
+    jw_t w;
+    jw_init(&w, &j->out, DS_JW);
+    jw_obj_begin(&w);
+    jw_key(&w, "ok");
+    jw_bool(&w, true);
+    jw_key(&w, "rows");
+    jw_arr_begin(&w);
+    if (sort) qsort(ids->rowids, (size_t)ids->n, sizeof *ids->rowids, cmp_i64);
+    buf_t sql = BUF_INIT;
+    buf_puts(&sql, with_rowid ? "select rowid, * from " : "select * from ");
+    quoted(&sql, table);
+    buf_puts(&sql, " where rowid = ?");
+    store_stmt_t *st;
+    if (store_prepare(c, sql.data, &st) == 0) {
+        for (int i = 0; i < ids->n; i++) {
+            store_reset(st);
+            store_bind_int(st, 1, ids->rowids[i]);
+            rows_json(&w, st);
+        }
+        store_finalize(st);
+    }
+    buf_free(&sql);
+    jw_arr_end(&w);
+    jw_obj_end(&w);
+}
+
+static int do_insert(wjob_t *j, store_db_t *c, const tinfo_t *t, bool upsert) {
+    json_t *rows = NULL;
+    bool ret = false, ignore = false, replace = false, alter = false;
+    if (body_rows(j, upsert, &rows, &ret, &ignore, &replace, &alter) < 0) return -1;
+    int rc = check_rows(j, t, rows, upsert, alter);
+    char *table = xstrdup(t->name);
+    char e[256];
+    if (rc == 0 && alter) {
+        rc = add_missing_columns(j, c, t, rows);
+        if (rc == 0) {
+            const schema_t *s = schema_get(c, e, sizeof e);
+            t = s ? schema_find(s, table) : NULL;
+            if (!t) rc = fail(j, 400, s ? "Table not found" : e);
+        }
+    }
+    rowids_t ids = {0};
+    size_t i;
+    json_t *row;
+    if (rc == 0) {
+        json_array_foreach(rows, i, row) {
+            int64_t id = -1;
+            rc = upsert ? upsert_row(j, c, t, row, &id)
+                        : insert_row(j, c, t, row, ignore ? "INSERT OR IGNORE" : replace ? "INSERT OR REPLACE" : "INSERT", &id);
+            if (rc < 0) break;
+            if (id >= 0) rowid_add(&ids, id);
+        }
+    }
+    if (rc == 0) {
+        j->status = upsert ? 200 : 201;
+        if (ret) {
+            respond_rows(j, c, table, &ids, upsert && t->rowid, !upsert);
+        } else {
+            buf_puts(&j->out, "{\"ok\": true}");
+        }
+    }
+    free(ids.rowids);
+    free(table);
+    json_decref(rows);
+    return rc;
+}
+
+/* ---- update / delete ------------------------------------------------------ */
+
+/* Parses the row segment; on success fills vals (owned) and the rowid. */
+static int find_record(wjob_t *j, store_db_t *c, const tinfo_t *t, int64_t *rowid) {
+    const char *names[64];
+    int nk = key_names(t, names), n = 0;
+    char *vals[64];
+    for (const char *s = j->id_seg;;) {
+        const char *cm = strchr(s, ',');
+        size_t len = cm ? (size_t)(cm - s) : strlen(s);
+        if (n < 64) {
+            buf_t d = BUF_INIT;
+            if (tilde_decode(s, len, &d) < 0) buf_append(&d, s, len);
+            vals[n++] = d.data ? buf_detach(&d) : xstrdup("");
+        }
+        if (!cm) break;
+        s = cm + 1;
+    }
+    int rc = 0;
+    if (n != nk) {
+        rc = fail(j, 400, "URL row identifier does not match the primary key for this table");
+        goto out;
+    }
+    buf_t sql = BUF_INIT;
+    buf_puts(&sql, "select rowid from ");
+    quoted(&sql, t->name);
+    buf_puts(&sql, " where ");
+    for (int k = 0; k < nk; k++) {
+        if (k) buf_puts(&sql, " and ");
+        quoted(&sql, names[k]);
+        buf_puts(&sql, " = ?");
+    }
+    store_stmt_t *st;
+    *rowid = -1;
+    if (store_prepare(c, sql.data, &st) == 0) {
+        for (int k = 0; k < nk; k++) store_bind_text(st, k + 1, vals[k], strlen(vals[k]));
+        if (store_step(st) == STORE_ROW) *rowid = store_col_int(st, 0);
+        store_finalize(st);
+    }
+    buf_free(&sql);
+    if (*rowid < 0) {
+        /* Python's repr of the list of key strings */
+        buf_t m = BUF_INIT;
+        buf_puts(&m, "Record not found: [");
+        for (int k = 0; k < n; k++) {
+            if (k) buf_puts(&m, ", ");
+            bool dq = strchr(vals[k], '\'') && !strchr(vals[k], '"');
+            buf_putc(&m, dq ? '"' : '\'');
+            for (const char *p = vals[k]; *p; p++) {
+                if (*p == '\\' || (!dq && *p == '\'')) buf_putc(&m, '\\');
+                buf_putc(&m, *p);
+            }
+            buf_putc(&m, dq ? '"' : '\'');
+        }
+        buf_puts(&m, "]");
+        rc = fail(j, 404, m.data);
+        buf_free(&m);
+    }
+out:
+    for (int k = 0; k < n; k++) free(vals[k]);
+    return rc;
+}
+
+static int do_update(wjob_t *j, store_db_t *c, const tinfo_t *t) {
+    int64_t rowid;
+    if (find_record(j, c, t, &rowid) < 0) return -1;
+    if (!j->can_write) return fail(j, 403, "Permission denied");
+    json_t *b = j->body;
+    if (!b) return fail(j, 400, j->json_err);
+    if (!json_is_object(b)) return fail(j, 400, "JSON must be a dictionary");
+    json_t *upd = json_object_get(b, "update");
+    if (!json_is_object(upd)) return fail(j, 400, "JSON must contain an update dictionary");
+    buf_t bad = BUF_INIT;
+    const char *k;
+    json_t *v;
+    json_object_foreach(b, k, v) {
+        if (strcmp(k, "update") && strcmp(k, "return") && strcmp(k, "alter"))
+            buf_printf(&bad, "%s%s", bad.len ? ", " : "", k);
+    }
+    if (bad.len) {
+        failf(j, 400, "Invalid keys: %s", bad.data);
+        buf_free(&bad);
+        return -1;
+    }
+    bool alter = json_is_true(json_object_get(b, "alter"));
+    if (alter && !j->can_schema) return fail(j, 403, "Permission denied for alter-table");
+    char *table = xstrdup(t->name);
+    int rc = 0;
+    if (alter) {
+        json_t *rows = json_array();
+        json_array_append(rows, upd);
+        rc = add_missing_columns(j, c, t, rows);
+        json_decref(rows);
+    }
+    if (rc == 0 && json_object_size(upd) > 0) {
+        buf_t sql = BUF_INIT;
+        buf_puts(&sql, "UPDATE ");
+        quoted(&sql, table);
+        buf_puts(&sql, " SET ");
+        int i = 0;
+        json_object_foreach(upd, k, v) {
+            if (i++) buf_puts(&sql, ", ");
+            quoted(&sql, k);
+            buf_puts(&sql, " = ?");
+        }
+        buf_puts(&sql, " WHERE rowid = ?");
+        store_stmt_t *st;
+        if (store_prepare(c, sql.data, &st) < 0) {
+            rc = sql_fail(j, c);
+        } else {
+            int idx = 1;
+            json_object_foreach(upd, k, v) {
+                if (rc == 0) rc = bind_cell(j, st, idx++, v);
+            }
+            store_bind_int(st, idx, rowid);
+            if (rc == 0) rc = exec_prepared(j, c, st);
+            else store_finalize(st);
+        }
+        buf_free(&sql);
+    }
+    if (rc == 0) {
+        j->status = 200;
+        if (json_is_true(json_object_get(b, "return"))) {
+            rowids_t ids = {&rowid, 1};
+            respond_rows(j, c, table, &ids, false, false);
+        } else {
+            buf_puts(&j->out, "{\"ok\": true}");
+        }
+    }
+    free(table);
+    return rc;
+}
+
+static int do_delete(wjob_t *j, store_db_t *c, const tinfo_t *t) {
+    int64_t rowid;
+    if (find_record(j, c, t, &rowid) < 0) return -1;
+    if (!j->can_write) return fail(j, 403, "Permission denied");
+    buf_t sql = BUF_INIT;
+    buf_puts(&sql, "DELETE FROM ");
+    quoted(&sql, t->name);
+    buf_printf(&sql, " WHERE rowid = %lld", (long long)rowid);
+    int rc = exec_sql(j, c, sql.data);
+    buf_free(&sql);
+    if (rc == 0) {
+        j->status = 200;
+        buf_puts(&j->out, "{\"ok\": true}");
+    }
+    return rc;
+}
+
+/* ---- drop ------------------------------------------------------------------ */
+
+static int do_drop(wjob_t *j, store_db_t *c, const tinfo_t *t) {
+    if (!j->can_schema) return fail(j, 403, "Permission denied");
+    json_t *b = j->body;
+    bool confirm = b && json_is_object(b) && json_is_true(json_object_get(b, "confirm"));
+    buf_t sql = BUF_INIT;
+    int rc = 0;
+    if (!confirm) {
+        buf_puts(&sql, "select count(*) from ");
+        quoted(&sql, t->name);
+        store_stmt_t *st;
+        int64_t n = 0;
+        if (store_prepare(c, sql.data, &st) == 0) {
+            if (store_step(st) == STORE_ROW) n = store_col_int(st, 0);
+            store_finalize(st);
+        }
+        jw_t w;
+        jw_init(&w, &j->out, DS_JW);
+        jw_obj_begin(&w);
+        jw_key(&w, "ok");
+        jw_bool(&w, true);
+        jw_key(&w, "database");
+        jw_str(&w, j->db->name);
+        jw_key(&w, "table");
+        jw_str(&w, t->name);
+        jw_key(&w, "row_count");
+        jw_int(&w, n);
+        jw_key(&w, "message");
+        jw_str(&w, "Pass \"confirm\": true to confirm");
+        jw_obj_end(&w);
+        j->status = 200;
+    } else {
+        buf_puts(&sql, "DROP TABLE ");
+        quoted(&sql, t->name);
+        rc = exec_sql(j, c, sql.data);
+        if (rc == 0) {
+            j->status = 200;
+            buf_puts(&j->out, "{\"ok\": true}");
+        }
+    }
+    buf_free(&sql);
+    return rc;
+}
+
+/* ---- create ------------------------------------------------------------------ */
+
+/* The SQL type for a column of the rows form: from every non-null value. */
+static const char *infer_type(json_t *rows, const char *col) {
+    bool in = false, re = false, tx = false, bl = false, other = false;
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) {
+        json_t *v = json_object_get(row, col);
+        if (!v || json_is_null(v)) continue;
+        if (json_is_integer(v) || json_is_boolean(v)) in = true;
+        else if (json_is_real(v)) re = true;
+        else if (json_is_string(v)) tx = true;
+        else if (json_is_object(v) && json_object_get(v, "$base64")) bl = true;
+        else other = true;
+    }
+    if (other) return "TEXT";
+    if (bl && !in && !re) return "BLOB";
+    if (tx || bl) return "TEXT";
+    if (re) return "REAL";
+    if (in) return "INTEGER";
+    return "TEXT";
+}
+
+static void sql_string(buf_t *b, const char *s) {
+    buf_putc(b, '\'');
+    for (const char *c = s; *c; c++) {
+        if (*c == '\'') buf_putc(b, '\'');
+        buf_putc(b, *c);
+    }
+    buf_putc(b, '\'');
+}
+
+typedef struct {
+    const char *name, *type;
+    json_t *def; /* the column object (columns form) or NULL */
+} newcol_t;
+
+static int build_create(wjob_t *j, const schema_t *s, const char *table, newcol_t *cols, int n, json_t *pks,
+                        buf_t *sql) {
+    buf_puts(sql, "CREATE TABLE ");
+    quoted(sql, table);
+    buf_puts(sql, " (\n");
+    int npk = pks ? (int)json_array_size(pks) : 0;
+    for (int i = 0; i < n; i++) {
+        json_t *d = cols[i].def;
+        buf_puts(sql, i ? ",\n   " : "   ");
+        quoted(sql, cols[i].name);
+        buf_printf(sql, " %s", cols[i].type);
+        if (npk == 1 && strcmp(json_string_value(json_array_get(pks, 0)), cols[i].name) == 0)
+            buf_puts(sql, " PRIMARY KEY");
+        if (!d) continue;
+        if (json_is_true(json_object_get(d, "not_null"))) buf_puts(sql, " NOT NULL");
+        json_t *dv = json_object_get(d, "default"), *de = json_object_get(d, "default_expr");
+        if (dv && !json_is_null(dv)) {
+            buf_puts(sql, " DEFAULT ");
+            if (json_is_string(dv)) sql_string(sql, json_string_value(dv));
+            else if (json_is_integer(dv)) buf_printf(sql, "%lld", (long long)json_integer_value(dv));
+            else if (json_is_real(dv)) {
+                char t[32];
+                buf_append(sql, t, json_format_double(json_real_value(dv), t));
+            } else if (json_is_boolean(dv)) buf_puts(sql, json_is_true(dv) ? "1" : "0");
+            else return fail(j, 400, "Invalid default");
+        } else if (de && !json_is_null(de)) {
+            const char *e = json_string_value(de);
+            const char *expr = !e ? NULL
+                               : strcmp(e, "current_timestamp") == 0 ? "CURRENT_TIMESTAMP"
+                               : strcmp(e, "current_date") == 0      ? "CURRENT_DATE"
+                               : strcmp(e, "current_time") == 0      ? "CURRENT_TIME"
+                               : strcmp(e, "current_unixtime") == 0  ? "(unixepoch())"
+                               : strcmp(e, "current_unixtime_ms") == 0
+                                   ? "(CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))"
+                                   : NULL;
+            if (!expr) return failf(j, 400, "Invalid default_expr: %s", e ? e : "");
+            buf_printf(sql, " DEFAULT %s", expr);
+        }
+        json_t *ft = json_object_get(d, "fk_table");
+        if (json_is_string(ft)) {
+            const char *fc = json_string_value(json_object_get(d, "fk_column"));
+            const tinfo_t *o = schema_find(s, json_string_value(ft));
+            if (!fc && o && o->npk) fc = o->cols[o->pk[0]].name;
+            buf_puts(sql, " REFERENCES ");
+            quoted(sql, json_string_value(ft));
+            if (fc) {
+                buf_putc(sql, '(');
+                quoted(sql, fc);
+                buf_putc(sql, ')');
+            }
+        }
+    }
+    if (npk > 1) {
+        buf_puts(sql, ",\n   PRIMARY KEY (");
+        for (int k = 0; k < npk; k++) {
+            if (k) buf_puts(sql, ", ");
+            quoted(sql, json_string_value(json_array_get(pks, k)));
+        }
+        buf_puts(sql, ")");
+    }
+    buf_puts(sql, "\n)");
+    return 0;
+}
+
+static int do_create(wjob_t *j, store_db_t *c, const schema_t *s) {
+    if (!j->can_schema) return fail(j, 403, "Permission denied");
+    json_t *b = j->body;
+    if (!b) return fail(j, 400, j->json_err);
+    if (!json_is_object(b)) return fail(j, 400, "JSON must be an object");
+    static const char *allowed[] = {"table", "columns", "rows", "row", "pk", "pks", "ignore", "replace", "alter", NULL};
+    buf_t bad = BUF_INIT;
+    const char *k;
+    json_t *v;
+    json_object_foreach(b, k, v) {
+        bool ok = false;
+        for (int i = 0; allowed[i] && !ok; i++) ok = strcmp(allowed[i], k) == 0;
+        if (!ok) buf_printf(&bad, "%s%s", bad.len ? ", " : "", k);
+    }
+    if (bad.len) {
+        failf(j, 400, "Invalid keys: %s", bad.data);
+        buf_free(&bad);
+        return -1;
+    }
+    json_t *jt = json_object_get(b, "table");
+    if (!jt) return fail(j, 400, "Table is required");
+    const char *table = json_string_value(jt);
+    if (!table || !*table || strchr(table, '\n') || strncmp(table, "sqlite_", 7) == 0)
+        return fail(j, 400, "Invalid table name");
+    json_t *columns = json_object_get(b, "columns"), *rows = json_object_get(b, "rows"), *row = json_object_get(b, "row");
+    json_t *pk = json_object_get(b, "pk"), *pks = json_object_get(b, "pks");
+    bool ignore = json_is_true(json_object_get(b, "ignore")), replace = json_is_true(json_object_get(b, "replace"));
+    bool alter = json_is_true(json_object_get(b, "alter"));
+    if (!columns && !rows && !row) return fail(j, 400, "columns, rows or row is required");
+    if (rows && row) return fail(j, 400, "Cannot specify both rows and row");
+    if (columns && (rows || row)) return fail(j, 400, "Cannot specify columns with rows or row");
+    if (columns && !json_is_array(columns)) return fail(j, 400, "columns must be a list");
+    if (rows && !json_is_array(rows)) return fail(j, 400, "rows must be a list");
+    if (row && !json_is_object(row)) return fail(j, 400, "row must be a dictionary");
+    size_t i;
+    json_t *x;
+    if (rows) json_array_foreach(rows, i, x) if (!json_is_object(x)) return fail(j, 400, "rows must be a list of dictionaries");
+    if (columns) {
+        json_array_foreach(columns, i, x) {
+            const char *n = json_string_value(json_object_get(x, "name"));
+            for (size_t y = 0; n && y < i; y++)
+                if (strcmp(json_string_value(json_object_get(json_array_get(columns, y), "name")) ?: "", n) == 0)
+                    return failf(j, 400, "Duplicate column name: %s", n);
+        }
+    }
+    if (pk && pks) return fail(j, 400, "Cannot specify both pk and pks");
+    if (ignore && replace) return fail(j, 400, "ignore and replace are mutually exclusive");
+    if ((ignore || replace) && !rows && !row) return fail(j, 400, "ignore and replace require row or rows");
+    if ((ignore || replace) && !pk && !pks) return fail(j, 400, "ignore and replace require pk or pks");
+    if (pk && !json_is_string(pk)) return fail(j, 400, "pk must be a string");
+    if (pks) {
+        if (!json_is_array(pks) || json_array_size(pks) == 0) return fail(j, 400, "pks must be a list of strings");
+        json_array_foreach(pks, i, x) if (!json_is_string(x)) return fail(j, 400, "pks must be a list of strings");
+    }
+    if (columns) {
+        json_array_foreach(columns, i, x) {
+            if (!json_is_object(x) || !json_is_string(json_object_get(x, "name")) ||
+                !*json_string_value(json_object_get(x, "name")))
+                return fail(j, 400, "Column name is required");
+            json_t *ty = json_object_get(x, "type");
+            const char *t = ty ? json_string_value(ty) : "text";
+            if (!t || (strcmp(t, "text") && strcmp(t, "integer") && strcmp(t, "float") && strcmp(t, "blob"))) {
+                buf_t m = BUF_INIT;
+                if (t) buf_puts(&m, t);
+                else py_dumps(&m, ty);
+                failf(j, 400, "Unsupported column type: %s", m.data);
+                buf_free(&m);
+                return -1;
+            }
+        }
+    }
+    json_t *allrows = NULL;
+    if (rows || row) {
+        if (!j->can_write) return fail(j, 403, "Permission denied: need insert-row");
+        if (replace && !j->can_write) return fail(j, 403, "Permission denied: need update-row");
+        if (row) {
+            allrows = json_array();
+            json_array_append(allrows, row);
+        } else {
+            allrows = json_incref(rows);
+        }
+        if ((int)json_array_size(allrows) > j->max_rows) {
+            json_decref(allrows);
+            char m[80];
+            snprintf(m, sizeof m, "Too many rows, maximum allowed is %d", j->max_rows);
+            return fail(j, 400, m);
+        }
+    }
+    /* the key, as a list */
+    json_t *keys = pks ? json_incref(pks) : pk ? json_pack("[O]", pk) : NULL;
+    const tinfo_t *existing = schema_find(s, table);
+    int rc = 0;
+    buf_t sql = BUF_INIT;
+    newcol_t *cols = NULL;
+    int ncols = 0;
+    char e[256];
+    if (existing && columns) {
+        buf_t m = BUF_INIT;
+        buf_printf(&m, "table \"%s\" already exists", table);
+        rc = fail(j, 400, m.data);
+        buf_free(&m);
+        goto out;
+    }
+    if (existing) {
+        if (existing->is_view) {
+            rc = fail(j, 400, "Cannot insert into a view");
+            goto out;
+        }
+        if (alter && !j->can_schema) {
+            rc = fail(j, 403, "Permission denied: need alter-table");
+            goto out;
+        }
+        if (keys) {
+            bool same = (int)json_array_size(keys) == existing->npk;
+            for (int q = 0; same && q < existing->npk; q++)
+                same = strcmp(json_string_value(json_array_get(keys, (size_t)q)), existing->cols[existing->pk[q]].name) == 0;
+            if (!same) {
+                rc = fail(j, 400, "pk cannot be changed for existing table");
+                goto out;
+            }
+        }
+        if (alter && (rc = add_missing_columns(j, c, existing, allrows)) < 0) goto out;
+    } else {
+        cols = xcalloc(64 + (columns ? json_array_size(columns) : 0), sizeof *cols);
+        if (columns) {
+            /* a key column that is not listed leads as INTEGER PRIMARY KEY */
+            for (size_t q = 0; keys && q < json_array_size(keys); q++) {
+                const char *kn = json_string_value(json_array_get(keys, q));
+                bool listed = false;
+                json_array_foreach(columns, i, x) listed = listed || strcmp(json_string_value(json_object_get(x, "name")), kn) == 0;
+                if (!listed) cols[ncols++] = (newcol_t){kn, "INTEGER", NULL};
+            }
+            json_array_foreach(columns, i, x) {
+                const char *t = json_string_value(json_object_get(x, "type"));
+                const char *st = !t || strcmp(t, "text") == 0 ? "TEXT"
+                                 : strcmp(t, "integer") == 0  ? "INTEGER"
+                                 : strcmp(t, "float") == 0    ? "REAL"
+                                                              : "BLOB";
+                cols[ncols++] = (newcol_t){json_string_value(json_object_get(x, "name")), st, x};
+            }
+        } else {
+            json_t *order = json_array();
+            for (size_t q = 0; keys && q < json_array_size(keys); q++) {
+                const char *kn = json_string_value(json_array_get(keys, q));
+                bool seen = false;
+                json_t *r;
+                json_array_foreach(allrows, i, r) seen = seen || json_object_get(r, kn);
+                if (!seen) cols[ncols++] = (newcol_t){kn, "INTEGER", NULL};
+            }
+            json_t *r;
+            json_array_foreach(allrows, i, r) {
+                const char *kk;
+                json_t *vv;
+                json_object_foreach(r, kk, vv) {
+                    bool have = false;
+                    for (int q = 0; q < ncols && !have; q++) have = strcmp(cols[q].name, kk) == 0;
+                    if (have) continue;
+                    if (ncols % 64 == 63) cols = xrealloc(cols, (size_t)(ncols + 65) * sizeof *cols);
+                    cols[ncols++] = (newcol_t){kk, infer_type(allrows, kk), NULL};
+                }
+            }
+            json_decref(order);
+        }
+        if ((rc = build_create(j, s, table, cols, ncols, keys, &sql)) < 0) goto out;
+        if ((rc = exec_sql(j, c, sql.data)) < 0) goto out;
+    }
+    const schema_t *s2 = schema_get(c, e, sizeof e);
+    const tinfo_t *t = s2 ? schema_find(s2, table) : NULL;
+    if (!t) {
+        rc = fail(j, 400, s2 ? "Table not found" : e);
+        goto out;
+    }
+    if (allrows) {
+        size_t q;
+        json_t *r;
+        json_array_foreach(allrows, q, r) {
+            int64_t id;
+            rc = insert_row(j, c, t, r, ignore ? "INSERT OR IGNORE" : replace ? "INSERT OR REPLACE" : "INSERT", &id);
+            if (rc < 0) goto out;
+        }
+    }
+    j->status = 201;
+    jw_t w;
+    jw_init(&w, &j->out, DS_JW);
+    jw_obj_begin(&w);
+    jw_key(&w, "ok");
+    jw_bool(&w, true);
+    jw_key(&w, "database");
+    jw_str(&w, j->db->name);
+    jw_key(&w, "table");
+    jw_str(&w, table);
+    buf_t u = BUF_INIT;
+    buf_printf(&u, "http://%s/", j->host);
+    tilde_encode(&u, j->db->name, strlen(j->db->name));
+    buf_putc(&u, '/');
+    tilde_encode(&u, table, strlen(table));
+    jw_key(&w, "table_url");
+    jw_str(&w, u.data);
+    buf_puts(&u, ".json");
+    jw_key(&w, "table_api_url");
+    jw_str(&w, u.data);
+    buf_free(&u);
+    jw_key(&w, "schema");
+    jw_str(&w, t->sql ? t->sql : "");
+    if (allrows) {
+        jw_key(&w, "row_count");
+        jw_int(&w, (int64_t)json_array_size(allrows));
+    }
+    jw_obj_end(&w);
+out:
+    free(cols);
+    buf_free(&sql);
+    json_decref(keys);
+    json_decref(allrows);
+    return rc;
+}
+
+/* ---- the job --------------------------------------------------------------- */
+
+static int wjob_run(store_db_t *c, void *arg, err_t *e) {
+    wjob_t *j = arg;
+    char msg[256];
+    int rc;
+    const schema_t *s = schema_get(c, msg, sizeof msg);
+    if (!s) {
+        rc = fail(j, 400, msg);
+    } else if (strcmp(j->op, "create") == 0) {
+        rc = do_create(j, c, s);
+    } else {
+        const tinfo_t *t = schema_find(s, j->table);
+        bool row_op = strcmp(j->op, "update") == 0 || strcmp(j->op, "delete") == 0;
+        if (!t && row_op) rc = failf(j, 404, "Table not found: %s", j->table);
+        else if (!t) rc = fail(j, 404, "Table not found");
+        else if (t->is_view) rc = failf(j, 404, "Table not found: %s", t->name);
+        else if (strcmp(j->op, "insert") == 0) rc = j->can_write ? do_insert(j, c, t, false) : fail(j, 403, "Permission denied");
+        else if (strcmp(j->op, "upsert") == 0)
+            rc = j->can_write ? do_insert(j, c, t, true)
+                              : fail(j, 403, "Permission denied: need both insert-row and update-row");
+        else if (strcmp(j->op, "update") == 0) rc = do_update(j, c, t);
+        else if (strcmp(j->op, "delete") == 0) rc = do_delete(j, c, t);
+        else rc = do_drop(j, c, t);
+    }
+    if (rc < 0) err_set(e, E_BAD_INPUT, "%s", j->nerrs ? j->errs[0] : "write refused");
+    return rc;
+}
+
+static void wjob_free(wjob_t *j) {
+    for (int i = 0; i < j->nerrs; i++) free(j->errs[i]);
+    free(j->errs);
+    buf_free(&j->out);
+    json_decref(j->body);
+    free(j->json_err);
+    free(j->op);
+    free(j->table);
+    free(j->id_seg);
+    free(j->host);
+    changeset_free(&j->job.changes);
+    db_release(j->db);
+    free(j);
+}
+
+static void respond_errors(http_req_t *r, int status, char **errs, int n) {
+    buf_t b = BUF_INIT;
+    jw_t w;
+    jw_init(&w, &b, DS_JW);
+    jw_obj_begin(&w);
+    jw_key(&w, "ok");
+    jw_bool(&w, false);
+    jw_key(&w, "error");
+    buf_t joined = BUF_INIT;
+    for (int i = 0; i < n; i++) buf_printf(&joined, "%s%s", i ? "; " : "", errs[i]);
+    jw_str(&w, joined.data ? joined.data : "");
+    buf_free(&joined);
+    jw_key(&w, "errors");
+    jw_arr_begin(&w);
+    for (int i = 0; i < n; i++) jw_str(&w, errs[i]);
+    jw_arr_end(&w);
+    jw_key(&w, "status");
+    jw_int(&w, status);
+    jw_obj_end(&w);
+    ds_cors(r);
+    http_respond_buf(r, status, DS_JSON, &b);
+}
+
+static void wjob_posted(http_req_t *r, void *data) {
+    wjob_t *j = data;
+    if (j->job.rc < 0 && j->nerrs == 0) {
+        /* ran, but the batch did not commit */
+        j->status = 500;
+        add_err(j, j->job.err.msg[0] ? j->job.err.msg : "Write failed");
+    }
+    if (j->nerrs) {
+        respond_errors(r, j->status ? j->status : 400, j->errs, j->nerrs);
+    } else {
+        ds_cors(r);
+        http_respond_buf(r, j->status, DS_JSON, &j->out);
+    }
+    wjob_free(j);
+}
+
+static void wjob_done(write_job_t *job) {
+    wjob_t *j = (wjob_t *)job;
+    http_post(j->r, wjob_posted, j);
+}
+
+void ds_write(http_req_t *r, const actor_t *a, db_t *d, const char *table, const char *id_seg, const char *op) {
+    if (r->body.len > MAX_BODY) {
+        db_release(d);
+        ds_error(r, 413, "Request body exceeded maximum size of 2097152 bytes");
+        return;
+    }
+    wjob_t *j = xcalloc(1, sizeof *j);
+    j->r = r;
+    j->db = d;
+    size_t oplen = strcspn(op, "/");
+    j->op = xstrndup(op, oplen);
+    j->table = table ? xstrdup(table) : NULL;
+    j->id_seg = id_seg ? xstrdup(id_seg) : NULL;
+    const char *host = http_header(r, "host");
+    j->host = xstrdup(host ? host : "localhost");
+    j->can_write = auth_check(a, d, ACT_WRITE);
+    j->can_schema = auth_check(a, d, ACT_SCHEMA);
+    j->max_rows = (int)DS_ENGINE(r)->ds_max_insert_rows;
+    json_error_t je;
+    const char *body = r->body.data ? r->body.data : "";
+    j->body = json_loadb(body, r->body.len, JSON_DECODE_ANY, &je);
+    if (!j->body) j->json_err = py_json_error(body, r->body.len, &je);
+    if (strcmp(j->op, "create") == 0 && !j->can_schema) {
+        /* create-table is checked before the body is looked at */
+        add_err(j, "Permission denied");
+        respond_errors(r, 403, j->errs, j->nerrs);
+        wjob_free(j);
+        return;
+    }
+    j->job.run = wjob_run;
+    j->job.done = wjob_done;
+    j->job.arg = j;
+    err_t e = {0};
+    if (dbh_submit(d, &j->job, &e) < 0) {
+        add_err(j, e.msg);
+        respond_errors(r, 500, j->errs, j->nerrs);
+        wjob_free(j);
+    }
+}
+
+/* ---- POST /-/create-token ------------------------------------------------------ */
+
+void ds_create_token(http_req_t *r, const actor_t *a) {
+    if (!a->principal_id) {
+        ds_error(r, 403, "Token authentication cannot be used to create additional tokens");
+        return;
+    }
+    json_error_t je;
+    json_t *b = r->body.len ? json_loadb(r->body.data, r->body.len, 0, &je) : json_object();
+    if (!b) {
+        char *m = py_json_error(r->body.data ? r->body.data : "", r->body.len, &je);
+        ds_error(r, 400, m);
+        free(m);
+        return;
+    }
+    if (!json_is_object(b)) {
+        json_decref(b);
+        ds_error(r, 400, "JSON must be a dictionary");
+        return;
+    }
+    json_t *exp = json_object_get(b, "expire_after");
+    int64_t ttl = 0;
+    if (exp && !json_is_null(exp)) {
+        if (!json_is_integer(exp) || json_integer_value(exp) <= 0) {
+            json_decref(b);
+            ds_error(r, 400, "expire_after must be a positive integer");
+            return;
+        }
+        ttl = json_integer_value(exp);
+    }
+    /* restrictions: {"all": [actions], "database": {"db": [actions]}} */
+    scope_t scopes[AUTH_MAX_GRANTS];
+    int nscopes = 0;
+    char *dbids[AUTH_MAX_GRANTS] = {0};
+    const char *err = NULL;
+    json_t *restrict_ = json_object_get(b, "restrict_all"), *rdb = json_object_get(b, "restrict_database");
+    unsigned all = 0;
+    size_t i;
+    json_t *x;
+    static const struct {
+        const char *name;
+        unsigned act;
+    } acts[] = {{"view-instance", ACT_READ}, {"view-database", ACT_READ}, {"view-table", ACT_READ},
+                {"execute-sql", ACT_READ},   {"insert-row", ACT_WRITE},   {"update-row", ACT_WRITE},
+                {"delete-row", ACT_WRITE},   {"create-table", ACT_SCHEMA}, {"alter-table", ACT_SCHEMA},
+                {"drop-table", ACT_SCHEMA}};
+#define ACTION_BITS(list, out)                                                                     \
+    json_array_foreach(list, i, x) {                                                              \
+        bool found = false;                                                                       \
+        for (size_t q = 0; q < sizeof acts / sizeof acts[0]; q++)                                 \
+            if (json_is_string(x) && strcmp(json_string_value(x), acts[q].name) == 0)             \
+                out |= acts[q].act, found = true;                                                 \
+        if (!found) err = "Unknown action in restrictions";                                       \
+    }
+    if (restrict_) {
+        if (!json_is_array(restrict_)) err = "restrict_all must be a list";
+        else {
+            ACTION_BITS(restrict_, all);
+            if (!err) scopes[nscopes++] = (scope_t){"*", all};
+        }
+    }
+    if (rdb && !err) {
+        if (!json_is_object(rdb)) err = "restrict_database must be an object";
+        const char *dn;
+        json_t *list;
+        json_object_foreach(rdb, dn, list) {
+            if (err || nscopes >= AUTH_MAX_GRANTS) break;
+            db_t *d = catalog_db_find(DS_ENGINE(r)->catalog, dn, DB_BY_NAME);
+            if (!d) {
+                err = "Unknown database in restrictions";
+                break;
+            }
+            unsigned bits = 0;
+            if (!json_is_array(list)) err = "restrict_database values must be lists";
+            else ACTION_BITS(list, bits);
+            dbids[nscopes] = xstrdup(d->id);
+            scopes[nscopes] = (scope_t){dbids[nscopes], bits};
+            nscopes++;
+            db_release(d);
+        }
+    }
+#undef ACTION_BITS
+    if (err) {
+        for (int q = 0; q < nscopes; q++) free(dbids[q]);
+        json_decref(b);
+        ds_error(r, 400, err);
+        return;
+    }
+    char token[TOKEN_MAX_LEN];
+    err_t e = {0};
+    int rc = auth_token_issue(DS_ENGINE(r)->catalog, a->principal_id, "datasette", "dstok_", ttl,
+                              nscopes ? scopes : NULL, nscopes, token, &e);
+    for (int q = 0; q < nscopes; q++) free(dbids[q]);
+    json_decref(b);
+    if (rc < 0) {
+        ds_error(r, 400, e.msg);
+        return;
+    }
+    buf_t out = BUF_INIT;
+    jw_t w;
+    jw_init(&w, &out, DS_JW);
+    jw_obj_begin(&w);
+    jw_key(&w, "ok");
+    jw_bool(&w, true);
+    jw_key(&w, "token");
+    jw_str(&w, token);
+    jw_key(&w, "expires_after");
+    if (ttl) jw_int(&w, ttl);
+    else jw_null(&w);
+    jw_obj_end(&w);
+    ds_cors(r);
+    http_respond_buf(r, 201, DS_JSON, &out);
+}

@@ -1,0 +1,277 @@
+/* tables: schema snapshots (see tables.h). */
+#include "core/tables.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util/buf.h"
+
+static void fk_free(tfk_t *f) {
+    free(f->column);
+    free(f->other_table);
+    free(f->other_column);
+}
+
+static void schema_free(void *p) {
+    schema_t *s = p;
+    if (!s) return;
+    for (int i = 0; i < s->n; i++) {
+        tinfo_t *t = &s->t[i];
+        for (int c = 0; c < t->ncols; c++) {
+            free(t->cols[c].name);
+            free(t->cols[c].type);
+            free(t->cols[c].dflt);
+        }
+        for (int k = 0; k < t->nout; k++) fk_free(&t->out[k]);
+        for (int k = 0; k < t->nin; k++) fk_free(&t->in[k]);
+        free(t->cols);
+        free(t->pk);
+        free(t->out);
+        free(t->in);
+        free(t->name);
+        free(t->sql);
+        free(t->fts);
+    }
+    free(s->t);
+    free(s);
+}
+
+static char *col_dup(store_stmt_t *st, int i) {
+    if (store_col_type(st, i) == SV_NULL) return NULL;
+    size_t n;
+    const char *p = store_col_text(st, i, &n);
+    return xstrndup(p, n);
+}
+
+static int load_columns(store_db_t *c, tinfo_t *t) {
+    store_stmt_t *st;
+    /* hidden 1 = a virtual table's hidden column; 2/3 = generated columns,
+     * which SELECT * returns and so do we. */
+    if (store_cached(c, "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_xinfo(?) WHERE hidden != 1",
+                     &st) < 0)
+        return -1;
+    store_bind_text(st, 1, t->name, strlen(t->name));
+    int rc, cap = 0;
+    while ((rc = store_step(st)) == STORE_ROW) {
+        if (t->ncols == cap) {
+            cap = cap ? cap * 2 : 8;
+            t->cols = xrealloc(t->cols, (size_t)cap * sizeof *t->cols);
+        }
+        tcol_t *col = &t->cols[t->ncols++];
+        col->name = col_dup(st, 0);
+        col->type = col_dup(st, 1);
+        if (!col->name) col->name = xstrdup("");
+        if (!col->type) col->type = xstrdup("");
+        col->notnull = store_col_int(st, 2) != 0;
+        col->dflt = col_dup(st, 3);
+        col->pk = (int)store_col_int(st, 4);
+    }
+    store_reset(st);
+    if (rc < 0) return -1;
+    for (int i = 0; i < t->ncols; i++)
+        if (t->cols[i].pk > t->npk) t->npk = t->cols[i].pk;
+    t->pk = xcalloc((size_t)(t->npk ? t->npk : 1), sizeof *t->pk);
+    for (int i = 0; i < t->ncols; i++)
+        if (t->cols[i].pk > 0) t->pk[t->cols[i].pk - 1] = i;
+    return 0;
+}
+
+static int load_fks(store_db_t *c, tinfo_t *t) {
+    store_stmt_t *st;
+    if (store_cached(c, "SELECT \"from\", \"table\", \"to\" FROM pragma_foreign_key_list(?) ORDER BY id, seq", &st) <
+        0)
+        return -1;
+    store_bind_text(st, 1, t->name, strlen(t->name));
+    int rc, cap = 0;
+    while ((rc = store_step(st)) == STORE_ROW) {
+        if (t->nout == cap) {
+            cap = cap ? cap * 2 : 4;
+            t->out = xrealloc(t->out, (size_t)cap * sizeof *t->out);
+        }
+        tfk_t *f = &t->out[t->nout++];
+        f->column = col_dup(st, 0);
+        f->other_table = col_dup(st, 1);
+        f->other_column = col_dup(st, 2); /* NULL: the other table's key, resolved later */
+        if (!f->column) f->column = xstrdup("");
+        if (!f->other_table) f->other_table = xstrdup("");
+    }
+    store_reset(st);
+    return rc < 0 ? -1 : 0;
+}
+
+static bool is_text_type(const char *type) {
+    return strcasestr(type, "TEXT") || strcasestr(type, "CHAR") || strcasestr(type, "CLOB");
+}
+
+/* Label column: the only unique-indexed TEXT column; else the first column
+ * called name or title; else the other column of an (id|pk, x) table. */
+static int find_label(store_db_t *c, tinfo_t *t) {
+    store_stmt_t *st;
+    int found = -1, count = 0;
+    if (store_cached(c,
+                     "SELECT ii.name FROM pragma_index_list(?1) il, pragma_index_info(il.name) ii WHERE il.\"unique\""
+                     " AND (SELECT count(*) FROM pragma_index_info(il.name)) = 1",
+                     &st) == 0) {
+        store_bind_text(st, 1, t->name, strlen(t->name));
+        while (store_step(st) == STORE_ROW) {
+            int i = tinfo_col(t, store_col_text(st, 0, NULL));
+            if (i >= 0 && is_text_type(t->cols[i].type)) {
+                found = i;
+                count++;
+            }
+        }
+        store_reset(st);
+    }
+    if (count == 1) return found;
+    for (int i = 0; i < t->ncols; i++)
+        if (strcasecmp(t->cols[i].name, "name") == 0 || strcasecmp(t->cols[i].name, "title") == 0) return i;
+    if (t->ncols == 2) {
+        int key = -1;
+        for (int i = 0; i < 2; i++)
+            if (strcmp(t->cols[i].name, "id") == 0 || strcmp(t->cols[i].name, "pk") == 0) key = i;
+        if (key >= 0) return 1 - key;
+    }
+    return -1;
+}
+
+/* content="T" / content='T' / content=[T] / content=T in an FTS table's SQL. */
+static char *fts_content(const char *sql) {
+    const char *p = strcasestr(sql, "content");
+    while (p) {
+        const char *q = p + 7;
+        while (*q == ' ') q++;
+        if (*q == '=') {
+            q++;
+            while (*q == ' ') q++;
+            char close = *q == '"' ? '"' : *q == '\'' ? '\'' : *q == '[' ? ']' : *q == '`' ? '`' : 0;
+            if (close) q++;
+            const char *e = q;
+            if (close) {
+                while (*e && *e != close) e++;
+            } else {
+                while (*e && *e != ',' && *e != ')' && *e != ' ') e++;
+            }
+            if (e > q) return xstrndup(q, (size_t)(e - q));
+        }
+        p = strcasestr(p + 7, "content");
+    }
+    return NULL;
+}
+
+static bool is_fts_sql(const char *sql) {
+    const char *u = sql ? strcasestr(sql, "USING") : NULL;
+    if (!u) return false;
+    u += 5;
+    while (*u == ' ') u++;
+    return strncasecmp(u, "fts3", 4) == 0 || strncasecmp(u, "fts4", 4) == 0 || strncasecmp(u, "fts5", 4) == 0;
+}
+
+static int by_kind_name(const void *a, const void *b) {
+    const tinfo_t *x = a, *y = b;
+    if (x->is_view != y->is_view) return x->is_view ? 1 : -1;
+    return strcmp(x->name, y->name);
+}
+
+static schema_t *load(store_db_t *c, int64_t cookie) {
+    schema_t *s = xcalloc(1, sizeof *s);
+    s->cookie = cookie;
+    store_stmt_t *st;
+    if (store_cached(c,
+                     "SELECT s.type, s.name, s.sql, coalesce(t.type, ''), coalesce(t.wr, 0) FROM sqlite_schema s"
+                     " LEFT JOIN pragma_table_list t ON t.schema = 'main' AND t.name = s.name"
+                     " WHERE s.type IN ('table', 'view')",
+                     &st) < 0)
+        goto fail;
+    int rc, cap = 0;
+    while ((rc = store_step(st)) == STORE_ROW) {
+        if (s->n == cap) {
+            cap = cap ? cap * 2 : 16;
+            s->t = xrealloc(s->t, (size_t)cap * sizeof *s->t);
+        }
+        tinfo_t *t = &s->t[s->n++];
+        memset(t, 0, sizeof *t);
+        t->is_view = strcmp(store_col_text(st, 0, NULL), "view") == 0;
+        t->name = col_dup(st, 1);
+        t->sql = col_dup(st, 2);
+        if (!t->name) t->name = xstrdup("");
+        const char *kind = store_col_text(st, 3, NULL);
+        t->is_virtual = strcmp(kind, "virtual") == 0;
+        t->hidden = strcmp(kind, "shadow") == 0 || strncmp(t->name, "sqlite_", 7) == 0 ||
+                    (t->is_virtual && is_fts_sql(t->sql));
+        t->rowid = !t->is_view && store_col_int(st, 4) == 0; /* refined once the key is known */
+        t->label = -1;
+    }
+    store_reset(st);
+    if (rc < 0) goto fail;
+    qsort(s->t, (size_t)s->n, sizeof *s->t, by_kind_name);
+    for (int i = 0; i < s->n; i++) {
+        tinfo_t *t = &s->t[i];
+        if (load_columns(c, t) < 0) goto fail;
+        if (t->npk > 0 || t->is_virtual) t->rowid = t->rowid && t->npk == 0 && !t->is_virtual;
+        if (!t->is_view && load_fks(c, t) < 0) goto fail;
+        t->label = t->is_view ? -1 : find_label(c, t);
+    }
+    /* Resolve implicit foreign-key targets, collect incoming keys and
+     * full-text indexes. */
+    for (int i = 0; i < s->n; i++) {
+        tinfo_t *t = &s->t[i];
+        for (int k = 0; k < t->nout; k++) {
+            tfk_t *f = &t->out[k];
+            tinfo_t *o = (tinfo_t *)schema_find(s, f->other_table);
+            if (!f->other_column)
+                f->other_column = xstrdup(o && o->npk ? o->cols[o->pk[0]].name : "rowid");
+            if (!o) continue;
+            o->in = xrealloc(o->in, (size_t)(o->nin + 1) * sizeof *o->in);
+            o->in[o->nin++] =
+                (tfk_t){xstrdup(f->other_column), xstrdup(t->name), xstrdup(f->column)};
+        }
+        if (t->is_virtual && is_fts_sql(t->sql)) {
+            char *content = fts_content(t->sql);
+            tinfo_t *o = content ? (tinfo_t *)schema_find(s, content) : NULL;
+            if (o && !o->fts) o->fts = xstrdup(t->name);
+            if (!t->fts) t->fts = xstrdup(t->name);
+            free(content);
+        }
+    }
+    return s;
+fail:
+    schema_free(s);
+    return NULL;
+}
+
+const schema_t *schema_get(store_db_t *c, char *err, size_t errlen) {
+    int64_t cookie = store_schema_cookie(c);
+    schema_t *s = store_get_aux(c);
+    if (cookie < 0) {
+        snprintf(err, errlen, "%s", store_errmsg(c));
+        return NULL;
+    }
+    if (s && s->cookie == cookie) return s;
+    s = load(c, cookie);
+    if (!s) {
+        snprintf(err, errlen, "%s", store_errmsg(c));
+        return NULL;
+    }
+    store_set_aux(c, s, schema_free);
+    return s;
+}
+
+const tinfo_t *schema_find(const schema_t *s, const char *name) {
+    for (int i = 0; i < s->n; i++)
+        if (strcmp(s->t[i].name, name) == 0) return &s->t[i];
+    return NULL;
+}
+
+int tinfo_col(const tinfo_t *t, const char *name) {
+    for (int i = 0; i < t->ncols; i++)
+        if (strcmp(t->cols[i].name, name) == 0) return i;
+    return -1;
+}
+
+const tfk_t *tinfo_fk(const tinfo_t *t, const char *column) {
+    for (int i = 0; i < t->nout; i++)
+        if (strcmp(t->out[i].column, column) == 0) return &t->out[i];
+    return NULL;
+}
