@@ -409,7 +409,7 @@ static char *err_printf(const char *f, const char *a) {
 static int col_or_rowid(const plan_t *p, const char *name) {
     int i = tinfo_col(p->t, name);
     if (i >= 0) return i;
-    if (strcmp(name, "rowid") == 0 && p->rowid) return -1;
+    if (strcmp(name, "rowid") == 0 && p->t->has_rowid) return -1;
     return -2;
 }
 

@@ -201,6 +201,7 @@ static schema_t *load(store_db_t *c, int64_t cookie) {
         t->hidden = strcmp(kind, "shadow") == 0 || strncmp(t->name, "sqlite_", 7) == 0 ||
                     (t->is_virtual && is_fts_sql(t->sql));
         t->rowid = !t->is_view && store_col_int(st, 4) == 0; /* refined once the key is known */
+        t->has_rowid = t->rowid && !t->is_virtual;
         t->label = -1;
     }
     store_reset(st);

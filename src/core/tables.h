@@ -33,6 +33,7 @@ typedef struct {
     bool is_virtual;
     bool hidden;  /* full-text index, its shadow tables, sqlite_ internals */
     bool rowid;   /* no declared primary key: rows are keyed by rowid */
+    bool has_rowid; /* a rowid exists (not a view, virtual or WITHOUT ROWID table) */
     int ncols;
     tcol_t *cols;
     int npk;
