@@ -150,14 +150,14 @@ def signin(port):
     return api(port, "POST", "/v1/signin", body={"username": "admin", "password": "bench-password"})["token"]
 
 
-def insert_case(tmp, args, group):
+def insert_case(tmp, args, group, script="insert.lua"):
     extra = () if group else ("--no-group-commit",)
-    at, port = start_atrium(os.path.join(tmp, "g" if group else "n"), extra=extra)
+    at, port = start_atrium(os.path.join(tmp, script + ("g" if group else "n")), extra=extra)
     try:
         token = signin(port)
         api(port, "POST", "/v1/databases/ins", token)
         api(port, "POST", "/dbs/ins/sql", token, {"query": "CREATE TABLE events(id INTEGER PRIMARY KEY, kind TEXT, n INT)"})
-        r = wrk(f"http://127.0.0.1:{port}", at.pid, args, script="insert.lua", connections=32,
+        r = wrk(f"http://127.0.0.1:{port}", at.pid, args, script=script, connections=32,
                 env={"ATRIUM_BENCH_TOKEN": token, "ATRIUM_BENCH_DB": "ins"})
         n = api(port, "POST", "/dbs/ins/sql", token, {"query": "SELECT count(*) AS n FROM events"})["rows"][0]["n"]
         r["rows_written"] = n
@@ -197,12 +197,19 @@ def main():
         results["atrium point lookup (Datasette query)"] = wrk(
             f"http://127.0.0.1:{at_port}", at.pid, args, script="point.lua",
             env={"ATRIUM_BENCH_PATH": "/bench/-/query.json?sql=select+*+from+users+where+id%%3D%%3Aid&id=%d"})
+        results["Datasette row page"] = wrk(
+            f"http://127.0.0.1:{at_port}", at.pid, args, script="point.lua",
+            env={"ATRIUM_BENCH_PATH": "/bench/users/%d.json"})
+        results["Datasette filtered page"] = wrk(
+            f"http://127.0.0.1:{at_port}/bench/users.json?_size=20&age__gt=50", at.pid, args)
+        results["Datasette table page (100 rows)"] = wrk(f"http://127.0.0.1:{at_port}/bench/users.json", at.pid, args)
     finally:
         stop(at)
         stop(ng)
     try:
         inserts = {"group commit on": insert_case(tmp, args, True),
-                   "group commit off": insert_case(tmp, args, False)}
+                   "group commit off": insert_case(tmp, args, False),
+                   "Datasette /-/insert, group commit on": insert_case(tmp, args, True, "ds_insert.lua")}
         engine = json.loads(subprocess.run([os.path.join(ROOT, "build", "bench", "engine_point"), fixture,
                                             "100000"], capture_output=True, text=True, check=True).stdout)
     finally:
@@ -220,13 +227,21 @@ def main():
           f"read transaction, {engine['shared_txn_ns'] / 1000:.2f} µs inside one open transaction")
     print(f"  server CPU per HTTP point lookup / in-process own-transaction lookup: "
           f"{point['cpu_us'] / (engine['own_txn_ns'] / 1000):.1f}x")
-    print(f"\nSingle-row INSERTs via POST /dbs/DB/sql, 32 connections, synchronous=FULL:")
+    print(f"\nSingle-row INSERTs (POST /dbs/DB/sql, or Datasette's /DB/T/-/insert), 32 connections, "
+          f"synchronous=FULL:")
     print(f"{'case':38} {'req/s':>10} {'p99 ms':>8} {'CPU µs/req':>11} {'rows':>9}")
     for name, r in inserts.items():
         print(f"{name:38} {r['rps']:10.0f} {r['p99_ms']:8.2f} {r['cpu_us']:11.1f} {r['rows_written']:9d}"
               + (f"  ({r['non2xx']} non-2xx!)" if r["non2xx"] else ""))
     g, n = inserts["group commit on"], inserts["group commit off"]
     print(f"group commit speed-up: {g['rps'] / n['rps']:.1f}x")
+    # Datasette 1.0 on this class of machine (issue 4's figures, 32 connections).
+    datasette = [("Datasette row page", results["Datasette row page"], 620),
+                 ("Datasette filtered page", results["Datasette filtered page"], 340),
+                 ("Datasette /-/insert", inserts["Datasette /-/insert, group commit on"], 210)]
+    print(f"\nAgainst Datasette 1.0 (req/s it serves here; goal 100x):")
+    for name, r, base_rps in datasette:
+        print(f"{name:38} {r['rps']:10.0f} vs {base_rps:5d}  = {r['rps'] / base_rps:6.1f}x")
     return 0
 
 

@@ -497,11 +497,16 @@ static const char *const reserved[] = {
     "transaction", "trigger", "union", "unique", "update", "using", "vacuum", "values", "view", "virtual", "when",
     "where", "with", "without", NULL};
 
+static int casecmp_ptr(const void *a, const void *b) {
+    return strcasecmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 void ds_ident(buf_t *b, const char *name) {
     bool plain = (name[0] >= 'A' && name[0] <= 'Z') || (name[0] >= 'a' && name[0] <= 'z') || name[0] == '_';
     for (const char *c = name; *c && plain; c++)
         plain = (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_';
-    for (int i = 0; plain && reserved[i]; i++) plain = strcasecmp(reserved[i], name) != 0;
+    if (plain && bsearch(&name, reserved, sizeof reserved / sizeof reserved[0] - 1, sizeof reserved[0], casecmp_ptr))
+        plain = false;
     if (plain) {
         buf_puts(b, name);
         return;

@@ -165,6 +165,43 @@ size_t json_format_double(double v, char out[32]) {
         if (signbit(v)) return (size_t)snprintf(out, 32, "-0.0");
         return (size_t)snprintf(out, 32, "0.0");
     }
+    /* Fast path for values with few decimals (prices, scores): the
+     * smallest k with v == m / 10^k. Division and strtod both round
+     * correctly, so "m with k decimals" reads back as v, and no shorter
+     * digit string can (it would have fewer decimals, a smaller k). */
+    static const double p10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8};
+    double a = fabs(v);
+    if (a >= 1e-4 && a < 1e15) {
+        for (int k = 0; k <= 8; k++) {
+            double sc = v * p10[k];
+            if (fabs(sc) >= 9007199254740992.0) break;
+            long long m = llround(sc);
+            if ((double)m / p10[k] != v) continue;
+            char ds[24];
+            int n = snprintf(ds, sizeof ds, "%lld", m < 0 ? -m : m);
+            char *o = out;
+            if (m < 0) *o++ = '-';
+            if (k == 0) {
+                memcpy(o, ds, (size_t)n);
+                o += n;
+                memcpy(o, ".0", 2);
+                o += 2;
+            } else if (n > k) {
+                memcpy(o, ds, (size_t)(n - k));
+                o += n - k;
+                *o++ = '.';
+                memcpy(o, ds + n - k, (size_t)k);
+                o += k;
+            } else {
+                *o++ = '0', *o++ = '.';
+                for (int i = n; i < k; i++) *o++ = '0';
+                memcpy(o, ds, (size_t)n);
+                o += n;
+            }
+            *o = 0;
+            return (size_t)(o - out);
+        }
+    }
     /* Fewest significant digits that read back exactly; round-tripping is
      * monotone in the digit count, so a binary search finds it. */
     char sci[40];

@@ -1,0 +1,13 @@
+-- wrk script: single-row inserts through Datasette's JSON write API.
+-- The token and database come from the environment (set by bench/run.py).
+local token = os.getenv("ATRIUM_BENCH_TOKEN")
+local db = os.getenv("ATRIUM_BENCH_DB")
+local counter = 0
+wrk.method = "POST"
+wrk.headers["Authorization"] = "Bearer " .. token
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  counter = counter + 1
+  local body = string.format('{"row": {"kind": "bench", "n": %d}}', counter)
+  return wrk.format(nil, "/" .. db .. "/events/-/insert", nil, body)
+end
