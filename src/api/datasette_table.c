@@ -490,17 +490,18 @@ static char *plan_columns(plan_t *p, const qs_t *q) {
     int ncol = list_values(q, "_col", false, &col), nnocol = list_values(q, "_nocol", false, &nocol);
     char *msg = NULL;
     buf_t bad = BUF_INIT;
+    int nbad = 0;
     for (int i = 0; i < ncol; i++)
-        if (tinfo_col(t, col[i]) < 0) buf_printf(&bad, "%s%s", bad.len ? ", " : "", col[i]);
-    if (bad.len) {
+        if (tinfo_col(t, col[i]) < 0) buf_printf(&bad, "%s%s", nbad++ ? ", " : "", col[i]);
+    if (nbad) {
         msg = err_printf("_col=%s - invalid columns", bad.data);
         goto out;
     }
     for (int i = 0; i < nnocol; i++) {
         int c = tinfo_col(t, nocol[i]);
-        if (c < 0 || t->cols[c].pk) buf_printf(&bad, "%s%s", bad.len ? ", " : "", nocol[i]);
+        if (c < 0 || t->cols[c].pk) buf_printf(&bad, "%s%s", nbad++ ? ", " : "", nocol[i]);
     }
-    if (bad.len) {
+    if (nbad) {
         msg = err_printf("_nocol=%s - invalid columns", bad.data);
         goto out;
     }

@@ -381,13 +381,14 @@ static int check_rows(wjob_t *j, const tinfo_t *t, json_t *rows, bool upsert, bo
         }
         if (!alter) {
             buf_t bad = BUF_INIT;
+    int nbad = 0;
             const char *k;
             json_t *v;
             json_object_foreach(row, k, v) {
                 if (tinfo_col(t, k) < 0 && !(t->rowid && strcmp(k, "rowid") == 0))
-                    buf_printf(&bad, "%s%s", bad.len ? ", " : "", k);
+                    buf_printf(&bad, "%s%s", nbad++ ? ", " : "", k);
             }
-            if (bad.len) {
+            if (nbad) {
                 buf_t m = BUF_INIT;
                 buf_printf(&m, "Row %s has invalid columns: %s", n, bad.data);
                 add_err(j, m.data);
@@ -422,14 +423,15 @@ static int body_rows(wjob_t *j, bool upsert, json_t **rows_out, bool *ret, bool 
         }
     }
     buf_t bad = BUF_INIT;
+    int nbad = 0;
     const char *k;
     json_t *v;
     json_object_foreach(b, k, v) {
         if (strcmp(k, "row") && strcmp(k, "rows") && strcmp(k, "return") && strcmp(k, "ignore") &&
             strcmp(k, "replace") && strcmp(k, "alter"))
-            buf_printf(&bad, "%s\"%s\"", bad.len ? ", " : "", k);
+            buf_printf(&bad, "%s\"%s\"", nbad++ ? ", " : "", k);
     }
-    if (bad.len) {
+    if (nbad) {
         failf(j, 400, "Invalid parameter: %s", bad.data);
         buf_free(&bad);
         return -1;
@@ -594,13 +596,14 @@ static int do_update(wjob_t *j, store_db_t *c, const tinfo_t *t) {
     json_t *upd = json_object_get(b, "update");
     if (!json_is_object(upd)) return fail(j, 400, "JSON must contain an update dictionary");
     buf_t bad = BUF_INIT;
+    int nbad = 0;
     const char *k;
     json_t *v;
     json_object_foreach(b, k, v) {
         if (strcmp(k, "update") && strcmp(k, "return") && strcmp(k, "alter"))
-            buf_printf(&bad, "%s%s", bad.len ? ", " : "", k);
+            buf_printf(&bad, "%s%s", nbad++ ? ", " : "", k);
     }
-    if (bad.len) {
+    if (nbad) {
         failf(j, 400, "Invalid keys: %s", bad.data);
         buf_free(&bad);
         return -1;
@@ -825,14 +828,15 @@ static int do_create(wjob_t *j, store_db_t *c, const schema_t *s) {
     if (!json_is_object(b)) return fail(j, 400, "JSON must be an object");
     static const char *allowed[] = {"table", "columns", "rows", "row", "pk", "pks", "ignore", "replace", "alter", NULL};
     buf_t bad = BUF_INIT;
+    int nbad = 0;
     const char *k;
     json_t *v;
     json_object_foreach(b, k, v) {
         bool ok = false;
         for (int i = 0; allowed[i] && !ok; i++) ok = strcmp(allowed[i], k) == 0;
-        if (!ok) buf_printf(&bad, "%s%s", bad.len ? ", " : "", k);
+        if (!ok) buf_printf(&bad, "%s%s", nbad++ ? ", " : "", k);
     }
-    if (bad.len) {
+    if (nbad) {
         failf(j, 400, "Invalid keys: %s", bad.data);
         buf_free(&bad);
         return -1;

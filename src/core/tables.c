@@ -209,9 +209,12 @@ static schema_t *load(store_db_t *c, int64_t cookie) {
     qsort(s->t, (size_t)s->n, sizeof *s->t, by_kind_name);
     for (int i = 0; i < s->n; i++) {
         tinfo_t *t = &s->t[i];
-        if (load_columns(c, t) < 0) goto fail;
+        /* A table SQLite cannot describe (a broken virtual table, a view
+         * over a dropped table) shows without columns rather than hiding
+         * every other table. */
+        if (load_columns(c, t) < 0 && !t->pk) t->pk = xcalloc(1, sizeof *t->pk);
         if (t->npk > 0 || t->is_virtual) t->rowid = t->rowid && t->npk == 0 && !t->is_virtual;
-        if (!t->is_view && load_fks(c, t) < 0) goto fail;
+        if (!t->is_view) load_fks(c, t);
         t->label = t->is_view ? -1 : find_label(c, t);
     }
     /* Resolve implicit foreign-key targets, collect incoming keys and

@@ -96,6 +96,9 @@ int store_open(const char *path, int flags, store_db_t **out, char *err, size_t 
         return -rc;
     }
     sqlite3_extended_result_codes(db, 1);
+    /* Defensive: SQL cannot corrupt the file (no writable_schema, no
+     * writes to FTS shadow tables, no DROP of them). */
+    sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
     sqlite3_busy_timeout(db, 5000);
     store_db_t *s = xcalloc(1, sizeof *s);
     s->db = db;
