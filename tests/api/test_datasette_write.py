@@ -249,3 +249,14 @@ def test_writes_are_durable_and_visible_to_reads(w):
     assert len(w.req("GET", "/lib/logs.json", params={"_size": "max"}).json()["rows"]) == 23
     w.restart()
     assert len(w.req("GET", "/lib/logs.json", params={"_size": "max"}).json()["rows"]) == 23
+
+
+def test_max_insert_rows_flag_and_cors_on_401(fresh, tmp_path):
+    ds_fixture.build(tmp_path / "m.db")
+    s = fresh(str(tmp_path / "m.db"), "--max-insert-rows", "2", "--cors")
+    tok = s.signin()
+    r = s.req("POST", "/m/logs/-/insert", token=tok, json={"rows": [{"msg": "a"}, {"msg": "b"}, {"msg": "c"}]})
+    err(r, 400, "Too many rows, maximum allowed is 2")
+    assert s.req("POST", "/m/logs/-/insert", token=tok, json={"rows": [{"msg": "a"}, {"msg": "b"}]}).status_code == 201
+    r = s.req("POST", "/m/logs/-/insert", token="atr_nope", json={"row": {}})
+    assert r.status_code == 401 and r.headers["access-control-allow-origin"] == "*"
