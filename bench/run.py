@@ -150,15 +150,15 @@ def signin(port):
     return api(port, "POST", "/v1/signin", body={"username": "admin", "password": "bench-password"})["token"]
 
 
-def insert_case(tmp, args, group, script="insert.lua"):
+def insert_case(tmp, args, group, style="sql"):
     extra = () if group else ("--no-group-commit",)
-    at, port = start_atrium(os.path.join(tmp, script + ("g" if group else "n")), extra=extra)
+    at, port = start_atrium(os.path.join(tmp, style + ("g" if group else "n")), extra=extra)
     try:
         token = signin(port)
         api(port, "POST", "/v1/databases/ins", token)
         api(port, "POST", "/dbs/ins/sql", token, {"query": "CREATE TABLE events(id INTEGER PRIMARY KEY, kind TEXT, n INT)"})
-        r = wrk(f"http://127.0.0.1:{port}", at.pid, args, script=script, connections=32,
-                env={"ATRIUM_BENCH_TOKEN": token, "ATRIUM_BENCH_DB": "ins"})
+        r = wrk(f"http://127.0.0.1:{port}", at.pid, args, script="insert.lua", connections=32,
+                env={"ATRIUM_BENCH_TOKEN": token, "ATRIUM_BENCH_DB": "ins", "ATRIUM_BENCH_STYLE": style})
         n = api(port, "POST", "/dbs/ins/sql", token, {"query": "SELECT count(*) AS n FROM events"})["rows"][0]["n"]
         r["rows_written"] = n
         return r
@@ -209,7 +209,7 @@ def main():
     try:
         inserts = {"group commit on": insert_case(tmp, args, True),
                    "group commit off": insert_case(tmp, args, False),
-                   "Datasette /-/insert, group commit on": insert_case(tmp, args, True, "ds_insert.lua")}
+                   "Datasette /-/insert, group commit on": insert_case(tmp, args, True, "datasette")}
         engine = json.loads(subprocess.run([os.path.join(ROOT, "build", "bench", "engine_point"), fixture,
                                             "100000"], capture_output=True, text=True, check=True).stdout)
     finally:

@@ -52,18 +52,20 @@ void ds_cors(http_req_t *r) {
 }
 
 /* {"ok": false, "error": msg, "errors": [msg], "status": N, <extra>} */
-void ds_error_extra(http_req_t *r, int status, const char *msg, bool query_extras) {
-    buf_t b = BUF_INIT;
+static void errors_body(http_req_t *r, int status, const char *const *errs, int n, bool query_extras) {
+    buf_t b = BUF_INIT, joined = BUF_INIT;
     jw_t w;
     jw_init(&w, &b, JW_DS);
     jw_obj_begin(&w);
     jw_key(&w, "ok");
     jw_bool(&w, false);
     jw_key(&w, "error");
-    jw_str(&w, msg);
+    for (int i = 0; i < n; i++) buf_printf(&joined, "%s%s", i ? "; " : "", errs[i]);
+    jw_str(&w, joined.data ? joined.data : "");
+    buf_free(&joined);
     jw_key(&w, "errors");
     jw_arr_begin(&w);
-    jw_str(&w, msg);
+    for (int i = 0; i < n; i++) jw_str(&w, errs[i]);
     jw_arr_end(&w);
     jw_key(&w, "status");
     jw_int(&w, status);
@@ -77,6 +79,12 @@ void ds_error_extra(http_req_t *r, int status, const char *msg, bool query_extra
     jw_obj_end(&w);
     ds_cors(r);
     http_respond_buf(r, status, JSON_TYPE, &b);
+}
+
+void ds_errors(http_req_t *r, int status, const char *const *errs, int n) { errors_body(r, status, errs, n, false); }
+
+void ds_error_extra(http_req_t *r, int status, const char *msg, bool query_extras) {
+    errors_body(r, status, &msg, 1, query_extras);
 }
 
 void ds_error(http_req_t *r, int status, const char *msg) { ds_error_extra(r, status, msg, false); }
@@ -124,6 +132,13 @@ typedef struct {
     uint64_t limit_ms;
     api_out_t out;
 } query_job_t;
+
+void ds_begin_ok(jw_t *w, buf_t *b) {
+    jw_init(w, b, JW_DS);
+    jw_obj_begin(w);
+    jw_key(w, "ok");
+    jw_bool(w, true);
+}
 
 bool ds_truthy(const char *v) {
     return v && (strcmp(v, "on") == 0 || strcmp(v, "true") == 0 || strcmp(v, "1") == 0);
@@ -298,10 +313,7 @@ static void query_done(http_req_t *r, void *data) {
     }
     buf_t b = BUF_INIT;
     jw_t w;
-    jw_init(&w, &b, JW_DS);
-    jw_obj_begin(&w);
-    jw_key(&w, "ok");
-    jw_bool(&w, true);
+    ds_begin_ok(&w, &b);
     if (j->extra_database) {
         jw_key(&w, "database");
         jw_str(&w, j->db->name);
@@ -507,16 +519,17 @@ void ds_ident(buf_t *b, const char *name) {
         plain = (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_';
     if (plain && bsearch(&name, reserved, sizeof reserved / sizeof reserved[0] - 1, sizeof reserved[0], casecmp_ptr))
         plain = false;
-    if (plain) {
-        buf_puts(b, name);
-        return;
-    }
-    buf_putc(b, '"');
-    for (const char *c = name; *c; c++) {
-        if (*c == '"') buf_putc(b, '"');
+    if (plain) buf_puts(b, name);
+    else ds_quote(b, name, '"');
+}
+
+void ds_quote(buf_t *b, const char *s, char q) {
+    buf_putc(b, q);
+    for (const char *c = s; *c; c++) {
+        if (*c == q) buf_putc(b, q);
         buf_putc(b, *c);
     }
-    buf_putc(b, '"');
+    buf_putc(b, q);
 }
 
 void ds_value_text(buf_t *b, const store_value_t *v) {
@@ -588,10 +601,7 @@ static int64_t file_size(const char *path) {
 static void h_versions(http_req_t *r) {
     buf_t b = BUF_INIT;
     jw_t w;
-    jw_init(&w, &b, JW_DS);
-    jw_obj_begin(&w);
-    jw_key(&w, "ok");
-    jw_bool(&w, true);
+    ds_begin_ok(&w, &b);
     jw_key(&w, "datasette");
     jw_obj_begin(&w);
     jw_key(&w, "version");
@@ -641,10 +651,7 @@ static void h_versions(http_req_t *r) {
 static void h_actor(http_req_t *r, const actor_t *a) {
     buf_t b = BUF_INIT;
     jw_t w;
-    jw_init(&w, &b, JW_DS);
-    jw_obj_begin(&w);
-    jw_key(&w, "ok");
-    jw_bool(&w, true);
+    ds_begin_ok(&w, &b);
     jw_key(&w, "actor");
     if (a->principal_id) {
         jw_obj_begin(&w);
@@ -666,10 +673,7 @@ static void h_databases(http_req_t *r, const actor_t *a) {
     size_t n = catalog_db_list(ENGINE(r)->catalog, &list);
     buf_t b = BUF_INIT;
     jw_t w;
-    jw_init(&w, &b, JW_DS);
-    jw_obj_begin(&w);
-    jw_key(&w, "ok");
-    jw_bool(&w, true);
+    ds_begin_ok(&w, &b);
     jw_key(&w, "databases");
     jw_arr_begin(&w);
     for (size_t i = 0; i < n; i++) {

@@ -23,13 +23,19 @@ void ds_cors(http_req_t *r);
  * "rows": [] and "truncated": false (custom SQL errors). */
 void ds_error_extra(http_req_t *r, int status, const char *msg, bool query_extras);
 void ds_error(http_req_t *r, int status, const char *msg);
+/* The same with several messages ("error" joins them with "; "). */
+void ds_errors(http_req_t *r, int status, const char *const *errs, int n);
 bool ds_truthy(const char *v);
+/* Starts a success body: a writer on b with {"ok": true already written. */
+void ds_begin_ok(jw_t *w, buf_t *b);
 /* One SQLite value the way Datasette renders it (reals as Python repr,
  * infinities null unless allowed, blobs as {"$base64": true, …}). */
 void ds_write_value(jw_t *w, const store_value_t *v, bool infinity);
 /* An identifier as Datasette writes it into SQL: bare when plain and not
  * a keyword, else double-quoted. */
 void ds_ident(buf_t *b, const char *name);
+/* s between q quotes, inner q doubled ("a""b", 'it''s'). */
+void ds_quote(buf_t *b, const char *s, char q);
 /* A TEXT value as Python's str() would show it (pk paths, _next tokens). */
 void ds_value_text(buf_t *b, const store_value_t *v);
 

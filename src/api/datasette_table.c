@@ -180,14 +180,6 @@ static void human_add(plan_t *p, char *s) {
     p->human[p->nhuman++] = s;
 }
 
-static void quoted(buf_t *b, const char *name) {
-    buf_putc(b, '"');
-    for (const char *c = name; *c; c++) {
-        if (*c == '"') buf_putc(b, '"');
-        buf_putc(b, *c);
-    }
-    buf_putc(b, '"');
-}
 
 static void bracketed(buf_t *b, const char *name) {
     buf_putc(b, '[');
@@ -255,7 +247,7 @@ static char *fmt(const char *f, const char *c, const char *v) {
 /* Adds one filter; returns an error message (owned) or NULL. */
 static char *filter_add(plan_t *p, const char *col, const char *op, const char *v) {
     buf_t sql = BUF_INIT, qc = BUF_INIT;
-    quoted(&qc, col);
+    ds_quote(&qc, col, '"');
     char *human = NULL;
     store_value_t tv = text_value(v);
     struct {
@@ -1417,6 +1409,43 @@ static void write_csv(buf_t *b, const tjob_t *j, const plan_t *p, int nrows, boo
     }
 }
 
+/* The extras table and row pages share. */
+static void write_shared_extras(jw_t *w, const tjob_t *j, const plan_t *p) {
+    const extras_t *x = &p->ex;
+    if (x->columns) {
+        jw_key(w, "columns");
+        jw_arr_begin(w);
+        for (int i = 0; i < p->nvis; i++) jw_str(w, sel_name(p, i));
+        jw_arr_end(w);
+    }
+    if (x->query) {
+        jw_key(w, "query");
+        jw_obj_begin(w);
+        jw_key(w, "sql");
+        jw_str(w, p->sql.data);
+        jw_key(w, "params");
+        write_params(w, p);
+        jw_obj_end(w);
+    }
+    if (x->database) {
+        jw_key(w, "database");
+        jw_str(w, j->db->name);
+    }
+    if (x->table) {
+        jw_key(w, "table");
+        jw_str(w, p->t->name);
+    }
+    if (x->private_) {
+        jw_key(w, "private");
+        jw_bool(w, !j->db_public);
+    }
+    if (x->metadata) {
+        jw_key(w, "metadata");
+        jw_obj_begin(w);
+        jw_obj_end(w);
+    }
+}
+
 /* ---- table page -------------------------------------------------------- */
 
 static void fail(tjob_t *j, int status, char *msg) {
@@ -1508,12 +1537,7 @@ static void page_run(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
         jw_key(&w, "count_sql");
         jw_str(&w, p->count_sql.data);
     }
-    if (x->columns) {
-        jw_key(&w, "columns");
-        jw_arr_begin(&w);
-        for (int i = 0; i < p->nvis; i++) jw_str(&w, sel_name(p, i));
-        jw_arr_end(&w);
-    }
+    write_shared_extras(&w, j, p);
     if (x->all_columns) {
         jw_key(&w, "all_columns");
         jw_arr_begin(&w);
@@ -1532,38 +1556,9 @@ static void page_run(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
         jw_str(&w, h);
         free(h);
     }
-    if (x->query) {
-        jw_key(&w, "query");
-        jw_obj_begin(&w);
-        jw_key(&w, "sql");
-        jw_str(&w, p->sql.data);
-        jw_key(&w, "params");
-        write_params(&w, p);
-        jw_obj_end(&w);
-    }
-    if (x->next_url) {
-        /* already in the body */
-    }
-    if (x->database) {
-        jw_key(&w, "database");
-        jw_str(&w, j->db->name);
-    }
-    if (x->table) {
-        jw_key(&w, "table");
-        jw_str(&w, t->name);
-    }
     if (x->is_view) {
         jw_key(&w, "is_view");
         jw_bool(&w, t->is_view);
-    }
-    if (x->private_) {
-        jw_key(&w, "private");
-        jw_bool(&w, !j->db_public);
-    }
-    if (x->metadata) {
-        jw_key(&w, "metadata");
-        jw_obj_begin(&w);
-        jw_obj_end(&w);
     }
     if (x->expandable) {
         jw_key(&w, "expandable_columns");
@@ -1648,7 +1643,7 @@ static void row_run(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
     buf_puts(&p->sql, " where ");
     for (int k = 0; k < want; k++) {
         if (k) buf_puts(&p->sql, " AND ");
-        quoted(&p->sql, p->rowid ? "rowid" : t->cols[t->pk[k]].name);
+        ds_quote(&p->sql, p->rowid ? "rowid" : t->cols[t->pk[k]].name, '"');
         store_value_t v = text_value(vals[k]);
         buf_printf(&p->sql, "=:%s", param_add(p, NULL, &v));
     }
@@ -1698,38 +1693,7 @@ static void row_run(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
     jw_key(&w, "truncated");
     jw_bool(&w, false);
     const extras_t *x = &p->ex;
-    if (x->columns) {
-        jw_key(&w, "columns");
-        jw_arr_begin(&w);
-        for (int i = 0; i < p->nvis; i++) jw_str(&w, sel_name(p, i));
-        jw_arr_end(&w);
-    }
-    if (x->query) {
-        jw_key(&w, "query");
-        jw_obj_begin(&w);
-        jw_key(&w, "sql");
-        jw_str(&w, p->sql.data);
-        jw_key(&w, "params");
-        write_params(&w, p);
-        jw_obj_end(&w);
-    }
-    if (x->database) {
-        jw_key(&w, "database");
-        jw_str(&w, j->db->name);
-    }
-    if (x->table) {
-        jw_key(&w, "table");
-        jw_str(&w, t->name);
-    }
-    if (x->private_) {
-        jw_key(&w, "private");
-        jw_bool(&w, !j->db_public);
-    }
-    if (x->metadata) {
-        jw_key(&w, "metadata");
-        jw_obj_begin(&w);
-        jw_obj_end(&w);
-    }
+    write_shared_extras(&w, j, p);
     if (x->fk_tables) {
         jw_key(&w, "foreign_key_tables");
         jw_arr_begin(&w);

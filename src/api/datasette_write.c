@@ -53,14 +53,6 @@ static int failf(wjob_t *j, int status, const char *f, const char *a) {
     return -1;
 }
 
-static void quoted(buf_t *b, const char *name) {
-    buf_putc(b, '"');
-    for (const char *c = name; *c; c++) {
-        if (*c == '"') buf_putc(b, '"');
-        buf_putc(b, *c);
-    }
-    buf_putc(b, '"');
-}
 
 /* Python's json.loads message for a body jansson refused (the common
  * cases: nothing or garbage where a value should be). */
@@ -198,9 +190,9 @@ static int add_missing_columns(wjob_t *j, store_db_t *c, const tinfo_t *t, json_
     json_object_foreach(seen, k, v) {
         buf_t sql = BUF_INIT;
         buf_puts(&sql, "ALTER TABLE ");
-        quoted(&sql, table);
+        ds_quote(&sql, table, '"');
         buf_puts(&sql, " ADD COLUMN ");
-        quoted(&sql, k);
+        ds_quote(&sql, k, '"');
         buf_printf(&sql, " %s", json_is_null(v) ? "TEXT" : sql_type_of(v));
         rc = exec_sql(j, c, sql.data);
         buf_free(&sql);
@@ -246,7 +238,7 @@ static int64_t find_rowid(store_db_t *c, const tinfo_t *t, json_t *row) {
     int nk = key_names(t, names);
     buf_t sql = BUF_INIT;
     buf_puts(&sql, "select rowid from ");
-    quoted(&sql, t->name);
+    ds_quote(&sql, t->name, '"');
     buf_puts(&sql, " where ");
     for (int k = 0; k < nk; k++) {
         if (!json_object_get(row, names[k])) {
@@ -254,7 +246,7 @@ static int64_t find_rowid(store_db_t *c, const tinfo_t *t, json_t *row) {
             return -1;
         }
         if (k) buf_puts(&sql, " and ");
-        quoted(&sql, names[k]);
+        ds_quote(&sql, names[k], '"');
         buf_puts(&sql, " = ?");
     }
     store_stmt_t *st;
@@ -274,7 +266,7 @@ static int64_t find_rowid(store_db_t *c, const tinfo_t *t, json_t *row) {
 static int insert_row(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t *row, const char *verb, int64_t *rowid) {
     buf_t sql = BUF_INIT;
     buf_printf(&sql, "%s INTO ", verb);
-    quoted(&sql, t->name);
+    ds_quote(&sql, t->name, '"');
     if (json_object_size(row) == 0) {
         buf_puts(&sql, " DEFAULT VALUES");
     } else {
@@ -284,7 +276,7 @@ static int insert_row(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t *row, c
         int i = 0;
         json_object_foreach(row, k, v) {
             if (i++) buf_puts(&sql, ", ");
-            quoted(&sql, k);
+            ds_quote(&sql, k, '"');
         }
         buf_puts(&sql, ") VALUES (");
         for (int x = 0; x < i; x++) buf_puts(&sql, x ? ", ?" : "?");
@@ -317,7 +309,7 @@ static int upsert_row(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t *row, i
     int nk = key_names(t, names);
     buf_t sql = BUF_INIT;
     buf_puts(&sql, "UPDATE ");
-    quoted(&sql, t->name);
+    ds_quote(&sql, t->name, '"');
     buf_puts(&sql, " SET ");
     const char *k;
     json_t *v;
@@ -327,7 +319,7 @@ static int upsert_row(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t *row, i
         for (int x = 0; x < nk; x++) key = key || strcmp(names[x], k) == 0;
         if (key) continue;
         if (nset++) buf_puts(&sql, ", ");
-        quoted(&sql, k);
+        ds_quote(&sql, k, '"');
         buf_puts(&sql, " = ?");
     }
     *rowid = id;
@@ -457,16 +449,13 @@ static int body_rows(wjob_t *j, bool upsert, json_t **rows_out, bool *ret, bool 
 /* Writes the given rows ({"ok": true, "rows": …}) by rowid. */
 static void respond_rows(wjob_t *j, store_db_t *c, const char *table, rowids_t *ids, bool with_rowid, bool sort) {
     jw_t w;
-    jw_init(&w, &j->out, DS_JW);
-    jw_obj_begin(&w);
-    jw_key(&w, "ok");
-    jw_bool(&w, true);
+    ds_begin_ok(&w, &j->out);
     jw_key(&w, "rows");
     jw_arr_begin(&w);
     if (sort) qsort(ids->rowids, (size_t)ids->n, sizeof *ids->rowids, cmp_i64);
     buf_t sql = BUF_INIT;
     buf_puts(&sql, with_rowid ? "select rowid, * from " : "select * from ");
-    quoted(&sql, table);
+    ds_quote(&sql, table, '"');
     buf_puts(&sql, " where rowid = ?");
     store_stmt_t *st;
     if (store_prepare(c, sql.data, &st) == 0) {
@@ -548,11 +537,11 @@ static int find_record(wjob_t *j, store_db_t *c, const tinfo_t *t, int64_t *rowi
     }
     buf_t sql = BUF_INIT;
     buf_puts(&sql, "select rowid from ");
-    quoted(&sql, t->name);
+    ds_quote(&sql, t->name, '"');
     buf_puts(&sql, " where ");
     for (int k = 0; k < nk; k++) {
         if (k) buf_puts(&sql, " and ");
-        quoted(&sql, names[k]);
+        ds_quote(&sql, names[k], '"');
         buf_puts(&sql, " = ?");
     }
     store_stmt_t *st;
@@ -621,12 +610,12 @@ static int do_update(wjob_t *j, store_db_t *c, const tinfo_t *t) {
     if (rc == 0 && json_object_size(upd) > 0) {
         buf_t sql = BUF_INIT;
         buf_puts(&sql, "UPDATE ");
-        quoted(&sql, table);
+        ds_quote(&sql, table, '"');
         buf_puts(&sql, " SET ");
         int i = 0;
         json_object_foreach(upd, k, v) {
             if (i++) buf_puts(&sql, ", ");
-            quoted(&sql, k);
+            ds_quote(&sql, k, '"');
             buf_puts(&sql, " = ?");
         }
         buf_puts(&sql, " WHERE rowid = ?");
@@ -663,7 +652,7 @@ static int do_delete(wjob_t *j, store_db_t *c, const tinfo_t *t) {
     if (!j->can_write) return fail(j, 403, "Permission denied");
     buf_t sql = BUF_INIT;
     buf_puts(&sql, "DELETE FROM ");
-    quoted(&sql, t->name);
+    ds_quote(&sql, t->name, '"');
     buf_printf(&sql, " WHERE rowid = %lld", (long long)rowid);
     int rc = exec_sql(j, c, sql.data);
     buf_free(&sql);
@@ -684,7 +673,7 @@ static int do_drop(wjob_t *j, store_db_t *c, const tinfo_t *t) {
     int rc = 0;
     if (!confirm) {
         buf_puts(&sql, "select count(*) from ");
-        quoted(&sql, t->name);
+        ds_quote(&sql, t->name, '"');
         store_stmt_t *st;
         int64_t n = 0;
         if (store_prepare(c, sql.data, &st) == 0) {
@@ -692,10 +681,7 @@ static int do_drop(wjob_t *j, store_db_t *c, const tinfo_t *t) {
             store_finalize(st);
         }
         jw_t w;
-        jw_init(&w, &j->out, DS_JW);
-        jw_obj_begin(&w);
-        jw_key(&w, "ok");
-        jw_bool(&w, true);
+        ds_begin_ok(&w, &j->out);
         jw_key(&w, "database");
         jw_str(&w, j->db->name);
         jw_key(&w, "table");
@@ -708,7 +694,7 @@ static int do_drop(wjob_t *j, store_db_t *c, const tinfo_t *t) {
         j->status = 200;
     } else {
         buf_puts(&sql, "DROP TABLE ");
-        quoted(&sql, t->name);
+        ds_quote(&sql, t->name, '"');
         rc = exec_sql(j, c, sql.data);
         if (rc == 0) {
             j->status = 200;
@@ -743,14 +729,6 @@ static const char *infer_type(json_t *rows, const char *col) {
     return "TEXT";
 }
 
-static void sql_string(buf_t *b, const char *s) {
-    buf_putc(b, '\'');
-    for (const char *c = s; *c; c++) {
-        if (*c == '\'') buf_putc(b, '\'');
-        buf_putc(b, *c);
-    }
-    buf_putc(b, '\'');
-}
 
 typedef struct {
     const char *name, *type;
@@ -760,13 +738,13 @@ typedef struct {
 static int build_create(wjob_t *j, const schema_t *s, const char *table, newcol_t *cols, int n, json_t *pks,
                         buf_t *sql) {
     buf_puts(sql, "CREATE TABLE ");
-    quoted(sql, table);
+    ds_quote(sql, table, '"');
     buf_puts(sql, " (\n");
     int npk = pks ? (int)json_array_size(pks) : 0;
     for (int i = 0; i < n; i++) {
         json_t *d = cols[i].def;
         buf_puts(sql, i ? ",\n   " : "   ");
-        quoted(sql, cols[i].name);
+        ds_quote(sql, cols[i].name, '"');
         buf_printf(sql, " %s", cols[i].type);
         if (npk == 1 && strcmp(json_string_value(json_array_get(pks, 0)), cols[i].name) == 0)
             buf_puts(sql, " PRIMARY KEY");
@@ -775,7 +753,7 @@ static int build_create(wjob_t *j, const schema_t *s, const char *table, newcol_
         json_t *dv = json_object_get(d, "default"), *de = json_object_get(d, "default_expr");
         if (dv && !json_is_null(dv)) {
             buf_puts(sql, " DEFAULT ");
-            if (json_is_string(dv)) sql_string(sql, json_string_value(dv));
+            if (json_is_string(dv)) ds_quote(sql, json_string_value(dv), '\'');
             else if (json_is_integer(dv)) buf_printf(sql, "%lld", (long long)json_integer_value(dv));
             else if (json_is_real(dv)) {
                 char t[32];
@@ -801,10 +779,10 @@ static int build_create(wjob_t *j, const schema_t *s, const char *table, newcol_
             const tinfo_t *o = schema_find(s, json_string_value(ft));
             if (!fc && o && o->npk) fc = o->cols[o->pk[0]].name;
             buf_puts(sql, " REFERENCES ");
-            quoted(sql, json_string_value(ft));
+            ds_quote(sql, json_string_value(ft), '"');
             if (fc) {
                 buf_putc(sql, '(');
-                quoted(sql, fc);
+                ds_quote(sql, fc, '"');
                 buf_putc(sql, ')');
             }
         }
@@ -813,7 +791,7 @@ static int build_create(wjob_t *j, const schema_t *s, const char *table, newcol_
         buf_puts(sql, ",\n   PRIMARY KEY (");
         for (int k = 0; k < npk; k++) {
             if (k) buf_puts(sql, ", ");
-            quoted(sql, json_string_value(json_array_get(pks, k)));
+            ds_quote(sql, json_string_value(json_array_get(pks, k)), '"');
         }
         buf_puts(sql, ")");
     }
@@ -1005,10 +983,7 @@ static int do_create(wjob_t *j, store_db_t *c, const schema_t *s) {
     }
     j->status = 201;
     jw_t w;
-    jw_init(&w, &j->out, DS_JW);
-    jw_obj_begin(&w);
-    jw_key(&w, "ok");
-    jw_bool(&w, true);
+    ds_begin_ok(&w, &j->out);
     jw_key(&w, "database");
     jw_str(&w, j->db->name);
     jw_key(&w, "table");
@@ -1083,28 +1058,6 @@ static void wjob_free(wjob_t *j) {
     free(j);
 }
 
-static void respond_errors(http_req_t *r, int status, char **errs, int n) {
-    buf_t b = BUF_INIT;
-    jw_t w;
-    jw_init(&w, &b, DS_JW);
-    jw_obj_begin(&w);
-    jw_key(&w, "ok");
-    jw_bool(&w, false);
-    jw_key(&w, "error");
-    buf_t joined = BUF_INIT;
-    for (int i = 0; i < n; i++) buf_printf(&joined, "%s%s", i ? "; " : "", errs[i]);
-    jw_str(&w, joined.data ? joined.data : "");
-    buf_free(&joined);
-    jw_key(&w, "errors");
-    jw_arr_begin(&w);
-    for (int i = 0; i < n; i++) jw_str(&w, errs[i]);
-    jw_arr_end(&w);
-    jw_key(&w, "status");
-    jw_int(&w, status);
-    jw_obj_end(&w);
-    ds_cors(r);
-    http_respond_buf(r, status, DS_JSON, &b);
-}
 
 static void wjob_posted(http_req_t *r, void *data) {
     wjob_t *j = data;
@@ -1114,7 +1067,7 @@ static void wjob_posted(http_req_t *r, void *data) {
         add_err(j, j->job.err.msg[0] ? j->job.err.msg : "Write failed");
     }
     if (j->nerrs) {
-        respond_errors(r, j->status ? j->status : 400, j->errs, j->nerrs);
+        ds_errors(r, j->status ? j->status : 400, (const char *const *)j->errs, j->nerrs);
     } else {
         ds_cors(r);
         http_respond_buf(r, j->status, DS_JSON, &j->out);
@@ -1152,7 +1105,7 @@ void ds_write(http_req_t *r, const actor_t *a, db_t *d, const char *table, const
     if (strcmp(j->op, "create") == 0 && !j->can_schema) {
         /* create-table is checked before the body is looked at */
         add_err(j, "Permission denied");
-        respond_errors(r, 403, j->errs, j->nerrs);
+        ds_errors(r, 403, (const char *const *)j->errs, j->nerrs);
         wjob_free(j);
         return;
     }
@@ -1162,7 +1115,7 @@ void ds_write(http_req_t *r, const actor_t *a, db_t *d, const char *table, const
     err_t e = {0};
     if (dbh_submit(d, &j->job, &e) < 0) {
         add_err(j, e.msg);
-        respond_errors(r, 500, j->errs, j->nerrs);
+        ds_errors(r, 500, (const char *const *)j->errs, j->nerrs);
         wjob_free(j);
     }
 }
@@ -1267,10 +1220,7 @@ void ds_create_token(http_req_t *r, const actor_t *a) {
     }
     buf_t out = BUF_INIT;
     jw_t w;
-    jw_init(&w, &out, DS_JW);
-    jw_obj_begin(&w);
-    jw_key(&w, "ok");
-    jw_bool(&w, true);
+    ds_begin_ok(&w, &out);
     jw_key(&w, "token");
     jw_str(&w, token);
     jw_key(&w, "expires_after");
