@@ -89,31 +89,6 @@ static void json_structure_and_separators(void **st) {
 
 static void json_int64_exact(void **st) {
     (void)st;
-    /* Decimal-looking values (the fast path) are the shortest that read
-     * back: one significant digit fewer never does. */
-    for (int i = 0; i < 20000; i++) {
-        uint32_t r = randombytes_random();
-        double d = (double)(int32_t)r / (double)(1u << (r % 7)) / (double)(1 + r % 997);
-        if (i % 2) d = (double)(int32_t)r / (double)(i % 9 == 0 ? 1 : i % 9 == 1 ? 10 : i % 9 == 2 ? 100 : 1000);
-        char out[32];
-        json_format_double(d, out);
-        assert_true(strtod(out, NULL) == d);
-        int sig = 0, zeros = 0;
-        bool lead = true;
-        for (const char *c = out; *c && *c != 'e'; c++) {
-            if (*c < '0' || *c > '9') continue;
-            if (lead && *c == '0') continue;
-            lead = false;
-            if (*c == '0') zeros++;
-            else sig += zeros + 1, zeros = 0;
-        }
-        if (sig > 1) {
-            char shorter[40];
-            snprintf(shorter, sizeof shorter, "%.*e", sig - 2, d);
-            assert_false(strtod(shorter, NULL) == d);
-        }
-    }
-    assert_true(json_format_double(79.2, (char[32]){0}) == 4);
     buf_t b = BUF_INIT;
     jw_t w;
     jw_init(&w, &b, 0);
