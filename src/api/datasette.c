@@ -175,6 +175,25 @@ static void q_columns(void *ctx, store_stmt_t *st, int n) {
     for (int i = 0; i < n; i++) j->out.cols[i] = xstrdup(store_col_name(st, i));
 }
 
+/* One cell; TEXT in a _json column that parses as JSON is written as that. */
+static void q_cell(query_job_t *j, jw_t *w, store_stmt_t *st, int i) {
+    store_value_t v;
+    store_col_value(st, i, &v);
+    if (v.type == SV_TEXT) {
+        for (size_t k = 0; k < j->qs.n; k++) {
+            if (strcmp(j->qs.pairs[k].key, "_json") || strcmp(j->qs.pairs[k].value, j->out.cols[i])) continue;
+            json_t *parsed = json_loadb(v.p, v.n, JSON_DECODE_ANY, NULL);
+            if (parsed) {
+                ds_write_json(w, parsed);
+                json_decref(parsed);
+                return;
+            }
+            break;
+        }
+    }
+    ds_write_value(w, &v, j->infinity);
+}
+
 static void q_row(void *ctx, store_stmt_t *st, int n) {
     query_job_t *j = ctx;
     jw_t *w = &j->out.w;
@@ -207,15 +226,11 @@ static void q_row(void *ctx, store_stmt_t *st, int n) {
     }
     switch (j->shape) {
     case SHAPE_ARRAYFIRST:
-        store_col_value(st, 0, &v);
-        ds_write_value(w, &v, j->infinity);
+        q_cell(j, w, st, 0);
         return;
     case SHAPE_ARRAYS:
         jw_arr_begin(w);
-        for (int i = 0; i < n; i++) {
-            store_col_value(st, i, &v);
-            ds_write_value(w, &v, j->infinity);
-        }
+        for (int i = 0; i < n; i++) q_cell(j, w, st, i);
         jw_arr_end(w);
         return;
     default:
@@ -226,8 +241,7 @@ static void q_row(void *ctx, store_stmt_t *st, int n) {
             for (int k = i + 1; k < n && !later; k++) later = strcmp(j->out.cols[k], j->out.cols[i]) == 0;
             if (later) continue;
             jw_key(w, j->out.cols[i]);
-            store_col_value(st, i, &v);
-            ds_write_value(w, &v, j->infinity);
+            q_cell(j, w, st, i);
         }
         jw_obj_end(w);
     }

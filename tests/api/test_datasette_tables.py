@@ -230,6 +230,8 @@ def test_json_columns_and_labels(ds):
     assert get(ds, "/lib/books.json", _label="author_id").json()["rows"][1]["author_id"]["label"] == \
         "Ursula K. Le Guin"
     assert get(ds, "/lib/books.json").json()["rows"][0]["author_id"] == 2
+    r = get(ds, "/lib/-/query.json", sql="select tags, 'x' as t from books where id = 1", _json="tags")
+    assert r.json()["rows"] == [{"tags": ["scifi", "classic"], "t": "x"}]
     assert get(ds, "/lib/books/1.json", _labels="on").json()["rows"][0]["author_id"] == 2
 
 
