@@ -757,7 +757,7 @@ static void write_table_entry(jw_t *w, store_db_t *c, const schema_t *s, const t
         buf_free(&q);
     }
     jw_key(w, "count");
-    if (count >= 0) jw_int(w, count > 10000 ? 10000 : count);
+    if (count >= 0) jw_int(w, count);
     else jw_null(w);
     jw_key(w, "count_truncated");
     jw_bool(w, count > 10000);

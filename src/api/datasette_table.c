@@ -13,6 +13,7 @@
 
 #include "api/datasette_internal.h"
 #include "core/tables.h"
+#include "util/md5.h"
 #include "util/timeutil.h"
 #include "util/url.h"
 
@@ -28,7 +29,8 @@ typedef struct {
 
 typedef struct {
     bool count, count_sql, columns, all_columns, primary_keys, human, query, facets, next_url, database, table,
-        is_view, private_, expandable, table_def, view_def, metadata, fk_tables;
+        is_view, private_, expandable, table_def, view_def, metadata, fk_tables, sorted_facets, facets_timed_out,
+        suggested, color;
 } extras_t;
 
 typedef enum { SH_OBJECTS, SH_ARRAYS, SH_ARRAY, SH_ARRAYFIRST, SH_OBJECT } shape_t;
@@ -434,6 +436,10 @@ static char *plan_extras(plan_t *p, const qs_t *q, bool row_page) {
         else if (!row_page && strcmp(e, "expandable_columns") == 0) x->expandable = true;
         else if (!row_page && strcmp(e, "table_definition") == 0) x->table_def = true;
         else if (!row_page && strcmp(e, "view_definition") == 0) x->view_def = true;
+        else if (!row_page && strcmp(e, "sorted_facet_results") == 0) x->sorted_facets = true;
+        else if (!row_page && strcmp(e, "facets_timed_out") == 0) x->facets_timed_out = true;
+        else if (!row_page && strcmp(e, "suggested_facets") == 0) x->suggested = true;
+        else if (strcmp(e, "database_color") == 0) x->color = true;
         else {
             bool seen = false;
             for (int k = 0; k < nbad && !seen; k++) seen = strcmp(bad[k], e) == 0;
@@ -1194,21 +1200,34 @@ static bool skip_kv(const qs_pair_t *pr, const void *ctx) {
     return strcmp(pr->key, kv->key) == 0 && (!kv->value || strcmp(pr->value, kv->value) == 0);
 }
 
-/* Writes facet_results; returns -1 if a query failed (job outcome set). */
-static int write_facets(jw_t *w, tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
+/* Facets computed for a page: each one's rendered JSON object. */
+typedef struct {
+    int n, ntimed;
+    char **names, **timed;
+    buf_t *json;
+    int *nresults;
+} facets_t;
+
+static void facets_free(facets_t *f) {
+    for (int i = 0; i < f->n; i++) {
+        free(f->names[i]);
+        buf_free(&f->json[i]);
+    }
+    for (int i = 0; i < f->ntimed; i++) free(f->timed[i]);
+    free(f->names);
+    free(f->timed);
+    free(f->json);
+    free(f->nresults);
+}
+
+/* Runs the _facet queries; -1 if one failed (job outcome set). */
+static int run_facets(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline, facets_t *out) {
     char **fc;
     int nf = list_values(&j->qs, "_facet", false, &fc);
     int size = FACET_SIZE;
     const char *fs = qs_get(&j->qs, "_facet_size");
     if (fs && strcmp(fs, "max") == 0) size = DS_MAX_RETURNED_ROWS;
     else if (fs && is_digits(fs) && strlen(fs) < 9) size = atoi(fs) < DS_MAX_RETURNED_ROWS ? atoi(fs) : DS_MAX_RETURNED_ROWS;
-    buf_t timed_out = BUF_INIT;
-    jw_t tw;
-    jw_init(&tw, &timed_out, DS_JW);
-    jw_arr_begin(&tw);
-    jw_obj_begin(w);
-    jw_key(w, "results");
-    jw_obj_begin(w);
     int rc = 0;
     for (int i = 0; i < nf && rc == 0; i++) {
         bool dup = false;
@@ -1230,7 +1249,8 @@ static int write_facets(jw_t *w, tjob_t *j, plan_t *p, store_db_t *c, uint64_t d
                 /* this facet ran out of its own time: report, go on */
                 j->out.rc = 0;
                 err_clear(&j->out.err);
-                jw_str(&tw, col);
+                out->timed = xrealloc(out->timed, (size_t)(out->ntimed + 1) * sizeof *out->timed);
+                out->timed[out->ntimed++] = xstrdup(col);
             } else {
                 rc = -1;
             }
@@ -1238,7 +1258,9 @@ static int write_facets(jw_t *w, tjob_t *j, plan_t *p, store_db_t *c, uint64_t d
         } else {
             const tfk_t *fk = p->t->is_view ? NULL : tinfo_fk(p->t, col);
             const tinfo_t *o = fk ? schema_find(p->s, fk->other_table) : NULL;
-            jw_key(w, col);
+            buf_t fb = BUF_INIT;
+            jw_t fwv, *w = &fwv;
+            jw_init(w, &fb, DS_JW);
             jw_obj_begin(w);
             jw_key(w, "name");
             jw_str(w, col);
@@ -1323,6 +1345,12 @@ static int write_facets(jw_t *w, tjob_t *j, plan_t *p, store_db_t *c, uint64_t d
             jw_key(w, "truncated");
             jw_bool(w, fr.n > size);
             jw_obj_end(w);
+            out->names = xrealloc(out->names, (size_t)(out->n + 1) * sizeof *out->names);
+            out->json = xrealloc(out->json, (size_t)(out->n + 1) * sizeof *out->json);
+            out->nresults = xrealloc(out->nresults, (size_t)(out->n + 1) * sizeof *out->nresults);
+            out->names[out->n] = xstrdup(col);
+            out->json[out->n] = fb;
+            out->nresults[out->n++] = shown;
         }
         for (int r = 0; r < fr.n; r++) value_free(&fr.vals[r]);
         free(fr.vals);
@@ -1330,12 +1358,116 @@ static int write_facets(jw_t *w, tjob_t *j, plan_t *p, store_db_t *c, uint64_t d
         buf_free(&sql);
         buf_free(&qc);
     }
-    jw_obj_end(w);
-    jw_arr_end(&tw);
-    jw_key(w, "timed_out");
-    jw_raw(w, timed_out.data, timed_out.len);
-    jw_obj_end(w);
-    buf_free(&timed_out);
+    list_free(fc, nf);
+    return rc;
+}
+
+static int by_results_then_name(const void *a, const void *b, void *ctx) {
+    const facets_t *f = ctx;
+    int x = *(const int *)a, y = *(const int *)b;
+    if (f->nresults[x] != f->nresults[y]) return f->nresults[y] - f->nresults[x];
+    return -strcmp(f->names[x], f->names[y]);
+}
+
+/* facet_results, sorted_facet_results, facets_timed_out. */
+static void write_facets(jw_t *w, const facets_t *f, const extras_t *x, bool asked) {
+    if (asked) {
+        jw_key(w, "facet_results");
+        jw_obj_begin(w);
+        jw_key(w, "results");
+        jw_obj_begin(w);
+        for (int i = 0; i < f->n; i++) {
+            jw_key(w, f->names[i]);
+            jw_raw(w, f->json[i].data, f->json[i].len);
+        }
+        jw_obj_end(w);
+        jw_key(w, "timed_out");
+        jw_arr_begin(w);
+        for (int i = 0; i < f->ntimed; i++) jw_str(w, f->timed[i]);
+        jw_arr_end(w);
+        jw_obj_end(w);
+    }
+    if (x->sorted_facets) {
+        /* Datasette's order: most results first, then name descending */
+        int *idx = xcalloc((size_t)f->n + 1, sizeof *idx);
+        for (int i = 0; i < f->n; i++) idx[i] = i;
+        qsort_r(idx, (size_t)f->n, sizeof *idx, by_results_then_name, (void *)f);
+        jw_key(w, "sorted_facet_results");
+        jw_arr_begin(w);
+        for (int i = 0; i < f->n; i++) jw_raw(w, f->json[idx[i]].data, f->json[idx[i]].len);
+        jw_arr_end(w);
+        free(idx);
+    }
+    if (x->facets_timed_out) {
+        jw_key(w, "facets_timed_out");
+        jw_arr_begin(w);
+        for (int i = 0; i < f->ntimed; i++) jw_str(w, f->timed[i]);
+        jw_arr_end(w);
+    }
+}
+
+/* suggested_facets: columns (not already faceted) whose first 1,000 rows
+ * hold between 2 and facet-size distinct values, fewer than the rows, one
+ * of them more than once; each query gets 50 ms. */
+static int write_suggested(jw_t *w, tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
+    count_t total = {0};
+    buf_t cs = BUF_INIT;
+    buf_printf(&cs, "select count(*) from (%s)", p->base_sql.data);
+    int rc = run_sql(j, p, c, cs.data, deadline, &count_sink, &total, -1);
+    buf_free(&cs);
+    if (rc < 0) return -1;
+    char **fc;
+    int nf = list_values(&j->qs, "_facet", false, &fc);
+    jw_key(w, "suggested_facets");
+    jw_arr_begin(w);
+    for (int i = 0; i < p->nvis; i++) {
+        const char *col = sel_name(p, i);
+        bool on = p->sel[i] < 0; /* rowid: not a column of the base query */
+        for (int k = 0; k < nf; k++) on = on || strcmp(fc[k], col) == 0;
+        if (on) continue;
+        buf_t sql = BUF_INIT, qc = BUF_INIT;
+        ds_ident(&qc, col);
+        buf_printf(&sql,
+                   "with limited as (select * from (%s) limit 1000) select %s as value, count(*) as n from limited "
+                   "where value is not null group by value limit %d",
+                   p->base_sql.data, qc.data, FACET_SIZE + 1);
+        facet_rows_t fr = {0};
+        uint64_t fd = time_mono_us() + 50 * 1000;
+        if (deadline && deadline < fd) fd = deadline;
+        if (run_sql(j, p, c, sql.data, fd, &facet_sink, &fr, -1) < 0) {
+            if (!(j->out.rc < 0 && j->out.err.kind == E_TIMEOUT && (!deadline || time_mono_us() < deadline))) {
+                rc = -1;
+            } else {
+                j->out.rc = 0;
+                err_clear(&j->out.err);
+            }
+        } else {
+            bool repeated = false;
+            for (int r = 0; r < fr.n; r++) repeated = repeated || fr.counts[r] > 1;
+            if (fr.n > 1 && fr.n < total.n && fr.n <= FACET_SIZE && repeated) {
+                jw_obj_begin(w);
+                jw_key(w, "name");
+                jw_str(w, col);
+                jw_key(w, "toggle_url");
+                buf_t u = BUF_INIT;
+                buf_printf(&u, "http://%s%s?", j->host, j->path);
+                pairs_encode(&u, &j->qs, NULL, NULL);
+                if (u.data[u.len - 1] != '?') buf_putc(&u, '&');
+                buf_puts(&u, "_facet=");
+                url_encode_form(&u, col, strlen(col));
+                jw_str(w, u.data);
+                buf_free(&u);
+                jw_obj_end(w);
+            }
+        }
+        for (int r = 0; r < fr.n; r++) value_free(&fr.vals[r]);
+        free(fr.vals);
+        free(fr.counts);
+        buf_free(&sql);
+        buf_free(&qc);
+        if (rc < 0) break;
+    }
+    jw_arr_end(w);
     list_free(fc, nf);
     return rc;
 }
@@ -1583,9 +1715,21 @@ static void page_run(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
         if (t->is_view && t->sql) jw_str(&w, t->sql);
         else jw_null(&w);
     }
-    if (x->facets || qs_get(&j->qs, "_facet")) {
-        jw_key(&w, "facet_results");
-        if (write_facets(&w, j, p, c, deadline) < 0) goto out;
+    bool facets = x->facets || qs_get(&j->qs, "_facet");
+    if (facets || x->sorted_facets || x->facets_timed_out) {
+        facets_t f = {0};
+        int rc = run_facets(j, p, c, deadline, &f);
+        if (rc == 0) write_facets(&w, &f, x, facets);
+        facets_free(&f);
+        if (rc < 0) goto out;
+    }
+    if (x->suggested && write_suggested(&w, j, p, c, deadline) < 0) goto out;
+    if (x->color) {
+        char color[33];
+        md5_hex(j->db->name, strlen(j->db->name), color);
+        color[6] = 0;
+        jw_key(&w, "database_color");
+        jw_str(&w, color);
     }
     jw_obj_end(&w);
 out:

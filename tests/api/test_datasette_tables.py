@@ -252,6 +252,16 @@ def test_facets(ds):
     assert res[0]["toggle_url"].endswith("/lib/books.json?_facet=author_id")
     b = get(ds, "/lib/books.json", _extra="facet_results").json()
     assert b["facet_results"] == {"results": {}, "timed_out": []}
+    b = ds.req("GET", "/lib/books.json?_facet=year&_facet=author_id&_extra=sorted_facet_results,facets_timed_out").json()
+    assert [f["name"] for f in b["sorted_facet_results"]] == ["year", "author_id"]  # 5 values, then 4
+    assert b["facets_timed_out"] == []
+    b = get(ds, "/lib/logs.json", _extra="suggested_facets").json()
+    assert b["suggested_facets"] == []  # every value distinct
+    b = get(ds, "/lib/books.json", _extra="suggested_facets,database_color", _facet="year").json()
+    assert [f["name"] for f in b["suggested_facets"]] == ["author_id"]  # 1 repeats; price, tags do not
+    assert b["suggested_facets"][0]["toggle_url"].endswith("/lib/books.json?_extra=suggested_facets%2Cdatabase_color"
+                                                           "&_facet=year&_facet=author_id")
+    assert b["database_color"] == hashlib.md5(b"lib").hexdigest()[:6]
 
 
 def test_search(ds):
