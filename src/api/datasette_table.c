@@ -77,8 +77,9 @@ typedef struct {
     int size;
     int64_t offset;
     buf_t sql, count_sql, base_sql;
-    /* rows (nrows × nsel owned values) */
+    /* rows (nrows × nsel values; text and blobs in the arena) */
     store_value_t *cells;
+    buf_t arena;
     int nrows, cap;
     char *next;
     /* labels: per selected column, value → label pairs */
@@ -138,8 +139,8 @@ static void plan_free(plan_t *p) {
     buf_free(&p->sql);
     buf_free(&p->count_sql);
     buf_free(&p->base_sql);
-    for (int i = 0; i < p->nrows * p->nsel; i++) value_free(&p->cells[i]);
-    free(p->cells);
+    free(p->cells); /* their text lives in the arena */
+    buf_free(&p->arena);
     free(p->next);
     if (p->lab_keys) {
         for (int c = 0; c < p->nsel; c++) {
@@ -834,11 +835,25 @@ static void f_row(void *ctx, store_stmt_t *st, int n) {
         p->cells = xrealloc(p->cells, (size_t)p->cap * (size_t)p->nsel * sizeof *p->cells);
     }
     for (int i = 0; i < n; i++) {
-        store_value_t v;
-        store_col_value(st, i, &v);
-        value_copy(&p->cells[p->nrows * p->nsel + i], &v);
+        store_value_t *v = &p->cells[p->nrows * p->nsel + i];
+        store_col_value(st, i, v);
+        if (v->type == SV_TEXT || v->type == SV_BLOB) {
+            /* one arena per page instead of a malloc per cell; pointers
+             * are set once the arena stops moving (fetch_done) */
+            v->i = (int64_t)p->arena.len;
+            buf_append(&p->arena, v->p, v->n);
+            buf_putc(&p->arena, 0);
+            v->p = NULL;
+        }
     }
     p->nrows++;
+}
+
+static void fetch_done(plan_t *p) {
+    for (int i = 0; i < p->nrows * p->nsel; i++) {
+        store_value_t *v = &p->cells[i];
+        if (v->type == SV_TEXT || v->type == SV_BLOB) v->p = p->arena.data + v->i;
+    }
 }
 
 static const sql_sink_t fetch_sink = {f_columns, f_row};
@@ -1594,6 +1609,7 @@ static void page_run(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
         return;
     }
     if (run_sql(j, p, c, p->sql.data, deadline, &fetch_sink, p, p->size + 1) < 0) return;
+    fetch_done(p);
     int shown = p->nrows > p->size ? p->size : p->nrows;
     make_next(p, shown);
     if (j->stream) {
@@ -1794,6 +1810,7 @@ static void row_run(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
     uint64_t t0 = time_mono_us();
     p->size = 1;
     int rc = run_sql(j, p, c, p->sql.data, deadline, &fetch_sink, p, 1);
+    fetch_done(p);
     double query_ms = (double)(time_mono_us() - t0) / 1000.0;
     if (rc < 0) goto out;
     if (p->nrows == 0) {

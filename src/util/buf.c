@@ -49,7 +49,7 @@ void buf_reset(buf_t *b) {
     if (b->data) b->data[0] = 0;
 }
 
-void buf_reserve(buf_t *b, size_t extra) {
+void buf_grow(buf_t *b, size_t extra) {
     size_t need = b->len + extra + 1;
     if (need <= b->cap) return;
     size_t cap = b->cap ? b->cap : 256;
@@ -59,20 +59,8 @@ void buf_reserve(buf_t *b, size_t extra) {
     b->data[b->len] = 0; /* the invariant holds from the first allocation on */
 }
 
-void buf_append(buf_t *b, const void *p, size_t n) {
-    buf_reserve(b, n);
-    if (n) memcpy(b->data + b->len, p, n);
-    b->len += n;
-    b->data[b->len] = 0;
-}
-
 void buf_puts(buf_t *b, const char *s) { buf_append(b, s, strlen(s)); }
 
-void buf_putc(buf_t *b, char c) {
-    buf_reserve(b, 1);
-    b->data[b->len++] = c;
-    b->data[b->len] = 0;
-}
 
 void buf_vprintf(buf_t *b, const char *fmt, va_list ap) {
     va_list ap2;

@@ -7,6 +7,7 @@
 #define ATRIUM_UTIL_BUF_H
 #include <stdarg.h>
 #include <stddef.h>
+#include <string.h>
 
 typedef struct {
     char *data;
@@ -19,10 +20,27 @@ typedef struct {
 void buf_init(buf_t *b);
 void buf_free(buf_t *b);
 void buf_reset(buf_t *b);
-void buf_reserve(buf_t *b, size_t extra);
-void buf_append(buf_t *b, const void *p, size_t n);
+/* The slow path of buf_reserve: reallocates. */
+void buf_grow(buf_t *b, size_t extra);
 void buf_puts(buf_t *b, const char *s);
-void buf_putc(buf_t *b, char c);
+
+/* Appends are inline: they run once per JSON token. */
+static inline void buf_reserve(buf_t *b, size_t extra) {
+    if (b->len + extra + 1 > b->cap) buf_grow(b, extra);
+}
+
+static inline void buf_append(buf_t *b, const void *p, size_t n) {
+    buf_reserve(b, n);
+    if (n) memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = 0;
+}
+
+static inline void buf_putc(buf_t *b, char c) {
+    buf_reserve(b, 1);
+    b->data[b->len++] = c;
+    b->data[b->len] = 0;
+}
 void buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_vprintf(buf_t *b, const char *fmt, va_list ap);
 /* Removes the first n bytes. */

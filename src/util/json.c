@@ -71,11 +71,29 @@ void jw_str(jw_t *w, const char *s) {
     else jw_strn(w, s, strlen(s));
 }
 
+/* Decimal digits of v (no printf: this runs for every integer cell). */
+static size_t fmt_u64(char *out, uint64_t v) {
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
+    out[n] = 0;
+    return n;
+}
+
+static size_t fmt_i64(char *out, int64_t v) {
+    if (v >= 0) return fmt_u64(out, (uint64_t)v);
+    out[0] = '-';
+    return 1 + fmt_u64(out + 1, -(uint64_t)v);
+}
+
 void jw_int(jw_t *w, int64_t v) {
     char tmp[24];
     sep(w);
-    int n = snprintf(tmp, sizeof tmp, "%lld", (long long)v);
-    buf_append(w->out, tmp, (size_t)n);
+    buf_append(w->out, tmp, fmt_i64(tmp, v));
 }
 
 void jw_double(jw_t *w, double v) {
@@ -178,7 +196,7 @@ size_t json_format_double(double v, char out[32]) {
             long long m = llround(sc);
             if ((double)m / p10[k] != v) continue;
             char ds[24];
-            int n = snprintf(ds, sizeof ds, "%lld", m < 0 ? -m : m);
+            int n = (int)fmt_u64(ds, m < 0 ? -(uint64_t)m : (uint64_t)m);
             char *o = out;
             if (m < 0) *o++ = '-';
             if (k == 0) {
