@@ -773,8 +773,10 @@ static void write_table_entry(jw_t *w, store_db_t *c, const schema_t *s, const t
         for (int d = 0; d < 2; d++) {
             jw_key(w, dir[d]);
             jw_arr_begin(w);
-            const tfk_t *fks = d ? t->out : t->in;
-            int nf = d ? t->nout : t->nin;
+            int nin;
+            const tfk_t *in = schema_incoming(s, t, &nin);
+            const tfk_t *fks = d ? t->out : in;
+            int nf = d ? t->nout : nin;
             for (int k = 0; k < nf; k++) {
                 jw_obj_begin(w);
                 jw_key(w, "other_table");
@@ -789,7 +791,6 @@ static void write_table_entry(jw_t *w, store_db_t *c, const schema_t *s, const t
         }
         jw_obj_end(w);
     }
-    (void)s;
     jw_key(w, "private");
     jw_bool(w, private_);
     jw_obj_end(w);
@@ -849,7 +850,7 @@ static void dbview_work(void *data) {
             jw_key(&w, "tables");
             jw_arr_begin(&w);
             for (int k = 0; k < s->n; k++)
-                if (!s->t[k].is_view) write_table_entry(&w, c, s, &s->t[k], !d->public, true);
+                if (!s->t[k].is_view) write_table_entry(&w, c, s, schema_at(s, k), !d->public, true);
             jw_arr_end(&w);
             jw_key(&w, "hidden_count");
             jw_int(&w, nhidden);
@@ -877,7 +878,7 @@ static void dbview_work(void *data) {
             jw_key(&w, "table_columns");
             jw_obj_begin(&w);
             for (int k = 0; k < s->n; k++) {
-                const tinfo_t *t = &s->t[k];
+                const tinfo_t *t = schema_at(s, k);
                 if (t->is_view) continue;
                 const char **names = xcalloc((size_t)t->ncols + 1, sizeof *names);
                 for (int ci = 0; ci < t->ncols; ci++) names[ci] = t->cols[ci].name;
@@ -914,7 +915,7 @@ static void dbview_work(void *data) {
             int shown = 0;
             for (int k = 0; k < s->n && shown < 5; k++) {
                 if (s->t[k].hidden) continue;
-                write_table_entry(&w, c, s, &s->t[k], !d->public, false);
+                write_table_entry(&w, c, s, schema_at(s, k), !d->public, false);
                 shown++;
             }
             jw_arr_end(&w);

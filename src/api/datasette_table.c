@@ -1860,8 +1860,10 @@ static void row_run(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
         jw_arr_begin(&w);
         if (want == 1) {
             store_set_deadline(c, deadline);
-            for (int k = 0; k < t->nin; k++) {
-                const tfk_t *f = &t->in[k];
+            int nin;
+            const tfk_t *in = schema_incoming(p->s, t, &nin);
+            for (int k = 0; k < nin; k++) {
+                const tfk_t *f = &in[k];
                 buf_t s = BUF_INIT;
                 buf_puts(&s, "select count(*) from ");
                 ds_ident(&s, f->other_table);

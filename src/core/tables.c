@@ -174,13 +174,32 @@ static int by_kind_name(const void *a, const void *b) {
     return strcmp(x->name, y->name);
 }
 
+/* Columns, keys, foreign keys and label of one table, on first use. A
+ * table SQLite cannot describe (a broken virtual table, a view over a
+ * dropped table) shows without columns rather than failing the lookup. */
+static void load_details(schema_t *s, tinfo_t *t) {
+    if (t->loaded) return;
+    t->loaded = true; /* first: foreign keys may lead back here */
+    if (load_columns(s->c, t) < 0 && !t->pk) t->pk = xcalloc(1, sizeof *t->pk);
+    if (t->npk > 0 || t->is_virtual) t->rowid = t->rowid && t->npk == 0 && !t->is_virtual;
+    if (!t->is_view) load_fks(s->c, t);
+    t->label = t->is_view ? -1 : find_label(s->c, t);
+    for (int k = 0; k < t->nout; k++) {
+        tfk_t *f = &t->out[k];
+        if (f->other_column) continue;
+        const tinfo_t *o = schema_find(s, f->other_table);
+        f->other_column = xstrdup(o && o->npk ? o->cols[o->pk[0]].name : "rowid");
+    }
+}
+
 static schema_t *load(store_db_t *c, int64_t cookie) {
     schema_t *s = xcalloc(1, sizeof *s);
     s->cookie = cookie;
+    s->c = c;
     store_stmt_t *st;
     if (store_cached(c,
                      "SELECT s.type, s.name, s.sql, coalesce(t.type, ''), coalesce(t.wr, 0) FROM sqlite_schema s"
-                     " LEFT JOIN pragma_table_list t ON t.schema = 'main' AND t.name = s.name"
+                     " LEFT JOIN pragma_table_list(s.name) t ON t.schema = 'main'"
                      " WHERE s.type IN ('table', 'view')",
                      &st) < 0)
         goto fail;
@@ -207,37 +226,17 @@ static schema_t *load(store_db_t *c, int64_t cookie) {
     store_reset(st);
     if (rc < 0) goto fail;
     qsort(s->t, (size_t)s->n, sizeof *s->t, by_kind_name);
+    /* Full-text indexes come from the DDL alone. */
     for (int i = 0; i < s->n; i++) {
         tinfo_t *t = &s->t[i];
-        /* A table SQLite cannot describe (a broken virtual table, a view
-         * over a dropped table) shows without columns rather than hiding
-         * every other table. */
-        if (load_columns(c, t) < 0 && !t->pk) t->pk = xcalloc(1, sizeof *t->pk);
-        if (t->npk > 0 || t->is_virtual) t->rowid = t->rowid && t->npk == 0 && !t->is_virtual;
-        if (!t->is_view) load_fks(c, t);
-        t->label = t->is_view ? -1 : find_label(c, t);
-    }
-    /* Resolve implicit foreign-key targets, collect incoming keys and
-     * full-text indexes. */
-    for (int i = 0; i < s->n; i++) {
-        tinfo_t *t = &s->t[i];
-        for (int k = 0; k < t->nout; k++) {
-            tfk_t *f = &t->out[k];
-            tinfo_t *o = (tinfo_t *)schema_find(s, f->other_table);
-            if (!f->other_column)
-                f->other_column = xstrdup(o && o->npk ? o->cols[o->pk[0]].name : "rowid");
-            if (!o) continue;
-            o->in = xrealloc(o->in, (size_t)(o->nin + 1) * sizeof *o->in);
-            o->in[o->nin++] =
-                (tfk_t){xstrdup(f->other_column), xstrdup(t->name), xstrdup(f->column)};
-        }
-        if (t->is_virtual && is_fts_sql(t->sql)) {
-            char *content = fts_content(t->sql);
-            tinfo_t *o = content ? (tinfo_t *)schema_find(s, content) : NULL;
-            if (o && !o->fts) o->fts = xstrdup(t->name);
-            if (!t->fts) t->fts = xstrdup(t->name);
-            free(content);
-        }
+        if (!t->is_virtual || !is_fts_sql(t->sql)) continue;
+        char *content = fts_content(t->sql);
+        tinfo_t *o = NULL;
+        for (int k = 0; content && k < s->n && !o; k++)
+            if (strcmp(s->t[k].name, content) == 0) o = &s->t[k];
+        if (o && !o->fts) o->fts = xstrdup(t->name);
+        if (!t->fts) t->fts = xstrdup(t->name);
+        free(content);
     }
     return s;
 fail:
@@ -264,8 +263,33 @@ const schema_t *schema_get(store_db_t *c, char *err, size_t errlen) {
 
 const tinfo_t *schema_find(const schema_t *s, const char *name) {
     for (int i = 0; i < s->n; i++)
-        if (strcmp(s->t[i].name, name) == 0) return &s->t[i];
+        if (strcmp(s->t[i].name, name) == 0) return schema_at(s, i);
     return NULL;
+}
+
+const tinfo_t *schema_at(const schema_t *s, int i) {
+    /* Details are a cache of the same snapshot, hence the cast. */
+    load_details((schema_t *)s, &s->t[i]);
+    return &s->t[i];
+}
+
+const tfk_t *schema_incoming(const schema_t *s, const tinfo_t *t, int *n) {
+    if (!s->in_done) {
+        schema_t *m = (schema_t *)s;
+        m->in_done = true;
+        for (int i = 0; i < m->n; i++) {
+            const tinfo_t *src = schema_at(m, i);
+            for (int k = 0; k < src->nout; k++) {
+                const tfk_t *f = &src->out[k];
+                tinfo_t *o = (tinfo_t *)schema_find(m, f->other_table);
+                if (!o) continue;
+                o->in = xrealloc(o->in, (size_t)(o->nin + 1) * sizeof *o->in);
+                o->in[o->nin++] = (tfk_t){xstrdup(f->other_column), xstrdup(src->name), xstrdup(f->column)};
+            }
+        }
+    }
+    *n = t->nin;
+    return t->in;
 }
 
 int tinfo_col(const tinfo_t *t, const char *name) {

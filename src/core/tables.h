@@ -4,7 +4,10 @@
  * pages, GraphQL later) asks here instead of running PRAGMAs itself.
  * A snapshot is cached on the connection and rebuilt when the schema cookie
  * changes; it stays valid while the caller holds that connection and does
- * not call schema_get on it again. */
+ * not call schema_get on it again. Building it reads only the list of
+ * tables (one query); a table's columns, keys and foreign keys are read the
+ * first time it is looked up, so a page of one table in a database of
+ * thousands costs the same as in a database of one. */
 #ifndef ATRIUM_CORE_TABLES_H
 #define ATRIUM_CORE_TABLES_H
 #include <stdbool.h>
@@ -43,17 +46,25 @@ typedef struct {
     tfk_t *in;  /* foreign keys of other tables pointing here */
     char *fts;  /* the FTS table indexing this one, or NULL */
     int label;  /* column that labels a row for humans, or -1 */
+    bool loaded; /* details read (private to tables.c) */
 } tinfo_t;
 
 typedef struct {
     int64_t cookie;
     int n;
-    tinfo_t *t; /* tables then views, each sorted by name */
+    tinfo_t *t; /* tables then views, each sorted by name; use schema_at */
+    store_db_t *c;   /* the connection it describes (details load from it) */
+    bool in_done;    /* incoming foreign keys collected */
 } schema_t;
 
 /* The connection's current schema snapshot; NULL (with a message) on error. */
 const schema_t *schema_get(store_db_t *c, char *err, size_t errlen);
+/* A table or view with its details; NULL if there is none of that name. */
 const tinfo_t *schema_find(const schema_t *s, const char *name);
+/* The i-th table or view (0 <= i < s->n) with its details. */
+const tinfo_t *schema_at(const schema_t *s, int i);
+/* Foreign keys of other tables pointing at t (reads every table once). */
+const tfk_t *schema_incoming(const schema_t *s, const tinfo_t *t, int *n);
 /* Index of the column called name, or -1. */
 int tinfo_col(const tinfo_t *t, const char *name);
 /* The outgoing foreign key on column name, or NULL. */

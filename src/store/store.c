@@ -508,11 +508,11 @@ int store_schema_text(store_db_t *db, bool tables_only, buf_t *out) {
     const char *sql = tables_only
         ? "SELECT s.sql FROM sqlite_schema s WHERE s.sql IS NOT NULL AND s.name NOT LIKE 'sqlite_%'"
           " AND s.type IN ('table','view')"
-          " AND NOT EXISTS (SELECT 1 FROM pragma_table_list t WHERE t.schema='main' AND t.name=s.name"
+          " AND NOT EXISTS (SELECT 1 FROM pragma_table_list(s.name) t WHERE t.schema='main'"
           " AND t.type='shadow') ORDER BY s.rowid"
         : "SELECT s.sql FROM sqlite_schema s WHERE s.sql IS NOT NULL AND s.name NOT LIKE 'sqlite_%'"
-          " AND NOT EXISTS (SELECT 1 FROM pragma_table_list t WHERE t.schema='main'"
-          " AND t.type='shadow' AND t.name=s.tbl_name)"
+          " AND NOT EXISTS (SELECT 1 FROM pragma_table_list(s.tbl_name) t WHERE t.schema='main'"
+          " AND t.type='shadow')"
           " ORDER BY s.rowid";
     store_stmt_t *st;
     int rc = store_prepare(db, sql, &st);
