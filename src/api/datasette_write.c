@@ -215,55 +215,82 @@ static int key_names(const tinfo_t *t, const char **names) {
 
 /* ---- insert / upsert ----------------------------------------------------- */
 
-typedef struct {
-    int64_t *rowids;
-    int n;
-} rowids_t;
-
-static void rowid_add(rowids_t *r, int64_t id) {
-    for (int i = 0; i < r->n; i++)
-        if (r->rowids[i] == id) return;
-    r->rowids = xrealloc(r->rowids, (size_t)(r->n + 1) * sizeof *r->rowids);
-    r->rowids[r->n++] = id;
+/* A row is found again by its reference: [rowid] when the table has
+ * rowids, else (WITHOUT ROWID) the values of its primary key. */
+static void ref_where(buf_t *sql, const tinfo_t *t) {
+    if (t->has_rowid) {
+        buf_puts(sql, "rowid = ?");
+        return;
+    }
+    for (int k = 0; k < t->npk; k++) {
+        if (k) buf_puts(sql, " AND ");
+        ds_quote(sql, t->cols[t->pk[k]].name, '"');
+        buf_puts(sql, " = ?");
+    }
 }
 
-static int cmp_i64(const void *a, const void *b) {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
+static int ref_bind(wjob_t *j, store_stmt_t *st, int idx, json_t *ref) {
+    size_t i;
+    json_t *v;
+    json_array_foreach(ref, i, v) if (bind_cell(j, st, idx + (int)i, v) < 0) return -1;
+    return 0;
 }
 
-/* rowid of the row whose key the JSON row gives, or -1. */
-static int64_t find_rowid(store_db_t *c, const tinfo_t *t, json_t *row) {
+/* The reference of the row whose key the JSON object gives, or NULL. */
+static json_t *find_ref(store_db_t *c, const tinfo_t *t, json_t *row) {
     const char *names[64];
     int nk = key_names(t, names);
     buf_t sql = BUF_INIT;
-    buf_puts(&sql, "select rowid from ");
+    buf_puts(&sql, t->has_rowid ? "select rowid from " : "select 1 from ");
     ds_quote(&sql, t->name, '"');
     buf_puts(&sql, " where ");
+    json_t *key = json_array();
     for (int k = 0; k < nk; k++) {
-        if (!json_object_get(row, names[k])) {
+        json_t *v = json_object_get(row, names[k]);
+        if (!v) {
             buf_free(&sql);
-            return -1;
+            json_decref(key);
+            return NULL;
         }
+        json_array_append(key, v);
         if (k) buf_puts(&sql, " and ");
         ds_quote(&sql, names[k], '"');
         buf_puts(&sql, " = ?");
     }
     store_stmt_t *st;
-    int64_t id = -1;
+    json_t *ref = NULL;
     if (store_prepare(c, sql.data, &st) == 0) {
         wjob_t dummy = {0};
-        for (int k = 0; k < nk; k++) bind_cell(&dummy, st, k + 1, json_object_get(row, names[k]));
-        if (store_step(st) == STORE_ROW) id = store_col_int(st, 0);
+        if (ref_bind(&dummy, st, 1, key) == 0 && store_step(st) == STORE_ROW)
+            ref = t->has_rowid ? json_pack("[I]", (json_int_t)store_col_int(st, 0)) : json_incref(key);
         store_finalize(st);
         for (int i = 0; i < dummy.nerrs; i++) free(dummy.errs[i]);
         free(dummy.errs);
     }
+    json_decref(key);
     buf_free(&sql);
-    return id;
+    return ref;
 }
 
-static int insert_row(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t *row, const char *verb, int64_t *rowid) {
+/* Adds ref (stolen) to refs unless already there. */
+static void ref_add(json_t *refs, json_t *ref) {
+    if (!ref) return;
+    size_t i;
+    json_t *have;
+    json_array_foreach(refs, i, have) if (json_equal(have, ref)) {
+        json_decref(ref);
+        return;
+    }
+    json_array_append_new(refs, ref);
+}
+
+static int by_rowid(const void *a, const void *b) {
+    json_int_t x = json_integer_value(json_array_get(*(json_t *const *)a, 0));
+    json_int_t y = json_integer_value(json_array_get(*(json_t *const *)b, 0));
+    return x < y ? -1 : x > y;
+}
+
+static int insert_row(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t *row, const char *verb, json_t **ref) {
     buf_t sql = BUF_INIT;
     buf_printf(&sql, "%s INTO ", verb);
     ds_quote(&sql, t->name, '"');
@@ -296,15 +323,16 @@ static int insert_row(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t *row, c
         }
     }
     if (exec_prepared(j, c, st) < 0) return -1;
-    *rowid = store_changes(c) > 0 ? store_last_rowid(c) : find_rowid(c, t, row);
+    if (store_changes(c) > 0 && t->has_rowid) *ref = json_pack("[I]", (json_int_t)store_last_rowid(c));
+    else *ref = find_ref(c, t, row); /* ignored: the row that was there */
     return 0;
 }
 
 /* Upsert of one row: update the supplied columns of an existing row, else
  * insert it. */
-static int upsert_row(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t *row, int64_t *rowid) {
-    int64_t id = find_rowid(c, t, row);
-    if (id < 0) return insert_row(j, c, t, row, "INSERT", rowid);
+static int upsert_row(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t *row, json_t **ref) {
+    json_t *found = find_ref(c, t, row);
+    if (!found) return insert_row(j, c, t, row, "INSERT", ref);
     const char *names[64];
     int nk = key_names(t, names);
     buf_t sql = BUF_INIT;
@@ -322,12 +350,13 @@ static int upsert_row(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t *row, i
         ds_quote(&sql, k, '"');
         buf_puts(&sql, " = ?");
     }
-    *rowid = id;
+    *ref = found;
     if (!nset) {
         buf_free(&sql);
         return 0;
     }
-    buf_puts(&sql, " WHERE rowid = ?");
+    buf_puts(&sql, " WHERE ");
+    ref_where(&sql, t);
     store_stmt_t *st;
     int rc = store_prepare(c, sql.data, &st);
     buf_free(&sql);
@@ -342,7 +371,10 @@ static int upsert_row(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t *row, i
             return -1;
         }
     }
-    store_bind_int(st, idx, id);
+    if (ref_bind(j, st, idx, found) < 0) {
+        store_finalize(st);
+        return -1;
+    }
     return exec_prepared(j, c, st);
 }
 
@@ -446,26 +478,31 @@ static int body_rows(wjob_t *j, bool upsert, json_t **rows_out, bool *ret, bool 
     return 0;
 }
 
-/* Writes the given rows ({"ok": true, "rows": …}) by rowid. */
-static void respond_rows(wjob_t *j, store_db_t *c, const char *table, rowids_t *ids, bool with_rowid, bool sort) {
+/* Writes {"ok": true, "rows": […]} with the rows refs point at (rowid
+ * order if sort). */
+static void respond_rows(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t *refs, bool with_rowid, bool sort) {
     jw_t w;
     ds_begin_ok(&w, &j->out);
     jw_key(&w, "rows");
     jw_arr_begin(&w);
-    if (sort) qsort(ids->rowids, (size_t)ids->n, sizeof *ids->rowids, cmp_i64);
+    size_t n = json_array_size(refs);
+    json_t **list = xcalloc(n + 1, sizeof *list);
+    for (size_t i = 0; i < n; i++) list[i] = json_array_get(refs, i);
+    if (sort && t->has_rowid) qsort(list, n, sizeof *list, by_rowid);
     buf_t sql = BUF_INIT;
     buf_puts(&sql, with_rowid ? "select rowid, * from " : "select * from ");
-    ds_quote(&sql, table, '"');
-    buf_puts(&sql, " where rowid = ?");
+    ds_quote(&sql, t->name, '"');
+    buf_puts(&sql, " where ");
+    ref_where(&sql, t);
     store_stmt_t *st;
     if (store_prepare(c, sql.data, &st) == 0) {
-        for (int i = 0; i < ids->n; i++) {
+        for (size_t i = 0; i < n; i++) {
             store_reset(st);
-            store_bind_int(st, 1, ids->rowids[i]);
-            rows_json(&w, st);
+            if (ref_bind(j, st, 1, list[i]) == 0) rows_json(&w, st);
         }
         store_finalize(st);
     }
+    free(list);
     buf_free(&sql);
     jw_arr_end(&w);
     jw_obj_end(&w);
@@ -486,27 +523,24 @@ static int do_insert(wjob_t *j, store_db_t *c, const tinfo_t *t, bool upsert) {
             if (!t) rc = fail(j, 400, s ? "Table not found" : e);
         }
     }
-    rowids_t ids = {0};
+    json_t *refs = json_array();
     size_t i;
     json_t *row;
     if (rc == 0) {
         json_array_foreach(rows, i, row) {
-            int64_t id = -1;
-            rc = upsert ? upsert_row(j, c, t, row, &id)
-                        : insert_row(j, c, t, row, ignore ? "INSERT OR IGNORE" : replace ? "INSERT OR REPLACE" : "INSERT", &id);
+            json_t *ref = NULL;
+            rc = upsert ? upsert_row(j, c, t, row, &ref)
+                        : insert_row(j, c, t, row, ignore ? "INSERT OR IGNORE" : replace ? "INSERT OR REPLACE" : "INSERT", &ref);
+            ref_add(refs, ref);
             if (rc < 0) break;
-            if (id >= 0) rowid_add(&ids, id);
         }
     }
     if (rc == 0) {
         j->status = upsert ? 200 : 201;
-        if (ret) {
-            respond_rows(j, c, table, &ids, upsert && t->rowid, !upsert);
-        } else {
-            buf_puts(&j->out, "{\"ok\": true}");
-        }
+        if (ret) respond_rows(j, c, t, refs, upsert && t->rowid, !upsert);
+        else buf_puts(&j->out, "{\"ok\": true}");
     }
-    free(ids.rowids);
+    json_decref(refs);
     free(table);
     json_decref(rows);
     return rc;
@@ -514,8 +548,10 @@ static int do_insert(wjob_t *j, store_db_t *c, const tinfo_t *t, bool upsert) {
 
 /* ---- update / delete ------------------------------------------------------ */
 
-/* Parses the row segment; on success fills vals (owned) and the rowid. */
-static int find_record(wjob_t *j, store_db_t *c, const tinfo_t *t, int64_t *rowid) {
+static int update_record(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t *ref);
+
+/* Parses the row segment and finds the row; its reference in *ref. */
+static int find_record(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t **ref) {
     const char *names[64];
     int nk = key_names(t, names), n = 0;
     char *vals[64];
@@ -535,24 +571,11 @@ static int find_record(wjob_t *j, store_db_t *c, const tinfo_t *t, int64_t *rowi
         rc = fail(j, 400, "URL row identifier does not match the primary key for this table");
         goto out;
     }
-    buf_t sql = BUF_INIT;
-    buf_puts(&sql, "select rowid from ");
-    ds_quote(&sql, t->name, '"');
-    buf_puts(&sql, " where ");
-    for (int k = 0; k < nk; k++) {
-        if (k) buf_puts(&sql, " and ");
-        ds_quote(&sql, names[k], '"');
-        buf_puts(&sql, " = ?");
-    }
-    store_stmt_t *st;
-    *rowid = -1;
-    if (store_prepare(c, sql.data, &st) == 0) {
-        for (int k = 0; k < nk; k++) store_bind_text(st, k + 1, vals[k], strlen(vals[k]));
-        if (store_step(st) == STORE_ROW) *rowid = store_col_int(st, 0);
-        store_finalize(st);
-    }
-    buf_free(&sql);
-    if (*rowid < 0) {
+    json_t *row = json_object();
+    for (int k = 0; k < nk; k++) json_object_set_new(row, names[k], json_string(vals[k]));
+    *ref = find_ref(c, t, row);
+    json_decref(row);
+    if (!*ref) {
         /* Python's repr of the list of key strings */
         buf_t m = BUF_INIT;
         buf_puts(&m, "Record not found: [");
@@ -576,8 +599,14 @@ out:
 }
 
 static int do_update(wjob_t *j, store_db_t *c, const tinfo_t *t) {
-    int64_t rowid;
-    if (find_record(j, c, t, &rowid) < 0) return -1;
+    json_t *ref = NULL;
+    if (find_record(j, c, t, &ref) < 0) return -1;
+    int rc = update_record(j, c, t, ref);
+    json_decref(ref);
+    return rc;
+}
+
+static int update_record(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t *ref) {
     if (!j->can_write) return fail(j, 403, "Permission denied");
     json_t *b = j->body;
     if (!b) return fail(j, 400, j->json_err);
@@ -618,7 +647,8 @@ static int do_update(wjob_t *j, store_db_t *c, const tinfo_t *t) {
             ds_quote(&sql, k, '"');
             buf_puts(&sql, " = ?");
         }
-        buf_puts(&sql, " WHERE rowid = ?");
+        buf_puts(&sql, " WHERE ");
+        ref_where(&sql, t);
         store_stmt_t *st;
         if (store_prepare(c, sql.data, &st) < 0) {
             rc = sql_fail(j, c);
@@ -627,7 +657,7 @@ static int do_update(wjob_t *j, store_db_t *c, const tinfo_t *t) {
             json_object_foreach(upd, k, v) {
                 if (rc == 0) rc = bind_cell(j, st, idx++, v);
             }
-            store_bind_int(st, idx, rowid);
+            if (rc == 0) rc = ref_bind(j, st, idx, ref);
             if (rc == 0) rc = exec_prepared(j, c, st);
             else store_finalize(st);
         }
@@ -636,8 +666,13 @@ static int do_update(wjob_t *j, store_db_t *c, const tinfo_t *t) {
     if (rc == 0) {
         j->status = 200;
         if (json_is_true(json_object_get(b, "return"))) {
-            rowids_t ids = {&rowid, 1};
-            respond_rows(j, c, table, &ids, false, false);
+            /* the schema may have grown (alter): describe the table anew */
+            char e[256];
+            const schema_t *s = schema_get(c, e, sizeof e);
+            const tinfo_t *now = s ? schema_find(s, table) : NULL;
+            json_t *refs = json_pack("[O]", ref);
+            if (now) respond_rows(j, c, now, refs, false, false);
+            json_decref(refs);
         } else {
             buf_puts(&j->out, "{\"ok\": true}");
         }
@@ -647,14 +682,22 @@ static int do_update(wjob_t *j, store_db_t *c, const tinfo_t *t) {
 }
 
 static int do_delete(wjob_t *j, store_db_t *c, const tinfo_t *t) {
-    int64_t rowid;
-    if (find_record(j, c, t, &rowid) < 0) return -1;
-    if (!j->can_write) return fail(j, 403, "Permission denied");
+    json_t *ref = NULL;
+    if (find_record(j, c, t, &ref) < 0) return -1;
+    if (!j->can_write) {
+        json_decref(ref);
+        return fail(j, 403, "Permission denied");
+    }
     buf_t sql = BUF_INIT;
     buf_puts(&sql, "DELETE FROM ");
     ds_quote(&sql, t->name, '"');
-    buf_printf(&sql, " WHERE rowid = %lld", (long long)rowid);
-    int rc = exec_sql(j, c, sql.data);
+    buf_puts(&sql, " WHERE ");
+    ref_where(&sql, t);
+    store_stmt_t *st;
+    int rc = store_prepare(c, sql.data, &st) < 0 ? sql_fail(j, c) : 0;
+    if (rc == 0 && (rc = ref_bind(j, st, 1, ref)) < 0) store_finalize(st);
+    else if (rc == 0) rc = exec_prepared(j, c, st);
+    json_decref(ref);
     buf_free(&sql);
     if (rc == 0) {
         j->status = 200;
@@ -976,8 +1019,9 @@ static int do_create(wjob_t *j, store_db_t *c, const schema_t *s) {
         size_t q;
         json_t *r;
         json_array_foreach(allrows, q, r) {
-            int64_t id;
-            rc = insert_row(j, c, t, r, ignore ? "INSERT OR IGNORE" : replace ? "INSERT OR REPLACE" : "INSERT", &id);
+            json_t *ref = NULL;
+            rc = insert_row(j, c, t, r, ignore ? "INSERT OR IGNORE" : replace ? "INSERT OR REPLACE" : "INSERT", &ref);
+            json_decref(ref);
             if (rc < 0) goto out;
         }
     }

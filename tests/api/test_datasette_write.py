@@ -260,3 +260,25 @@ def test_max_insert_rows_flag_and_cors_on_401(fresh, tmp_path):
     assert s.req("POST", "/m/logs/-/insert", token=tok, json={"rows": [{"msg": "a"}, {"msg": "b"}]}).status_code == 201
     r = s.req("POST", "/m/logs/-/insert", token="atr_nope", json={"row": {}})
     assert r.status_code == 401 and r.headers["access-control-allow-origin"] == "*"
+
+
+def test_without_rowid_tables(w):
+    c = sqlite3.connect(w.db)
+    c.execute("CREATE TABLE wr (a TEXT, b INTEGER, v TEXT, PRIMARY KEY (a, b)) WITHOUT ROWID")
+    c.commit()
+    c.close()
+    r = post(w, "/lib/wr/-/insert", {"rows": [{"a": "x", "b": 1, "v": "one"}, {"a": "x", "b": 2}], "return": True})
+    assert r.status_code == 201, r.text
+    assert r.json()["rows"] == [{"a": "x", "b": 1, "v": "one"}, {"a": "x", "b": 2, "v": None}]
+    r = post(w, "/lib/wr/-/insert", {"row": {"a": "x", "b": 1, "v": "dup"}, "ignore": True})
+    assert r.json()["rows"] == [{"a": "x", "b": 1, "v": "one"}]
+    r = post(w, "/lib/wr/-/upsert", {"rows": [{"a": "x", "b": 2, "v": "two"}, {"a": "y", "b": 1}], "return": True})
+    assert r.json()["rows"] == [{"a": "x", "b": 2, "v": "two"}, {"a": "y", "b": 1, "v": None}]
+    r = post(w, "/lib/wr/x,1/-/update", {"update": {"v": "uno"}, "return": True})
+    assert r.json()["rows"] == [{"a": "x", "b": 1, "v": "uno"}]
+    assert post(w, "/lib/wr/y,1/-/delete").json() == {"ok": True}
+    err(post(w, "/lib/wr/y,1/-/delete"), 404, "Record not found: ['y', '1']")
+    b = w.req("GET", "/lib/wr.json", params={"_size": "1"}).json()
+    assert b["rows"] == [{"a": "x", "b": 1, "v": "uno"}] and b["next"] == "x,1"
+    assert w.req("GET", "/lib/wr.json", params={"_next": "x,1"}).json()["rows"] == [{"a": "x", "b": 2, "v": "two"}]
+    assert w.req("GET", "/lib/wr/x,2.json").json()["rows"] == [{"a": "x", "b": 2, "v": "two"}]
