@@ -1168,7 +1168,7 @@ void ds_write(http_req_t *r, const actor_t *a, db_t *d, const char *table, const
 
 void ds_create_token(http_req_t *r, const actor_t *a) {
     if (!a->principal_id) {
-        ds_error(r, 403, "Token authentication cannot be used to create additional tokens");
+        ds_error(r, 403, "You must be logged in to create a token");
         return;
     }
     json_error_t je;
@@ -1183,6 +1183,20 @@ void ds_create_token(http_req_t *r, const actor_t *a) {
         json_decref(b);
         ds_error(r, 400, "JSON must be a dictionary");
         return;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach(b, key, val) {
+        if (strcmp(key, "expire_after") && strcmp(key, "restrict_all") && strcmp(key, "restrict_database")) {
+            buf_t m = BUF_INIT;
+            buf_printf(&m, strcmp(key, "restrict_resource") == 0
+                               ? "restrict_resource is not supported: Atrium scopes tokens per database"
+                               : "Invalid key: %s", key);
+            json_decref(b);
+            ds_error(r, 400, m.data);
+            buf_free(&m);
+            return;
+        }
     }
     json_t *exp = json_object_get(b, "expire_after");
     int64_t ttl = 0;

@@ -1,6 +1,7 @@
 """Datasette's JSON write API and /-/create-token (spec/datasette.md §10, §11)."""
 import base64
 import sqlite3
+import time
 
 import pytest
 
@@ -237,8 +238,16 @@ def test_auth_and_scopes(w):
     err(post(w, "/lib/books/-/insert", {"row": {"zz": 1}, "alter": True}, token=ins), 403,
         "Permission denied for alter-table")
     err(post(w, "/lib/-/create", {"table": "x", "columns": [{"name": "a"}]}, token=ins), 403, "Permission denied")
-    err(post(w, "/-/create-token", {}, token=None), 403,
-        "Token authentication cannot be used to create additional tokens")
+    err(post(w, "/-/create-token", {}, token=None), 403, "You must be logged in to create a token")
+    err(post(w, "/-/create-token", {"restrict_resource": {}}), 400,
+        "restrict_resource is not supported: Atrium scopes tokens per database")
+    err(post(w, "/-/create-token", {"zz": 1}), 400, "Invalid key: zz")
+    r = post(w, "/-/create-token", {"expire_after": 1})
+    short = r.json()["token"]
+    assert w.req("GET", "/-/actor.json", token=short).json()["actor"]["id"] == "admin"
+    time.sleep(1.2)
+    r = w.req("GET", "/lib/books.json", token=short)
+    assert r.status_code == 401 and r.json()["error"] == "Token has expired"
     err(post(w, "/-/create-token", {"restrict_all": ["fly"]}), 400, "Unknown action in restrictions")
     assert w.req("GET", "/-/actor.json", token=ins).json()["actor"]["id"] == "admin"
 
