@@ -2008,7 +2008,11 @@ static void tjob_done(http_req_t *r, void *data) {
         ctype = dl ? "text/csv; charset=utf-8" : "text/plain; charset=utf-8";
         if (dl) {
             buf_t h = BUF_INIT;
-            buf_printf(&h, "attachment; filename=\"%s.csv\"", j->table);
+            buf_puts(&h, "attachment; filename=\"");
+            /* a header value: no control characters, no quotes */
+            for (const unsigned char *c = (const unsigned char *)j->table; *c; c++)
+                buf_putc(&h, *c < 0x20 || *c == 0x7f || *c == '"' || *c == '\\' ? '_' : (char)*c);
+            buf_puts(&h, ".csv\"");
             http_add_header(r, "Content-Disposition", h.data);
             buf_free(&h);
         }

@@ -156,7 +156,10 @@ const char *http_header(const http_req_t *r, const char *name) {
 }
 
 void http_add_header(http_req_t *r, const char *name, const char *value) {
-    buf_printf(&r->extra_headers, "%s: %s\r\n", name, value);
+    buf_printf(&r->extra_headers, "%s: ", name);
+    /* Never let a value end the header block: CR and LF become spaces. */
+    for (const char *c = value; *c; c++) buf_putc(&r->extra_headers, *c == '\r' || *c == '\n' ? ' ' : *c);
+    buf_puts(&r->extra_headers, "\r\n");
 }
 
 static void req_free(http_req_t *r) {

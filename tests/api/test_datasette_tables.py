@@ -490,3 +490,17 @@ def test_private_databases_and_tokens(fresh, tmp_path):
     assert r.status_code == 401 and r.json()["error"] == "Invalid token signature"
     assert r.headers["www-authenticate"] == 'Bearer error="invalid_token"'
     assert s.req("GET", "/secret/books.json", token="some-foreign-token").status_code == 403
+
+
+def test_hostile_table_names_in_headers(fresh, tmp_path):
+    import sqlite3
+    c = sqlite3.connect(tmp_path / "h.db")
+    c.execute('CREATE TABLE "a\r\nX-Injected: 1\r\n""b" (id INTEGER PRIMARY KEY)')
+    c.execute('INSERT INTO "a\r\nX-Injected: 1\r\n""b" VALUES (1)')
+    c.commit()
+    c.close()
+    s = fresh(str(tmp_path / "h.db"))
+    st, hdrs, body = s.raw_req("GET", "/h/a~0D~0AX-Injected~3A+1~0D~0A~22b.csv?_dl=1")
+    assert st == 200 and "x-injected" not in hdrs
+    assert hdrs["content-disposition"] == 'attachment; filename="a__X-Injected: 1___b.csv"'
+    assert body == b"id\r\n1\r\n"
