@@ -989,7 +989,7 @@ static void h_instance(http_req_t *r, const actor_t *a, db_t *only) {
 
 /* Splits off a ".json"/".csv" suffix of the last segment. */
 static const char *suffix_of(const char *seg, size_t len, size_t *base) {
-    static const char *sfx[] = {".json", ".csv", NULL};
+    static const char *sfx[] = {".json", ".csv", ".blob", NULL};
     for (int i = 0; sfx[i]; i++) {
         size_t n = strlen(sfx[i]);
         if (len > n && memcmp(seg + len - n, sfx[i], n) == 0) {
@@ -1136,6 +1136,10 @@ static void h_fallback(http_req_t *r) {
     size_t base;
     const char *sfx = suffix_of(seg[n - 1], len[n - 1], &base);
     bool csv = sfx && strcmp(sfx, ".csv") == 0;
+    if (sfx && strcmp(sfx, ".blob") == 0 && (n != 3 || SEG_IS(1, "-"))) {
+        ds_error(r, 404, "Not found"); /* only rows have blobs */
+        return;
+    }
     if (n == 1 && SEG_IS(0, ".json")) {
         h_instance(r, &a, NULL);
         return;
@@ -1209,7 +1213,7 @@ static void h_fallback(http_req_t *r) {
         db_release(d);
         ds_error(r, 404, "Table not found");
     } else {
-        ds_table_page(r, &a, d, table.data, n == 3 ? (id.data ? id.data : "") : NULL, csv);
+        ds_table_page(r, &a, d, table.data, n == 3 ? (id.data ? id.data : "") : NULL, sfx);
     }
     buf_free(&table);
     buf_free(&id);

@@ -44,9 +44,10 @@ void ds_write_json(jw_t *w, json_t *j);
 /* One CSV field, quoted only when it must be (RFC 4180, minimal quoting). */
 void ds_csv_field(buf_t *b, const char *s, size_t n);
 
-/* Table and row pages: GET /DB/T(.json|.csv), /DB/T/ID(.json|.csv). d is
- * released by the callee; id_seg is the raw row segment or NULL. */
-void ds_table_page(http_req_t *r, const actor_t *a, db_t *d, const char *table, const char *id_seg, bool csv);
+/* Table and row pages: GET /DB/T(.json|.csv), /DB/T/ID(.json|.csv|.blob).
+ * d is released by the callee; id_seg is the raw row segment or NULL; fmt
+ * the suffix. */
+void ds_table_page(http_req_t *r, const actor_t *a, db_t *d, const char *table, const char *id_seg, const char *fmt);
 
 /* Write API: POST /DB/-/create, /DB/T/-/{insert,upsert,drop},
  * /DB/T/ID/-/{update,delete}. op is the last path word. */

@@ -5,6 +5,7 @@
  * answered on the loop. Pages never use OFFSET on tables, so any page of
  * any table costs the same memory; CSV with _stream=on walks the pages and
  * waits for the socket between them. */
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +41,8 @@ typedef struct {
     db_t *db;
     char *table, *id_seg, *host, *path;
     qs_t qs;
-    bool csv, can_where, db_public;
+    bool csv, blob, can_where, db_public;
+    char *disposition; /* Content-Disposition of a .blob answer */
     uint64_t limit_ms;
     /* streaming CSV state */
     bool stream;
@@ -1798,7 +1800,22 @@ static void row_run(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
         for (int k = 0; k < njs; k++)
             if (strcmp(js[k], sel_name(p, i)) == 0) p->json_cols[i] = true;
     list_free(js, njs);
-    buf_puts(&p->sql, p->rowid ? "select rowid, * from " : "select * from ");
+    if (j->blob) {
+        /* /DB/T/ID.blob?_blob_column=C: that cell's bytes */
+        const char *bc = qs_get(&j->qs, "_blob_column");
+        int ci = bc ? tinfo_col(t, bc) : -1;
+        if (ci < 0) {
+            fail(j, 400, xstrdup("_blob_column= must name a column of this table"));
+            goto out;
+        }
+        p->sel[0] = ci;
+        p->nsel = p->nvis = 1;
+        buf_puts(&p->sql, "select ");
+        ds_ident(&p->sql, bc);
+        buf_puts(&p->sql, " from ");
+    } else {
+        buf_puts(&p->sql, p->rowid ? "select rowid, * from " : "select * from ");
+    }
     ds_ident(&p->sql, t->name);
     buf_puts(&p->sql, " where ");
     for (int k = 0; k < want; k++) {
@@ -1815,6 +1832,22 @@ static void row_run(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
     if (rc < 0) goto out;
     if (p->nrows == 0) {
         fail(j, 404, xstrdup("Row not found"));
+        goto out;
+    }
+    if (j->blob) {
+        const store_value_t *v = &p->cells[0];
+        if (v->type == SV_TEXT || v->type == SV_BLOB) buf_append(&j->body, v->p, v->n);
+        else if (v->type != SV_NULL) ds_value_text(&j->body, v);
+        buf_t h = BUF_INIT;
+        buf_puts(&h, "attachment; filename=\"");
+        for (const unsigned char *ch = (const unsigned char *)t->name; *ch; ch++)
+            buf_putc(&h, isalnum(*ch) || *ch == '-' || *ch == '_' ? (char)*ch : '_');
+        buf_putc(&h, '-');
+        for (const unsigned char *ch = (const unsigned char *)j->id_seg; *ch; ch++)
+            buf_putc(&h, isalnum(*ch) || *ch == '-' || *ch == '_' || *ch == '~' ? (char)*ch : '_');
+        buf_puts(&h, ".blob\"");
+        free(j->disposition);
+        j->disposition = buf_detach(&h);
         goto out;
     }
     if (j->csv) {
@@ -1922,6 +1955,7 @@ static void tjob_free(tjob_t *j) {
     free(j->msg);
     free(j->link);
     free(j->stream_next);
+    free(j->disposition);
     buf_free(&j->body);
     db_release(j->db);
     free(j);
@@ -2003,7 +2037,11 @@ static void tjob_done(http_req_t *r, void *data) {
     ds_cors(r);
     cache_headers(r, j);
     const char *ctype = DS_JSON;
-    if (j->csv) {
+    if (j->blob) {
+        ctype = "application/binary";
+        http_add_header(r, "X-Content-Type-Options", "nosniff");
+        http_add_header(r, "Content-Disposition", j->disposition ? j->disposition : "attachment");
+    } else if (j->csv) {
         bool dl = qs_get(&j->qs, "_dl") && *qs_get(&j->qs, "_dl");
         ctype = dl ? "text/csv; charset=utf-8" : "text/plain; charset=utf-8";
         if (dl) {
@@ -2046,13 +2084,15 @@ static void stream_more(http_req_t *r, void *data) {
     api_read(r, j->db, j->limit_ms * 1000, &j->out, tjob_run, tjob_reset, tjob_done, j);
 }
 
-void ds_table_page(http_req_t *r, const actor_t *a, db_t *d, const char *table, const char *id_seg, bool csv) {
+void ds_table_page(http_req_t *r, const actor_t *a, db_t *d, const char *table, const char *id_seg, const char *fmt) {
+    bool csv = strcmp(fmt, ".csv") == 0;
     tjob_t *j = xcalloc(1, sizeof *j);
     j->db = d;
     j->db_public = d->public;
     j->table = xstrdup(table);
     j->id_seg = id_seg ? xstrdup(id_seg) : NULL;
     j->csv = csv;
+    j->blob = id_seg && strcmp(fmt, ".blob") == 0;
     const char *host = http_header(r, "host");
     j->host = xstrdup(host ? host : "localhost");
     j->path = xstrdup(r->path);
