@@ -310,7 +310,16 @@ static void query_done(http_req_t *r, void *data) {
     ds_cors(r);
     if (j->csv) {
         const char *dl = qs_get(&j->qs, "_dl");
-        if (dl && *dl) http_add_header(r, "Content-Disposition", "attachment; filename=\"query.csv\"");
+        if (dl && *dl) {
+            /* Datasette names a query's file after its database */
+            buf_t h = BUF_INIT;
+            buf_puts(&h, "attachment; filename=\"");
+            for (const unsigned char *c = (const unsigned char *)j->db->name; *c; c++)
+                buf_putc(&h, *c == '"' || *c == '\\' ? '_' : (char)*c);
+            buf_puts(&h, ".csv\"");
+            http_add_header(r, "Content-Disposition", h.data);
+            buf_free(&h);
+        }
         http_respond_buf(r, 200, dl && *dl ? "text/csv; charset=utf-8" : "text/plain; charset=utf-8", &j->out.rows);
         free_query_job(j);
         return;

@@ -373,6 +373,8 @@ def test_csv(ds):
     assert get(ds, "/lib/countries/jp.csv").text == "code,name\r\njp,日本\r\n"
     r = get(ds, "/lib/-/query.csv", sql="select 1 as a, null as b, 'x,y' as c")
     assert r.text == 'a,b,c\r\n1,,"x,y"\r\n'
+    r = get(ds, "/lib/-/query.csv", sql="select 1 as a", _dl="1")
+    assert r.headers["content-disposition"] == 'attachment; filename="lib.csv"'
 
 
 def test_blob_download(ds):
