@@ -1174,7 +1174,11 @@ static void h_fallback(http_req_t *r) {
             return;
         }
         /* /DB.json?sql=… → /DB/-/query.json?… (the query kept verbatim) */
-        if (r->query && strstr(r->query, "sql=")) {
+        qs_t q;
+        qs_parse(&q, r->query ? r->query : "", r->query ? strlen(r->query) : 0);
+        bool has_sql = qs_get(&q, "sql") != NULL;
+        qs_free(&q);
+        if (has_sql) {
             buf_t loc = BUF_INIT;
             buf_printf(&loc, "/%.*s/-/query%s?%s", (int)base, seg[0], sfx, r->query);
             redirect(r, loc.data);

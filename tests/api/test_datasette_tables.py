@@ -434,6 +434,9 @@ def test_csv_stream_client_going_away(ds):
 def test_routes_redirects_and_methods(ds):
     r = ds.req("GET", "/lib.json?sql=select+1", allow_redirects=False)
     assert r.status_code == 302 and r.headers["location"] == "/lib/-/query.json?sql=select+1"
+    r = ds.req("GET", "/lib.csv?_x=1&sql=select+1", allow_redirects=False)
+    assert r.status_code == 302 and r.headers["location"] == "/lib/-/query.csv?_x=1&sql=select+1"
+    assert ds.req("GET", "/lib.json?nosql=1", allow_redirects=False).status_code == 200
     r = ds.req("GET", "/lib/books.json/", allow_redirects=False)
     assert r.status_code == 302 and r.headers["location"] == "/lib/books.json"
     st, hdrs, _ = ds.raw_req("GET", "/lib/a%2Eb.json")
