@@ -48,7 +48,6 @@ typedef struct {
     bool stream;
     char *stream_next;
     bool stream_started;
-    int64_t streamed;
     /* outcome */
     int status;
     char *msg;
@@ -822,10 +821,6 @@ static char *plan_table(plan_t *p, tjob_t *j, int *status) {
 }
 
 /* ---- running --------------------------------------------------------- */
-
-typedef struct {
-    plan_t *p;
-} fetch_t;
 
 static void f_columns(void *ctx, store_stmt_t *st, int n) { (void)ctx, (void)st, (void)n; }
 
