@@ -17,6 +17,7 @@
 #include "util/url.h"
 
 #define MAX_BODY (2u * 1024 * 1024)
+#define MAX_KEY 64 /* primary-key columns a write may address */
 
 typedef struct {
     write_job_t job; /* first: the writer hands back &job */
@@ -238,7 +239,7 @@ static int ref_bind(wjob_t *j, store_stmt_t *st, int idx, json_t *ref) {
 
 /* The reference of the row whose key the JSON object gives, or NULL. */
 static json_t *find_ref(store_db_t *c, const tinfo_t *t, json_t *row) {
-    const char *names[64];
+    const char *names[MAX_KEY];
     int nk = key_names(t, names);
     buf_t sql = BUF_INIT;
     buf_puts(&sql, t->has_rowid ? "select rowid from " : "select 1 from ");
@@ -333,7 +334,7 @@ static int insert_row(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t *row, c
 static int upsert_row(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t *row, json_t **ref) {
     json_t *found = find_ref(c, t, row);
     if (!found) return insert_row(j, c, t, row, "INSERT", ref);
-    const char *names[64];
+    const char *names[MAX_KEY];
     int nk = key_names(t, names);
     buf_t sql = BUF_INIT;
     buf_puts(&sql, "UPDATE ");
@@ -387,7 +388,7 @@ static int check_rows(wjob_t *j, const tinfo_t *t, json_t *rows, bool upsert, bo
         char n[24];
         snprintf(n, sizeof n, "%zu", i);
         if (upsert) {
-            const char *names[64];
+            const char *names[MAX_KEY];
             int nk = key_names(t, names);
             buf_t missing = BUF_INIT, nulls = BUF_INIT;
             for (int k = 0; k < nk; k++) {
@@ -552,13 +553,13 @@ static int update_record(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t *ref
 
 /* Parses the row segment and finds the row; its reference in *ref. */
 static int find_record(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t **ref) {
-    const char *names[64];
-    int nk = key_names(t, names), n = 0;
-    char *vals[64];
+    const char *names[MAX_KEY];
+    int nk = key_names(t, names), n = 0, parts = 0;
+    char *vals[MAX_KEY];
     for (const char *s = j->id_seg;;) {
         const char *cm = strchr(s, ',');
         size_t len = cm ? (size_t)(cm - s) : strlen(s);
-        if (n < 64) {
+        if (parts++ < MAX_KEY) {
             buf_t d = BUF_INIT;
             if (tilde_decode(s, len, &d) < 0) buf_append(&d, s, len);
             vals[n++] = d.data ? buf_detach(&d) : xstrdup("");
@@ -567,7 +568,7 @@ static int find_record(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t **ref)
         s = cm + 1;
     }
     int rc = 0;
-    if (n != nk) {
+    if (parts != nk) {
         rc = fail(j, 400, "URL row identifier does not match the primary key for this table");
         goto out;
     }
@@ -895,6 +896,7 @@ static int do_create(wjob_t *j, store_db_t *c, const schema_t *s) {
     if (pk && !json_is_string(pk)) return fail(j, 400, "pk must be a string");
     if (pks) {
         if (!json_is_array(pks) || json_array_size(pks) == 0) return fail(j, 400, "pks must be a list of strings");
+        if (json_array_size(pks) > MAX_KEY) return fail(j, 400, "Too many primary key columns");
         json_array_foreach(pks, i, x) if (!json_is_string(x)) return fail(j, 400, "pks must be a list of strings");
     }
     if (columns) {
@@ -966,7 +968,11 @@ static int do_create(wjob_t *j, store_db_t *c, const schema_t *s) {
         }
         if (alter && (rc = add_missing_columns(j, c, existing, allrows)) < 0) goto out;
     } else {
-        cols = xcalloc(64 + (columns ? json_array_size(columns) : 0), sizeof *cols);
+        /* room for every key, every listed column and every key a row uses */
+        size_t room = json_array_size(keys) + (columns ? json_array_size(columns) : 0);
+        json_t *r;
+        json_array_foreach(allrows, i, r) room += json_object_size(r);
+        cols = xcalloc(room + 1, sizeof *cols);
         if (columns) {
             /* a key column that is not listed leads as INTEGER PRIMARY KEY */
             for (size_t q = 0; keys && q < json_array_size(keys); q++) {
@@ -984,15 +990,12 @@ static int do_create(wjob_t *j, store_db_t *c, const schema_t *s) {
                 cols[ncols++] = (newcol_t){json_string_value(json_object_get(x, "name")), st, x};
             }
         } else {
-            json_t *order = json_array();
             for (size_t q = 0; keys && q < json_array_size(keys); q++) {
                 const char *kn = json_string_value(json_array_get(keys, q));
                 bool seen = false;
-                json_t *r;
                 json_array_foreach(allrows, i, r) seen = seen || json_object_get(r, kn);
                 if (!seen) cols[ncols++] = (newcol_t){kn, "INTEGER", NULL};
             }
-            json_t *r;
             json_array_foreach(allrows, i, r) {
                 const char *kk;
                 json_t *vv;
@@ -1000,11 +1003,9 @@ static int do_create(wjob_t *j, store_db_t *c, const schema_t *s) {
                     bool have = false;
                     for (int q = 0; q < ncols && !have; q++) have = strcmp(cols[q].name, kk) == 0;
                     if (have) continue;
-                    if (ncols % 64 == 63) cols = xrealloc(cols, (size_t)(ncols + 65) * sizeof *cols);
                     cols[ncols++] = (newcol_t){kk, infer_type(allrows, kk), NULL};
                 }
             }
-            json_decref(order);
         }
         if ((rc = build_create(j, s, table, cols, ncols, keys, &sql)) < 0) goto out;
         if ((rc = exec_sql(j, c, sql.data)) < 0) goto out;
@@ -1075,6 +1076,7 @@ static int wjob_run(store_db_t *c, void *arg, err_t *e) {
         if (!t && row_op) rc = failf(j, 404, "Table not found: %s", j->table);
         else if (!t) rc = fail(j, 404, "Table not found");
         else if (t->is_view) rc = failf(j, 404, "Table not found: %s", t->name);
+        else if (t->npk > MAX_KEY) rc = fail(j, 400, "Too many primary key columns");
         else if (strcmp(j->op, "insert") == 0) rc = j->can_write ? do_insert(j, c, t, false) : fail(j, 403, "Permission denied");
         else if (strcmp(j->op, "upsert") == 0)
             rc = j->can_write ? do_insert(j, c, t, true)
