@@ -204,7 +204,8 @@ static int add_missing_columns(wjob_t *j, store_db_t *c, const tinfo_t *t, json_
     return rc;
 }
 
-/* The key columns of t ("rowid" for rowid tables). */
+/* The key columns of t ("rowid" for rowid tables). Callers refuse tables
+ * of more than MAX_KEY key columns first. */
 static int key_names(const tinfo_t *t, const char **names) {
     if (t->rowid || t->npk == 0) {
         names[0] = "rowid";
@@ -951,6 +952,10 @@ static int do_create(wjob_t *j, store_db_t *c, const schema_t *s) {
     if (existing) {
         if (existing->is_view) {
             rc = fail(j, 400, "Cannot insert into a view");
+            goto out;
+        }
+        if (existing->npk > MAX_KEY) {
+            rc = fail(j, 400, "Too many primary key columns");
             goto out;
         }
         if (alter && !j->can_schema) {
