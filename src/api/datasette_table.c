@@ -185,12 +185,15 @@ static void human_add(plan_t *p, char *s) {
 }
 
 
+/* [name] as Datasette writes it; SQLite cannot escape ']' inside brackets,
+ * so such a name is double-quoted instead. */
 static void bracketed(buf_t *b, const char *name) {
-    buf_putc(b, '[');
-    for (const char *c = name; *c; c++) {
-        if (*c == ']') buf_putc(b, ']');
-        buf_putc(b, *c);
+    if (strchr(name, ']')) {
+        ds_quote(b, name, '"');
+        return;
     }
+    buf_putc(b, '[');
+    buf_puts(b, name);
     buf_putc(b, ']');
 }
 
