@@ -71,8 +71,9 @@ void http_stream_begin(http_req_t *r, int status, const char *content_type);
 void http_stream_write(http_req_t *r, const void *p, size_t n);
 void http_stream_end(http_req_t *r);
 /* Back-pressure for streams: calls fn(r, data) on the loop once fewer than
- * ~1 MiB of the response wait in the socket queue (at once if that is so
- * already), or when the client goes away. One waiter per request. */
+ * ~1 MiB of the response wait in the socket queue, or when the client goes
+ * away; always from the loop's queue, never inside this call (so a stream
+ * that never waits does not recurse). One waiter per request. */
 void http_on_drain(http_req_t *r, http_done_fn fn, void *data);
 /* True once the client's connection is closed (further output is dropped). */
 bool http_gone(const http_req_t *r);

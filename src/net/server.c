@@ -193,11 +193,14 @@ typedef struct {
 
 #define STREAM_HIGH_WATER (1u << 20)
 
+/* Wakes a stream waiting for its queue to drain. Through the loop's post
+ * queue, never as a nested call: a stream that is always ready would
+ * otherwise recurse once per chunk. */
 static void run_drain(conn_t *c) {
     http_done_fn fn = c->drain_fn;
     if (!fn) return;
     c->drain_fn = NULL;
-    fn(c->req, c->drain_data);
+    http_post(c->req, fn, c->drain_data);
 }
 
 static void on_write(uv_write_t *wr, int status) {
@@ -355,12 +358,9 @@ bool http_gone(const http_req_t *r) {
 
 void http_on_drain(http_req_t *r, http_done_fn fn, void *data) {
     conn_t *c = r->conn;
-    if (!c || c->closing || uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < STREAM_HIGH_WATER) {
-        fn(r, data);
-        return;
-    }
     c->drain_fn = fn;
     c->drain_data = data;
+    if (c->closing || uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < STREAM_HIGH_WATER) run_drain(c);
 }
 
 /* ---- deferred work ---------------------------------------------------- */
