@@ -7,6 +7,7 @@
  * waits for the socket between them. */
 #include <ctype.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,14 +115,25 @@ static store_value_t text_value(const char *s) {
     return v;
 }
 
+/* Same value for label lookups: same type and bytes, or an integer and
+ * the text of the same number (a text key column holding digits). No
+ * allocation: this runs for every labelled cell. */
 static bool value_eq(const store_value_t *a, const store_value_t *b) {
-    buf_t x = BUF_INIT, y = BUF_INIT;
-    ds_value_text(&x, a);
-    ds_value_text(&y, b);
-    bool eq = a->type != SV_NULL && b->type != SV_NULL && x.len == y.len && memcmp(x.data, y.data, x.len) == 0;
-    buf_free(&x);
-    buf_free(&y);
-    return eq;
+    if (a->type == SV_NULL || b->type == SV_NULL) return false;
+    if (a->type == SV_INT && b->type == SV_INT) return a->i == b->i;
+    if (a->type == SV_REAL && b->type == SV_REAL) return a->d == b->d;
+    if ((a->type == SV_TEXT || a->type == SV_BLOB) && (b->type == SV_TEXT || b->type == SV_BLOB))
+        return a->n == b->n && memcmp(a->p, b->p, a->n) == 0;
+    char x[32], y[32];
+    const store_value_t *v[2] = {a, b};
+    char *o[2] = {x, y};
+    for (int k = 0; k < 2; k++) {
+        if (v[k]->type == SV_INT) snprintf(o[k], 32, "%lld", (long long)v[k]->i);
+        else if (v[k]->type == SV_REAL) json_format_double(v[k]->d, o[k]);
+        else if (v[k]->n < 31) memcpy(o[k], v[k]->p, v[k]->n), o[k][v[k]->n] = 0;
+        else return false;
+    }
+    return strcmp(x, y) == 0;
 }
 
 /* ---- plan ------------------------------------------------------------ */
@@ -414,6 +426,39 @@ static int col_or_rowid(const plan_t *p, const char *name) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
+/* The _extra= keys: where each applies and the flag it sets. */
+enum { ON_BOTH, ON_TABLE, ON_ROW };
+#define EXTRA(n, f, on) {n, offsetof(extras_t, f), on}
+static const struct {
+    const char *name;
+    size_t off;
+    int on;
+} EXTRAS[] = {
+    EXTRA("columns", columns, ON_BOTH),
+    EXTRA("primary_keys", primary_keys, ON_BOTH),
+    EXTRA("query", query, ON_BOTH),
+    EXTRA("database", database, ON_BOTH),
+    EXTRA("table", table, ON_BOTH),
+    EXTRA("private", private_, ON_BOTH),
+    EXTRA("metadata", metadata, ON_BOTH),
+    EXTRA("database_color", color, ON_BOTH),
+    EXTRA("foreign_key_tables", fk_tables, ON_ROW),
+    EXTRA("count", count, ON_TABLE),
+    EXTRA("count_sql", count_sql, ON_TABLE),
+    EXTRA("all_columns", all_columns, ON_TABLE),
+    EXTRA("human_description_en", human, ON_TABLE),
+    EXTRA("facet_results", facets, ON_TABLE),
+    EXTRA("next_url", next_url, ON_TABLE),
+    EXTRA("is_view", is_view, ON_TABLE),
+    EXTRA("expandable_columns", expandable, ON_TABLE),
+    EXTRA("table_definition", table_def, ON_TABLE),
+    EXTRA("view_definition", view_def, ON_TABLE),
+    EXTRA("sorted_facet_results", sorted_facets, ON_TABLE),
+    EXTRA("facets_timed_out", facets_timed_out, ON_TABLE),
+    EXTRA("suggested_facets", suggested, ON_TABLE),
+};
+#undef EXTRA
+
 /* The controls every page understands; NULL or an owned error message. */
 static char *plan_extras(plan_t *p, const qs_t *q, bool row_page) {
     char **v;
@@ -422,36 +467,18 @@ static char *plan_extras(plan_t *p, const qs_t *q, bool row_page) {
     int nbad = 0;
     for (int i = 0; i < n; i++) {
         const char *e = v[i];
-        extras_t *x = &p->ex;
-        if (strcmp(e, "columns") == 0) x->columns = true;
-        else if (strcmp(e, "primary_keys") == 0) x->primary_keys = true;
-        else if (strcmp(e, "query") == 0) x->query = true;
-        else if (strcmp(e, "database") == 0) x->database = true;
-        else if (strcmp(e, "table") == 0) x->table = true;
-        else if (strcmp(e, "private") == 0) x->private_ = true;
-        else if (strcmp(e, "metadata") == 0) x->metadata = true;
-        else if (row_page && strcmp(e, "foreign_key_tables") == 0) x->fk_tables = true;
-        else if (!row_page && strcmp(e, "count") == 0) x->count = true;
-        else if (!row_page && strcmp(e, "count_sql") == 0) x->count_sql = true;
-        else if (!row_page && strcmp(e, "all_columns") == 0) x->all_columns = true;
-        else if (!row_page && strcmp(e, "human_description_en") == 0) x->human = true;
-        else if (!row_page && strcmp(e, "facet_results") == 0) x->facets = true;
-        else if (!row_page && strcmp(e, "next_url") == 0) x->next_url = true;
-        else if (!row_page && strcmp(e, "is_view") == 0) x->is_view = true;
-        else if (!row_page && strcmp(e, "expandable_columns") == 0) x->expandable = true;
-        else if (!row_page && strcmp(e, "table_definition") == 0) x->table_def = true;
-        else if (!row_page && strcmp(e, "view_definition") == 0) x->view_def = true;
-        else if (!row_page && strcmp(e, "sorted_facet_results") == 0) x->sorted_facets = true;
-        else if (!row_page && strcmp(e, "facets_timed_out") == 0) x->facets_timed_out = true;
-        else if (!row_page && strcmp(e, "suggested_facets") == 0) x->suggested = true;
-        else if (strcmp(e, "database_color") == 0) x->color = true;
-        else {
-            bool seen = false;
-            for (int k = 0; k < nbad && !seen; k++) seen = strcmp(bad[k], e) == 0;
-            if (!seen && *e) {
-                bad = xrealloc(bad, (size_t)(nbad + 1) * sizeof *bad);
-                bad[nbad++] = v[i];
-            }
+        bool known = false;
+        for (size_t x = 0; x < sizeof EXTRAS / sizeof EXTRAS[0] && !known; x++) {
+            if (strcmp(EXTRAS[x].name, e) != 0 || EXTRAS[x].on == (row_page ? ON_TABLE : ON_ROW)) continue;
+            *(bool *)((char *)&p->ex + EXTRAS[x].off) = true;
+            known = true;
+        }
+        if (known) continue;
+        bool seen = false;
+        for (int b = 0; b < nbad && !seen; b++) seen = strcmp(bad[b], e) == 0;
+        if (!seen && *e) {
+            bad = xrealloc(bad, (size_t)(nbad + 1) * sizeof *bad);
+            bad[nbad++] = v[i];
         }
     }
     char *msg = NULL;
@@ -1296,6 +1323,20 @@ static int run_facets(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline, fa
             jw_key(w, "results");
             jw_arr_begin(w);
             int shown = fr.n > size ? size : fr.n;
+            /* the target rows' labels, one statement for the whole facet */
+            store_stmt_t *lst = NULL;
+            if (o && o->label >= 0) {
+                buf_t ls = BUF_INIT;
+                buf_puts(&ls, "select ");
+                ds_ident(&ls, o->cols[o->label].name);
+                buf_puts(&ls, " from ");
+                ds_ident(&ls, o->name);
+                buf_puts(&ls, " where ");
+                ds_ident(&ls, fk->other_column);
+                buf_puts(&ls, " = ?");
+                if (store_prepare(c, ls.data, &lst) < 0) lst = NULL;
+                buf_free(&ls);
+            }
             char *qskey = col[0] == '_' ? err_printf("%s__exact", col) : xstrdup(col);
             for (int r = 0; r < shown; r++) {
                 buf_t tx = BUF_INIT;
@@ -1308,28 +1349,15 @@ static int run_facets(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline, fa
                 ds_write_value(w, &fr.vals[r], false);
                 jw_key(w, "label");
                 bool labelled = false;
-                if (o && o->label >= 0) {
-                    /* the target row's label */
-                    buf_t ls = BUF_INIT;
-                    buf_puts(&ls, "select ");
-                    ds_ident(&ls, o->cols[o->label].name);
-                    buf_puts(&ls, " from ");
-                    ds_ident(&ls, o->name);
-                    buf_puts(&ls, " where ");
-                    ds_ident(&ls, fk->other_column);
-                    buf_puts(&ls, " = ?");
-                    store_stmt_t *st;
-                    if (store_prepare(c, ls.data, &st) == 0) {
-                        store_bind_text(st, 1, tx.data, tx.len);
-                        if (store_step(st) == STORE_ROW) {
-                            store_value_t lv;
-                            store_col_value(st, 0, &lv);
-                            ds_write_value(w, &lv, false);
-                            labelled = true;
-                        }
-                        store_finalize(st);
+                if (lst) {
+                    store_reset(lst);
+                    store_bind_text(lst, 1, tx.data, tx.len);
+                    if (store_step(lst) == STORE_ROW) {
+                        store_value_t lv;
+                        store_col_value(lst, 0, &lv);
+                        ds_write_value(w, &lv, false);
+                        labelled = true;
                     }
-                    buf_free(&ls);
                 }
                 if (!labelled) ds_write_value(w, &fr.vals[r], false);
                 jw_key(w, "count");
@@ -1356,6 +1384,7 @@ static int run_facets(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline, fa
                 buf_free(&tx);
             }
             free(qskey);
+            if (lst) store_finalize(lst);
             jw_arr_end(w);
             jw_key(w, "truncated");
             jw_bool(w, fr.n > size);
@@ -1591,6 +1620,13 @@ static void write_shared_extras(jw_t *w, const tjob_t *j, const plan_t *p) {
         jw_obj_begin(w);
         jw_obj_end(w);
     }
+    if (x->color) {
+        char color[33];
+        md5_hex(j->db->name, strlen(j->db->name), color);
+        color[6] = 0;
+        jw_key(w, "database_color");
+        jw_str(w, color);
+    }
 }
 
 /* ---- table page -------------------------------------------------------- */
@@ -1740,13 +1776,7 @@ static void page_run(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
         if (rc < 0) goto out;
     }
     if (x->suggested && write_suggested(&w, j, p, c, deadline) < 0) goto out;
-    if (x->color) {
-        char color[33];
-        md5_hex(j->db->name, strlen(j->db->name), color);
-        color[6] = 0;
-        jw_key(&w, "database_color");
-        jw_str(&w, color);
-    }
+
     jw_obj_end(&w);
 out:
     free(next_url);

@@ -349,6 +349,12 @@ def test_row_pages(ds):
     assert b["foreign_key_tables"] == [{"other_table": "books", "column": "id", "other_column": "author_id",
                                         "count": 2, "link": "/lib/books?author_id=1"}]
     assert b["columns"] == ["id", "name"]
+    b = get(ds, "/lib/authors/1.json", _extra="database_color").json()
+    assert b["database_color"] == hashlib.md5(b"lib").hexdigest()[:6]
+    r = get(ds, "/lib/authors/1.json", _extra="count,facet_results")
+    assert r.status_code == 400 and r.json()["error"] == "Unknown _extra: count, facet_results"
+    r = get(ds, "/lib/authors.json", _extra="foreign_key_tables")
+    assert r.status_code == 400 and r.json()["error"] == "Unknown _extra: foreign_key_tables"
     assert get(ds, "/lib/books/1.json", _shape="array").json()[0]["title"] == "Dune"
     assert get(ds, "/lib/books/6.json", _json_infinity="1").text.count("Infinity") == 1
     for path, status, msg in [
