@@ -65,7 +65,7 @@ void store_add_text_function(const char *name, store_text_fn fn) {
 
 static void call_text_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     (void)argc;
-    store_text_fn fn = (store_text_fn)sqlite3_user_data(ctx);
+    store_text_fn fn = ((const text_fn_t *)sqlite3_user_data(ctx))->fn;
     if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
         sqlite3_result_null(ctx);
         return;
@@ -106,7 +106,7 @@ int store_open(const char *path, int flags, store_db_t **out, char *err, size_t 
     if ((rc = store_exec(s, init)) < 0) goto fail;
     for (int i = 0; i < ntext_fns; i++)
         sqlite3_create_function_v2(db, text_fns[i].name, 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
-                                   (void *)text_fns[i].fn, call_text_fn, NULL, NULL, NULL);
+                                   &text_fns[i], call_text_fn, NULL, NULL, NULL);
     if (flags & STORE_WAL) {
         if ((rc = store_exec(s, "PRAGMA journal_mode=WAL;")) < 0) goto fail;
     }

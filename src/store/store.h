@@ -174,11 +174,11 @@ void store_set_aux(store_db_t *db, void *p, void (*free_fn)(void *));
 void *store_get_aux(store_db_t *db);
 /* PRAGMA schema_version: changes whenever the schema does; -1 on error. */
 int64_t store_schema_cookie(store_db_t *db);
-/* A deterministic one-argument SQL function from text to text (NULL in,
- * NULL out). Register before opening connections; each store_open installs
- * all of them. */
 /* SQLite's compile-time options ("ENABLE_FTS5", …); free each and the array. */
 int store_compile_options(char ***out);
+/* A deterministic one-argument SQL function from text to text (NULL in,
+ * NULL out). Register at start-up, before connections open and threads
+ * run (the registry is not locked); each store_open installs all of them. */
 typedef void (*store_text_fn)(const char *in, size_t n, buf_t *out);
 void store_add_text_function(const char *name, store_text_fn fn);
 

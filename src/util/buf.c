@@ -61,7 +61,6 @@ void buf_grow(buf_t *b, size_t extra) {
 
 void buf_puts(buf_t *b, const char *s) { buf_append(b, s, strlen(s)); }
 
-
 void buf_vprintf(buf_t *b, const char *fmt, va_list ap) {
     va_list ap2;
     va_copy(ap2, ap);
