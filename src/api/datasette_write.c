@@ -1173,8 +1173,9 @@ void ds_write(http_req_t *r, const actor_t *a, db_t *d, const char *table, const
 
 /* ---- POST /-/create-token ------------------------------------------------------ */
 
-void ds_create_token(http_req_t *r, const actor_t *a) {
-    if (!a->principal_id) {
+void ds_create_token(http_req_t *r, const actor_t *presented) {
+    actor_t parent = *presented, *a = &parent;
+    if (!a->principal_id && !a->ephemeral) {
         ds_error(r, 403, "You must be logged in to create a token");
         return;
     }
@@ -1211,6 +1212,11 @@ void ds_create_token(http_req_t *r, const actor_t *a) {
         if (!json_is_integer(exp) || json_integer_value(exp) <= 0) {
             json_decref(b);
             ds_error(r, 400, "expire_after must be a positive integer");
+            return;
+        }
+        if (json_integer_value(exp) > AUTH_MAX_TTL_S) {
+            json_decref(b);
+            ds_error(r, 400, "expire_after is too large (at most 3153600000 seconds)");
             return;
         }
         ttl = json_integer_value(exp);
@@ -1275,8 +1281,9 @@ void ds_create_token(http_req_t *r, const actor_t *a) {
     }
     char token[TOKEN_MAX_LEN];
     err_t e = {0};
-    int rc = auth_token_issue(DS_ENGINE(r)->catalog, a->principal_id, "datasette", "dstok_", ttl,
-                              nscopes ? scopes : NULL, nscopes, token, &e);
+    /* Derived from the presented token: never more rights or a longer life. */
+    int rc = auth_token_derive(DS_ENGINE(r)->catalog, a, "datasette", "dstok_", ttl, nscopes ? scopes : NULL,
+                               nscopes, token, &e);
     for (int q = 0; q < nscopes; q++) free(dbids[q]);
     json_decref(b);
     if (rc < 0) {

@@ -437,7 +437,7 @@ static void h_type_schema(http_req_t *r) { schema_common(r, true); }
 static void h_users(http_req_t *r) {
     actor_t a;
     if (!tdb_authenticate(r, &a)) return;
-    if (!a.is_admin) {
+    if (!auth_check(&a, NULL, ACT_ADMIN)) {
         tdb_forbidden(r);
         return;
     }
@@ -448,12 +448,12 @@ static void h_users(http_req_t *r) {
     free(names);
 }
 
-/* Authenticates and decodes :user; admin may act on anyone, others on
- * themselves only (checked before whether the user exists). */
+/* Authenticates and decodes :user; the instance admin right may act on
+ * anyone, a user's own unrestricted token on that user only (checked before
+ * whether the user exists). */
 static bool user_route(http_req_t *r, actor_t *a, buf_t *user, bool admin_only) {
     if (!tdb_authenticate(r, a) || !capture(r, 0, "username", user)) return false;
-    bool self = strcmp(a->name, user->data) == 0 && a->principal_id;
-    if (!a->is_admin && (admin_only || !self)) {
+    if (admin_only ? !auth_check(a, NULL, ACT_ADMIN) : !auth_check_user(a, user->data)) {
         tdb_forbidden(r);
         return false;
     }

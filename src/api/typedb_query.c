@@ -42,6 +42,7 @@ typedef struct {
     /* interactive transactions */
     char txn_id[UUID_LEN + 1];
     int64_t caller;
+    actor_t actor; /* who presented this request, as narrowed by its token */
     int txn_rc;
     bool txn_closed;
     int64_t lock_ms, timeout_ms;
@@ -520,6 +521,7 @@ static q_job_t *txn_job(http_req_t *r) {
     q_job_t *j = xcalloc(1, sizeof *j);
     snprintf(j->txn_id, sizeof j->txn_id, "%s", id.data);
     j->caller = a.principal_id;
+    j->actor = a;
     buf_free(&id);
     return j;
 }
@@ -530,7 +532,7 @@ static void tq_work(void *data) {
     jw_init(&j->out.w, &j->out.rows, 0);
     jw_arr_begin(&j->out.w);
     sql_opts_t o = {.max_rows = j->limit, .bind = bind_given, .bind_ctx = j};
-    j->txn_rc = txn_query(j->txn_id, j->caller, j->sql, strlen(j->sql), &o, &sink, j, &j->out.res, &j->txn_closed,
+    j->txn_rc = txn_query(j->txn_id, &j->actor, j->sql, strlen(j->sql), &o, &sink, j, &j->out.res, &j->txn_closed,
                           &j->type, &j->out.err);
     jw_arr_end(&j->out.w);
     if (j->txn_rc == TXN_E_QUERY) {
@@ -562,17 +564,17 @@ static void h_txn_query(http_req_t *r) {
 
 static void commit_work(void *data) {
     q_job_t *j = data;
-    j->txn_rc = txn_commit(j->txn_id, j->caller, &j->type, &j->out.err);
+    j->txn_rc = txn_commit(j->txn_id, &j->actor, &j->type, &j->out.err);
 }
 
 static void rollback_work(void *data) {
     q_job_t *j = data;
-    j->txn_rc = txn_rollback(j->txn_id, j->caller, &j->out.err);
+    j->txn_rc = txn_rollback(j->txn_id, &j->actor, &j->out.err);
 }
 
 static void close_work(void *data) {
     q_job_t *j = data;
-    j->txn_rc = txn_close(j->txn_id, j->caller);
+    j->txn_rc = txn_close(j->txn_id, &j->actor);
 }
 
 static void simple_done(http_req_t *r, void *data) { respond_ok_or(r, data); }

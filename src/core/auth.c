@@ -147,24 +147,123 @@ void auth_principal_identity(catalog_t *c, int64_t principal_id, char out[IDENTI
     catalog_unlock(c);
 }
 
-int auth_identity_create(catalog_t *c, char identity[IDENTITY_HEX_LEN + 1], char token[TOKEN_MAX_LEN], err_t *e) {
-    char uuid[UUID_LEN + 1];
-    uuid4_new(uuid);
-    identity_derive(uuid, identity);
+/* Anonymous identity tokens are "atr_" + base64url(seed[16] || mac[16]),
+ * mac = BLAKE2b-128 keyed with the catalog's secret: verifiable without a
+ * catalog row. The secret is made once and kept in system.db's settings. */
+#define SEED_LEN 16
+#define SEAL_LEN 16
+
+static pthread_mutex_t secret_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint8_t secret_key[32];
+static const catalog_t *secret_of; /* which catalog the cached key is for */
+
+static int identity_secret(catalog_t *c, uint8_t key[32]) {
+    pthread_mutex_lock(&secret_lock);
+    if (secret_of == c) {
+        memcpy(key, secret_key, 32);
+        pthread_mutex_unlock(&secret_lock);
+        return 0;
+    }
+    int rc = -1;
     store_db_t *s = catalog_lock(c);
     store_stmt_t *st;
-    int rc = store_cached(s, "INSERT INTO principals(kind, identity, created_ms) VALUES ('identity', ?, ?)", &st);
-    if (rc == 0) {
+    char hex[65] = "";
+    if (store_cached(s, "SELECT value FROM settings WHERE key = 'identity_secret'", &st) == 0) {
+        if (store_step(st) == STORE_ROW) snprintf(hex, sizeof hex, "%s", store_col_text(st, 0, NULL));
+        store_reset(st);
+    }
+    if (strlen(hex) != 64) {
+        uint8_t fresh[32];
+        randombytes_buf(fresh, sizeof fresh);
+        hex_encode(fresh, sizeof fresh, hex);
+        if (store_cached(s, "INSERT OR REPLACE INTO settings(key, value) VALUES ('identity_secret', ?)", &st) == 0) {
+            store_bind_text(st, 1, hex, 64);
+            if (store_step(st) < 0) hex[0] = 0;
+            store_reset(st);
+        }
+    }
+    catalog_unlock(c);
+    if (strlen(hex) == 64 && hex_decode(hex, 64, secret_key, 32) == 32) {
+        secret_of = c;
+        memcpy(key, secret_key, 32);
+        rc = 0;
+    }
+    sodium_memzero(hex, sizeof hex);
+    pthread_mutex_unlock(&secret_lock);
+    return rc;
+}
+
+static void seal(const uint8_t key[32], const uint8_t seed[SEED_LEN], uint8_t mac[SEAL_LEN]) {
+    crypto_generichash(mac, SEAL_LEN, seed, SEED_LEN, key, 32);
+}
+
+static void seed_identity(const uint8_t seed[SEED_LEN], char out[IDENTITY_HEX_LEN + 1]) {
+    char sub[5 + 2 * SEED_LEN + 1] = "anon:";
+    hex_encode(seed, SEED_LEN, sub + 5);
+    identity_derive(sub, out);
+}
+
+int auth_identity_create(catalog_t *c, char identity[IDENTITY_HEX_LEN + 1], char token[TOKEN_MAX_LEN], err_t *e) {
+    uint8_t key[32], raw[SEED_LEN + SEAL_LEN];
+    if (identity_secret(c, key) < 0) return err_set(e, E_INTERNAL, "cannot read the catalog's identity secret");
+    randombytes_buf(raw, SEED_LEN);
+    seal(key, raw, raw + SEED_LEN);
+    sodium_memzero(key, sizeof key);
+    seed_identity(raw, identity);
+    buf_t t = BUF_INIT;
+    buf_puts(&t, "atr_");
+    b64url_encode(&t, raw, sizeof raw);
+    snprintf(token, TOKEN_MAX_LEN, "%s", t.data);
+    buf_free(&t);
+    return 0;
+}
+
+/* If token is a sealed anonymous identity token, its identity. */
+static bool sealed_identity(catalog_t *c, const char *token, char identity[IDENTITY_HEX_LEN + 1]) {
+    if (strncmp(token, "atr_", 4) != 0) return false;
+    uint8_t raw[SEED_LEN + SEAL_LEN + 4], key[32], mac[SEAL_LEN];
+    if (b64url_decode(token + 4, strlen(token + 4), raw, sizeof raw) != SEED_LEN + SEAL_LEN) return false;
+    if (identity_secret(c, key) < 0) return false;
+    seal(key, raw, mac);
+    sodium_memzero(key, sizeof key);
+    if (sodium_memcmp(mac, raw + SEED_LEN, SEAL_LEN) != 0) return false;
+    seed_identity(raw, identity);
+    return true;
+}
+
+static int64_t principal_by_identity_locked(store_db_t *s, const char *identity) {
+    store_stmt_t *st;
+    int64_t id = 0;
+    if (store_cached(s, "SELECT id FROM principals WHERE identity = ?", &st) == 0) {
         store_bind_text(st, 1, identity, strlen(identity));
+        if (store_step(st) == STORE_ROW) id = store_col_int(st, 0);
+        store_reset(st);
+    }
+    return id;
+}
+
+int auth_identity_persist(catalog_t *c, actor_t *a, err_t *e) {
+    if (!a->ephemeral) return 0;
+    store_db_t *s = catalog_lock(c);
+    store_stmt_t *st;
+    int rc = store_cached(s,
+                          "INSERT INTO principals(kind, identity, created_ms) VALUES ('identity', ?, ?)"
+                          " ON CONFLICT(identity) DO NOTHING",
+                          &st);
+    if (rc == 0) {
+        store_bind_text(st, 1, a->identity, strlen(a->identity));
         store_bind_int(st, 2, time_now_ms());
         rc = store_step(st);
         store_reset(st);
     }
-    int64_t id = store_last_rowid(s);
-    if (rc < 0) err_set(e, E_INTERNAL, "creating identity: %s", store_errmsg(s));
+    int64_t id = rc < 0 ? 0 : principal_by_identity_locked(s, a->identity);
+    if (!id) err_set(e, E_INTERNAL, "storing identity: %s", store_errmsg(s));
     catalog_unlock(c);
-    if (rc < 0) return -1;
-    return auth_token_issue(c, id, "identity", "atr_", 0, NULL, 0, token, e);
+    if (!id) return -1;
+    a->principal_id = id;
+    a->ephemeral = false;
+    bump_epoch();
+    return 0;
 }
 
 /* Loads name, identity, admin flag and grants of a principal into a (lock held). */
@@ -207,11 +306,21 @@ int auth_verify_token(catalog_t *c, const char *token, actor_t *a, err_t *e) {
         *a = slot->actor;
         return 0;
     }
+    char sealed[IDENTITY_HEX_LEN + 1];
+    bool is_sealed = sealed_identity(c, token, sealed);
     store_db_t *s = catalog_lock(c);
     store_stmt_t *st;
     int64_t pid = 0, expires = 0;
     bool ok = false, expired = false;
-    if (store_cached(s, "SELECT principal_id, expires_ms FROM tokens WHERE hash = ?", &st) == 0) {
+    if (is_sealed) {
+        /* An anonymous identity: stored only once it needed to be. */
+        pid = principal_by_identity_locked(s, sealed);
+        ok = true;
+        if (!pid) {
+            a->ephemeral = true;
+            memcpy(a->identity, sealed, sizeof sealed);
+        }
+    } else if (store_cached(s, "SELECT principal_id, expires_ms FROM tokens WHERE hash = ?", &st) == 0) {
         store_bind_blob(st, 1, h, 32);
         if (store_step(st) == STORE_ROW) {
             pid = store_col_int(st, 0);
@@ -221,8 +330,9 @@ int auth_verify_token(catalog_t *c, const char *token, actor_t *a, err_t *e) {
         }
         store_reset(st);
     }
-    if (ok && load_principal(s, pid, a) < 0) ok = false;
-    if (ok && store_cached(s, "SELECT db, actions FROM token_scopes WHERE token_hash = ?", &st) == 0) {
+    if (ok && pid && load_principal(s, pid, a) < 0) ok = false;
+    a->token_expires_ms = expires;
+    if (ok && !is_sealed && store_cached(s, "SELECT db, actions FROM token_scopes WHERE token_hash = ?", &st) == 0) {
         store_bind_blob(st, 1, h, 32);
         while (store_step(st) == STORE_ROW && a->nscopes < AUTH_MAX_GRANTS) {
             grant_t *g = &a->scopes[a->nscopes++];
@@ -246,8 +356,16 @@ int auth_verify_token(catalog_t *c, const char *token, actor_t *a, err_t *e) {
     return 0;
 }
 
-int auth_token_issue(catalog_t *c, int64_t principal_id, const char *kind, const char *prefix, int64_t ttl_s,
-                     const scope_t *scopes, int nscopes, char token[TOKEN_MAX_LEN], err_t *e) {
+/* Stores a new token; expires_ms 0: never. A scoped token keeps at least
+ * one scope row (a zero-action one if nothing is left), so that it never
+ * reads back as unrestricted. */
+static int issue(catalog_t *c, int64_t principal_id, const char *kind, const char *prefix, int64_t expires_ms,
+                 const scope_t *scopes, int nscopes, bool scoped, char token[TOKEN_MAX_LEN], err_t *e) {
+    static const scope_t none = {"*", 0};
+    if (scoped && nscopes == 0) {
+        scopes = &none;
+        nscopes = 1;
+    }
     uint8_t secret[32], h[32];
     randombytes_buf(secret, sizeof secret);
     buf_t t = BUF_INIT;
@@ -269,7 +387,7 @@ int auth_token_issue(catalog_t *c, int64_t principal_id, const char *kind, const
         store_bind_int(st, 2, principal_id);
         store_bind_text(st, 3, kind, strlen(kind));
         store_bind_int(st, 4, now);
-        if (ttl_s > 0) store_bind_int(st, 5, now + ttl_s * 1000);
+        if (expires_ms > 0) store_bind_int(st, 5, expires_ms);
         rc = store_step(st);
         store_reset(st);
     }
@@ -290,6 +408,56 @@ int auth_token_issue(catalog_t *c, int64_t principal_id, const char *kind, const
     catalog_unlock(c);
     if (rc < 0) token[0] = 0;
     return rc < 0 ? -1 : 0;
+}
+
+int auth_token_issue(catalog_t *c, int64_t principal_id, const char *kind, const char *prefix, int64_t ttl_s,
+                     const scope_t *scopes, int nscopes, char token[TOKEN_MAX_LEN], err_t *e) {
+    token[0] = 0;
+    if (ttl_s > AUTH_MAX_TTL_S) return err_set(e, E_BAD_INPUT, "token lifetime too long (at most %lld seconds)",
+                                               (long long)AUTH_MAX_TTL_S);
+    int64_t expires = ttl_s > 0 ? time_now_ms() + ttl_s * 1000 : 0;
+    return issue(c, principal_id, kind, prefix, expires, scopes, nscopes, nscopes > 0, token, e);
+}
+
+/* Adds (db, actions) to out unless it grants nothing. */
+static void add_scope(scope_t *out, int *n, const char *db, unsigned actions) {
+    if (!actions || *n >= AUTH_MAX_GRANTS) return;
+    for (int i = 0; i < *n; i++)
+        if (strcmp(out[i].db, db) == 0) {
+            out[i].actions |= actions;
+            return;
+        }
+    out[(*n)++] = (scope_t){db, actions};
+}
+
+int auth_token_derive(catalog_t *c, actor_t *parent, const char *kind, const char *prefix, int64_t ttl_s,
+                      const scope_t *scopes, int nscopes, char token[TOKEN_MAX_LEN], err_t *e) {
+    token[0] = 0;
+    if (ttl_s > AUTH_MAX_TTL_S) return err_set(e, E_BAD_INPUT, "token lifetime too long (at most %lld seconds)",
+                                               (long long)AUTH_MAX_TTL_S);
+    if (!parent->principal_id && !parent->ephemeral) return err_set(e, E_NO_TOKEN, "sign in first");
+    if (auth_identity_persist(c, parent, e) < 0) return -1;
+    int64_t expires = ttl_s > 0 ? time_now_ms() + ttl_s * 1000 : 0;
+    if (parent->token_expires_ms && (!expires || expires > parent->token_expires_ms))
+        expires = parent->token_expires_ms;
+    scope_t out[AUTH_MAX_GRANTS];
+    int n = 0;
+    bool scoped = nscopes > 0 || parent->scoped;
+    if (!parent->scoped) {
+        for (int i = 0; i < nscopes; i++) add_scope(out, &n, scopes[i].db, scopes[i].actions);
+    } else if (nscopes == 0) {
+        for (int i = 0; i < parent->nscopes; i++) add_scope(out, &n, parent->scopes[i].db, parent->scopes[i].actions);
+    } else {
+        /* The intersection: what both the request and the parent allow. */
+        for (int i = 0; i < nscopes; i++)
+            for (int k = 0; k < parent->nscopes; k++) {
+                const grant_t *p = &parent->scopes[k];
+                unsigned both = scopes[i].actions & p->actions;
+                if (strcmp(p->db, "*") == 0 || strcmp(p->db, scopes[i].db) == 0) add_scope(out, &n, scopes[i].db, both);
+                else if (strcmp(scopes[i].db, "*") == 0) add_scope(out, &n, p->db, both);
+            }
+    }
+    return issue(c, parent->principal_id, kind, prefix, expires, out, n, scoped, token, e);
 }
 
 int auth_token_revoke(catalog_t *c, const char *token) {
@@ -468,9 +636,15 @@ static bool grants_allow(const grant_t *g, int n, const db_t *db, unsigned actio
 }
 
 bool auth_check(const actor_t *a, const db_t *db, unsigned action) {
+    /* What anyone may do, a restricted token may do too. */
+    if (db && db->public && action == ACT_READ) return true;
     if (a->scoped && !grants_allow(a->scopes, a->nscopes, db, action)) return false;
     if (a->is_admin) return true;
     if (db && a->principal_id && db->owner_id == a->principal_id) return true;
-    if (db && db->public && action == ACT_READ) return true;
     return a->principal_id && grants_allow(a->grants, a->ngrants, db, action);
+}
+
+bool auth_check_user(const actor_t *a, const char *name) {
+    if (auth_check(a, NULL, ACT_ADMIN)) return true;
+    return a->principal_id && !a->scoped && a->name[0] && strcmp(a->name, name) == 0;
 }

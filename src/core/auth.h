@@ -40,7 +40,13 @@ typedef struct {
     bool scoped; /* the token restricts the principal's rights further */
     grant_t scopes[AUTH_MAX_GRANTS];
     int nscopes;
+    int64_t token_expires_ms; /* when the presented token expires; 0: never */
+    bool ephemeral; /* an identity not yet stored (principal_id 0, identity set) */
 } actor_t;
+
+/* The longest lifetime a token may be given (100 years): beyond it the
+ * expiry would not fit the catalog's millisecond clock. */
+#define AUTH_MAX_TTL_S 3153600000LL
 
 typedef struct {
     const char *db; /* database id or "*" */
@@ -58,14 +64,30 @@ int auth_verify_token(catalog_t *c, const char *token, actor_t *a, err_t *e);
 /* Checks a password and issues a sign-in token valid for ttl_s seconds. */
 int auth_signin(catalog_t *c, const char *user, const char *password, int64_t ttl_s, char token[TOKEN_MAX_LEN],
                 err_t *e);
-/* Issues a token for a principal; ttl_s <= 0 never expires; scopes may be NULL. */
+/* Issues a token for a principal; ttl_s <= 0 never expires; scopes may be NULL.
+ * Only for tokens that derive from no other (sign-in, the CLI, new
+ * identities): a token minted on behalf of a presented token must go
+ * through auth_token_derive. ttl_s > AUTH_MAX_TTL_S is E_BAD_INPUT. */
 int auth_token_issue(catalog_t *c, int64_t principal_id, const char *kind, const char *prefix, int64_t ttl_s,
                      const scope_t *scopes, int nscopes, char token[TOKEN_MAX_LEN], err_t *e);
+/* Issues a token on behalf of the token the actor presented. It never
+ * exceeds its parent: its scopes are the requested ones (none: all of the
+ * parent's) intersected with the parent's, and it expires no later than the
+ * parent. An ephemeral identity is stored first (it now owns something).
+ * ttl_s <= 0: as long as the parent. */
+int auth_token_derive(catalog_t *c, actor_t *parent, const char *kind, const char *prefix, int64_t ttl_s,
+                      const scope_t *scopes, int nscopes, char token[TOKEN_MAX_LEN], err_t *e);
 int auth_token_revoke(catalog_t *c, const char *token);
 
-/* Mints a new identity principal (SpacetimeDB's POST /v1/identity) and a
- * token for it that never expires. */
+/* Mints a new identity (SpacetimeDB's POST /v1/identity) and a token for it
+ * that never expires. Nothing is stored: the token carries its identity's
+ * seed, sealed with the catalog's secret, so anonymous callers cannot grow
+ * the catalog. The identity is stored (auth_identity_persist) once it owns
+ * something or needs a token of its own. */
 int auth_identity_create(catalog_t *c, char identity[IDENTITY_HEX_LEN + 1], char token[TOKEN_MAX_LEN], err_t *e);
+/* Stores an ephemeral actor's identity as a principal (idempotent) and
+ * fills a->principal_id. No-op for stored principals. */
+int auth_identity_persist(catalog_t *c, actor_t *a, err_t *e);
 /* The identity of a principal (derived and stored on first need); "" if
  * there is no such principal. */
 void auth_principal_identity(catalog_t *c, int64_t principal_id, char out[IDENTITY_HEX_LEN + 1]);
@@ -78,8 +100,13 @@ int auth_user_delete(catalog_t *c, const char *name, err_t *e);
 /* Sorted user names; free each and the array. */
 size_t auth_user_list(catalog_t *c, char ***names);
 
-/* The one authorisation question: may actor do action on db (NULL = the
- * instance as a whole, i.e. grants on "*")? */
+/* The one authorisation question: may actor, as narrowed by the token it
+ * presented, do action on db (NULL = the instance as a whole, i.e. grants
+ * on "*")? ACT_ADMIN on NULL is instance administration (users, grants). */
 bool auth_check(const actor_t *a, const db_t *db, unsigned action);
+/* May actor manage the account of user `name` (see it, change its password,
+ * delete it)? With the instance's admin right, or as that very user
+ * presenting an unrestricted token (a scoped token manages no account). */
+bool auth_check_user(const actor_t *a, const char *name);
 
 #endif

@@ -47,6 +47,8 @@ struct txn {
     err_t commit_err;
 };
 
+static int close_as(const char *id, int64_t owner, const actor_t *a);
+
 static pthread_mutex_t reg = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t reg_cv = PTHREAD_COND_INITIALIZER;
 static txn_t **txns;
@@ -262,7 +264,7 @@ void txn_shutdown(void) {
         if (t) snprintf(id, sizeof id, "%s", t->id), owner = t->owner;
         pthread_mutex_unlock(&reg);
         if (!t) break;
-        txn_close(id, owner);
+        close_as(id, owner, NULL);
     }
     pthread_mutex_lock(&reg);
     reaper_stop = true;
@@ -277,20 +279,29 @@ void txn_shutdown(void) {
 
 /* ---- lookups and turns -------------------------------------------------- */
 
-/* Finds and retains a live transaction; checks the owner. */
-static int lookup(const char *id, int64_t caller, txn_t **out) {
+/* The right a request on a transaction of this type needs. */
+static unsigned needed_right(sql_class_t type) {
+    return type == SQL_SCHEMA ? ACT_SCHEMA : type == SQL_WRITE ? ACT_WRITE : ACT_READ;
+}
+
+/* Finds and retains a live transaction. The caller must be its owner and,
+ * unless a is NULL (the engine itself), hold the transaction type's right
+ * on its database through the token it presented now: a transaction opened
+ * with a full token cannot be driven with a read-only one. */
+static int lookup(const char *id, int64_t caller, const actor_t *a, txn_t **out) {
     *out = NULL;
     pthread_mutex_lock(&reg);
     for (size_t i = 0; i < ntxns; i++) {
         txn_t *t = txns[i];
         if (strcmp(t->id, id) == 0) {
+            bool allowed = t->owner == caller && (!a || auth_check(a, t->db, needed_right(t->type)));
             pthread_mutex_lock(&t->m);
             bool live = !t->dead && !t->expired;
-            if (live && t->owner == caller) t->refs++;
+            if (live && allowed) t->refs++;
             pthread_mutex_unlock(&t->m);
             pthread_mutex_unlock(&reg);
             if (!live) return TXN_E_NOT_FOUND;
-            if (t->owner != caller) return TXN_E_NOT_OWNER;
+            if (!allowed) return TXN_E_NOT_OWNER;
             *out = t;
             return 0;
         }
@@ -328,9 +339,9 @@ static bool settle(txn_t *t) {
 
 /* Finds the caller's transaction and waits for this request's turn; on
  * success returns 0 with t->m held and a reference taken. */
-static int begin_request(const char *id, int64_t caller, txn_t **out) {
+static int begin_request(const char *id, const actor_t *a, txn_t **out) {
     txn_t *t;
-    int rc = lookup(id, caller, &t);
+    int rc = lookup(id, a->principal_id, a, &t);
     if (rc) return rc;
     pthread_mutex_lock(&t->m);
     if (!take_turn(t)) {
@@ -395,7 +406,7 @@ int txn_open(db_t *d, int64_t owner, sql_class_t type, int64_t timeout_ms, int64
     return 0;
 }
 
-int txn_query(const char *id, int64_t caller, const char *sql, size_t len, const sql_opts_t *opts,
+int txn_query(const char *id, const actor_t *caller, const char *sql, size_t len, const sql_opts_t *opts,
               const sql_sink_t *sink, void *ctx, sql_result_t *res, bool *closed, sql_class_t *type, err_t *e) {
     txn_t *t;
     *closed = false;
@@ -447,7 +458,7 @@ int txn_query(const char *id, int64_t caller, const char *sql, size_t len, const
     return rc;
 }
 
-int txn_commit(const char *id, int64_t caller, sql_class_t *type, err_t *e) {
+int txn_commit(const char *id, const actor_t *caller, sql_class_t *type, err_t *e) {
     txn_t *t;
     int rc = begin_request(id, caller, &t);
     if (rc) return rc;
@@ -477,7 +488,7 @@ int txn_commit(const char *id, int64_t caller, sql_class_t *type, err_t *e) {
     return rc;
 }
 
-int txn_rollback(const char *id, int64_t caller, err_t *e) {
+int txn_rollback(const char *id, const actor_t *caller, err_t *e) {
     (void)e;
     txn_t *t;
     int rc = begin_request(id, caller, &t);
@@ -501,9 +512,10 @@ int txn_rollback(const char *id, int64_t caller, err_t *e) {
     return rc;
 }
 
-int txn_close(const char *id, int64_t caller) {
+/* Closes for the owner; a NULL actor is the engine (no rights checked). */
+static int close_as(const char *id, int64_t owner, const actor_t *a) {
     txn_t *t;
-    int rc = lookup(id, caller, &t);
+    int rc = lookup(id, owner, a, &t);
     if (rc == TXN_E_NOT_FOUND) return 0;
     if (rc) return rc;
     pthread_mutex_lock(&t->m);
@@ -516,6 +528,8 @@ int txn_close(const char *id, int64_t caller) {
     txn_release_ref(t);
     return 0;
 }
+
+int txn_close(const char *id, const actor_t *caller) { return close_as(id, caller->principal_id, caller); }
 
 int txn_count(const db_t *d) {
     int n = 0;
@@ -533,6 +547,6 @@ void txn_close_owner(int64_t owner) {
             if (txns[i]->owner == owner) snprintf(id, sizeof id, "%s", txns[i]->id);
         pthread_mutex_unlock(&reg);
         if (!id[0]) return;
-        txn_close(id, owner);
+        close_as(id, owner, NULL);
     }
 }

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/auth.h"
 #include "core/catalog.h"
 #include "core/err.h"
 #include "core/sql.h"
@@ -42,15 +43,18 @@ void txn_shutdown(void);
 
 int txn_open(db_t *d, int64_t owner, sql_class_t type, int64_t timeout_ms, int64_t lock_timeout_ms,
              char id[UUID_LEN + 1], err_t *e);
+/* Every request on a transaction is checked against the actor presenting
+ * it: its principal must own the transaction, and its token must carry
+ * the transaction type's right on the database (else TXN_E_NOT_OWNER). */
 /* Runs a (multi-statement, atomic) query; rows of the last statement go to
  * the sink. On TXN_E_QUERY, *closed tells whether it closed the
  * transaction (execution errors do; prepare-time ones do not). */
-int txn_query(const char *id, int64_t caller, const char *sql, size_t len, const sql_opts_t *opts,
+int txn_query(const char *id, const actor_t *caller, const char *sql, size_t len, const sql_opts_t *opts,
               const sql_sink_t *sink, void *ctx, sql_result_t *res, bool *closed, sql_class_t *type, err_t *e);
-int txn_commit(const char *id, int64_t caller, sql_class_t *type, err_t *e);
-int txn_rollback(const char *id, int64_t caller, err_t *e);
+int txn_commit(const char *id, const actor_t *caller, sql_class_t *type, err_t *e);
+int txn_rollback(const char *id, const actor_t *caller, err_t *e);
 /* Unknown ids close fine (0). */
-int txn_close(const char *id, int64_t caller);
+int txn_close(const char *id, const actor_t *caller);
 /* Open transactions on d (a database in use cannot be deleted). */
 int txn_count(const db_t *d);
 /* Closes every transaction of a principal (password change, deletion). */
