@@ -17,6 +17,7 @@
 #include "core/dbh.h"
 #include "core/txn.h"
 #include "core/demo.h"
+#include "core/names.h"
 #include "core/engine.h"
 #include "net/server.h"
 #include "store/store.h"
@@ -56,13 +57,20 @@ static const char *usage_serve =
     "  --max-header BYTES      request line + headers limit (default 16384)\n"
     "  --max-connections N     open connections limit (default 10000)\n"
     "  --header-timeout S      seconds to receive a request's headers (default 10)\n"
+    "  --body-timeout S        seconds to receive a request's whole body (default 60)\n"
     "  --idle-timeout S        seconds a keep-alive connection may idle (default 60)\n"
+    "  --max-response-bytes N  largest answer built in memory (default 67108864 = 64 MiB)\n"
     "  --sql-time-limit-ms N   time limit of a statement (default 1000)\n"
     "  --typedb-max-txn-timeout S  longest TypeDB transaction allowed (default 3600)\n"
     "  --typedb-max-answers N  most answers a TypeDB query may ask for (default 1000000)\n"
     "  --max-insert-rows N     most rows one Datasette insert may carry (default 100)\n"
     "  --sync full|normal      durability of commits (default full: survives power loss)\n"
     "  --no-group-commit       one transaction and fsync per write (for benchmarks)\n";
+
+/* The CLI asks more of a password than the API (whose rules are the
+ * dialects'): an operator typing one gets told it is too short. */
+#define MIN_CLI_PASSWORD 8
+#define MIN_CLI_PASSWORD_TEXT "8"
 
 static int die(const char *fmt, const char *arg) {
     fprintf(stderr, "atrium: ");
@@ -87,18 +95,20 @@ typedef struct {
     int threads;
     const char *admin_password;
     bool private_files, cors, quiet, no_group_commit, sync_normal;
-    double max_txn_s, max_answers, max_insert_rows, sql_time_limit_ms, token_ttl, max_body, max_header, max_conns, header_timeout, idle_timeout;
+    double max_txn_s, max_answers, max_insert_rows, sql_time_limit_ms, token_ttl, max_body, max_header, max_conns, header_timeout, idle_timeout,
+        body_timeout, max_response;
     const char **files;
     int nfiles;
 } serve_opts_t;
 
-/* Fetches the value of an option ("--x V" or "--x=V"). */
+/* Fetches the value of an option ("--x V" or "--x=V"); an option given
+ * without its value ends the program with a message saying so. */
 static const char *opt_value(int argc, char **argv, int *i, const char *name) {
     size_t n = strlen(name);
     if (strncmp(argv[*i], name, n) != 0) return NULL;
     if (argv[*i][n] == '=') return argv[*i] + n + 1;
     if (argv[*i][n] != 0) return NULL;
-    if (*i + 1 >= argc) return NULL;
+    if (*i + 1 >= argc) exit(die("option %s needs a value", name));
     return argv[++*i];
 }
 
@@ -119,6 +129,8 @@ static int parse_serve(int argc, char **argv, serve_opts_t *o) {
     o->max_conns = 10000;
     o->header_timeout = 10;
     o->idle_timeout = 60;
+    o->body_timeout = 60;
+    o->max_response = 64.0 * 1024 * 1024;
     o->files = calloc((size_t)argc, sizeof *o->files);
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -161,6 +173,10 @@ static int parse_serve(int argc, char **argv, serve_opts_t *o) {
             if (!parse_num(v, 1, 1e6, &o->max_conns)) return die("invalid --max-connections '%s'", v);
         } else if ((v = opt_value(argc, argv, &i, "--header-timeout"))) {
             if (!parse_num(v, 0.001, 86400, &o->header_timeout)) return die("invalid --header-timeout '%s'", v);
+        } else if ((v = opt_value(argc, argv, &i, "--body-timeout"))) {
+            if (!parse_num(v, 0.001, 86400, &o->body_timeout)) return die("invalid --body-timeout '%s'", v);
+        } else if ((v = opt_value(argc, argv, &i, "--max-response-bytes"))) {
+            if (!parse_num(v, 4096, 1e12, &o->max_response)) return die("invalid --max-response-bytes '%s'", v);
         } else if ((v = opt_value(argc, argv, &i, "--idle-timeout"))) {
             if (!parse_num(v, 0.001, 86400, &o->idle_timeout)) return die("invalid --idle-timeout '%s'", v);
         } else if (a[0] == '-') {
@@ -187,6 +203,7 @@ static int cmd_serve(int argc, char **argv) {
     catalog_t *cat;
     if ((rc = open_catalog(o.data_dir, &cat))) return rc;
     err_t e;
+    if (catalog_claim_dir(cat, &e) < 0) return die("%s", e.msg);
     char generated[33];
     if (auth_init(cat, o.admin_password, generated, &e) < 0) return die("%s", e.msg);
     db_t **served = calloc((size_t)o.nfiles + 1, sizeof *served);
@@ -224,6 +241,7 @@ static int cmd_serve(int argc, char **argv) {
         .max_connections = (int)o.max_conns,
         .header_timeout_ms = (uint64_t)(o.header_timeout * 1000),
         .idle_timeout_ms = (uint64_t)(o.idle_timeout * 1000),
+        .body_timeout_ms = (uint64_t)(o.body_timeout * 1000),
         .quiet = o.quiet,
         .router = rt,
         .app = &engine,
@@ -289,7 +307,17 @@ static int cmd_user(int argc, char **argv) {
     int n;
     const char *dir = data_opt(argc, argv, &n, args);
     catalog_t *cat;
-    int rc = open_catalog(dir, &cat);
+    int rc = 0;
+    if (n == 1 && strcmp(args[0], "list") == 0 && !catalog_exists(dir)) {
+        /* Listing only reads: it never creates a data directory. */
+        rc = die("no catalog in %s (start `atrium serve` there first, or give --data DIR)", dir);
+        goto out;
+    }
+    if (n == 2 && strcmp(args[0], "add") == 0 && !name_valid(args[1], strlen(args[1]))) {
+        rc = die("invalid user name '%s': letters, digits, '_' and '-', starting with a letter or '_'", args[1]);
+        goto out;
+    }
+    rc = open_catalog(dir, &cat);
     if (rc) goto out;
     err_t e;
     char generated[33];
@@ -310,6 +338,8 @@ static int cmd_user(int argc, char **argv) {
     } else if (n == 2 && (strcmp(args[0], "add") == 0 || strcmp(args[0], "passwd") == 0)) {
         char *pw = read_password();
         if (!pw) rc = die("%s", "no password given");
+        else if (strlen(pw) < MIN_CLI_PASSWORD)
+            rc = die("password too short: give at least %s characters", MIN_CLI_PASSWORD_TEXT);
         else if ((args[0][0] == 'a' ? auth_user_create(cat, args[1], pw, &e) : auth_user_set_password(cat, args[1], pw, &e)) < 0)
             rc = die("%s", e.msg);
         free(pw);
@@ -333,7 +363,10 @@ static int cmd_token(int argc, char **argv) {
     const char *user = NULL;
     bool ok = n >= 2 && strcmp(args[0], "create") == 0;
     for (int i = 1; ok && i < n; i++) {
-        if (strcmp(args[i], "--ttl") == 0 && i + 1 < n) ok = parse_num(args[++i], 1, 1e10, &ttl);
+        if (strcmp(args[i], "--ttl") == 0 && i + 1 >= n) return die("%s", "option --ttl needs a value");
+        if (strcmp(args[i], "--ttl") == 0 && !parse_num(args[i + 1], 1, (double)AUTH_MAX_TTL_S, &ttl))
+            return die("invalid --ttl '%s' (whole seconds, 1 to 3153600000)", args[i + 1]);
+        if (strcmp(args[i], "--ttl") == 0) i++;
         else if (pos++ == 0) user = args[i];
         else ok = false;
     }

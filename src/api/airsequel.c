@@ -39,6 +39,7 @@ static const dialect_t airsequel_dialect = {
                      "Access-Control-Allow-Headers: Authorization, Content-Type\r\n"
                      "Access-Control-Allow-Methods: GET, POST, PUT, PATCH, DELETE, OPTIONS\r\n",
     .options = options,
+    .max_body_bytes = 2 * 1024 * 1024, /* spec: JSON bodies up to 2 MiB */
 };
 
 static const char *code_for(int status) {
@@ -223,6 +224,11 @@ static void add_affected(sql_job_t *j, const char *entry) {
     j->affected[j->naffected++] = xstrndup(entry, len);
 }
 
+/* qsort's array may not be NULL, even for no elements. */
+static void sort_names(char **v, size_t n) {
+    if (n > 1) qsort(v, n, sizeof *v, cmp_str);
+}
+
 /* Airsequel's rule: rows changed → every table and view; else the objects
  * whose definition appeared, vanished or changed. */
 static void compute_affected(sql_job_t *j, char **before, size_t nb, char **after, size_t na) {
@@ -230,11 +236,11 @@ static void compute_affected(sql_job_t *j, char **before, size_t nb, char **afte
         for (size_t i = 0; i < na; i++) add_affected(j, after[i]);
     } else {
         for (size_t i = 0; i < na; i++)
-            if (!bsearch(&after[i], before, nb, sizeof *before, cmp_str)) add_affected(j, after[i]);
+            if (!nb || !bsearch(&after[i], before, nb, sizeof *before, cmp_str)) add_affected(j, after[i]);
         for (size_t i = 0; i < nb; i++)
-            if (!bsearch(&before[i], after, na, sizeof *after, cmp_str)) add_affected(j, before[i]);
+            if (!na || !bsearch(&before[i], after, na, sizeof *after, cmp_str)) add_affected(j, before[i]);
     }
-    qsort(j->affected, j->naffected, sizeof *j->affected, cmp_str);
+    sort_names(j->affected, j->naffected);
 }
 
 static void run_sql(void *data, store_db_t *db, uint64_t deadline_us) {
@@ -257,11 +263,11 @@ static int write_run(store_db_t *db, void *arg, err_t *e) {
     sql_job_t *j = arg;
     char **before, **after;
     size_t nb = schema_snapshot(db, &before);
-    qsort(before, nb, sizeof *before, cmp_str);
+    sort_names(before, nb);
     run_sql(j, db, time_mono_us() + TIME_LIMIT_US);
     if (j->out.rc == 0) {
         size_t na = schema_snapshot(db, &after);
-        qsort(after, na, sizeof *after, cmp_str);
+        sort_names(after, na);
         compute_affected(j, before, nb, after, na);
         for (size_t i = 0; i < na; i++) free(after[i]);
         free(after);

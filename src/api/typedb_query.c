@@ -43,6 +43,7 @@ typedef struct {
     char txn_id[UUID_LEN + 1];
     int64_t caller;
     actor_t actor; /* who presented this request, as narrowed by its token */
+    bool opening;  /* the request opens a transaction (TXN1 says it could not) */
     int txn_rc;
     bool txn_closed;
     int64_t lock_ms, timeout_ms;
@@ -182,7 +183,8 @@ static bool respond_txn_error(http_req_t *r, q_job_t *j) {
     case TXN_E_NOT_FOUND: tdb_error(r, 404, "TSV12", "Operation failed: no open transaction.", NULL); return true;
     case TXN_E_NOT_OWNER: tdb_forbidden(r); return true;
     case TXN_E_LOCK_TIMEOUT:
-        tdb_error(r, 400, "TXN1", "Transaction timeout.", "[TSV21] Could not open transaction.");
+        /* Only an open (or a one-shot, which opens one) failed to open. */
+        tdb_error(r, 400, "TXN1", "Transaction timeout.", j->opening ? "[TSV21] Could not open transaction." : NULL);
         return true;
     case TXN_E_EXPIRED: tdb_error(r, 408, "TSV17", "Operation failed: transaction timeout.", NULL); return true;
     case TXN_E_CLOSED: tdb_error(r, 400, "TSV13", "Execution interrupted by a concurrent close.", NULL); return true;
@@ -402,6 +404,15 @@ static bool parse_query(http_req_t *r, json_t *body, const char **sql, size_t *l
     return true;
 }
 
+/* The one-shot write's lock timeout passed: if it is still queued, it never
+ * ran, and answers TXN1; if it runs already, its own answer comes. */
+static void lock_timeout(http_req_t *r, void *data) {
+    q_job_t *j = data;
+    if (!dbh_cancel(j->db, &j->job)) return;
+    j->txn_rc = TXN_E_LOCK_TIMEOUT;
+    respond(r, j);
+}
+
 static void h_query(http_req_t *r) {
     actor_t a;
     if (!tdb_authenticate(r, &a)) return;
@@ -434,11 +445,16 @@ static void h_query(http_req_t *r) {
             j->job.run = write_run;
             j->job.done = write_done;
             j->job.arg = j;
+            j->opening = true;
             err_t e;
             if (dbh_submit(d, &j->job, &e) < 0) {
                 j->out.rc = -1;
                 j->out.err = e;
                 respond(r, j);
+            } else {
+                /* Waits for the writer like a transaction would, up to its
+                 * lock timeout (a held writer may keep it queued). */
+                http_after(r, (uint64_t)lock_ms, lock_timeout, j);
             }
         }
     }
@@ -498,6 +514,7 @@ static void h_open(http_req_t *r) {
     if (parse_open(r, body, &cls, &timeout_ms, &lock_ms) &&
         (d = open_target(r, &a, json_string_value(json_object_get(body, "databaseName")), cls))) {
         q_job_t *j = xcalloc(1, sizeof *j);
+        j->opening = true;
         j->db = d;
         j->type = cls;
         j->caller = a.principal_id;

@@ -2,12 +2,14 @@
 #include "core/catalog.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -375,10 +377,61 @@ int catalog_db_create(catalog_t *c, const char *name, int64_t owner_id, bool pub
     return publish_locked(c, d, d->path, out, e);
 }
 
+/* Only a regular file that is empty or starts with SQLite's header is
+ * served: a directory, a FIFO, a device or a text file is refused before
+ * SQLite opens it (and creates a journal beside it). */
+static int check_sqlite_file(const char *abs, const char *shown, err_t *e) {
+    struct stat st;
+    if (stat(abs, &st) < 0) return err_set(e, E_NOT_FOUND, "%s: %s", shown, strerror(errno));
+    if (!S_ISREG(st.st_mode)) return err_set(e, E_BAD_INPUT, "%s is not a regular file (give a SQLite database file)", shown);
+    if (st.st_size == 0) return 0;
+    static const char magic[16] = "SQLite format 3";
+    char head[16] = {0};
+    int fd = open(abs, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    ssize_t n = fd < 0 ? -1 : read(fd, head, sizeof head);
+    if (fd >= 0) close(fd);
+    if (n < 0) return err_set(e, E_BAD_INPUT, "%s: %s", shown, strerror(errno));
+    if (n != (ssize_t)sizeof head || memcmp(head, magic, sizeof magic) != 0)
+        return err_set(e, E_BAD_INPUT, "%s is not a SQLite database", shown);
+    return 0;
+}
+
+bool catalog_exists(const char *data_dir) {
+    buf_t p = BUF_INIT;
+    buf_printf(&p, "%s/system.db", data_dir);
+    struct stat st;
+    bool ok = stat(p.data, &st) == 0 && S_ISREG(st.st_mode);
+    buf_free(&p);
+    return ok;
+}
+
+int catalog_claim_dir(const catalog_t *c, err_t *e) {
+    buf_t p = BUF_INIT;
+    buf_printf(&p, "%s/atrium.lock", c->dir);
+    int fd = open(p.data, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        err_set(e, E_INTERNAL, "cannot open %s: %s", p.data, strerror(errno));
+        buf_free(&p);
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int busy = errno == EWOULDBLOCK;
+        err_set(e, E_IN_USE, busy ? "data directory %s is in use by another atrium server" : "cannot lock %s: %s",
+                c->dir, strerror(errno));
+        close(fd);
+        buf_free(&p);
+        return -1;
+    }
+    buf_free(&p);
+    /* fd stays open (and locked) until the process exits. */
+    return 0;
+}
+
 int catalog_db_register_file(catalog_t *c, const char *path, bool public, db_t **out, err_t *e) {
     *out = NULL;
     char abs[PATH_MAX];
     if (!realpath(path, abs)) return err_set(e, E_NOT_FOUND, "%s: %s", path, strerror(errno));
+    if (check_sqlite_file(abs, path, e) < 0) return -1;
     pthread_rwlock_wrlock(&c->reg_lock);
     for (size_t i = 0; i < c->ndbs; i++) {
         if (c->dbs[i]->in_place && strcmp(c->dbs[i]->path, abs) == 0) {

@@ -49,6 +49,11 @@ enum { DB_BY_NAME = 1, DB_BY_ID = 2, DB_BY_IDENTITY = 4, DB_BY_READONLY = 8 };
 void identity_derive(const char *sub, char out[IDENTITY_HEX_LEN + 1]);
 
 int catalog_open(const char *data_dir, catalog_t **out, err_t *e);
+/* True if data_dir already holds a catalog (nothing is created). */
+bool catalog_exists(const char *data_dir);
+/* Locks the data directory for this process (DIR/atrium.lock, flock): a
+ * second server on the same directory gets E_IN_USE. Held until exit. */
+int catalog_claim_dir(const catalog_t *c, err_t *e);
 void catalog_close(catalog_t *c);
 const char *catalog_data_dir(const catalog_t *c);
 

@@ -90,6 +90,14 @@ int dbh_submit(db_t *d, write_job_t *job, err_t *e) {
     return w ? 0 : -1;
 }
 
+bool dbh_cancel(db_t *d, write_job_t *job) {
+    pthread_mutex_lock(&d->state_lock);
+    dbh_t *h = d->state;
+    bool taken = h && h->writer && writer_cancel(h->writer, job);
+    pthread_mutex_unlock(&d->state_lock);
+    return taken;
+}
+
 void dbh_close(db_t *d) {
     pthread_mutex_lock(&d->state_lock);
     dbh_t *h = d->state;

@@ -27,6 +27,8 @@ void dbh_reader_put(db_t *d, store_db_t *c);
  * lock is held across the hand-over so a concurrent delete cannot close
  * the writer under it. -1 (and job->done not called) if that fails. */
 int dbh_submit(db_t *d, write_job_t *job, err_t *e);
+/* Takes a queued job back before it runs (see writer_cancel). */
+bool dbh_cancel(db_t *d, write_job_t *job);
 /* Closes the live state now (writer drained first). */
 void dbh_close(db_t *d);
 

@@ -10,6 +10,7 @@
 
 typedef struct {
     sql_class_t cls;
+    int calls;        /* how often the authorizer was asked */
     char denied[160]; /* why the authorizer refused, if it did */
 } auth_ctx_t;
 
@@ -19,6 +20,7 @@ static void deny(auth_ctx_t *a, const char *what) {
 
 static bool authorize(void *ctx, store_action_t act, const char *a1, const char *a2) {
     auth_ctx_t *a = ctx;
+    a->calls++;
     switch (act) {
     case SACT_READ:
     case SACT_SELECT:
@@ -67,6 +69,18 @@ const char *sql_class_name(sql_class_t c) {
     return c == SQL_SCHEMA ? "schema" : c == SQL_WRITE ? "write" : "read";
 }
 
+static const char *skip_space_and_comments(const char *p, const char *end);
+
+/* True if the statement text [p, end) begins with keyword (case-folded),
+ * after white space and comments. Only used to name statements SQLite
+ * prepared but told the authorizer nothing about. */
+static bool first_word_is(const char *p, const char *end, const char *keyword) {
+    p = skip_space_and_comments(p, end);
+    size_t n = strlen(keyword);
+    if ((size_t)(end - p) < n || strncasecmp(p, keyword, n) != 0) return false;
+    return p + n == end || !(isalnum((unsigned char)p[n]) || p[n] == '_');
+}
+
 /* Prepares the next statement under the policy; *st NULL at the end. */
 static int prepare_next(store_db_t *db, const char **p, const char *end, store_stmt_t **st, sql_class_t *cls,
                         err_t *e) {
@@ -79,17 +93,31 @@ static int prepare_next(store_db_t *db, const char **p, const char *end, store_s
         if (a.denied[0]) return err_set(e, E_FORBIDDEN, "%s", a.denied);
         return err_sql(e, rc, store_errmsg(db));
     }
+    const char *start = *p;
     *p = tail ? tail : end;
     /* The class comes from the authorizer alone: sqlite3_stmt_readonly
      * calls table-valued pragma functions writers. Read connections are
      * query_only besides, so nothing misclassified can write there. */
     *cls = a.cls;
+    if (*st && a.calls == 0 && !store_stmt_readonly(*st)) {
+        /* SQLite asks the authorizer nothing about VACUUM (whose INTO form
+         * writes a file anywhere the server may) and REINDEX. Unasked and
+         * not read-only: REINDEX only rebuilds indexes (a schema-class
+         * statement); anything else is refused. */
+        if (first_word_is(start, *p, "REINDEX")) {
+            *cls = SQL_SCHEMA;
+            return 0;
+        }
+        store_finalize(*st);
+        *st = NULL;
+        return err_set(e, E_FORBIDDEN, "%s", first_word_is(start, *p, "VACUUM") ? "VACUUM is not allowed"
+                                                                                 : "this statement is not allowed");
+    }
     return 0;
 }
 
-/* True if only white space, comments and ';' remain: then there is no
- * further statement, and no need to ask SQLite (a prepare costs µs). */
-static bool tail_empty(const char *p, const char *end) {
+/* Skips white space, ';' and comments. */
+static const char *skip_space_and_comments(const char *p, const char *end) {
     while (p < end) {
         char c = *p;
         if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == ';') {
@@ -99,14 +127,19 @@ static bool tail_empty(const char *p, const char *end) {
         } else if (c == '/' && p + 1 < end && p[1] == '*') {
             p += 2;
             while (p + 1 < end && !(p[0] == '*' && p[1] == '/')) p++;
-            if (p + 1 >= end) return true; /* an unterminated comment is a comment */
+            if (p + 1 >= end) return end; /* an unterminated comment is a comment */
             p += 2;
         } else {
-            return false;
+            return p;
         }
     }
-    return true;
+    return end;
 }
+
+/* True if only white space, comments and ';' remain: then there is no
+ * further statement, and no need to ask SQLite (a prepare costs µs). */
+static bool tail_empty(const char *p, const char *end) { return skip_space_and_comments(p, end) == end; }
+
 
 /* The first statement of a script: from the connection's statement cache
  * when the very same text ran before as a single statement, else prepared

@@ -165,6 +165,20 @@ void writer_submit(writer_t *w, write_job_t *job) {
     pthread_mutex_unlock(&w->lock);
 }
 
+bool writer_cancel(writer_t *w, write_job_t *job) {
+    pthread_mutex_lock(&w->lock);
+    write_job_t *prev = NULL, *j = w->head;
+    while (j && j != job) prev = j, j = j->next;
+    if (j) {
+        if (prev) prev->next = j->next;
+        else w->head = j->next;
+        if (w->tail == j) w->tail = prev;
+        j->next = NULL;
+    }
+    pthread_mutex_unlock(&w->lock);
+    return j != NULL;
+}
+
 size_t writer_commits(writer_t *w) {
     pthread_mutex_lock(&w->lock);
     size_t n = w->commits;

@@ -47,6 +47,9 @@ typedef struct {
 int writer_open(const char *path, const writer_opts_t *o, writer_t **out, err_t *e);
 /* Queues a job (thread-safe). After writer_close has begun, the job fails. */
 void writer_submit(writer_t *w, write_job_t *job);
+/* Takes a job back if it is still queued (not yet running): true, and its
+ * done is never called; false if it already runs or ran. Thread-safe. */
+bool writer_cancel(writer_t *w, write_job_t *job);
 /* Finishes the queued jobs, stops the thread, closes the connection. */
 void writer_close(writer_t *w);
 /* Batches committed so far (for tests and stats). */

@@ -26,6 +26,7 @@ typedef struct {
 
 typedef struct dialect dialect_t;
 typedef struct http_req http_req_t;
+typedef void (*http_done_fn_priv)(http_req_t *r, void *data);
 
 struct http_req {
     http_method_t method;
@@ -52,6 +53,8 @@ struct http_req {
     buf_t extra_headers; /* "Name: value\r\n" lines added by the handler */
     int status;
     uint64_t bytes_out;
+    http_done_fn_priv timer_fn; /* http_after's callback, while armed */
+    void *timer_data;
 };
 
 /* Case-insensitive header lookup; NULL if absent. */
@@ -82,6 +85,11 @@ bool http_gone(const http_req_t *r);
  * The request stays valid throughout; done must answer it. */
 typedef void (*http_work_fn)(void *data);
 void http_defer(http_req_t *r, http_work_fn work, http_done_fn done, void *data);
+
+/* Calls fn(r, data) on r's loop after ms unless r is answered first (one
+ * timer per request; arming again replaces it). For waits with a deadline,
+ * e.g. a write queued behind a held writer. */
+void http_after(http_req_t *r, uint64_t ms, http_done_fn fn, void *data);
 
 /* From ANY thread: runs fn(r, data) on r's own loop thread soon after.
  * This is how work finished elsewhere (a database writer) answers. */

@@ -24,6 +24,9 @@ struct dialect {
     const char *extra_headers;
     /* Optional: answers OPTIONS for any path of the dialect. */
     route_fn options;
+    /* Optional: the dialect's own request body limit, if below the server's
+     * (the transport answers 413 past it, as for the server's). */
+    size_t max_body_bytes;
 };
 
 typedef struct router router_t;

@@ -3,7 +3,7 @@
  * Per connection, a small state machine drives the timers:
  *   IDLE     waiting for a request's first byte      idle timeout, then close
  *   HEADERS  reading the request line and headers     header timeout (fixed), 408
- *   BODY     reading the body                         idle timeout per read, 408
+ *   BODY     reading the body                         body timeout (fixed), 408
  *   HANDLING the handler owns the request             no timer
  *   CLOSING  response sent, draining before close     linger timeout
  * Input is read into a per-loop buffer and parsed in place; only bytes that
@@ -85,6 +85,7 @@ struct conn {
     http_req_t *req;
     buf_t in; /* unparsed input */
     size_t header_bytes;
+    size_t body_max; /* this request's body limit (the server's, or its dialect's lower one) */
     int err_status;
     const char *err_msg;
     buf_t hfield, hvalue, url;
@@ -269,6 +270,7 @@ static bool begin_answer(http_req_t *r) {
         return false;
     }
     r->answered = true;
+    r->timer_fn = NULL; /* a pending http_after no longer applies */
     return true;
 }
 
@@ -348,6 +350,7 @@ void http_stream_end(http_req_t *r) {
     conn_t *c = r->conn;
     if (c && r->method != M_HEAD && c->parser.http_minor >= 1) conn_write(c, "0\r\n\r\n", 5);
     r->answered = true;
+    r->timer_fn = NULL; /* a pending http_after no longer applies */
     finish_request(c);
 }
 
@@ -480,7 +483,13 @@ static void on_timer(uv_timer_t *t) {
         /* Answer as a transport error on whatever request is half-read. */
         transport_error(c, 408, "Request timeout");
         break;
-    case ST_HANDLING: break;
+    case ST_HANDLING:
+        if (c->req && c->req->timer_fn && !c->req->answered) {
+            http_done_fn fn = c->req->timer_fn;
+            c->req->timer_fn = NULL;
+            fn(c->req, c->req->timer_data);
+        }
+        break;
     case ST_IDLE:
     case ST_CLOSING: conn_close(c); break;
     }
@@ -490,6 +499,13 @@ static void set_timer(conn_t *c, uint64_t ms) {
     if (c->closing) return;
     if (ms) uv_timer_start(&c->timer, on_timer, ms, 0);
     else uv_timer_stop(&c->timer);
+}
+
+void http_after(http_req_t *r, uint64_t ms, http_done_fn fn, void *data) {
+    conn_t *c = r->conn;
+    r->timer_fn = fn;
+    r->timer_data = data;
+    if (c && !c->closing && c->state == ST_HANDLING) uv_timer_start(&c->timer, on_timer, ms ? ms : 1, 0);
 }
 
 /* Called once a request has been answered in full. */
@@ -602,8 +618,9 @@ static void fill_target(conn_t *c) {
     r->target = xstrndup(c->url.data ? c->url.data : "", c->url.len);
     const char *t = r->target;
     /* An absolute-form target ("http://host/path") is reduced to its path. */
-    if (strncmp(t, "http://", 7) == 0 || strncmp(t, "https://", 8) == 0) {
-        const char *s = strchr(t + 8, '/');
+    size_t scheme = strncmp(t, "http://", 7) == 0 ? 7 : strncmp(t, "https://", 8) == 0 ? 8 : 0;
+    if (scheme) {
+        const char *s = strchr(t + scheme, '/'); /* t + scheme is within the string (at most its NUL) */
         t = s ? s : "/";
     }
     const char *q = strchr(t, '?');
@@ -633,6 +650,11 @@ static int on_headers_complete(http_parser *p) {
     }
     size_t max = c->w->srv->cfg.max_body_bytes;
     bool has_body = (p->flags & F_CHUNKED) || (p->content_length > 0 && p->content_length != ULLONG_MAX);
+    if (has_body) {
+        const dialect_t *dl = router_dialect_for(c->w->srv->cfg.router, r->path);
+        if (dl && dl->max_body_bytes && dl->max_body_bytes < max) max = dl->max_body_bytes;
+    }
+    c->body_max = max;
     if (!(p->flags & F_CHUNKED) && p->content_length != ULLONG_MAX && p->content_length > max) {
         c->err_status = 413;
         c->err_msg = "Request body too large";
@@ -652,13 +674,15 @@ static int on_headers_complete(http_parser *p) {
         }
     }
     c->state = ST_BODY;
-    set_timer(c, c->w->srv->cfg.idle_timeout_ms);
+    /* A fixed deadline for the whole body: a trickling client cannot hold
+     * the connection by sending a byte now and then. */
+    set_timer(c, c->w->srv->cfg.body_timeout_ms);
     return 0;
 }
 
 static int on_body(http_parser *p, const char *at, size_t n) {
     conn_t *c = p->data;
-    if (c->req->body.len + n > c->w->srv->cfg.max_body_bytes) {
+    if (c->req->body.len + n > c->body_max) {
         c->err_status = 413;
         c->err_msg = "Request body too large";
         http_parser_pause(p, 1);
@@ -754,7 +778,6 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
             if (c->lingered > LINGER_MAX_BYTES) conn_close(c);
         } else {
             buf_append(&c->in, b->base, (size_t)nread);
-            if (c->state == ST_BODY) set_timer(c, w->srv->cfg.idle_timeout_ms);
             if (!c->in_process) process(c);
         }
     } else if (nread < 0 && !c->closing) {
@@ -793,10 +816,13 @@ static void on_connection(uv_stream_t *ls, int status) {
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
     if (__atomic_load_n(&w->srv->nconns, __ATOMIC_RELAXED) > w->srv->cfg.max_connections) {
-        static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                                   "Content-Length: 47\r\nConnection: close\r\n\r\n"
-                                   "{\"error\":\"Too many connections\",\"status\":503}\n";
-        uv_buf_t b = uv_buf_init((char *)busy, sizeof busy - 1);
+        static const char body[] = "{\"error\":\"Too many connections\",\"status\":503}\n";
+        char busy[256];
+        int n = snprintf(busy, sizeof busy,
+                         "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                         "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                         sizeof body - 1, body);
+        uv_buf_t b = uv_buf_init(busy, (unsigned)n);
         uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
         conn_close(c);
         return;
@@ -850,7 +876,20 @@ static void worker_main(void *arg) {
     uv_loop_close(&w->loop);
 }
 
-static int make_listener(const char *host, int port, char *err, size_t errlen) {
+/* Every loop listens with SO_REUSEPORT, which would let a second server on
+ * the same port start silently and take a share of the connections. So the
+ * port is first bound once without it: if anything listens there, that
+ * bind fails and the server does not start. */
+static int make_listener(const char *host, int port, bool reuseport, char *err, size_t errlen);
+
+static int probe_port(const char *host, int port, char *err, size_t errlen) {
+    int fd = make_listener(host, port, false, err, errlen);
+    if (fd < 0) return -1;
+    close(fd);
+    return 0;
+}
+
+static int make_listener(const char *host, int port, bool reuseport, char *err, size_t errlen) {
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     int family = AF_INET;
@@ -868,10 +907,13 @@ static int make_listener(const char *host, int port, char *err, size_t errlen) {
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (reuseport) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     socklen_t len = family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
     if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 1024) < 0) {
-        snprintf(err, errlen, "cannot listen on %s:%d: %s", host, port, strerror(errno));
+        if (errno == EADDRINUSE)
+            snprintf(err, errlen, "cannot listen on %s:%d: the port is already in use (is another server running?)",
+                     host, port);
+        else snprintf(err, errlen, "cannot listen on %s:%d: %s", host, port, strerror(errno));
         close(fd);
         return -1;
     }
@@ -918,10 +960,15 @@ server_t *server_start(const server_config_t *cfg, char *err, size_t errlen) {
     s->nworkers = cfg->threads > 0 ? cfg->threads : 1;
     s->workers = xcalloc((size_t)s->nworkers, sizeof *s->workers);
     int port = cfg->port;
+    if (port != 0 && probe_port(cfg->host, port, err, errlen) < 0) {
+        free(s->workers);
+        free(s);
+        return NULL;
+    }
     for (int i = 0; i < s->nworkers; i++) {
         worker_t *w = &s->workers[i];
         w->srv = s;
-        w->fd = make_listener(cfg->host, port, err, errlen);
+        w->fd = make_listener(cfg->host, port, true, err, errlen);
         if (w->fd < 0) {
             for (int k = 0; k < i; k++) close(s->workers[k].fd);
             free(s->workers);

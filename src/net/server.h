@@ -20,6 +20,7 @@ typedef struct {
     size_t max_body_bytes;
     int max_connections;
     uint64_t header_timeout_ms;
+    uint64_t body_timeout_ms; /* from the end of the headers to the end of the body */
     uint64_t idle_timeout_ms;
     bool quiet; /* no access log */
     const router_t *router;

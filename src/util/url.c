@@ -147,6 +147,7 @@ int tilde_decode(const char *s, size_t n, buf_t *out) {
             int h = hexval((unsigned char)s[i + 1]), l = hexval((unsigned char)s[i + 2]);
             if (h < 0 || l < 0) return -1;
             c = (char)(h * 16 + l);
+            if (c == 0) return -1; /* no name holds NUL: it would cut C strings short */
             i += 2;
         }
         buf_putc(out, c);
