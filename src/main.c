@@ -18,6 +18,7 @@
 #include "core/txn.h"
 #include "core/demo.h"
 #include "core/names.h"
+#include "core/sql.h"
 #include "core/engine.h"
 #include "net/server.h"
 #include "store/store.h"
@@ -200,6 +201,10 @@ static int cmd_serve(int argc, char **argv) {
     int rc = parse_serve(argc, argv, &o);
     if (rc) return rc;
     server_block_signals();
+    /* Memory bounds (see README): no single value and no answer built in
+     * memory past the response limit. */
+    sql_set_max_response_bytes((size_t)o.max_response);
+    store_set_max_value(o.max_response > 1e9 ? 1000000000 : (int)o.max_response);
     catalog_t *cat;
     if ((rc = open_catalog(o.data_dir, &cat))) return rc;
     err_t e;
@@ -216,7 +221,10 @@ static int cmd_serve(int argc, char **argv) {
      * thread pool; give it room so waits never starve other work. */
     setenv("UV_THREADPOOL_SIZE", "64", 0);
     txn_init();
-    dbh_opts_t dbo = {.no_group_commit = o.no_group_commit, .sync_normal = o.sync_normal};
+    long ncores = sysconf(_SC_NPROCESSORS_ONLN);
+    dbh_opts_t dbo = {.no_group_commit = o.no_group_commit,
+                      .sync_normal = o.sync_normal,
+                      .max_running = ncores > 1 ? (int)ncores : 2};
     dbh_init(&dbo);
     engine_t engine = {.catalog = cat,
                        .token_ttl_s = (int64_t)o.token_ttl,

@@ -251,7 +251,8 @@ static void run_sql(void *data, store_db_t *db, uint64_t deadline_us) {
     sql_opts_t o = {.max_class = SQL_SCHEMA,
                     .single_statement = true,
                     .deadline_us = deadline_us,
-                    .max_rows = MAX_ROWS};
+                    .max_rows = MAX_ROWS,
+                    .out = &j->out.rows};
     uint64_t t0 = time_mono_us();
     j->out.rc = sql_run(db, j->sql, j->len, &o, &sink, j, &j->out.res, &j->out.err);
     j->seconds = (double)(time_mono_us() - t0) / 1e6;

@@ -60,6 +60,7 @@ typedef struct {
     http_done_fn done;
     void *ctx;
     uint64_t deadline_us;
+    uint64_t left_us; /* the limit not used up on the loop */
 } read_t;
 
 /* One attempt; true if it stopped at its deadline (worth a retry). */
@@ -76,7 +77,11 @@ static bool attempt(read_t *rd, uint64_t deadline_us) {
 
 static void slow_work(void *data) {
     read_t *rd = data;
-    attempt(rd, rd->deadline_us);
+    /* The time limit counts from when the statement runs, not from when it
+     * queued behind the database's other running statements. */
+    dbh_slot_take(rd->d);
+    attempt(rd, time_mono_us() + rd->left_us);
+    dbh_slot_give(rd->d);
 }
 
 static void slow_done(http_req_t *r, void *data) {
@@ -90,7 +95,7 @@ static void slow_done(http_req_t *r, void *data) {
 void api_read(http_req_t *r, db_t *d, uint64_t limit_us, api_out_t *out, api_run_fn run, void (*reset)(void *ctx),
               http_done_fn done, void *ctx) {
     uint64_t start = time_mono_us();
-    read_t rd = {d, out, run, done, ctx, start + limit_us};
+    read_t rd = {d, out, run, done, ctx, start + limit_us, limit_us};
     bool on_loop_only = limit_us <= API_LOOP_BUDGET_US;
     if (!attempt(&rd, on_loop_only ? rd.deadline_us : start + API_LOOP_BUDGET_US) || on_loop_only) {
         done(r, ctx);
@@ -99,6 +104,8 @@ void api_read(http_req_t *r, db_t *d, uint64_t limit_us, api_out_t *out, api_run
     reset(ctx);
     read_t *slow = xmalloc(sizeof *slow);
     *slow = rd;
+    uint64_t spent = time_mono_us() - start;
+    slow->left_us = spent < limit_us ? limit_us - spent : 0;
     http_defer(r, slow_work, slow_done, slow);
 }
 

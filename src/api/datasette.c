@@ -279,7 +279,8 @@ static void query_run(void *data, store_db_t *c, uint64_t deadline_us) {
                     .deadline_us = deadline_us,
                     .max_rows = MAX_RETURNED_ROWS,
                     .bind = q_bind,
-                    .bind_ctx = j};
+                    .bind_ctx = j,
+                    .out = &j->out.rows};
     j->out.rc = sql_run(c, j->sql, strlen(j->sql), &o, &q_sink, j, &j->out.res, &j->out.err);
     if (!j->nl && !j->csv) jw_arr_end(&j->out.w);
     if (j->csv && j->header && j->out.rows.len == 0 && j->out.rc == 0) {

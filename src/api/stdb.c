@@ -461,7 +461,8 @@ static void run(sql_job_t *j, store_db_t *db, sql_class_t max, uint64_t deadline
     buf_init(&j->out.rows);
     jw_init(&j->out.w, &j->out.rows, 0);
     jw_arr_begin(&j->out.w);
-    sql_opts_t o = {.max_class = max, .single_statement = true, .deadline_us = deadline_us, .max_rows = MAX_ROWS};
+    sql_opts_t o = {.max_class = max, .single_statement = true, .deadline_us = deadline_us, .max_rows = MAX_ROWS,
+                    .out = &j->out.rows};
     j->out.rc = sql_run(db, j->sql, strlen(j->sql), &o, &sink, j, &j->out.res, &j->out.err);
     jw_arr_end(&j->out.w);
 }
@@ -545,13 +546,9 @@ static void write_posted(http_req_t *r, void *data) { respond(r, data); }
 
 static void write_done(write_job_t *job) {
     sql_job_t *j = (sql_job_t *)job;
-    for (size_t i = 0; i < job->changes.n; i++) {
-        switch (job->changes.items[i].op) {
-        case CHANGE_INSERT: j->inserted++; break;
-        case CHANGE_DELETE: j->deleted++; break;
-        case CHANGE_UPDATE: j->updated++; break;
-        }
-    }
+    j->inserted = job->changes.ninserts;
+    j->deleted = job->changes.ndeletes;
+    j->updated = job->changes.nupdates;
     if (j->out.rc == 0 && job->rc < 0) {
         j->out.rc = -1;
         j->out.err = job->err;

@@ -167,7 +167,8 @@ static void run(void *data, store_db_t *db, uint64_t deadline_us) {
                     .deadline_us = deadline_us,
                     .max_rows = j->limit,
                     .bind = bind_given,
-                    .bind_ctx = j};
+                    .bind_ctx = j,
+                    .out = &j->out.rows};
     j->out.rc = sql_run(db, j->sql, strlen(j->sql), &o, &sink, j, &j->out.res, &j->out.err);
     /* The spec answers prepare-time and execution failures differently. */
     j->executed = j->out.rc < 0 && j->out.res.step_failed;
@@ -220,6 +221,7 @@ static void respond(http_req_t *r, q_job_t *j) {
             else tdb_error(r, 400, "TSV7", "Query parsing failed.", NULL);
             break;
         case E_TIMEOUT: tdb_error(r, 408, "TSV17", "Operation failed: transaction timeout.", NULL); break;
+        case E_TOO_BIG: tdb_error(r, 400, "TSV11", "Query failed.", e->msg); break;
         case E_SQL: {
             snprintf(code, sizeof code, "SQL%d", e->sql_code);
             int status = ((e->sql_code & 0xff) == 10 || (e->sql_code & 0xff) == 11 || (e->sql_code & 0xff) == 13)
@@ -548,7 +550,7 @@ static void tq_work(void *data) {
     buf_init(&j->out.rows);
     jw_init(&j->out.w, &j->out.rows, 0);
     jw_arr_begin(&j->out.w);
-    sql_opts_t o = {.max_rows = j->limit, .bind = bind_given, .bind_ctx = j};
+    sql_opts_t o = {.max_rows = j->limit, .bind = bind_given, .bind_ctx = j, .out = &j->out.rows};
     j->txn_rc = txn_query(j->txn_id, &j->actor, j->sql, strlen(j->sql), &o, &sink, j, &j->out.res, &j->txn_closed,
                           &j->type, &j->out.err);
     jw_arr_end(&j->out.w);

@@ -114,6 +114,7 @@ void catalog_set_state_closer(db_state_closer_fn fn) { state_closer = fn; }
 static db_t *db_alloc(void) {
     db_t *d = xcalloc(1, sizeof *d);
     pthread_mutex_init(&d->state_lock, NULL);
+    pthread_cond_init(&d->slot_cv, NULL);
     return d;
 }
 
@@ -228,6 +229,7 @@ void db_release(db_t *d) {
     if (__atomic_sub_fetch(&d->refs, 1, __ATOMIC_ACQ_REL) == 0) {
         if (d->state && state_closer) state_closer(d);
         pthread_mutex_destroy(&d->state_lock);
+        pthread_cond_destroy(&d->slot_cv);
         free(d->name);
         free(d->path);
         free(d);

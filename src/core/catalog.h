@@ -36,6 +36,10 @@ typedef struct db {
      * owned by core/dbh; guarded by state_lock. */
     void *state;
     pthread_mutex_t state_lock;
+    /* Statements running on the thread pool now (core/dbh's slots); waiters
+     * sleep on slot_cv. Guarded by state_lock. */
+    int running;
+    pthread_cond_t slot_cv;
 } db_t;
 
 /* Closes a database's live state; called when it is deleted or freed. */

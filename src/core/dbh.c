@@ -6,7 +6,7 @@
 
 #include "util/buf.h"
 
-#define POOL_MAX 16 /* idle readers kept; more may be open while busy */
+#define POOL_MAX 8 /* idle readers kept; more may be open while busy */
 
 typedef struct {
     writer_t *writer;
@@ -17,8 +17,11 @@ typedef struct {
 
 static dbh_opts_t opts;
 
+static int slots = 2;
+
 void dbh_init(const dbh_opts_t *o) {
     opts = *o;
+    slots = o->max_running > 0 ? o->max_running : 2;
     catalog_set_state_closer(dbh_close);
 }
 
@@ -58,6 +61,20 @@ store_db_t *dbh_reader(db_t *d, err_t *e) {
     /* Readers never write, whatever the SQL says. */
     store_exec(c, "PRAGMA query_only=1;");
     return c;
+}
+
+void dbh_slot_take(db_t *d) {
+    pthread_mutex_lock(&d->state_lock);
+    while (d->running >= slots) pthread_cond_wait(&d->slot_cv, &d->state_lock);
+    d->running++;
+    pthread_mutex_unlock(&d->state_lock);
+}
+
+void dbh_slot_give(db_t *d) {
+    pthread_mutex_lock(&d->state_lock);
+    d->running--;
+    pthread_cond_signal(&d->slot_cv);
+    pthread_mutex_unlock(&d->state_lock);
 }
 
 void dbh_reader_put(db_t *d, store_db_t *c) {

@@ -13,6 +13,7 @@ typedef struct {
     bool no_group_commit;
     bool sync_normal;
     commit_listener_fn listener; /* sees every committed batch of every database */
+    int max_running; /* statements one database runs on the thread pool at once (0: 2) */
     void *listener_ctx;
 } dbh_opts_t;
 
@@ -21,6 +22,12 @@ typedef struct {
 void dbh_init(const dbh_opts_t *o);
 /* Borrows a read connection (opened if the pool is empty). */
 store_db_t *dbh_reader(db_t *d, err_t *e);
+/* A running-statement slot: at most max_running statements of one
+ * database run on the thread pool at once, the rest wait here (FIFO-ish,
+ * BLOCKING: pool threads only) before their time limit starts, so queueing
+ * never eats a statement's time. */
+void dbh_slot_take(db_t *d);
+void dbh_slot_give(db_t *d);
 /* Returns a borrowed read connection to the pool. */
 void dbh_reader_put(db_t *d, store_db_t *c);
 /* Queues a write job on the database's writer (started on first use). The

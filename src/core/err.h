@@ -19,6 +19,7 @@ typedef enum {
     E_DEFAULT_USER,  /* the built-in admin cannot be removed */
     E_IN_USE,
     E_TIMEOUT,
+    E_TOO_BIG, /* a result or value over the configured limit */
     E_SQL,      /* SQLite refused; sql_code holds the extended code */
     E_INTERNAL, /* our fault or the machine's (I/O, corruption) */
 } err_kind_t;

@@ -65,6 +65,11 @@ static bool authorize(void *ctx, store_action_t act, const char *a1, const char 
     return false;
 }
 
+static size_t max_response_bytes = 64u << 20;
+
+void sql_set_max_response_bytes(size_t n) { max_response_bytes = n; }
+size_t sql_max_response_bytes(void) { return max_response_bytes; }
+
 const char *sql_class_name(sql_class_t c) {
     return c == SQL_SCHEMA ? "schema" : c == SQL_WRITE ? "write" : "read";
 }
@@ -240,6 +245,16 @@ int sql_run(store_db_t *db, const char *sql, size_t len, const sql_opts_t *o, co
                 continue;
             }
             if (sink && sink->row) sink->row(ctx, st, ncols);
+            if (o->out && o->out->len > max_response_bytes) {
+                s = 0;
+                break;
+            }
+        }
+        if (s == 0 && o->out && o->out->len > max_response_bytes) {
+            rc = err_set(e, E_TOO_BIG, "the result is larger than the response limit (%zu bytes); "
+                                       "select fewer rows or columns, or page through them", max_response_bytes);
+            store_finalize(st);
+            break;
         }
         if (s < 0) {
             res->step_failed = true;

@@ -13,6 +13,7 @@
 
 #include "core/err.h"
 #include "store/store.h"
+#include "util/buf.h"
 
 typedef enum { SQL_READ = 0, SQL_WRITE = 1, SQL_SCHEMA = 2 } sql_class_t;
 
@@ -34,6 +35,10 @@ typedef struct {
     int64_t max_rows;       /* rows delivered at most; < 0: no cap */
     sql_binder_fn bind;
     void *bind_ctx;
+    /* Where the sink writes the answer: past sql_max_response_bytes() the
+     * run stops with E_TOO_BIG, so no answer grows without bound. NULL:
+     * the caller streams or bounds it otherwise. */
+    const buf_t *out;
 } sql_opts_t;
 
 typedef struct {
@@ -58,5 +63,10 @@ int sql_run(store_db_t *db, const char *sql, size_t len, const sql_opts_t *o, co
             sql_result_t *res, err_t *e);
 
 const char *sql_class_name(sql_class_t c);
+
+/* The largest answer built in memory (--max-response-bytes); set once at
+ * start, before any thread runs SQL. */
+void sql_set_max_response_bytes(size_t n);
+size_t sql_max_response_bytes(void);
 
 #endif

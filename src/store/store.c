@@ -77,9 +77,20 @@ static void call_text_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
     buf_free(&out);
 }
 
+static int max_value_bytes = 1000000000; /* SQLite's own default */
+
 int store_global_init(void) {
+    /* Memory accounting off: it takes a process-wide mutex on every SQLite
+     * allocation (two concurrent allocation-heavy scans ran 4x slower with
+     * it on), and SQLite's heap limits only work with it. Memory is bounded
+     * instead by value length, answer size, change capture and the reader
+     * pool (see store_set_max_value and README). */
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     return sqlite3_initialize() == SQLITE_OK ? 0 : -1;
+}
+
+void store_set_max_value(int max_value) {
+    if (max_value > 0) max_value_bytes = max_value;
 }
 
 int store_open(const char *path, int flags, store_db_t **out, char *err, size_t errlen) {
@@ -96,6 +107,9 @@ int store_open(const char *path, int flags, store_db_t **out, char *err, size_t 
         return -rc;
     }
     sqlite3_extended_result_codes(db, 1);
+    /* No single string or blob past the answer limit: `zeroblob(1e9)` fails
+     * at once instead of allocating (and then encoding) a gigabyte. */
+    sqlite3_limit(db, SQLITE_LIMIT_LENGTH, max_value_bytes);
     /* Defensive: SQL cannot corrupt the file (no writable_schema, no
      * writes to FTS shadow tables, no DROP of them). */
     sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
@@ -427,6 +441,14 @@ static void value_copy(sqlite3_value *v, store_value_t *out) {
     }
 }
 
+static size_t row_bytes(const store_value_t *v, int n) {
+    if (!v) return 0;
+    size_t b = (size_t)n * sizeof *v;
+    for (int i = 0; i < n; i++)
+        if (v[i].type == SV_TEXT || v[i].type == SV_BLOB) b += v[i].n + 1;
+    return b;
+}
+
 static store_value_t *row_copy(sqlite3 *db, int n, bool new_row) {
     store_value_t *vals = xcalloc((size_t)n, sizeof *vals);
     for (int i = 0; i < n; i++) {
@@ -442,6 +464,16 @@ static void on_preupdate(void *ctx, sqlite3 *db, int op, const char *zdb, const 
     store_db_t *s = ctx;
     changeset_t *cs = s->capture;
     if (!cs || strcmp(zdb, "main") != 0) return;
+    if (op == SQLITE_INSERT) cs->ninserts++;
+    else if (op == SQLITE_DELETE) cs->ndeletes++;
+    else cs->nupdates++;
+    if (cs->overflow) return;
+    if (cs->bytes > STORE_CAPTURE_MAX_BYTES || cs->n >= STORE_CAPTURE_MAX_ROWS) {
+        /* A huge write (INSERT … SELECT of millions of rows) must not copy
+         * every row into memory: keep counting, stop recording. */
+        cs->overflow = true;
+        return;
+    }
     if (cs->n == cs->cap) {
         cs->cap = cs->cap ? cs->cap * 2 : 16;
         cs->items = xrealloc(cs->items, cs->cap * sizeof *cs->items);
@@ -459,6 +491,7 @@ static void on_preupdate(void *ctx, sqlite3 *db, int op, const char *zdb, const 
     }
     if (c->op != CHANGE_INSERT) c->old_vals = row_copy(db, c->ncols, false);
     if (c->op != CHANGE_DELETE) c->new_vals = row_copy(db, c->ncols, true);
+    cs->bytes += sizeof *c + strlen(table) + 1 + row_bytes(c->old_vals, c->ncols) + row_bytes(c->new_vals, c->ncols);
 }
 
 void store_capture(store_db_t *db, changeset_t *into) {
@@ -482,11 +515,18 @@ void changeset_free(changeset_t *cs) {
         values_free(cs->items[i].new_vals, cs->items[i].ncols);
     }
     free(cs->items);
-    cs->items = NULL;
-    cs->n = cs->cap = 0;
+    *cs = (changeset_t){0};
 }
 
 void changeset_move(changeset_t *dst, changeset_t *src) {
+    dst->ninserts += src->ninserts;
+    dst->nupdates += src->nupdates;
+    dst->ndeletes += src->ndeletes;
+    dst->overflow = dst->overflow || src->overflow;
+    dst->bytes += src->bytes;
+    src->ninserts = src->nupdates = src->ndeletes = 0;
+    src->bytes = 0;
+    src->overflow = false;
     if (src->n == 0) return;
     if (dst->n + src->n > dst->cap) {
         dst->cap = dst->n + src->n;

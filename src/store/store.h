@@ -37,6 +37,9 @@ typedef struct {
  * Turns off SQLite's memory statistics, whose global mutex every allocation
  * would otherwise take (connections are never shared between threads at
  * the same time, so per-connection mutexes stay off too: NOMUTEX). */
+/* The longest string or blob a connection opened later may make or read
+ * (SQLITE_LIMIT_LENGTH); zero or less: unchanged. Call at start. */
+void store_set_max_value(int max_value);
 int store_global_init(void);
 
 /* Opens path; on failure returns -code and writes a message into err. */
@@ -147,9 +150,19 @@ typedef struct {
     store_value_t *old_vals, *new_vals;
 } store_change_t;
 
+/* Row copies are bounded: past STORE_CAPTURE_MAX_BYTES (or
+ * STORE_CAPTURE_MAX_ROWS) a changeset stops recording rows and sets
+ * overflow (a consumer then treats every touched table as changed
+ * wholesale). The per-operation counts stay exact either way. */
+#define STORE_CAPTURE_MAX_BYTES (32u << 20)
+#define STORE_CAPTURE_MAX_ROWS 100000u
+
 typedef struct {
     store_change_t *items;
     size_t n, cap;
+    size_t bytes;     /* what the recorded rows hold */
+    bool overflow;    /* rows were left out */
+    int64_t ninserts, nupdates, ndeletes;
 } changeset_t;
 
 void changeset_free(changeset_t *cs);

@@ -1,0 +1,98 @@
+"""Issue 8: bounded memory and fair time limits. Memory is read from the
+server's own /proc status (VmHWM = peak RSS); nothing here times a request
+against a threshold."""
+import concurrent.futures
+import os
+
+import pytest
+
+from conftest import SLOW
+
+
+def peak_rss_mb(s):
+    with open(f"/proc/{s.proc.pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0
+
+
+@pytest.fixture
+def big(fresh):
+    s = fresh("--max-response-bytes", str(8 << 20))
+    admin = s.signin()
+    s.req("POST", "/v1/databases/big", token=admin)
+    r = s.req("POST", "/v1/query", token=admin, json={
+        "databaseName": "big", "transactionType": "schema",
+        "query": "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)"})
+    assert r.status_code == 200, r.text
+    return s, admin
+
+
+def test_huge_values_and_answers_are_refused_in_each_dialects_shape(big):
+    s, admin = big
+    base = peak_rss_mb(s)
+    q = "select zeroblob(200000000)"
+    r = s.req("POST", "/v1/database/big/sql", token=admin, data=q)
+    assert r.status_code == 400, r.text
+    r = s.req("GET", "/big/-/query.json", token=admin, params={"sql": q})
+    assert r.status_code == 400 and r.json()["ok"] is False
+    r = s.req("POST", "/dbs/big/sql", token=admin, json={"query": q})
+    assert r.json()["errors"], r.text
+    # a million TypeDB answers: over the response limit, a clear 400
+    many = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 1000000) "
+            "SELECT x, 'some text to make rows wider' AS pad FROM c")
+    r = s.req("POST", "/v1/query", token=admin, json={
+        "databaseName": "big", "transactionType": "read", "query": many,
+        "queryOptions": {"answerCountLimit": 1000000}})
+    assert r.status_code == 400 and r.json()["code"] == "TSV11", r.text[:300]
+    assert "response limit" in r.json()["message"]
+    # same through a transaction
+    t = s.req("POST", "/v1/transactions/open", token=admin,
+              json={"databaseName": "big", "transactionType": "read"}).json()["transactionId"]
+    r = s.req("POST", f"/v1/transactions/{t}/query", token=admin,
+              json={"query": many, "queryOptions": {"answerCountLimit": 1000000}})
+    assert r.status_code == 400, r.text[:300]
+    s.req("POST", f"/v1/transactions/{t}/close", token=admin)
+    peak = peak_rss_mb(s)
+    print(f"peak RSS after zeroblob(2e8) x3 + 1e6 answers x2: {peak:.1f} MB (before: {base:.1f})")
+    assert peak < 250, peak
+
+
+def test_huge_insert_keeps_memory_bounded(big):
+    s, admin = big
+    base = peak_rss_mb(s)
+    n = 2_000_000
+    r = s.req("POST", "/dbs/big/sql", token=admin, json={
+        "query": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < %d) "
+                 "INSERT INTO t(v) SELECT 'row ' || x FROM c" % n})
+    assert r.status_code == 200 and not r.json()["errors"], r.text
+    assert r.json()["numChanges"] == n
+    r = s.req("POST", "/v1/database/big/sql", token=admin,
+              data="UPDATE t SET v = v || '!' WHERE id <= 300000")
+    assert r.status_code == 200, r.text
+    peak = peak_rss_mb(s)
+    print(f"peak RSS after a {n}-row INSERT ... SELECT: {peak:.1f} MB (before: {base:.1f})")
+    assert peak < 300, peak
+    r = s.req("GET", "/big/-/query.json", token=admin, params={"sql": "select count(*) as n from t"})
+    assert r.json()["rows"][0]["n"] == n
+
+
+def test_concurrent_scans_queue_outside_their_time_limit(fresh):
+    s = fresh("--sql-time-limit-ms", "1000")
+    admin = s.signin()
+    s.req("POST", "/v1/databases/scan", token=admin)
+    s.req("POST", "/dbs/scan/sql", token=admin, json={"query": "CREATE TABLE t(a INTEGER)"})
+    r = s.req("POST", "/dbs/scan/sql", token=admin,
+              json={"query": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 1000000) "
+                             "INSERT INTO t SELECT x FROM c"})
+    assert r.status_code == 200 and not r.json()["errors"], r.text
+    # one scan takes a fraction of the limit (~0.2 s); 32 at once must not time out
+    q = "select count(*) as n, sum(length(printf('%d-%d', a, a * a))) as s from t where a <= 400000"
+
+    def one(_):
+        return s.req("GET", "/scan/-/query.json", token=admin, params={"sql": q})
+    with concurrent.futures.ThreadPoolExecutor(32) as ex:
+        rs = list(ex.map(one, range(32)))
+    bad = [r.text for r in rs if r.status_code != 200]
+    assert not bad, bad[:2]
