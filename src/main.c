@@ -195,6 +195,12 @@ static int open_catalog(const char *dir, catalog_t **c) {
     return 0;
 }
 
+/* Shutdown's grace ran out: stop what in-flight requests wait for. */
+static void interrupt_all(void *app) {
+    (void)app;
+    txn_interrupt_all();
+}
+
 static int cmd_serve(int argc, char **argv) {
     serve_opts_t o;
     memset(&o, 0, sizeof o);
@@ -251,6 +257,7 @@ static int cmd_serve(int argc, char **argv) {
         .idle_timeout_ms = (uint64_t)(o.idle_timeout * 1000),
         .body_timeout_ms = (uint64_t)(o.body_timeout * 1000),
         .quiet = o.quiet,
+        .on_grace_expired = interrupt_all,
         .router = rt,
         .app = &engine,
     };

@@ -1,6 +1,7 @@
 /* common: shared request helpers (see common.h). */
 #include "api/common.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,11 @@ typedef struct {
     void *ctx;
     uint64_t deadline_us;
     uint64_t left_us; /* the limit not used up on the loop */
+    /* The slow path only: the connection running the statement, so a
+     * client that leaves can interrupt it (see slow_abort). */
+    pthread_mutex_t m;
+    store_db_t *running;
+    bool aborted;
 } read_t;
 
 /* One attempt; true if it stopped at its deadline (worth a retry). */
@@ -80,14 +86,40 @@ static void slow_work(void *data) {
     /* The time limit counts from when the statement runs, not from when it
      * queued behind the database's other running statements. */
     dbh_slot_take(rd->d);
-    attempt(rd, time_mono_us() + rd->left_us);
+    store_db_t *c = dbh_reader(rd->d, &rd->out->err);
+    if (!c) {
+        rd->out->rc = -1;
+    } else {
+        pthread_mutex_lock(&rd->m);
+        bool gone = rd->aborted;
+        if (!gone) rd->running = c;
+        pthread_mutex_unlock(&rd->m);
+        if (gone) rd->out->rc = err_set(&rd->out->err, E_TIMEOUT, "the client went away");
+        else rd->run(rd->ctx, c, time_mono_us() + rd->left_us);
+        pthread_mutex_lock(&rd->m);
+        rd->running = NULL;
+        pthread_mutex_unlock(&rd->m);
+        dbh_reader_put(rd->d, c);
+    }
     dbh_slot_give(rd->d);
+}
+
+/* The client left: nobody waits for the answer, so stop computing it. */
+static void slow_abort(http_req_t *r, void *data) {
+    (void)r;
+    read_t *rd = data;
+    pthread_mutex_lock(&rd->m);
+    rd->aborted = true;
+    if (rd->running) store_interrupt(rd->running);
+    pthread_mutex_unlock(&rd->m);
 }
 
 static void slow_done(http_req_t *r, void *data) {
     read_t *rd = data;
     http_done_fn done = rd->done;
     void *ctx = rd->ctx;
+    http_on_abort(r, NULL, NULL);
+    pthread_mutex_destroy(&rd->m);
     free(rd);
     done(r, ctx);
 }
@@ -95,7 +127,8 @@ static void slow_done(http_req_t *r, void *data) {
 void api_read(http_req_t *r, db_t *d, uint64_t limit_us, api_out_t *out, api_run_fn run, void (*reset)(void *ctx),
               http_done_fn done, void *ctx) {
     uint64_t start = time_mono_us();
-    read_t rd = {d, out, run, done, ctx, start + limit_us, limit_us};
+    read_t rd = {.d = d, .out = out, .run = run, .done = done, .ctx = ctx, .deadline_us = start + limit_us,
+                 .left_us = limit_us};
     bool on_loop_only = limit_us <= API_LOOP_BUDGET_US;
     if (!attempt(&rd, on_loop_only ? rd.deadline_us : start + API_LOOP_BUDGET_US) || on_loop_only) {
         done(r, ctx);
@@ -106,6 +139,8 @@ void api_read(http_req_t *r, db_t *d, uint64_t limit_us, api_out_t *out, api_run
     *slow = rd;
     uint64_t spent = time_mono_us() - start;
     slow->left_us = spent < limit_us ? limit_us - spent : 0;
+    pthread_mutex_init(&slow->m, NULL);
+    http_on_abort(r, slow_abort, slow);
     http_defer(r, slow_work, slow_done, slow);
 }
 

@@ -69,19 +69,8 @@ static void txn_release_ref(txn_t *t) {
 
 static uint64_t deadline_after_ms(int64_t ms) { return time_mono_us() + (uint64_t)ms * 1000; }
 
-static void to_timespec(uint64_t mono_us, struct timespec *ts) {
-    /* Condition variables below use CLOCK_MONOTONIC. */
-    ts->tv_sec = (time_t)(mono_us / 1000000);
-    ts->tv_nsec = (long)(mono_us % 1000000) * 1000;
-}
-
-static void cond_init_mono(pthread_cond_t *cv) {
-    pthread_condattr_t a;
-    pthread_condattr_init(&a);
-    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    pthread_cond_init(cv, &a);
-    pthread_condattr_destroy(&a);
-}
+#define to_timespec time_mono_timespec
+#define cond_init_mono time_cond_init_mono
 
 /* ---- the hold job (runs on the writer thread) -------------------------- */
 
@@ -530,6 +519,19 @@ static int close_as(const char *id, int64_t owner, const actor_t *a) {
 }
 
 int txn_close(const char *id, const actor_t *caller) { return close_as(id, caller->principal_id, caller); }
+
+void txn_interrupt_all(void) {
+    pthread_mutex_lock(&reg);
+    for (size_t i = 0; i < ntxns; i++) {
+        txn_t *t = txns[i];
+        pthread_mutex_lock(&t->m);
+        t->closing = true;
+        if (t->busy && t->conn) store_interrupt(t->conn);
+        pthread_cond_broadcast(&t->cv); /* a request waiting for the writer or its turn gives up */
+        pthread_mutex_unlock(&t->m);
+    }
+    pthread_mutex_unlock(&reg);
+}
 
 int txn_count(const db_t *d) {
     int n = 0;

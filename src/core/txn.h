@@ -55,6 +55,9 @@ int txn_commit(const char *id, const actor_t *caller, sql_class_t *type, err_t *
 int txn_rollback(const char *id, const actor_t *caller, err_t *e);
 /* Unknown ids close fine (0). */
 int txn_close(const char *id, const actor_t *caller);
+/* Marks every transaction closing and interrupts running queries, without
+ * waiting (shutdown's grace ran out); requests then finish promptly. */
+void txn_interrupt_all(void);
 /* Open transactions on d (a database in use cannot be deleted). */
 int txn_count(const db_t *d);
 /* Closes every transaction of a principal (password change, deletion). */

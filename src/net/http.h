@@ -55,6 +55,8 @@ struct http_req {
     uint64_t bytes_out;
     http_done_fn_priv timer_fn; /* http_after's callback, while armed */
     void *timer_data;
+    http_done_fn_priv abort_fn; /* http_on_abort's callback, while armed */
+    void *abort_data;
 };
 
 /* Case-insensitive header lookup; NULL if absent. */
@@ -90,6 +92,11 @@ void http_defer(http_req_t *r, http_work_fn work, http_done_fn done, void *data)
  * timer per request; arming again replaces it). For waits with a deadline,
  * e.g. a write queued behind a held writer. */
 void http_after(http_req_t *r, uint64_t ms, http_done_fn fn, void *data);
+
+/* Calls fn(r, data) on r's loop, once, if the client goes away (or the
+ * server gives up on it at shutdown) before r is answered: the place to
+ * interrupt work nobody waits for any more. r must still be answered. */
+void http_on_abort(http_req_t *r, http_done_fn fn, void *data);
 
 /* From ANY thread: runs fn(r, data) on r's own loop thread soon after.
  * This is how work finished elsewhere (a database writer) answers. */

@@ -33,7 +33,7 @@
 #define MAX_PENDING_INPUT (1024 * 1024) /* stop reading a pipelining client past this */
 #define LINGER_MS 2000
 #define LINGER_MAX_BYTES (4 * 1024 * 1024)
-#define DRAIN_GRACE_MS 10000
+#define DRAIN_GRACE_MS 5000 /* then connections still busy are dropped and their work interrupted */
 
 typedef enum { ST_IDLE, ST_HEADERS, ST_BODY, ST_HANDLING, ST_CLOSING } conn_state_t;
 
@@ -69,6 +69,9 @@ struct worker {
 
 struct server {
     server_config_t cfg;
+    pthread_mutex_t done_lock;
+    pthread_cond_t done_cv;
+    int running_workers; /* guarded by done_lock */
     worker_t *workers;
     int nworkers;
     int port;
@@ -271,6 +274,7 @@ static bool begin_answer(http_req_t *r) {
     }
     r->answered = true;
     r->timer_fn = NULL; /* a pending http_after no longer applies */
+    r->abort_fn = NULL;
     return true;
 }
 
@@ -351,6 +355,7 @@ void http_stream_end(http_req_t *r) {
     if (c && r->method != M_HEAD && c->parser.http_minor >= 1) conn_write(c, "0\r\n\r\n", 5);
     r->answered = true;
     r->timer_fn = NULL; /* a pending http_after no longer applies */
+    r->abort_fn = NULL;
     finish_request(c);
 }
 
@@ -443,9 +448,25 @@ static void on_handle_closed(uv_handle_t *h) {
     conn_free_if_done(c);
 }
 
+void http_on_abort(http_req_t *r, http_done_fn fn, void *data) {
+    r->abort_fn = fn;
+    r->abort_data = data;
+}
+
+/* The client is gone (or is being dropped): work still running for its
+ * request learns it. */
+static void fire_abort(conn_t *c) {
+    http_req_t *r = c->req;
+    if (!r || !r->dispatched || r->answered || !r->abort_fn) return;
+    http_done_fn fn = r->abort_fn;
+    r->abort_fn = NULL;
+    fn(r, r->abort_data);
+}
+
 static void conn_close(conn_t *c) {
     if (c->closing) return;
     c->closing = true;
+    fire_abort(c);
     run_drain(c); /* a waiting stream learns the client is gone */
     if (c->prev) c->prev->next = c->next;
     else c->w->conns = c->next;
@@ -784,8 +805,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
         c->eof = true;
         uv_read_stop(s);
         c->reading = false;
-        /* A request being handled is still answered; otherwise close now. */
+        /* A request being handled is still answered (and its work told the
+         * client left); otherwise close now. */
         if (c->state != ST_HANDLING) conn_close(c);
+        else fire_abort(c);
     }
     if (shared) w->read_buf_busy = false;
     else free(b->base);
@@ -874,6 +897,10 @@ static void worker_main(void *arg) {
     if (w->conns == NULL && uv_is_active((uv_handle_t *)&w->drain_timer)) uv_close((uv_handle_t *)&w->drain_timer, NULL);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     uv_loop_close(&w->loop);
+    pthread_mutex_lock(&w->srv->done_lock);
+    w->srv->running_workers--;
+    pthread_cond_signal(&w->srv->done_cv);
+    pthread_mutex_unlock(&w->srv->done_lock);
 }
 
 /* Every loop listens with SO_REUSEPORT, which would let a second server on
@@ -978,6 +1005,9 @@ server_t *server_start(const server_config_t *cfg, char *err, size_t errlen) {
         if (port == 0) port = bound_port(w->fd); /* the others join the same port */
     }
     s->port = port;
+    pthread_mutex_init(&s->done_lock, NULL);
+    time_cond_init_mono(&s->done_cv);
+    s->running_workers = s->nworkers;
     for (int i = 0; i < s->nworkers; i++) {
         worker_t *w = &s->workers[i];
         uv_loop_init(&w->loop);
@@ -1007,10 +1037,26 @@ int server_wait(server_t *s) {
     sigwait(&set, &sig);
     if (!s->cfg.quiet) fprintf(stderr, "atrium: %s received, finishing in-flight requests\n", strsignal(sig));
     for (int i = 0; i < s->nworkers; i++) uv_async_send(&s->workers[i].stop_async);
+    /* In-flight requests get DRAIN_GRACE_MS to finish; then what they wait
+     * for is interrupted, so a long query cannot hold up the shutdown. */
+    uint64_t until = time_mono_us() + (uint64_t)DRAIN_GRACE_MS * 1000;
+    struct timespec ts;
+    time_mono_timespec(until, &ts);
+    pthread_mutex_lock(&s->done_lock);
+    while (s->running_workers > 0)
+        if (pthread_cond_timedwait(&s->done_cv, &s->done_lock, &ts) == ETIMEDOUT) break;
+    bool late = s->running_workers > 0;
+    pthread_mutex_unlock(&s->done_lock);
+    if (late && s->cfg.on_grace_expired) {
+        if (!s->cfg.quiet) fprintf(stderr, "atrium: interrupting requests still running after %d ms\n", DRAIN_GRACE_MS);
+        s->cfg.on_grace_expired(s->cfg.app);
+    }
     for (int i = 0; i < s->nworkers; i++) {
         uv_thread_join(&s->workers[i].thread);
         pthread_mutex_destroy(&s->workers[i].post_lock);
     }
+    pthread_mutex_destroy(&s->done_lock);
+    pthread_cond_destroy(&s->done_cv);
     free(s->workers);
     free(s);
     return 0;

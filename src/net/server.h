@@ -23,6 +23,11 @@ typedef struct {
     uint64_t body_timeout_ms; /* from the end of the headers to the end of the body */
     uint64_t idle_timeout_ms;
     bool quiet; /* no access log */
+    /* Called once (from server_wait's thread, which may block) if requests
+     * are still in flight DRAIN_GRACE after a stop signal: interrupt what
+     * they wait for. The loops drop their busy connections then too (see
+     * http_on_abort). May be NULL. */
+    void (*on_grace_expired)(void *app);
     const router_t *router;
     void *app; /* handed to handlers as req->app */
 } server_config_t;

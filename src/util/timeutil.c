@@ -25,3 +25,16 @@ void time_iso8601(int64_t ms, char out[25]) {
              tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
     snprintf(out, 25, "%.24s", tmp);
 }
+
+void time_cond_init_mono(pthread_cond_t *cv) {
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(cv, &a);
+    pthread_condattr_destroy(&a);
+}
+
+void time_mono_timespec(uint64_t mono_us, struct timespec *ts) {
+    ts->tv_sec = (time_t)(mono_us / 1000000);
+    ts->tv_nsec = (long)(mono_us % 1000000) * 1000;
+}

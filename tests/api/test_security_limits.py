@@ -96,3 +96,68 @@ def test_concurrent_scans_queue_outside_their_time_limit(fresh):
         rs = list(ex.map(one, range(32)))
     bad = [r.text for r in rs if r.status_code != 200]
     assert not bad, bad[:2]
+
+
+LONG = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 5000000000) "
+        "SELECT count(*) FROM c")
+
+
+def long_read_request(s, token, db, timeout_ms=120000):
+    import json
+    body = json.dumps({"databaseName": db, "transactionType": "read", "query": LONG,
+                       "transactionOptions": {"transactionTimeoutMillis": timeout_ms}}).encode()
+    sock = s.raw_socket()
+    sock.sendall(b"POST /v1/query HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token.encode() +
+                 b"\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    return sock
+
+
+def cpu_seconds(s):
+    with open(f"/proc/{s.proc.pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_client_disconnect_interrupts_its_read(fresh):
+    s = fresh("--typedb-max-txn-timeout", "600")
+    admin = s.signin()
+    s.req("POST", "/v1/databases/slow", token=admin)
+    # as many long reads as the database runs at once, then their clients leave
+    socks = [long_read_request(s, admin, "slow") for _ in range(os.cpu_count() or 2)]
+    import time
+    time.sleep(0.5 * SLOW)
+    for k in socks:
+        k.close()
+    # nothing computes for them any more: the server goes idle
+    time.sleep(1)
+    before = cpu_seconds(s)
+    time.sleep(1)
+    assert cpu_seconds(s) - before < 0.5
+    # the slots are free again: a quick read of the same database is answered
+    r = s.req("POST", "/v1/query", token=admin, json={
+        "databaseName": "slow", "transactionType": "read", "query": "SELECT 1"})
+    assert r.status_code == 200, r.text
+
+
+def test_sigterm_interrupts_long_statements(fresh):
+    import signal
+    import time
+    s = fresh("--typedb-max-txn-timeout", "600")
+    admin = s.signin()
+    s.req("POST", "/v1/databases/slow2", token=admin)
+    one_shot = long_read_request(s, admin, "slow2")
+    t = s.req("POST", "/v1/transactions/open", token=admin, json={
+        "databaseName": "slow2", "transactionType": "read",
+        "transactionOptions": {"transactionTimeoutMillis": 600000}}).json()["transactionId"]
+    import json
+    body = json.dumps({"query": LONG}).encode()
+    in_txn = s.raw_socket()
+    in_txn.sendall(f"POST /v1/transactions/{t}/query HTTP/1.1\r\nHost: x\r\n".encode() +
+                   b"Authorization: Bearer " + admin.encode() +
+                   b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    time.sleep(0.5 * SLOW)
+    # the server's stop waits for neither statement past its grace period
+    # (the fixture asserts exit code 0 within its stop timeout)
+    assert s.stop(signal.SIGTERM) == 0
+    one_shot.close()
+    in_txn.close()
