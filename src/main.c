@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "api/airsequel.h"
+#include "api/common.h"
 #include "api/datasette.h"
 #include "api/stdb.h"
 #include "api/typedb.h"
@@ -258,6 +259,8 @@ static int cmd_serve(int argc, char **argv) {
         .body_timeout_ms = (uint64_t)(o.body_timeout * 1000),
         .quiet = o.quiet,
         .on_grace_expired = interrupt_all,
+        .prepare = api_prepare_body,
+        .prepare_min_body = API_PREPARE_MIN_BODY,
         .router = rt,
         .app = &engine,
     };

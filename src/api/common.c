@@ -24,9 +24,48 @@ bearer_t api_bearer(const http_req_t *r, const char **tok) {
     return BEARER_OK;
 }
 
+/* A body parsed off the loop: with duplicate keys refused, any top-level
+ * value accepted; the loosest caller's answer can be derived from it. */
+typedef struct {
+    json_t *j;
+    json_error_t je;
+} prepared_json_t;
+
+static void prepared_free(void *p) {
+    prepared_json_t *pj = p;
+    json_decref(pj->j);
+    free(pj);
+}
+
+void api_prepare_body(http_req_t *r) {
+    size_t i = 0;
+    while (i < r->body.len && (r->body.data[i] == ' ' || r->body.data[i] == '\n' || r->body.data[i] == '\r' ||
+                               r->body.data[i] == '\t'))
+        i++;
+    if (i == r->body.len || (r->body.data[i] != '{' && r->body.data[i] != '[')) return;
+    prepared_json_t *pj = xcalloc(1, sizeof *pj);
+    pj->j = json_loadb(r->body.data, r->body.len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &pj->je);
+    r->prepared = pj;
+    r->prepared_free = prepared_free;
+}
+
+json_t *api_body_parse(const http_req_t *r, size_t flags, json_error_t *je) {
+    const prepared_json_t *pj = r->prepared_free == prepared_free ? r->prepared : NULL;
+    /* Only a duplicate key makes the loose and strict parses differ. */
+    bool dup = pj && !pj->j && strstr(pj->je.text, "duplicate object key");
+    if (pj && !(dup && !(flags & JSON_REJECT_DUPLICATES))) {
+        if (!pj->j) {
+            *je = pj->je;
+            return NULL;
+        }
+        return json_incref(pj->j);
+    }
+    return json_loadb(r->body.data ? r->body.data : "", r->body.len, flags, je);
+}
+
 json_t *api_json_object(const http_req_t *r, char *err, size_t errlen) {
     json_error_t je;
-    json_t *j = json_loadb(r->body.data ? r->body.data : "", r->body.len, JSON_REJECT_DUPLICATES, &je);
+    json_t *j = api_body_parse(r, JSON_REJECT_DUPLICATES, &je);
     if (!j) {
         snprintf(err, errlen, "%s (line %d, column %d)", je.text, je.line, je.column);
         return NULL;

@@ -18,6 +18,14 @@ typedef enum { BEARER_NONE, BEARER_OK, BEARER_MALFORMED } bearer_t;
 /* Finds "Authorization: Bearer <t>". BEARER_MALFORMED: another scheme or an
  * empty token. On BEARER_OK *tok points into the header (NUL-terminated). */
 bearer_t api_bearer(const http_req_t *r, const char **tok);
+/* The server's prepare hook (runs on the thread pool for large bodies):
+ * parses a JSON-looking body once, off the loop, for api_body_parse. */
+#define API_PREPARE_MIN_BODY (64 * 1024)
+void api_prepare_body(http_req_t *r);
+/* The body parsed as JSON with jansson's flags (a new reference, or NULL
+ * with je filled): the result api_prepare_body made off the loop when
+ * there is one, else parsed now (small bodies). */
+json_t *api_body_parse(const http_req_t *r, size_t flags, json_error_t *je);
 /* Parses the body as a JSON object; NULL with a message in err otherwise. */
 json_t *api_json_object(const http_req_t *r, char *err, size_t errlen);
 /* Strictly percent-decodes capture i into out (reset first); -1 if invalid. */

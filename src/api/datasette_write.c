@@ -1151,7 +1151,7 @@ void ds_write(http_req_t *r, const actor_t *a, db_t *d, const char *table, const
     j->max_rows = (int)DS_ENGINE(r)->ds_max_insert_rows;
     json_error_t je;
     const char *body = r->body.data ? r->body.data : "";
-    j->body = json_loadb(body, r->body.len, JSON_DECODE_ANY, &je);
+    j->body = api_body_parse(r, JSON_DECODE_ANY, &je);
     if (!j->body) j->json_err = py_json_error(body, r->body.len, &je);
     if (strcmp(j->op, "create") == 0 && !j->can_schema) {
         /* create-table is checked before the body is looked at */
@@ -1180,7 +1180,7 @@ void ds_create_token(http_req_t *r, const actor_t *presented) {
         return;
     }
     json_error_t je;
-    json_t *b = r->body.len ? json_loadb(r->body.data, r->body.len, 0, &je) : json_object();
+    json_t *b = r->body.len ? api_body_parse(r, 0, &je) : json_object();
     if (!b) {
         char *m = py_json_error(r->body.data ? r->body.data : "", r->body.len, &je);
         ds_error(r, 400, m);

@@ -57,6 +57,10 @@ struct http_req {
     void *timer_data;
     http_done_fn_priv abort_fn; /* http_on_abort's callback, while armed */
     void *abort_data;
+    /* What the server's prepare hook made of the body off the loop (see
+     * server_config_t.prepare), freed with the request. */
+    void *prepared;
+    void (*prepared_free)(void *);
 };
 
 /* Case-insensitive header lookup; NULL if absent. */

@@ -177,6 +177,7 @@ static void req_free(http_req_t *r) {
     }
     buf_free(&r->body);
     buf_free(&r->extra_headers);
+    if (r->prepared_free) r->prepared_free(r->prepared);
     free(r);
 }
 
@@ -720,13 +721,28 @@ static int on_message_complete(http_parser *p) {
     return 0;
 }
 
+static void prepare_work(void *data) {
+    http_req_t *r = data;
+    ((conn_t *)r->conn)->w->srv->cfg.prepare(r);
+}
+
+static void prepare_done(http_req_t *r, void *data) {
+    (void)data;
+    router_dispatch(((conn_t *)r->conn)->w->srv->cfg.router, r);
+}
+
 static void dispatch(conn_t *c) {
     set_timer(c, 0);
     c->w->inflight++;
     http_req_t *r = c->req;
     r->dispatched = true;
     if (!r->body.data) buf_reserve(&r->body, 0);
-    router_dispatch(c->w->srv->cfg.router, r);
+    const server_config_t *cfg = &c->w->srv->cfg;
+    if (cfg->prepare && r->body.len >= cfg->prepare_min_body) {
+        http_defer(r, prepare_work, prepare_done, r);
+        return;
+    }
+    router_dispatch(cfg->router, r);
 }
 
 /* Answers a transport-level error and closes after it. */

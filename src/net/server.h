@@ -28,6 +28,12 @@ typedef struct {
      * they wait for. The loops drop their busy connections then too (see
      * http_on_abort). May be NULL. */
     void (*on_grace_expired)(void *app);
+    /* Optional: runs on the thread pool, before dispatch, for requests
+     * whose body has at least prepare_min_body bytes, so that costly body
+     * work (parsing a 50 MiB JSON document) never stalls a loop. It may
+     * set r->prepared / r->prepared_free; it must not answer. */
+    void (*prepare)(http_req_t *r);
+    size_t prepare_min_body;
     const router_t *router;
     void *app; /* handed to handlers as req->app */
 } server_config_t;

@@ -196,3 +196,27 @@ def test_one_shot_write_honours_lock_timeout(server, admin, vdb):
         server.req("POST", f"/v1/transactions/{wid}/close", token=admin)
     finally:
         server.req("POST", f"/v1/transactions/{tid}/close", token=admin)
+
+
+def test_large_json_bodies_are_parsed_off_the_loop(fresh):
+    s = fresh("--threads", "1")
+    admin = s.signin()
+    # ~20 MiB of JSON that takes jansson a good while to parse
+    body = (b'{"databaseName": "nope", "transactionType": "read", "query": "select 1", "pad": [' +
+            b"0," * 10_000_000 + b'0]}')
+    big = s.raw_socket(timeout=60)
+    big.sendall(b"POST /v1/query HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + admin.encode() +
+                b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    # the loop is free while the body is parsed: /health is answered meanwhile
+    st, _, _ = s.raw_req("GET", "/health")
+    assert st == 204
+    big.settimeout(0.01)
+    try:
+        early = big.recv(1)
+    except (BlockingIOError, TimeoutError, OSError):
+        early = b""
+    assert early == b"", "the big request was answered before /health: its body was parsed on the loop"
+    big.settimeout(60)
+    st, _, data, _ = read_http_response(big)
+    assert st == 404 and b"SRV3" in data
+    big.close()
