@@ -531,12 +531,13 @@ int auth_user_create(catalog_t *c, const char *name, const char *password, err_t
         store_reset(st);
     }
     if (rc >= 0) {
-        /* Every signed-in user may manage databases (TypeDB's model). */
+        /* Every user may create databases (and owns what it creates); it
+         * holds no rights on anyone else's (spec/typedb.md §2). */
         int64_t id = store_last_rowid(s);
-        rc = store_cached(s, "INSERT INTO grants(principal_id, db, actions) VALUES (?, '*', ?)", &st);
+        rc = store_cached(s, "INSERT INTO grants(principal_id, db, actions) VALUES (?, '" AUTH_INSTANCE "', ?)", &st);
         if (rc == 0) {
             store_bind_int(st, 1, id);
-            store_bind_int(st, 2, ACT_READ | ACT_WRITE | ACT_SCHEMA);
+            store_bind_int(st, 2, ACT_SCHEMA);
             rc = store_step(st);
             store_reset(st);
         }
@@ -627,9 +628,13 @@ size_t auth_user_list(catalog_t *c, char ***names) {
     return n;
 }
 
+/* A grant's db is a database id, "*" (the instance and every database) or
+ * AUTH_INSTANCE (the instance alone: e.g. creating databases, which does
+ * not give rights on anyone else's). */
 static bool grants_allow(const grant_t *g, int n, const db_t *db, unsigned action) {
     for (int i = 0; i < n; i++) {
-        bool match = strcmp(g[i].db, "*") == 0 || (db && strcmp(g[i].db, db->id) == 0);
+        bool match = strcmp(g[i].db, "*") == 0 || (db ? strcmp(g[i].db, db->id) == 0
+                                                      : strcmp(g[i].db, AUTH_INSTANCE) == 0);
         if (match && (g[i].actions & action) == action) return true;
     }
     return false;

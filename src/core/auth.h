@@ -23,6 +23,8 @@ enum {
 };
 
 #define AUTH_MAX_GRANTS 32
+/* The db of a grant on the instance alone (see auth_check). */
+#define AUTH_INSTANCE "@"
 #define TOKEN_MAX_LEN 64 /* "atr_" + 43 base64url chars, with room */
 
 typedef struct {

@@ -70,6 +70,10 @@ static const char *migrations[] = {
     "CREATE TABLE db_aliases("
     "  name TEXT PRIMARY KEY,"
     "  db_id TEXT NOT NULL REFERENCES databases(id) ON DELETE CASCADE);",
+    /* 2: users' instance grant no longer covers everyone's databases: it
+     * becomes the right to create databases ("@" = the instance alone). */
+    "UPDATE grants SET db = '@', actions = 4 WHERE db = '*' AND actions = 7"
+    " AND principal_id IN (SELECT id FROM principals WHERE kind = 'user' AND is_admin = 0);",
 };
 
 static int migrate(store_db_t *s, err_t *e) {

@@ -153,3 +153,30 @@ def test_anonymous_identity_requests_do_not_grow_the_catalog(fresh):
     assert ws.status_code == 200, ws.text
     assert rows()[0] == before[0] + 1
     assert s.req("GET", f"/v1/identity/{r['identity']}/verify", token=ws.json()["token"]).status_code == 204
+
+
+def test_users_hold_no_rights_on_others_databases_after_migration(fresh):
+    import os
+    import sqlite3
+    s = fresh()
+    admin = s.signin()
+    s.req("POST", "/v1/databases/admins", token=admin)
+    assert s.req("POST", "/v1/users/carol", token=admin, json={"password": "carol-pw"}).status_code == 200
+    assert s.stop() == 0
+    # a catalog written by an earlier atrium: users held read/write/schema on '*'
+    c = sqlite3.connect(os.path.join(s.data_dir, "system.db"))
+    c.execute("UPDATE grants SET db = '*', actions = 7 WHERE principal_id = "
+              "(SELECT id FROM principals WHERE name = 'carol')")
+    c.execute("PRAGMA user_version = 1")
+    c.commit()
+    c.close()
+    s.start()
+    carol = s.signin("carol", "carol-pw")
+    assert s.req("GET", "/v1/databases/admins", token=carol).status_code == 404
+    r = s.req("POST", "/v1/query", token=carol, json={
+        "databaseName": "admins", "transactionType": "read", "query": "SELECT 1"})
+    assert r.status_code == 404
+    assert s.req("DELETE", "/v1/databases/admins", token=carol).status_code == 404
+    # she still creates (and owns) databases of her own
+    assert s.req("POST", "/v1/databases/carols", token=carol).status_code == 200
+    assert s.req("GET", "/v1/databases", token=carol).json() == {"databases": [{"name": "carols"}]}

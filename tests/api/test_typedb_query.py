@@ -124,8 +124,16 @@ def test_rights(server, admin, db):
     u = "qr" + uuid.uuid4().hex[:6]
     assert server.req("POST", f"/v1/users/{u}", token=admin, json={"password": "pw"}).status_code == 200
     t = server.signin(u, "pw")
-    # Signed-in users have read/write/schema on every database (TypeDB's model).
-    assert query(server, t, db, "SELECT 1 AS one", "read").status_code == 200
+    # Users hold no rights on others' databases (spec §2: scoped by ownership)...
+    r = query(server, t, db, "SELECT 1 AS one", "read")
+    assert r.status_code == 404 and r.json()["code"] == "SRV3"
+    # ...and every right on the ones they create.
+    own = "own" + uuid.uuid4().hex[:6]
+    assert server.req("POST", f"/v1/databases/{own}", token=t).status_code == 200
+    for cls, sql in (("schema", "CREATE TABLE x(a)"), ("write", "INSERT INTO x VALUES (1)"),
+                     ("read", "SELECT a FROM x")):
+        assert query(server, t, own, sql, cls).status_code == 200
+    assert server.req("DELETE", f"/v1/databases/{own}", token=t).status_code == 200
 
 
 def test_hundred_clients_mixed_dialects_leave_exactly_10000_rows(server, admin):

@@ -179,7 +179,12 @@ def test_owner_only(env):
     u = "tu" + uuid.uuid4().hex[:6]
     server.req("POST", f"/v1/users/{u}", token=admin, json={"password": "pw"})
     ut = server.signin(u, "pw")
-    t = tid(open_(env, "write", token=ut))
+    # others' databases are not the user's to open (spec §2)
+    assert open_(env, "write", token=ut).status_code == 404
+    # on its own database it may; the transaction is still the user's alone
+    server.req("POST", f"/v1/databases/{u}db", token=ut)
+    r = server.req("POST", "/v1/transactions/open", token=ut, json={"databaseName": f"{u}db", "transactionType": "write"})
+    t = tid(r)
     assert code(q(env, t, "SELECT 1", token=admin)) == (403, "SRV2")  # admin too
     assert code(op(env, t, "commit", token=admin)) == (403, "SRV2")
     assert q(env, t, "SELECT 1 AS one", token=ut).status_code == 200
