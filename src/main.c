@@ -34,6 +34,7 @@ static const char *usage_main =
     "  atrium token create USER [--ttl SECONDS] [--data DIR]\n"
     "                                        print a new API token for USER\n"
     "  atrium demo FILE.db                    write a small demo database\n"
+    "  atrium routes                          list the HTTP routes (method, pattern, dialect)\n"
     "  atrium --version | --help\n"
     "\n"
     "Run `atrium serve --help` for the server options.\n";
@@ -196,6 +197,36 @@ static int open_catalog(const char *dir, catalog_t **c) {
     return 0;
 }
 
+/* Every dialect's routes. Order matters for paths no route matches: the
+ * more specific claims first. */
+static router_t *make_router(void) {
+    router_t *rt = router_new();
+    airsequel_register(rt);
+    stdb_register(rt); /* before typedb: its claims on /v1/identity, /v1/database win */
+    typedb_register(rt);
+    datasette_register(rt); /* last: its fallback route takes what no one claims */
+    return rt;
+}
+
+static void print_route(void *ctx, const char *dialect, unsigned methods, const char *pattern) {
+    (void)ctx;
+    static const struct {
+        unsigned bit;
+        const char *name;
+    } names[] = {{M_GET, "GET"},       {M_HEAD, "HEAD"},   {M_POST, "POST"},      {M_PUT, "PUT"},
+                 {M_DELETE, "DELETE"}, {M_PATCH, "PATCH"}, {M_OPTIONS, "OPTIONS"}, {M_OTHER, "OTHER"}};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (methods & names[i].bit) printf("%s %s %s\n", names[i].name, pattern, dialect);
+}
+
+/* `atrium routes`: the route table, one "METHOD PATTERN DIALECT" a line. */
+static int cmd_routes(void) {
+    router_t *rt = make_router();
+    router_each(rt, print_route, NULL);
+    router_free(rt);
+    return 0;
+}
+
 /* Shutdown's grace ran out: stop what in-flight requests wait for. */
 static void interrupt_all(void *app) {
     (void)app;
@@ -240,12 +271,7 @@ static int cmd_serve(int argc, char **argv) {
                        .typedb_max_txn_timeout_ms = (int64_t)(o.max_txn_s * 1000),
                        .typedb_max_answers = (int64_t)o.max_answers,
                        .ds_max_insert_rows = (int64_t)o.max_insert_rows};
-    router_t *rt = router_new();
-    /* Order matters for paths no route matches: the more specific claims first. */
-    airsequel_register(rt);
-    stdb_register(rt); /* before typedb: its claims on /v1/identity, /v1/database win */
-    typedb_register(rt);
-    datasette_register(rt); /* last: its fallback route takes what no one claims */
+    router_t *rt = make_router();
 
     server_config_t cfg = {
         .host = o.host,
@@ -417,6 +443,7 @@ int main(int argc, char **argv) {
     if (strcmp(argv[1], "serve") == 0) return cmd_serve(argc - 2, argv + 2);
     if (strcmp(argv[1], "user") == 0) return cmd_user(argc - 2, argv + 2);
     if (strcmp(argv[1], "token") == 0) return cmd_token(argc - 2, argv + 2);
+    if (strcmp(argv[1], "routes") == 0) return cmd_routes();
     if (strcmp(argv[1], "demo") == 0) {
         if (argc != 3) return die("%s", "usage: atrium demo FILE.db");
         err_t e;

@@ -614,6 +614,8 @@ static void h_close(http_req_t *r) {
 }
 
 static void h_analyze(http_req_t *r) {
+    actor_t a;
+    if (!tdb_authenticate(r, &a)) return;
     tdb_error(r, 501, "SRV1", "Not implemented: query analysis needs TypeQL; Atrium speaks SQL.", NULL);
 }
 

@@ -10,6 +10,7 @@ typedef struct {
     char **segs; /* pattern segments */
     int nsegs;
     route_fn fn;
+    char *pattern;
     bool fallback; /* pattern slash-star: yields to paths another dialect claims */
 } route_t;
 
@@ -27,6 +28,7 @@ void router_free(router_t *rt) {
     for (size_t i = 0; i < rt->n; i++) {
         for (int k = 0; k < rt->routes[i].nsegs; k++) free(rt->routes[i].segs[k]);
         free(rt->routes[i].segs);
+        free(rt->routes[i].pattern);
     }
     free(rt->routes);
     free(rt->dialects);
@@ -42,6 +44,7 @@ void router_add(router_t *rt, const dialect_t *d, unsigned methods, const char *
     r->d = d;
     r->methods = methods | ((methods & M_GET) ? M_HEAD : 0);
     r->fn = fn;
+    r->pattern = xstrdup(pattern);
     r->fallback = strcmp(pattern, "/*") == 0;
     r->segs = NULL;
     r->nsegs = 0;
@@ -145,4 +148,10 @@ void router_dispatch(const router_t *rt, http_req_t *r) {
     }
     if (path_match) http_respond_error(r, 405, "Method not allowed");
     else http_respond_error(r, 404, "Not found");
+}
+
+void router_each(const router_t *rt, void (*fn)(void *ctx, const char *dialect, unsigned methods, const char *pattern),
+                 void *ctx) {
+    for (size_t i = 0; i < rt->n; i++)
+        fn(ctx, rt->routes[i].d->name, rt->routes[i].methods & ~(unsigned)M_HEAD, rt->routes[i].pattern);
 }

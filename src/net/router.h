@@ -37,6 +37,10 @@ void router_free(router_t *rt);
 void router_add(router_t *rt, const dialect_t *d, unsigned methods, const char *pattern, route_fn fn);
 /* Finds the dialect that owns a path (for transport errors); may be NULL. */
 const dialect_t *router_dialect_for(const router_t *rt, const char *path);
+/* Calls fn for every route in registration order (HEAD left out where GET
+ * implies it): the route table as data, for `atrium routes` and tests. */
+void router_each(const router_t *rt, void (*fn)(void *ctx, const char *dialect, unsigned methods, const char *pattern),
+                 void *ctx);
 /* Routes the request: calls the handler or answers 404/405/OPTIONS. */
 void router_dispatch(const router_t *rt, http_req_t *r);
 

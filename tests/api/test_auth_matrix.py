@@ -1,0 +1,239 @@
+"""The authorization matrix: every route of the router's table (from
+`atrium routes`) is tried with every kind of token. Each route names the
+right it needs; a route added without an entry here fails the test."""
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from conftest import BIN
+
+KINDS = ["none", "malformed", "expired", "revoked", "other_user", "other_db_scope",
+         "read_scope", "write_scope", "owner", "admin"]
+
+# who may pass, per needed right ("open": anyone, checked for no 5xx only)
+ALLOWED = {
+    "token": {"other_user", "other_db_scope", "read_scope", "write_scope", "owner", "admin"},
+    "create": {"other_user", "owner", "admin"},
+    "read": {"read_scope", "write_scope", "owner", "admin"},
+    "write": {"write_scope", "owner", "admin"},
+    "schema": {"owner", "admin"},
+    "admin": {"admin"},
+    "txn": {"write_scope", "owner"},  # the owner's transaction, with the write right; not even the admin
+}
+
+VIEW = ["view-instance", "view-database", "view-table", "execute-sql"]
+WRITE = VIEW + ["insert-row", "update-row", "delete-row"]
+
+
+class Ctx:
+    def __init__(self, s):
+        self.s = s
+        self.admin = s.signin()
+        for u in ("mxo", "mxu", "mxr", "mxv"):
+            assert s.req("POST", f"/v1/users/{u}", token=self.admin, json={"password": "pw-" + u}).status_code == 200
+        self.owner = s.signin("mxo", "pw-mxo")
+        for db in ("mxdb", "mxother"):
+            assert s.req("POST", f"/v1/databases/{db}", token=self.owner).status_code == 200
+        r = s.req("POST", "/v1/query", token=self.owner, json={
+            "databaseName": "mxdb", "transactionType": "schema",
+            "query": "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'one')"})
+        assert r.status_code == 200, r.text
+        self.identity = s.req("GET", "/v1/database/mxdb", token=self.owner).json()["owner_identity"]
+
+        def dstok(body, token=None):
+            r = s.req("POST", "/-/create-token", token=token or self.owner, json=body)
+            assert r.status_code == 201, r.text
+            return r.json()["token"]
+        revoked = s.signin("mxr", "pw-mxr")
+        assert s.req("PUT", "/v1/users/mxr", token=self.admin, json={"password": "pw-new"}).status_code == 200
+        expired = dstok({"expire_after": 1})
+        self.tokens = {
+            "none": None,
+            "malformed": "MALFORMED",
+            "expired": expired,
+            "revoked": revoked,
+            "other_user": s.signin("mxu", "pw-mxu"),
+            "other_db_scope": dstok({"restrict_database": {"mxother": WRITE + ["create-table", "drop-table"]}}),
+            "read_scope": dstok({"restrict_all": VIEW}),
+            "write_scope": dstok({"restrict_all": WRITE}),
+            "owner": self.owner,
+            "admin": self.admin,
+        }
+        time.sleep(2)  # the expired token expires
+        self.n = 0
+
+    def fresh(self, prefix):
+        self.n += 1
+        return f"{prefix}{self.n}"
+
+    def send(self, kind, method, path, **kw):
+        tok = self.tokens[kind]
+        headers = kw.pop("headers", {})
+        if tok == "MALFORMED":
+            headers["Authorization"] = "Basic bWFsOmZvcm1lZA=="
+            tok = None
+        return self.s.req(method, path, token=tok, headers=headers, **kw)
+
+
+def open_txn(c):
+    r = c.s.req("POST", "/v1/transactions/open", token=c.owner,
+                json={"databaseName": "mxdb", "transactionType": "write"})
+    assert r.status_code == 200, r.text
+    return r.json()["transactionId"]
+
+
+def txn_route(action, body=None):
+    def run(c, kind):
+        t = open_txn(c)
+        try:
+            return c.send(kind, "POST", f"/v1/transactions/{t}/{action}", json=body)
+        finally:
+            c.s.req("POST", f"/v1/transactions/{t}/close", token=c.owner)
+    return run
+
+
+def simple(method, path, **kw):
+    return lambda c, kind: c.send(kind, method, path.format(c=c), **kw)
+
+
+def delete_db(c, kind):
+    name = c.fresh("mxdel")
+    assert c.s.req("POST", f"/v1/databases/{name}", token=c.owner).status_code == 200
+    return c.send(kind, "DELETE", f"/v1/databases/{name}")
+
+
+def delete_user(c, kind):
+    name = c.fresh("mxgone")
+    assert c.s.req("POST", f"/v1/users/{name}", token=c.admin, json={"password": "pw"}).status_code == 200
+    return c.send(kind, "DELETE", f"/v1/users/{name}")
+
+
+def ds_drop(c, kind):
+    name = c.fresh("tmp")
+    r = c.s.req("POST", "/mxdb/-/create", token=c.owner, json={"table": name, "columns": [{"name": "a"}]})
+    assert r.status_code == 201, r.text
+    return c.send(kind, "POST", f"/mxdb/{name}/-/drop", json={"confirm": True})
+
+
+def ds_row(op):
+    def run(c, kind):
+        c.s.req("POST", "/mxdb/t/-/upsert", token=c.owner, json={"rows": [{"id": 7, "v": "seven"}]})
+        body = {"update": {"v": "x"}} if op == "update" else None
+        return c.send(kind, "POST", f"/mxdb/t/7/-/{op}", json=body)
+    return run
+
+
+# (METHOD, pattern) -> [(need, request), ...]
+MATRIX = {
+    ("POST", "/dbs/:db/sql"): [("read", simple("POST", "/dbs/mxdb/sql", json={"query": "SELECT 1"})),
+                               ("write", simple("POST", "/dbs/mxdb/sql",
+                                                json={"query": "UPDATE t SET v = v WHERE id = 1"}))],
+    ("POST", "/v1/identity"): [("open", simple("POST", "/v1/identity"))],
+    ("POST", "/v1/identity/websocket-token"): [("token", simple("POST", "/v1/identity/websocket-token"))],
+    ("GET", "/v1/identity/:id/verify"): [("token", simple("GET", "/v1/identity/{c.identity}/verify"))],
+    ("GET", "/v1/database/:noi"): [("read", simple("GET", "/v1/database/mxdb"))],
+    ("GET", "/v1/database/:noi/identity"): [("read", simple("GET", "/v1/database/mxdb/identity"))],
+    ("GET", "/v1/database/:noi/names"): [("read", simple("GET", "/v1/database/mxdb/names"))],
+    ("POST", "/v1/database/:noi/sql"): [("read", simple("POST", "/v1/database/mxdb/sql", data="SELECT 1 AS one")),
+                                        ("write", simple("POST", "/v1/database/mxdb/sql",
+                                                         data="UPDATE t SET v = v WHERE id = 1"))],
+    ("GET", "/health"): [("open", simple("GET", "/health"))],
+    ("GET", "/v1/health"): [("open", simple("GET", "/v1/health"))],
+    ("GET", "/v1"): [("open", simple("GET", "/v1", allow_redirects=False))],
+    ("GET", "/v1/version"): [("open", simple("GET", "/v1/version"))],
+    ("POST", "/v1/signin"): [("open", simple("POST", "/v1/signin", json={"username": "mxu", "password": "pw-mxu"}))],
+    ("GET", "/v1/databases"): [("token", simple("GET", "/v1/databases"))],
+    ("GET", "/v1/databases/:name"): [("read", simple("GET", "/v1/databases/mxdb"))],
+    ("POST", "/v1/databases/:name"): [("create", lambda c, k: c.send(k, "POST", f"/v1/databases/{c.fresh('mxnew')}"))],
+    ("DELETE", "/v1/databases/:name"): [("schema", delete_db)],
+    ("GET", "/v1/databases/:name/schema"): [("read", simple("GET", "/v1/databases/mxdb/schema"))],
+    ("GET", "/v1/databases/:name/type-schema"): [("read", simple("GET", "/v1/databases/mxdb/type-schema"))],
+    ("GET", "/v1/users"): [("admin", simple("GET", "/v1/users"))],
+    ("GET", "/v1/users/:user"): [("admin", simple("GET", "/v1/users/mxv"))],
+    ("POST", "/v1/users/:user"): [("admin", lambda c, k: c.send(k, "POST", f"/v1/users/{c.fresh('mxnu')}",
+                                                                json={"password": "pw"}))],
+    ("PUT", "/v1/users/:user"): [("admin", simple("PUT", "/v1/users/mxv", json={"password": "pw-mxv"}))],
+    ("DELETE", "/v1/users/:user"): [("admin", delete_user)],
+    ("POST", "/v1/query"): [
+        ("read", simple("POST", "/v1/query", json={"databaseName": "mxdb", "transactionType": "read",
+                                                   "query": "SELECT 1"})),
+        ("write", simple("POST", "/v1/query", json={"databaseName": "mxdb", "transactionType": "write",
+                                                    "query": "UPDATE t SET v = v WHERE id = 1"})),
+        ("schema", simple("POST", "/v1/query", json={"databaseName": "mxdb", "transactionType": "schema",
+                                                     "query": "CREATE TABLE IF NOT EXISTS s(a)"}))],
+    ("POST", "/v1/transactions/open"): [
+        ("read", lambda c, k: close_after(c, k, "read")),
+        ("write", lambda c, k: close_after(c, k, "write"))],
+    ("POST", "/v1/transactions/:id/query"): [("txn", txn_route("query", {"query": "SELECT 1"}))],
+    ("POST", "/v1/transactions/:id/commit"): [("txn", txn_route("commit"))],
+    ("POST", "/v1/transactions/:id/rollback"): [("txn", txn_route("rollback"))],
+    ("POST", "/v1/transactions/:id/close"): [("txn", txn_route("close"))],
+    ("POST", "/v1/transactions/:id/analyze"): [("token", txn_route("analyze", {"query": "x"}))],
+    ("GET", "/*"): [("open", simple("GET", "/.json")), ("open", simple("GET", "/-/versions.json")),
+                    ("open", simple("GET", "/-/actor.json")),
+                    ("read", simple("GET", "/mxdb.json")), ("read", simple("GET", "/mxdb/t.json")),
+                    ("read", simple("GET", "/mxdb/t/1.json")), ("read", simple("GET", "/mxdb/t.csv")),
+                    ("read", simple("GET", "/mxdb/-/query.json?sql=select+1"))],
+    ("POST", "/*"): [("token", simple("POST", "/-/create-token", json={"restrict_all": ["view-table"]})),
+                     ("write", simple("POST", "/mxdb/t/-/insert", json={"row": {"v": "new"}})),
+                     ("write", simple("POST", "/mxdb/t/-/upsert", json={"rows": [{"id": 1, "v": "one"}]})),
+                     ("write", ds_row("update")), ("write", ds_row("delete")),
+                     ("schema", lambda c, k: c.send(k, "POST", "/mxdb/-/create",
+                                                    json={"table": c.fresh("nt"), "columns": [{"name": "a"}]})),
+                     ("schema", ds_drop)],
+    ("PUT", "/*"): [("open", simple("PUT", "/mxdb/t.json"))],
+    ("DELETE", "/*"): [("open", simple("DELETE", "/mxdb/t.json"))],
+    ("PATCH", "/*"): [("open", simple("PATCH", "/mxdb/t.json"))],
+    ("OTHER", "/*"): [("open", lambda c, k: c.send(k, "PROPFIND", "/mxdb/t.json"))],
+}
+
+
+def close_after(c, kind, ttype):
+    r = c.send(kind, "POST", "/v1/transactions/open", json={"databaseName": "mxdb", "transactionType": ttype})
+    if r.status_code == 200:
+        c.s.req("POST", f"/v1/transactions/{r.json()['transactionId']}/close", token=c.owner)
+        c.s.req("POST", f"/v1/transactions/{r.json()['transactionId']}/close", token=c.admin)
+    return r
+
+
+def routes():
+    out = subprocess.run([BIN, "routes"], capture_output=True, text=True, check=True).stdout
+    return [tuple(line.split()[:2]) for line in out.splitlines() if line.strip()]
+
+
+def test_every_route_has_an_entry():
+    missing = [r for r in routes() if r not in MATRIX]
+    assert not missing, f"routes without an auth-matrix entry: {missing}"
+    stale = [k for k in MATRIX if k not in routes()]
+    assert not stale, f"entries for routes that no longer exist: {stale}"
+
+
+@pytest.fixture(scope="module")
+def ctx(tmp_path_factory):
+    from conftest import Server
+    s = Server(tmp_path_factory.mktemp("matrix"))
+    yield Ctx(s)
+    assert s.stop() == 0
+
+
+@pytest.mark.parametrize("route", sorted(MATRIX), ids=lambda r: f"{r[0]} {r[1]}")
+def test_route_against_every_token(ctx, route):
+    failures = []
+    for need, request in MATRIX[route]:
+        for kind in KINDS:
+            r = request(ctx, kind)
+            where = f"{route[0]} {route[1]} [{need}] as {kind}: {r.status_code} {r.text[:160]!r}"
+            if r.status_code >= 500 and r.status_code != 501:
+                failures.append("server error: " + where)
+            elif need == "open":
+                continue
+            elif kind in ALLOWED[need]:
+                if r.status_code in (401, 403, 404):
+                    failures.append("refused: " + where)
+            elif not (r.status_code in (400, 401, 403, 404) or
+                      (r.status_code == 200 and route[0] == "POST" and route[1] == "/dbs/:db/sql"
+                       and r.json().get("errors"))):
+                failures.append("allowed: " + where)
+    assert not failures, "\n".join(failures)
