@@ -12,15 +12,23 @@ ASANOBJ := $(SRC:src/%.c=build/asan/%.o)
 UNIT    := $(wildcard tests/unit/test_*.c)
 UNITBIN := $(UNIT:tests/unit/%.c=build/tests/%)
 ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+TSANOBJ := $(SRC:src/%.c=build/tsan/%.o)
+TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
+# libFuzzer (clang): every library object instrumented, one binary per target.
+FUZZ_CC := clang
+FUZZOBJ := $(SRC:src/%.c=build/fuzz/%.o)
+FUZZ_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g -O1
+FUZZ_TARGETS := http table url json
+FUZZ_RUNS ?= 3000
 
 # Debian packages the build, tests and benchmarks need.
-DEB_PKGS := build-essential pkg-config libuv1-dev libhttp-parser-dev libwslay-dev \
+DEB_PKGS := build-essential pkg-config clang libclang-rt-14-dev libuv1-dev libhttp-parser-dev libwslay-dev \
             libjansson-dev libsodium-dev liblua5.4-dev libsqlite3-dev libcmocka-dev \
             python3-pytest python3-requests python3-websockets wrk nginx-light
 PYTHON  := /usr/bin/python3
 PYTEST  := $(PYTHON) -m pytest
 
-.PHONY: all deps run test unit apitest asan bench clean
+.PHONY: all deps run test unit apitest asan tsan fuzz bench clean
 all: atrium
 
 deps:
@@ -39,6 +47,25 @@ build/asan/%.o: src/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -O1 $(ASAN_FLAGS) -MMD -MP -c $< -o $@
 
+build/tsan/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -O1 $(TSAN_FLAGS) -MMD -MP -c $< -o $@
+
+build/fuzz/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+build/libatrium-tsan.a: $(filter-out build/tsan/main.o,$(TSANOBJ))
+	@rm -f $@
+	ar rcs $@ $^
+
+build/libatrium-fuzz.a: $(filter-out build/fuzz/main.o,$(FUZZOBJ))
+	@rm -f $@
+	ar rcs $@ $^
+
+build/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/harness.c fuzz/harness.h build/libatrium-fuzz.a
+	$(FUZZ_CC) $(CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< fuzz/harness.c build/libatrium-fuzz.a $(LDLIBS)
+
 build/libatrium.a: $(filter-out build/main.o,$(LIBOBJ))
 	@rm -f $@
 	ar rcs $@ $^
@@ -50,12 +77,19 @@ build/libatrium-asan.a: $(filter-out build/asan/main.o,$(ASANOBJ))
 atrium: build/main.o build/libatrium.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
+atrium-tsan: build/tsan/main.o build/libatrium-tsan.a
+	$(CC) $(CFLAGS) $(TSAN_FLAGS) -o $@ $^ $(LDLIBS)
+
 atrium-asan: build/asan/main.o build/libatrium-asan.a
 	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS)
 
 build/main.o: src/main.c
 	@mkdir -p build
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+build/tsan/main.o: src/main.c
+	@mkdir -p build/tsan
+	$(CC) $(CFLAGS) -O1 $(TSAN_FLAGS) -MMD -MP -c $< -o $@
 
 build/asan/main.o: src/main.c
 	@mkdir -p build/asan
@@ -87,6 +121,26 @@ asan: deps
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ATRIUM_BIN=$(CURDIR)/atrium-asan ATRIUM_SANITIZED=1 $(PYTEST) -q tests/api
 
+# ThreadSanitizer build: the whole API suite against ./atrium-tsan.
+tsan: deps
+	@$(MAKE) --no-print-directory atrium-tsan
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  ATRIUM_BIN=$(CURDIR)/atrium-tsan ATRIUM_SANITIZED=1 $(PYTEST) -q tests/api
+
+# libFuzzer targets (fuzz/), each run for FUZZ_RUNS inputs from its seed
+# corpus (fuzz/corpus/NAME, read-only; new inputs go to build/fuzz/corpus).
+# Longer hunts: make fuzz FUZZ_RUNS=1000000.
+fuzz: deps
+	@$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build/fuzz/corpus/$$t; \
+	  echo "fuzz_$$t: $(FUZZ_RUNS) runs"; \
+	  rc=0; ASAN_OPTIONS=detect_leaks=0 build/fuzz/fuzz_$$t -runs=$(FUZZ_RUNS) -timeout=20 -max_len=8192 \
+	    -print_final_stats=1 -artifact_prefix=build/fuzz/ build/fuzz/corpus/$$t fuzz/corpus/$$t > build/fuzz/$$t.log 2>&1 || rc=$$?; \
+	  grep -E "^(stat::number_of_executed_units|Done|SUMMARY)|ERROR: " build/fuzz/$$t.log || true; \
+	  if [ $$rc -ne 0 ]; then tail -60 build/fuzz/$$t.log; exit $$rc; fi; \
+	done
+
 run: deps
 	@$(MAKE) --no-print-directory atrium
 	@[ -f demo.db ] || ./atrium demo demo.db
@@ -101,6 +155,6 @@ bench: deps
 	$(PYTHON) bench/run.py
 
 clean:
-	rm -rf build atrium atrium-asan
+	rm -rf build atrium atrium-asan atrium-tsan
 
--include $(LIBOBJ:.o=.d) $(ASANOBJ:.o=.d) build/main.d build/asan/main.d
+-include $(LIBOBJ:.o=.d) $(ASANOBJ:.o=.d) $(TSANOBJ:.o=.d) $(FUZZOBJ:.o=.d) build/main.d build/asan/main.d

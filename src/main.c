@@ -8,11 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "api/airsequel.h"
 #include "api/common.h"
-#include "api/datasette.h"
-#include "api/stdb.h"
-#include "api/typedb.h"
+#include "api/routes.h"
 #include "core/auth.h"
 #include "core/catalog.h"
 #include "core/dbh.h"
@@ -197,17 +194,6 @@ static int open_catalog(const char *dir, catalog_t **c) {
     return 0;
 }
 
-/* Every dialect's routes. Order matters for paths no route matches: the
- * more specific claims first. */
-static router_t *make_router(void) {
-    router_t *rt = router_new();
-    airsequel_register(rt);
-    stdb_register(rt); /* before typedb: its claims on /v1/identity, /v1/database win */
-    typedb_register(rt);
-    datasette_register(rt); /* last: its fallback route takes what no one claims */
-    return rt;
-}
-
 static void print_route(void *ctx, const char *dialect, unsigned methods, const char *pattern) {
     (void)ctx;
     static const struct {
@@ -221,7 +207,7 @@ static void print_route(void *ctx, const char *dialect, unsigned methods, const 
 
 /* `atrium routes`: the route table, one "METHOD PATTERN DIALECT" a line. */
 static int cmd_routes(void) {
-    router_t *rt = make_router();
+    router_t *rt = api_router_new();
     router_each(rt, print_route, NULL);
     router_free(rt);
     return 0;
@@ -271,7 +257,7 @@ static int cmd_serve(int argc, char **argv) {
                        .typedb_max_txn_timeout_ms = (int64_t)(o.max_txn_s * 1000),
                        .typedb_max_answers = (int64_t)o.max_answers,
                        .ds_max_insert_rows = (int64_t)o.max_insert_rows};
-    router_t *rt = make_router();
+    router_t *rt = api_router_new();
 
     server_config_t cfg = {
         .host = o.host,

@@ -6,7 +6,13 @@
 
 #include "util/buf.h"
 
-#define POOL_MAX 8 /* idle readers kept; more may be open while busy */
+#define POOL_MAX 8 /* idle readers kept per database; more may be open while busy */
+/* Idle readers kept across all databases: each holds its page cache
+ * (~2 MiB at most), so the total stays bounded however many databases are
+ * served. Past it a returned reader is closed. */
+#define IDLE_MAX_TOTAL 32
+
+static int idle_total; /* atomic */
 
 typedef struct {
     writer_t *writer;
@@ -50,7 +56,10 @@ store_db_t *dbh_reader(db_t *d, err_t *e) {
     pthread_mutex_lock(&d->state_lock);
     dbh_t *h = state_locked(d, e);
     store_db_t *c = NULL;
-    if (h && h->nidle > 0) c = h->idle[--h->nidle];
+    if (h && h->nidle > 0) {
+        c = h->idle[--h->nidle];
+        __atomic_sub_fetch(&idle_total, 1, __ATOMIC_RELAXED);
+    }
     pthread_mutex_unlock(&d->state_lock);
     if (c || !h) return c;
     char msg[256];
@@ -83,9 +92,12 @@ void dbh_reader_put(db_t *d, store_db_t *c) {
     store_set_deadline(c, 0);
     pthread_mutex_lock(&d->state_lock);
     dbh_t *h = d->state;
-    if (h && h->nidle < POOL_MAX && !d->deleted) {
+    if (h && h->nidle < POOL_MAX && !d->deleted &&
+        __atomic_add_fetch(&idle_total, 1, __ATOMIC_RELAXED) <= IDLE_MAX_TOTAL) {
         h->idle[h->nidle++] = c;
         c = NULL;
+    } else if (h && h->nidle < POOL_MAX && !d->deleted) {
+        __atomic_sub_fetch(&idle_total, 1, __ATOMIC_RELAXED); /* over the total: close it */
     }
     pthread_mutex_unlock(&d->state_lock);
     store_close(c);
@@ -123,5 +135,6 @@ void dbh_close(db_t *d) {
     if (!h) return;
     writer_close(h->writer); /* finishes queued jobs first */
     for (int i = 0; i < h->nidle; i++) store_close(h->idle[i]);
+    __atomic_sub_fetch(&idle_total, h->nidle, __ATOMIC_RELAXED);
     free(h);
 }

@@ -1,0 +1,17 @@
+/* routes: every dialect's routes (see routes.h). */
+#include "api/routes.h"
+
+#include "api/airsequel.h"
+#include "api/datasette.h"
+#include "api/stdb.h"
+#include "api/typedb.h"
+
+router_t *api_router_new(void) {
+    router_t *rt = router_new();
+    /* Order matters for paths no route matches: the more specific claims first. */
+    airsequel_register(rt);
+    stdb_register(rt); /* before typedb: its claims on /v1/identity, /v1/database win */
+    typedb_register(rt);
+    datasette_register(rt); /* last: its fallback route takes what no one claims */
+    return rt;
+}
