@@ -225,7 +225,7 @@ static schema_t *load(store_db_t *c, int64_t cookie) {
     }
     store_reset(st);
     if (rc < 0) goto fail;
-    qsort(s->t, (size_t)s->n, sizeof *s->t, by_kind_name);
+    if (s->n > 1) qsort(s->t, (size_t)s->n, sizeof *s->t, by_kind_name); /* s->t is NULL for no tables */
     /* Full-text indexes come from the DDL alone. */
     for (int i = 0; i < s->n; i++) {
         tinfo_t *t = &s->t[i];

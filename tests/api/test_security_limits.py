@@ -8,6 +8,8 @@ import pytest
 
 from conftest import SLOW
 
+SANITIZED = bool(os.environ.get("ATRIUM_SANITIZED"))
+
 
 def peak_rss_mb(s):
     with open(f"/proc/{s.proc.pid}/status") as f:
@@ -56,7 +58,8 @@ def test_huge_values_and_answers_are_refused_in_each_dialects_shape(big):
     s.req("POST", f"/v1/transactions/{t}/close", token=admin)
     peak = peak_rss_mb(s)
     print(f"peak RSS after zeroblob(2e8) x3 + 1e6 answers x2: {peak:.1f} MB (before: {base:.1f})")
-    assert peak < 250, peak
+    if not SANITIZED:  # ASan's quarantine and redzones make RSS meaningless
+        assert peak < 250, peak
 
 
 def test_huge_insert_keeps_memory_bounded(big):
@@ -73,7 +76,8 @@ def test_huge_insert_keeps_memory_bounded(big):
     assert r.status_code == 200, r.text
     peak = peak_rss_mb(s)
     print(f"peak RSS after a {n}-row INSERT ... SELECT: {peak:.1f} MB (before: {base:.1f})")
-    assert peak < 300, peak
+    if not SANITIZED:
+        assert peak < 300, peak
     r = s.req("GET", "/big/-/query.json", token=admin, params={"sql": "select count(*) as n from t"})
     assert r.json()["rows"][0]["n"] == n
 
