@@ -10,6 +10,7 @@
 
 typedef struct {
     sql_class_t cls;
+    unsigned facts;   /* SQL_FACT_* seen */
     int calls;        /* how often the authorizer was asked */
     char denied[160]; /* why the authorizer refused, if it did */
 } auth_ctx_t;
@@ -23,6 +24,10 @@ static bool authorize(void *ctx, store_action_t act, const char *a1, const char 
     a->calls++;
     switch (act) {
     case SACT_READ:
+        /* pragma_x() table-valued functions are read as their eponymous
+         * table at prepare time (the PRAGMA itself is asked at run time). */
+        if (a1 && strncasecmp(a1, "pragma_", 7) == 0) a->facts |= SQL_FACT_PRAGMA;
+        return true;
     case SACT_SELECT:
     case SACT_RECURSIVE: return true;
     case SACT_INSERT:
@@ -46,6 +51,7 @@ static bool authorize(void *ctx, store_action_t act, const char *a1, const char 
         }
         return true;
     case SACT_PRAGMA:
+        a->facts |= SQL_FACT_PRAGMA;
         if (!a2) return true; /* a query (PRAGMA x, or pragma_x() in SELECT) */
         if (a1 && (strcasecmp(a1, "user_version") == 0 || strcasecmp(a1, "application_id") == 0)) {
             a->cls = SQL_SCHEMA;
@@ -87,7 +93,13 @@ static bool first_word_is(const char *p, const char *end, const char *keyword) {
 }
 
 /* Prepares the next statement under the policy; *st NULL at the end. */
-static int prepare_next(store_db_t *db, const char **p, const char *end, store_stmt_t **st, sql_class_t *cls,
+/* What the policy learnt of a statement while it was prepared. */
+typedef struct {
+    sql_class_t cls;
+    unsigned facts;
+} stmt_info_t;
+
+static int prepare_next(store_db_t *db, const char **p, const char *end, store_stmt_t **st, stmt_info_t *info,
                         err_t *e) {
     auth_ctx_t a = {.cls = SQL_READ};
     store_set_authorizer(db, authorize, &a);
@@ -103,14 +115,15 @@ static int prepare_next(store_db_t *db, const char **p, const char *end, store_s
     /* The class comes from the authorizer alone: sqlite3_stmt_readonly
      * calls table-valued pragma functions writers. Read connections are
      * query_only besides, so nothing misclassified can write there. */
-    *cls = a.cls;
+    info->cls = a.cls;
+    info->facts = a.facts;
     if (*st && a.calls == 0 && !store_stmt_readonly(*st)) {
         /* SQLite asks the authorizer nothing about VACUUM (whose INTO form
          * writes a file anywhere the server may) and REINDEX. Unasked and
          * not read-only: REINDEX only rebuilds indexes (a schema-class
          * statement); anything else is refused. */
         if (first_word_is(start, *p, "REINDEX")) {
-            *cls = SQL_SCHEMA;
+            info->cls = SQL_SCHEMA;
             return 0;
         }
         store_finalize(*st);
@@ -150,27 +163,32 @@ static bool tail_empty(const char *p, const char *end) { return skip_space_and_c
  * when the very same text ran before as a single statement, else prepared
  * under the policy and, if it is the whole script, adopted by the cache. */
 static int prepare_first(store_db_t *db, const char *sql, const char **p, const char *end, store_stmt_t **st,
-                         sql_class_t *cls, err_t *e) {
+                         stmt_info_t *info, err_t *e) {
     int tag;
     *st = store_cache_get(db, sql, (size_t)(end - sql), &tag);
     if (*st) {
-        *cls = (sql_class_t)tag;
+        /* The cache keeps what the policy learnt: class in the low bits. */
+        info->cls = (sql_class_t)(tag & 0xf);
+        info->facts = (unsigned)tag >> 4;
         *p = end;
         return 0;
     }
-    if (prepare_next(db, p, end, st, cls, e) < 0) return -1;
-    if (*st && tail_empty(*p, end)) store_cache_put(db, sql, (size_t)(end - sql), *st, (int)*cls);
+    if (prepare_next(db, p, end, st, info, e) < 0) return -1;
+    if (*st && tail_empty(*p, end))
+        store_cache_put(db, sql, (size_t)(end - sql), *st, (int)(info->cls | (info->facts << 4)));
     return 0;
 }
 
-int sql_classify(store_db_t *db, const char *sql, size_t len, bool single, sql_class_t *cls, err_t *e) {
+int sql_inspect(store_db_t *db, const char *sql, size_t len, bool single, sql_class_t *cls, unsigned *facts,
+                err_t *e) {
     const char *p = sql, *end = sql + len;
     sql_class_t max = SQL_READ;
+    unsigned all = 0;
     bool any = false;
     for (;;) {
         store_stmt_t *st;
-        sql_class_t c;
-        if ((any ? prepare_next(db, &p, end, &st, &c, e) : prepare_first(db, sql, &p, end, &st, &c, e)) < 0)
+        stmt_info_t in;
+        if ((any ? prepare_next(db, &p, end, &st, &in, e) : prepare_first(db, sql, &p, end, &st, &in, e)) < 0)
             return -1;
         if (!st) break;
         if (single && !tail_empty(p, end)) {
@@ -178,12 +196,18 @@ int sql_classify(store_db_t *db, const char *sql, size_t len, bool single, sql_c
             return err_set(e, E_BAD_INPUT, SQL_MSG_ONE_STATEMENT);
         }
         any = true;
-        if (c > max) max = c;
+        if (in.cls > max) max = in.cls;
+        all |= in.facts;
         store_finalize(st);
     }
     if (!any) return err_set(e, E_BAD_INPUT, "empty query");
     *cls = max;
+    if (facts) *facts = all;
     return 0;
+}
+
+int sql_classify(store_db_t *db, const char *sql, size_t len, bool single, sql_class_t *cls, err_t *e) {
+    return sql_inspect(db, sql, len, single, cls, NULL, e);
 }
 
 int sql_run(store_db_t *db, const char *sql, size_t len, const sql_opts_t *o, const sql_sink_t *sink, void *ctx,
@@ -194,8 +218,8 @@ int sql_run(store_db_t *db, const char *sql, size_t len, const sql_opts_t *o, co
     store_set_deadline(db, o->deadline_us);
     for (;;) {
         store_stmt_t *st;
-        sql_class_t c;
-        if ((nstmt ? prepare_next(db, &p, end, &st, &c, e) : prepare_first(db, sql, &p, end, &st, &c, e)) < 0) {
+        stmt_info_t in;
+        if ((nstmt ? prepare_next(db, &p, end, &st, &in, e) : prepare_first(db, sql, &p, end, &st, &in, e)) < 0) {
             rc = -1;
             break;
         }
@@ -210,6 +234,7 @@ int sql_run(store_db_t *db, const char *sql, size_t len, const sql_opts_t *o, co
                 break;
             }
         }
+        sql_class_t c = in.cls;
         if (c > o->max_class) {
             store_finalize(st);
             rc = err_set(e, E_FORBIDDEN, "%s statement not allowed here", sql_class_name(c));

@@ -50,9 +50,18 @@ typedef struct {
     bool step_failed; /* the error came while executing, not while preparing */
 } sql_result_t;
 
+/* Facts about statements, as the authorizer saw them while preparing —
+ * never read from the SQL text. */
+enum {
+    SQL_FACT_PRAGMA = 1, /* a PRAGMA, or a pragma table-valued function */
+};
+
 /* Classifies the whole script without running it (prepare only). With
  * single, a second statement is E_BAD_INPUT (see sql_opts_t). */
 int sql_classify(store_db_t *db, const char *sql, size_t len, bool single, sql_class_t *cls, err_t *e);
+/* The same, also OR-ing every statement's SQL_FACT_* into *facts. */
+int sql_inspect(store_db_t *db, const char *sql, size_t len, bool single, sql_class_t *cls, unsigned *facts,
+                err_t *e);
 
 #define SQL_MSG_ONE_STATEMENT "Only one statement per request is supported"
 /* Runs every statement in order; the LAST one's rows go to the sink (earlier

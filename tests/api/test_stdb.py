@@ -106,7 +106,9 @@ def test_sql_dml_stats_and_errors(server, admin, shop):
                      ("SELECT * FROM nope", "no such table: nope")):
         r = server.req("POST", f"/v1/database/{shop}/sql", token=admin, data=bad)
         assert r.status_code == 400 and r.text == msg
-    for bad in ("CREATE TABLE z(a)", "PRAGMA table_info(person)", "ATTACH 'x' AS y", "BEGIN"):
+    for bad in ("CREATE TABLE z(a)", "PRAGMA table_info(person)", "ATTACH 'x' AS y", "BEGIN",
+                "/* x */ PRAGMA table_info(person)", "-- c\npragma table_info(person)",
+                "SELECT * FROM pragma_table_info('person')"):
         assert server.req("POST", f"/v1/database/{shop}/sql", token=admin, data=bad).status_code == 400, bad
     r = server.req("POST", f"/v1/database/{shop}/sql", token=admin,
                    data="WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 1001) SELECT x FROM c")

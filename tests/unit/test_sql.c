@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "core/sql.h"
@@ -92,6 +93,47 @@ typedef struct {
     int cols, rows;
     char seen[64];
 } sink_ctx_t;
+
+/* Facts come from the authorizer, whatever the text looks like, and
+ * survive the statement cache. */
+static void facts_from_the_authorizer(void **st) {
+    (void)st;
+    struct {
+        const char *sql;
+        unsigned facts;
+    } cases[] = {
+        {"PRAGMA table_info(t)", SQL_FACT_PRAGMA},
+        {"/* hidden */ PRAGMA table_info(t)", SQL_FACT_PRAGMA},
+        {"-- line\n  pragma table_info(t)", SQL_FACT_PRAGMA},
+        {"SELECT * FROM pragma_table_info('t')", SQL_FACT_PRAGMA},
+        {"SELECT 'PRAGMA' AS pragma FROM t", 0},
+        {"SELECT * FROM t", 0},
+    };
+    for (int round = 0; round < 2; round++) /* the second round comes from the cache */
+        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+            sql_class_t c;
+            unsigned f = 99;
+            err_t e;
+            assert_int_equal(sql_inspect(db, cases[i].sql, strlen(cases[i].sql), true, &c, &f, &e), 0);
+            assert_int_equal(f, cases[i].facts);
+            assert_int_equal(c, SQL_READ);
+        }
+}
+
+/* SQLite shows the authorizer nothing of VACUUM; the policy refuses it. */
+static void vacuum_refused(void **st) {
+    (void)st;
+    const char *bad[] = {"VACUUM", "vacuum into '/tmp/atrium-unit-vacuum.db'", "/* c */ VACUUM main"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        int rc;
+        err_t e;
+        classify(bad[i], &rc, &e);
+        assert_int_equal(rc, -1);
+        assert_int_equal(e.kind, E_FORBIDDEN);
+        assert_string_equal(e.msg, "VACUUM is not allowed");
+    }
+    assert_int_equal(access("/tmp/atrium-unit-vacuum.db", F_OK), -1);
+}
 
 static void on_cols(void *ctx, store_stmt_t *st, int n) {
     (void)st;
@@ -226,6 +268,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(classes),
         cmocka_unit_test(refusals),
+        cmocka_unit_test(facts_from_the_authorizer),
+        cmocka_unit_test(vacuum_refused),
         cmocka_unit_test(caps_and_last_statement),
         cmocka_unit_test(deadline_is_a_timeout),
         cmocka_unit_test(statement_cache_reuse_is_safe),
