@@ -1,9 +1,11 @@
 # Atrium build. `make` builds ./atrium; see README.md for the other targets.
 CC      ?= cc
 PKGS    := libuv jansson libsodium sqlite3
+# CFLAGS is yours to set (make CFLAGS=-O0); what the build needs is apart.
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread -Isrc \
-           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+CPPFLAGS += -D_GNU_SOURCE -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+BASE_CFLAGS := -std=c11 -Wall -Wextra -Werror -pthread
+ALL_CFLAGS = $(CPPFLAGS) $(BASE_CFLAGS) $(CFLAGS)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lm -pthread
 
 SRC     := $(wildcard src/util/*.c src/store/*.c src/core/*.c src/net/*.c src/api/*.c)
@@ -41,19 +43,19 @@ deps:
 
 build/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
 build/asan/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -O1 $(ASAN_FLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -O1 $(ASAN_FLAGS) -MMD -MP -c $< -o $@
 
 build/tsan/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -O1 $(TSAN_FLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -O1 $(TSAN_FLAGS) -MMD -MP -c $< -o $@
 
 build/fuzz/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+	$(FUZZ_CC) $(ALL_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
 
 build/libatrium-tsan.a: $(filter-out build/tsan/main.o,$(TSANOBJ))
 	@rm -f $@
@@ -64,7 +66,7 @@ build/libatrium-fuzz.a: $(filter-out build/fuzz/main.o,$(FUZZOBJ))
 	ar rcs $@ $^
 
 build/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/harness.c fuzz/harness.h build/libatrium-fuzz.a
-	$(FUZZ_CC) $(CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< fuzz/harness.c build/libatrium-fuzz.a $(LDLIBS)
+	$(FUZZ_CC) $(ALL_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< fuzz/harness.c build/libatrium-fuzz.a $(LDLIBS)
 
 build/libatrium.a: $(filter-out build/main.o,$(LIBOBJ))
 	@rm -f $@
@@ -75,33 +77,33 @@ build/libatrium-asan.a: $(filter-out build/asan/main.o,$(ASANOBJ))
 	ar rcs $@ $^
 
 atrium: build/main.o build/libatrium.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
 atrium-tsan: build/tsan/main.o build/libatrium-tsan.a
-	$(CC) $(CFLAGS) $(TSAN_FLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(TSAN_FLAGS) -o $@ $^ $(LDLIBS)
 
 atrium-asan: build/asan/main.o build/libatrium-asan.a
-	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(LDLIBS)
 
 build/main.o: src/main.c
 	@mkdir -p build
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
 build/tsan/main.o: src/main.c
 	@mkdir -p build/tsan
-	$(CC) $(CFLAGS) -O1 $(TSAN_FLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -O1 $(TSAN_FLAGS) -MMD -MP -c $< -o $@
 
 build/asan/main.o: src/main.c
 	@mkdir -p build/asan
-	$(CC) $(CFLAGS) -O1 $(ASAN_FLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -O1 $(ASAN_FLAGS) -MMD -MP -c $< -o $@
 
 build/tests/%: tests/unit/%.c build/libatrium.a
 	@mkdir -p build/tests
-	$(CC) $(CFLAGS) -o $@ $< build/libatrium.a $(LDLIBS) -lcmocka
+	$(CC) $(ALL_CFLAGS) -o $@ $< build/libatrium.a $(LDLIBS) -lcmocka
 
 build/asan/tests/%: tests/unit/%.c build/libatrium-asan.a
 	@mkdir -p build/asan/tests
-	$(CC) $(CFLAGS) $(ASAN_FLAGS) -o $@ $< build/libatrium-asan.a $(LDLIBS) -lcmocka
+	$(CC) $(ALL_CFLAGS) $(ASAN_FLAGS) -o $@ $< build/libatrium-asan.a $(LDLIBS) -lcmocka
 
 unit: $(UNITBIN)
 	@set -e; for t in $(UNITBIN); do $$t; done
