@@ -415,7 +415,7 @@ static void h_sql(http_req_t *r) {
     int rc = sql_classify(c, j->sql, j->len, true, &j->cls, &j->out.err);
     dbh_reader_put(d, c);
     if (rc < 0) {
-        if (j->out.err.kind == E_BAD_INPUT && strcmp(j->out.err.msg, "empty query") == 0)
+        if (j->out.err.sub == ES_EMPTY_QUERY)
             snprintf(j->out.err.msg, sizeof j->out.err.msg, "The query is empty");
         j->out.rc = -1;
         respond_sql(r, j);

@@ -300,7 +300,7 @@ static void query_done(http_req_t *r, void *data) {
         const char *msg = j->out.err.msg;
         if (j->out.err.kind == E_TIMEOUT)
             msg = "SQL query took too long. The time limit is controlled by the sql_time_limit_ms setting.";
-        else if (j->out.err.kind == E_BAD_INPUT && strcmp(msg, SQL_MSG_ONE_STATEMENT) == 0)
+        else if (j->out.err.sub == ES_MANY_STATEMENTS)
             msg = "You can only execute one statement at a time.";
         else if (j->out.err.kind == E_FORBIDDEN)
             msg = "Statement must be a SELECT";

@@ -924,7 +924,7 @@ static int run_sql(tjob_t *j, plan_t *p, store_db_t *c, const char *sql, uint64_
     }
     j->status = 400;
     free(j->msg);
-    j->msg = xstrdup(e.kind == E_BAD_INPUT && strcmp(e.msg, SQL_MSG_ONE_STATEMENT) == 0
+    j->msg = xstrdup(e.sub == ES_MANY_STATEMENTS
                          ? "You can only execute one statement at a time."
                          : e.msg);
     err_clear(&e);

@@ -479,7 +479,7 @@ static void respond(http_req_t *r, sql_job_t *j) {
     if (j->out.rc < 0) {
         const char *msg = j->out.err.msg;
         if (j->out.err.kind == E_TIMEOUT) msg = "query interrupted: time limit exceeded";
-        else if (j->out.err.kind == E_BAD_INPUT && strcmp(msg, SQL_MSG_ONE_STATEMENT) == 0)
+        else if (j->out.err.sub == ES_MANY_STATEMENTS)
             msg = "Multiple SQL statements are not supported";
         text(r, j->out.err.kind == E_INTERNAL ? 500 : 400, msg);
         free_job(j);

@@ -155,7 +155,7 @@ static int bind_given(void *ctx, store_stmt_t *st, int idx, const char *name, er
     }
     default: break;
     }
-    return err_set(e, E_BAD_INPUT, "Decoding the input failed");
+    return err_set_sub(e, E_BAD_INPUT, ES_UNDECODABLE, "Decoding the input failed");
 }
 
 static void run(void *data, store_db_t *db, uint64_t deadline_us) {
@@ -217,7 +217,7 @@ static void respond(http_req_t *r, q_job_t *j) {
                 tdb_error(r, 400, "SQL23", e->msg, "[TSV7] Query parsing failed.");
             break;
         case E_BAD_INPUT:
-            if (strcmp(e->msg, "Decoding the input failed") == 0) tdb_error(r, 400, "TSV22", e->msg, NULL);
+            if (e->sub == ES_UNDECODABLE) tdb_error(r, 400, "TSV22", e->msg, NULL);
             else tdb_error(r, 400, "TSV7", "Query parsing failed.", NULL);
             break;
         case E_TIMEOUT: tdb_error(r, 408, "TSV17", "Operation failed: transaction timeout.", NULL); break;

@@ -7,6 +7,19 @@
 int err_set(err_t *e, err_kind_t kind, const char *fmt, ...) {
     if (!e) return -1;
     e->kind = kind;
+    e->sub = ES_NONE;
+    e->sql_code = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int err_set_sub(err_t *e, err_kind_t kind, err_sub_t sub, const char *fmt, ...) {
+    if (!e) return -1;
+    e->kind = kind;
+    e->sub = sub;
     e->sql_code = 0;
     va_list ap;
     va_start(ap, fmt);
@@ -24,6 +37,7 @@ int err_sql(err_t *e, int code, const char *msg) {
 
 void err_clear(err_t *e) {
     e->kind = E_OK;
+    e->sub = ES_NONE;
     e->sql_code = 0;
     e->msg[0] = 0;
 }

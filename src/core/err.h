@@ -24,8 +24,18 @@ typedef enum {
     E_INTERNAL, /* our fault or the machine's (I/O, corruption) */
 } err_kind_t;
 
+/* Finer reasons within a kind, for dialects whose wording depends on them
+ * (so no dialect ever compares error texts). */
+typedef enum {
+    ES_NONE = 0,
+    ES_EMPTY_QUERY,      /* E_BAD_INPUT: no statement at all */
+    ES_MANY_STATEMENTS,  /* E_BAD_INPUT: more than one where one is allowed */
+    ES_UNDECODABLE,      /* E_BAD_INPUT: a given value could not be bound */
+} err_sub_t;
+
 typedef struct {
     err_kind_t kind;
+    err_sub_t sub;
     int sql_code;
     char msg[512];
 } err_t;
@@ -33,6 +43,8 @@ typedef struct {
 /* Fills e (if non-NULL) and returns -1, so callers can `return err_set(…)`. */
 int err_set(err_t *e, err_kind_t kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int err_sql(err_t *e, int code, const char *msg);
+/* err_set with a sub-code. */
+int err_set_sub(err_t *e, err_kind_t kind, err_sub_t sub, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void err_clear(err_t *e);
 
 #endif

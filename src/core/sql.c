@@ -193,14 +193,14 @@ int sql_inspect(store_db_t *db, const char *sql, size_t len, bool single, sql_cl
         if (!st) break;
         if (single && !tail_empty(p, end)) {
             store_finalize(st);
-            return err_set(e, E_BAD_INPUT, SQL_MSG_ONE_STATEMENT);
+            return err_set_sub(e, E_BAD_INPUT, ES_MANY_STATEMENTS, SQL_MSG_ONE_STATEMENT);
         }
         any = true;
         if (in.cls > max) max = in.cls;
         all |= in.facts;
         store_finalize(st);
     }
-    if (!any) return err_set(e, E_BAD_INPUT, "empty query");
+    if (!any) return err_set_sub(e, E_BAD_INPUT, ES_EMPTY_QUERY, "empty query");
     *cls = max;
     if (facts) *facts = all;
     return 0;
@@ -230,7 +230,7 @@ int sql_run(store_db_t *db, const char *sql, size_t len, const sql_opts_t *o, co
             /* Anything but whitespace, ';' or comments after the first? */
             if (!last) {
                 store_finalize(st);
-                rc = err_set(e, E_BAD_INPUT, SQL_MSG_ONE_STATEMENT);
+                rc = err_set_sub(e, E_BAD_INPUT, ES_MANY_STATEMENTS, SQL_MSG_ONE_STATEMENT);
                 break;
             }
         }
@@ -293,6 +293,6 @@ int sql_run(store_db_t *db, const char *sql, size_t len, const sql_opts_t *o, co
         if (last) break;
     }
     store_set_deadline(db, 0);
-    if (rc == 0 && nstmt == 0) rc = err_set(e, E_BAD_INPUT, "empty query");
+    if (rc == 0 && nstmt == 0) rc = err_set_sub(e, E_BAD_INPUT, ES_EMPTY_QUERY, "empty query");
     return rc;
 }
