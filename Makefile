@@ -13,9 +13,9 @@ LIBOBJ  := $(SRC:src/%.c=build/%.o)
 ASANOBJ := $(SRC:src/%.c=build/asan/%.o)
 UNIT    := $(wildcard tests/unit/test_*.c)
 UNITBIN := $(UNIT:tests/unit/%.c=build/tests/%)
-ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -DATRIUM_THREAD_CHECKS
 TSANOBJ := $(SRC:src/%.c=build/tsan/%.o)
-TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
+TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer -DATRIUM_THREAD_CHECKS
 # libFuzzer (clang): every library object instrumented, one binary per target.
 FUZZ_CC := clang
 FUZZOBJ := $(SRC:src/%.c=build/fuzz/%.o)

@@ -145,6 +145,37 @@ static void h_identity_new(http_req_t *r) {
     http_respond_buf(r, 200, "application/json", &b);
 }
 
+typedef struct {
+    catalog_t *catalog;
+    actor_t parent;
+    char token[TOKEN_MAX_LEN];
+    int rc;
+    err_t err;
+} ws_token_job_t;
+
+static void ws_token_work(void *data) {
+    ws_token_job_t *j = data;
+    /* Derived from the presented token: never more rights or a longer life. */
+    j->rc = auth_token_derive(j->catalog, &j->parent, "websocket", "atr_", WS_TOKEN_TTL_S, NULL, 0, j->token, &j->err);
+}
+
+static void ws_token_done(http_req_t *r, void *data) {
+    ws_token_job_t *j = data;
+    if (j->rc < 0) {
+        text(r, 500, j->err.msg);
+    } else {
+        buf_t b = BUF_INIT;
+        jw_t w;
+        jw_init(&w, &b, 0);
+        jw_obj_begin(&w);
+        jw_key(&w, "token");
+        jw_str(&w, j->token);
+        jw_obj_end(&w);
+        http_respond_buf(r, 200, "application/json", &b);
+    }
+    free(j);
+}
+
 static void h_ws_token(http_req_t *r) {
     actor_t a;
     if (!caller(r, &a, false)) return;
@@ -152,21 +183,10 @@ static void h_ws_token(http_req_t *r) {
         text(r, 401, "Authorization required");
         return;
     }
-    char token[TOKEN_MAX_LEN];
-    err_t e;
-    /* Derived from the presented token: never more rights or a longer life. */
-    if (auth_token_derive(ENGINE(r)->catalog, &a, "websocket", "atr_", WS_TOKEN_TTL_S, NULL, 0, token, &e) < 0) {
-        text(r, 500, e.msg);
-        return;
-    }
-    buf_t b = BUF_INIT;
-    jw_t w;
-    jw_init(&w, &b, 0);
-    jw_obj_begin(&w);
-    jw_key(&w, "token");
-    jw_str(&w, token);
-    jw_obj_end(&w);
-    http_respond_buf(r, 200, "application/json", &b);
+    ws_token_job_t *j = xcalloc(1, sizeof *j);
+    j->catalog = ENGINE(r)->catalog;
+    j->parent = a;
+    http_defer(r, ws_token_work, ws_token_done, j); /* a catalog write: off the loop */
 }
 
 static void h_verify(http_req_t *r) {

@@ -358,6 +358,62 @@ static void h_database_get(http_req_t *r) {
     buf_free(&name);
 }
 
+/* Catalog changes write system.db (an fsync) and deleting a database
+ * joins its writer thread: both run on the thread pool, never the loop. */
+typedef enum { CJ_CREATE_DB, CJ_DELETE_DB, CJ_DELETE_USER } catalog_job_kind_t;
+
+typedef struct {
+    catalog_job_kind_t kind;
+    engine_t *engine;
+    char *name;
+    int64_t owner;
+    db_t *db;
+    int rc;
+    err_t err;
+} catalog_job_t;
+
+static void catalog_work(void *data) {
+    catalog_job_t *j = data;
+    catalog_t *c = j->engine->catalog;
+    switch (j->kind) {
+    case CJ_CREATE_DB: {
+        db_t *d = NULL;
+        j->rc = catalog_db_create(c, j->name, j->owner, false, &d, &j->err);
+        db_release(d);
+        break;
+    }
+    case CJ_DELETE_DB: j->rc = catalog_db_delete(c, j->db, &j->err); break;
+    case CJ_DELETE_USER: {
+        int64_t id = auth_user_id(c, j->name);
+        j->rc = auth_user_delete(c, j->name, &j->err);
+        if (j->rc == 0) txn_close_owner(id);
+        break;
+    }
+    }
+}
+
+static void catalog_done(http_req_t *r, void *data) {
+    catalog_job_t *j = data;
+    if (j->rc == 0) {
+        respond_ok(r);
+    } else if (j->kind == CJ_CREATE_DB) {
+        if (j->err.kind == E_EXISTS) respond_ok(r); /* creating an existing database succeeds */
+        else tdb_internal(r, &j->err);
+    } else if (j->kind == CJ_DELETE_DB) {
+        if (j->err.kind == E_NOT_FOUND) db_not_found(r, j->name);
+        else tdb_internal(r, &j->err);
+    } else if (j->err.kind == E_DEFAULT_USER) {
+        tdb_error(r, 400, "USD1", "Default user cannot be deleted.", NULL);
+    } else if (j->err.kind == E_NOT_FOUND) {
+        tdb_error(r, 404, "USD3", "User not found.", NULL);
+    } else {
+        tdb_internal(r, &j->err);
+    }
+    db_release(j->db);
+    free(j->name);
+    free(j);
+}
+
 static void h_database_create(http_req_t *r) {
     actor_t a;
     buf_t name = BUF_INIT;
@@ -378,14 +434,12 @@ static void h_database_create(http_req_t *r) {
         }
         goto out;
     }
-    db_t *d;
-    if (catalog_db_create(ENGINE(r)->catalog, name.data, a.principal_id, false, &d, &e) < 0) {
-        if (e.kind == E_EXISTS) respond_ok(r); /* creating an existing database succeeds */
-        else tdb_internal(r, &e);
-        goto out;
-    }
-    db_release(d);
-    respond_ok(r);
+    catalog_job_t *j = xcalloc(1, sizeof *j);
+    j->kind = CJ_CREATE_DB;
+    j->engine = ENGINE(r);
+    j->name = buf_detach(&name);
+    j->owner = a.principal_id;
+    http_defer(r, catalog_work, catalog_done, j);
 out:
     buf_free(&name);
 }
@@ -396,14 +450,18 @@ static void h_database_delete(http_req_t *r) {
     if (!tdb_authenticate(r, &a) || !capture(r, 0, "database", &name)) goto out;
     db_t *d = readable_db(r, &a, name.data);
     if (!d) goto out;
-    err_t e;
-    if (!auth_check(&a, d, ACT_SCHEMA)) tdb_forbidden(r);
-    else if (txn_count(d) > 0) tdb_error(r, 400, "DBD2", "Cannot delete database since it is in use.", NULL);
-    else if (catalog_db_delete(ENGINE(r)->catalog, d, &e) < 0) {
-        if (e.kind == E_NOT_FOUND) db_not_found(r, name.data);
-        else tdb_internal(r, &e);
+    if (!auth_check(&a, d, ACT_SCHEMA)) {
+        tdb_forbidden(r);
+    } else if (txn_count(d) > 0) {
+        tdb_error(r, 400, "DBD2", "Cannot delete database since it is in use.", NULL);
     } else {
-        respond_ok(r);
+        catalog_job_t *j = xcalloc(1, sizeof *j);
+        j->kind = CJ_DELETE_DB;
+        j->engine = ENGINE(r);
+        j->name = buf_detach(&name);
+        j->db = d; /* the job's reference now */
+        d = NULL;
+        http_defer(r, catalog_work, catalog_done, j);
     }
     db_release(d);
 out:
@@ -503,15 +561,11 @@ static void h_user_delete(http_req_t *r) {
     actor_t a;
     buf_t user = BUF_INIT;
     if (user_route(r, &a, &user, false)) {
-        err_t e;
-        int64_t id = auth_user_id(ENGINE(r)->catalog, user.data);
-        if (auth_user_delete(ENGINE(r)->catalog, user.data, &e) == 0) {
-            txn_close_owner(id);
-            respond_ok(r);
-        }
-        else if (e.kind == E_DEFAULT_USER) tdb_error(r, 400, "USD1", "Default user cannot be deleted.", NULL);
-        else if (e.kind == E_NOT_FOUND) tdb_error(r, 404, "USD3", "User not found.", NULL);
-        else tdb_internal(r, &e);
+        catalog_job_t *j = xcalloc(1, sizeof *j);
+        j->kind = CJ_DELETE_USER;
+        j->engine = ENGINE(r);
+        j->name = buf_detach(&user);
+        http_defer(r, catalog_work, catalog_done, j);
     }
     buf_free(&user);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/names.h"
+#include "util/thread.h"
 #include "util/buf.h"
 #include "util/ids.h"
 #include "util/timeutil.h"
@@ -27,6 +28,7 @@ static void make_dummy(void) {
 }
 
 static int hash_password(const char *pw, char out[crypto_pwhash_STRBYTES], err_t *e) {
+    ASSERT_OFF_LOOP();
     if (crypto_pwhash_str(out, pw, strlen(pw), PW_OPS, PW_MEM) != 0)
         return err_set(e, E_INTERNAL, "out of memory hashing a password");
     return 0;
@@ -72,9 +74,15 @@ static void token_hash(const char *token, uint8_t out[32]) {
 
 void auth_anonymous(actor_t *a) { memset(a, 0, sizeof *a); }
 
+static int identity_secret(catalog_t *c, uint8_t key[32]);
+
 int auth_init(catalog_t *c, const char *admin_password, char generated[33], err_t *e) {
     generated[0] = 0;
     pthread_once(&dummy_once, make_dummy);
+    /* Made (and stored) now, so no request ever writes it on a loop. */
+    uint8_t key[32];
+    if (identity_secret(c, key) < 0) return err_set(e, E_INTERNAL, "cannot store the identity secret");
+    sodium_memzero(key, sizeof key);
     int64_t id = auth_user_id(c, "admin");
     if (id) {
         if (admin_password && *admin_password) {
@@ -103,13 +111,16 @@ int auth_init(catalog_t *c, const char *admin_password, char generated[33], err_
     if (hash_password(pw, hash, e) < 0) return -1;
     store_db_t *s = catalog_lock(c);
     store_stmt_t *st;
+    char ident[IDENTITY_HEX_LEN + 1];
+    identity_derive("user:admin", ident);
     int rc = store_cached(s,
-                          "INSERT INTO principals(kind, name, pw_hash, is_admin, created_ms)"
-                          " VALUES ('user', 'admin', ?, 1, ?)",
+                          "INSERT INTO principals(kind, name, pw_hash, is_admin, created_ms, identity)"
+                          " VALUES ('user', 'admin', ?, 1, ?, ?)",
                           &st);
     if (rc == 0) {
         store_bind_text(st, 1, hash, strlen(hash));
         store_bind_int(st, 2, time_now_ms());
+        store_bind_text(st, 3, ident, strlen(ident));
         rc = store_step(st);
         store_reset(st);
     }
@@ -243,6 +254,7 @@ static int64_t principal_by_identity_locked(store_db_t *s, const char *identity)
 }
 
 int auth_identity_persist(catalog_t *c, actor_t *a, err_t *e) {
+    ASSERT_OFF_LOOP();
     if (!a->ephemeral) return 0;
     store_db_t *s = catalog_lock(c);
     store_stmt_t *st;
@@ -361,6 +373,7 @@ int auth_verify_token(catalog_t *c, const char *token, actor_t *a, err_t *e) {
  * reads back as unrestricted. */
 static int issue(catalog_t *c, int64_t principal_id, const char *kind, const char *prefix, int64_t expires_ms,
                  const scope_t *scopes, int nscopes, bool scoped, char token[TOKEN_MAX_LEN], err_t *e) {
+    ASSERT_OFF_LOOP();
     static const scope_t none = {"*", 0};
     if (scoped && nscopes == 0) {
         scopes = &none;
@@ -461,6 +474,7 @@ int auth_token_derive(catalog_t *c, actor_t *parent, const char *kind, const cha
 }
 
 int auth_token_revoke(catalog_t *c, const char *token) {
+    ASSERT_OFF_LOOP();
     uint8_t h[32];
     token_hash(token, h);
     store_db_t *s = catalog_lock(c);
@@ -478,6 +492,7 @@ int auth_token_revoke(catalog_t *c, const char *token) {
 
 int auth_signin(catalog_t *c, const char *user, const char *password, int64_t ttl_s, char token[TOKEN_MAX_LEN],
                 err_t *e) {
+    ASSERT_OFF_LOOP();
     pthread_once(&dummy_once, make_dummy);
     char *hash = NULL;
     int64_t id = 0;
@@ -521,12 +536,19 @@ int auth_user_create(catalog_t *c, const char *name, const char *password, err_t
     store_db_t *s = catalog_lock(c);
     store_exec(s, "SAVEPOINT user_create");
     store_stmt_t *st;
-    int rc = store_cached(s,
-                          "INSERT INTO principals(kind, name, pw_hash, created_ms) VALUES ('user', ?, ?, ?)", &st);
+    /* The identity is stored now, so verifying a token never writes it. */
+    buf_t sub = BUF_INIT;
+    buf_printf(&sub, "user:%s", name);
+    char ident[IDENTITY_HEX_LEN + 1];
+    identity_derive(sub.data, ident);
+    buf_free(&sub);
+    int rc = store_cached(
+        s, "INSERT INTO principals(kind, name, pw_hash, created_ms, identity) VALUES ('user', ?, ?, ?, ?)", &st);
     if (rc == 0) {
         store_bind_text(st, 1, name, strlen(name));
         store_bind_text(st, 2, hash, strlen(hash));
         store_bind_int(st, 3, time_now_ms());
+        store_bind_text(st, 4, ident, strlen(ident));
         rc = store_step(st);
         store_reset(st);
     }
@@ -593,6 +615,7 @@ int auth_user_set_password(catalog_t *c, const char *name, const char *password,
 }
 
 int auth_user_delete(catalog_t *c, const char *name, err_t *e) {
+    ASSERT_OFF_LOOP();
     if (strcmp(name, "admin") == 0) return err_set(e, E_DEFAULT_USER, "Default user cannot be deleted.");
     int64_t id = auth_user_id(c, name);
     if (!id) return err_set(e, E_NOT_FOUND, "User not found.");

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/names.h"
+#include "util/thread.h"
 #include "util/buf.h"
 #include "util/timeutil.h"
 
@@ -362,6 +363,7 @@ static int publish_locked(catalog_t *c, db_t *d, const char *remove_on_failure, 
 }
 
 int catalog_db_create(catalog_t *c, const char *name, int64_t owner_id, bool public, db_t **out, err_t *e) {
+    ASSERT_OFF_LOOP();
     *out = NULL;
     pthread_rwlock_wrlock(&c->reg_lock);
     if (name_taken_locked(c, name)) {
@@ -468,6 +470,7 @@ int catalog_db_register_file(catalog_t *c, const char *path, bool public, db_t *
 }
 
 int catalog_db_delete(catalog_t *c, db_t *d, err_t *e) {
+    ASSERT_OFF_LOOP();
     pthread_rwlock_wrlock(&c->reg_lock);
     size_t i;
     for (i = 0; i < c->ndbs && c->dbs[i] != d; i++) {

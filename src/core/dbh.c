@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "util/buf.h"
+#include "util/thread.h"
 
 #define POOL_MAX 8 /* idle readers kept per database; more may be open while busy */
 /* Idle readers kept across all databases: each holds its page cache
@@ -73,6 +74,7 @@ store_db_t *dbh_reader(db_t *d, err_t *e) {
 }
 
 void dbh_slot_take(db_t *d) {
+    ASSERT_OFF_LOOP();
     pthread_mutex_lock(&d->state_lock);
     while (d->running >= slots) pthread_cond_wait(&d->slot_cv, &d->state_lock);
     d->running++;
@@ -128,6 +130,7 @@ bool dbh_cancel(db_t *d, write_job_t *job) {
 }
 
 void dbh_close(db_t *d) {
+    ASSERT_OFF_LOOP();
     pthread_mutex_lock(&d->state_lock);
     dbh_t *h = d->state;
     d->state = NULL;

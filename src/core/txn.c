@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "core/dbh.h"
+#include "util/thread.h"
 #include "core/writer.h"
 #include "util/buf.h"
 #include "util/timeutil.h"
@@ -245,6 +246,7 @@ void txn_init(void) {
 }
 
 void txn_shutdown(void) {
+    ASSERT_OFF_LOOP();
     for (;;) {
         pthread_mutex_lock(&reg);
         txn_t *t = ntxns ? txns[0] : NULL;
@@ -346,6 +348,7 @@ static int begin_request(const char *id, const actor_t *a, txn_t **out) {
 
 int txn_open(db_t *d, int64_t owner, sql_class_t type, int64_t timeout_ms, int64_t lock_timeout_ms,
              char id[UUID_LEN + 1], err_t *e) {
+    ASSERT_OFF_LOOP();
     txn_t *t = xcalloc(1, sizeof *t);
     uuid4_new(t->id);
     t->owner = owner;
@@ -397,6 +400,7 @@ int txn_open(db_t *d, int64_t owner, sql_class_t type, int64_t timeout_ms, int64
 
 int txn_query(const char *id, const actor_t *caller, const char *sql, size_t len, const sql_opts_t *opts,
               const sql_sink_t *sink, void *ctx, sql_result_t *res, bool *closed, sql_class_t *type, err_t *e) {
+    ASSERT_OFF_LOOP();
     txn_t *t;
     *closed = false;
     int rc = begin_request(id, caller, &t);
@@ -448,6 +452,7 @@ int txn_query(const char *id, const actor_t *caller, const char *sql, size_t len
 }
 
 int txn_commit(const char *id, const actor_t *caller, sql_class_t *type, err_t *e) {
+    ASSERT_OFF_LOOP();
     txn_t *t;
     int rc = begin_request(id, caller, &t);
     if (rc) return rc;
@@ -478,6 +483,7 @@ int txn_commit(const char *id, const actor_t *caller, sql_class_t *type, err_t *
 }
 
 int txn_rollback(const char *id, const actor_t *caller, err_t *e) {
+    ASSERT_OFF_LOOP();
     (void)e;
     txn_t *t;
     int rc = begin_request(id, caller, &t);
@@ -503,6 +509,7 @@ int txn_rollback(const char *id, const actor_t *caller, err_t *e) {
 
 /* Closes for the owner; a NULL actor is the engine (no rights checked). */
 static int close_as(const char *id, int64_t owner, const actor_t *a) {
+    ASSERT_OFF_LOOP();
     txn_t *t;
     int rc = lookup(id, owner, a, &t);
     if (rc == TXN_E_NOT_FOUND) return 0;
@@ -542,6 +549,7 @@ int txn_count(const db_t *d) {
 }
 
 void txn_close_owner(int64_t owner) {
+    ASSERT_OFF_LOOP();
     for (;;) {
         char id[UUID_LEN + 1] = "";
         pthread_mutex_lock(&reg);

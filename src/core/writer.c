@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "util/buf.h"
+#include "util/thread.h"
 
 struct writer {
     store_db_t *db;
@@ -187,6 +188,7 @@ size_t writer_commits(writer_t *w) {
 }
 
 void writer_close(writer_t *w) {
+    ASSERT_OFF_LOOP();
     if (!w) return;
     pthread_mutex_lock(&w->lock);
     w->stopping = true;

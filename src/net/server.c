@@ -27,6 +27,7 @@
 #include <uv.h>
 
 #include "util/json.h"
+#include "util/thread.h"
 #include "util/timeutil.h"
 
 #define READ_BUF_SIZE (64 * 1024)
@@ -269,6 +270,7 @@ static void head_start(http_req_t *r, buf_t *h, int status, const char *ctype) {
 }
 
 static bool begin_answer(http_req_t *r) {
+    ASSERT_ON_LOOP();
     if (r->answered) {
         fprintf(stderr, "atrium: bug: request %s answered twice\n", r->path ? r->path : "?");
         return false;
@@ -336,6 +338,7 @@ void http_stream_begin(http_req_t *r, int status, const char *ctype) {
 }
 
 void http_stream_write(http_req_t *r, const void *p, size_t n) {
+    ASSERT_ON_LOOP();
     conn_t *c = r->conn;
     if (!c || n == 0 || r->method == M_HEAD) return;
     r->bytes_out += n;
@@ -366,6 +369,7 @@ bool http_gone(const http_req_t *r) {
 }
 
 void http_on_drain(http_req_t *r, http_done_fn fn, void *data) {
+    ASSERT_ON_LOOP();
     conn_t *c = r->conn;
     c->drain_fn = fn;
     c->drain_data = data;
@@ -395,6 +399,7 @@ static void defer_after(uv_work_t *w, int status) {
 }
 
 void http_defer(http_req_t *r, http_work_fn work, http_done_fn done, void *data) {
+    ASSERT_ON_LOOP();
     conn_t *c = r->conn;
     defer_t *d = xcalloc(1, sizeof *d);
     d->r = r, d->fn = work, d->done = done, d->data = data;
@@ -450,6 +455,7 @@ static void on_handle_closed(uv_handle_t *h) {
 }
 
 void http_on_abort(http_req_t *r, http_done_fn fn, void *data) {
+    ASSERT_ON_LOOP();
     r->abort_fn = fn;
     r->abort_data = data;
 }
@@ -524,6 +530,7 @@ static void set_timer(conn_t *c, uint64_t ms) {
 }
 
 void http_after(http_req_t *r, uint64_t ms, http_done_fn fn, void *data) {
+    ASSERT_ON_LOOP();
     conn_t *c = r->conn;
     r->timer_fn = fn;
     r->timer_data = data;
@@ -901,6 +908,7 @@ static void on_stop(uv_async_t *a) {
 
 static void worker_main(void *arg) {
     worker_t *w = arg;
+    thread_mark_loop();
     uv_run(&w->loop, UV_RUN_DEFAULT);
     /* Requests whose connection is gone may still be answered from another
      * thread (http_post): keep the loop turning until they are. */

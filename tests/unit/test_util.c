@@ -1,6 +1,7 @@
 /* Unit tests for src/util: JSON writer, query strings and URL coding, ULID,
  * base64url, UTF-8 and the name rule. */
 #include <math.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 #include "util/json.h"
 #include "util/md5.h"
 #include "util/url.h"
+#include "util/thread.h"
 #include "util/utf8.h"
 
 static char *esc(const char *s, size_t n, int flags) {
@@ -316,6 +318,26 @@ static void form_encoding_like_urlencode(void **st) {
     buf_free(&b);
 }
 
+static void *mark_and_report(void *arg) {
+    thread_mark_loop();
+    *(bool *)arg = thread_is_loop();
+    thread_assert_on_loop("test"); /* a loop: returns */
+    return NULL;
+}
+
+/* A loop thread is marked for itself only; off-loop checks pass elsewhere. */
+static void thread_roles_are_per_thread(void **st) {
+    (void)st;
+    assert_false(thread_is_loop());
+    bool there = false;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, mark_and_report, &there), 0);
+    pthread_join(t, NULL);
+    assert_true(there);
+    assert_false(thread_is_loop());
+    thread_assert_off_loop("test"); /* not a loop: returns */
+}
+
 int main(void) {
     if (sodium_init() < 0) return 1;
     const struct CMUnitTest tests[] = {
@@ -335,6 +357,7 @@ int main(void) {
         cmocka_unit_test(sanitized_stems_are_valid),
         cmocka_unit_test(md5_known_digests),
         cmocka_unit_test(form_encoding_like_urlencode),
+        cmocka_unit_test(thread_roles_are_per_thread),
     };
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }
