@@ -8,7 +8,7 @@ BASE_CFLAGS := -std=c11 -Wall -Wextra -Werror -pthread
 ALL_CFLAGS = $(CPPFLAGS) $(BASE_CFLAGS) $(CFLAGS)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lm -pthread
 
-SRC     := $(wildcard src/util/*.c src/store/*.c src/core/*.c src/net/*.c src/api/*.c)
+SRC     := $(wildcard src/util/*.c src/store/*.c src/core/*.c src/net/*.c src/api/*.c src/api/*/*.c)
 LIBOBJ  := $(SRC:src/%.c=build/%.o)
 ASANOBJ := $(SRC:src/%.c=build/asan/%.o)
 UNIT    := $(wildcard tests/unit/test_*.c)

@@ -1,10 +1,10 @@
 /* routes: every dialect's routes (see routes.h). */
 #include "api/routes.h"
 
-#include "api/airsequel.h"
-#include "api/datasette.h"
-#include "api/stdb.h"
-#include "api/typedb.h"
+#include "api/airsequel/airsequel.h"
+#include "api/datasette/datasette.h"
+#include "api/stdb/stdb.h"
+#include "api/typedb/typedb.h"
 
 router_t *api_router_new(void) {
     router_t *rt = router_new();

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "api/datasette_internal.h"
+#include "api/datasette/datasette_internal.h"
 #include "core/dbh.h"
 #include "core/tables.h"
 #include "util/ids.h"

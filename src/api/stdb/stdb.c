@@ -4,7 +4,7 @@
  * text/plain unless the spec gives a JSON shape. A /v1/database request
  * without a token is served as a freshly minted identity, echoed in the
  * spacetime-identity(-token) headers. */
-#include "api/stdb.h"
+#include "api/stdb/stdb.h"
 
 #include <math.h>
 #include <stdio.h>

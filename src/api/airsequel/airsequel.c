@@ -4,7 +4,7 @@
  * an "errors" list, as the spec says. Reads run on a pooled reader on the
  * thread pool; writes and DDL are write jobs on the database's writer, whose
  * completion comes back to the loop through http_post. */
-#include "api/airsequel.h"
+#include "api/airsequel/airsequel.h"
 
 #include <jansson.h>
 #include <math.h>

@@ -3,8 +3,8 @@
  * message is "[CODE] text" lines, innermost first. Auth is checked before
  * the body is parsed, and rights before existence. Slow password work runs
  * off the event loop via http_defer. */
-#include "api/typedb.h"
-#include "api/typedb_internal.h"
+#include "api/typedb/typedb.h"
+#include "api/typedb/typedb_internal.h"
 
 #include <jansson.h>
 #include <stdio.h>

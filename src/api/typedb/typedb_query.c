@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "api/common.h"
-#include "api/typedb_internal.h"
+#include "api/typedb/typedb_internal.h"
 #include "core/dbh.h"
 #include "core/engine.h"
 #include "core/sql.h"

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "api/datasette_internal.h"
+#include "api/datasette/datasette_internal.h"
 #include "core/tables.h"
 #include "util/md5.h"
 #include "util/timeutil.h"

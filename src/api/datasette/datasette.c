@@ -5,7 +5,7 @@
  * /DB/T/ID.json), so this face registers one fallback route and parses
  * paths itself. Errors are {"ok":false,"error","errors","status"}; JSON uses
  * ", "/": " separators and \uXXXX escapes as Python's json.dumps does. */
-#include "api/datasette.h"
+#include "api/datasette/datasette.h"
 
 #include <sys/stat.h>
 
@@ -15,7 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "api/datasette_internal.h"
+#include "api/datasette/datasette_internal.h"
 #include "core/tables.h"
 #include "util/md5.h"
 #include "core/auth.h"
