@@ -1,5 +1,6 @@
 /* fuzz_json: request bodies. Whatever jansson accepts (the bodies every
- * dialect parses) is written back through Atrium's streaming JSON writer,
+ * dialect parses) is written back through Atrium's streaming JSON writer
+ * (jw_json),
  * in each of its modes, and must parse again to an equal value. */
 #include <jansson.h>
 #include <stdlib.h>
@@ -7,33 +8,6 @@
 
 #include "util/buf.h"
 #include "util/json.h"
-
-static void emit(jw_t *w, json_t *j) {
-    const char *k;
-    json_t *v;
-    size_t i;
-    switch (json_typeof(j)) {
-    case JSON_OBJECT:
-        jw_obj_begin(w);
-        json_object_foreach(j, k, v) {
-            jw_key(w, k);
-            emit(w, v);
-        }
-        jw_obj_end(w);
-        break;
-    case JSON_ARRAY:
-        jw_arr_begin(w);
-        json_array_foreach(j, i, v) emit(w, v);
-        jw_arr_end(w);
-        break;
-    case JSON_STRING: jw_strn(w, json_string_value(j), json_string_length(j)); break;
-    case JSON_INTEGER: jw_int(w, json_integer_value(j)); break;
-    case JSON_REAL: jw_double(w, json_real_value(j)); break;
-    case JSON_TRUE: jw_bool(w, true); break;
-    case JSON_FALSE: jw_bool(w, false); break;
-    case JSON_NULL: jw_null(w); break;
-    }
-}
 
 static int depth(json_t *j) {
     int d = 0;
@@ -53,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n) {
             buf_t b = BUF_INIT;
             jw_t w;
             jw_init(&w, &b, flags);
-            emit(&w, j);
+            jw_json(&w, j);
             json_error_t je;
             json_t *back = json_loadb(b.data ? b.data : "", b.len, JSON_DECODE_ANY, &je);
             if (!back) abort();

@@ -183,6 +183,17 @@ void api_read(http_req_t *r, db_t *d, uint64_t limit_us, api_out_t *out, api_run
     http_defer(r, slow_work, slow_done, slow);
 }
 
+void api_respond_field(http_req_t *r, int status, const char *key, const char *value) {
+    buf_t b = BUF_INIT;
+    jw_t w;
+    jw_init(&w, &b, 0);
+    jw_obj_begin(&w);
+    jw_key(&w, key);
+    jw_str(&w, value);
+    jw_obj_end(&w);
+    http_respond_buf(r, status, "application/json", &b);
+}
+
 char **api_column_names(store_stmt_t *st, int n, const char *sep) {
     char **names = xcalloc((size_t)(n ? n : 1), sizeof *names);
     for (int i = 0; i < n; i++) {

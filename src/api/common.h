@@ -31,6 +31,9 @@ json_t *api_json_object(const http_req_t *r, char *err, size_t errlen);
 /* Strictly percent-decodes capture i into out (reset first); -1 if invalid. */
 int api_capture(const http_req_t *r, int i, buf_t *out);
 
+/* Answers status with {"<key>": "<value>"} as application/json. */
+void api_respond_field(http_req_t *r, int status, const char *key, const char *value);
+
 /* The result column names of st, a repeated name suffixed with sep and its
  * count ("x", "x:2" for sep ":"). Free with api_names_free. */
 char **api_column_names(store_stmt_t *st, int n, const char *sep);

@@ -4,26 +4,27 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-int err_set(err_t *e, err_kind_t kind, const char *fmt, ...) {
+static int vset(err_t *e, err_kind_t kind, err_sub_t sub, const char *fmt, va_list ap) {
     if (!e) return -1;
     e->kind = kind;
-    e->sub = ES_NONE;
+    e->sub = sub;
     e->sql_code = 0;
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    return -1;
+}
+
+int err_set(err_t *e, err_kind_t kind, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    vset(e, kind, ES_NONE, fmt, ap);
     va_end(ap);
     return -1;
 }
 
 int err_set_sub(err_t *e, err_kind_t kind, err_sub_t sub, const char *fmt, ...) {
-    if (!e) return -1;
-    e->kind = kind;
-    e->sub = sub;
-    e->sql_code = 0;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    vset(e, kind, sub, fmt, ap);
     va_end(ap);
     return -1;
 }

@@ -267,3 +267,33 @@ size_t json_format_double(double v, char out[32]) {
     *o = 0;
     return (size_t)(o - out);
 }
+
+void jw_json(jw_t *w, const json_t *j) {
+    switch (json_typeof(j)) {
+    case JSON_OBJECT: {
+        const char *k;
+        json_t *v;
+        jw_obj_begin(w);
+        json_object_foreach((json_t *)j, k, v) {
+            jw_key(w, k);
+            jw_json(w, v);
+        }
+        jw_obj_end(w);
+        break;
+    }
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *v;
+        jw_arr_begin(w);
+        json_array_foreach(j, i, v) jw_json(w, v);
+        jw_arr_end(w);
+        break;
+    }
+    case JSON_STRING: jw_strn(w, json_string_value(j), json_string_length(j)); break;
+    case JSON_INTEGER: jw_int(w, json_integer_value(j)); break;
+    case JSON_REAL: jw_double(w, json_real_value(j)); break;
+    case JSON_TRUE: jw_bool(w, true); break;
+    case JSON_FALSE: jw_bool(w, false); break;
+    case JSON_NULL: jw_null(w); break;
+    }
+}

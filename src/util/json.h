@@ -6,6 +6,7 @@
  * (a dialect that wants otherwise checks isfinite first). */
 #ifndef ATRIUM_UTIL_JSON_H
 #define ATRIUM_UTIL_JSON_H
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,6 +43,9 @@ void jw_bool(jw_t *w, bool v);
 void jw_null(jw_t *w);
 /* Appends already-encoded JSON as one value. */
 void jw_raw(jw_t *w, const char *json, size_t n);
+/* A parsed (jansson) value, written through w with w's flags (with
+ * JW_SPACED, the way Python's json.dumps writes it). */
+void jw_json(jw_t *w, const json_t *j);
 
 /* Escaped string body (no quotes) appended to out. */
 void json_escape(buf_t *out, const char *s, size_t n, int flags);

@@ -184,7 +184,7 @@ static void q_cell(query_job_t *j, jw_t *w, store_stmt_t *st, int i) {
             if (strcmp(j->qs.pairs[k].key, "_json") || strcmp(j->qs.pairs[k].value, j->out.cols[i])) continue;
             json_t *parsed = json_loadb(v.p, v.n, JSON_DECODE_ANY, NULL);
             if (parsed) {
-                ds_write_json(w, parsed);
+                jw_json(w, parsed);
                 json_decref(parsed);
                 return;
             }

@@ -39,8 +39,6 @@ void ds_quote(buf_t *b, const char *s, char q);
 /* A TEXT value as Python's str() would show it (pk paths, _next tokens). */
 void ds_value_text(buf_t *b, const store_value_t *v);
 
-/* A parsed JSON value written back the way Python's json.dumps would. */
-void ds_write_json(jw_t *w, json_t *j);
 /* One CSV field, quoted only when it must be (RFC 4180, minimal quoting). */
 void ds_csv_field(buf_t *b, const char *s, size_t n);
 

@@ -1018,42 +1018,12 @@ static const store_value_t *label_of(const plan_t *p, int col, const store_value
 
 /* ---- JSON rendering -------------------------------------------------- */
 
-void ds_write_json(jw_t *w, json_t *j) {
-    switch (json_typeof(j)) {
-    case JSON_OBJECT: {
-        const char *k;
-        json_t *v;
-        jw_obj_begin(w);
-        json_object_foreach(j, k, v) {
-            jw_key(w, k);
-            ds_write_json(w, v);
-        }
-        jw_obj_end(w);
-        break;
-    }
-    case JSON_ARRAY: {
-        size_t i;
-        json_t *v;
-        jw_arr_begin(w);
-        json_array_foreach(j, i, v) ds_write_json(w, v);
-        jw_arr_end(w);
-        break;
-    }
-    case JSON_STRING: jw_strn(w, json_string_value(j), json_string_length(j)); break;
-    case JSON_INTEGER: jw_int(w, json_integer_value(j)); break;
-    case JSON_REAL: jw_double(w, json_real_value(j)); break;
-    case JSON_TRUE: jw_bool(w, true); break;
-    case JSON_FALSE: jw_bool(w, false); break;
-    case JSON_NULL: jw_null(w); break;
-    }
-}
-
 static void write_cell(jw_t *w, const plan_t *p, int row, int col) {
     const store_value_t *v = &p->cells[row * p->nsel + col];
     if (p->json_cols && p->json_cols[col] && v->type == SV_TEXT) {
         json_t *j = json_loadb(v->p, v->n, JSON_DECODE_ANY, NULL);
         if (j) {
-            ds_write_json(w, j);
+            jw_json(w, j);
             json_decref(j);
             return;
         }

@@ -93,7 +93,7 @@ static char *py_json_error(const char *s, size_t n, const json_error_t *je) {
 static void py_dumps(buf_t *b, json_t *v) {
     jw_t w;
     jw_init(&w, b, DS_JW);
-    ds_write_json(&w, v); /* Python's json.dumps separators */
+    jw_json(&w, v); /* Python's json.dumps separators */
 }
 
 /* Binds one JSON cell (§10 cell rules); -1 with an error on a bad $base64. */

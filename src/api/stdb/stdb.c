@@ -164,14 +164,7 @@ static void ws_token_done(http_req_t *r, void *data) {
     if (j->rc < 0) {
         text(r, 500, j->err.msg);
     } else {
-        buf_t b = BUF_INIT;
-        jw_t w;
-        jw_init(&w, &b, 0);
-        jw_obj_begin(&w);
-        jw_key(&w, "token");
-        jw_str(&w, j->token);
-        jw_obj_end(&w);
-        http_respond_buf(r, 200, "application/json", &b);
+        api_respond_field(r, 200, "token", j->token);
     }
     free(j);
 }

@@ -239,14 +239,7 @@ static void pw_done(http_req_t *r, void *data) {
     pw_job_t *j = data;
     if (j->rc == 0) {
         if (j->kind == JOB_SIGNIN) {
-            buf_t b = BUF_INIT;
-            jw_t w;
-            jw_init(&w, &b, 0);
-            jw_obj_begin(&w);
-            jw_key(&w, "token");
-            jw_str(&w, j->token);
-            jw_obj_end(&w);
-            respond_json(r, 200, &b);
+            api_respond_field(r, 200, "token", j->token);
         } else {
             respond_ok(r);
         }
@@ -334,16 +327,6 @@ static db_t *readable_db(http_req_t *r, const actor_t *a, const char *name) {
     return d;
 }
 
-static void write_name_object(http_req_t *r, const char *key, const char *value) {
-    buf_t b = BUF_INIT;
-    jw_t w;
-    jw_init(&w, &b, 0);
-    jw_obj_begin(&w);
-    jw_key(&w, key);
-    jw_str(&w, value);
-    jw_obj_end(&w);
-    respond_json(r, 200, &b);
-}
 
 static void h_database_get(http_req_t *r) {
     actor_t a;
@@ -351,7 +334,7 @@ static void h_database_get(http_req_t *r) {
     if (tdb_authenticate(r, &a) && capture(r, 0, "database", &name)) {
         db_t *d = readable_db(r, &a, name.data);
         if (d) {
-            write_name_object(r, "name", d->name);
+            api_respond_field(r, 200, "name", d->name);
             db_release(d);
         }
     }
@@ -523,7 +506,7 @@ static void h_user_get(http_req_t *r) {
     buf_t user = BUF_INIT;
     if (user_route(r, &a, &user, false)) {
         if (!auth_user_id(ENGINE(r)->catalog, user.data)) tdb_error(r, 404, "SRV4", "User not found.", NULL);
-        else write_name_object(r, "username", user.data);
+        else api_respond_field(r, 200, "username", user.data);
     }
     buf_free(&user);
 }

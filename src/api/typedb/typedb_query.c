@@ -494,14 +494,7 @@ static void open_done(http_req_t *r, void *data) {
         free_job(j);
         return;
     }
-    buf_t b = BUF_INIT;
-    jw_t w;
-    jw_init(&w, &b, 0);
-    jw_obj_begin(&w);
-    jw_key(&w, "transactionId");
-    jw_str(&w, j->txn_id);
-    jw_obj_end(&w);
-    http_respond_buf(r, 200, "application/json", &b);
+    api_respond_field(r, 200, "transactionId", j->txn_id);
     free_job(j);
 }
 
