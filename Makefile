@@ -101,6 +101,10 @@ build/tests/%: tests/unit/%.c build/libatrium.a
 	@mkdir -p build/tests
 	$(CC) $(ALL_CFLAGS) -o $@ $< build/libatrium.a $(LDLIBS) -lcmocka
 
+build/tsan/tests/%: tests/unit/%.c build/libatrium-tsan.a
+	@mkdir -p build/tsan/tests
+	$(CC) $(ALL_CFLAGS) $(TSAN_FLAGS) -o $@ $< build/libatrium-tsan.a $(LDLIBS) -lcmocka
+
 build/asan/tests/%: tests/unit/%.c build/libatrium-asan.a
 	@mkdir -p build/asan/tests
 	$(CC) $(ALL_CFLAGS) $(ASAN_FLAGS) -o $@ $< build/libatrium-asan.a $(LDLIBS) -lcmocka
@@ -123,9 +127,10 @@ asan: deps
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ATRIUM_BIN=$(CURDIR)/atrium-asan ATRIUM_SANITIZED=1 $(PYTEST) -q tests/api
 
-# ThreadSanitizer build: the whole API suite against ./atrium-tsan.
+# ThreadSanitizer build: the unit tests and the whole API suite against ./atrium-tsan.
 tsan: deps
-	@$(MAKE) --no-print-directory atrium-tsan
+	@$(MAKE) --no-print-directory atrium-tsan $(UNIT:tests/unit/%.c=build/tsan/tests/%)
+	@set -e; for t in $(UNIT:tests/unit/%.c=build/tsan/tests/%); do TSAN_OPTIONS=halt_on_error=1 $$t; done
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 	  ATRIUM_BIN=$(CURDIR)/atrium-tsan ATRIUM_SANITIZED=1 $(PYTEST) -q tests/api
 

@@ -50,6 +50,7 @@ struct http_req {
     bool dispatched;
     bool streaming;
     bool keep_alive;
+    bool upgrade; /* the client asked to switch protocols (see net/session.h) */
     buf_t extra_headers; /* "Name: value\r\n" lines added by the handler */
     int status;
     uint64_t bytes_out;

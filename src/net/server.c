@@ -6,6 +6,7 @@
  *   BODY     reading the body                         body timeout (fixed), 408
  *   HANDLING the handler owns the request             no timer
  *   CLOSING  response sent, draining before close     linger timeout
+ *   UPGRADED handed to another protocol (session.c)    none: the protocol's own
  * Input is read into a per-loop buffer and parsed in place; only bytes that
  * cannot be parsed yet (a pipelined request behind one being handled, or a
  * partial request) are copied into the connection's own buffer. */
@@ -26,6 +27,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "net/net_internal.h"
 #include "util/json.h"
 #include "util/thread.h"
 #include "util/timeutil.h"
@@ -36,16 +38,19 @@
 #define LINGER_MAX_BYTES (4 * 1024 * 1024)
 #define DRAIN_GRACE_MS 5000 /* then connections still busy are dropped and their work interrupted */
 
-typedef enum { ST_IDLE, ST_HEADERS, ST_BODY, ST_HANDLING, ST_CLOSING } conn_state_t;
+typedef enum { ST_IDLE, ST_HEADERS, ST_BODY, ST_HANDLING, ST_CLOSING, ST_UPGRADED } conn_state_t;
 
 typedef struct worker worker_t;
 typedef struct conn conn_t;
 
+/* An item of a loop's post queue: a request's continuation (req_fn) or a
+ * plain function (fn, for sessions). */
 typedef struct post_item {
     struct post_item *next;
     http_req_t *r;
-    http_done_fn fn;
-    void *data;
+    http_done_fn req_fn;
+    void (*fn)(void *a, void *b);
+    void *a, *data;
 } post_item_t;
 
 struct worker {
@@ -55,6 +60,9 @@ struct worker {
     uv_async_t post_async; /* wakes the loop for http_post; unref'd */
     pthread_mutex_t post_lock;
     post_item_t *post_head, *post_tail;
+    uv_check_t pass_check;    /* end of a loop pass: sessions that asked for it */
+    net_session_t **pass;     /* loop thread only */
+    size_t npass, cappass;
     int inflight; /* requests dispatched and not yet answered (loop thread only) */
     uv_timer_t drain_timer;
     uv_thread_t thread;
@@ -100,6 +108,7 @@ struct conn {
     bool reading;
     int handles_open;
     size_t lingered;
+    net_session_t *session; /* ST_UPGRADED: who gets the bytes */
     http_done_fn drain_fn; /* a stream waiting for its queue to empty */
     void *drain_data;
 };
@@ -110,6 +119,8 @@ static void conn_close(conn_t *c);
 static void finish_request(conn_t *c);
 static void conn_start_reading(conn_t *c);
 static void transport_error(conn_t *c, int status, const char *msg);
+static void conn_close_gracefully(conn_t *c);
+static void set_timer(conn_t *c, uint64_t ms);
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -415,23 +426,96 @@ static void on_post(uv_async_t *a) {
     pthread_mutex_unlock(&w->post_lock);
     while (it) {
         post_item_t *next = it->next;
-        it->fn(it->r, it->data);
+        if (it->req_fn) it->req_fn(it->r, it->data);
+        else it->fn(it->a, it->data);
         free(it);
         it = next;
     }
 }
 
-void http_post(http_req_t *r, http_done_fn fn, void *data) {
-    conn_t *c = r->conn;
-    worker_t *w = c->w;
-    post_item_t *it = xmalloc(sizeof *it);
-    it->next = NULL, it->r = r, it->fn = fn, it->data = data;
+static void post_item(worker_t *w, post_item_t *it) {
     pthread_mutex_lock(&w->post_lock);
     if (w->post_tail) w->post_tail->next = it;
     else w->post_head = it;
     w->post_tail = it;
     pthread_mutex_unlock(&w->post_lock);
     uv_async_send(&w->post_async);
+}
+
+void http_post(http_req_t *r, http_done_fn fn, void *data) {
+    conn_t *c = r->conn;
+    post_item_t *it = xcalloc(1, sizeof *it);
+    it->r = r, it->req_fn = fn, it->data = data;
+    post_item(c->w, it);
+}
+
+void net_worker_post(worker_t *w, void (*fn)(void *a, void *b), void *a, void *b) {
+    post_item_t *it = xcalloc(1, sizeof *it);
+    it->fn = fn, it->a = a, it->data = b;
+    post_item(w, it);
+}
+
+/* ---- sessions (upgraded connections; see session.c) --------------------- */
+
+static void on_pass_check(uv_check_t *h) {
+    worker_t *w = h->data;
+    net_session_t **list = w->pass;
+    size_t n = w->npass;
+    w->pass = NULL;
+    w->npass = w->cappass = 0;
+    uv_check_stop(h);
+    for (size_t i = 0; i < n; i++) net_session_pass(list[i]);
+    free(list);
+}
+
+void net_worker_want_pass(worker_t *w, net_session_t *s) {
+    ASSERT_ON_LOOP();
+    if (w->npass == w->cappass) {
+        w->cappass = w->cappass ? w->cappass * 2 : 16;
+        w->pass = xrealloc(w->pass, w->cappass * sizeof *w->pass);
+    }
+    w->pass[w->npass++] = s;
+    if (w->npass == 1) uv_check_start(&w->pass_check, on_pass_check);
+}
+
+void net_conn_write(conn_t *c, const char *p, size_t n) { conn_write(c, p, n); }
+
+size_t net_conn_queued(const conn_t *c) {
+    return c->closing ? 0 : uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
+}
+
+void net_conn_close_gracefully(conn_t *c) { conn_close_gracefully(c); }
+
+bool http_wants_upgrade(const http_req_t *r) { return r->upgrade; }
+
+net_session_t *http_upgrade(http_req_t *r, const net_proto_t *proto, void *ctx) {
+    conn_t *c = r->conn;
+    if (!r->upgrade || !c || c->closing || c->eof) {
+        http_respond_error(r, 400, "Bad request: not an upgrade request, or the client is gone");
+        return NULL;
+    }
+    if (!begin_answer(r)) return NULL;
+    r->status = 101;
+    buf_t h = BUF_INIT;
+    buf_printf(&h, "HTTP/1.1 101 Switching Protocols\r\nDate: %s\r\n", date_header(c->w));
+    if (r->extra_headers.len) buf_append(&h, r->extra_headers.data, r->extra_headers.len);
+    buf_puts(&h, "\r\n");
+    conn_write(c, h.data, h.len);
+    buf_free(&h);
+    c->w->inflight--;
+    access_log(r);
+    c->req = NULL;
+    req_free(r);
+    c->state = ST_UPGRADED;
+    set_timer(c, 0);
+    c->session = net_session_new(c, c->w, proto, ctx);
+    /* Bytes after the request, already read, are the new protocol's: they
+     * are handed over once the loop is back in process() or on_read. */
+    if (!c->in_process && c->in.len) {
+        net_session_deliver(c->session, c->in.data, c->in.len);
+        buf_reset(&c->in);
+    }
+    return c->session;
 }
 
 /* ---- connection lifecycle -------------------------------------------- */
@@ -474,6 +558,11 @@ static void conn_close(conn_t *c) {
     if (c->closing) return;
     c->closing = true;
     fire_abort(c);
+    if (c->session) {
+        net_session_t *s = c->session;
+        c->session = NULL;
+        net_session_conn_gone(s);
+    }
     run_drain(c); /* a waiting stream learns the client is gone */
     if (c->prev) c->prev->next = c->next;
     else c->w->conns = c->next;
@@ -511,6 +600,7 @@ static void on_timer(uv_timer_t *t) {
         /* Answer as a transport error on whatever request is half-read. */
         transport_error(c, 408, "Request timeout");
         break;
+    case ST_UPGRADED: break;
     case ST_HANDLING:
         if (c->req && c->req->timer_fn && !c->req->answered) {
             http_done_fn fn = c->req->timer_fn;
@@ -743,6 +833,12 @@ static void dispatch(conn_t *c) {
     c->w->inflight++;
     http_req_t *r = c->req;
     r->dispatched = true;
+    if (c->parser.upgrade) {
+        /* What follows the request is another protocol's: unless a handler
+         * takes it over (http_upgrade), the connection closes after it. */
+        r->upgrade = true;
+        r->keep_alive = false;
+    }
     if (!r->body.data) buf_reserve(&r->body, 0);
     const server_config_t *cfg = &c->w->srv->cfg;
     if (cfg->prepare && r->body.len >= cfg->prepare_min_body) {
@@ -766,7 +862,8 @@ static void transport_error(conn_t *c, int status, const char *msg) {
 static void process(conn_t *c) {
     c->in_process = true;
     size_t off = 0;
-    while (!c->closing && off < c->in.len && c->state != ST_HANDLING && c->state != ST_CLOSING) {
+    while (!c->closing && off < c->in.len && c->state != ST_HANDLING && c->state != ST_CLOSING &&
+           c->state != ST_UPGRADED) {
         size_t n = http_parser_execute(&c->parser, &parser_settings, c->in.data + off, c->in.len - off);
         off += n;
         enum http_errno en = HTTP_PARSER_ERRNO(&c->parser);
@@ -784,6 +881,11 @@ static void process(conn_t *c) {
             else transport_error(c, 400, http_errno_description(en));
             break;
         }
+    }
+    if (!c->closing && c->state == ST_UPGRADED && c->session) {
+        /* Upgraded by the handler just dispatched: the rest is the session's. */
+        net_session_deliver(c->session, c->in.data + off, c->in.len - off);
+        off = c->in.len;
     }
     if (!c->closing) {
         buf_consume(&c->in, off);
@@ -820,6 +922,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
         if (c->state == ST_CLOSING) {
             c->lingered += (size_t)nread;
             if (c->lingered > LINGER_MAX_BYTES) conn_close(c);
+        } else if (c->state == ST_UPGRADED) {
+            net_session_deliver(c->session, b->base, (size_t)nread);
         } else {
             buf_append(&c->in, b->base, (size_t)nread);
             if (!c->in_process) process(c);
@@ -916,6 +1020,11 @@ static void worker_main(void *arg) {
         uv_ref((uv_handle_t *)&w->post_async);
         while (w->inflight > 0) uv_run(&w->loop, UV_RUN_ONCE);
     }
+    /* Sessions are all closed by now (on_stop): posts still queued for them
+     * drop their data, and pending passes let go of their references. */
+    on_post(&w->post_async);
+    if (w->npass) on_pass_check(&w->pass_check);
+    uv_close((uv_handle_t *)&w->pass_check, NULL);
     uv_close((uv_handle_t *)&w->post_async, NULL);
     /* Close whatever is left (the drain timer) and let the loop finish. */
     if (w->conns == NULL && uv_is_active((uv_handle_t *)&w->drain_timer)) uv_close((uv_handle_t *)&w->drain_timer, NULL);
@@ -1045,6 +1154,9 @@ server_t *server_start(const server_config_t *cfg, char *err, size_t errlen) {
         uv_async_init(&w->loop, &w->post_async, on_post);
         w->post_async.data = w;
         uv_unref((uv_handle_t *)&w->post_async);
+        uv_check_init(&w->loop, &w->pass_check);
+        w->pass_check.data = w;
+        uv_unref((uv_handle_t *)&w->pass_check);
         uv_thread_create(&w->thread, worker_main, w);
     }
     return s;
