@@ -109,6 +109,22 @@ static void hold_done(write_job_t *job) {
     txn_release_ref(t);
 }
 
+/* Requests that wait inside a transaction (for the writer, or for their
+ * turn) park a pool thread for as long as they wait. Until those waits are
+ * posted to the loop instead, at most TXN_MAX_PARKED may wait at once; one
+ * more gives up at once (TXN1), so transactions can never take the whole
+ * pool from reads and sign-ins. */
+#define TXN_MAX_PARKED 16
+static int parked; /* atomic */
+
+static bool park_begin(void) {
+    if (__atomic_add_fetch(&parked, 1, __ATOMIC_ACQ_REL) <= TXN_MAX_PARKED) return true;
+    __atomic_sub_fetch(&parked, 1, __ATOMIC_ACQ_REL);
+    return false;
+}
+
+static void park_end(void) { __atomic_sub_fetch(&parked, 1, __ATOMIC_ACQ_REL); }
+
 /* Takes the writer (t->m held). 0, or TXN_E_LOCK_TIMEOUT / TXN_E_*. */
 static int acquire(txn_t *t, err_t *e) {
     if (t->conn) return 0;
@@ -138,8 +154,10 @@ static int acquire(txn_t *t, err_t *e) {
     if (until > t->deadline_us) until = t->deadline_us;
     struct timespec ts;
     to_timespec(until, &ts);
-    while (h->state == H_QUEUED && !t->closing && !t->expired && time_mono_us() < until)
+    bool parks = h->state == H_QUEUED && park_begin(); /* too many waiting already: give up now */
+    while (parks && h->state == H_QUEUED && !t->closing && !t->expired && time_mono_us() < until)
         if (pthread_cond_timedwait(&t->cv, &t->m, &ts) == ETIMEDOUT) break;
+    if (parks) park_end();
     if (h->state == H_GRANTED) return 0;
     h->state = H_CANCELLED; /* the writer will skip it */
     t->hold = NULL;
@@ -301,18 +319,23 @@ static int lookup(const char *id, int64_t caller, const actor_t *a, txn_t **out)
     return TXN_E_NOT_FOUND;
 }
 
-/* Waits for this request's turn (t->m held); false if the transaction
- * ended meanwhile. */
-static bool take_turn(txn_t *t) {
+/* Waits for this request's turn (t->m held): 0, TURN_ENDED if the
+ * transaction ended meanwhile, TURN_BUSY if too many requests wait already. */
+enum { TURN_ENDED = 1, TURN_BUSY };
+
+static int take_turn(txn_t *t) {
+    bool wait = t->serving != t->next_ticket;
+    if (wait && !park_begin()) return TURN_BUSY;
     uint64_t ticket = t->next_ticket++;
     while (t->serving != ticket && !t->dead) pthread_cond_wait(&t->cv, &t->m);
+    if (wait) park_end();
     if (t->dead || t->expired || t->closing) {
         if (t->serving == ticket) t->serving++; /* let the next waiter see it too */
         pthread_cond_broadcast(&t->cv);
-        return false;
+        return TURN_ENDED;
     }
     t->busy = true;
-    return true;
+    return 0;
 }
 
 static void end_turn(txn_t *t) {
@@ -335,10 +358,11 @@ static int begin_request(const char *id, const actor_t *a, txn_t **out) {
     int rc = lookup(id, a->principal_id, a, &t);
     if (rc) return rc;
     pthread_mutex_lock(&t->m);
-    if (!take_turn(t)) {
+    int turn = take_turn(t);
+    if (turn) {
         pthread_mutex_unlock(&t->m);
         txn_release_ref(t);
-        return TXN_E_NOT_FOUND;
+        return turn == TURN_BUSY ? TXN_E_LOCK_TIMEOUT : TXN_E_NOT_FOUND;
     }
     *out = t;
     return 0;
@@ -517,6 +541,7 @@ static int close_as(const char *id, int64_t owner, const actor_t *a) {
     pthread_mutex_lock(&t->m);
     t->closing = true;
     if (t->busy && t->conn) store_interrupt(t->conn);
+    pthread_cond_broadcast(&t->cv); /* a request waiting for the writer gives up now */
     while (t->busy) pthread_cond_wait(&t->cv, &t->m);
     teardown(t);
     pthread_mutex_unlock(&t->m);

@@ -166,3 +166,38 @@ def test_sigterm_interrupts_long_statements(fresh):
     assert s.stop(signal.SIGTERM) == 0
     one_shot.close()
     in_txn.close()
+
+
+def test_waiting_transactions_cannot_take_the_thread_pool(fresh):
+    s = fresh()
+    admin = s.signin()
+    s.req("POST", "/v1/databases/held", token=admin)
+    hold = s.req("POST", "/v1/transactions/open", token=admin,
+                 json={"databaseName": "held", "transactionType": "schema"}).json()["transactionId"]
+    n = 70  # more than the pool's 64 threads
+    tids = [s.req("POST", "/v1/transactions/open", token=admin, json={
+        "databaseName": "held", "transactionType": "write",
+        "transactionOptions": {"schemaLockAcquireTimeoutMillis": 60000}}).json()["transactionId"]
+        for _ in range(n)]
+
+    def first_query(t):
+        return s.req("POST", f"/v1/transactions/{t}/query", token=admin,
+                     json={"query": "CREATE TABLE IF NOT EXISTS x(a)"})
+    with concurrent.futures.ThreadPoolExecutor(n) as ex:
+        futs = [ex.submit(first_query, t) for t in tids]
+        # those that cannot wait give up at once with TXN1
+        import time
+        time.sleep(1 * SLOW)
+        done = [f.result() for f in futs if f.done()]
+        assert len(done) >= n - 16, len(done)
+        assert all(r.status_code == 400 and r.json()["code"] == "TXN1" for r in done), [r.text for r in done[:3]]
+        # the pool still serves everyone else: a sign-in (Argon2id runs there)
+        import requests
+        r = requests.post(s.url + "/v1/signin", json={"username": "admin", "password": "s3cret-admin"},
+                          timeout=20 * SLOW)
+        assert r.status_code == 200
+        # closing the transactions ends the waits too
+        for t in tids + [hold]:
+            s.req("POST", f"/v1/transactions/{t}/close", token=admin)
+        rest = [f.result() for f in futs]
+    assert all(r.status_code < 500 for r in rest)
