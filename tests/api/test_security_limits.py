@@ -201,3 +201,17 @@ def test_waiting_transactions_cannot_take_the_thread_pool(fresh):
             s.req("POST", f"/v1/transactions/{t}/close", token=admin)
         rest = [f.result() for f in futs]
     assert all(r.status_code < 500 for r in rest)
+
+
+def test_datasette_table_pages_are_bounded_too(big):
+    s, admin = big
+    r = s.req("POST", "/v1/query", token=admin, json={
+        "databaseName": "big", "transactionType": "write",
+        "query": "INSERT INTO t(v) SELECT printf('%.*c', 3000000, 'x') FROM (SELECT 1 UNION SELECT 2 UNION SELECT 3)"})
+    assert r.status_code == 200, r.text[:300]
+    r = s.req("GET", "/big/t.json", token=admin)
+    assert r.status_code == 400 and r.json()["ok"] is False
+    assert "response limit" in r.json()["error"]
+    # a page that fits is served (a page reads one row more than it shows)
+    r = s.req("GET", "/big/t.json?_size=1", token=admin)
+    assert r.status_code == 200 and len(r.json()["rows"]) == 1

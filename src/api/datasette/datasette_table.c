@@ -913,7 +913,9 @@ static int run_sql(tjob_t *j, plan_t *p, store_db_t *c, const char *sql, uint64_
                     .deadline_us = deadline,
                     .max_rows = max_rows,
                     .bind = p_bind,
-                    .bind_ctx = p};
+                    .bind_ctx = p,
+                    /* the page's cells, bounded like every answer */
+                    .out = sink == &fetch_sink ? &p->arena : NULL};
     sql_result_t res;
     err_t e = {0};
     if (sql_run(c, sql, strlen(sql), &o, sink, ctx, &res, &e) == 0) return 0;
