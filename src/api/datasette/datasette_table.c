@@ -13,89 +13,14 @@
 #include <string.h>
 #include <strings.h>
 
-#include "api/datasette/datasette_internal.h"
-#include "core/tables.h"
+#include "api/datasette/datasette_table.h"
 #include "util/md5.h"
 #include "util/timeutil.h"
-#include "util/url.h"
 
-#define COUNT_CAP 10000
-#define FACET_SIZE 30
-#define FACET_TIME_MS 200
-#define STREAM_PAGE 1000
-
-typedef struct {
-    char *name; /* without the ':' */
-    store_value_t v; /* owned */
-} param_t;
-
-typedef struct {
-    bool count, count_sql, columns, all_columns, primary_keys, human, query, facets, next_url, database, table,
-        is_view, private_, expandable, table_def, view_def, metadata, fk_tables, sorted_facets, facets_timed_out,
-        suggested, color;
-} extras_t;
-
-typedef enum { SH_OBJECTS, SH_ARRAYS, SH_ARRAY, SH_ARRAYFIRST, SH_OBJECT } shape_t;
-
-typedef struct {
-    /* request (copied: the job may run off the loop) */
-    db_t *db;
-    char *table, *id_seg, *host, *path;
-    qs_t qs;
-    bool csv, blob, can_where, db_public;
-    char *disposition; /* Content-Disposition of a .blob answer */
-    uint64_t limit_ms;
-    /* streaming CSV state */
-    bool stream;
-    char *stream_next;
-    bool stream_started;
-    /* outcome */
-    int status;
-    char *msg;
-    buf_t body;
-    char *link;
-    bool nl;
-    shape_t shape;
-    api_out_t out; /* rc/err for the engine's retry and timeout path */
-} tjob_t;
-
-/* A planned page. */
-typedef struct {
-    const schema_t *s;
-    const tinfo_t *t;
-    bool rowid;
-    int nsel;
-    int *sel; /* column index, -1 = rowid */
-    int nvis; /* the first nvis are shown; a sort column not asked for follows */
-    param_t *params;
-    int nparams;
-    buf_t clauses; /* " and "-joined */
-    buf_t count_where; /* the clauses before the keyset's, as "where … " */
-    int nclauses;
-    char **human;
-    int nhuman;
-    int sort; /* column index, -1 rowid, -2 none */
-    bool desc;
-    int size;
-    int64_t offset;
-    buf_t sql, count_sql, base_sql;
-    /* rows (nrows × nsel values; text and blobs in the arena) */
-    store_value_t *cells;
-    buf_t arena;
-    int nrows, cap;
-    char *next;
-    /* labels: per selected column, value → label pairs */
-    bool *labelled;
-    store_value_t **lab_keys, **lab_vals;
-    int *nlab;
-    bool *json_cols;
-    extras_t ex;
-    bool infinity;
-} plan_t;
 
 /* ---- values ---------------------------------------------------------- */
 
-static void value_copy(store_value_t *dst, const store_value_t *src) {
+void ds_value_copy(store_value_t *dst, const store_value_t *src) {
     *dst = *src;
     if (src->type == SV_TEXT || src->type == SV_BLOB) {
         char *p = xmalloc(src->n + 1);
@@ -105,7 +30,7 @@ static void value_copy(store_value_t *dst, const store_value_t *src) {
     }
 }
 
-static void value_free(store_value_t *v) {
+void ds_value_free(store_value_t *v) {
     if (v->type == SV_TEXT || v->type == SV_BLOB) free((char *)v->p);
     v->type = SV_NULL;
 }
@@ -142,7 +67,7 @@ static void plan_free(plan_t *p) {
     free(p->sel);
     for (int i = 0; i < p->nparams; i++) {
         free(p->params[i].name);
-        value_free(&p->params[i].v);
+        ds_value_free(&p->params[i].v);
     }
     free(p->params);
     buf_free(&p->clauses);
@@ -158,8 +83,8 @@ static void plan_free(plan_t *p) {
     if (p->lab_keys) {
         for (int c = 0; c < p->nsel; c++) {
             for (int k = 0; k < p->nlab[c]; k++) {
-                value_free(&p->lab_keys[c][k]);
-                value_free(&p->lab_vals[c][k]);
+                ds_value_free(&p->lab_keys[c][k]);
+                ds_value_free(&p->lab_vals[c][k]);
             }
             free(p->lab_keys[c]);
             free(p->lab_vals[c]);
@@ -182,7 +107,7 @@ static const char *param_add(plan_t *p, const char *name, const store_value_t *v
         snprintf(n, sizeof n, "p%d", p->nparams - 1);
         q->name = xstrdup(n);
     }
-    value_copy(&q->v, v);
+    ds_value_copy(&q->v, v);
     return q->name;
 }
 
@@ -209,12 +134,12 @@ static void bracketed(buf_t *b, const char *name) {
     buf_putc(b, ']');
 }
 
-static const char *sel_name(const plan_t *p, int i) { return p->sel[i] < 0 ? "rowid" : p->t->cols[p->sel[i]].name; }
+const char *ds_sel_name(const plan_t *p, int i) { return p->sel[i] < 0 ? "rowid" : p->t->cols[p->sel[i]].name; }
 
-static bool is_digits(const char *s) { return *s && strspn(s, "0123456789") == strlen(s); }
+bool ds_is_digits(const char *s) { return *s && strspn(s, "0123456789") == strlen(s); }
 
 /* Splits a comma/repeat list control into a fresh array of names. */
-static int list_values(const qs_t *q, const char *key, bool commas, char ***out) {
+int ds_list_values(const qs_t *q, const char *key, bool commas, char ***out) {
     int n = 0;
     char **v = NULL;
     for (size_t i = 0; i < q->n; i++) {
@@ -235,7 +160,7 @@ static int list_values(const qs_t *q, const char *key, bool commas, char ***out)
     return n;
 }
 
-static void list_free(char **v, int n) {
+void ds_list_free(char **v, int n) {
     for (int i = 0; i < n; i++) free(v[i]);
     free(v);
 }
@@ -292,13 +217,13 @@ static char *filter_add(plan_t *p, const char *col, const char *op, const char *
         buf_t bound = BUF_INIT;
         buf_printf(&bound, "%s%s%s", simple[i].pre, v, simple[i].post);
         store_value_t bv = text_value(bound.data);
-        if (simple[i].numeric && is_digits(v) && strlen(v) < 19) bv = (store_value_t){.type = SV_INT, .i = atoll(v)};
+        if (simple[i].numeric && ds_is_digits(v) && strlen(v) < 19) bv = (store_value_t){.type = SV_INT, .i = atoll(v)};
         const char *pn = param_add(p, NULL, &bv);
         buf_printf(&sql, "%s %s :%s", qc.data, simple[i].sqlop, pn);
         buf_free(&bound);
         if (simple[i].human) human = fmt(simple[i].human, col, v);
-        else if (strcmp(op, "exact") == 0) human = fmt(is_digits(v) ? "%c = %v" : "%c = \"%v\"", col, v);
-        else human = fmt(is_digits(v) ? "%c != %v" : "%c != \"%v\"", col, v);
+        else if (strcmp(op, "exact") == 0) human = fmt(ds_is_digits(v) ? "%c = %v" : "%c = \"%v\"", col, v);
+        else human = fmt(ds_is_digits(v) ? "%c != %v" : "%c != \"%v\"", col, v);
         goto done;
     }
     if (strcmp(op, "in") == 0 || strcmp(op, "notin") == 0) {
@@ -411,7 +336,7 @@ done:
 
 /* ---- planning -------------------------------------------------------- */
 
-static char *err_printf(const char *f, const char *a) {
+char *ds_err_printf(const char *f, const char *a) {
     buf_t b = BUF_INIT;
     buf_printf(&b, f, a);
     return buf_detach(&b);
@@ -462,7 +387,7 @@ static const struct {
 /* The controls every page understands; NULL or an owned error message. */
 static char *plan_extras(plan_t *p, const qs_t *q, bool row_page) {
     char **v;
-    int n = list_values(q, "_extra", true, &v);
+    int n = ds_list_values(q, "_extra", true, &v);
     char **bad = NULL;
     int nbad = 0;
     for (int i = 0; i < n; i++) {
@@ -490,7 +415,7 @@ static char *plan_extras(plan_t *p, const qs_t *q, bool row_page) {
         msg = buf_detach(&b);
     }
     free(bad);
-    list_free(v, n);
+    ds_list_free(v, n);
     return msg;
 }
 
@@ -504,7 +429,7 @@ static char *plan_shape(plan_t *p, tjob_t *j) {
     else if (strcmp(shape, "array") == 0) j->shape = SH_ARRAY;
     else if (strcmp(shape, "arrayfirst") == 0) j->shape = SH_ARRAYFIRST;
     else if (strcmp(shape, "object") == 0) j->shape = SH_OBJECT;
-    else return err_printf("Invalid _shape: %s", shape);
+    else return ds_err_printf("Invalid _shape: %s", shape);
     if (j->shape == SH_OBJECT && (p->t->is_view || p->t->npk == 0))
         return xstrdup("_shape=object not available for tables with no primary keys");
     const char *nl = qs_get(&j->qs, "_nl");
@@ -517,14 +442,14 @@ static char *plan_shape(plan_t *p, tjob_t *j) {
 static char *plan_columns(plan_t *p, const qs_t *q) {
     const tinfo_t *t = p->t;
     char **col, **nocol;
-    int ncol = list_values(q, "_col", false, &col), nnocol = list_values(q, "_nocol", false, &nocol);
+    int ncol = ds_list_values(q, "_col", false, &col), nnocol = ds_list_values(q, "_nocol", false, &nocol);
     char *msg = NULL;
     buf_t bad = BUF_INIT;
     int nbad = 0;
     for (int i = 0; i < ncol; i++)
         if (tinfo_col(t, col[i]) < 0) buf_printf(&bad, "%s%s", nbad++ ? ", " : "", col[i]);
     if (nbad) {
-        msg = err_printf("_col=%s - invalid columns", bad.data);
+        msg = ds_err_printf("_col=%s - invalid columns", bad.data);
         goto out;
     }
     for (int i = 0; i < nnocol; i++) {
@@ -532,7 +457,7 @@ static char *plan_columns(plan_t *p, const qs_t *q) {
         if (c < 0 || t->cols[c].pk) buf_printf(&bad, "%s%s", nbad++ ? ", " : "", nocol[i]);
     }
     if (nbad) {
-        msg = err_printf("_nocol=%s - invalid columns", bad.data);
+        msg = ds_err_printf("_nocol=%s - invalid columns", bad.data);
         goto out;
     }
     p->sel = xcalloc((size_t)t->ncols + 2, sizeof *p->sel);
@@ -556,8 +481,8 @@ static char *plan_columns(plan_t *p, const qs_t *q) {
     }
 out:
     buf_free(&bad);
-    list_free(col, ncol);
-    list_free(nocol, nnocol);
+    ds_list_free(col, ncol);
+    ds_list_free(nocol, nnocol);
     return msg;
 }
 
@@ -605,7 +530,7 @@ static char *plan_search(plan_t *p, const qs_t *q) {
                        raw ? ":search" : "escape_fts(:search)");
             clause_add(p, sql.data);
             human = xrealloc(human, sizeof *human);
-            human[nh++] = err_printf("search matches \"%s\"", all);
+            human[nh++] = ds_err_printf("search matches \"%s\"", all);
         }
     } else {
         int idx = 0;
@@ -678,7 +603,7 @@ static char *plan_next(plan_t *p, const char *next) {
     const tinfo_t *t = p->t;
     if (!next) return NULL;
     if (t->is_view) {
-        if (!is_digits(next) || strlen(next) > 15) return xstrdup("Invalid _next token");
+        if (!ds_is_digits(next) || strlen(next) > 15) return xstrdup("Invalid _next token");
         p->offset = atoll(next);
         return NULL;
     }
@@ -760,9 +685,9 @@ static char *plan_table(plan_t *p, tjob_t *j, int *status) {
     const char *size = qs_get(q, "_size");
     if (size && *size) {
         if (strcmp(size, "max") == 0) p->size = DS_MAX_RETURNED_ROWS;
-        else if (!is_digits(size)) return xstrdup("_size must be a positive integer");
+        else if (!ds_is_digits(size)) return xstrdup("_size must be a positive integer");
         else if (strlen(size) > 9 || atoi(size) > DS_MAX_RETURNED_ROWS)
-            return err_printf("_size must be <= %s", "1000");
+            return ds_err_printf("_size must be <= %s", "1000");
         else p->size = atoi(size);
     }
     if (j->stream) p->size = STREAM_PAGE;
@@ -774,7 +699,7 @@ static char *plan_table(plan_t *p, tjob_t *j, int *status) {
         const char *c = sort ? sort : sort_desc;
         p->sort = col_or_rowid(p, c);
         p->desc = sort_desc != NULL;
-        if (p->sort == -2) return err_printf("Cannot sort table by %s", c);
+        if (p->sort == -2) return ds_err_printf("Cannot sort table by %s", c);
     }
     if ((msg = plan_columns(p, q)) || (msg = plan_filters(p, q))) return msg;
     p->nvis = p->nsel;
@@ -802,7 +727,7 @@ static char *plan_table(plan_t *p, tjob_t *j, int *status) {
     ds_ident(&tn, t->name);
     for (int i = 0; i < p->nsel; i++) {
         if (i) buf_puts(&cols, ", ");
-        ds_ident(&cols, sel_name(p, i));
+        ds_ident(&cols, ds_sel_name(p, i));
     }
     if (p->rowid) buf_puts(&pks, "rowid");
     for (int k = 0; k < t->npk; k++) {
@@ -832,7 +757,7 @@ static char *plan_table(plan_t *p, tjob_t *j, int *status) {
     p->labelled = xcalloc((size_t)p->nsel + 1, sizeof *p->labelled);
     p->json_cols = xcalloc((size_t)p->nsel + 1, sizeof *p->json_cols);
     char **lab;
-    int nlab = list_values(q, "_label", false, &lab);
+    int nlab = ds_list_values(q, "_label", false, &lab);
     bool all = ds_truthy(qs_get(q, "_labels"));
     for (int i = 0; i < p->nsel; i++) {
         if (p->sel[i] < 0 || !tinfo_fk(t, t->cols[p->sel[i]].name)) continue;
@@ -840,13 +765,13 @@ static char *plan_table(plan_t *p, tjob_t *j, int *status) {
         for (int k = 0; k < nlab; k++) on = on || strcmp(lab[k], t->cols[p->sel[i]].name) == 0;
         p->labelled[i] = on;
     }
-    list_free(lab, nlab);
+    ds_list_free(lab, nlab);
     char **js;
-    int njs = list_values(q, "_json", false, &js);
+    int njs = ds_list_values(q, "_json", false, &js);
     for (int i = 0; i < p->nsel; i++)
         for (int k = 0; k < njs; k++)
-            if (strcmp(js[k], sel_name(p, i)) == 0) p->json_cols[i] = true;
-    list_free(js, njs);
+            if (strcmp(js[k], ds_sel_name(p, i)) == 0) p->json_cols[i] = true;
+    ds_list_free(js, njs);
     return NULL;
 }
 
@@ -906,7 +831,7 @@ static int p_bind(void *ctx, store_stmt_t *st, int idx, const char *name, err_t 
 
 /* Runs sql with the plan's parameters; rows go to sink/ctx. 0, or -1 with
  * the job's outcome set (timeouts flagged for the engine's retry). */
-static int run_sql(tjob_t *j, plan_t *p, store_db_t *c, const char *sql, uint64_t deadline, const sql_sink_t *sink,
+int ds_run_sql(tjob_t *j, plan_t *p, store_db_t *c, const char *sql, uint64_t deadline, const sql_sink_t *sink,
                    void *ctx, int64_t max_rows) {
     sql_opts_t o = {.max_class = SQL_READ,
                     .single_statement = true,
@@ -933,16 +858,13 @@ static int run_sql(tjob_t *j, plan_t *p, store_db_t *c, const char *sql, uint64_
     return -1;
 }
 
-typedef struct {
-    int64_t n;
-} count_t;
 
 static void c_row(void *ctx, store_stmt_t *st, int n) {
     (void)n;
     ((count_t *)ctx)->n = store_col_int(st, 0);
 }
 
-static const sql_sink_t count_sink = {f_columns, c_row};
+const sql_sink_t ds_count_sink = {f_columns, c_row};
 
 /* Label lookups for the labelled columns of the fetched rows. */
 static void fetch_labels(plan_t *p, store_db_t *c, uint64_t deadline) {
@@ -991,16 +913,16 @@ static void fetch_labels(plan_t *p, store_db_t *c, uint64_t deadline) {
                 }
                 store_value_t k, v;
                 store_col_value(st, 0, &k);
-                value_copy(&p->lab_keys[i][p->nlab[i]], &k);
+                ds_value_copy(&p->lab_keys[i][p->nlab[i]], &k);
                 store_col_value(st, 1, &v);
                 if (o->label < 0 && v.type != SV_NULL && v.type != SV_TEXT) {
                     buf_t tx = BUF_INIT;
                     ds_value_text(&tx, &v);
                     store_value_t tv = {.type = SV_TEXT, .p = tx.data, .n = tx.len};
-                    value_copy(&p->lab_vals[i][p->nlab[i]], &tv);
+                    ds_value_copy(&p->lab_vals[i][p->nlab[i]], &tv);
                     buf_free(&tx);
                 } else {
-                    value_copy(&p->lab_vals[i][p->nlab[i]], &v);
+                    ds_value_copy(&p->lab_vals[i][p->nlab[i]], &v);
                 }
                 p->nlab[i]++;
             }
@@ -1056,7 +978,7 @@ static void write_row(jw_t *w, const plan_t *p, int row, shape_t shape) {
     }
     jw_obj_begin(w);
     for (int c = 0; c < p->nvis; c++) {
-        jw_key(w, sel_name(p, c));
+        jw_key(w, ds_sel_name(p, c));
         write_cell(w, p, row, c);
     }
     jw_obj_end(w);
@@ -1119,7 +1041,7 @@ static void write_fk(jw_t *w, const tfk_t *f) {
 }
 
 /* Query-string pairs re-encoded, skipping those skip() refuses. */
-static void pairs_encode(buf_t *b, const qs_t *q, bool (*skip)(const qs_pair_t *, const void *), const void *ctx) {
+void ds_pairs_encode(buf_t *b, const qs_t *q, bool (*skip)(const qs_pair_t *, const void *), const void *ctx) {
     for (size_t i = 0; i < q->n; i++) {
         if (skip && skip(&q->pairs[i], ctx)) continue;
         if (b->len && b->data[b->len - 1] != '?') buf_putc(b, '&');
@@ -1139,7 +1061,7 @@ static char *make_next_url(const tjob_t *j, const plan_t *p) {
     buf_t b = BUF_INIT;
     const char *sortkey = p->sort == -2 ? NULL : p->desc ? "_sort_desc" : "_sort";
     buf_printf(&b, "http://%s%s?", j->host, j->path);
-    pairs_encode(&b, &j->qs, skip_next_sort, sortkey);
+    ds_pairs_encode(&b, &j->qs, skip_next_sort, sortkey);
     if (b.data[b.len - 1] != '?') buf_putc(&b, '&');
     buf_puts(&b, "_next=");
     url_encode_form(&b, p->next, strlen(p->next));
@@ -1181,313 +1103,6 @@ static void make_next(plan_t *p, int shown) {
     p->next = buf_detach(&b);
 }
 
-/* ---- facets ---------------------------------------------------------- */
-
-typedef struct {
-    store_value_t *vals;
-    int64_t *counts;
-    int n, cap;
-} facet_rows_t;
-
-static void fr_row(void *ctx, store_stmt_t *st, int n) {
-    (void)n;
-    facet_rows_t *f = ctx;
-    if (f->n == f->cap) {
-        f->cap = f->cap ? f->cap * 2 : 16;
-        f->vals = xrealloc(f->vals, (size_t)f->cap * sizeof *f->vals);
-        f->counts = xrealloc(f->counts, (size_t)f->cap * sizeof *f->counts);
-    }
-    store_value_t v;
-    store_col_value(st, 0, &v);
-    value_copy(&f->vals[f->n], &v);
-    f->counts[f->n++] = store_col_int(st, 1);
-}
-
-static const sql_sink_t facet_sink = {f_columns, fr_row};
-
-typedef struct {
-    const char *key, *value;
-} kv_t;
-
-static bool skip_kv(const qs_pair_t *pr, const void *ctx) {
-    const kv_t *kv = ctx;
-    return strcmp(pr->key, kv->key) == 0 && (!kv->value || strcmp(pr->value, kv->value) == 0);
-}
-
-/* Facets computed for a page: each one's rendered JSON object. */
-typedef struct {
-    int n, ntimed;
-    char **names, **timed;
-    buf_t *json;
-    int *nresults;
-} facets_t;
-
-static void facets_free(facets_t *f) {
-    for (int i = 0; i < f->n; i++) {
-        free(f->names[i]);
-        buf_free(&f->json[i]);
-    }
-    for (int i = 0; i < f->ntimed; i++) free(f->timed[i]);
-    free(f->names);
-    free(f->timed);
-    free(f->json);
-    free(f->nresults);
-}
-
-/* Runs the _facet queries; -1 if one failed (job outcome set). */
-static int run_facets(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline, facets_t *out) {
-    char **fc;
-    int nf = list_values(&j->qs, "_facet", false, &fc);
-    int size = FACET_SIZE;
-    const char *fs = qs_get(&j->qs, "_facet_size");
-    if (fs && strcmp(fs, "max") == 0) size = DS_MAX_RETURNED_ROWS;
-    else if (fs && is_digits(fs) && strlen(fs) < 9) size = atoi(fs) < DS_MAX_RETURNED_ROWS ? atoi(fs) : DS_MAX_RETURNED_ROWS;
-    int rc = 0;
-    for (int i = 0; i < nf && rc == 0; i++) {
-        bool dup = false;
-        for (int k = 0; k < i; k++) dup = dup || strcmp(fc[k], fc[i]) == 0;
-        if (dup) continue;
-        const char *col = fc[i];
-        buf_t sql = BUF_INIT, qc = BUF_INIT;
-        ds_ident(&qc, col);
-        buf_printf(&sql,
-                   "select %s as value, count(*) as count from (\n%s\n) where %s is not null group by %s order by "
-                   "count desc, value limit %d",
-                   qc.data, p->base_sql.data, qc.data, qc.data, size + 1);
-        facet_rows_t fr = {0};
-        uint64_t fd = time_mono_us() + FACET_TIME_MS * 1000;
-        if (deadline && deadline < fd) fd = deadline;
-        int saved_status = j->status;
-        if (run_sql(j, p, c, sql.data, fd, &facet_sink, &fr, -1) < 0) {
-            if (j->out.rc < 0 && j->out.err.kind == E_TIMEOUT && (!deadline || time_mono_us() < deadline)) {
-                /* this facet ran out of its own time: report, go on */
-                j->out.rc = 0;
-                err_clear(&j->out.err);
-                out->timed = xrealloc(out->timed, (size_t)(out->ntimed + 1) * sizeof *out->timed);
-                out->timed[out->ntimed++] = xstrdup(col);
-            } else {
-                rc = -1;
-            }
-            j->status = rc ? j->status : saved_status;
-        } else {
-            const tfk_t *fk = p->t->is_view ? NULL : tinfo_fk(p->t, col);
-            const tinfo_t *o = fk ? schema_find(p->s, fk->other_table) : NULL;
-            buf_t fb = BUF_INIT;
-            jw_t fwv, *w = &fwv;
-            jw_init(w, &fb, DS_JW);
-            jw_obj_begin(w);
-            jw_key(w, "name");
-            jw_str(w, col);
-            jw_key(w, "type");
-            jw_str(w, "column");
-            jw_key(w, "hideable");
-            jw_bool(w, true);
-            jw_key(w, "toggle_url");
-            {
-                buf_t u = BUF_INIT;
-                buf_printf(&u, "%s?", j->path);
-                kv_t kv = {"_facet", col};
-                pairs_encode(&u, &j->qs, skip_kv, &kv);
-                if (u.data[u.len - 1] == '?') u.data[--u.len] = 0;
-                jw_str(w, u.data);
-                buf_free(&u);
-            }
-            jw_key(w, "results");
-            jw_arr_begin(w);
-            int shown = fr.n > size ? size : fr.n;
-            /* the target rows' labels, one statement for the whole facet */
-            store_stmt_t *lst = NULL;
-            if (o && o->label >= 0) {
-                buf_t ls = BUF_INIT;
-                buf_puts(&ls, "select ");
-                ds_ident(&ls, o->cols[o->label].name);
-                buf_puts(&ls, " from ");
-                ds_ident(&ls, o->name);
-                buf_puts(&ls, " where ");
-                ds_ident(&ls, fk->other_column);
-                buf_puts(&ls, " = ?");
-                if (store_prepare(c, ls.data, &lst) < 0) lst = NULL;
-                buf_free(&ls);
-            }
-            char *qskey = col[0] == '_' ? err_printf("%s__exact", col) : xstrdup(col);
-            for (int r = 0; r < shown; r++) {
-                buf_t tx = BUF_INIT;
-                ds_value_text(&tx, &fr.vals[r]);
-                bool selected = false;
-                for (size_t k = 0; k < j->qs.n && !selected; k++)
-                    selected = strcmp(j->qs.pairs[k].key, qskey) == 0 && strcmp(j->qs.pairs[k].value, tx.data) == 0;
-                jw_obj_begin(w);
-                jw_key(w, "value");
-                ds_write_value(w, &fr.vals[r], false);
-                jw_key(w, "label");
-                bool labelled = false;
-                if (lst) {
-                    store_reset(lst);
-                    store_bind_text(lst, 1, tx.data, tx.len);
-                    if (store_step(lst) == STORE_ROW) {
-                        store_value_t lv;
-                        store_col_value(lst, 0, &lv);
-                        ds_write_value(w, &lv, false);
-                        labelled = true;
-                    }
-                }
-                if (!labelled) ds_write_value(w, &fr.vals[r], false);
-                jw_key(w, "count");
-                jw_int(w, fr.counts[r]);
-                jw_key(w, "toggle_url");
-                buf_t u = BUF_INIT;
-                buf_printf(&u, "http://%s%s?", j->host, j->path);
-                if (selected) {
-                    kv_t kv = {qskey, tx.data};
-                    pairs_encode(&u, &j->qs, skip_kv, &kv);
-                } else {
-                    pairs_encode(&u, &j->qs, NULL, NULL);
-                    if (u.data[u.len - 1] != '?') buf_putc(&u, '&');
-                    url_encode_form(&u, qskey, strlen(qskey));
-                    buf_putc(&u, '=');
-                    url_encode_form(&u, tx.data, tx.len);
-                }
-                if (u.data[u.len - 1] == '?') u.data[--u.len] = 0;
-                jw_str(w, u.data);
-                buf_free(&u);
-                jw_key(w, "selected");
-                jw_bool(w, selected);
-                jw_obj_end(w);
-                buf_free(&tx);
-            }
-            free(qskey);
-            if (lst) store_finalize(lst);
-            jw_arr_end(w);
-            jw_key(w, "truncated");
-            jw_bool(w, fr.n > size);
-            jw_obj_end(w);
-            out->names = xrealloc(out->names, (size_t)(out->n + 1) * sizeof *out->names);
-            out->json = xrealloc(out->json, (size_t)(out->n + 1) * sizeof *out->json);
-            out->nresults = xrealloc(out->nresults, (size_t)(out->n + 1) * sizeof *out->nresults);
-            out->names[out->n] = xstrdup(col);
-            out->json[out->n] = fb;
-            out->nresults[out->n++] = shown;
-        }
-        for (int r = 0; r < fr.n; r++) value_free(&fr.vals[r]);
-        free(fr.vals);
-        free(fr.counts);
-        buf_free(&sql);
-        buf_free(&qc);
-    }
-    list_free(fc, nf);
-    return rc;
-}
-
-static int by_results_then_name(const void *a, const void *b, void *ctx) {
-    const facets_t *f = ctx;
-    int x = *(const int *)a, y = *(const int *)b;
-    if (f->nresults[x] != f->nresults[y]) return f->nresults[y] - f->nresults[x];
-    return -strcmp(f->names[x], f->names[y]);
-}
-
-/* facet_results, sorted_facet_results, facets_timed_out. */
-static void write_facets(jw_t *w, const facets_t *f, const extras_t *x, bool asked) {
-    if (asked) {
-        jw_key(w, "facet_results");
-        jw_obj_begin(w);
-        jw_key(w, "results");
-        jw_obj_begin(w);
-        for (int i = 0; i < f->n; i++) {
-            jw_key(w, f->names[i]);
-            jw_raw(w, f->json[i].data, f->json[i].len);
-        }
-        jw_obj_end(w);
-        jw_key(w, "timed_out");
-        jw_arr_begin(w);
-        for (int i = 0; i < f->ntimed; i++) jw_str(w, f->timed[i]);
-        jw_arr_end(w);
-        jw_obj_end(w);
-    }
-    if (x->sorted_facets) {
-        /* Datasette's order: most results first, then name descending */
-        int *idx = xcalloc((size_t)f->n + 1, sizeof *idx);
-        for (int i = 0; i < f->n; i++) idx[i] = i;
-        qsort_r(idx, (size_t)f->n, sizeof *idx, by_results_then_name, (void *)f);
-        jw_key(w, "sorted_facet_results");
-        jw_arr_begin(w);
-        for (int i = 0; i < f->n; i++) jw_raw(w, f->json[idx[i]].data, f->json[idx[i]].len);
-        jw_arr_end(w);
-        free(idx);
-    }
-    if (x->facets_timed_out) {
-        jw_key(w, "facets_timed_out");
-        jw_arr_begin(w);
-        for (int i = 0; i < f->ntimed; i++) jw_str(w, f->timed[i]);
-        jw_arr_end(w);
-    }
-}
-
-/* suggested_facets: columns (not already faceted) whose first 1,000 rows
- * hold between 2 and facet-size distinct values, fewer than the rows, one
- * of them more than once; each query gets 50 ms. */
-static int write_suggested(jw_t *w, tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
-    count_t total = {0};
-    buf_t cs = BUF_INIT;
-    buf_printf(&cs, "select count(*) from (%s)", p->base_sql.data);
-    int rc = run_sql(j, p, c, cs.data, deadline, &count_sink, &total, -1);
-    buf_free(&cs);
-    if (rc < 0) return -1;
-    char **fc;
-    int nf = list_values(&j->qs, "_facet", false, &fc);
-    jw_key(w, "suggested_facets");
-    jw_arr_begin(w);
-    for (int i = 0; i < p->nvis; i++) {
-        const char *col = sel_name(p, i);
-        bool on = p->sel[i] < 0; /* rowid: not a column of the base query */
-        for (int k = 0; k < nf; k++) on = on || strcmp(fc[k], col) == 0;
-        if (on) continue;
-        buf_t sql = BUF_INIT, qc = BUF_INIT;
-        ds_ident(&qc, col);
-        buf_printf(&sql,
-                   "with limited as (select * from (%s) limit 1000) select %s as value, count(*) as n from limited "
-                   "where value is not null group by value limit %d",
-                   p->base_sql.data, qc.data, FACET_SIZE + 1);
-        facet_rows_t fr = {0};
-        uint64_t fd = time_mono_us() + 50 * 1000;
-        if (deadline && deadline < fd) fd = deadline;
-        if (run_sql(j, p, c, sql.data, fd, &facet_sink, &fr, -1) < 0) {
-            if (!(j->out.rc < 0 && j->out.err.kind == E_TIMEOUT && (!deadline || time_mono_us() < deadline))) {
-                rc = -1;
-            } else {
-                j->out.rc = 0;
-                err_clear(&j->out.err);
-            }
-        } else {
-            bool repeated = false;
-            for (int r = 0; r < fr.n; r++) repeated = repeated || fr.counts[r] > 1;
-            if (fr.n > 1 && fr.n < total.n && fr.n <= FACET_SIZE && repeated) {
-                jw_obj_begin(w);
-                jw_key(w, "name");
-                jw_str(w, col);
-                jw_key(w, "toggle_url");
-                buf_t u = BUF_INIT;
-                buf_printf(&u, "http://%s%s?", j->host, j->path);
-                pairs_encode(&u, &j->qs, NULL, NULL);
-                if (u.data[u.len - 1] != '?') buf_putc(&u, '&');
-                buf_puts(&u, "_facet=");
-                url_encode_form(&u, col, strlen(col));
-                jw_str(w, u.data);
-                buf_free(&u);
-                jw_obj_end(w);
-            }
-        }
-        for (int r = 0; r < fr.n; r++) value_free(&fr.vals[r]);
-        free(fr.vals);
-        free(fr.counts);
-        buf_free(&sql);
-        buf_free(&qc);
-        if (rc < 0) break;
-    }
-    jw_arr_end(w);
-    list_free(fc, nf);
-    return rc;
-}
-
 static char *human_description(const plan_t *p, const tjob_t *j) {
     buf_t b = BUF_INIT;
     if (p->nhuman) {
@@ -1518,7 +1133,7 @@ static void csv_value(buf_t *b, const tjob_t *j, const plan_t *p, int row, int c
         buf_putc(&tx, '/');
         pk_path(&tx, p, row);
         buf_puts(&tx, ".blob?_blob_column=");
-        url_encode_form(&tx, sel_name(p, col), strlen(sel_name(p, col)));
+        url_encode_form(&tx, ds_sel_name(p, col), strlen(ds_sel_name(p, col)));
     } else {
         ds_value_text(&tx, v);
     }
@@ -1530,7 +1145,7 @@ static void write_csv(buf_t *b, const tjob_t *j, const plan_t *p, int nrows, boo
     if (header) {
         for (int c = 0; c < p->nvis; c++) {
             if (c) buf_putc(b, ',');
-            const char *n = sel_name(p, c);
+            const char *n = ds_sel_name(p, c);
             ds_csv_field(b, n, strlen(n));
             if (p->labelled && p->labelled[c]) {
                 buf_t l = BUF_INIT;
@@ -1563,7 +1178,7 @@ static void write_shared_extras(jw_t *w, const tjob_t *j, const plan_t *p) {
     if (x->columns) {
         jw_key(w, "columns");
         jw_arr_begin(w);
-        for (int i = 0; i < p->nvis; i++) jw_str(w, sel_name(p, i));
+        for (int i = 0; i < p->nvis; i++) jw_str(w, ds_sel_name(p, i));
         jw_arr_end(w);
     }
     if (x->query) {
@@ -1616,7 +1231,7 @@ static void page_run(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
         fail(j, status, msg);
         return;
     }
-    if (run_sql(j, p, c, p->sql.data, deadline, &fetch_sink, p, p->size + 1) < 0) return;
+    if (ds_run_sql(j, p, c, p->sql.data, deadline, &fetch_sink, p, p->size + 1) < 0) return;
     fetch_done(p);
     int shown = p->nrows > p->size ? p->size : p->nrows;
     make_next(p, shown);
@@ -1681,7 +1296,7 @@ static void page_run(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
             buf_t cs = BUF_INIT;
             buf_printf(&cs, "select count(*) from (%s limit %d)", p->base_sql.data, COUNT_CAP + 1);
             count_t cnt = {0};
-            int rc = run_sql(j, p, c, cs.data, deadline, &count_sink, &cnt, -1);
+            int rc = ds_run_sql(j, p, c, cs.data, deadline, &ds_count_sink, &cnt, -1);
             buf_free(&cs);
             if (rc < 0) goto out;
             jw_int(&w, cnt.n);
@@ -1742,12 +1357,12 @@ static void page_run(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
     bool facets = x->facets || qs_get(&j->qs, "_facet");
     if (facets || x->sorted_facets || x->facets_timed_out) {
         facets_t f = {0};
-        int rc = run_facets(j, p, c, deadline, &f);
-        if (rc == 0) write_facets(&w, &f, x, facets);
-        facets_free(&f);
+        int rc = ds_run_facets(j, p, c, deadline, &f);
+        if (rc == 0) ds_write_facets(&w, &f, x, facets);
+        ds_facets_free(&f);
         if (rc < 0) goto out;
     }
-    if (x->suggested && write_suggested(&w, j, p, c, deadline) < 0) goto out;
+    if (x->suggested && ds_write_suggested(&w, j, p, c, deadline) < 0) goto out;
 
     jw_obj_end(&w);
 out:
@@ -1785,7 +1400,7 @@ static void row_run(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
     }
     if (n != want) {
         fail(j, 400, xstrdup("URL row identifier does not match the primary key for this table"));
-        list_free(vals, n);
+        ds_list_free(vals, n);
         return;
     }
     p->sel = xcalloc((size_t)t->ncols + 1, sizeof *p->sel);
@@ -1795,11 +1410,11 @@ static void row_run(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
     p->labelled = xcalloc((size_t)p->nsel + 1, sizeof *p->labelled);
     p->json_cols = xcalloc((size_t)p->nsel + 1, sizeof *p->json_cols);
     char **js;
-    int njs = list_values(&j->qs, "_json", false, &js);
+    int njs = ds_list_values(&j->qs, "_json", false, &js);
     for (int i = 0; i < p->nsel; i++)
         for (int k = 0; k < njs; k++)
-            if (strcmp(js[k], sel_name(p, i)) == 0) p->json_cols[i] = true;
-    list_free(js, njs);
+            if (strcmp(js[k], ds_sel_name(p, i)) == 0) p->json_cols[i] = true;
+    ds_list_free(js, njs);
     if (j->blob) {
         /* /DB/T/ID.blob?_blob_column=C: that cell's bytes */
         const char *bc = qs_get(&j->qs, "_blob_column");
@@ -1826,7 +1441,7 @@ static void row_run(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
     }
     uint64_t t0 = time_mono_us();
     p->size = 1;
-    int rc = run_sql(j, p, c, p->sql.data, deadline, &fetch_sink, p, 1);
+    int rc = ds_run_sql(j, p, c, p->sql.data, deadline, &fetch_sink, p, 1);
     fetch_done(p);
     double query_ms = (double)(time_mono_us() - t0) / 1000.0;
     if (rc < 0) goto out;
@@ -1940,7 +1555,7 @@ static void row_run(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
     }
     jw_obj_end(&w);
 out:
-    list_free(vals, n);
+    ds_list_free(vals, n);
 }
 
 /* ---- the job ----------------------------------------------------------- */
@@ -1995,7 +1610,7 @@ static void tjob_run(void *ctx, store_db_t *c, uint64_t deadline) {
 static void cache_headers(http_req_t *r, const tjob_t *j) {
     const char *ttl = qs_get(&j->qs, "_ttl");
     char v[48];
-    if (ttl && is_digits(ttl) && strlen(ttl) < 10) {
+    if (ttl && ds_is_digits(ttl) && strlen(ttl) < 10) {
         if (atol(ttl) == 0) snprintf(v, sizeof v, "no-cache");
         else snprintf(v, sizeof v, "max-age=%ld", atol(ttl));
     } else {
@@ -2101,7 +1716,7 @@ void ds_table_page(http_req_t *r, const actor_t *a, db_t *d, const char *table, 
     j->stream = csv && !id_seg && ds_truthy(qs_get(&j->qs, "_stream"));
     j->limit_ms = (uint64_t)DS_ENGINE(r)->sql_time_limit_ms;
     const char *tl = qs_get(&j->qs, "_timelimit");
-    if (tl && is_digits(tl) && strlen(tl) < 10 && strtoull(tl, NULL, 10) < j->limit_ms)
+    if (tl && ds_is_digits(tl) && strlen(tl) < 10 && strtoull(tl, NULL, 10) < j->limit_ms)
         j->limit_ms = strtoull(tl, NULL, 10);
     j->status = 200;
     api_read(r, d, j->limit_ms * 1000, &j->out, tjob_run, tjob_reset, tjob_done, j);
