@@ -523,7 +523,16 @@ net_session_t *http_upgrade(http_req_t *r, const net_proto_t *proto, void *ctx) 
 static void set_timer(conn_t *c, uint64_t ms);
 
 static void conn_free_if_done(conn_t *c) {
-    if (c->handles_open > 0 || c->req) return;
+    if (c->handles_open > 0) return;
+    /* A request still being read when the connection closed (never
+     * dispatched) has nobody to answer it: it goes with the connection —
+     * here, once the handles are closed, never inside a parser callback. A
+     * dispatched one is freed once answered (finish_request). */
+    if (c->req && !c->req->dispatched) {
+        req_free(c->req);
+        c->req = NULL;
+    }
+    if (c->req) return;
     buf_free(&c->in);
     buf_free(&c->hfield);
     buf_free(&c->hvalue);
