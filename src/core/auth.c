@@ -423,12 +423,19 @@ static int issue(catalog_t *c, int64_t principal_id, const char *kind, const cha
     return rc < 0 ? -1 : 0;
 }
 
+/* The expiry of a token living ttl_s seconds from now (0: never). */
+static int expiry_after(int64_t ttl_s, int64_t *expires_ms, err_t *e) {
+    if (ttl_s > AUTH_MAX_TTL_S)
+        return err_set(e, E_BAD_INPUT, "token lifetime too long (at most %lld seconds)", (long long)AUTH_MAX_TTL_S);
+    *expires_ms = ttl_s > 0 ? time_now_ms() + ttl_s * 1000 : 0;
+    return 0;
+}
+
 int auth_token_issue(catalog_t *c, int64_t principal_id, const char *kind, const char *prefix, int64_t ttl_s,
                      const scope_t *scopes, int nscopes, char token[TOKEN_MAX_LEN], err_t *e) {
     token[0] = 0;
-    if (ttl_s > AUTH_MAX_TTL_S) return err_set(e, E_BAD_INPUT, "token lifetime too long (at most %lld seconds)",
-                                               (long long)AUTH_MAX_TTL_S);
-    int64_t expires = ttl_s > 0 ? time_now_ms() + ttl_s * 1000 : 0;
+    int64_t expires = 0;
+    if (expiry_after(ttl_s, &expires, e) < 0) return -1;
     return issue(c, principal_id, kind, prefix, expires, scopes, nscopes, nscopes > 0, token, e);
 }
 
@@ -446,11 +453,10 @@ static void add_scope(scope_t *out, int *n, const char *db, unsigned actions) {
 int auth_token_derive(catalog_t *c, actor_t *parent, const char *kind, const char *prefix, int64_t ttl_s,
                       const scope_t *scopes, int nscopes, char token[TOKEN_MAX_LEN], err_t *e) {
     token[0] = 0;
-    if (ttl_s > AUTH_MAX_TTL_S) return err_set(e, E_BAD_INPUT, "token lifetime too long (at most %lld seconds)",
-                                               (long long)AUTH_MAX_TTL_S);
+    int64_t expires = 0;
+    if (expiry_after(ttl_s, &expires, e) < 0) return -1;
     if (!parent->principal_id && !parent->ephemeral) return err_set(e, E_NO_TOKEN, "sign in first");
     if (auth_identity_persist(c, parent, e) < 0) return -1;
-    int64_t expires = ttl_s > 0 ? time_now_ms() + ttl_s * 1000 : 0;
     if (parent->token_expires_ms && (!expires || expires > parent->token_expires_ms))
         expires = parent->token_expires_ms;
     scope_t out[AUTH_MAX_GRANTS];

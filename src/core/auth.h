@@ -103,8 +103,9 @@ int auth_user_delete(catalog_t *c, const char *name, err_t *e);
 size_t auth_user_list(catalog_t *c, char ***names);
 
 /* The one authorisation question: may actor, as narrowed by the token it
- * presented, do action on db (NULL = the instance as a whole, i.e. grants
- * on "*")? ACT_ADMIN on NULL is instance administration (users, grants). */
+ * presented, do action on db (NULL = the instance as a whole: grants on
+ * "*" or AUTH_INSTANCE)? ACT_ADMIN on NULL is instance administration
+ * (users, grants); ACT_SCHEMA on NULL is creating databases. */
 bool auth_check(const actor_t *a, const db_t *db, unsigned action);
 /* May actor manage the account of user `name` (see it, change its password,
  * delete it)? With the instance's admin right, or as that very user

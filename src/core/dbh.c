@@ -94,12 +94,14 @@ void dbh_reader_put(db_t *d, store_db_t *c) {
     store_set_deadline(c, 0);
     pthread_mutex_lock(&d->state_lock);
     dbh_t *h = d->state;
-    if (h && h->nidle < POOL_MAX && !d->deleted &&
-        __atomic_add_fetch(&idle_total, 1, __ATOMIC_RELAXED) <= IDLE_MAX_TOTAL) {
+    bool keep = h && h->nidle < POOL_MAX && !d->deleted;
+    if (keep && __atomic_add_fetch(&idle_total, 1, __ATOMIC_RELAXED) > IDLE_MAX_TOTAL) {
+        __atomic_sub_fetch(&idle_total, 1, __ATOMIC_RELAXED); /* over the total: close it */
+        keep = false;
+    }
+    if (keep) {
         h->idle[h->nidle++] = c;
         c = NULL;
-    } else if (h && h->nidle < POOL_MAX && !d->deleted) {
-        __atomic_sub_fetch(&idle_total, 1, __ATOMIC_RELAXED); /* over the total: close it */
     }
     pthread_mutex_unlock(&d->state_lock);
     store_close(c);

@@ -261,6 +261,7 @@ int sql_run(store_db_t *db, const char *sql, size_t len, const sql_opts_t *o, co
             if (ncols > 0 && sink && sink->columns) sink->columns(ctx, st, ncols);
         }
         int s;
+        bool too_big = false;
         while ((s = store_step(st)) == STORE_ROW) {
             if (!last) continue;
             res->rows++;
@@ -271,11 +272,11 @@ int sql_run(store_db_t *db, const char *sql, size_t len, const sql_opts_t *o, co
             }
             if (sink && sink->row) sink->row(ctx, st, ncols);
             if (o->out && o->out->len > max_response_bytes) {
-                s = 0;
+                too_big = true;
                 break;
             }
         }
-        if (s == 0 && o->out && o->out->len > max_response_bytes) {
+        if (too_big) {
             rc = err_set(e, E_TOO_BIG, "the result is larger than the response limit (%zu bytes); "
                                        "select fewer rows or columns, or page through them", max_response_bytes);
             store_finalize(st);

@@ -70,8 +70,6 @@ static void txn_release_ref(txn_t *t) {
 
 static uint64_t deadline_after_ms(int64_t ms) { return time_mono_us() + (uint64_t)ms * 1000; }
 
-#define to_timespec time_mono_timespec
-#define cond_init_mono time_cond_init_mono
 
 /* ---- the hold job (runs on the writer thread) -------------------------- */
 
@@ -153,7 +151,7 @@ static int acquire(txn_t *t, err_t *e) {
     uint64_t until = deadline_after_ms(t->lock_ms);
     if (until > t->deadline_us) until = t->deadline_us;
     struct timespec ts;
-    to_timespec(until, &ts);
+    time_mono_timespec(until, &ts);
     bool parks = h->state == H_QUEUED && park_begin(); /* too many waiting already: give up now */
     while (parks && h->state == H_QUEUED && !t->closing && !t->expired && time_mono_us() < until)
         if (pthread_cond_timedwait(&t->cv, &t->m, &ts) == ETIMEDOUT) break;
@@ -244,7 +242,7 @@ static void *reaper_main(void *arg) {
             pthread_cond_wait(&reg_cv, &reg);
         } else {
             struct timespec ts;
-            to_timespec(next, &ts);
+            time_mono_timespec(next, &ts);
             pthread_cond_timedwait(&reg_cv, &reg, &ts);
         }
     }
@@ -256,7 +254,7 @@ void txn_init(void) {
     pthread_mutex_lock(&reg);
     if (!reaper_running) {
         pthread_cond_destroy(&reg_cv);
-        cond_init_mono(&reg_cv);
+        time_cond_init_mono(&reg_cv);
         reaper_stop = false;
         reaper_running = pthread_create(&reaper, NULL, reaper_main, NULL) == 0;
     }
@@ -382,7 +380,7 @@ int txn_open(db_t *d, int64_t owner, sql_class_t type, int64_t timeout_ms, int64
     t->lock_ms = lock_timeout_ms;
     t->refs = 1; /* the registry's, once registered; the caller's meanwhile */
     pthread_mutex_init(&t->m, NULL);
-    cond_init_mono(&t->cv);
+    time_cond_init_mono(&t->cv);
     int rc = 0;
     if (type == SQL_READ) {
         t->conn = dbh_reader(d, e);
