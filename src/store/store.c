@@ -441,6 +441,13 @@ static void value_copy(sqlite3_value *v, store_value_t *out) {
     }
 }
 
+static void lost_table(changeset_t *cs, const char *table) {
+    for (size_t i = 0; i < cs->nlost; i++)
+        if (strcmp(cs->lost_tables[i], table) == 0) return;
+    cs->lost_tables = xrealloc(cs->lost_tables, (cs->nlost + 1) * sizeof *cs->lost_tables);
+    cs->lost_tables[cs->nlost++] = xstrdup(table);
+}
+
 static size_t row_bytes(const store_value_t *v, int n) {
     if (!v) return 0;
     size_t b = (size_t)n * sizeof *v;
@@ -467,11 +474,12 @@ static void on_preupdate(void *ctx, sqlite3 *db, int op, const char *zdb, const 
     if (op == SQLITE_INSERT) cs->ninserts++;
     else if (op == SQLITE_DELETE) cs->ndeletes++;
     else cs->nupdates++;
-    if (cs->overflow) return;
-    if (cs->bytes > STORE_CAPTURE_MAX_BYTES || cs->n >= STORE_CAPTURE_MAX_ROWS) {
-        /* A huge write (INSERT … SELECT of millions of rows) must not copy
-         * every row into memory: keep counting, stop recording. */
+    if (!cs->overflow && (cs->bytes > STORE_CAPTURE_MAX_BYTES || cs->n >= STORE_CAPTURE_MAX_ROWS))
         cs->overflow = true;
+    if (cs->overflow) {
+        /* A huge write (INSERT … SELECT of millions of rows) must not copy
+         * every row into memory: keep counting, and which tables it hit. */
+        lost_table(cs, table);
         return;
     }
     if (cs->n == cs->cap) {
@@ -515,6 +523,8 @@ void changeset_free(changeset_t *cs) {
         values_free(cs->items[i].new_vals, cs->items[i].ncols);
     }
     free(cs->items);
+    for (size_t i = 0; i < cs->nlost; i++) free(cs->lost_tables[i]);
+    free(cs->lost_tables);
     *cs = (changeset_t){0};
 }
 
@@ -524,6 +534,13 @@ void changeset_move(changeset_t *dst, changeset_t *src) {
     dst->ndeletes += src->ndeletes;
     dst->overflow = dst->overflow || src->overflow;
     dst->bytes += src->bytes;
+    for (size_t i = 0; i < src->nlost; i++) {
+        lost_table(dst, src->lost_tables[i]);
+        free(src->lost_tables[i]);
+    }
+    free(src->lost_tables);
+    src->lost_tables = NULL;
+    src->nlost = 0;
     src->ninserts = src->nupdates = src->ndeletes = 0;
     src->bytes = 0;
     src->overflow = false;

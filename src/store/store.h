@@ -152,8 +152,9 @@ typedef struct {
 
 /* Row copies are bounded: past STORE_CAPTURE_MAX_BYTES (or
  * STORE_CAPTURE_MAX_ROWS) a changeset stops recording rows and sets
- * overflow (a consumer then treats every touched table as changed
- * wholesale). The per-operation counts stay exact either way. */
+ * overflow; the names of the tables whose changes were left out are kept
+ * in lost_tables (distinct), so a consumer can treat those as changed
+ * wholesale. The per-operation counts stay exact either way. */
 #define STORE_CAPTURE_MAX_BYTES (32u << 20)
 #define STORE_CAPTURE_MAX_ROWS 100000u
 
@@ -162,6 +163,8 @@ typedef struct {
     size_t n, cap;
     size_t bytes;     /* what the recorded rows hold */
     bool overflow;    /* rows were left out */
+    char **lost_tables; /* tables with changes left out (distinct) */
+    size_t nlost;
     int64_t ninserts, nupdates, ndeletes;
 } changeset_t;
 

@@ -99,6 +99,32 @@ static int64_t count(const char *sql) {
     return n;
 }
 
+/* A write too big to copy: rows stop being recorded, counts stay exact,
+ * and the tables it touched afterwards are named. */
+static void capture_overflow_names_tables(void **st) {
+    (void)st;
+    writer_t *w;
+    err_t e;
+    writer_opts_t o = {.group_commit = true};
+    assert_int_equal(writer_open(path, &o, &w, &e), 0);
+    sql_job_t jobs[1] = {{.sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 150000)"
+                                 " INSERT INTO t(id, name) SELECT x, 'n' FROM c;"
+                                 "INSERT INTO u VALUES ('late', 1);"
+                                 "DELETE FROM t WHERE id <= 10;"}};
+    run_jobs(w, jobs, 1);
+    changeset_t *cs = &jobs[0].job.changes;
+    assert_int_equal(jobs[0].job.rc, 0);
+    assert_true(cs->overflow);
+    assert_int_equal(cs->n, STORE_CAPTURE_MAX_ROWS);
+    assert_int_equal(cs->ninserts, 150001);
+    assert_int_equal(cs->ndeletes, 10);
+    assert_int_equal(cs->nlost, 2);
+    assert_string_equal(cs->lost_tables[0], "t");
+    assert_string_equal(cs->lost_tables[1], "u");
+    changeset_free(cs);
+    writer_close(w);
+}
+
 static void captures_insert_update_delete(void **st) {
     (void)st;
     writer_t *w;
@@ -265,6 +291,7 @@ static void deadline_interrupts_long_statement(void **st) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(captures_insert_update_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(capture_overflow_names_tables, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_job_rolls_back_only_itself, setup, teardown),
         cmocka_unit_test_setup_teardown(job_may_not_end_the_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(group_commit_batches_jobs, setup, teardown),
