@@ -2,6 +2,7 @@
 #include "api/common.h"
 
 #include <pthread.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,6 +182,51 @@ void api_read(http_req_t *r, db_t *d, uint64_t limit_us, api_out_t *out, api_run
     pthread_mutex_init(&slow->m, NULL);
     http_on_abort(r, slow_abort, slow);
     http_defer(r, slow_work, slow_done, slow);
+}
+
+typedef struct {
+    catalog_t *catalog;
+    actor_t parent;
+    const char *kind, *prefix;
+    int64_t ttl;
+    scope_t scopes[AUTH_MAX_GRANTS];
+    char *dbs[AUTH_MAX_GRANTS];
+    int nscopes;
+    api_token_answer_fn answer;
+    char token[TOKEN_MAX_LEN];
+    int rc;
+    err_t err;
+} derive_t;
+
+static void derive_work(void *data) {
+    derive_t *j = data;
+    j->rc = auth_token_derive(j->catalog, &j->parent, j->kind, j->prefix, j->ttl, j->nscopes ? j->scopes : NULL,
+                              j->nscopes, j->token, &j->err);
+}
+
+static void derive_done(http_req_t *r, void *data) {
+    derive_t *j = data;
+    j->answer(r, j->rc == 0 ? j->token : NULL, j->ttl, &j->err);
+    for (int i = 0; i < j->nscopes; i++) free(j->dbs[i]);
+    sodium_memzero(j->token, sizeof j->token);
+    free(j);
+}
+
+void api_derive_token(http_req_t *r, catalog_t *c, const actor_t *parent, const char *kind, const char *prefix,
+                      int64_t ttl_s, const scope_t *scopes, int nscopes, api_token_answer_fn answer) {
+    derive_t *j = xcalloc(1, sizeof *j);
+    j->catalog = c;
+    j->parent = *parent;
+    j->kind = kind; /* string literals */
+    j->prefix = prefix;
+    j->ttl = ttl_s;
+    j->answer = answer;
+    j->nscopes = nscopes < AUTH_MAX_GRANTS ? nscopes : AUTH_MAX_GRANTS;
+    for (int i = 0; i < j->nscopes; i++) {
+        j->dbs[i] = xstrdup(scopes[i].db);
+        j->scopes[i] = (scope_t){j->dbs[i], scopes[i].actions};
+    }
+    http_defer(r, derive_work, derive_done, j);
 }
 
 void api_respond_field(http_req_t *r, int status, const char *key, const char *value) {

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/auth.h"
 #include "core/catalog.h"
 #include "core/sql.h"
 #include "net/http.h"
@@ -30,6 +31,14 @@ json_t *api_body_parse(const http_req_t *r, size_t flags, json_error_t *je);
 json_t *api_json_object(const http_req_t *r, char *err, size_t errlen);
 /* Strictly percent-decodes capture i into out (reset first); -1 if invalid. */
 int api_capture(const http_req_t *r, int i, buf_t *out);
+
+/* Issues a token derived from the one the actor presented
+ * (auth_token_derive: never more rights or a longer life) on the thread
+ * pool, since it writes the catalog, then calls answer on r's loop with
+ * the token, or NULL and the error. scopes are copied. */
+typedef void (*api_token_answer_fn)(http_req_t *r, const char *token, int64_t ttl_s, const err_t *e);
+void api_derive_token(http_req_t *r, catalog_t *c, const actor_t *parent, const char *kind, const char *prefix,
+                      int64_t ttl_s, const scope_t *scopes, int nscopes, api_token_answer_fn answer);
 
 /* Answers status with {"<key>": "<value>"} as application/json. */
 void api_respond_field(http_req_t *r, int status, const char *key, const char *value);

@@ -5,7 +5,6 @@
  * A job that fails returns -1, so its savepoint rolls back whatever it did:
  * one request, one transaction. */
 #include <math.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1174,49 +1173,25 @@ void ds_write(http_req_t *r, const actor_t *a, db_t *d, const char *table, const
 
 /* ---- POST /-/create-token ------------------------------------------------------ */
 
-typedef struct {
-    catalog_t *catalog;
-    actor_t parent;
-    int64_t ttl;
-    scope_t scopes[AUTH_MAX_GRANTS];
-    char *dbids[AUTH_MAX_GRANTS];
-    int nscopes;
-    char token[TOKEN_MAX_LEN];
-    int rc;
-    err_t err;
-} token_job_t;
-
-static void token_work(void *data) {
-    token_job_t *j = data;
-    /* Derived from the presented token: never more rights or a longer life. */
-    j->rc = auth_token_derive(j->catalog, &j->parent, "datasette", "dstok_", j->ttl, j->nscopes ? j->scopes : NULL,
-                              j->nscopes, j->token, &j->err);
-}
-
-static void token_done(http_req_t *r, void *data) {
-    token_job_t *j = data;
-    if (j->rc < 0) {
-        ds_error(r, 400, j->err.msg);
-    } else {
-        buf_t out = BUF_INIT;
-        jw_t w;
-        ds_begin_ok(&w, &out);
-        jw_key(&w, "token");
-        jw_str(&w, j->token);
-        jw_key(&w, "expires_after");
-        if (j->ttl) jw_int(&w, j->ttl);
-        else jw_null(&w);
-        jw_obj_end(&w);
-        ds_cors(r);
-        http_respond_buf(r, 201, DS_JSON, &out);
+static void token_answer(http_req_t *r, const char *token, int64_t ttl, const err_t *e) {
+    if (!token) {
+        ds_error(r, 400, e->msg);
+        return;
     }
-    for (int q = 0; q < j->nscopes; q++) free(j->dbids[q]);
-    sodium_memzero(j->token, sizeof j->token);
-    free(j);
+    buf_t out = BUF_INIT;
+    jw_t w;
+    ds_begin_ok(&w, &out);
+    jw_key(&w, "token");
+    jw_str(&w, token);
+    jw_key(&w, "expires_after");
+    if (ttl) jw_int(&w, ttl);
+    else jw_null(&w);
+    jw_obj_end(&w);
+    ds_cors(r);
+    http_respond_buf(r, 201, DS_JSON, &out);
 }
 
-void ds_create_token(http_req_t *r, const actor_t *presented) {
-    actor_t parent = *presented, *a = &parent;
+void ds_create_token(http_req_t *r, const actor_t *a) {
     if (!a->principal_id && !a->ephemeral) {
         ds_error(r, 403, "You must be logged in to create a token");
         return;
@@ -1258,7 +1233,9 @@ void ds_create_token(http_req_t *r, const actor_t *presented) {
         }
         if (json_integer_value(exp) > AUTH_MAX_TTL_S) {
             json_decref(b);
-            ds_error(r, 400, "expire_after is too large (at most 3153600000 seconds)");
+            char m[80];
+            snprintf(m, sizeof m, "expire_after is too large (at most %lld seconds)", (long long)AUTH_MAX_TTL_S);
+            ds_error(r, 400, m);
             return;
         }
         ttl = json_integer_value(exp);
@@ -1322,14 +1299,6 @@ void ds_create_token(http_req_t *r, const actor_t *presented) {
         return;
     }
     json_decref(b);
-    token_job_t *j = xcalloc(1, sizeof *j);
-    j->catalog = DS_ENGINE(r)->catalog;
-    j->parent = *a;
-    j->ttl = ttl;
-    j->nscopes = nscopes;
-    for (int q = 0; q < nscopes; q++) {
-        j->dbids[q] = dbids[q] ? dbids[q] : xstrdup(scopes[q].db);
-        j->scopes[q] = (scope_t){j->dbids[q], scopes[q].actions};
-    }
-    http_defer(r, token_work, token_done, j); /* a catalog write: off the loop */
+    api_derive_token(r, DS_ENGINE(r)->catalog, a, "datasette", "dstok_", ttl, scopes, nscopes, token_answer);
+    for (int q = 0; q < nscopes; q++) free(dbids[q]);
 }

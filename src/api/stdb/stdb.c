@@ -145,28 +145,10 @@ static void h_identity_new(http_req_t *r) {
     http_respond_buf(r, 200, "application/json", &b);
 }
 
-typedef struct {
-    catalog_t *catalog;
-    actor_t parent;
-    char token[TOKEN_MAX_LEN];
-    int rc;
-    err_t err;
-} ws_token_job_t;
-
-static void ws_token_work(void *data) {
-    ws_token_job_t *j = data;
-    /* Derived from the presented token: never more rights or a longer life. */
-    j->rc = auth_token_derive(j->catalog, &j->parent, "websocket", "atr_", WS_TOKEN_TTL_S, NULL, 0, j->token, &j->err);
-}
-
-static void ws_token_done(http_req_t *r, void *data) {
-    ws_token_job_t *j = data;
-    if (j->rc < 0) {
-        text(r, 500, j->err.msg);
-    } else {
-        api_respond_field(r, 200, "token", j->token);
-    }
-    free(j);
+static void ws_token_answer(http_req_t *r, const char *token, int64_t ttl, const err_t *e) {
+    (void)ttl;
+    if (token) api_respond_field(r, 200, "token", token);
+    else text(r, 500, e->msg);
 }
 
 static void h_ws_token(http_req_t *r) {
@@ -176,10 +158,7 @@ static void h_ws_token(http_req_t *r) {
         text(r, 401, "Authorization required");
         return;
     }
-    ws_token_job_t *j = xcalloc(1, sizeof *j);
-    j->catalog = ENGINE(r)->catalog;
-    j->parent = a;
-    http_defer(r, ws_token_work, ws_token_done, j); /* a catalog write: off the loop */
+    api_derive_token(r, ENGINE(r)->catalog, &a, "websocket", "atr_", WS_TOKEN_TTL_S, NULL, 0, ws_token_answer);
 }
 
 static void h_verify(http_req_t *r) {
