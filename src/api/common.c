@@ -53,7 +53,7 @@ void api_prepare_body(http_req_t *r) {
 json_t *api_body_parse(const http_req_t *r, size_t flags, json_error_t *je) {
     const prepared_json_t *pj = r->prepared_free == prepared_free ? r->prepared : NULL;
     /* Only a duplicate key makes the loose and strict parses differ. */
-    bool dup = pj && !pj->j && strstr(pj->je.text, "duplicate object key");
+    bool dup = pj && !pj->j && json_error_code(&pj->je) == json_error_duplicate_key;
     if (pj && !(dup && !(flags & JSON_REJECT_DUPLICATES))) {
         if (!pj->j) {
             *je = pj->je;
@@ -102,8 +102,9 @@ typedef struct {
     void *ctx;
     uint64_t deadline_us;
     uint64_t left_us; /* the limit not used up on the loop */
-    /* The slow path only: the connection running the statement, so a
-     * client that leaves can interrupt it (see slow_abort). */
+    /* The slow path only (tracked): the connection running the statement,
+     * so a client that leaves can interrupt it (see slow_abort). */
+    bool tracked;
     pthread_mutex_t m;
     store_db_t *running;
     bool aborted;
@@ -116,7 +117,20 @@ static bool attempt(read_t *rd, uint64_t deadline_us) {
         rd->out->rc = -1;
         return false;
     }
-    rd->run(rd->ctx, c, deadline_us);
+    bool gone = false;
+    if (rd->tracked) {
+        pthread_mutex_lock(&rd->m);
+        gone = rd->aborted;
+        if (!gone) rd->running = c;
+        pthread_mutex_unlock(&rd->m);
+    }
+    if (gone) rd->out->rc = err_set(&rd->out->err, E_TIMEOUT, "the client went away");
+    else rd->run(rd->ctx, c, deadline_us);
+    if (rd->tracked) {
+        pthread_mutex_lock(&rd->m);
+        rd->running = NULL;
+        pthread_mutex_unlock(&rd->m);
+    }
     dbh_reader_put(rd->d, c);
     return rd->out->rc < 0 && rd->out->err.kind == E_TIMEOUT;
 }
@@ -126,21 +140,7 @@ static void slow_work(void *data) {
     /* The time limit counts from when the statement runs, not from when it
      * queued behind the database's other running statements. */
     dbh_slot_take(rd->d);
-    store_db_t *c = dbh_reader(rd->d, &rd->out->err);
-    if (!c) {
-        rd->out->rc = -1;
-    } else {
-        pthread_mutex_lock(&rd->m);
-        bool gone = rd->aborted;
-        if (!gone) rd->running = c;
-        pthread_mutex_unlock(&rd->m);
-        if (gone) rd->out->rc = err_set(&rd->out->err, E_TIMEOUT, "the client went away");
-        else rd->run(rd->ctx, c, time_mono_us() + rd->left_us);
-        pthread_mutex_lock(&rd->m);
-        rd->running = NULL;
-        pthread_mutex_unlock(&rd->m);
-        dbh_reader_put(rd->d, c);
-    }
+    attempt(rd, time_mono_us() + rd->left_us);
     dbh_slot_give(rd->d);
 }
 
@@ -179,6 +179,7 @@ void api_read(http_req_t *r, db_t *d, uint64_t limit_us, api_out_t *out, api_run
     *slow = rd;
     uint64_t spent = time_mono_us() - start;
     slow->left_us = spent < limit_us ? limit_us - spent : 0;
+    slow->tracked = true;
     pthread_mutex_init(&slow->m, NULL);
     http_on_abort(r, slow_abort, slow);
     http_defer(r, slow_work, slow_done, slow);

@@ -220,3 +220,22 @@ def test_large_json_bodies_are_parsed_off_the_loop(fresh):
     st, _, data, _ = read_http_response(big)
     assert st == 404 and b"SRV3" in data
     big.close()
+
+
+def test_large_bodies_parse_as_small_ones(server, admin, vdb):
+    """Bodies of 64 KiB and more are parsed off the loop; each dialect still
+    gets its own rules: TypeDB refuses duplicate keys, Datasette takes the
+    last one, bad JSON is each dialect's 400."""
+    pad = "p" * 70_000
+    dup = ('{"databaseName": "%s", "transactionType": "read", "query": "select 1", "query": "select 2",'
+           ' "pad": "%s"}' % (vdb, pad))
+    r = server.req("POST", "/v1/query", token=admin, data=dup, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["code"] == "HSR2", r.text[:200]
+    server.req("POST", "/dbs/%s/sql" % vdb, token=admin, json={"query": "CREATE TABLE IF NOT EXISTS big(v)"})
+    loose = '{"row": {"v": "first"}, "row": {"v": "%s"}}' % pad
+    r = server.req("POST", f"/{vdb}/big/-/insert", token=admin, data=loose,
+                   headers={"Content-Type": "application/json"})
+    assert r.status_code == 201, r.text[:200]
+    r = server.req("POST", "/v1/query", token=admin, data='{"databaseName": ' + '[' * 40000,
+                   headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["code"] == "HSR2"
