@@ -18,6 +18,7 @@
 #include "core/dbh.h"
 #include "core/engine.h"
 #include "core/sql.h"
+#include "core/value.h"
 #include "util/json.h"
 #include "util/timeutil.h"
 #include "util/utf8.h"
@@ -175,18 +176,8 @@ static void on_row(void *ctx, store_stmt_t *st, int n) {
         jw_key(w, j->out.cols[i]);
         store_value_t v;
         store_col_value(st, i, &v);
-        switch (v.type) {
-        case SV_INT: jw_int(w, v.i); break;
-        case SV_REAL: jw_double(w, v.d); break; /* non-finite: null */
-        case SV_TEXT: jw_strn(w, v.p, v.n); break;
-        case SV_BLOB:
-            jw_obj_begin(w);
-            jw_key(w, "type");
-            jw_str(w, "blob");
-            jw_obj_end(w);
-            break;
-        case SV_NULL: jw_null(w); break;
-        }
+        static const value_style_t style = {VJ_BLOB_TYPE_OBJECT, VJ_NONFINITE_NULL};
+        value_write_json(w, &v, &style);
     }
     jw_obj_end(w);
 }

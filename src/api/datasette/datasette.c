@@ -17,6 +17,7 @@
 
 #include "api/datasette/datasette_internal.h"
 #include "core/tables.h"
+#include "core/value.h"
 #include "util/md5.h"
 #include "core/auth.h"
 #include "core/dbh.h"
@@ -145,27 +146,9 @@ bool ds_truthy(const char *v) {
 }
 
 void ds_write_value(jw_t *w, const store_value_t *v, bool infinity) {
-    switch (v->type) {
-    case SV_INT: jw_int(w, v->i); break;
-    case SV_REAL:
-        if (isinf(v->d) && infinity) jw_raw(w, v->d > 0 ? "Infinity" : "-Infinity", v->d > 0 ? 8 : 9);
-        else jw_double(w, v->d);
-        break;
-    case SV_TEXT: jw_strn(w, v->p, v->n); break;
-    case SV_BLOB: {
-        jw_obj_begin(w);
-        jw_key(w, "$base64");
-        jw_bool(w, true);
-        jw_key(w, "encoded");
-        buf_t b = BUF_INIT;
-        b64_encode(&b, (const uint8_t *)v->p, v->n);
-        jw_strn(w, b.data ? b.data : "", b.len);
-        buf_free(&b);
-        jw_obj_end(w);
-        break;
-    }
-    case SV_NULL: jw_null(w); break;
-    }
+    static const value_style_t finite = {VJ_BLOB_BASE64_OBJECT, VJ_NONFINITE_NULL},
+                               infinite = {VJ_BLOB_BASE64_OBJECT, VJ_NONFINITE_BARE};
+    value_write_json(w, v, infinity ? &infinite : &finite);
 }
 
 static void q_columns(void *ctx, store_stmt_t *st, int n) {

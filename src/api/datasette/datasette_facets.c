@@ -26,7 +26,7 @@ static void fr_row(void *ctx, store_stmt_t *st, int n) {
     }
     store_value_t v;
     store_col_value(st, 0, &v);
-    ds_value_copy(&f->vals[f->n], &v);
+    value_copy(&f->vals[f->n], &v);
     f->counts[f->n++] = store_col_int(st, 1);
 }
 
@@ -190,7 +190,7 @@ int ds_run_facets(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline, facets
             out->json[out->n] = fb;
             out->nresults[out->n++] = shown;
         }
-        for (int r = 0; r < fr.n; r++) ds_value_free(&fr.vals[r]);
+        for (int r = 0; r < fr.n; r++) value_free(&fr.vals[r]);
         free(fr.vals);
         free(fr.counts);
         buf_free(&sql);
@@ -298,7 +298,7 @@ int ds_write_suggested(jw_t *w, tjob_t *j, plan_t *p, store_db_t *c, uint64_t de
                 jw_obj_end(w);
             }
         }
-        for (int r = 0; r < fr.n; r++) ds_value_free(&fr.vals[r]);
+        for (int r = 0; r < fr.n; r++) value_free(&fr.vals[r]);
         free(fr.vals);
         free(fr.counts);
         buf_free(&sql);

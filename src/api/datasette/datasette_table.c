@@ -18,56 +18,13 @@
 #include "util/timeutil.h"
 
 
-/* ---- values ---------------------------------------------------------- */
-
-void ds_value_copy(store_value_t *dst, const store_value_t *src) {
-    *dst = *src;
-    if (src->type == SV_TEXT || src->type == SV_BLOB) {
-        char *p = xmalloc(src->n + 1);
-        memcpy(p, src->p, src->n);
-        p[src->n] = 0;
-        dst->p = p;
-    }
-}
-
-void ds_value_free(store_value_t *v) {
-    if (v->type == SV_TEXT || v->type == SV_BLOB) free((char *)v->p);
-    v->type = SV_NULL;
-}
-
-static store_value_t text_value(const char *s) {
-    store_value_t v = {.type = SV_TEXT, .p = s, .n = strlen(s)};
-    return v;
-}
-
-/* Same value for label lookups: same type and bytes, or an integer and
- * the text of the same number (a text key column holding digits). No
- * allocation: this runs for every labelled cell. */
-static bool value_eq(const store_value_t *a, const store_value_t *b) {
-    if (a->type == SV_NULL || b->type == SV_NULL) return false;
-    if (a->type == SV_INT && b->type == SV_INT) return a->i == b->i;
-    if (a->type == SV_REAL && b->type == SV_REAL) return a->d == b->d;
-    if ((a->type == SV_TEXT || a->type == SV_BLOB) && (b->type == SV_TEXT || b->type == SV_BLOB))
-        return a->n == b->n && memcmp(a->p, b->p, a->n) == 0;
-    char x[32], y[32];
-    const store_value_t *v[2] = {a, b};
-    char *o[2] = {x, y};
-    for (int k = 0; k < 2; k++) {
-        if (v[k]->type == SV_INT) snprintf(o[k], 32, "%lld", (long long)v[k]->i);
-        else if (v[k]->type == SV_REAL) json_format_double(v[k]->d, o[k]);
-        else if (v[k]->n < 31) memcpy(o[k], v[k]->p, v[k]->n), o[k][v[k]->n] = 0;
-        else return false;
-    }
-    return strcmp(x, y) == 0;
-}
-
 /* ---- plan ------------------------------------------------------------ */
 
 static void plan_free(plan_t *p) {
     free(p->sel);
     for (int i = 0; i < p->nparams; i++) {
         free(p->params[i].name);
-        ds_value_free(&p->params[i].v);
+        value_free(&p->params[i].v);
     }
     free(p->params);
     buf_free(&p->clauses);
@@ -83,8 +40,8 @@ static void plan_free(plan_t *p) {
     if (p->lab_keys) {
         for (int c = 0; c < p->nsel; c++) {
             for (int k = 0; k < p->nlab[c]; k++) {
-                ds_value_free(&p->lab_keys[c][k]);
-                ds_value_free(&p->lab_vals[c][k]);
+                value_free(&p->lab_keys[c][k]);
+                value_free(&p->lab_vals[c][k]);
             }
             free(p->lab_keys[c]);
             free(p->lab_vals[c]);
@@ -107,7 +64,7 @@ static const char *param_add(plan_t *p, const char *name, const store_value_t *v
         snprintf(n, sizeof n, "p%d", p->nparams - 1);
         q->name = xstrdup(n);
     }
-    ds_value_copy(&q->v, v);
+    value_copy(&q->v, v);
     return q->name;
 }
 
@@ -193,7 +150,7 @@ static char *filter_add(plan_t *p, const char *col, const char *op, const char *
     buf_t sql = BUF_INIT, qc = BUF_INIT;
     ds_quote(&qc, col, '"');
     char *human = NULL;
-    store_value_t tv = text_value(v);
+    store_value_t tv = value_text(v);
     struct {
         const char *op, *sqlop, *pre, *post, *human;
         bool numeric;
@@ -216,7 +173,7 @@ static char *filter_add(plan_t *p, const char *col, const char *op, const char *
         if (strcmp(op, simple[i].op) != 0) continue;
         buf_t bound = BUF_INIT;
         buf_printf(&bound, "%s%s%s", simple[i].pre, v, simple[i].post);
-        store_value_t bv = text_value(bound.data);
+        store_value_t bv = value_text(bound.data);
         if (simple[i].numeric && ds_is_digits(v) && strlen(v) < 19) bv = (store_value_t){.type = SV_INT, .i = atoll(v)};
         const char *pn = param_add(p, NULL, &bv);
         buf_printf(&sql, "%s %s :%s", qc.data, simple[i].sqlop, pn);
@@ -258,7 +215,7 @@ static char *filter_add(plan_t *p, const char *col, const char *op, const char *
                 else if (json_is_true(it) || json_is_false(it)) bv = (store_value_t){.type = SV_INT, .i = json_is_true(it)};
                 else if (!json_is_null(it)) {
                     dumped = json_dumps(it, JSON_COMPACT);
-                    bv = text_value(dumped);
+                    bv = value_text(dumped);
                 }
                 const char *pn = param_add(p, NULL, &bv);
                 buf_printf(&sql, "%s:%s", n++ ? ", " : "", pn);
@@ -275,7 +232,7 @@ static char *filter_add(plan_t *p, const char *col, const char *op, const char *
                 char *a = s, *e = s + strlen(s);
                 while (*a == ' ' || *a == '\t' || *a == '\n' || *a == '\r') a++;
                 while (e > a && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r')) *--e = 0;
-                store_value_t bv = text_value(a);
+                store_value_t bv = value_text(a);
                 const char *pn = param_add(p, NULL, &bv);
                 buf_printf(&sql, "%s:%s", n++ ? ", " : "", pn);
                 jw_str(&w, a);
@@ -524,7 +481,7 @@ static char *plan_search(plan_t *p, const qs_t *q) {
     int nh = 0;
     if (all) {
         if (*all) {
-            store_value_t v = text_value(all);
+            store_value_t v = value_text(all);
             param_add(p, "search", &v);
             buf_printf(&sql, "rowid in (select rowid from %s where %s match %s)", fts.data, fts.data,
                        raw ? ":search" : "escape_fts(:search)");
@@ -551,7 +508,7 @@ static char *plan_search(plan_t *p, const qs_t *q) {
             }
             char pname[32];
             snprintf(pname, sizeof pname, "search_%d", i_here);
-            store_value_t sv = text_value(v);
+            store_value_t sv = value_text(v);
             param_add(p, pname, &sv);
             buf_reset(&sql);
             buf_printf(&sql, "rowid in (select rowid from %s where ", fts.data);
@@ -638,7 +595,7 @@ static char *plan_next(plan_t *p, const char *next) {
     }
     int first = p->nparams;
     for (int i = start; i < n; i++) {
-        store_value_t v = text_value(parts[i]);
+        store_value_t v = value_text(parts[i]);
         param_add(p, NULL, &v);
     }
     buf_t k = BUF_INIT, c = BUF_INIT, col = BUF_INIT;
@@ -655,7 +612,7 @@ static char *plan_next(plan_t *p, const char *next) {
             if (p->desc) buf_printf(&c, "(%s is null and %s)", col.data, k.data);
             else buf_printf(&c, "(%s is not null or (%s is null and %s))", col.data, col.data, k.data);
         } else {
-            store_value_t v = text_value(parts[0]);
+            store_value_t v = value_text(parts[0]);
             const char *pv = param_add(p, NULL, &v);
             buf_printf(&c, "(%s %s :%s%s%s%s or (%s = :%s and %s))", col.data, p->desc ? "<" : ">", pv,
                        p->desc ? " or " : "", p->desc ? col.data : "", p->desc ? " is null" : "", col.data, pv,
@@ -816,14 +773,7 @@ static int p_bind(void *ctx, store_stmt_t *st, int idx, const char *name, err_t 
     if (!name || !name[0]) return 0;
     for (int i = 0; i < p->nparams; i++) {
         if (strcmp(p->params[i].name, name + 1) != 0) continue;
-        const store_value_t *v = &p->params[i].v;
-        switch (v->type) {
-        case SV_INT: store_bind_int(st, idx, v->i); break;
-        case SV_REAL: store_bind_double(st, idx, v->d); break;
-        case SV_TEXT: store_bind_text(st, idx, v->p, v->n); break;
-        case SV_BLOB: store_bind_blob(st, idx, v->p, v->n); break;
-        case SV_NULL: store_bind_null(st, idx); break;
-        }
+        value_bind(st, idx, &p->params[i].v);
         return 0;
     }
     return 0;
@@ -899,10 +849,7 @@ static void fetch_labels(plan_t *p, store_db_t *c, uint64_t deadline) {
             int b = 1;
             for (int r = 0; r < p->nrows; r++) {
                 store_value_t *v = &p->cells[r * p->nsel + i];
-                if (v->type == SV_INT) store_bind_int(st, b++, v->i);
-                else if (v->type == SV_REAL) store_bind_double(st, b++, v->d);
-                else if (v->type == SV_TEXT) store_bind_text(st, b++, v->p, v->n);
-                else if (v->type == SV_BLOB) store_bind_blob(st, b++, v->p, v->n);
+                if (v->type != SV_NULL) value_bind(st, b++, v);
             }
             int cap = 0;
             while (store_step(st) == STORE_ROW) {
@@ -913,16 +860,16 @@ static void fetch_labels(plan_t *p, store_db_t *c, uint64_t deadline) {
                 }
                 store_value_t k, v;
                 store_col_value(st, 0, &k);
-                ds_value_copy(&p->lab_keys[i][p->nlab[i]], &k);
+                value_copy(&p->lab_keys[i][p->nlab[i]], &k);
                 store_col_value(st, 1, &v);
                 if (o->label < 0 && v.type != SV_NULL && v.type != SV_TEXT) {
                     buf_t tx = BUF_INIT;
                     ds_value_text(&tx, &v);
                     store_value_t tv = {.type = SV_TEXT, .p = tx.data, .n = tx.len};
-                    ds_value_copy(&p->lab_vals[i][p->nlab[i]], &tv);
+                    value_copy(&p->lab_vals[i][p->nlab[i]], &tv);
                     buf_free(&tx);
                 } else {
-                    ds_value_copy(&p->lab_vals[i][p->nlab[i]], &v);
+                    value_copy(&p->lab_vals[i][p->nlab[i]], &v);
                 }
                 p->nlab[i]++;
             }
@@ -936,7 +883,7 @@ static void fetch_labels(plan_t *p, store_db_t *c, uint64_t deadline) {
 static const store_value_t *label_of(const plan_t *p, int col, const store_value_t *v) {
     if (!p->labelled || !p->labelled[col] || !p->lab_keys || v->type == SV_NULL) return NULL;
     for (int k = 0; k < p->nlab[col]; k++)
-        if (value_eq(&p->lab_keys[col][k], v)) return &p->lab_vals[col][k];
+        if (value_same(&p->lab_keys[col][k], v)) return &p->lab_vals[col][k];
     return NULL;
 }
 
@@ -1436,7 +1383,7 @@ static void row_run(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
     for (int k = 0; k < want; k++) {
         if (k) buf_puts(&p->sql, " AND ");
         ds_quote(&p->sql, p->rowid ? "rowid" : t->cols[t->pk[k]].name, '"');
-        store_value_t v = text_value(vals[k]);
+        store_value_t v = value_text(vals[k]);
         buf_printf(&p->sql, "=:%s", param_add(p, NULL, &v));
     }
     uint64_t t0 = time_mono_us();

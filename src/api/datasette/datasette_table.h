@@ -6,6 +6,7 @@
 #define ATRIUM_API_DATASETTE_TABLE_H
 #include "api/datasette/datasette_internal.h"
 #include "core/tables.h"
+#include "core/value.h"
 #include "util/url.h"
 
 #define COUNT_CAP 10000
@@ -90,8 +91,6 @@ typedef struct {
     int *nresults;
 } facets_t;
 
-void ds_value_copy(store_value_t *dst, const store_value_t *src);
-void ds_value_free(store_value_t *v);
 int ds_list_values(const qs_t *q, const char *key, bool commas, char ***out);
 void ds_list_free(char **v, int n);
 const char *ds_sel_name(const plan_t *p, int i);

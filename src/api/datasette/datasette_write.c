@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "api/datasette/datasette_internal.h"
+#include "core/value.h"
 #include "core/dbh.h"
 #include "core/tables.h"
 #include "util/ids.h"
@@ -97,37 +98,21 @@ static void py_dumps(buf_t *b, json_t *v) {
 
 /* Binds one JSON cell (§10 cell rules); -1 with an error on a bad $base64. */
 static int bind_cell(wjob_t *j, store_stmt_t *st, int idx, json_t *v) {
-    if (json_is_object(v) && json_object_size(v) == 2 && json_is_true(json_object_get(v, "$base64")) &&
-        json_object_get(v, "encoded")) {
-        json_t *enc = json_object_get(v, "encoded");
-        if (!json_is_string(enc)) return fail(j, 400, "Invalid $base64 encoded value");
-        size_t n = json_string_length(enc);
-        uint8_t *bin = xmalloc(n + 1);
-        int len = b64_decode(json_string_value(enc), n, bin, n + 1);
-        if (len < 0) {
-            free(bin);
-            return fail(j, 400, "Invalid $base64 encoded value");
-        }
-        store_bind_blob(st, idx, bin, (size_t)len);
-        free(bin);
-        return 0;
+    store_value_t sv;
+    buf_t scratch = BUF_INIT;
+    int kind = value_from_json(v, VJ_IN_DATASETTE, &sv, &scratch, NULL);
+    if (kind < 0) {
+        buf_free(&scratch);
+        return fail(j, 400, "Invalid $base64 encoded value");
     }
-    if (json_is_object(v) && json_object_size(v) == 1 && json_object_get(v, "$raw"))
-        v = json_object_get(v, "$raw");
-    switch (json_typeof(v)) {
-    case JSON_STRING: store_bind_text(st, idx, json_string_value(v), json_string_length(v)); break;
-    case JSON_INTEGER: store_bind_int(st, idx, json_integer_value(v)); break;
-    case JSON_REAL: store_bind_double(st, idx, json_real_value(v)); break;
-    case JSON_TRUE: store_bind_int(st, idx, 1); break;
-    case JSON_FALSE: store_bind_int(st, idx, 0); break;
-    case JSON_NULL: store_bind_null(st, idx); break;
-    default: {
-        buf_t b = BUF_INIT;
-        py_dumps(&b, v);
-        store_bind_text(st, idx, b.data, b.len);
-        buf_free(&b);
+    if (kind == VALUE_COMPOSITE) {
+        py_dumps(&scratch, json_is_object(v) && json_object_size(v) == 1 && json_object_get(v, "$raw")
+                               ? json_object_get(v, "$raw")
+                               : v);
+        sv = (store_value_t){.type = SV_TEXT, .p = scratch.data ? scratch.data : "", .n = scratch.len};
     }
-    }
+    value_bind(st, idx, &sv);
+    buf_free(&scratch);
     return 0;
 }
 

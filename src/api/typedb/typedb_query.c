@@ -7,7 +7,6 @@
  * Interactive transactions (/v1/transactions/…) build on the same pieces. */
 #include <jansson.h>
 #include <math.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 #include "core/engine.h"
 #include "core/sql.h"
 #include "core/txn.h"
+#include "core/value.h"
 #include "util/ids.h"
 #include "util/json.h"
 #include "util/timeutil.h"
@@ -75,24 +75,9 @@ static void value_concept(jw_t *w, const store_value_t *v) {
     jw_key(w, "kind");
     jw_str(w, "value");
     jw_key(w, "value");
-    const char *type = "string";
-    switch (v->type) {
-    case SV_INT: jw_int(w, v->i), type = "integer"; break;
-    case SV_REAL:
-        if (isinf(v->d)) jw_str(w, v->d > 0 ? "Infinity" : "-Infinity");
-        else jw_double(w, v->d);
-        type = "double";
-        break;
-    case SV_TEXT: jw_strn(w, v->p, v->n); break;
-    case SV_BLOB: {
-        buf_t b = BUF_INIT;
-        b64_encode(&b, (const uint8_t *)v->p, v->n);
-        jw_strn(w, b.data ? b.data : "", b.len);
-        buf_free(&b);
-        break;
-    }
-    case SV_NULL: break;
-    }
+    static const value_style_t style = {VJ_BLOB_BASE64, VJ_NONFINITE_STRING};
+    value_write_json(w, v, &style);
+    const char *type = v->type == SV_INT ? "integer" : v->type == SV_REAL ? "double" : "string";
     jw_key(w, "valueType");
     jw_str(w, type);
     if (v->type == SV_BLOB) {
@@ -129,33 +114,13 @@ static int bind_given(void *ctx, store_stmt_t *st, int idx, const char *name, er
     if (!j->given || !name) return 0;
     json_t *v = json_object_get(j->given, name + 1);
     if (!v) return 0;
-    switch (json_typeof(v)) {
-    case JSON_STRING: store_bind_text(st, idx, json_string_value(v), json_string_length(v)); return 0;
-    case JSON_INTEGER: store_bind_int(st, idx, json_integer_value(v)); return 0;
-    case JSON_REAL: store_bind_double(st, idx, json_real_value(v)); return 0;
-    case JSON_TRUE: store_bind_int(st, idx, 1); return 0;
-    case JSON_FALSE: store_bind_int(st, idx, 0); return 0;
-    case JSON_NULL: store_bind_null(st, idx); return 0;
-    case JSON_OBJECT: {
-        json_t *enc = json_object_get(v, "encoding"), *val = json_object_get(v, "value");
-        if (json_is_string(enc) && strcmp(json_string_value(enc), "base64") == 0 && json_is_string(val)) {
-            size_t n = json_string_length(val);
-            buf_t raw = BUF_INIT;
-            buf_reserve(&raw, n);
-            size_t len;
-            if (sodium_base642bin((unsigned char *)raw.data, n + 1, json_string_value(val), n, NULL, &len, NULL,
-                                  sodium_base64_VARIANT_ORIGINAL) == 0) {
-                store_bind_blob(st, idx, raw.data, len);
-                buf_free(&raw);
-                return 0;
-            }
-            buf_free(&raw);
-        }
-        break;
-    }
-    default: break;
-    }
-    return err_set_sub(e, E_BAD_INPUT, ES_UNDECODABLE, "Decoding the input failed");
+    store_value_t sv;
+    buf_t scratch = BUF_INIT;
+    int kind = value_from_json(v, VJ_IN_TYPEDB, &sv, &scratch, e);
+    if (kind == VALUE_SCALAR) value_bind(st, idx, &sv);
+    buf_free(&scratch);
+    if (kind == VALUE_COMPOSITE) return err_set_sub(e, E_BAD_INPUT, ES_UNDECODABLE, "Decoding the input failed");
+    return kind < 0 ? -1 : 0;
 }
 
 static void run(void *data, store_db_t *db, uint64_t deadline_us) {
