@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -296,4 +297,44 @@ int sql_run(store_db_t *db, const char *sql, size_t len, const sql_opts_t *o, co
     store_set_deadline(db, 0);
     if (rc == 0 && nstmt == 0) rc = err_set_sub(e, E_BAD_INPUT, ES_EMPTY_QUERY, "empty query");
     return rc;
+}
+
+/* ---- SQL text ------------------------------------------------------------ */
+
+/* SQL words an identifier is always quoted for (the list Datasette uses). */
+static const char *const reserved[] = {
+    "abort", "action", "add", "after", "all", "alter", "analyze", "and", "as", "asc", "attach", "autoincrement",
+    "before", "begin", "between", "by", "cascade", "case", "cast", "check", "collate", "column", "commit",
+    "conflict", "constraint", "create", "cross", "current_date", "current_time", "current_timestamp", "database",
+    "default", "deferrable", "deferred", "delete", "desc", "detach", "distinct", "drop", "each", "else", "end",
+    "escape", "except", "exclusive", "exists", "explain", "fail", "for", "foreign", "from", "full", "glob",
+    "group", "having", "if", "ignore", "immediate", "in", "index", "indexed", "initially", "inner", "insert",
+    "instead", "intersect", "into", "is", "isnull", "join", "key", "left", "like", "limit", "match", "natural",
+    "no", "not", "notnull", "null", "of", "offset", "on", "or", "order", "outer", "plan", "pragma", "primary",
+    "query", "raise", "recursive", "references", "regexp", "reindex", "release", "rename", "replace", "restrict",
+    "right", "rollback", "row", "savepoint", "select", "set", "table", "temp", "temporary", "then", "to",
+    "transaction", "trigger", "union", "unique", "update", "using", "vacuum", "values", "view", "virtual", "when",
+    "where", "with", "without", NULL};
+
+static int casecmp_ptr(const void *a, const void *b) {
+    return strcasecmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+void sql_ident(buf_t *b, const char *name) {
+    bool plain = (name[0] >= 'A' && name[0] <= 'Z') || (name[0] >= 'a' && name[0] <= 'z') || name[0] == '_';
+    for (const char *c = name; *c && plain; c++)
+        plain = (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_';
+    if (plain && bsearch(&name, reserved, sizeof reserved / sizeof reserved[0] - 1, sizeof reserved[0], casecmp_ptr))
+        plain = false;
+    if (plain) buf_puts(b, name);
+    else sql_quote(b, name, '"');
+}
+
+void sql_quote(buf_t *b, const char *s, char q) {
+    buf_putc(b, q);
+    for (const char *c = s; *c; c++) {
+        if (*c == q) buf_putc(b, q);
+        buf_putc(b, *c);
+    }
+    buf_putc(b, q);
 }

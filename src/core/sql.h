@@ -78,4 +78,11 @@ const char *sql_class_name(sql_class_t c);
 void sql_set_max_response_bytes(size_t n);
 size_t sql_max_response_bytes(void);
 
+/* An identifier as written into generated SQL: bare when plain ASCII
+ * ([A-Za-z_][A-Za-z0-9_]*) and not an SQL word, else double-quoted. Any
+ * name is safe through it. */
+void sql_ident(buf_t *b, const char *name);
+/* s between q quotes, inner q doubled ("a""b", 'it''s'). */
+void sql_quote(buf_t *b, const char *s, char q);
+
 #endif

@@ -501,44 +501,6 @@ void ds_csv_field(buf_t *b, const char *s, size_t n) {
     buf_putc(b, '"');
 }
 
-/* Datasette's list of words it always quotes. */
-static const char *const reserved[] = {
-    "abort", "action", "add", "after", "all", "alter", "analyze", "and", "as", "asc", "attach", "autoincrement",
-    "before", "begin", "between", "by", "cascade", "case", "cast", "check", "collate", "column", "commit",
-    "conflict", "constraint", "create", "cross", "current_date", "current_time", "current_timestamp", "database",
-    "default", "deferrable", "deferred", "delete", "desc", "detach", "distinct", "drop", "each", "else", "end",
-    "escape", "except", "exclusive", "exists", "explain", "fail", "for", "foreign", "from", "full", "glob",
-    "group", "having", "if", "ignore", "immediate", "in", "index", "indexed", "initially", "inner", "insert",
-    "instead", "intersect", "into", "is", "isnull", "join", "key", "left", "like", "limit", "match", "natural",
-    "no", "not", "notnull", "null", "of", "offset", "on", "or", "order", "outer", "plan", "pragma", "primary",
-    "query", "raise", "recursive", "references", "regexp", "reindex", "release", "rename", "replace", "restrict",
-    "right", "rollback", "row", "savepoint", "select", "set", "table", "temp", "temporary", "then", "to",
-    "transaction", "trigger", "union", "unique", "update", "using", "vacuum", "values", "view", "virtual", "when",
-    "where", "with", "without", NULL};
-
-static int casecmp_ptr(const void *a, const void *b) {
-    return strcasecmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-void ds_ident(buf_t *b, const char *name) {
-    bool plain = (name[0] >= 'A' && name[0] <= 'Z') || (name[0] >= 'a' && name[0] <= 'z') || name[0] == '_';
-    for (const char *c = name; *c && plain; c++)
-        plain = (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_';
-    if (plain && bsearch(&name, reserved, sizeof reserved / sizeof reserved[0] - 1, sizeof reserved[0], casecmp_ptr))
-        plain = false;
-    if (plain) buf_puts(b, name);
-    else ds_quote(b, name, '"');
-}
-
-void ds_quote(buf_t *b, const char *s, char q) {
-    buf_putc(b, q);
-    for (const char *c = s; *c; c++) {
-        if (*c == q) buf_putc(b, q);
-        buf_putc(b, *c);
-    }
-    buf_putc(b, q);
-}
-
 void ds_value_text(buf_t *b, const store_value_t *v) {
     char tmp[32];
     switch (v->type) {
@@ -740,7 +702,7 @@ static void write_table_entry(jw_t *w, store_db_t *c, const schema_t *s, const t
     if (!t->is_virtual) {
         buf_t q = BUF_INIT;
         buf_puts(&q, "select count(*) from (select * from ");
-        ds_ident(&q, t->name);
+        sql_ident(&q, t->name);
         buf_puts(&q, " limit 10001)");
         store_stmt_t *st;
         if (store_prepare(c, q.data, &st) == 0) {

@@ -71,11 +71,11 @@ int ds_run_facets(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline, facets
         if (dup) continue;
         const char *col = fc[i];
         buf_t sql = BUF_INIT, qc = BUF_INIT;
-        ds_ident(&qc, col);
+        sql_ident(&qc, col);
         buf_printf(&sql,
                    "select %s as value, count(*) as count from (\n%s\n) where %s is not null group by %s order by "
                    "count desc, value limit %d",
-                   qc.data, p->base_sql.data, qc.data, qc.data, size + 1);
+                   qc.data, p->q.base_sql.data, qc.data, qc.data, size + 1);
         facet_rows_t fr = {0};
         uint64_t fd = time_mono_us() + FACET_TIME_MS * 1000;
         if (deadline && deadline < fd) fd = deadline;
@@ -92,8 +92,8 @@ int ds_run_facets(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline, facets
             }
             j->status = rc ? j->status : saved_status;
         } else {
-            const tfk_t *fk = p->t->is_view ? NULL : tinfo_fk(p->t, col);
-            const tinfo_t *o = fk ? schema_find(p->s, fk->other_table) : NULL;
+            const tfk_t *fk = p->q.t->is_view ? NULL : tinfo_fk(p->q.t, col);
+            const tinfo_t *o = fk ? schema_find(p->q.s, fk->other_table) : NULL;
             buf_t fb = BUF_INIT;
             jw_t fwv, *w = &fwv;
             jw_init(w, &fb, DS_JW);
@@ -122,11 +122,11 @@ int ds_run_facets(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline, facets
             if (o && o->label >= 0) {
                 buf_t ls = BUF_INIT;
                 buf_puts(&ls, "select ");
-                ds_ident(&ls, o->cols[o->label].name);
+                sql_ident(&ls, o->cols[o->label].name);
                 buf_puts(&ls, " from ");
-                ds_ident(&ls, o->name);
+                sql_ident(&ls, o->name);
                 buf_puts(&ls, " where ");
-                ds_ident(&ls, fk->other_column);
+                sql_ident(&ls, fk->other_column);
                 buf_puts(&ls, " = ?");
                 if (store_prepare(c, ls.data, &lst) < 0) lst = NULL;
                 buf_free(&ls);
@@ -250,7 +250,7 @@ void ds_write_facets(jw_t *w, const facets_t *f, const extras_t *x, bool asked) 
 int ds_write_suggested(jw_t *w, tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
     count_t total = {0};
     buf_t cs = BUF_INIT;
-    buf_printf(&cs, "select count(*) from (%s)", p->base_sql.data);
+    buf_printf(&cs, "select count(*) from (%s)", p->q.base_sql.data);
     int rc = ds_run_sql(j, p, c, cs.data, deadline, &ds_count_sink, &total, -1);
     buf_free(&cs);
     if (rc < 0) return -1;
@@ -259,16 +259,16 @@ int ds_write_suggested(jw_t *w, tjob_t *j, plan_t *p, store_db_t *c, uint64_t de
     jw_key(w, "suggested_facets");
     jw_arr_begin(w);
     for (int i = 0; i < p->nvis; i++) {
-        const char *col = ds_sel_name(p, i);
-        bool on = p->sel[i] < 0; /* rowid: not a column of the base query */
+        const char *col = query_sel_name(&p->q, i);
+        bool on = p->q.sel[i] < 0; /* rowid: not a column of the base query */
         for (int k = 0; k < nf; k++) on = on || strcmp(fc[k], col) == 0;
         if (on) continue;
         buf_t sql = BUF_INIT, qc = BUF_INIT;
-        ds_ident(&qc, col);
+        sql_ident(&qc, col);
         buf_printf(&sql,
                    "with limited as (select * from (%s) limit 1000) select %s as value, count(*) as n from limited "
                    "where value is not null group by value limit %d",
-                   p->base_sql.data, qc.data, FACET_SIZE + 1);
+                   p->q.base_sql.data, qc.data, FACET_SIZE + 1);
         facet_rows_t fr = {0};
         uint64_t fd = time_mono_us() + 50 * 1000;
         if (deadline && deadline < fd) fd = deadline;

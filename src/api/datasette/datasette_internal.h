@@ -8,6 +8,7 @@
 #include "api/common.h"
 #include "core/auth.h"
 #include "core/engine.h"
+#include "core/sql.h"
 #include "net/http.h"
 #include "util/json.h"
 
@@ -31,11 +32,6 @@ void ds_begin_ok(jw_t *w, buf_t *b);
 /* One SQLite value the way Datasette renders it (reals as Python repr,
  * infinities null unless allowed, blobs as {"$base64": true, …}). */
 void ds_write_value(jw_t *w, const store_value_t *v, bool infinity);
-/* An identifier as Datasette writes it into SQL: bare when plain and not
- * a keyword, else double-quoted. */
-void ds_ident(buf_t *b, const char *name);
-/* s between q quotes, inner q doubled ("a""b", 'it''s'). */
-void ds_quote(buf_t *b, const char *s, char q);
 /* A TEXT value as Python's str() would show it (pk paths, _next tokens). */
 void ds_value_text(buf_t *b, const store_value_t *v);
 

@@ -21,24 +21,14 @@
 /* ---- plan ------------------------------------------------------------ */
 
 static void plan_free(plan_t *p) {
-    free(p->sel);
-    for (int i = 0; i < p->nparams; i++) {
-        free(p->params[i].name);
-        value_free(&p->params[i].v);
-    }
-    free(p->params);
-    buf_free(&p->clauses);
-    buf_free(&p->count_where);
+    query_free(&p->q);
     for (int i = 0; i < p->nhuman; i++) free(p->human[i]);
     free(p->human);
-    buf_free(&p->sql);
-    buf_free(&p->count_sql);
-    buf_free(&p->base_sql);
     free(p->cells); /* their text lives in the arena */
     buf_free(&p->arena);
     free(p->next);
     if (p->lab_keys) {
-        for (int c = 0; c < p->nsel; c++) {
+        for (int c = 0; c < p->q.nsel; c++) {
             for (int k = 0; k < p->nlab[c]; k++) {
                 value_free(&p->lab_keys[c][k]);
                 value_free(&p->lab_vals[c][k]);
@@ -54,44 +44,10 @@ static void plan_free(plan_t *p) {
     free(p->json_cols);
 }
 
-static const char *param_add(plan_t *p, const char *name, const store_value_t *v) {
-    p->params = xrealloc(p->params, (size_t)(p->nparams + 1) * sizeof *p->params);
-    param_t *q = &p->params[p->nparams++];
-    if (name) {
-        q->name = xstrdup(name);
-    } else {
-        char n[24];
-        snprintf(n, sizeof n, "p%d", p->nparams - 1);
-        q->name = xstrdup(n);
-    }
-    value_copy(&q->v, v);
-    return q->name;
-}
-
-static void clause_add(plan_t *p, const char *sql) {
-    if (p->nclauses++) buf_puts(&p->clauses, " and ");
-    buf_puts(&p->clauses, sql);
-}
-
 static void human_add(plan_t *p, char *s) {
     p->human = xrealloc(p->human, (size_t)(p->nhuman + 1) * sizeof *p->human);
     p->human[p->nhuman++] = s;
 }
-
-
-/* [name] as Datasette writes it; SQLite cannot escape ']' inside brackets,
- * so such a name is double-quoted instead. */
-static void bracketed(buf_t *b, const char *name) {
-    if (strchr(name, ']')) {
-        ds_quote(b, name, '"');
-        return;
-    }
-    buf_putc(b, '[');
-    buf_puts(b, name);
-    buf_putc(b, ']');
-}
-
-const char *ds_sel_name(const plan_t *p, int i) { return p->sel[i] < 0 ? "rowid" : p->t->cols[p->sel[i]].name; }
 
 bool ds_is_digits(const char *s) { return *s && strspn(s, "0123456789") == strlen(s); }
 
@@ -145,149 +101,126 @@ static char *fmt(const char *f, const char *c, const char *v) {
     return buf_detach(&b);
 }
 
-/* Adds one filter; returns an error message (owned) or NULL. */
-static char *filter_add(plan_t *p, const char *col, const char *op, const char *v) {
-    buf_t sql = BUF_INIT, qc = BUF_INIT;
-    ds_quote(&qc, col, '"');
-    char *human = NULL;
-    store_value_t tv = value_text(v);
-    struct {
-        const char *op, *sqlop, *pre, *post, *human;
-        bool numeric;
-    } simple[] = {
-        {"exact", "=", "", "", NULL, false},
-        {"not", "!=", "", "", NULL, false},
-        {"contains", "like", "%", "%", "%c contains \"%v\"", false},
-        {"notcontains", "not like", "%", "%", "%c does not contain \"%v\"", false},
-        {"startswith", "like", "", "%", "%c starts with \"%v\"", false},
-        {"endswith", "like", "%", "", "%c ends with \"%v\"", false},
-        {"gt", ">", "", "", "%c > %v", true},
-        {"gte", ">=", "", "", "%c \xe2\x89\xa5 %v", true},
-        {"lt", "<", "", "", "%c < %v", true},
-        {"lte", "<=", "", "", "%c \xe2\x89\xa4 %v", true},
-        {"like", "like", "", "", "%c like \"%v\"", false},
-        {"notlike", "not like", "", "", "%c not like \"%v\"", false},
-        {"glob", "glob", "", "", "%c glob \"%v\"", false},
-    };
-    for (size_t i = 0; i < sizeof simple / sizeof simple[0]; i++) {
-        if (strcmp(op, simple[i].op) != 0) continue;
-        buf_t bound = BUF_INIT;
-        buf_printf(&bound, "%s%s%s", simple[i].pre, v, simple[i].post);
-        store_value_t bv = value_text(bound.data);
-        if (simple[i].numeric && ds_is_digits(v) && strlen(v) < 19) bv = (store_value_t){.type = SV_INT, .i = atoll(v)};
-        const char *pn = param_add(p, NULL, &bv);
-        buf_printf(&sql, "%s %s :%s", qc.data, simple[i].sqlop, pn);
-        buf_free(&bound);
-        if (simple[i].human) human = fmt(simple[i].human, col, v);
-        else if (strcmp(op, "exact") == 0) human = fmt(ds_is_digits(v) ? "%c = %v" : "%c = \"%v\"", col, v);
-        else human = fmt(ds_is_digits(v) ? "%c != %v" : "%c != \"%v\"", col, v);
-        goto done;
+/* Datasette's filter words: the plan operator, how the value binds (as
+ * an integer when all digits, for the numeric comparisons) and the human
+ * description ("%c" column, "%v" value; NULL: = / != by the value's look). */
+static const struct {
+    const char *word;
+    qop_t op;
+    bool numeric, novalue;
+    const char *human;
+} OPS[] = {
+    {"exact", Q_EQ, false, false, NULL},
+    {"not", Q_NE, false, false, NULL},
+    {"contains", Q_CONTAINS, false, false, "%c contains \"%v\""},
+    {"notcontains", Q_NOTCONTAINS, false, false, "%c does not contain \"%v\""},
+    {"startswith", Q_STARTSWITH, false, false, "%c starts with \"%v\""},
+    {"endswith", Q_ENDSWITH, false, false, "%c ends with \"%v\""},
+    {"gt", Q_GT, true, false, "%c > %v"},
+    {"gte", Q_GTE, true, false, "%c \xe2\x89\xa5 %v"},
+    {"lt", Q_LT, true, false, "%c < %v"},
+    {"lte", Q_LTE, true, false, "%c \xe2\x89\xa4 %v"},
+    {"like", Q_LIKE, false, false, "%c like \"%v\""},
+    {"notlike", Q_NOTLIKE, false, false, "%c not like \"%v\""},
+    {"glob", Q_GLOB, false, false, "%c glob \"%v\""},
+    {"arraycontains", Q_ARRAY_CONTAINS, false, false, "%c contains \"%v\""},
+    {"arraynotcontains", Q_ARRAY_NOTCONTAINS, false, false, "%c does not contain \"%v\""},
+    {"date", Q_DATE, false, false, "\"%c\" is on date %v"},
+    {"isnull", Q_ISNULL, false, true, "%c is null"},
+    {"notnull", Q_NOTNULL, false, true, "%c is not null"},
+    {"isblank", Q_ISBLANK, false, true, "%c is blank"},
+    {"notblank", Q_NOTBLANK, false, true, "%c is not blank"},
+};
+
+/* col__in= / col__notin=: a JSON array, or a comma list of trimmed texts.
+ * Fills vals (pointing into *arr or *dup) and the human list; -1 on a bad
+ * JSON list. */
+static int in_values(const char *v, json_t **arr, char **dup, store_value_t **vals, char ***dumped, buf_t *list) {
+    jw_t w;
+    jw_init(&w, list, DS_JW);
+    jw_arr_begin(&w);
+    int n = 0;
+    if (v[0] == '[') {
+        json_error_t je;
+        *arr = json_loads(v, JSON_DECODE_ANY, &je);
+        if (!json_is_array(*arr)) return -1;
+        size_t k;
+        json_t *it;
+        *vals = xcalloc(json_array_size(*arr) + 1, sizeof **vals);
+        *dumped = xcalloc(json_array_size(*arr) + 1, sizeof **dumped);
+        json_array_foreach(*arr, k, it) {
+            store_value_t bv;
+            buf_t scratch = BUF_INIT;
+            if (value_from_json(it, VJ_IN_PLAIN, &bv, &scratch, NULL) != VALUE_SCALAR) {
+                (*dumped)[k] = json_dumps(it, JSON_COMPACT);
+                bv = value_text((*dumped)[k]);
+            }
+            buf_free(&scratch);
+            (*vals)[n++] = bv;
+            ds_write_value(&w, &bv, false);
+        }
+    } else {
+        *dup = xstrdup(v);
+        size_t cap = 1;
+        for (const char *c = v; *c; c++) cap += *c == ',';
+        *vals = xcalloc(cap, sizeof **vals);
+        for (char *s = *dup;;) {
+            char *comma = strchr(s, ',');
+            if (comma) *comma = 0;
+            char *a = s, *e = s + strlen(s);
+            while (*a == ' ' || *a == '\t' || *a == '\n' || *a == '\r') a++;
+            while (e > a && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r')) *--e = 0;
+            (*vals)[n++] = value_text(a);
+            jw_str(&w, a);
+            if (!comma) break;
+            s = comma + 1;
+        }
     }
+    jw_arr_end(&w);
+    return n;
+}
+
+/* Adds one filter; returns an error message (owned) or NULL. Unknown
+ * operators are dropped, as Datasette does. */
+static char *filter_add(plan_t *p, const char *col, const char *op, const char *v) {
     if (strcmp(op, "in") == 0 || strcmp(op, "notin") == 0) {
         bool in = op[0] == 'i';
+        json_t *arr = NULL;
+        char *dup = NULL, **dumped = NULL;
+        store_value_t *vals = NULL;
         buf_t list = BUF_INIT;
-        jw_t w;
-        jw_init(&w, &list, DS_JW);
-        jw_arr_begin(&w);
-        ds_ident(&sql, col);
-        buf_puts(&sql, in ? " in (" : " not in (");
-        int n = 0;
-        if (v[0] == '[') {
-            json_error_t je;
-            json_t *arr = json_loads(v, JSON_DECODE_ANY, &je);
-            if (!json_is_array(arr)) {
-                json_decref(arr);
-                buf_free(&list);
-                buf_free(&sql);
-                buf_free(&qc);
-                buf_t m = BUF_INIT;
-                buf_printf(&m, "Invalid JSON list for %s__%s", col, op);
-                return buf_detach(&m);
-            }
-            size_t k;
-            json_t *it;
-            json_array_foreach(arr, k, it) {
-                store_value_t bv = {.type = SV_NULL};
-                char *dumped = NULL;
-                if (json_is_integer(it)) bv = (store_value_t){.type = SV_INT, .i = json_integer_value(it)};
-                else if (json_is_real(it)) bv = (store_value_t){.type = SV_REAL, .d = json_real_value(it)};
-                else if (json_is_string(it)) bv = (store_value_t){.type = SV_TEXT, .p = json_string_value(it), .n = json_string_length(it)};
-                else if (json_is_true(it) || json_is_false(it)) bv = (store_value_t){.type = SV_INT, .i = json_is_true(it)};
-                else if (!json_is_null(it)) {
-                    dumped = json_dumps(it, JSON_COMPACT);
-                    bv = value_text(dumped);
-                }
-                const char *pn = param_add(p, NULL, &bv);
-                buf_printf(&sql, "%s:%s", n++ ? ", " : "", pn);
-                ds_write_value(&w, &bv, false);
-                free(dumped);
-            }
-            json_decref(arr);
+        int n = in_values(v, &arr, &dup, &vals, &dumped, &list);
+        char *msg = NULL;
+        if (n < 0) {
+            buf_t m = BUF_INIT;
+            buf_printf(&m, "Invalid JSON list for %s__%s", col, op);
+            msg = buf_detach(&m);
         } else {
-            char *dup = xstrdup(v);
-            char *s = dup;
-            for (;;) {
-                char *comma = strchr(s, ',');
-                if (comma) *comma = 0;
-                char *a = s, *e = s + strlen(s);
-                while (*a == ' ' || *a == '\t' || *a == '\n' || *a == '\r') a++;
-                while (e > a && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r')) *--e = 0;
-                store_value_t bv = value_text(a);
-                const char *pn = param_add(p, NULL, &bv);
-                buf_printf(&sql, "%s:%s", n++ ? ", " : "", pn);
-                jw_str(&w, a);
-                if (!comma) break;
-                s = comma + 1;
-            }
-            free(dup);
+            query_filter(&p->q, col, in ? Q_IN : Q_NOTIN, vals, n);
+            buf_t h = BUF_INIT;
+            buf_printf(&h, "%s %s %s", col, in ? "in" : "not in", list.data);
+            human_add(p, buf_detach(&h));
         }
-        buf_putc(&sql, ')');
-        jw_arr_end(&w);
-        buf_t h = BUF_INIT;
-        buf_printf(&h, "%s %s %s", col, in ? "in" : "not in", list.data);
-        human = buf_detach(&h);
+        if (dumped)
+            for (size_t k = 0; arr && k < json_array_size(arr); k++) free(dumped[k]);
+        free(dumped);
+        free(vals);
+        free(dup);
+        json_decref(arr);
         buf_free(&list);
-        goto done;
+        return msg;
     }
-    if (strcmp(op, "arraycontains") == 0 || strcmp(op, "arraynotcontains") == 0) {
-        bool yes = op[5] == 'c';
-        const char *pn = param_add(p, NULL, &tv);
-        buf_printf(&sql, ":%s %sin (select value from json_each(", pn, yes ? "" : "not ");
-        bracketed(&sql, p->t->name);
-        buf_putc(&sql, '.');
-        bracketed(&sql, col);
-        buf_puts(&sql, "))");
-        human = fmt(yes ? "%c contains \"%v\"" : "%c does not contain \"%v\"", col, v);
-        goto done;
+    for (size_t i = 0; i < sizeof OPS / sizeof OPS[0]; i++) {
+        if (strcmp(op, OPS[i].word) != 0) continue;
+        store_value_t bv = value_text(v);
+        if (OPS[i].numeric && ds_is_digits(v) && strlen(v) < 19) bv = (store_value_t){.type = SV_INT, .i = atoll(v)};
+        query_filter(&p->q, col, OPS[i].op, &bv, OPS[i].novalue ? 0 : 1);
+        const char *h = OPS[i].human;
+        if (!h && OPS[i].op == Q_EQ) h = ds_is_digits(v) ? "%c = %v" : "%c = \"%v\"";
+        else if (!h) h = ds_is_digits(v) ? "%c != %v" : "%c != \"%v\"";
+        human_add(p, fmt(h, col, v));
+        return NULL;
     }
-    if (strcmp(op, "date") == 0) {
-        const char *pn = param_add(p, NULL, &tv);
-        buf_printf(&sql, "date(%s) = :%s", qc.data, pn);
-        human = fmt("\"%c\" is on date %v", col, v);
-        goto done;
-    }
-    if (strcmp(op, "isnull") == 0 || strcmp(op, "notnull") == 0) {
-        bool yes = op[0] == 'i';
-        buf_printf(&sql, "%s is %snull", qc.data, yes ? "" : "not ");
-        human = fmt(yes ? "%c is null" : "%c is not null", col, v);
-        goto done;
-    }
-    if (strcmp(op, "isblank") == 0 || strcmp(op, "notblank") == 0) {
-        bool yes = op[0] == 'i';
-        if (yes) buf_printf(&sql, "(%s is null or %s = \"\")", qc.data, qc.data);
-        else buf_printf(&sql, "(%s is not null and %s != \"\")", qc.data, qc.data);
-        human = fmt(yes ? "%c is blank" : "%c is not blank", col, v);
-        goto done;
-    }
-    /* unknown operator: dropped */
-    buf_free(&sql);
-    buf_free(&qc);
-    return NULL;
-done:
-    clause_add(p, sql.data);
-    human_add(p, human);
-    buf_free(&sql);
-    buf_free(&qc);
     return NULL;
 }
 
@@ -300,10 +233,10 @@ char *ds_err_printf(const char *f, const char *a) {
 }
 
 static int col_or_rowid(const plan_t *p, const char *name) {
-    int i = tinfo_col(p->t, name);
+    int i = tinfo_col(p->q.t, name);
     if (i >= 0) return i;
-    if (strcmp(name, "rowid") == 0 && p->t->has_rowid) return -1;
-    return -2;
+    if (strcmp(name, "rowid") == 0 && p->q.t->has_rowid) return QCOL_ROWID;
+    return QSORT_NONE;
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -387,7 +320,7 @@ static char *plan_shape(plan_t *p, tjob_t *j) {
     else if (strcmp(shape, "arrayfirst") == 0) j->shape = SH_ARRAYFIRST;
     else if (strcmp(shape, "object") == 0) j->shape = SH_OBJECT;
     else return ds_err_printf("Invalid _shape: %s", shape);
-    if (j->shape == SH_OBJECT && (p->t->is_view || p->t->npk == 0))
+    if (j->shape == SH_OBJECT && (p->q.t->is_view || p->q.t->npk == 0))
         return xstrdup("_shape=object not available for tables with no primary keys");
     const char *nl = qs_get(&j->qs, "_nl");
     j->nl = j->shape == SH_ARRAY && nl && *nl;
@@ -397,7 +330,7 @@ static char *plan_shape(plan_t *p, tjob_t *j) {
 /* Selected columns: pks first with _col, minus _nocol; rowid tables lead
  * with rowid. */
 static char *plan_columns(plan_t *p, const qs_t *q) {
-    const tinfo_t *t = p->t;
+    const tinfo_t *t = p->q.t;
     char **col, **nocol;
     int ncol = ds_list_values(q, "_col", false, &col), nnocol = ds_list_values(q, "_nocol", false, &nocol);
     char *msg = NULL;
@@ -417,24 +350,23 @@ static char *plan_columns(plan_t *p, const qs_t *q) {
         msg = ds_err_printf("_nocol=%s - invalid columns", bad.data);
         goto out;
     }
-    p->sel = xcalloc((size_t)t->ncols + 2, sizeof *p->sel);
-    if (p->rowid) p->sel[p->nsel++] = -1;
+    if (p->q.rowid) p->q.sel[p->q.nsel++] = -1;
     bool *on = xcalloc((size_t)t->ncols + 1, sizeof *on);
     if (ncol) {
-        for (int k = 0; k < t->npk; k++) on[t->pk[k]] = true, p->sel[p->nsel++] = t->pk[k];
+        for (int k = 0; k < t->npk; k++) on[t->pk[k]] = true, p->q.sel[p->q.nsel++] = t->pk[k];
         for (int i = 0; i < ncol; i++) {
             int c = tinfo_col(t, col[i]);
-            if (!on[c]) on[c] = true, p->sel[p->nsel++] = c;
+            if (!on[c]) on[c] = true, p->q.sel[p->q.nsel++] = c;
         }
     } else {
-        for (int c = 0; c < t->ncols; c++) p->sel[p->nsel++] = c;
+        for (int c = 0; c < t->ncols; c++) p->q.sel[p->q.nsel++] = c;
     }
     free(on);
     for (int i = 0; i < nnocol; i++) {
         int c = tinfo_col(t, nocol[i]), w = 0;
-        for (int k = 0; k < p->nsel; k++)
-            if (p->sel[k] != c) p->sel[w++] = p->sel[k];
-        p->nsel = w;
+        for (int k = 0; k < p->q.nsel; k++)
+            if (p->q.sel[k] != c) p->q.sel[w++] = p->q.sel[k];
+        p->q.nsel = w;
     }
 out:
     buf_free(&bad);
@@ -470,22 +402,15 @@ static char *plan_filters(plan_t *p, const qs_t *q) {
 }
 
 static char *plan_search(plan_t *p, const qs_t *q) {
-    const tinfo_t *t = p->t;
-    if (!t->fts) return NULL;
+    if (!p->q.t->fts) return NULL;
     bool raw = qs_get(q, "_searchmode") && strcmp(qs_get(q, "_searchmode"), "raw") == 0;
-    buf_t fts = BUF_INIT, sql = BUF_INIT;
-    ds_ident(&fts, t->fts);
     char *msg = NULL;
     const char *all = qs_get(q, "_search");
     char **human = NULL;
     int nh = 0;
     if (all) {
         if (*all) {
-            store_value_t v = value_text(all);
-            param_add(p, "search", &v);
-            buf_printf(&sql, "rowid in (select rowid from %s where %s match %s)", fts.data, fts.data,
-                       raw ? ":search" : "escape_fts(:search)");
-            clause_add(p, sql.data);
+            query_search(&p->q, NULL, "search", all, raw, NULL);
             human = xrealloc(human, sizeof *human);
             human[nh++] = ds_err_printf("search matches \"%s\"", all);
         }
@@ -500,21 +425,12 @@ static char *plan_search(plan_t *p, const qs_t *q) {
             const char *col = k + 8, *v = q->pairs[i].value;
             int i_here = idx++;
             if (!*v) continue;
-            /* a column of the FTS table itself */
-            const tinfo_t *f = schema_find(p->s, t->fts);
-            if (!f || tinfo_col(f, col) < 0) {
+            char pname[32];
+            snprintf(pname, sizeof pname, "search_%d", i_here);
+            if (query_search(&p->q, col, pname, v, raw, NULL) < 0) {
                 msg = xstrdup("Cannot search by that column");
                 break;
             }
-            char pname[32];
-            snprintf(pname, sizeof pname, "search_%d", i_here);
-            store_value_t sv = value_text(v);
-            param_add(p, pname, &sv);
-            buf_reset(&sql);
-            buf_printf(&sql, "rowid in (select rowid from %s where ", fts.data);
-            ds_ident(&sql, col);
-            buf_printf(&sql, " match %s%s%s)", raw ? ":" : "escape_fts(:", pname, raw ? "" : ")");
-            clause_add(p, sql.data);
             human = xrealloc(human, (size_t)(nh + 1) * sizeof *human);
             buf_t h = BUF_INIT;
             buf_printf(&h, "search column \"%s\" matches \"%s\"", col, v);
@@ -529,39 +445,20 @@ static char *plan_search(plan_t *p, const qs_t *q) {
         p->nhuman += nh;
     }
     free(human);
-    buf_free(&fts);
-    buf_free(&sql);
     return msg;
 }
 
 /* ---- _next tokens (§6) ------------------------------------------------ */
 
-static void keyset_pk(plan_t *p, buf_t *k, int first_param) {
-    const tinfo_t *t = p->t;
-    if (p->rowid) {
-        buf_printf(k, "rowid > :p%d", first_param);
-        return;
-    }
-    buf_puts(k, "(");
-    for (int last = 0; last < t->npk; last++) {
-        if (last) buf_puts(k, "\n  or\n");
-        buf_puts(k, "(");
-        for (int i = 0; i < last; i++) {
-            ds_ident(k, t->cols[t->pk[i]].name);
-            buf_printf(k, " = :p%d and ", first_param + i);
-        }
-        ds_ident(k, t->cols[t->pk[last]].name);
-        buf_printf(k, " > :p%d)", first_param + last);
-    }
-    buf_puts(k, ")");
-}
-
+/* A view's token is an offset; a table's is the last row's sort value (on
+ * sorted pages, "$null" for a null) and key, comma-separated and
+ * tilde-encoded. */
 static char *plan_next(plan_t *p, const char *next) {
-    const tinfo_t *t = p->t;
+    const tinfo_t *t = p->q.t;
     if (!next) return NULL;
     if (t->is_view) {
         if (!ds_is_digits(next) || strlen(next) > 15) return xstrdup("Invalid _next token");
-        p->offset = atoll(next);
+        p->q.offset = atoll(next);
         return NULL;
     }
     /* split on ',' and tilde-decode */
@@ -580,50 +477,16 @@ static char *plan_next(plan_t *p, const char *next) {
         if (!c) break;
         s = c + 1;
     }
-    bool sorted = p->sort != -2;
-    int start = 0;
-    bool sort_null = true;
-    if (sorted && n > 1) {
-        start = 1;
-        sort_null = strncmp(next, "$null,", 6) == 0;
-    }
-    int want = p->rowid ? 1 : t->npk;
+    bool sorted = p->q.sort != QSORT_NONE;
+    int start = sorted && n > 1 ? 1 : 0; /* a sorted page's token leads with the sort value */
+    bool sort_null = start == 0 || strncmp(next, "$null,", 6) == 0;
     char *msg = NULL;
-    if (bad || n - start != want || want == 0) {
+    store_value_t *key = xcalloc((size_t)n + 1, sizeof *key);
+    for (int i = start; i < n; i++) key[i - start] = value_text(parts[i]);
+    store_value_t sv = value_text(parts[0]);
+    if (bad || query_after(&p->q, sort_null ? NULL : &sv, key, n - start, NULL) < 0)
         msg = xstrdup("Invalid _next token");
-        goto out;
-    }
-    int first = p->nparams;
-    for (int i = start; i < n; i++) {
-        store_value_t v = value_text(parts[i]);
-        param_add(p, NULL, &v);
-    }
-    buf_t k = BUF_INIT, c = BUF_INIT, col = BUF_INIT;
-    keyset_pk(p, &k, first);
-    if (!sorted) {
-        clause_add(p, k.data);
-    } else {
-        ds_ident(&col, p->sort >= 0 ? t->cols[p->sort].name : "rowid");
-        if (sort_null && start == 1) {
-            if (p->desc) buf_printf(&c, "(%s is null and %s)", col.data, k.data);
-            else buf_printf(&c, "(%s is not null or (%s is null and %s))", col.data, col.data, k.data);
-        } else if (start == 0) {
-            /* a sorted page with a bare key token: no sort value */
-            if (p->desc) buf_printf(&c, "(%s is null and %s)", col.data, k.data);
-            else buf_printf(&c, "(%s is not null or (%s is null and %s))", col.data, col.data, k.data);
-        } else {
-            store_value_t v = value_text(parts[0]);
-            const char *pv = param_add(p, NULL, &v);
-            buf_printf(&c, "(%s %s :%s%s%s%s or (%s = :%s and %s))", col.data, p->desc ? "<" : ">", pv,
-                       p->desc ? " or " : "", p->desc ? col.data : "", p->desc ? " is null" : "", col.data, pv,
-                       k.data);
-        }
-        clause_add(p, c.data);
-    }
-    buf_free(&k);
-    buf_free(&c);
-    buf_free(&col);
-out:
+    free(key);
     for (int i = 0; i < n; i++) free(parts[i]);
     free(parts);
     return msg;
@@ -632,11 +495,9 @@ out:
 /* ---- the whole plan ---------------------------------------------------- */
 
 static char *plan_table(plan_t *p, tjob_t *j, int *status) {
-    const tinfo_t *t = p->t;
+    const tinfo_t *t = p->q.t;
     const qs_t *q = &j->qs;
     char *msg;
-    p->rowid = t->rowid;
-    p->sort = -2;
     if ((msg = plan_extras(p, q, false)) || (msg = plan_shape(p, j))) return msg;
     p->size = DS_PAGE_SIZE;
     const char *size = qs_get(q, "_size");
@@ -654,16 +515,16 @@ static char *plan_table(plan_t *p, tjob_t *j, int *status) {
     if (sort && sort_desc) return xstrdup("Cannot use _sort and _sort_desc at the same time");
     if (sort || sort_desc) {
         const char *c = sort ? sort : sort_desc;
-        p->sort = col_or_rowid(p, c);
-        p->desc = sort_desc != NULL;
-        if (p->sort == -2) return ds_err_printf("Cannot sort table by %s", c);
+        int col = col_or_rowid(p, c);
+        if (col == QSORT_NONE) return ds_err_printf("Cannot sort table by %s", c);
+        query_sort(&p->q, col, sort_desc != NULL);
     }
     if ((msg = plan_columns(p, q)) || (msg = plan_filters(p, q))) return msg;
-    p->nvis = p->nsel;
-    if (p->sort != -2 && !t->is_view) {
+    p->nvis = p->q.nsel;
+    if (p->q.sort != QSORT_NONE && !t->is_view) {
         bool have = false;
-        for (int i = 0; i < p->nsel; i++) have = have || p->sel[i] == p->sort;
-        if (!have) p->sel[p->nsel++] = p->sort; /* the next token needs its value */
+        for (int i = 0; i < p->q.nsel; i++) have = have || p->q.sel[i] == p->q.sort;
+        if (!have) p->q.sel[p->q.nsel++] = p->q.sort; /* the next token needs its value */
     }
     for (size_t i = 0; i < q->n; i++) {
         if (strcmp(q->pairs[i].key, "_where") != 0) continue;
@@ -671,63 +532,33 @@ static char *plan_table(plan_t *p, tjob_t *j, int *status) {
             *status = 403;
             return xstrdup("_where= is not allowed");
         }
-        if (*q->pairs[i].value) clause_add(p, q->pairs[i].value);
+        if (*q->pairs[i].value) query_where(&p->q, q->pairs[i].value);
     }
     if ((msg = plan_search(p, q))) return msg;
-    if (p->nclauses) buf_printf(&p->count_where, "where %s ", p->clauses.data);
-    else buf_puts(&p->count_where, "");
     const char *next = j->stream_next ? j->stream_next : qs_get(q, "_next");
     if (next && !*next) next = NULL;
     if ((msg = plan_next(p, next))) return msg;
-
-    buf_t tn = BUF_INIT, cols = BUF_INIT, order = BUF_INIT, pks = BUF_INIT;
-    ds_ident(&tn, t->name);
-    for (int i = 0; i < p->nsel; i++) {
-        if (i) buf_puts(&cols, ", ");
-        ds_ident(&cols, ds_sel_name(p, i));
-    }
-    if (p->rowid) buf_puts(&pks, "rowid");
-    for (int k = 0; k < t->npk; k++) {
-        if (k) buf_puts(&pks, ", ");
-        ds_ident(&pks, t->cols[t->pk[k]].name);
-    }
-    if (p->sort != -2) {
-        buf_puts(&order, "order by ");
-        ds_ident(&order, p->sort >= 0 ? t->cols[p->sort].name : "rowid");
-        if (p->desc) buf_puts(&order, " desc");
-        if (!t->is_view && pks.len) buf_printf(&order, ", %s", pks.data);
-    } else if (!t->is_view && pks.len) {
-        buf_printf(&order, "order by %s", pks.data);
-    }
-    buf_printf(&p->sql, "select %s from %s %s%s%s%s limit %d", cols.data, tn.data, p->nclauses ? "where " : "",
-               p->nclauses ? p->clauses.data : "", p->nclauses ? " " : "", order.data ? order.data : "",
-               p->size + 1);
-    if (p->offset) buf_printf(&p->sql, " offset %lld", (long long)p->offset);
-    buf_printf(&p->count_sql, "select count(*) from %s %s", tn.data, p->count_where.data ? p->count_where.data : "");
-    buf_printf(&p->base_sql, "select * from %s %s", tn.data, p->count_where.data ? p->count_where.data : "");
-    buf_free(&tn);
-    buf_free(&cols);
-    buf_free(&order);
-    buf_free(&pks);
+    p->q.limit = p->size + 1; /* one more tells whether a next page exists */
+    query_compile(&p->q);
 
     /* labels and _json */
-    p->labelled = xcalloc((size_t)p->nsel + 1, sizeof *p->labelled);
-    p->json_cols = xcalloc((size_t)p->nsel + 1, sizeof *p->json_cols);
+    p->labelled = xcalloc((size_t)p->q.nsel + 1, sizeof *p->labelled);
+    p->json_cols = xcalloc((size_t)p->q.nsel + 1, sizeof *p->json_cols);
     char **lab;
     int nlab = ds_list_values(q, "_label", false, &lab);
     bool all = ds_truthy(qs_get(q, "_labels"));
-    for (int i = 0; i < p->nsel; i++) {
-        if (p->sel[i] < 0 || !tinfo_fk(t, t->cols[p->sel[i]].name)) continue;
+    for (int i = 0; i < p->q.nsel; i++) {
+        if (p->q.sel[i] < 0 || !tinfo_fk(t, t->cols[p->q.sel[i]].name)) continue;
         bool on = nlab == 0 && all;
-        for (int k = 0; k < nlab; k++) on = on || strcmp(lab[k], t->cols[p->sel[i]].name) == 0;
+        for (int k = 0; k < nlab; k++) on = on || strcmp(lab[k], t->cols[p->q.sel[i]].name) == 0;
         p->labelled[i] = on;
     }
     ds_list_free(lab, nlab);
     char **js;
     int njs = ds_list_values(q, "_json", false, &js);
-    for (int i = 0; i < p->nsel; i++)
+    for (int i = 0; i < p->q.nsel; i++)
         for (int k = 0; k < njs; k++)
-            if (strcmp(js[k], ds_sel_name(p, i)) == 0) p->json_cols[i] = true;
+            if (strcmp(js[k], query_sel_name(&p->q, i)) == 0) p->json_cols[i] = true;
     ds_list_free(js, njs);
     return NULL;
 }
@@ -738,13 +569,13 @@ static void f_columns(void *ctx, store_stmt_t *st, int n) { (void)ctx, (void)st,
 
 static void f_row(void *ctx, store_stmt_t *st, int n) {
     plan_t *p = ctx;
-    if (n != p->nsel) return;
+    if (n != p->q.nsel) return;
     if (p->nrows == p->cap) {
         p->cap = p->cap ? p->cap * 2 : 16;
-        p->cells = xrealloc(p->cells, (size_t)p->cap * (size_t)p->nsel * sizeof *p->cells);
+        p->cells = xrealloc(p->cells, (size_t)p->cap * (size_t)p->q.nsel * sizeof *p->cells);
     }
     for (int i = 0; i < n; i++) {
-        store_value_t *v = &p->cells[p->nrows * p->nsel + i];
+        store_value_t *v = &p->cells[p->nrows * p->q.nsel + i];
         store_col_value(st, i, v);
         if (v->type == SV_TEXT || v->type == SV_BLOB) {
             /* one arena per page instead of a malloc per cell; pointers
@@ -759,7 +590,7 @@ static void f_row(void *ctx, store_stmt_t *st, int n) {
 }
 
 static void fetch_done(plan_t *p) {
-    for (int i = 0; i < p->nrows * p->nsel; i++) {
+    for (int i = 0; i < p->nrows * p->q.nsel; i++) {
         store_value_t *v = &p->cells[i];
         if (v->type == SV_TEXT || v->type == SV_BLOB) v->p = p->arena.data + v->i;
     }
@@ -767,17 +598,6 @@ static void fetch_done(plan_t *p) {
 
 static const sql_sink_t fetch_sink = {f_columns, f_row};
 
-static int p_bind(void *ctx, store_stmt_t *st, int idx, const char *name, err_t *e) {
-    (void)e;
-    plan_t *p = ctx;
-    if (!name || !name[0]) return 0;
-    for (int i = 0; i < p->nparams; i++) {
-        if (strcmp(p->params[i].name, name + 1) != 0) continue;
-        value_bind(st, idx, &p->params[i].v);
-        return 0;
-    }
-    return 0;
-}
 
 /* Runs sql with the plan's parameters; rows go to sink/ctx. 0, or -1 with
  * the job's outcome set (timeouts flagged for the engine's retry). */
@@ -787,8 +607,8 @@ int ds_run_sql(tjob_t *j, plan_t *p, store_db_t *c, const char *sql, uint64_t de
                     .single_statement = true,
                     .deadline_us = deadline,
                     .max_rows = max_rows,
-                    .bind = p_bind,
-                    .bind_ctx = p,
+                    .bind = query_bind,
+                    .bind_ctx = &p->q,
                     /* the page's cells, bounded like every answer */
                     .out = sink == &fetch_sink ? &p->arena : NULL};
     sql_result_t res;
@@ -818,29 +638,29 @@ const sql_sink_t ds_count_sink = {f_columns, c_row};
 
 /* Label lookups for the labelled columns of the fetched rows. */
 static void fetch_labels(plan_t *p, store_db_t *c, uint64_t deadline) {
-    const tinfo_t *t = p->t;
-    p->lab_keys = xcalloc((size_t)p->nsel, sizeof *p->lab_keys);
-    p->lab_vals = xcalloc((size_t)p->nsel, sizeof *p->lab_vals);
-    p->nlab = xcalloc((size_t)p->nsel, sizeof *p->nlab);
+    const tinfo_t *t = p->q.t;
+    p->lab_keys = xcalloc((size_t)p->q.nsel, sizeof *p->lab_keys);
+    p->lab_vals = xcalloc((size_t)p->q.nsel, sizeof *p->lab_vals);
+    p->nlab = xcalloc((size_t)p->q.nsel, sizeof *p->nlab);
     store_set_deadline(c, deadline);
-    for (int i = 0; i < p->nsel; i++) {
+    for (int i = 0; i < p->q.nsel; i++) {
         if (!p->labelled[i]) continue;
-        const tfk_t *fk = tinfo_fk(t, t->cols[p->sel[i]].name);
-        const tinfo_t *o = schema_find(p->s, fk->other_table);
+        const tfk_t *fk = tinfo_fk(t, t->cols[p->q.sel[i]].name);
+        const tinfo_t *o = schema_find(p->q.s, fk->other_table);
         if (!o) continue;
         buf_t sql = BUF_INIT;
         buf_puts(&sql, "select ");
-        ds_ident(&sql, fk->other_column);
+        sql_ident(&sql, fk->other_column);
         buf_puts(&sql, ", ");
-        ds_ident(&sql, o->label >= 0 ? o->cols[o->label].name : fk->other_column);
+        sql_ident(&sql, o->label >= 0 ? o->cols[o->label].name : fk->other_column);
         buf_puts(&sql, " from ");
-        ds_ident(&sql, o->name);
+        sql_ident(&sql, o->name);
         buf_puts(&sql, " where ");
-        ds_ident(&sql, fk->other_column);
+        sql_ident(&sql, fk->other_column);
         buf_puts(&sql, " in (");
         int nv = 0;
         for (int r = 0; r < p->nrows; r++) {
-            if (p->cells[r * p->nsel + i].type == SV_NULL) continue;
+            if (p->cells[r * p->q.nsel + i].type == SV_NULL) continue;
             buf_puts(&sql, nv++ ? ", ?" : "?");
         }
         buf_puts(&sql, ")");
@@ -848,7 +668,7 @@ static void fetch_labels(plan_t *p, store_db_t *c, uint64_t deadline) {
         if (nv && store_prepare(c, sql.data, &st) == 0) {
             int b = 1;
             for (int r = 0; r < p->nrows; r++) {
-                store_value_t *v = &p->cells[r * p->nsel + i];
+                store_value_t *v = &p->cells[r * p->q.nsel + i];
                 if (v->type != SV_NULL) value_bind(st, b++, v);
             }
             int cap = 0;
@@ -890,7 +710,7 @@ static const store_value_t *label_of(const plan_t *p, int col, const store_value
 /* ---- JSON rendering -------------------------------------------------- */
 
 static void write_cell(jw_t *w, const plan_t *p, int row, int col) {
-    const store_value_t *v = &p->cells[row * p->nsel + col];
+    const store_value_t *v = &p->cells[row * p->q.nsel + col];
     if (p->json_cols && p->json_cols[col] && v->type == SV_TEXT) {
         json_t *j = json_loadb(v->p, v->n, JSON_DECODE_ANY, NULL);
         if (j) {
@@ -925,7 +745,7 @@ static void write_row(jw_t *w, const plan_t *p, int row, shape_t shape) {
     }
     jw_obj_begin(w);
     for (int c = 0; c < p->nvis; c++) {
-        jw_key(w, ds_sel_name(p, c));
+        jw_key(w, query_sel_name(&p->q, c));
         write_cell(w, p, row, c);
     }
     jw_obj_end(w);
@@ -933,14 +753,14 @@ static void write_row(jw_t *w, const plan_t *p, int row, shape_t shape) {
 
 /* pk path of a fetched row: tilde-encoded key values joined by ','. */
 static void pk_path(buf_t *b, const plan_t *p, int row) {
-    const tinfo_t *t = p->t;
-    int nk = p->rowid ? 1 : t->npk;
+    const tinfo_t *t = p->q.t;
+    int nk = p->q.rowid ? 1 : t->npk;
     for (int k = 0; k < nk; k++) {
-        int want = p->rowid ? -1 : t->pk[k];
-        for (int c = 0; c < p->nsel; c++) {
-            if (p->sel[c] != want) continue;
+        int want = p->q.rowid ? -1 : t->pk[k];
+        for (int c = 0; c < p->q.nsel; c++) {
+            if (p->q.sel[c] != want) continue;
             buf_t tx = BUF_INIT;
-            ds_value_text(&tx, &p->cells[row * p->nsel + c]);
+            ds_value_text(&tx, &p->cells[row * p->q.nsel + c]);
             if (k) buf_putc(b, ',');
             tilde_encode(b, tx.data ? tx.data : "", tx.len);
             buf_free(&tx);
@@ -969,9 +789,9 @@ static void write_rows(jw_t *w, const plan_t *p, int nrows, shape_t shape) {
 
 static void write_params(jw_t *w, const plan_t *p) {
     jw_obj_begin(w);
-    for (int i = 0; i < p->nparams; i++) {
-        jw_key(w, p->params[i].name);
-        ds_write_value(w, &p->params[i].v, false);
+    for (int i = 0; i < p->q.nparams; i++) {
+        jw_key(w, p->q.params[i].name);
+        ds_write_value(w, &p->q.params[i].v, false);
     }
     jw_obj_end(w);
 }
@@ -1006,7 +826,7 @@ static bool skip_next_sort(const qs_pair_t *pr, const void *ctx) {
 static char *make_next_url(const tjob_t *j, const plan_t *p) {
     if (!p->next) return NULL;
     buf_t b = BUF_INIT;
-    const char *sortkey = p->sort == -2 ? NULL : p->desc ? "_sort_desc" : "_sort";
+    const char *sortkey = p->q.sort == QSORT_NONE ? NULL : p->q.desc ? "_sort_desc" : "_sort";
     buf_printf(&b, "http://%s%s?", j->host, j->path);
     ds_pairs_encode(&b, &j->qs, skip_next_sort, sortkey);
     if (b.data[b.len - 1] != '?') buf_putc(&b, '&');
@@ -1022,20 +842,20 @@ static char *make_next_url(const tjob_t *j, const plan_t *p) {
 
 /* The next token, from the last shown row (§6). */
 static void make_next(plan_t *p, int shown) {
-    const tinfo_t *t = p->t;
+    const tinfo_t *t = p->q.t;
     if (p->nrows <= p->size || shown == 0) return;
     if (t->is_view) {
         char n[32];
-        snprintf(n, sizeof n, "%lld", (long long)(p->offset + p->size));
+        snprintf(n, sizeof n, "%lld", (long long)(p->q.offset + p->size));
         p->next = xstrdup(n);
         return;
     }
     buf_t b = BUF_INIT;
     int last = shown - 1;
-    if (p->sort != -2) {
+    if (p->q.sort != QSORT_NONE) {
         const store_value_t *v = NULL;
-        for (int c = 0; c < p->nsel; c++)
-            if (p->sel[c] == p->sort) v = &p->cells[last * p->nsel + c];
+        for (int c = 0; c < p->q.nsel; c++)
+            if (p->q.sel[c] == p->q.sort) v = &p->cells[last * p->q.nsel + c];
         if (!v || v->type == SV_NULL) {
             buf_puts(&b, "$null");
         } else {
@@ -1059,9 +879,9 @@ static char *human_description(const plan_t *p, const tjob_t *j) {
             buf_puts(&b, p->human[i]);
         }
     }
-    if (p->sort != -2) {
-        const char *c = qs_get(&j->qs, p->desc ? "_sort_desc" : "_sort");
-        buf_printf(&b, "%ssorted by %s%s", b.len ? " " : "", c, p->desc ? " descending" : "");
+    if (p->q.sort != QSORT_NONE) {
+        const char *c = qs_get(&j->qs, p->q.desc ? "_sort_desc" : "_sort");
+        buf_printf(&b, "%ssorted by %s%s", b.len ? " " : "", c, p->q.desc ? " descending" : "");
     }
     if (!b.data) buf_puts(&b, "");
     return buf_detach(&b);
@@ -1076,11 +896,11 @@ static void csv_value(buf_t *b, const tjob_t *j, const plan_t *p, int row, int c
         buf_printf(&tx, "http://%s/", j->host);
         tilde_encode(&tx, j->db->name, strlen(j->db->name));
         buf_putc(&tx, '/');
-        tilde_encode(&tx, p->t->name, strlen(p->t->name));
+        tilde_encode(&tx, p->q.t->name, strlen(p->q.t->name));
         buf_putc(&tx, '/');
         pk_path(&tx, p, row);
         buf_puts(&tx, ".blob?_blob_column=");
-        url_encode_form(&tx, ds_sel_name(p, col), strlen(ds_sel_name(p, col)));
+        url_encode_form(&tx, query_sel_name(&p->q, col), strlen(query_sel_name(&p->q, col)));
     } else {
         ds_value_text(&tx, v);
     }
@@ -1092,7 +912,7 @@ static void write_csv(buf_t *b, const tjob_t *j, const plan_t *p, int nrows, boo
     if (header) {
         for (int c = 0; c < p->nvis; c++) {
             if (c) buf_putc(b, ',');
-            const char *n = ds_sel_name(p, c);
+            const char *n = query_sel_name(&p->q, c);
             ds_csv_field(b, n, strlen(n));
             if (p->labelled && p->labelled[c]) {
                 buf_t l = BUF_INIT;
@@ -1107,7 +927,7 @@ static void write_csv(buf_t *b, const tjob_t *j, const plan_t *p, int nrows, boo
     for (int r = 0; r < nrows; r++) {
         for (int c = 0; c < p->nvis; c++) {
             if (c) buf_putc(b, ',');
-            const store_value_t *v = &p->cells[r * p->nsel + c];
+            const store_value_t *v = &p->cells[r * p->q.nsel + c];
             csv_value(b, j, p, r, c, v);
             if (p->labelled && p->labelled[c]) {
                 buf_putc(b, ',');
@@ -1125,14 +945,14 @@ static void write_shared_extras(jw_t *w, const tjob_t *j, const plan_t *p) {
     if (x->columns) {
         jw_key(w, "columns");
         jw_arr_begin(w);
-        for (int i = 0; i < p->nvis; i++) jw_str(w, ds_sel_name(p, i));
+        for (int i = 0; i < p->nvis; i++) jw_str(w, query_sel_name(&p->q, i));
         jw_arr_end(w);
     }
     if (x->query) {
         jw_key(w, "query");
         jw_obj_begin(w);
         jw_key(w, "sql");
-        jw_str(w, p->sql.data);
+        jw_str(w, p->q.sql.data);
         jw_key(w, "params");
         write_params(w, p);
         jw_obj_end(w);
@@ -1143,7 +963,7 @@ static void write_shared_extras(jw_t *w, const tjob_t *j, const plan_t *p) {
     }
     if (x->table) {
         jw_key(w, "table");
-        jw_str(w, p->t->name);
+        jw_str(w, p->q.t->name);
     }
     if (x->private_) {
         jw_key(w, "private");
@@ -1178,7 +998,7 @@ static void page_run(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
         fail(j, status, msg);
         return;
     }
-    if (ds_run_sql(j, p, c, p->sql.data, deadline, &fetch_sink, p, p->size + 1) < 0) return;
+    if (ds_run_sql(j, p, c, p->q.sql.data, deadline, &fetch_sink, p, p->size + 1) < 0) return;
     fetch_done(p);
     int shown = p->nrows > p->size ? p->size : p->nrows;
     make_next(p, shown);
@@ -1188,7 +1008,7 @@ static void page_run(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
     }
     if (p->nrows && p->labelled) {
         bool any = false;
-        for (int i = 0; i < p->nsel; i++) any = any || p->labelled[i];
+        for (int i = 0; i < p->q.nsel; i++) any = any || p->labelled[i];
         if (any) fetch_labels(p, c, deadline);
     }
     if (j->csv) {
@@ -1219,7 +1039,7 @@ static void page_run(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
         free(next_url);
         return;
     }
-    const tinfo_t *t = p->t;
+    const tinfo_t *t = p->q.t;
     jw_obj_begin(&w);
     jw_key(&w, "ok");
     jw_bool(&w, true);
@@ -1241,7 +1061,7 @@ static void page_run(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
             jw_null(&w);
         } else {
             buf_t cs = BUF_INIT;
-            buf_printf(&cs, "select count(*) from (%s limit %d)", p->base_sql.data, COUNT_CAP + 1);
+            buf_printf(&cs, "select count(*) from (%s limit %d)", p->q.base_sql.data, COUNT_CAP + 1);
             count_t cnt = {0};
             int rc = ds_run_sql(j, p, c, cs.data, deadline, &ds_count_sink, &cnt, -1);
             buf_free(&cs);
@@ -1253,7 +1073,7 @@ static void page_run(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
     }
     if (x->count_sql) {
         jw_key(&w, "count_sql");
-        jw_str(&w, p->count_sql.data);
+        jw_str(&w, p->q.count_sql.data);
     }
     write_shared_extras(&w, j, p);
     if (x->all_columns) {
@@ -1282,7 +1102,7 @@ static void page_run(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
         jw_key(&w, "expandable_columns");
         jw_arr_begin(&w);
         for (int k = 0; k < t->nout; k++) {
-            const tinfo_t *o = schema_find(p->s, t->out[k].other_table);
+            const tinfo_t *o = schema_find(p->q.s, t->out[k].other_table);
             if (!o || o->label < 0) continue;
             jw_arr_begin(&w);
             write_fk(&w, &t->out[k]);
@@ -1319,10 +1139,8 @@ out:
 /* ---- row page (§7) ------------------------------------------------------ */
 
 static void row_run(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
-    const tinfo_t *t = p->t;
+    const tinfo_t *t = p->q.t;
     char *msg;
-    p->rowid = t->rowid;
-    p->sort = -2;
     if ((msg = plan_extras(p, &j->qs, true)) || (msg = plan_shape(p, j))) {
         fail(j, 400, msg);
         return;
@@ -1332,7 +1150,7 @@ static void row_run(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
         return;
     }
     /* the key values */
-    int want = p->rowid ? 1 : t->npk, n = 0;
+    int want = p->q.rowid ? 1 : t->npk, n = 0;
     char **vals = NULL;
     for (const char *s = j->id_seg;;) {
         const char *cm = strchr(s, ',');
@@ -1350,17 +1168,17 @@ static void row_run(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
         ds_list_free(vals, n);
         return;
     }
-    p->sel = xcalloc((size_t)t->ncols + 1, sizeof *p->sel);
-    if (p->rowid) p->sel[p->nsel++] = -1;
-    for (int i = 0; i < t->ncols; i++) p->sel[p->nsel++] = i;
-    p->nvis = p->nsel;
-    p->labelled = xcalloc((size_t)p->nsel + 1, sizeof *p->labelled);
-    p->json_cols = xcalloc((size_t)p->nsel + 1, sizeof *p->json_cols);
+    p->q.sel = xcalloc((size_t)t->ncols + 1, sizeof *p->q.sel);
+    if (p->q.rowid) p->q.sel[p->q.nsel++] = -1;
+    for (int i = 0; i < t->ncols; i++) p->q.sel[p->q.nsel++] = i;
+    p->nvis = p->q.nsel;
+    p->labelled = xcalloc((size_t)p->q.nsel + 1, sizeof *p->labelled);
+    p->json_cols = xcalloc((size_t)p->q.nsel + 1, sizeof *p->json_cols);
     char **js;
     int njs = ds_list_values(&j->qs, "_json", false, &js);
-    for (int i = 0; i < p->nsel; i++)
+    for (int i = 0; i < p->q.nsel; i++)
         for (int k = 0; k < njs; k++)
-            if (strcmp(js[k], ds_sel_name(p, i)) == 0) p->json_cols[i] = true;
+            if (strcmp(js[k], query_sel_name(&p->q, i)) == 0) p->json_cols[i] = true;
     ds_list_free(js, njs);
     if (j->blob) {
         /* /DB/T/ID.blob?_blob_column=C: that cell's bytes */
@@ -1370,25 +1188,25 @@ static void row_run(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
             fail(j, 400, xstrdup("_blob_column= must name a column of this table"));
             goto out;
         }
-        p->sel[0] = ci;
-        p->nsel = p->nvis = 1;
-        buf_puts(&p->sql, "select ");
-        ds_ident(&p->sql, bc);
-        buf_puts(&p->sql, " from ");
+        p->q.sel[0] = ci;
+        p->q.nsel = p->nvis = 1;
+        buf_puts(&p->q.sql, "select ");
+        sql_ident(&p->q.sql, bc);
+        buf_puts(&p->q.sql, " from ");
     } else {
-        buf_puts(&p->sql, p->rowid ? "select rowid, * from " : "select * from ");
+        buf_puts(&p->q.sql, p->q.rowid ? "select rowid, * from " : "select * from ");
     }
-    ds_ident(&p->sql, t->name);
-    buf_puts(&p->sql, " where ");
+    sql_ident(&p->q.sql, t->name);
+    buf_puts(&p->q.sql, " where ");
     for (int k = 0; k < want; k++) {
-        if (k) buf_puts(&p->sql, " AND ");
-        ds_quote(&p->sql, p->rowid ? "rowid" : t->cols[t->pk[k]].name, '"');
+        if (k) buf_puts(&p->q.sql, " AND ");
+        sql_quote(&p->q.sql, p->q.rowid ? "rowid" : t->cols[t->pk[k]].name, '"');
         store_value_t v = value_text(vals[k]);
-        buf_printf(&p->sql, "=:%s", param_add(p, NULL, &v));
+        buf_printf(&p->q.sql, "=:%s", query_param(&p->q, NULL, &v));
     }
     uint64_t t0 = time_mono_us();
     p->size = 1;
-    int rc = ds_run_sql(j, p, c, p->sql.data, deadline, &fetch_sink, p, 1);
+    int rc = ds_run_sql(j, p, c, p->q.sql.data, deadline, &fetch_sink, p, 1);
     fetch_done(p);
     double query_ms = (double)(time_mono_us() - t0) / 1000.0;
     if (rc < 0) goto out;
@@ -1437,7 +1255,7 @@ static void row_run(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
     write_rows(&w, p, 1, j->shape);
     jw_key(&w, "primary_keys");
     jw_arr_begin(&w);
-    if (p->rowid) jw_str(&w, "rowid");
+    if (p->q.rowid) jw_str(&w, "rowid");
     for (int k = 0; k < t->npk; k++) jw_str(&w, t->cols[t->pk[k]].name);
     jw_arr_end(&w);
     jw_key(&w, "primary_key_values");
@@ -1456,14 +1274,14 @@ static void row_run(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
         if (want == 1) {
             store_set_deadline(c, deadline);
             int nin;
-            const tfk_t *in = schema_incoming(p->s, t, &nin);
+            const tfk_t *in = schema_incoming(p->q.s, t, &nin);
             for (int k = 0; k < nin; k++) {
                 const tfk_t *f = &in[k];
                 buf_t s = BUF_INIT;
                 buf_puts(&s, "select count(*) from ");
-                ds_ident(&s, f->other_table);
+                sql_ident(&s, f->other_table);
                 buf_puts(&s, " where ");
-                ds_ident(&s, f->other_column);
+                sql_ident(&s, f->other_column);
                 buf_puts(&s, " = ?");
                 int64_t cnt = 0;
                 store_stmt_t *st;
@@ -1541,14 +1359,14 @@ static void tjob_run(void *ctx, store_db_t *c, uint64_t deadline) {
         fail(j, 400, xstrdup(e));
         return;
     }
-    plan_t p;
-    memset(&p, 0, sizeof p);
-    p.s = s;
-    p.t = schema_find(s, j->table);
-    if (!p.t) {
+    const tinfo_t *t = schema_find(s, j->table);
+    if (!t) {
         fail(j, 404, xstrdup("Table not found"));
         return;
     }
+    plan_t p;
+    memset(&p, 0, sizeof p);
+    query_init(&p.q, s, t);
     if (j->id_seg) row_run(j, &p, c, deadline);
     else page_run(j, &p, c, deadline);
     plan_free(&p);

@@ -5,6 +5,7 @@
 #ifndef ATRIUM_API_DATASETTE_TABLE_H
 #define ATRIUM_API_DATASETTE_TABLE_H
 #include "api/datasette/datasette_internal.h"
+#include "core/query.h"
 #include "core/tables.h"
 #include "core/value.h"
 #include "util/url.h"
@@ -13,11 +14,6 @@
 #define FACET_SIZE 30
 #define FACET_TIME_MS 200
 #define STREAM_PAGE 1000
-
-typedef struct {
-    char *name; /* without the ':' */
-    store_value_t v; /* owned */
-} param_t;
 
 typedef struct {
     bool count, count_sql, columns, all_columns, primary_keys, human, query, facets, next_url, database, table,
@@ -49,26 +45,13 @@ typedef struct {
     api_out_t out; /* rc/err for the engine's retry and timeout path */
 } tjob_t;
 
-/* A planned page. */
+/* A planned page: the core plan plus what only Datasette shows. */
 typedef struct {
-    const schema_t *s;
-    const tinfo_t *t;
-    bool rowid;
-    int nsel;
-    int *sel; /* column index, -1 = rowid */
-    int nvis; /* the first nvis are shown; a sort column not asked for follows */
-    param_t *params;
-    int nparams;
-    buf_t clauses; /* " and "-joined */
-    buf_t count_where; /* the clauses before the keyset's, as "where … " */
-    int nclauses;
+    query_t q;  /* table, selection, clauses, parameters, sort and SQL */
+    int nvis;   /* the first nvis selected are shown; a sort column not asked for follows */
     char **human;
     int nhuman;
-    int sort; /* column index, -1 rowid, -2 none */
-    bool desc;
-    int size;
-    int64_t offset;
-    buf_t sql, count_sql, base_sql;
+    int size;   /* rows shown per page */
     /* rows (nrows × nsel values; text and blobs in the arena) */
     store_value_t *cells;
     buf_t arena;
@@ -93,7 +76,6 @@ typedef struct {
 
 int ds_list_values(const qs_t *q, const char *key, bool commas, char ***out);
 void ds_list_free(char **v, int n);
-const char *ds_sel_name(const plan_t *p, int i);
 bool ds_is_digits(const char *s);
 char *ds_err_printf(const char *f, const char *a);
 void ds_pairs_encode(buf_t *b, const qs_t *q, bool (*skip)(const qs_pair_t *, const void *), const void *ctx);

@@ -176,9 +176,9 @@ static int add_missing_columns(wjob_t *j, store_db_t *c, const tinfo_t *t, json_
     json_object_foreach(seen, k, v) {
         buf_t sql = BUF_INIT;
         buf_puts(&sql, "ALTER TABLE ");
-        ds_quote(&sql, table, '"');
+        sql_quote(&sql, table, '"');
         buf_puts(&sql, " ADD COLUMN ");
-        ds_quote(&sql, k, '"');
+        sql_quote(&sql, k, '"');
         buf_printf(&sql, " %s", json_is_null(v) ? "TEXT" : sql_type_of(v));
         rc = exec_sql(j, c, sql.data);
         buf_free(&sql);
@@ -211,7 +211,7 @@ static void ref_where(buf_t *sql, const tinfo_t *t) {
     }
     for (int k = 0; k < t->npk; k++) {
         if (k) buf_puts(sql, " AND ");
-        ds_quote(sql, t->cols[t->pk[k]].name, '"');
+        sql_quote(sql, t->cols[t->pk[k]].name, '"');
         buf_puts(sql, " = ?");
     }
 }
@@ -229,7 +229,7 @@ static json_t *find_ref(store_db_t *c, const tinfo_t *t, json_t *row) {
     int nk = key_names(t, names);
     buf_t sql = BUF_INIT;
     buf_puts(&sql, t->has_rowid ? "select rowid from " : "select 1 from ");
-    ds_quote(&sql, t->name, '"');
+    sql_quote(&sql, t->name, '"');
     buf_puts(&sql, " where ");
     json_t *key = json_array();
     for (int k = 0; k < nk; k++) {
@@ -241,7 +241,7 @@ static json_t *find_ref(store_db_t *c, const tinfo_t *t, json_t *row) {
         }
         json_array_append(key, v);
         if (k) buf_puts(&sql, " and ");
-        ds_quote(&sql, names[k], '"');
+        sql_quote(&sql, names[k], '"');
         buf_puts(&sql, " = ?");
     }
     store_stmt_t *st;
@@ -280,7 +280,7 @@ static int by_rowid(const void *a, const void *b) {
 static int insert_row(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t *row, const char *verb, json_t **ref) {
     buf_t sql = BUF_INIT;
     buf_printf(&sql, "%s INTO ", verb);
-    ds_quote(&sql, t->name, '"');
+    sql_quote(&sql, t->name, '"');
     if (json_object_size(row) == 0) {
         buf_puts(&sql, " DEFAULT VALUES");
     } else {
@@ -290,7 +290,7 @@ static int insert_row(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t *row, c
         int i = 0;
         json_object_foreach(row, k, v) {
             if (i++) buf_puts(&sql, ", ");
-            ds_quote(&sql, k, '"');
+            sql_quote(&sql, k, '"');
         }
         buf_puts(&sql, ") VALUES (");
         for (int x = 0; x < i; x++) buf_puts(&sql, x ? ", ?" : "?");
@@ -324,7 +324,7 @@ static int upsert_row(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t *row, j
     int nk = key_names(t, names);
     buf_t sql = BUF_INIT;
     buf_puts(&sql, "UPDATE ");
-    ds_quote(&sql, t->name, '"');
+    sql_quote(&sql, t->name, '"');
     buf_puts(&sql, " SET ");
     const char *k;
     json_t *v;
@@ -334,7 +334,7 @@ static int upsert_row(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t *row, j
         for (int x = 0; x < nk; x++) key = key || strcmp(names[x], k) == 0;
         if (key) continue;
         if (nset++) buf_puts(&sql, ", ");
-        ds_quote(&sql, k, '"');
+        sql_quote(&sql, k, '"');
         buf_puts(&sql, " = ?");
     }
     *ref = found;
@@ -478,7 +478,7 @@ static void respond_rows(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t *ref
     if (sort && t->has_rowid) qsort(list, n, sizeof *list, by_rowid);
     buf_t sql = BUF_INIT;
     buf_puts(&sql, with_rowid ? "select rowid, * from " : "select * from ");
-    ds_quote(&sql, t->name, '"');
+    sql_quote(&sql, t->name, '"');
     buf_puts(&sql, " where ");
     ref_where(&sql, t);
     store_stmt_t *st;
@@ -626,12 +626,12 @@ static int update_record(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t *ref
     if (rc == 0 && json_object_size(upd) > 0) {
         buf_t sql = BUF_INIT;
         buf_puts(&sql, "UPDATE ");
-        ds_quote(&sql, table, '"');
+        sql_quote(&sql, table, '"');
         buf_puts(&sql, " SET ");
         int i = 0;
         json_object_foreach(upd, k, v) {
             if (i++) buf_puts(&sql, ", ");
-            ds_quote(&sql, k, '"');
+            sql_quote(&sql, k, '"');
             buf_puts(&sql, " = ?");
         }
         buf_puts(&sql, " WHERE ");
@@ -677,7 +677,7 @@ static int do_delete(wjob_t *j, store_db_t *c, const tinfo_t *t) {
     }
     buf_t sql = BUF_INIT;
     buf_puts(&sql, "DELETE FROM ");
-    ds_quote(&sql, t->name, '"');
+    sql_quote(&sql, t->name, '"');
     buf_puts(&sql, " WHERE ");
     ref_where(&sql, t);
     store_stmt_t *st;
@@ -703,7 +703,7 @@ static int do_drop(wjob_t *j, store_db_t *c, const tinfo_t *t) {
     int rc = 0;
     if (!confirm) {
         buf_puts(&sql, "select count(*) from ");
-        ds_quote(&sql, t->name, '"');
+        sql_quote(&sql, t->name, '"');
         store_stmt_t *st;
         int64_t n = 0;
         if (store_prepare(c, sql.data, &st) == 0) {
@@ -724,7 +724,7 @@ static int do_drop(wjob_t *j, store_db_t *c, const tinfo_t *t) {
         j->status = 200;
     } else {
         buf_puts(&sql, "DROP TABLE ");
-        ds_quote(&sql, t->name, '"');
+        sql_quote(&sql, t->name, '"');
         rc = exec_sql(j, c, sql.data);
         if (rc == 0) {
             j->status = 200;
@@ -768,13 +768,13 @@ typedef struct {
 static int build_create(wjob_t *j, const schema_t *s, const char *table, newcol_t *cols, int n, json_t *pks,
                         buf_t *sql) {
     buf_puts(sql, "CREATE TABLE ");
-    ds_quote(sql, table, '"');
+    sql_quote(sql, table, '"');
     buf_puts(sql, " (\n");
     int npk = pks ? (int)json_array_size(pks) : 0;
     for (int i = 0; i < n; i++) {
         json_t *d = cols[i].def;
         buf_puts(sql, i ? ",\n   " : "   ");
-        ds_quote(sql, cols[i].name, '"');
+        sql_quote(sql, cols[i].name, '"');
         buf_printf(sql, " %s", cols[i].type);
         if (npk == 1 && strcmp(json_string_value(json_array_get(pks, 0)), cols[i].name) == 0)
             buf_puts(sql, " PRIMARY KEY");
@@ -783,7 +783,7 @@ static int build_create(wjob_t *j, const schema_t *s, const char *table, newcol_
         json_t *dv = json_object_get(d, "default"), *de = json_object_get(d, "default_expr");
         if (dv && !json_is_null(dv)) {
             buf_puts(sql, " DEFAULT ");
-            if (json_is_string(dv)) ds_quote(sql, json_string_value(dv), '\'');
+            if (json_is_string(dv)) sql_quote(sql, json_string_value(dv), '\'');
             else if (json_is_integer(dv)) buf_printf(sql, "%lld", (long long)json_integer_value(dv));
             else if (json_is_real(dv)) {
                 char t[32];
@@ -809,10 +809,10 @@ static int build_create(wjob_t *j, const schema_t *s, const char *table, newcol_
             const tinfo_t *o = schema_find(s, json_string_value(ft));
             if (!fc && o && o->npk) fc = o->cols[o->pk[0]].name;
             buf_puts(sql, " REFERENCES ");
-            ds_quote(sql, json_string_value(ft), '"');
+            sql_quote(sql, json_string_value(ft), '"');
             if (fc) {
                 buf_putc(sql, '(');
-                ds_quote(sql, fc, '"');
+                sql_quote(sql, fc, '"');
                 buf_putc(sql, ')');
             }
         }
@@ -821,7 +821,7 @@ static int build_create(wjob_t *j, const schema_t *s, const char *table, newcol_
         buf_puts(sql, ",\n   PRIMARY KEY (");
         for (int k = 0; k < npk; k++) {
             if (k) buf_puts(sql, ", ");
-            ds_quote(sql, json_string_value(json_array_get(pks, k)), '"');
+            sql_quote(sql, json_string_value(json_array_get(pks, k)), '"');
         }
         buf_puts(sql, ")");
     }
