@@ -13,12 +13,12 @@
 #include "api/datasette/datasette_internal.h"
 #include "core/value.h"
 #include "core/dbh.h"
+#include "core/rows.h"
 #include "core/tables.h"
 #include "util/ids.h"
 #include "util/url.h"
 
 #define MAX_BODY (2u * 1024 * 1024)
-#define MAX_KEY 64 /* primary-key columns a write may address */
 
 typedef struct {
     write_job_t job; /* first: the writer hands back &job */
@@ -96,273 +96,120 @@ static void py_dumps(buf_t *b, json_t *v) {
     jw_json(&w, v); /* Python's json.dumps separators */
 }
 
-/* Binds one JSON cell (§10 cell rules); -1 with an error on a bad $base64. */
-static int bind_cell(wjob_t *j, store_stmt_t *st, int idx, json_t *v) {
-    store_value_t sv;
-    buf_t scratch = BUF_INIT;
-    int kind = value_from_json(v, VJ_IN_DATASETTE, &sv, &scratch, NULL);
-    if (kind < 0) {
-        buf_free(&scratch);
-        return fail(j, 400, "Invalid $base64 encoded value");
-    }
-    if (kind == VALUE_COMPOSITE) {
-        py_dumps(&scratch, json_is_object(v) && json_object_size(v) == 1 && json_object_get(v, "$raw")
-                               ? json_object_get(v, "$raw")
-                               : v);
-        sv = (store_value_t){.type = SV_TEXT, .p = scratch.data ? scratch.data : "", .n = scratch.len};
-    }
-    value_bind(st, idx, &sv);
-    buf_free(&scratch);
-    return 0;
+/* One JSON row object as cells for core/rows (§10 cell rules): scalars
+ * as they are, {"$base64": …} as a blob, {"$raw": v} as v, other lists
+ * and objects as their JSON text. Text values point into the body. */
+typedef struct {
+    int n;
+    rcell_t *cells;
+    buf_t *scratch; /* per cell: decoded blobs and JSON texts */
+} jrow_t;
+
+static void jrow_free(jrow_t *r) {
+    for (int i = 0; i < r->n; i++) buf_free(&r->scratch[i]);
+    free(r->scratch);
+    free(r->cells);
+    memset(r, 0, sizeof *r);
 }
 
-static const char *sql_type_of(json_t *v) {
-    if (json_is_integer(v) || json_is_boolean(v)) return "INTEGER";
-    if (json_is_real(v)) return "REAL";
-    if (json_is_object(v) && json_object_get(v, "$base64")) return "BLOB";
-    return "TEXT";
-}
-
-static int sql_fail(wjob_t *j, store_db_t *c) { return fail(j, 400, store_errmsg(c)); }
-
-static int exec_prepared(wjob_t *j, store_db_t *c, store_stmt_t *st) {
-    int rc = store_step(st);
-    if (rc < 0) {
-        fail(j, 400, store_errmsg(c));
-        store_finalize(st);
-        return -1;
-    }
-    store_finalize(st);
-    return 0;
-}
-
-static int exec_sql(wjob_t *j, store_db_t *c, const char *sql) {
-    return store_exec(c, sql) < 0 ? sql_fail(j, c) : 0;
-}
-
-/* Appends the rows a statement yields, as objects. */
-static void rows_json(jw_t *w, store_stmt_t *st) {
-    int n = store_col_count(st);
-    while (store_step(st) == STORE_ROW) {
-        jw_obj_begin(w);
-        for (int i = 0; i < n; i++) {
-            store_value_t v;
-            jw_key(w, store_col_name(st, i));
-            store_col_value(st, i, &v);
-            ds_write_value(w, &v, false);
-        }
-        jw_obj_end(w);
-    }
-}
-
-/* ALTER TABLE … ADD COLUMN for every column the rows name that t lacks. */
-static int add_missing_columns(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t *rows) {
-    json_t *seen = json_object();
-    size_t i;
-    json_t *row;
-    json_array_foreach(rows, i, row) {
-        const char *k;
-        json_t *v;
-        json_object_foreach(row, k, v) {
-            if (tinfo_col(t, k) >= 0 || (t->rowid && strcmp(k, "rowid") == 0)) continue;
-            json_t *have = json_object_get(seen, k);
-            if (!have || (json_is_null(have) && !json_is_null(v))) json_object_set(seen, k, v);
-        }
-    }
+/* -1 (answered 400) on a bad $base64 value. */
+static int jrow_from(wjob_t *j, json_t *obj, jrow_t *r) {
+    size_t size = json_object_size(obj);
+    r->n = 0;
+    r->cells = xcalloc(size + 1, sizeof *r->cells);
+    r->scratch = xcalloc(size + 1, sizeof *r->scratch);
     const char *k;
     json_t *v;
-    int rc = 0;
-    char *table = xstrdup(t->name); /* t goes stale once the schema changes */
-    json_object_foreach(seen, k, v) {
-        buf_t sql = BUF_INIT;
-        buf_puts(&sql, "ALTER TABLE ");
-        sql_quote(&sql, table, '"');
-        buf_puts(&sql, " ADD COLUMN ");
-        sql_quote(&sql, k, '"');
-        buf_printf(&sql, " %s", json_is_null(v) ? "TEXT" : sql_type_of(v));
-        rc = exec_sql(j, c, sql.data);
-        buf_free(&sql);
-        if (rc < 0) break;
+    json_object_foreach(obj, k, v) {
+        rcell_t *c = &r->cells[r->n];
+        buf_t *b = &r->scratch[r->n++];
+        c->name = k;
+        int kind = value_from_json(v, VJ_IN_DATASETTE, &c->v, b, NULL);
+        if (kind < 0) return fail(j, 400, "Invalid $base64 encoded value");
+        if (kind == VALUE_COMPOSITE) {
+            json_t *raw = json_is_object(v) && json_object_size(v) == 1 ? json_object_get(v, "$raw") : NULL;
+            py_dumps(b, raw ? raw : v);
+            c->v = (store_value_t){.type = SV_TEXT, .p = b->data ? b->data : "", .n = b->len};
+        }
     }
-    free(table);
-    json_decref(seen);
+    return 0;
+}
+
+static int rows_fail(wjob_t *j, err_t *e) { return fail(j, 400, e->msg); }
+
+static int exec_sql(wjob_t *j, store_db_t *c, const char *sql) {
+    return store_exec(c, sql) < 0 ? fail(j, 400, store_errmsg(c)) : 0;
+}
+
+/* The rows a write returns, as objects. */
+static void obj_row(void *ctx, store_stmt_t *st, int n) {
+    jw_t *w = ctx;
+    jw_obj_begin(w);
+    for (int i = 0; i < n; i++) {
+        store_value_t v;
+        jw_key(w, store_col_name(st, i));
+        store_col_value(st, i, &v);
+        ds_write_value(w, &v, false);
+    }
+    jw_obj_end(w);
+}
+static const sql_sink_t obj_sink = {NULL, obj_row};
+
+/* ALTER TABLE … ADD COLUMN for every column the rows name that t lacks. */
+static int add_missing_columns(wjob_t *j, store_db_t *c, const tinfo_t *t, jrow_t *rows, size_t n) {
+    int total = 0;
+    for (size_t i = 0; i < n; i++) total += rows[i].n;
+    rcell_t *all = xcalloc((size_t)total + 1, sizeof *all);
+    int k = 0;
+    for (size_t i = 0; i < n; i++)
+        for (int x = 0; x < rows[i].n; x++) all[k++] = rows[i].cells[x];
+    err_t e = {0};
+    int rc = rows_add_columns(c, t, all, total, &e) < 0 ? rows_fail(j, &e) : 0;
+    free(all);
     return rc;
 }
 
-/* The key columns of t ("rowid" for rowid tables). Callers refuse tables
- * of more than MAX_KEY key columns first. */
-static int key_names(const tinfo_t *t, const char **names) {
-    if (t->rowid || t->npk == 0) {
-        names[0] = "rowid";
-        return 1;
-    }
-    for (int k = 0; k < t->npk; k++) names[k] = t->cols[t->pk[k]].name;
-    return t->npk;
+static int add_missing_columns_json(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t *rows) {
+    size_t n = json_array_size(rows);
+    jrow_t *cells = xcalloc(n + 1, sizeof *cells);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) rc = jrow_from(j, json_array_get(rows, i), &cells[i]);
+    if (rc == 0) rc = add_missing_columns(j, c, t, cells, n);
+    for (size_t i = 0; i < n; i++) jrow_free(&cells[i]);
+    free(cells);
+    return rc;
 }
 
-/* ---- insert / upsert ----------------------------------------------------- */
+/* The written rows' references, each once, in the order met. */
+typedef struct {
+    int n;
+    rref_t *v;
+} refs_t;
 
-/* A row is found again by its reference: [rowid] when the table has
- * rowids, else (WITHOUT ROWID) the values of its primary key. */
-static void ref_where(buf_t *sql, const tinfo_t *t) {
-    if (t->has_rowid) {
-        buf_puts(sql, "rowid = ?");
-        return;
-    }
-    for (int k = 0; k < t->npk; k++) {
-        if (k) buf_puts(sql, " AND ");
-        sql_quote(sql, t->cols[t->pk[k]].name, '"');
-        buf_puts(sql, " = ?");
-    }
-}
-
-static int ref_bind(wjob_t *j, store_stmt_t *st, int idx, json_t *ref) {
-    size_t i;
-    json_t *v;
-    json_array_foreach(ref, i, v) if (bind_cell(j, st, idx + (int)i, v) < 0) return -1;
-    return 0;
-}
-
-/* The reference of the row whose key the JSON object gives, or NULL. */
-static json_t *find_ref(store_db_t *c, const tinfo_t *t, json_t *row) {
-    const char *names[MAX_KEY];
-    int nk = key_names(t, names);
-    buf_t sql = BUF_INIT;
-    buf_puts(&sql, t->has_rowid ? "select rowid from " : "select 1 from ");
-    sql_quote(&sql, t->name, '"');
-    buf_puts(&sql, " where ");
-    json_t *key = json_array();
-    for (int k = 0; k < nk; k++) {
-        json_t *v = json_object_get(row, names[k]);
-        if (!v) {
-            buf_free(&sql);
-            json_decref(key);
-            return NULL;
+static void refs_add(refs_t *r, rref_t *ref) {
+    if (ref->n == 0) return;
+    for (int i = 0; i < r->n; i++)
+        if (rref_equal(&r->v[i], ref)) {
+            rref_free(ref);
+            return;
         }
-        json_array_append(key, v);
-        if (k) buf_puts(&sql, " and ");
-        sql_quote(&sql, names[k], '"');
-        buf_puts(&sql, " = ?");
-    }
-    store_stmt_t *st;
-    json_t *ref = NULL;
-    if (store_prepare(c, sql.data, &st) == 0) {
-        wjob_t dummy = {0};
-        if (ref_bind(&dummy, st, 1, key) == 0 && store_step(st) == STORE_ROW)
-            ref = t->has_rowid ? json_pack("[I]", (json_int_t)store_col_int(st, 0)) : json_incref(key);
-        store_finalize(st);
-        for (int i = 0; i < dummy.nerrs; i++) free(dummy.errs[i]);
-        free(dummy.errs);
-    }
-    json_decref(key);
-    buf_free(&sql);
-    return ref;
+    r->v = xrealloc(r->v, (size_t)(r->n + 1) * sizeof *r->v);
+    r->v[r->n++] = *ref;
+    ref->n = 0;
 }
 
-/* Adds ref (stolen) to refs unless already there. */
-static void ref_add(json_t *refs, json_t *ref) {
-    if (!ref) return;
-    size_t i;
-    json_t *have;
-    json_array_foreach(refs, i, have) if (json_equal(have, ref)) {
-        json_decref(ref);
-        return;
-    }
-    json_array_append_new(refs, ref);
+static void refs_free(refs_t *r) {
+    for (int i = 0; i < r->n; i++) rref_free(&r->v[i]);
+    free(r->v);
 }
 
 static int by_rowid(const void *a, const void *b) {
-    json_int_t x = json_integer_value(json_array_get(*(json_t *const *)a, 0));
-    json_int_t y = json_integer_value(json_array_get(*(json_t *const *)b, 0));
+    int64_t x = ((const rref_t *)a)->v[0].i, y = ((const rref_t *)b)->v[0].i;
     return x < y ? -1 : x > y;
 }
 
-static int insert_row(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t *row, const char *verb, json_t **ref) {
-    buf_t sql = BUF_INIT;
-    buf_printf(&sql, "%s INTO ", verb);
-    sql_quote(&sql, t->name, '"');
-    if (json_object_size(row) == 0) {
-        buf_puts(&sql, " DEFAULT VALUES");
-    } else {
-        buf_puts(&sql, " (");
-        const char *k;
-        json_t *v;
-        int i = 0;
-        json_object_foreach(row, k, v) {
-            if (i++) buf_puts(&sql, ", ");
-            sql_quote(&sql, k, '"');
-        }
-        buf_puts(&sql, ") VALUES (");
-        for (int x = 0; x < i; x++) buf_puts(&sql, x ? ", ?" : "?");
-        buf_puts(&sql, ")");
-    }
-    store_stmt_t *st;
-    int rc = store_prepare(c, sql.data, &st);
-    buf_free(&sql);
-    if (rc < 0) return sql_fail(j, c);
-    const char *k;
-    json_t *v;
-    int idx = 1;
-    json_object_foreach(row, k, v) {
-        if (bind_cell(j, st, idx++, v) < 0) {
-            store_finalize(st);
-            return -1;
-        }
-    }
-    if (exec_prepared(j, c, st) < 0) return -1;
-    if (store_changes(c) > 0 && t->has_rowid) *ref = json_pack("[I]", (json_int_t)store_last_rowid(c));
-    else *ref = find_ref(c, t, row); /* ignored: the row that was there */
-    return 0;
-}
-
-/* Upsert of one row: update the supplied columns of an existing row, else
- * insert it. */
-static int upsert_row(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t *row, json_t **ref) {
-    json_t *found = find_ref(c, t, row);
-    if (!found) return insert_row(j, c, t, row, "INSERT", ref);
-    const char *names[MAX_KEY];
-    int nk = key_names(t, names);
-    buf_t sql = BUF_INIT;
-    buf_puts(&sql, "UPDATE ");
-    sql_quote(&sql, t->name, '"');
-    buf_puts(&sql, " SET ");
-    const char *k;
-    json_t *v;
-    int nset = 0;
-    json_object_foreach(row, k, v) {
-        bool key = false;
-        for (int x = 0; x < nk; x++) key = key || strcmp(names[x], k) == 0;
-        if (key) continue;
-        if (nset++) buf_puts(&sql, ", ");
-        sql_quote(&sql, k, '"');
-        buf_puts(&sql, " = ?");
-    }
-    *ref = found;
-    if (!nset) {
-        buf_free(&sql);
-        return 0;
-    }
-    buf_puts(&sql, " WHERE ");
-    ref_where(&sql, t);
-    store_stmt_t *st;
-    int rc = store_prepare(c, sql.data, &st);
-    buf_free(&sql);
-    if (rc < 0) return sql_fail(j, c);
-    int idx = 1;
-    json_object_foreach(row, k, v) {
-        bool key = false;
-        for (int x = 0; x < nk; x++) key = key || strcmp(names[x], k) == 0;
-        if (key) continue;
-        if (bind_cell(j, st, idx++, v) < 0) {
-            store_finalize(st);
-            return -1;
-        }
-    }
-    if (ref_bind(j, st, idx, found) < 0) {
-        store_finalize(st);
-        return -1;
-    }
-    return exec_prepared(j, c, st);
+static rows_conflict_t conflict_of(bool ignore, bool replace) {
+    return ignore ? ROWS_IGNORE : replace ? ROWS_REPLACE : ROWS_PLAIN;
 }
 
 /* Checks the rows of an insert/upsert body against t (all row errors are
@@ -374,8 +221,8 @@ static int check_rows(wjob_t *j, const tinfo_t *t, json_t *rows, bool upsert, bo
         char n[24];
         snprintf(n, sizeof n, "%zu", i);
         if (upsert) {
-            const char *names[MAX_KEY];
-            int nk = key_names(t, names);
+            const char *names[ROWS_MAX_KEY];
+            int nk = rows_key_names(t, names);
             buf_t missing = BUF_INIT, nulls = BUF_INIT;
             for (int k = 0; k < nk; k++) {
                 json_t *v = json_object_get(row, names[k]);
@@ -467,30 +314,14 @@ static int body_rows(wjob_t *j, bool upsert, json_t **rows_out, bool *ret, bool 
 
 /* Writes {"ok": true, "rows": […]} with the rows refs point at (rowid
  * order if sort). */
-static void respond_rows(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t *refs, bool with_rowid, bool sort) {
+static void respond_rows(wjob_t *j, store_db_t *c, const tinfo_t *t, refs_t *refs, bool with_rowid, bool sort) {
     jw_t w;
     ds_begin_ok(&w, &j->out);
     jw_key(&w, "rows");
     jw_arr_begin(&w);
-    size_t n = json_array_size(refs);
-    json_t **list = xcalloc(n + 1, sizeof *list);
-    for (size_t i = 0; i < n; i++) list[i] = json_array_get(refs, i);
-    if (sort && t->has_rowid) qsort(list, n, sizeof *list, by_rowid);
-    buf_t sql = BUF_INIT;
-    buf_puts(&sql, with_rowid ? "select rowid, * from " : "select * from ");
-    sql_quote(&sql, t->name, '"');
-    buf_puts(&sql, " where ");
-    ref_where(&sql, t);
-    store_stmt_t *st;
-    if (store_prepare(c, sql.data, &st) == 0) {
-        for (size_t i = 0; i < n; i++) {
-            store_reset(st);
-            if (ref_bind(j, st, 1, list[i]) == 0) rows_json(&w, st);
-        }
-        store_finalize(st);
-    }
-    free(list);
-    buf_free(&sql);
+    if (sort && t->has_rowid) qsort(refs->v, (size_t)refs->n, sizeof *refs->v, by_rowid);
+    err_t e = {0};
+    for (int i = 0; i < refs->n; i++) rows_fetch(c, t, &refs->v[i], with_rowid, &obj_sink, &w, &e);
     jw_arr_end(&w);
     jw_obj_end(&w);
 }
@@ -500,34 +331,37 @@ static int do_insert(wjob_t *j, store_db_t *c, const tinfo_t *t, bool upsert) {
     bool ret = false, ignore = false, replace = false, alter = false;
     if (body_rows(j, upsert, &rows, &ret, &ignore, &replace, &alter) < 0) return -1;
     int rc = check_rows(j, t, rows, upsert, alter);
+    size_t n = json_array_size(rows);
+    jrow_t *cells = xcalloc(n + 1, sizeof *cells);
+    for (size_t i = 0; i < n && rc == 0; i++) rc = jrow_from(j, json_array_get(rows, i), &cells[i]);
     char *table = xstrdup(t->name);
-    char e[256];
+    char msg[256];
     if (rc == 0 && alter) {
-        rc = add_missing_columns(j, c, t, rows);
+        rc = add_missing_columns(j, c, t, cells, n);
         if (rc == 0) {
-            const schema_t *s = schema_get(c, e, sizeof e);
+            const schema_t *s = schema_get(c, msg, sizeof msg);
             t = s ? schema_find(s, table) : NULL;
-            if (!t) rc = fail(j, 400, s ? "Table not found" : e);
+            if (!t) rc = fail(j, 400, s ? "Table not found" : msg);
         }
     }
-    json_t *refs = json_array();
-    size_t i;
-    json_t *row;
-    if (rc == 0) {
-        json_array_foreach(rows, i, row) {
-            json_t *ref = NULL;
-            rc = upsert ? upsert_row(j, c, t, row, &ref)
-                        : insert_row(j, c, t, row, ignore ? "INSERT OR IGNORE" : replace ? "INSERT OR REPLACE" : "INSERT", &ref);
-            ref_add(refs, ref);
-            if (rc < 0) break;
-        }
+    refs_t refs = {0};
+    err_t e = {0};
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        rref_t ref = {0};
+        rc = upsert ? rows_upsert(c, t, cells[i].cells, cells[i].n, &ref, &e)
+                    : rows_insert(c, t, cells[i].cells, cells[i].n, conflict_of(ignore, replace), &ref, &e);
+        if (rc < 0) rows_fail(j, &e);
+        refs_add(&refs, &ref);
+        rref_free(&ref);
     }
     if (rc == 0) {
         j->status = upsert ? 200 : 201;
-        if (ret) respond_rows(j, c, t, refs, upsert && t->rowid, !upsert);
+        if (ret) respond_rows(j, c, t, &refs, upsert && t->rowid, !upsert);
         else buf_puts(&j->out, "{\"ok\": true}");
     }
-    json_decref(refs);
+    refs_free(&refs);
+    for (size_t i = 0; i < n; i++) jrow_free(&cells[i]);
+    free(cells);
     free(table);
     json_decref(rows);
     return rc;
@@ -535,17 +369,17 @@ static int do_insert(wjob_t *j, store_db_t *c, const tinfo_t *t, bool upsert) {
 
 /* ---- update / delete ------------------------------------------------------ */
 
-static int update_record(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t *ref);
+static int update_record(wjob_t *j, store_db_t *c, const tinfo_t *t, rref_t *ref);
 
 /* Parses the row segment and finds the row; its reference in *ref. */
-static int find_record(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t **ref) {
-    const char *names[MAX_KEY];
-    int nk = key_names(t, names), n = 0, parts = 0;
-    char *vals[MAX_KEY];
+static int find_record(wjob_t *j, store_db_t *c, const tinfo_t *t, rref_t *ref) {
+    const char *names[ROWS_MAX_KEY];
+    int nk = rows_key_names(t, names), n = 0, parts = 0;
+    char *vals[ROWS_MAX_KEY];
     for (const char *s = j->id_seg;;) {
         const char *cm = strchr(s, ',');
         size_t len = cm ? (size_t)(cm - s) : strlen(s);
-        if (parts++ < MAX_KEY) {
+        if (parts++ < ROWS_MAX_KEY) {
             buf_t d = BUF_INIT;
             if (tilde_decode(s, len, &d) < 0) buf_append(&d, s, len);
             vals[n++] = d.data ? buf_detach(&d) : xstrdup("");
@@ -558,11 +392,13 @@ static int find_record(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t **ref)
         rc = fail(j, 400, "URL row identifier does not match the primary key for this table");
         goto out;
     }
-    json_t *row = json_object();
-    for (int k = 0; k < nk; k++) json_object_set_new(row, names[k], json_string(vals[k]));
-    *ref = find_ref(c, t, row);
-    json_decref(row);
-    if (!*ref) {
+    rcell_t key[ROWS_MAX_KEY];
+    for (int k = 0; k < nk; k++) key[k] = (rcell_t){names[k], value_text(vals[k])};
+    err_t e = {0};
+    int found = rows_find(c, t, key, nk, ref, &e);
+    if (found < 0) {
+        rc = rows_fail(j, &e);
+    } else if (!found) {
         /* Python's repr of the list of key strings */
         buf_t m = BUF_INIT;
         buf_puts(&m, "Record not found: [");
@@ -586,14 +422,14 @@ out:
 }
 
 static int do_update(wjob_t *j, store_db_t *c, const tinfo_t *t) {
-    json_t *ref = NULL;
-    if (find_record(j, c, t, &ref) < 0) return -1;
-    int rc = update_record(j, c, t, ref);
-    json_decref(ref);
+    rref_t ref = {0};
+    int rc = find_record(j, c, t, &ref);
+    if (rc == 0) rc = update_record(j, c, t, &ref);
+    rref_free(&ref);
     return rc;
 }
 
-static int update_record(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t *ref) {
+static int update_record(wjob_t *j, store_db_t *c, const tinfo_t *t, rref_t *ref) {
     if (!j->can_write) return fail(j, 403, "Permission denied");
     json_t *b = j->body;
     if (!b) return fail(j, 400, j->json_err);
@@ -615,77 +451,37 @@ static int update_record(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t *ref
     }
     bool alter = json_is_true(json_object_get(b, "alter"));
     if (alter && !j->can_schema) return fail(j, 403, "Permission denied for alter-table");
+    jrow_t cells = {0};
+    int rc = jrow_from(j, upd, &cells);
     char *table = xstrdup(t->name);
-    int rc = 0;
-    if (alter) {
-        json_t *rows = json_array();
-        json_array_append(rows, upd);
-        rc = add_missing_columns(j, c, t, rows);
-        json_decref(rows);
-    }
-    if (rc == 0 && json_object_size(upd) > 0) {
-        buf_t sql = BUF_INIT;
-        buf_puts(&sql, "UPDATE ");
-        sql_quote(&sql, table, '"');
-        buf_puts(&sql, " SET ");
-        int i = 0;
-        json_object_foreach(upd, k, v) {
-            if (i++) buf_puts(&sql, ", ");
-            sql_quote(&sql, k, '"');
-            buf_puts(&sql, " = ?");
-        }
-        buf_puts(&sql, " WHERE ");
-        ref_where(&sql, t);
-        store_stmt_t *st;
-        if (store_prepare(c, sql.data, &st) < 0) {
-            rc = sql_fail(j, c);
-        } else {
-            int idx = 1;
-            json_object_foreach(upd, k, v) {
-                if (rc == 0) rc = bind_cell(j, st, idx++, v);
-            }
-            if (rc == 0) rc = ref_bind(j, st, idx, ref);
-            if (rc == 0) rc = exec_prepared(j, c, st);
-            else store_finalize(st);
-        }
-        buf_free(&sql);
-    }
+    err_t e = {0};
+    if (rc == 0 && alter) rc = add_missing_columns(j, c, t, &cells, 1);
+    if (rc == 0 && rows_update(c, t, ref, cells.cells, cells.n, &e) < 0) rc = rows_fail(j, &e);
     if (rc == 0) {
         j->status = 200;
         if (json_is_true(json_object_get(b, "return"))) {
             /* the schema may have grown (alter): describe the table anew */
-            char e[256];
-            const schema_t *s = schema_get(c, e, sizeof e);
+            char msg[256];
+            const schema_t *s = schema_get(c, msg, sizeof msg);
             const tinfo_t *now = s ? schema_find(s, table) : NULL;
-            json_t *refs = json_pack("[O]", ref);
-            if (now) respond_rows(j, c, now, refs, false, false);
-            json_decref(refs);
+            refs_t one = {1, ref};
+            if (now) respond_rows(j, c, now, &one, false, false);
         } else {
             buf_puts(&j->out, "{\"ok\": true}");
         }
     }
+    jrow_free(&cells);
     free(table);
     return rc;
 }
 
 static int do_delete(wjob_t *j, store_db_t *c, const tinfo_t *t) {
-    json_t *ref = NULL;
-    if (find_record(j, c, t, &ref) < 0) return -1;
-    if (!j->can_write) {
-        json_decref(ref);
-        return fail(j, 403, "Permission denied");
-    }
-    buf_t sql = BUF_INIT;
-    buf_puts(&sql, "DELETE FROM ");
-    sql_quote(&sql, t->name, '"');
-    buf_puts(&sql, " WHERE ");
-    ref_where(&sql, t);
-    store_stmt_t *st;
-    int rc = store_prepare(c, sql.data, &st) < 0 ? sql_fail(j, c) : 0;
-    if (rc == 0 && (rc = ref_bind(j, st, 1, ref)) < 0) store_finalize(st);
-    else if (rc == 0) rc = exec_prepared(j, c, st);
-    json_decref(ref);
-    buf_free(&sql);
+    rref_t ref = {0};
+    int rc = find_record(j, c, t, &ref);
+    if (rc == 0 && !j->can_write) rc = fail(j, 403, "Permission denied");
+    err_t e = {0};
+    if (rc == 0 && rows_delete(c, t, &ref, &e) < 0) rc = rows_fail(j, &e);
+    rref_free(&ref);
     if (rc == 0) {
         j->status = 200;
         buf_puts(&j->out, "{\"ok\": true}");
@@ -882,7 +678,7 @@ static int do_create(wjob_t *j, store_db_t *c, const schema_t *s) {
     if (pk && !json_is_string(pk)) return fail(j, 400, "pk must be a string");
     if (pks) {
         if (!json_is_array(pks) || json_array_size(pks) == 0) return fail(j, 400, "pks must be a list of strings");
-        if (json_array_size(pks) > MAX_KEY) return fail(j, 400, "Too many primary key columns");
+        if (json_array_size(pks) > ROWS_MAX_KEY) return fail(j, 400, "Too many primary key columns");
         json_array_foreach(pks, i, x) if (!json_is_string(x)) return fail(j, 400, "pks must be a list of strings");
     }
     if (columns) {
@@ -939,7 +735,7 @@ static int do_create(wjob_t *j, store_db_t *c, const schema_t *s) {
             rc = fail(j, 400, "Cannot insert into a view");
             goto out;
         }
-        if (existing->npk > MAX_KEY) {
+        if (existing->npk > ROWS_MAX_KEY) {
             rc = fail(j, 400, "Too many primary key columns");
             goto out;
         }
@@ -956,7 +752,7 @@ static int do_create(wjob_t *j, store_db_t *c, const schema_t *s) {
                 goto out;
             }
         }
-        if (alter && (rc = add_missing_columns(j, c, existing, allrows)) < 0) goto out;
+        if (alter && (rc = add_missing_columns_json(j, c, existing, allrows)) < 0) goto out;
     } else {
         /* room for every key, every listed column and every key a row uses */
         size_t room = json_array_size(keys) + (columns ? json_array_size(columns) : 0);
@@ -1010,9 +806,14 @@ static int do_create(wjob_t *j, store_db_t *c, const schema_t *s) {
         size_t q;
         json_t *r;
         json_array_foreach(allrows, q, r) {
-            json_t *ref = NULL;
-            rc = insert_row(j, c, t, r, ignore ? "INSERT OR IGNORE" : replace ? "INSERT OR REPLACE" : "INSERT", &ref);
-            json_decref(ref);
+            jrow_t cells = {0};
+            rref_t ref = {0};
+            err_t re = {0};
+            rc = jrow_from(j, r, &cells);
+            if (rc == 0 && rows_insert(c, t, cells.cells, cells.n, conflict_of(ignore, replace), &ref, &re) < 0)
+                rc = rows_fail(j, &re);
+            rref_free(&ref);
+            jrow_free(&cells);
             if (rc < 0) goto out;
         }
     }
@@ -1066,7 +867,7 @@ static int wjob_run(store_db_t *c, void *arg, err_t *e) {
         if (!t && row_op) rc = failf(j, 404, "Table not found: %s", j->table);
         else if (!t) rc = fail(j, 404, "Table not found");
         else if (t->is_view) rc = failf(j, 404, "Table not found: %s", t->name);
-        else if (t->npk > MAX_KEY) rc = fail(j, 400, "Too many primary key columns");
+        else if (t->npk > ROWS_MAX_KEY) rc = fail(j, 400, "Too many primary key columns");
         else if (strcmp(j->op, "insert") == 0) rc = j->can_write ? do_insert(j, c, t, false) : fail(j, 403, "Permission denied");
         else if (strcmp(j->op, "upsert") == 0)
             rc = j->can_write ? do_insert(j, c, t, true)
