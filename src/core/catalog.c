@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/schema.h"
 #include "core/names.h"
 #include "util/thread.h"
 #include "util/buf.h"
@@ -120,6 +121,7 @@ static db_t *db_alloc(void) {
     db_t *d = xcalloc(1, sizeof *d);
     pthread_mutex_init(&d->state_lock, NULL);
     pthread_cond_init(&d->slot_cv, NULL);
+    pthread_mutex_init(&d->schema_lock, NULL);
     return d;
 }
 
@@ -235,6 +237,8 @@ void db_release(db_t *d) {
         if (d->state && state_closer) state_closer(d);
         pthread_mutex_destroy(&d->state_lock);
         pthread_cond_destroy(&d->slot_cv);
+        schema_forget(d);
+        pthread_mutex_destroy(&d->schema_lock);
         free(d->name);
         free(d->path);
         free(d);

@@ -40,6 +40,9 @@ typedef struct db {
      * sleep on slot_cv. Guarded by state_lock. */
     int running;
     pthread_cond_t slot_cv;
+    /* The shared schema snapshot (core/schema); guarded by schema_lock. */
+    void *schema;
+    pthread_mutex_t schema_lock;
 } db_t;
 
 /* Closes a database's live state; called when it is deleted or freed. */

@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #include "core/err.h"
-#include "core/tables.h"
+#include "core/schema.h"
 #include "util/buf.h"
 
 typedef enum {

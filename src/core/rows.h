@@ -16,7 +16,7 @@
 
 #include "core/err.h"
 #include "core/sql.h"
-#include "core/tables.h"
+#include "core/schema.h"
 
 #define ROWS_MAX_KEY 64 /* primary-key columns a reference may hold */
 

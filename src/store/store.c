@@ -600,6 +600,8 @@ int64_t store_schema_cookie(store_db_t *db) {
     return v;
 }
 
+bool store_txn_writing(store_db_t *db) { return sqlite3_txn_state(db->db, "main") == SQLITE_TXN_WRITE; }
+
 int store_compile_options(char ***out) {
     int n = 0;
     while (sqlite3_compileoption_get(n)) n++;

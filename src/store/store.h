@@ -190,6 +190,8 @@ void store_set_aux(store_db_t *db, void *p, void (*free_fn)(void *));
 void *store_get_aux(store_db_t *db);
 /* PRAGMA schema_version: changes whenever the schema does; -1 on error. */
 int64_t store_schema_cookie(store_db_t *db);
+/* True while the connection's transaction has written (uncommitted). */
+bool store_txn_writing(store_db_t *db);
 /* SQLite's compile-time options ("ENABLE_FTS5", …); free each and the array. */
 int store_compile_options(char ***out);
 /* A deterministic one-argument SQL function from text to text (NULL in,

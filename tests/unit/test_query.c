@@ -64,7 +64,9 @@ static const sql_sink_t sink = {r_cols, r_row};
 
 static const schema_t *schema(void) {
     char e[256];
-    const schema_t *s = schema_get(db, e, sizeof e);
+    static const schema_t *s; /* the last one stays valid until the next call */
+    schema_release(s);
+    s = schema_load(db, e, sizeof e);
     assert_non_null(s);
     return s;
 }

@@ -16,7 +16,7 @@
 #include <strings.h>
 
 #include "api/datasette/datasette_internal.h"
-#include "core/tables.h"
+#include "core/schema.h"
 #include "core/value.h"
 #include "util/md5.h"
 #include "core/auth.h"
@@ -769,7 +769,7 @@ static void dbview_work(void *data) {
         err_t e = {0};
         store_db_t *c = dbh_reader(d, &e);
         char msg[256];
-        const schema_t *s = c ? schema_get(c, msg, sizeof msg) : NULL;
+        const schema_t *s = c ? schema_acquire(d, c, msg, sizeof msg) : NULL;
         if (!s) {
             if (v->only) {
                 v->status = 400;
@@ -893,6 +893,7 @@ static void dbview_work(void *data) {
             jw_obj_end(&w);
         }
         buf_free(&route);
+        schema_release(s);
         dbh_reader_put(d, c);
     }
     if (!v->only) {

@@ -1,7 +1,7 @@
 /* datasette_table: table and row pages (spec/datasette.md §3–§7, §9):
  * filters, search, sorting with keyset pagination, shapes, labels, facets,
  * extras and CSV. A page is planned and run on a read connection in one
- * job (the table's shape comes from core/tables), rendered there, and
+ * job (the table's shape comes from core/schema), rendered there, and
  * answered on the loop. Pages never use OFFSET on tables, so any page of
  * any table costs the same memory; CSV with _stream=on walks the pages and
  * waits for the socket between them. */
@@ -1168,9 +1168,7 @@ static void row_run(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
         ds_list_free(vals, n);
         return;
     }
-    p->q.sel = xcalloc((size_t)t->ncols + 1, sizeof *p->q.sel);
-    if (p->q.rowid) p->q.sel[p->q.nsel++] = -1;
-    for (int i = 0; i < t->ncols; i++) p->q.sel[p->q.nsel++] = i;
+    query_select_all(&p->q);
     p->nvis = p->q.nsel;
     p->labelled = xcalloc((size_t)p->q.nsel + 1, sizeof *p->labelled);
     p->json_cols = xcalloc((size_t)p->q.nsel + 1, sizeof *p->json_cols);
@@ -1354,13 +1352,14 @@ static void tjob_run(void *ctx, store_db_t *c, uint64_t deadline) {
     tjob_t *j = ctx;
     tjob_reset(j);
     char e[256];
-    const schema_t *s = schema_get(c, e, sizeof e);
+    const schema_t *s = schema_acquire(j->db, c, e, sizeof e);
     if (!s) {
         fail(j, 400, xstrdup(e));
         return;
     }
     const tinfo_t *t = schema_find(s, j->table);
     if (!t) {
+        schema_release(s);
         fail(j, 404, xstrdup("Table not found"));
         return;
     }
@@ -1370,6 +1369,7 @@ static void tjob_run(void *ctx, store_db_t *c, uint64_t deadline) {
     if (j->id_seg) row_run(j, &p, c, deadline);
     else page_run(j, &p, c, deadline);
     plan_free(&p);
+    schema_release(s);
 }
 
 static void cache_headers(http_req_t *r, const tjob_t *j) {

@@ -6,7 +6,7 @@
 #define ATRIUM_API_DATASETTE_TABLE_H
 #include "api/datasette/datasette_internal.h"
 #include "core/query.h"
-#include "core/tables.h"
+#include "core/schema.h"
 #include "core/value.h"
 #include "util/url.h"
 

@@ -14,7 +14,7 @@
 #include "core/value.h"
 #include "core/dbh.h"
 #include "core/rows.h"
-#include "core/tables.h"
+#include "core/schema.h"
 #include "util/ids.h"
 #include "util/url.h"
 
@@ -336,12 +336,13 @@ static int do_insert(wjob_t *j, store_db_t *c, const tinfo_t *t, bool upsert) {
     for (size_t i = 0; i < n && rc == 0; i++) rc = jrow_from(j, json_array_get(rows, i), &cells[i]);
     char *table = xstrdup(t->name);
     char msg[256];
+    const schema_t *grown = NULL; /* the schema after alter */
     if (rc == 0 && alter) {
         rc = add_missing_columns(j, c, t, cells, n);
         if (rc == 0) {
-            const schema_t *s = schema_get(c, msg, sizeof msg);
-            t = s ? schema_find(s, table) : NULL;
-            if (!t) rc = fail(j, 400, s ? "Table not found" : msg);
+            grown = schema_acquire(j->db, c, msg, sizeof msg);
+            t = grown ? schema_find(grown, table) : NULL;
+            if (!t) rc = fail(j, 400, grown ? "Table not found" : msg);
         }
     }
     refs_t refs = {0};
@@ -360,6 +361,7 @@ static int do_insert(wjob_t *j, store_db_t *c, const tinfo_t *t, bool upsert) {
         else buf_puts(&j->out, "{\"ok\": true}");
     }
     refs_free(&refs);
+    schema_release(grown);
     for (size_t i = 0; i < n; i++) jrow_free(&cells[i]);
     free(cells);
     free(table);
@@ -462,10 +464,11 @@ static int update_record(wjob_t *j, store_db_t *c, const tinfo_t *t, rref_t *ref
         if (json_is_true(json_object_get(b, "return"))) {
             /* the schema may have grown (alter): describe the table anew */
             char msg[256];
-            const schema_t *s = schema_get(c, msg, sizeof msg);
+            const schema_t *s = schema_acquire(j->db, c, msg, sizeof msg);
             const tinfo_t *now = s ? schema_find(s, table) : NULL;
             refs_t one = {1, ref};
             if (now) respond_rows(j, c, now, &one, false, false);
+            schema_release(s);
         } else {
             buf_puts(&j->out, "{\"ok\": true}");
         }
@@ -626,6 +629,7 @@ static int build_create(wjob_t *j, const schema_t *s, const char *table, newcol_
 }
 
 static int do_create(wjob_t *j, store_db_t *c, const schema_t *s) {
+    const schema_t *s2 = NULL; /* the schema with the table */
     if (!j->can_schema) return fail(j, 403, "Permission denied");
     json_t *b = j->body;
     if (!b) return fail(j, 400, j->json_err);
@@ -796,7 +800,7 @@ static int do_create(wjob_t *j, store_db_t *c, const schema_t *s) {
         if ((rc = build_create(j, s, table, cols, ncols, keys, &sql)) < 0) goto out;
         if ((rc = exec_sql(j, c, sql.data)) < 0) goto out;
     }
-    const schema_t *s2 = schema_get(c, e, sizeof e);
+    s2 = schema_acquire(j->db, c, e, sizeof e);
     const tinfo_t *t = s2 ? schema_find(s2, table) : NULL;
     if (!t) {
         rc = fail(j, 400, s2 ? "Table not found" : e);
@@ -843,6 +847,7 @@ static int do_create(wjob_t *j, store_db_t *c, const schema_t *s) {
     }
     jw_obj_end(&w);
 out:
+    schema_release(s2);
     free(cols);
     buf_free(&sql);
     json_decref(keys);
@@ -856,7 +861,7 @@ static int wjob_run(store_db_t *c, void *arg, err_t *e) {
     wjob_t *j = arg;
     char msg[256];
     int rc;
-    const schema_t *s = schema_get(c, msg, sizeof msg);
+    const schema_t *s = schema_acquire(j->db, c, msg, sizeof msg);
     if (!s) {
         rc = fail(j, 400, msg);
     } else if (strcmp(j->op, "create") == 0) {
@@ -876,6 +881,7 @@ static int wjob_run(store_db_t *c, void *arg, err_t *e) {
         else if (strcmp(j->op, "delete") == 0) rc = do_delete(j, c, t);
         else rc = do_drop(j, c, t);
     }
+    schema_release(s);
     if (rc < 0) err_set(e, E_BAD_INPUT, "%s", j->nerrs ? j->errs[0] : "write refused");
     return rc;
 }

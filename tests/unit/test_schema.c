@@ -1,6 +1,7 @@
-/* Unit tests for src/core/tables: schema snapshots (keys, rowid flags,
- * foreign keys both ways, FTS detection, label columns, lazy details and
- * rebuilds when the schema changes). */
+/* Unit tests for src/core/schema: snapshots (keys, rowid flags, foreign
+ * keys both ways, FTS detection, label columns), one snapshot shared by
+ * every reader of a database, rebuilt once when the schema changes, and
+ * private snapshots for uncommitted changes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,8 +9,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
 
-#include "core/tables.h"
+#include "core/schema.h"
 
 static int setup(void **st) {
     store_db_t *db;
@@ -37,7 +41,7 @@ static int teardown(void **st) {
 
 static void keys_and_rowids(void **st) {
     char err[256];
-    const schema_t *s = schema_get(*st, err, sizeof err);
+    const schema_t *s = schema_load(*st, err, sizeof err);
     assert_non_null(s);
     const tinfo_t *books = schema_find(s, "books"), *pairs = schema_find(s, "pairs"), *logs = schema_find(s, "logs");
     const tinfo_t *v = schema_find(s, "v");
@@ -54,11 +58,12 @@ static void keys_and_rowids(void **st) {
     assert_null(schema_find(s, "nope"));
     /* tables sorted by name, views after them */
     assert_string_equal(schema_at(s, s->n - 1)->name, "v");
+    schema_release(s);
 }
 
 static void foreign_keys_fts_and_labels(void **st) {
     char err[256];
-    const schema_t *s = schema_get(*st, err, sizeof err);
+    const schema_t *s = schema_acquire(NULL, *st, err, sizeof err);
     const tinfo_t *books = schema_find(s, "books");
     const tfk_t *fk = tinfo_fk(books, "author_id");
     assert_non_null(fk);
@@ -78,24 +83,70 @@ static void foreign_keys_fts_and_labels(void **st) {
     assert_string_equal(t->cols[t->label].name, "tag");  /* the other column of (pk, x) */
     assert_string_equal(c->cols[c->label].name, "code"); /* the only unique TEXT column wins */
     assert_int_equal(schema_find(s, "logs")->label, -1);
+    schema_release(s);
 }
 
-static void rebuilt_when_the_schema_changes(void **st) {
-    char err[256];
-    const schema_t *s = schema_get(*st, err, sizeof err);
-    int64_t cookie = s->cookie;
-    assert_ptr_equal(schema_get(*st, err, sizeof err), s); /* cached */
-    assert_int_equal(store_exec(*st, "ALTER TABLE logs ADD COLUMN extra TEXT"), 0);
-    s = schema_get(*st, err, sizeof err);
-    assert_true(s->cookie != cookie);
-    assert_int_equal(schema_find(s, "logs")->ncols, 3);
+static void shared_and_rebuilt_once(void **st) {
+    (void)st;
+    char path[] = "/tmp/atrium-schema-XXXXXX", err[256];
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    store_db_t *w, *r1, *r2;
+    assert_int_equal(store_open(path, STORE_CREATE | STORE_WAL, &w, err, sizeof err), 0);
+    assert_int_equal(store_exec(w, "CREATE TABLE logs(msg TEXT, n INTEGER)"), 0);
+    assert_int_equal(store_open(path, STORE_WAL, &r1, err, sizeof err), 0);
+    assert_int_equal(store_open(path, STORE_WAL, &r2, err, sizeof err), 0);
+    db_t d;
+    memset(&d, 0, sizeof d);
+    pthread_mutex_init(&d.schema_lock, NULL);
+    /* every reader gets the database's one snapshot */
+    const schema_t *a = schema_acquire(&d, r1, err, sizeof err), *b = schema_acquire(&d, r2, err, sizeof err);
+    assert_non_null(a);
+    assert_ptr_equal(a, b);
+    assert_ptr_equal(d.schema, a);
+    assert_int_equal(a->refs, 3); /* the database's and two readers' */
+    /* uncommitted changes: a private snapshot, never the shared one */
+    assert_int_equal(store_exec(w, "BEGIN; ALTER TABLE logs ADD COLUMN extra TEXT"), 0);
+    const schema_t *mine = schema_acquire(&d, w, err, sizeof err);
+    assert_ptr_not_equal(mine, a);
+    assert_int_equal(schema_find(mine, "logs")->ncols, 3);
+    assert_ptr_equal(d.schema, a);
+    schema_release(mine);
+    assert_int_equal(store_exec(w, "ROLLBACK"), 0);
+    /* a committed change: rebuilt once, then shared again */
+    assert_int_equal(store_exec(w, "ALTER TABLE logs ADD COLUMN other INTEGER"), 0);
+    const schema_t *c = schema_acquire(&d, r1, err, sizeof err), *e = schema_acquire(&d, r2, err, sizeof err);
+    assert_ptr_not_equal(c, a);
+    assert_ptr_equal(c, e);
+    const tinfo_t *logs = schema_find(c, "logs");
+    assert_int_equal(logs->ncols, 3);
+    assert_string_equal(logs->cols[2].name, "other"); /* not the rolled-back column */
+    /* the old snapshot lives while held, after the database moved on */
+    assert_int_equal(schema_find(a, "logs")->ncols, 2);
+    schema_release(a);
+    schema_release(b);
+    schema_release(c);
+    schema_release(e);
+    schema_forget(&d);
+    assert_null(d.schema);
+    pthread_mutex_destroy(&d.schema_lock);
+    store_close(r1);
+    store_close(r2);
+    store_close(w);
+    unlink(path);
+    char side[64];
+    snprintf(side, sizeof side, "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    unlink(side);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(keys_and_rowids, setup, teardown),
         cmocka_unit_test_setup_teardown(foreign_keys_fts_and_labels, setup, teardown),
-        cmocka_unit_test_setup_teardown(rebuilt_when_the_schema_changes, setup, teardown),
+        cmocka_unit_test(shared_and_rebuilt_once),
     };
-    return cmocka_run_group_tests_name("tables", tests, NULL, NULL);
+    return cmocka_run_group_tests_name("schema", tests, NULL, NULL);
 }

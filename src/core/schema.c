@@ -1,10 +1,11 @@
 /* tables: schema snapshots (see tables.h). */
-#include "core/tables.h"
+#include "core/schema.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <pthread.h>
 
 #include "util/buf.h"
 
@@ -174,28 +175,44 @@ static int by_kind_name(const void *a, const void *b) {
     return strcmp(x->name, y->name);
 }
 
-/* Columns, keys, foreign keys and label of one table, on first use. A
- * table SQLite cannot describe (a broken virtual table, a view over a
- * dropped table) shows without columns rather than failing the lookup. */
-static void load_details(schema_t *s, tinfo_t *t) {
-    if (t->loaded) return;
-    t->loaded = true; /* first: foreign keys may lead back here */
-    if (load_columns(s->c, t) < 0 && !t->pk) t->pk = xcalloc(1, sizeof *t->pk);
+/* Columns, keys, foreign keys and label of one table. A table SQLite
+ * cannot describe (a broken virtual table, a view over a dropped table)
+ * shows without columns rather than failing the snapshot. */
+static void load_details(store_db_t *c, tinfo_t *t) {
+    if (load_columns(c, t) < 0 && !t->pk) t->pk = xcalloc(1, sizeof *t->pk);
     if (t->npk > 0 || t->is_virtual) t->rowid = t->rowid && t->npk == 0 && !t->is_virtual;
-    if (!t->is_view) load_fks(s->c, t);
-    t->label = t->is_view ? -1 : find_label(s->c, t);
-    for (int k = 0; k < t->nout; k++) {
-        tfk_t *f = &t->out[k];
-        if (f->other_column) continue;
-        const tinfo_t *o = schema_find(s, f->other_table);
-        f->other_column = xstrdup(o && o->npk ? o->cols[o->pk[0]].name : "rowid");
+    if (!t->is_view) load_fks(c, t);
+    t->label = t->is_view ? -1 : find_label(c, t);
+}
+
+/* Foreign keys naming no column point at the other table's key; then each
+ * table learns the foreign keys pointing at it. */
+static void link_fks(schema_t *s) {
+    for (int i = 0; i < s->n; i++) {
+        tinfo_t *t = &s->t[i];
+        for (int k = 0; k < t->nout; k++) {
+            tfk_t *f = &t->out[k];
+            if (f->other_column) continue;
+            const tinfo_t *o = schema_find(s, f->other_table);
+            f->other_column = xstrdup(o && o->npk ? o->cols[o->pk[0]].name : "rowid");
+        }
+    }
+    for (int i = 0; i < s->n; i++) {
+        const tinfo_t *src = &s->t[i];
+        for (int k = 0; k < src->nout; k++) {
+            const tfk_t *f = &src->out[k];
+            tinfo_t *o = (tinfo_t *)schema_find(s, f->other_table); /* s is still being built */
+            if (!o) continue;
+            o->in = xrealloc(o->in, (size_t)(o->nin + 1) * sizeof *o->in);
+            o->in[o->nin++] = (tfk_t){xstrdup(f->other_column), xstrdup(src->name), xstrdup(f->column)};
+        }
     }
 }
 
 static schema_t *load(store_db_t *c, int64_t cookie) {
     schema_t *s = xcalloc(1, sizeof *s);
     s->cookie = cookie;
-    s->c = c;
+    s->refs = 1;
     store_stmt_t *st;
     if (store_cached(c,
                      "SELECT s.type, s.name, s.sql, coalesce(t.type, ''), coalesce(t.wr, 0) FROM sqlite_schema s"
@@ -238,56 +255,78 @@ static schema_t *load(store_db_t *c, int64_t cookie) {
         if (!t->fts) t->fts = xstrdup(t->name);
         free(content);
     }
+    for (int i = 0; i < s->n; i++) load_details(c, &s->t[i]);
+    link_fks(s);
     return s;
 fail:
     schema_free(s);
     return NULL;
 }
 
-const schema_t *schema_get(store_db_t *c, char *err, size_t errlen) {
+const schema_t *schema_load(store_db_t *c, char *err, size_t errlen) {
     int64_t cookie = store_schema_cookie(c);
-    schema_t *s = store_get_aux(c);
+    schema_t *s = cookie < 0 ? NULL : load(c, cookie);
+    if (!s) snprintf(err, errlen, "%s", store_errmsg(c));
+    return s;
+}
+
+void schema_release(const schema_t *s) {
+    if (s && __atomic_sub_fetch(&((schema_t *)s)->refs, 1, __ATOMIC_ACQ_REL) == 0) schema_free((schema_t *)s);
+}
+
+const schema_t *schema_acquire(db_t *d, store_db_t *c, char *err, size_t errlen) {
+    if (!d) return schema_load(c, err, errlen);
+    int64_t cookie = store_schema_cookie(c);
     if (cookie < 0) {
         snprintf(err, errlen, "%s", store_errmsg(c));
         return NULL;
     }
-    if (s && s->cookie == cookie) return s;
-    s = load(c, cookie);
+    pthread_mutex_lock(&d->schema_lock);
+    schema_t *cur = d->schema;
+    if (cur && cur->cookie == cookie) {
+        /* committed snapshots only are shared, and schema_version only
+         * grows when committed: the same number is the same schema */
+        __atomic_add_fetch(&cur->refs, 1, __ATOMIC_RELAXED);
+        pthread_mutex_unlock(&d->schema_lock);
+        return cur;
+    }
+    if (store_txn_writing(c) || (cur && cookie < cur->cookie)) {
+        /* uncommitted changes, or an older read snapshot: not for sharing */
+        pthread_mutex_unlock(&d->schema_lock);
+        return schema_load(c, err, errlen);
+    }
+    /* built once, under the lock: the other readers wait for it */
+    schema_t *s = load(c, cookie);
     if (!s) {
+        pthread_mutex_unlock(&d->schema_lock);
         snprintf(err, errlen, "%s", store_errmsg(c));
         return NULL;
     }
-    store_set_aux(c, s, schema_free);
+    s->refs = 2; /* the database's and the caller's */
+    d->schema = s;
+    pthread_mutex_unlock(&d->schema_lock);
+    schema_release(cur);
     return s;
+}
+
+void schema_forget(db_t *d) {
+    pthread_mutex_lock(&d->schema_lock);
+    schema_t *cur = d->schema;
+    d->schema = NULL;
+    pthread_mutex_unlock(&d->schema_lock);
+    schema_release(cur);
 }
 
 const tinfo_t *schema_find(const schema_t *s, const char *name) {
     for (int i = 0; i < s->n; i++)
-        if (strcmp(s->t[i].name, name) == 0) return schema_at(s, i);
+        if (strcmp(s->t[i].name, name) == 0) return &s->t[i];
     return NULL;
 }
 
-const tinfo_t *schema_at(const schema_t *s, int i) {
-    /* Details are a cache of the same snapshot, hence the cast. */
-    load_details((schema_t *)s, &s->t[i]);
-    return &s->t[i];
-}
+const tinfo_t *schema_at(const schema_t *s, int i) { return &s->t[i]; }
 
 const tfk_t *schema_incoming(const schema_t *s, const tinfo_t *t, int *n) {
-    if (!s->in_done) {
-        schema_t *m = (schema_t *)s;
-        m->in_done = true;
-        for (int i = 0; i < m->n; i++) {
-            const tinfo_t *src = schema_at(m, i);
-            for (int k = 0; k < src->nout; k++) {
-                const tfk_t *f = &src->out[k];
-                tinfo_t *o = (tinfo_t *)schema_find(m, f->other_table);
-                if (!o) continue;
-                o->in = xrealloc(o->in, (size_t)(o->nin + 1) * sizeof *o->in);
-                o->in[o->nin++] = (tfk_t){xstrdup(f->other_column), xstrdup(src->name), xstrdup(f->column)};
-            }
-        }
-    }
+    (void)s;
     *n = t->nin;
     return t->in;
 }
