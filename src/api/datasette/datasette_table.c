@@ -21,7 +21,6 @@
 /* ---- plan ------------------------------------------------------------ */
 
 static void plan_free(plan_t *p) {
-    query_free(&p->q);
     for (int i = 0; i < p->nhuman; i++) free(p->human[i]);
     free(p->human);
     free(p->cells); /* their text lives in the arena */
@@ -42,6 +41,7 @@ static void plan_free(plan_t *p) {
     free(p->nlab);
     free(p->labelled);
     free(p->json_cols);
+    query_free(&p->q); /* last: the label tables are sized by its selection */
 }
 
 static void human_add(plan_t *p, char *s) {
