@@ -274,6 +274,8 @@ void schema_release(const schema_t *s) {
     if (s && __atomic_sub_fetch(&((schema_t *)s)->refs, 1, __ATOMIC_ACQ_REL) == 0) schema_free((schema_t *)s);
 }
 
+static void release_void(void *p) { schema_release(p); }
+
 const schema_t *schema_acquire(db_t *d, store_db_t *c, char *err, size_t errlen) {
     if (!d) return schema_load(c, err, errlen);
     int64_t cookie = store_schema_cookie(c);
@@ -291,9 +293,21 @@ const schema_t *schema_acquire(db_t *d, store_db_t *c, char *err, size_t errlen)
         return cur;
     }
     if (store_txn_writing(c) || (cur && cookie < cur->cookie)) {
-        /* uncommitted changes, or an older read snapshot: not for sharing */
+        /* uncommitted changes, or an older read snapshot: not for sharing.
+         * Kept on the connection for its next jobs (a rollback drops it,
+         * so a reused schema_version never finds undone changes). */
         pthread_mutex_unlock(&d->schema_lock);
-        return schema_load(c, err, errlen);
+        schema_t *mine = store_get_aux(c);
+        if (mine && mine->cookie == cookie) {
+            __atomic_add_fetch(&mine->refs, 1, __ATOMIC_RELAXED);
+            return mine;
+        }
+        mine = (schema_t *)schema_load(c, err, errlen);
+        if (mine) {
+            __atomic_add_fetch(&mine->refs, 1, __ATOMIC_RELAXED);
+            store_set_aux(c, mine, release_void);
+        }
+        return mine;
     }
     /* built once, under the lock: the other readers wait for it */
     schema_t *s = load(c, cookie);

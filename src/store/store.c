@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define STORE_CACHE_MAX 64
 
@@ -152,6 +153,9 @@ void store_close(store_db_t *db) {
 const char *store_errmsg(store_db_t *db) { return sqlite3_errmsg(db->db); }
 
 int store_exec(store_db_t *db, const char *sql) {
+    /* The engine's own ROLLBACK [TO …] may undo schema changes: what the
+     * connection cached about its uncommitted state goes. */
+    if (strncasecmp(sql, "ROLLBACK", 8) == 0) store_set_aux(db, NULL, NULL);
     int rc = sqlite3_exec(db->db, sql, NULL, NULL, NULL);
     return rc == SQLITE_OK ? 0 : -sqlite3_extended_errcode(db->db);
 }

@@ -186,6 +186,9 @@ int store_schema_text(store_db_t *db, bool tables_only, buf_t *out);
 
 /* One pointer a higher layer hangs on a connection (core keeps its schema
  * cache there); free_fn runs when it is replaced or the connection closes. */
+/* One caller-owned pointer per connection (freed with free_fn when
+ * replaced or the connection closes). The engine's ROLLBACK statements
+ * through store_exec drop it: it may describe undone changes. */
 void store_set_aux(store_db_t *db, void *p, void (*free_fn)(void *));
 void *store_get_aux(store_db_t *db);
 /* PRAGMA schema_version: changes whenever the schema does; -1 on error. */

@@ -113,6 +113,15 @@ static void shared_and_rebuilt_once(void **st) {
     assert_int_equal(schema_find(mine, "logs")->ncols, 3);
     assert_ptr_equal(d.schema, a);
     schema_release(mine);
+    const schema_t *again = schema_acquire(&d, w, err, sizeof err);
+    assert_ptr_equal(again, mine); /* kept on the connection for its next jobs */
+    schema_release(again);
+    assert_int_equal(store_exec(w, "ROLLBACK"), 0);
+    /* the same schema_version again, after the rollback: rebuilt, not reused */
+    assert_int_equal(store_exec(w, "BEGIN; ALTER TABLE logs ADD COLUMN undone INTEGER"), 0);
+    mine = schema_acquire(&d, w, err, sizeof err);
+    assert_string_equal(schema_find(mine, "logs")->cols[2].name, "undone");
+    schema_release(mine);
     assert_int_equal(store_exec(w, "ROLLBACK"), 0);
     /* a committed change: rebuilt once, then shared again */
     assert_int_equal(store_exec(w, "ALTER TABLE logs ADD COLUMN other INTEGER"), 0);
