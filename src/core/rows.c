@@ -189,17 +189,25 @@ int rows_update(store_db_t *c, const tinfo_t *t, const rref_t *ref, const rcell_
     return run(c, st, e);
 }
 
-int rows_delete(store_db_t *c, const tinfo_t *t, const rref_t *ref, err_t *e) {
+/* Prepares "<head> "table" WHERE <the reference's condition>" with the
+ * reference bound first. */
+static int prepare_at(store_db_t *c, const tinfo_t *t, const char *head, const rref_t *ref, store_stmt_t **st,
+                      err_t *e) {
     buf_t sql = BUF_INIT;
-    buf_puts(&sql, "DELETE FROM ");
+    buf_puts(&sql, head);
     sql_quote(&sql, t->name, '"');
     buf_puts(&sql, " WHERE ");
     ref_where(&sql, t);
-    store_stmt_t *st;
-    int rc = prepare(c, &sql, &st, e);
+    int rc = prepare(c, &sql, st, e);
     buf_free(&sql);
     if (rc < 0) return -1;
-    ref_bind(st, 1, ref);
+    ref_bind(*st, 1, ref);
+    return 0;
+}
+
+int rows_delete(store_db_t *c, const tinfo_t *t, const rref_t *ref, err_t *e) {
+    store_stmt_t *st;
+    if (prepare_at(c, t, "DELETE FROM ", ref, &st, e) < 0) return -1;
     return run(c, st, e);
 }
 
@@ -245,16 +253,8 @@ int rows_add_columns(store_db_t *c, const tinfo_t *t, const rcell_t *cells, int 
 
 int rows_fetch(store_db_t *c, const tinfo_t *t, const rref_t *ref, bool with_rowid, const sql_sink_t *sink, void *ctx,
                err_t *e) {
-    buf_t sql = BUF_INIT;
-    buf_puts(&sql, with_rowid ? "select rowid, * from " : "select * from ");
-    sql_quote(&sql, t->name, '"');
-    buf_puts(&sql, " where ");
-    ref_where(&sql, t);
     store_stmt_t *st;
-    int rc = prepare(c, &sql, &st, e);
-    buf_free(&sql);
-    if (rc < 0) return -1;
-    ref_bind(st, 1, ref);
+    if (prepare_at(c, t, with_rowid ? "select rowid, * from " : "select * from ", ref, &st, e) < 0) return -1;
     int ncols = store_col_count(st), step;
     bool first = true;
     while ((step = store_step(st)) == STORE_ROW) {
