@@ -170,7 +170,8 @@ void api_read(http_req_t *r, db_t *d, uint64_t limit_us, api_out_t *out, api_run
     read_t rd = {.d = d, .out = out, .run = run, .done = done, .ctx = ctx, .deadline_us = start + limit_us,
                  .left_us = limit_us};
     bool on_loop_only = limit_us <= API_LOOP_BUDGET_US;
-    if (!attempt(&rd, on_loop_only ? rd.deadline_us : start + API_LOOP_BUDGET_US) || on_loop_only) {
+    bool timed_out = attempt(&rd, on_loop_only ? rd.deadline_us : start + API_LOOP_BUDGET_US);
+    if (!timed_out || (on_loop_only && out->err.sub != ES_OFF_LOOP)) {
         done(r, ctx);
         return;
     }

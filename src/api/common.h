@@ -68,8 +68,10 @@ void api_out_reset(api_out_t *o);
  * API_LOOP_BUDGET_US, so point queries skip the thread hand-off; if it runs
  * out of that budget, reset(ctx) forgets the partial run and it runs again
  * on the thread pool with the rest of its limit (reads are idempotent).
- * api_read borrows the read connection and hands it to run; a failure to
- * get one lands in out. done must answer r. */
+ * A run that finds its work must not happen on the loop (building a schema
+ * snapshot) reports E_TIMEOUT with ES_OFF_LOOP and goes to the pool whatever
+ * its limit. api_read borrows the read connection and hands it to run; a
+ * failure to get one lands in out. done must answer r. */
 #define API_LOOP_BUDGET_US 2000
 typedef void (*api_run_fn)(void *ctx, store_db_t *c, uint64_t deadline_us);
 void api_read(http_req_t *r, db_t *d, uint64_t limit_us, api_out_t *out, api_run_fn run, void (*reset)(void *ctx),

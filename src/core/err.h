@@ -31,6 +31,7 @@ typedef enum {
     ES_EMPTY_QUERY,      /* E_BAD_INPUT: no statement at all */
     ES_MANY_STATEMENTS,  /* E_BAD_INPUT: more than one where one is allowed */
     ES_UNDECODABLE,      /* E_BAD_INPUT: a given value could not be bound */
+    ES_OFF_LOOP,         /* E_TIMEOUT: the work must run off the event loop */
 } err_sub_t;
 
 typedef struct {

@@ -8,6 +8,7 @@
 #include <pthread.h>
 
 #include "util/buf.h"
+#include "util/thread.h"
 
 static void fk_free(tfk_t *f) {
     free(f->column);
@@ -276,7 +277,18 @@ void schema_release(const schema_t *s) {
 
 static void release_void(void *p) { schema_release(p); }
 
+const schema_t *schema_peek(db_t *d, store_db_t *c) {
+    int64_t cookie = store_schema_cookie(c);
+    if (cookie < 0 || pthread_mutex_trylock(&d->schema_lock) != 0) return NULL;
+    schema_t *cur = d->schema;
+    if (cur && cur->cookie == cookie) __atomic_add_fetch(&cur->refs, 1, __ATOMIC_RELAXED);
+    else cur = NULL;
+    pthread_mutex_unlock(&d->schema_lock);
+    return cur;
+}
+
 const schema_t *schema_acquire(db_t *d, store_db_t *c, char *err, size_t errlen) {
+    ASSERT_OFF_LOOP();
     if (!d) return schema_load(c, err, errlen);
     int64_t cookie = store_schema_cookie(c);
     if (cookie < 0) {

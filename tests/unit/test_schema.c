@@ -100,8 +100,17 @@ static void shared_and_rebuilt_once(void **st) {
     db_t d;
     memset(&d, 0, sizeof d);
     pthread_mutex_init(&d.schema_lock, NULL);
+    /* the loop's peek never builds */
+    assert_null(schema_peek(&d, r1));
     /* every reader gets the database's one snapshot */
     const schema_t *a = schema_acquire(&d, r1, err, sizeof err), *b = schema_acquire(&d, r2, err, sizeof err);
+    const schema_t *peeked = schema_peek(&d, r2);
+    assert_ptr_equal(peeked, a);
+    schema_release(peeked);
+    /* nor waits: the lock held by a builder means "not now" */
+    pthread_mutex_lock(&d.schema_lock);
+    assert_null(schema_peek(&d, r2));
+    pthread_mutex_unlock(&d.schema_lock);
     assert_non_null(a);
     assert_ptr_equal(a, b);
     assert_ptr_equal(d.schema, a);

@@ -15,6 +15,7 @@
 
 #include "api/datasette/datasette_table.h"
 #include "util/md5.h"
+#include "util/thread.h"
 #include "util/timeutil.h"
 
 
@@ -1352,8 +1353,14 @@ static void tjob_run(void *ctx, store_db_t *c, uint64_t deadline) {
     tjob_t *j = ctx;
     tjob_reset(j);
     char e[256];
-    const schema_t *s = schema_acquire(j->db, c, e, sizeof e);
-    if (!s) {
+    const schema_t *s;
+    if (thread_is_loop()) {
+        /* the loop never builds a snapshot: the pool does (api_read retries there) */
+        if (!(s = schema_peek(j->db, c))) {
+            j->out.rc = err_set_sub(&j->out.err, E_TIMEOUT, ES_OFF_LOOP, "the schema snapshot is built off the loop");
+            return;
+        }
+    } else if (!(s = schema_acquire(j->db, c, e, sizeof e))) {
         fail(j, 400, xstrdup(e));
         return;
     }
