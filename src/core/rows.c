@@ -18,7 +18,15 @@ int rows_key_names(const tinfo_t *t, const char **names) {
 
 void rref_free(rref_t *r) {
     for (int i = 0; i < r->n; i++) value_free(&r->v[i]);
+    free(r->v);
+    r->v = NULL;
     r->n = 0;
+}
+
+/* An empty reference with room for n values. */
+static void rref_make(rref_t *r, int n) {
+    r->v = xcalloc((size_t)n, sizeof *r->v);
+    r->n = n;
 }
 
 bool rref_equal(const rref_t *a, const rref_t *b) {
@@ -106,11 +114,11 @@ int rows_find(store_db_t *c, const tinfo_t *t, const rcell_t *cells, int n, rref
     int step = store_step(st);
     if (step == STORE_ROW) {
         if (t->has_rowid) {
+            rref_make(ref, 1);
             ref->v[0] = (store_value_t){.type = SV_INT, .i = store_col_int(st, 0)};
-            ref->n = 1;
         } else {
+            rref_make(ref, nk);
             for (int k = 0; k < nk; k++) value_copy(&ref->v[k], &key[k]->v);
-            ref->n = nk;
         }
     }
     store_finalize(st);
@@ -145,8 +153,8 @@ int rows_insert(store_db_t *c, const tinfo_t *t, const rcell_t *cells, int n, ro
     for (int i = 0; i < n; i++) value_bind(st, i + 1, &cells[i].v);
     if (run(c, st, e) < 0) return -1;
     if (store_changes(c) > 0 && t->has_rowid) {
+        rref_make(ref, 1);
         ref->v[0] = (store_value_t){.type = SV_INT, .i = store_last_rowid(c)};
-        ref->n = 1;
         return 0;
     }
     /* WITHOUT ROWID, or ignored: the row with this key */

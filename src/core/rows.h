@@ -31,7 +31,7 @@ typedef struct {
  * from {0}: functions that set a reference free what it held. */
 typedef struct {
     int n;
-    store_value_t v[ROWS_MAX_KEY];
+    store_value_t *v; /* n values */
 } rref_t;
 
 typedef enum {

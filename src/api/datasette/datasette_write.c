@@ -194,8 +194,8 @@ static void refs_add(refs_t *r, rref_t *ref) {
             return;
         }
     r->v = xrealloc(r->v, (size_t)(r->n + 1) * sizeof *r->v);
-    r->v[r->n++] = *ref;
-    ref->n = 0;
+    r->v[r->n++] = *ref; /* the values move */
+    *ref = (rref_t){0};
 }
 
 static void refs_free(refs_t *r) {
