@@ -1,12 +1,14 @@
 /* query: see query.h. */
 #include "core/query.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/sql.h"
 #include "core/value.h"
+#include "util/json.h"
 
 void query_init(query_t *q, const schema_t *s, const tinfo_t *t) {
     memset(q, 0, sizeof *q);
@@ -105,15 +107,18 @@ void query_filter(query_t *q, const char *column, qop_t op, const store_value_t 
         const char *pn;
         if (*CMP[op].pre || *CMP[op].post) {
             /* a pattern around the value's text */
-            buf_t pat = BUF_INIT, tx = BUF_INIT;
-            if (v->type == SV_TEXT || v->type == SV_BLOB) buf_append(&tx, v->p, v->n);
-            else if (v->type == SV_INT) buf_printf(&tx, "%lld", (long long)v->i);
-            else if (v->type == SV_REAL) buf_printf(&tx, "%.17g", v->d);
-            buf_printf(&pat, "%s%s%s", CMP[op].pre, tx.data ? tx.data : "", CMP[op].post);
-            store_value_t pv = value_text(pat.data);
+            buf_t pat = BUF_INIT;
+            buf_puts(&pat, CMP[op].pre);
+            if (v->type == SV_TEXT || v->type == SV_BLOB) buf_append(&pat, v->p, v->n);
+            else if (v->type == SV_INT) buf_printf(&pat, "%lld", (long long)v->i);
+            else if (v->type == SV_REAL && isfinite(v->d)) {
+                char d[32];
+                buf_append(&pat, d, json_format_double(v->d, d)); /* 0.1, not 0.10000000000000001 */
+            } else if (v->type == SV_REAL) buf_printf(&pat, "%g", v->d);
+            buf_puts(&pat, CMP[op].post);
+            store_value_t pv = {.type = SV_TEXT, .p = pat.data, .n = pat.len};
             pn = query_param(q, NULL, &pv);
             buf_free(&pat);
-            buf_free(&tx);
         } else {
             pn = query_param(q, NULL, v);
         }

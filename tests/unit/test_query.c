@@ -147,6 +147,10 @@ static void binds_are_values(void **st) {
     assert_int_equal(q.nparams, 1);
     assert_string_equal(q.params[0].name, "p0");
     assert_string_equal(q.params[0].v.p, "ann");
+    /* a number in a pattern is its shortest text */
+    store_value_t tenth = {.type = SV_REAL, .d = 0.1};
+    query_filter(&q, "name", Q_CONTAINS, &tenth, 1);
+    assert_string_equal(q.params[1].v.p, "%0.1%");
     query_free(&q);
 }
 

@@ -133,52 +133,69 @@ static const struct {
     {"notblank", Q_NOTBLANK, false, true, "%c is not blank"},
 };
 
-/* col__in= / col__notin=: a JSON array, or a comma list of trimmed texts.
- * Fills vals (pointing into *arr or *dup) and the human list; -1 on a bad
- * JSON list. */
-static int in_values(const char *v, json_t **arr, char **dup, store_value_t **vals, char ***dumped, buf_t *list) {
+/* The values of col__in= / col__notin=: a JSON array, or a comma list of
+ * trimmed texts. The values point into the parsed array or the split copy;
+ * list is the JSON Datasette shows in the human description. */
+typedef struct {
+    json_t *arr;
+    char *split;
+    char **dumped; /* JSON text of array items that are lists or objects */
+    store_value_t *vals;
+    int n;
+    buf_t list;
+} in_list_t;
+
+static void in_list_free(in_list_t *l) {
+    for (size_t k = 0; l->dumped && k < json_array_size(l->arr); k++) free(l->dumped[k]);
+    free(l->dumped);
+    free(l->vals);
+    free(l->split);
+    json_decref(l->arr);
+    buf_free(&l->list);
+}
+
+/* -1 if v starts like a JSON list but is not one. */
+static int in_list_parse(in_list_t *l, const char *v) {
     jw_t w;
-    jw_init(&w, list, DS_JW);
+    jw_init(&w, &l->list, DS_JW);
     jw_arr_begin(&w);
-    int n = 0;
     if (v[0] == '[') {
         json_error_t je;
-        *arr = json_loads(v, JSON_DECODE_ANY, &je);
-        if (!json_is_array(*arr)) return -1;
-        size_t k;
+        l->arr = json_loads(v, JSON_DECODE_ANY, &je);
+        if (!json_is_array(l->arr)) return -1;
+        size_t k, size = json_array_size(l->arr);
         json_t *it;
-        *vals = xcalloc(json_array_size(*arr) + 1, sizeof **vals);
-        *dumped = xcalloc(json_array_size(*arr) + 1, sizeof **dumped);
-        json_array_foreach(*arr, k, it) {
+        l->vals = xcalloc(size + 1, sizeof *l->vals);
+        l->dumped = xcalloc(size + 1, sizeof *l->dumped);
+        json_array_foreach(l->arr, k, it) {
             store_value_t bv;
-            buf_t scratch = BUF_INIT;
+            buf_t scratch = BUF_INIT; /* VJ_IN_PLAIN decodes no blobs: stays empty */
             if (value_from_json(it, VJ_IN_PLAIN, &bv, &scratch, NULL) != VALUE_SCALAR) {
-                (*dumped)[k] = json_dumps(it, JSON_COMPACT);
-                bv = value_text((*dumped)[k]);
+                l->dumped[k] = json_dumps(it, JSON_COMPACT);
+                bv = value_text(l->dumped[k]);
             }
-            buf_free(&scratch);
-            (*vals)[n++] = bv;
+            l->vals[l->n++] = bv;
             ds_write_value(&w, &bv, false);
         }
     } else {
-        *dup = xstrdup(v);
+        l->split = xstrdup(v);
         size_t cap = 1;
         for (const char *c = v; *c; c++) cap += *c == ',';
-        *vals = xcalloc(cap, sizeof **vals);
-        for (char *s = *dup;;) {
+        l->vals = xcalloc(cap, sizeof *l->vals);
+        for (char *s = l->split;;) {
             char *comma = strchr(s, ',');
             if (comma) *comma = 0;
             char *a = s, *e = s + strlen(s);
             while (*a == ' ' || *a == '\t' || *a == '\n' || *a == '\r') a++;
             while (e > a && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r')) *--e = 0;
-            (*vals)[n++] = value_text(a);
+            l->vals[l->n++] = value_text(a);
             jw_str(&w, a);
             if (!comma) break;
             s = comma + 1;
         }
     }
     jw_arr_end(&w);
-    return n;
+    return 0;
 }
 
 /* Adds one filter; returns an error message (owned) or NULL. Unknown
@@ -186,29 +203,19 @@ static int in_values(const char *v, json_t **arr, char **dup, store_value_t **va
 static char *filter_add(plan_t *p, const char *col, const char *op, const char *v) {
     if (strcmp(op, "in") == 0 || strcmp(op, "notin") == 0) {
         bool in = op[0] == 'i';
-        json_t *arr = NULL;
-        char *dup = NULL, **dumped = NULL;
-        store_value_t *vals = NULL;
-        buf_t list = BUF_INIT;
-        int n = in_values(v, &arr, &dup, &vals, &dumped, &list);
+        in_list_t l = {0};
         char *msg = NULL;
-        if (n < 0) {
+        if (in_list_parse(&l, v) < 0) {
             buf_t m = BUF_INIT;
             buf_printf(&m, "Invalid JSON list for %s__%s", col, op);
             msg = buf_detach(&m);
         } else {
-            query_filter(&p->q, col, in ? Q_IN : Q_NOTIN, vals, n);
+            query_filter(&p->q, col, in ? Q_IN : Q_NOTIN, l.vals, l.n);
             buf_t h = BUF_INIT;
-            buf_printf(&h, "%s %s %s", col, in ? "in" : "not in", list.data);
+            buf_printf(&h, "%s %s %s", col, in ? "in" : "not in", l.list.data);
             human_add(p, buf_detach(&h));
         }
-        if (dumped)
-            for (size_t k = 0; arr && k < json_array_size(arr); k++) free(dumped[k]);
-        free(dumped);
-        free(vals);
-        free(dup);
-        json_decref(arr);
-        buf_free(&list);
+        in_list_free(&l);
         return msg;
     }
     for (size_t i = 0; i < sizeof OPS / sizeof OPS[0]; i++) {
