@@ -1,5 +1,5 @@
 /* datasette_internal: what the Datasette face's files share (datasette.c:
- * routing, errors, instance views, custom SQL; datasette_table.c: table and
+ * routing, errors, instance views; datasette_query.c: custom SQL; datasette_table.c: table and
  * row pages, CSV; datasette_write.c: the JSON write API). Private to them. */
 #ifndef ATRIUM_API_DATASETTE_INTERNAL_H
 #define ATRIUM_API_DATASETTE_INTERNAL_H
@@ -37,6 +37,10 @@ void ds_value_text(buf_t *b, const store_value_t *v);
 
 /* One CSV field, quoted only when it must be (RFC 4180, minimal quoting). */
 void ds_csv_field(buf_t *b, const char *s, size_t n);
+
+/* Custom SQL: GET /DB/-/query(.json|.csv) (datasette_query.c). d is
+ * released by the callee. */
+void ds_query(http_req_t *r, db_t *d, bool csv);
 
 /* Table and row pages: GET /DB/T(.json|.csv), /DB/T/ID(.json|.csv|.blob).
  * d is released by the callee; id_seg is the raw row segment or NULL; fmt

@@ -1,6 +1,6 @@
-/* datasette_table: what the table-page files share (datasette_table.c:
- * planning, running and rendering pages; datasette_facets.c: facets and
- * suggested facets). Private to them. Everything here runs on the thread
+/* datasette_table: what the table-page files share (datasette_plan.c:
+ * query string → plan; datasette_table.c: running and rendering pages;
+ * datasette_facets.c: facets and suggested facets). Private to them. Everything here runs on the thread
  * that runs the page's job (a read connection's). */
 #ifndef ATRIUM_API_DATASETTE_TABLE_H
 #define ATRIUM_API_DATASETTE_TABLE_H
@@ -74,6 +74,12 @@ typedef struct {
     int *nresults;
 } facets_t;
 
+/* Planning (datasette_plan.c): each returns NULL or an owned message for
+ * a 400 (ds_plan_table may set *status to another code). */
+char *ds_plan_table(plan_t *p, tjob_t *j, int *status);
+char *ds_plan_extras(plan_t *p, const qs_t *q, bool row_page);
+char *ds_plan_shape(plan_t *p, tjob_t *j);
+void ds_plan_free(plan_t *p);
 int ds_list_values(const qs_t *q, const char *key, bool commas, char ***out);
 void ds_list_free(char **v, int n);
 bool ds_is_digits(const char *s);
