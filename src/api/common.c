@@ -79,6 +79,15 @@ json_t *api_json_object(const http_req_t *r, char *err, size_t errlen) {
     return j;
 }
 
+db_t *api_db(catalog_t *c, const char *key, unsigned by, const actor_t *a) {
+    db_t *d = key[0] == '_' ? NULL : catalog_db_find(c, key, by);
+    if (d && !auth_check(a, d, ACT_READ)) {
+        db_release(d);
+        d = NULL;
+    }
+    return d;
+}
+
 int api_capture(const http_req_t *r, int i, buf_t *out) {
     buf_reset(out);
     if (i >= r->ncap) return -1;

@@ -29,6 +29,11 @@ void api_prepare_body(http_req_t *r);
 json_t *api_body_parse(const http_req_t *r, size_t flags, json_error_t *je);
 /* Parses the body as a JSON object; NULL with a message in err otherwise. */
 json_t *api_json_object(const http_req_t *r, char *err, size_t errlen);
+/* The database key names (looked up the DB_BY_* ways in by) if the actor
+ * may read it, retained; NULL otherwise. Missing and unreadable look the
+ * same, so no door tells which databases exist; engine-internal names
+ * ('_…') are never found. */
+db_t *api_db(catalog_t *c, const char *key, unsigned by, const actor_t *a);
 /* Strictly percent-decodes capture i into out (reset first); -1 if invalid. */
 int api_capture(const http_req_t *r, int i, buf_t *out);
 

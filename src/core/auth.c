@@ -669,6 +669,10 @@ static bool grants_allow(const grant_t *g, int n, const db_t *db, unsigned actio
     return false;
 }
 
+unsigned auth_action_for(sql_class_t cls) {
+    return cls == SQL_SCHEMA ? ACT_SCHEMA : cls == SQL_WRITE ? ACT_WRITE : ACT_READ;
+}
+
 bool auth_check(const actor_t *a, const db_t *db, unsigned action) {
     /* What anyone may do, a restricted token may do too. */
     if (db && db->public && action == ACT_READ) return true;

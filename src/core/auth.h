@@ -12,6 +12,7 @@
 
 #include "core/catalog.h"
 #include "core/err.h"
+#include "core/sql.h"
 
 enum {
     ACT_READ = 1,
@@ -107,6 +108,8 @@ size_t auth_user_list(catalog_t *c, char ***names);
  * "*" or AUTH_INSTANCE)? ACT_ADMIN on NULL is instance administration
  * (users, grants); ACT_SCHEMA on NULL is creating databases. */
 bool auth_check(const actor_t *a, const db_t *db, unsigned action);
+/* The right running statements of class cls needs (read, write, schema). */
+unsigned auth_action_for(sql_class_t cls);
 /* May actor manage the account of user `name` (see it, change its password,
  * delete it)? With the instance's admin right, or as that very user
  * presenting an unrestricted token (a scoped token manages no account). */

@@ -286,11 +286,6 @@ void txn_shutdown(void) {
 
 /* ---- lookups and turns -------------------------------------------------- */
 
-/* The right a request on a transaction of this type needs. */
-static unsigned needed_right(sql_class_t type) {
-    return type == SQL_SCHEMA ? ACT_SCHEMA : type == SQL_WRITE ? ACT_WRITE : ACT_READ;
-}
-
 /* Finds and retains a live transaction. The caller must be its owner and,
  * unless a is NULL (the engine itself), hold the transaction type's right
  * on its database through the token it presented now: a transaction opened
@@ -301,7 +296,7 @@ static int lookup(const char *id, int64_t caller, const actor_t *a, txn_t **out)
     for (size_t i = 0; i < ntxns; i++) {
         txn_t *t = txns[i];
         if (strcmp(t->id, id) == 0) {
-            bool allowed = t->owner == caller && (!a || auth_check(a, t->db, needed_right(t->type)));
+            bool allowed = t->owner == caller && (!a || auth_check(a, t->db, auth_action_for(t->type)));
             pthread_mutex_lock(&t->m);
             bool live = !t->dead && !t->expired;
             if (live && allowed) t->refs++;

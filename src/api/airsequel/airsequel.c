@@ -119,12 +119,7 @@ static bool authenticate(http_req_t *r, actor_t *a) {
 static db_t *resolve_db(http_req_t *r, const actor_t *a, int cap) {
     buf_t key = BUF_INIT;
     db_t *d = NULL;
-    if (api_capture(r, cap, &key) == 0)
-        d = catalog_db_find(ENGINE(r)->catalog, key.data, DB_BY_NAME | DB_BY_ID | DB_BY_IDENTITY);
-    if (d && !auth_check(a, d, ACT_READ)) {
-        db_release(d);
-        d = NULL;
-    }
+    if (api_capture(r, cap, &key) == 0) d = api_db(ENGINE(r)->catalog, key.data, DB_BY_NAME | DB_BY_ID | DB_BY_IDENTITY, a);
     if (!d) {
         buf_t m = BUF_INIT;
         buf_printf(&m, "Database \"%s\" does not exist", key.data ? key.data : "");
@@ -412,7 +407,7 @@ static void h_sql(http_req_t *r) {
         respond_sql(r, j);
         return;
     }
-    unsigned need = j->cls == SQL_SCHEMA ? ACT_SCHEMA : j->cls == SQL_WRITE ? ACT_WRITE : ACT_READ;
+    unsigned need = auth_action_for(j->cls);
     if (!auth_check(&a, d, need)) {
         j->status = 403;
         snprintf(j->status_msg, sizeof j->status_msg, "Permission denied");

@@ -183,11 +183,7 @@ static db_t *resolve(http_req_t *r, const actor_t *a) {
     bool hex = false;
     if (api_capture(r, 0, &key) == 0) {
         hex = is_hex64(key.data);
-        d = catalog_db_find(ENGINE(r)->catalog, key.data, hex ? DB_BY_IDENTITY : DB_BY_NAME | DB_BY_ID);
-    }
-    if (d && !auth_check(a, d, ACT_READ)) {
-        db_release(d);
-        d = NULL;
+        d = api_db(ENGINE(r)->catalog, key.data, hex ? DB_BY_IDENTITY : DB_BY_NAME | DB_BY_ID, a);
     }
     if (!d) {
         if (hex) {

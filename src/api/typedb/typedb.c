@@ -318,11 +318,7 @@ static void h_databases(http_req_t *r) {
 
 /* Resolves :name to a database the actor may read; answers 404 otherwise. */
 static db_t *readable_db(http_req_t *r, const actor_t *a, const char *name) {
-    db_t *d = name[0] == '_' ? NULL : catalog_db_find(ENGINE(r)->catalog, name, DB_BY_NAME);
-    if (d && !auth_check(a, d, ACT_READ)) {
-        db_release(d);
-        d = NULL;
-    }
+    db_t *d = api_db(ENGINE(r)->catalog, name, DB_BY_NAME, a);
     if (!d) db_not_found(r, name);
     return d;
 }

@@ -322,11 +322,7 @@ static bool parse_open(http_req_t *r, json_t *body, sql_class_t *cls, int64_t *t
 /* The database a transaction of class cls opens on: 404 SRV3 (+TSV21) if
  * missing or unreadable, 403 without the type's right; NULL after answering. */
 static db_t *open_target(http_req_t *r, const actor_t *a, const char *name, sql_class_t cls) {
-    db_t *d = name[0] == '_' ? NULL : catalog_db_find(ENGINE(r)->catalog, name, DB_BY_NAME);
-    if (d && !auth_check(a, d, ACT_READ)) {
-        db_release(d);
-        d = NULL;
-    }
+    db_t *d = api_db(ENGINE(r)->catalog, name, DB_BY_NAME, a);
     if (!d) {
         buf_t m = BUF_INIT;
         buf_printf(&m, "Database '%s' not found.", name);
@@ -334,7 +330,7 @@ static db_t *open_target(http_req_t *r, const actor_t *a, const char *name, sql_
         buf_free(&m);
         return NULL;
     }
-    unsigned need = cls == SQL_SCHEMA ? ACT_SCHEMA : cls == SQL_WRITE ? ACT_WRITE : ACT_READ;
+    unsigned need = auth_action_for(cls);
     if (!auth_check(a, d, need)) {
         tdb_forbidden(r);
         db_release(d);
