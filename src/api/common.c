@@ -79,6 +79,48 @@ json_t *api_json_object(const http_req_t *r, char *err, size_t errlen) {
     return j;
 }
 
+static bool our_prefix(const char *t, const char **rest) {
+    *rest = strncmp(t, "atr_", 4) == 0 ? t + 4 : strncmp(t, "dstok_", 6) == 0 ? t + 6 : NULL;
+    return *rest != NULL;
+}
+
+static bool our_shape(const char *t) {
+    const char *p;
+    if (!our_prefix(t, &p) || !*p) return false;
+    for (; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+              *p == '_'))
+            return false;
+    return true;
+}
+
+api_who_t api_actor(http_req_t *r, catalog_t *c, unsigned flags, actor_t *a, err_t *e) {
+    auth_anonymous(a);
+    const char *tok = NULL, *rest;
+    buf_t query_tok = BUF_INIT;
+    api_who_t who = API_ANONYMOUS;
+    switch (api_bearer(r, &tok)) {
+    case BEARER_OK: break;
+    case BEARER_MALFORMED: return (flags & API_FOREIGN_ANON) ? API_ANONYMOUS : API_MALFORMED;
+    case BEARER_NONE:
+        if ((flags & API_TOKEN_QUERY) && r->query) {
+            qs_t q;
+            qs_parse(&q, r->query, strlen(r->query));
+            const char *v = qs_get(&q, "token");
+            if (v && *v) buf_puts(&query_tok, v), tok = query_tok.data; /* ?token= empty: none */
+            qs_free(&q);
+        }
+        break;
+    }
+    if (!tok) who = API_ANONYMOUS;
+    else if ((flags & API_FOREIGN_ANON) && !our_prefix(tok, &rest)) who = API_ANONYMOUS;
+    else if ((flags & API_TOKEN_SHAPE) && !our_shape(tok)) who = API_MALFORMED;
+    else who = auth_verify_token(c, tok, a, e) == 0 ? API_ACTOR : API_REJECTED;
+    if (who == API_REJECTED) auth_anonymous(a);
+    buf_free(&query_tok);
+    return who;
+}
+
 db_t *api_db(catalog_t *c, const char *key, unsigned by, const actor_t *a) {
     db_t *d = key[0] == '_' ? NULL : catalog_db_find(c, key, by);
     if (d && !auth_check(a, d, ACT_READ)) {

@@ -19,6 +19,21 @@ typedef enum { BEARER_NONE, BEARER_OK, BEARER_MALFORMED } bearer_t;
 /* Finds "Authorization: Bearer <t>". BEARER_MALFORMED: another scheme or an
  * empty token. On BEARER_OK *tok points into the header (NUL-terminated). */
 bearer_t api_bearer(const http_req_t *r, const char **tok);
+/* Who presents a request, the same way for every door; each renders the
+ * outcome in its own shape. */
+typedef enum {
+    API_ANONYMOUS, /* no token: *a is the anonymous actor */
+    API_ACTOR,     /* a valid token: *a is its principal narrowed by its scopes */
+    API_MALFORMED, /* another scheme, an empty token, or (API_TOKEN_SHAPE) not our token's shape */
+    API_REJECTED,  /* unknown, revoked or expired: e says which (E_BAD_TOKEN, E_EXPIRED_TOKEN) */
+} api_who_t;
+enum {
+    API_TOKEN_QUERY = 1,   /* also ?token= when there is no Authorization header */
+    API_TOKEN_SHAPE = 2,   /* a token not shaped like ours (atr_/dstok_ + [A-Za-z0-9_-]) is malformed */
+    API_FOREIGN_ANON = 4,  /* a token without our prefix is someone else's: anonymous */
+};
+api_who_t api_actor(http_req_t *r, catalog_t *c, unsigned flags, actor_t *a, err_t *e);
+
 /* The server's prepare hook (runs on the thread pool for large bodies):
  * parses a JSON-looking body once, off the loop, for api_body_parse. */
 #define API_PREPARE_MIN_BODY (64 * 1024)

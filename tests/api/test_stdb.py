@@ -44,6 +44,20 @@ def test_token_errors(server, shop):
     assert r.status_code == 400 and r.text == "Authorization is invalid: malformed token"
 
 
+def test_token_in_the_query_string(server, admin, shop):
+    """The SDKs' websocket handshake passes ?token=; the header wins over it."""
+    r = server.req("GET", f"/v1/database/{shop}?token={admin}")
+    assert r.status_code == 200 and "spacetime-identity" not in r.headers  # admin, not a fresh identity
+    r = server.req("GET", f"/v1/database/{shop}?token=atr_unknownunknown")
+    assert r.status_code == 401 and r.text == "Authorization failed: invalid token"
+    r = server.req("GET", f"/v1/database/{shop}?token=%25%25")
+    assert r.status_code == 400 and r.text == "Authorization is invalid: malformed token"
+    anon = server.req("POST", "/v1/identity").json()["token"]
+    assert server.req("GET", f"/v1/database/{shop}?token={admin}", token=anon).status_code == 404  # header wins
+    r = server.req("GET", f"/v1/database/{shop}?token=")  # empty: none, so a minted identity
+    assert r.status_code == 404 and "spacetime-identity" in r.headers
+
+
 def test_info_identity_names(server, admin, shop):
     r = server.req("GET", f"/v1/database/{shop}", token=admin)
     info = r.json()

@@ -101,16 +101,8 @@ static void options(http_req_t *r) { http_respond(r, 204, NULL, "", 0); }
 
 /* Optional bearer: none is anonymous; a bad one is 401 on every route. */
 static bool authenticate(http_req_t *r, actor_t *a) {
-    const char *tok;
     err_t e;
-    auth_anonymous(a);
-    switch (api_bearer(r, &tok)) {
-    case BEARER_NONE: return true;
-    case BEARER_MALFORMED: break;
-    case BEARER_OK:
-        if (auth_verify_token(ENGINE(r)->catalog, tok, a, &e) == 0) return true;
-        break;
-    }
+    if (api_actor(r, ENGINE(r)->catalog, 0, a, &e) <= API_ACTOR) return true;
     as_error(r, 401, "Invalid or expired token");
     return false;
 }

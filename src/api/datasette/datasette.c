@@ -107,12 +107,8 @@ static void options(http_req_t *r) {
 /* Bearer handling per §11: only Atrium-prefixed values are ours; anything
  * else is a foreign token and means anonymous. Answers 401 on failure. */
 static bool authenticate(http_req_t *r, actor_t *a) {
-    const char *tok;
-    auth_anonymous(a);
-    if (api_bearer(r, &tok) != BEARER_OK) return true;
-    if (strncmp(tok, "atr_", 4) != 0 && strncmp(tok, "dstok_", 6) != 0) return true;
     err_t e;
-    if (auth_verify_token(ENGINE(r)->catalog, tok, a, &e) == 0) return true;
+    if (api_actor(r, ENGINE(r)->catalog, API_FOREIGN_ANON, a, &e) <= API_ACTOR) return true;
     http_add_header(r, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
     ds_error(r, 401, e.kind == E_EXPIRED_TOKEN ? "Token has expired" : "Invalid token signature");
     return false;

@@ -64,64 +64,26 @@ static bool is_hex64(const char *s) {
     return true;
 }
 
-/* A token from "Authorization: Bearer" (wins) or ?token=. */
-static const char *find_token(http_req_t *r, buf_t *store, bool *malformed) {
-    const char *tok;
-    *malformed = false;
-    switch (api_bearer(r, &tok)) {
-    case BEARER_OK: return tok;
-    case BEARER_MALFORMED: *malformed = true; return NULL;
-    case BEARER_NONE: break;
-    }
-    if (!r->query) return NULL;
-    qs_t q;
-    qs_parse(&q, r->query, strlen(r->query));
-    const char *v = qs_get(&q, "token");
-    if (v) buf_puts(store, v);
-    qs_free(&q);
-    return v ? store->data : NULL;
-}
-
-static bool token_shape_ok(const char *t) {
-    const char *p = strncmp(t, "atr_", 4) == 0 ? t + 4 : strncmp(t, "dstok_", 6) == 0 ? t + 6 : NULL;
-    if (!p || !*p) return false;
-    for (; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
-              *p == '_'))
-            return false;
-    return true;
-}
-
 /* The caller: a valid token's principal, or (anonymous_mint) a new identity
  * echoed in headers. Answers 400/401 and returns false on a bad token. */
 static bool caller(http_req_t *r, actor_t *a, bool anonymous_mint) {
-    buf_t store = BUF_INIT;
-    bool malformed;
-    const char *tok = find_token(r, &store, &malformed);
     err_t e;
-    bool ok = true;
-    auth_anonymous(a);
-    if (malformed || (tok && !token_shape_ok(tok))) {
-        text(r, 400, "Authorization is invalid: malformed token");
-        ok = false;
-    } else if (tok) {
-        if (auth_verify_token(ENGINE(r)->catalog, tok, a, &e) < 0) {
-            text(r, 401, "Authorization failed: invalid token");
-            ok = false;
-        }
-    } else if (anonymous_mint) {
-        char identity[IDENTITY_HEX_LEN + 1], token[TOKEN_MAX_LEN];
-        if (auth_identity_create(ENGINE(r)->catalog, identity, token, &e) < 0 ||
-            auth_verify_token(ENGINE(r)->catalog, token, a, &e) < 0) {
-            text(r, 500, e.msg);
-            ok = false;
-        } else {
-            http_add_header(r, "spacetime-identity", identity);
-            http_add_header(r, "spacetime-identity-token", token);
-        }
+    switch (api_actor(r, ENGINE(r)->catalog, API_TOKEN_QUERY | API_TOKEN_SHAPE, a, &e)) {
+    case API_ACTOR: return true;
+    case API_MALFORMED: text(r, 400, "Authorization is invalid: malformed token"); return false;
+    case API_REJECTED: text(r, 401, "Authorization failed: invalid token"); return false;
+    case API_ANONYMOUS: break;
     }
-    buf_free(&store);
-    return ok;
+    if (!anonymous_mint) return true;
+    char identity[IDENTITY_HEX_LEN + 1], token[TOKEN_MAX_LEN];
+    if (auth_identity_create(ENGINE(r)->catalog, identity, token, &e) < 0 ||
+        auth_verify_token(ENGINE(r)->catalog, token, a, &e) < 0) {
+        text(r, 500, e.msg);
+        return false;
+    }
+    http_add_header(r, "spacetime-identity", identity);
+    http_add_header(r, "spacetime-identity-token", token);
+    return true;
 }
 
 /* ---- /v1/identity ----------------------------------------------------- */

@@ -134,21 +134,18 @@ void tdb_internal(http_req_t *r, const err_t *e) {
 
 /* Authenticates the bearer token; answers 401 and returns false on failure. */
 bool tdb_authenticate(http_req_t *r, actor_t *a) {
-    const char *tok;
-    switch (api_bearer(r, &tok)) {
-    case BEARER_NONE:
-    case BEARER_MALFORMED:
+    err_t e;
+    switch (api_actor(r, ENGINE(r)->catalog, 0, a, &e)) {
+    case API_ACTOR: return true;
+    case API_ANONYMOUS:
+    case API_MALFORMED:
         tdb_error(r, 401, "AUT2", "Missing token (expected as the authorization bearer).",
                   "[HSR9] Authentication error.");
         return false;
-    case BEARER_OK: break;
+    case API_REJECTED: break;
     }
-    err_t e;
-    if (auth_verify_token(ENGINE(r)->catalog, tok, a, &e) < 0) {
-        tdb_error(r, 401, "AUT3", "Invalid token supplied.", "[HSR9] Authentication error.");
-        return false;
-    }
-    return true;
+    tdb_error(r, 401, "AUT3", "Invalid token supplied.", "[HSR9] Authentication error.");
+    return false;
 }
 
 /* Decodes path capture i; answers 400 HSR7 and returns false if invalid. */
