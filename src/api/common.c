@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "core/dbh.h"
+#include "util/thread.h"
 #include "util/timeutil.h"
 #include "util/url.h"
 
@@ -311,4 +312,37 @@ char **api_column_names(store_stmt_t *st, int n, const char *sep) {
 void api_names_free(char **names, int n) {
     for (int i = 0; i < n; i++) free(names[i]);
     free(names);
+}
+
+/* ---- writes ------------------------------------------------------------- */
+
+static void write_posted(http_req_t *r, void *data) {
+    api_write_t *w = data;
+    w->done(r, w->ctx);
+}
+
+/* On the writer thread: fold a failed commit into the outcome, then hand
+ * the answer to the request's loop. */
+static void write_finished(write_job_t *job) {
+    api_write_t *w = (api_write_t *)job;
+    if (w->out->rc == 0 && job->rc < 0 && job->err.kind != E_OK) {
+        w->out->rc = -1;
+        w->out->err = job->err;
+        w->commit_failed = true;
+    }
+    http_post(w->r, write_posted, w);
+}
+
+int api_write(http_req_t *r, db_t *d, api_write_t *w, write_run_fn run, api_out_t *out, http_done_fn done, void *ctx,
+              err_t *e) {
+    ASSERT_ON_LOOP();
+    w->r = r;
+    w->out = out;
+    w->done = done;
+    w->ctx = ctx;
+    w->commit_failed = false;
+    w->job.run = run;
+    w->job.done = write_finished;
+    w->job.arg = ctx;
+    return dbh_submit(d, &w->job, e);
 }

@@ -9,6 +9,7 @@
 #include "core/auth.h"
 #include "core/catalog.h"
 #include "core/sql.h"
+#include "core/writer.h"
 #include "net/http.h"
 #include "store/store.h"
 #include "util/buf.h"
@@ -96,5 +97,25 @@ void api_out_reset(api_out_t *o);
 typedef void (*api_run_fn)(void *ctx, store_db_t *c, uint64_t deadline_us);
 void api_read(http_req_t *r, db_t *d, uint64_t limit_us, api_out_t *out, api_run_fn run, void (*reset)(void *ctx),
               http_done_fn done, void *ctx);
+
+/* The write-side twin of api_read: runs run(ctx) as one job on d's writer
+ * (inside its savepoint), then calls done(r, ctx) on r's loop. out tells
+ * the outcome: what run left there, or, when run succeeded but its batch
+ * did not commit, rc -1 with the writer's error and commit_failed set. A
+ * run that returns -1 with an E_OK error asks for its savepoint to be
+ * rolled back without failing (a dry run): that is not a commit failure.
+ * Embed the api_write_t in the request's job (its changes are in
+ * w->job.changes); -1 with e set, and done never called, if the job
+ * cannot be queued. Loop thread. */
+typedef struct {
+    write_job_t job; /* first: the writer hands back &job */
+    http_req_t *r;
+    api_out_t *out;
+    http_done_fn done;
+    void *ctx;
+    bool commit_failed;
+} api_write_t;
+int api_write(http_req_t *r, db_t *d, api_write_t *w, write_run_fn run, api_out_t *out, http_done_fn done, void *ctx,
+              err_t *e);
 
 #endif

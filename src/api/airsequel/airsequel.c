@@ -125,8 +125,7 @@ static db_t *resolve_db(http_req_t *r, const actor_t *a, int cap) {
 /* ---- the /sql job ----------------------------------------------------- */
 
 typedef struct {
-    write_job_t job; /* first: the writer hands back &job */
-    http_req_t *r;
+    api_write_t w; /* the write job */
     db_t *db;
     char *sql;
     size_t len;
@@ -143,7 +142,7 @@ static void free_job(sql_job_t *j) {
     api_out_reset(&j->out);
     for (size_t i = 0; i < j->naffected; i++) free(j->affected[i]);
     free(j->affected);
-    changeset_free(&j->job.changes);
+    changeset_free(&j->w.job.changes);
     free(j->sql);
     db_release(j->db);
     free(j);
@@ -305,16 +304,6 @@ static void read_done(http_req_t *r, void *data) { respond_sql(r, data); }
 
 static void write_posted(http_req_t *r, void *data) { respond_sql(r, data); }
 
-static void write_done(write_job_t *job) {
-    sql_job_t *j = (sql_job_t *)job;
-    if (job->rc < 0 && j->out.rc == 0) {
-        /* The job ran but its batch did not commit. */
-        j->out.rc = -1;
-        j->out.err = job->err;
-    }
-    http_post(j->r, write_posted, j);
-}
-
 /* Skips whitespace and SQL comments. */
 static const char *skip_space(const char *p, const char *end) {
     for (;;) {
@@ -363,7 +352,6 @@ static void h_sql(http_req_t *r) {
     size_t len = json_string_length(q), chars = 0;
     for (size_t i = 0; i < len; i++) chars += ((unsigned char)sql[i] & 0xC0) != 0x80;
     sql_job_t *j = xcalloc(1, sizeof *j);
-    j->r = r;
     j->db = d;
     j->sql = xstrndup(sql, len);
     j->len = len;
@@ -410,10 +398,7 @@ static void h_sql(http_req_t *r) {
         api_read(r, d, TIME_LIMIT_US, &j->out, run_sql, read_reset, read_done, j);
         return;
     }
-    j->job.run = write_run;
-    j->job.done = write_done;
-    j->job.arg = j;
-    if (dbh_submit(d, &j->job, &e) < 0) {
+    if (api_write(r, d, &j->w, write_run, &j->out, write_posted, j, &e) < 0) {
         j->status = 500;
         snprintf(j->status_msg, sizeof j->status_msg, "%s", e.msg);
         respond_sql(r, j);

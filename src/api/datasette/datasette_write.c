@@ -21,8 +21,8 @@
 #define MAX_BODY (2u * 1024 * 1024)
 
 typedef struct {
-    write_job_t job; /* first: the writer hands back &job */
-    http_req_t *r;
+    api_write_t w; /* the write job */
+    api_out_t res; /* its outcome (rc only: messages go to errs) */
     db_t *db;
     char *op, *table, *id_seg, *host;
     json_t *body;
@@ -883,6 +883,7 @@ static int wjob_run(store_db_t *c, void *arg, err_t *e) {
     }
     schema_release(s);
     if (rc < 0) err_set(e, E_BAD_INPUT, "%s", j->nerrs ? j->errs[0] : "write refused");
+    j->res.rc = rc;
     return rc;
 }
 
@@ -896,7 +897,7 @@ static void wjob_free(wjob_t *j) {
     free(j->table);
     free(j->id_seg);
     free(j->host);
-    changeset_free(&j->job.changes);
+    changeset_free(&j->w.job.changes);
     db_release(j->db);
     free(j);
 }
@@ -904,10 +905,10 @@ static void wjob_free(wjob_t *j) {
 
 static void wjob_posted(http_req_t *r, void *data) {
     wjob_t *j = data;
-    if (j->job.rc < 0 && j->nerrs == 0) {
+    if (j->w.commit_failed) {
         /* ran, but the batch did not commit */
         j->status = 500;
-        add_err(j, j->job.err.msg[0] ? j->job.err.msg : "Write failed");
+        add_err(j, j->res.err.msg[0] ? j->res.err.msg : "Write failed");
     }
     if (j->nerrs) {
         ds_errors(r, j->status ? j->status : 400, (const char *const *)j->errs, j->nerrs);
@@ -918,10 +919,6 @@ static void wjob_posted(http_req_t *r, void *data) {
     wjob_free(j);
 }
 
-static void wjob_done(write_job_t *job) {
-    wjob_t *j = (wjob_t *)job;
-    http_post(j->r, wjob_posted, j);
-}
 
 void ds_write(http_req_t *r, const actor_t *a, db_t *d, const char *table, const char *id_seg, const char *op) {
     if (r->body.len > MAX_BODY) {
@@ -930,7 +927,6 @@ void ds_write(http_req_t *r, const actor_t *a, db_t *d, const char *table, const
         return;
     }
     wjob_t *j = xcalloc(1, sizeof *j);
-    j->r = r;
     j->db = d;
     size_t oplen = strcspn(op, "/");
     j->op = xstrndup(op, oplen);
@@ -952,11 +948,8 @@ void ds_write(http_req_t *r, const actor_t *a, db_t *d, const char *table, const
         wjob_free(j);
         return;
     }
-    j->job.run = wjob_run;
-    j->job.done = wjob_done;
-    j->job.arg = j;
     err_t e = {0};
-    if (dbh_submit(d, &j->job, &e) < 0) {
+    if (api_write(r, d, &j->w, wjob_run, &j->res, wjob_posted, j, &e) < 0) {
         add_err(j, e.msg);
         ds_errors(r, 500, (const char *const *)j->errs, j->nerrs);
         wjob_free(j);

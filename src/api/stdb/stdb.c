@@ -221,8 +221,7 @@ static void h_names(http_req_t *r) {
 typedef enum { T_I64, T_F64, T_STRING, T_BYTES } sats_t;
 
 typedef struct {
-    write_job_t job; /* first */
-    http_req_t *r;
+    api_write_t w; /* the write job */
     db_t *db;
     char *sql;
     uint64_t limit_us;
@@ -247,7 +246,7 @@ static void reset_out(void *data) {
 
 static void free_job(sql_job_t *j) {
     reset_out(j);
-    changeset_free(&j->job.changes);
+    changeset_free(&j->w.job.changes);
     free(j->sql);
     db_release(j->db);
     free(j);
@@ -492,18 +491,12 @@ static int write_run(store_db_t *db, void *arg, err_t *e) {
     return j->out.rc;
 }
 
-static void write_posted(http_req_t *r, void *data) { respond(r, data); }
-
-static void write_done(write_job_t *job) {
-    sql_job_t *j = (sql_job_t *)job;
-    j->inserted = job->changes.ninserts;
-    j->deleted = job->changes.ndeletes;
-    j->updated = job->changes.nupdates;
-    if (j->out.rc == 0 && job->rc < 0) {
-        j->out.rc = -1;
-        j->out.err = job->err;
-    }
-    http_post(j->r, write_posted, j);
+static void write_posted(http_req_t *r, void *data) {
+    sql_job_t *j = data;
+    j->inserted = j->w.job.changes.ninserts;
+    j->deleted = j->w.job.changes.ndeletes;
+    j->updated = j->w.job.changes.nupdates;
+    respond(r, j);
 }
 
 static void h_sql(http_req_t *r) {
@@ -512,7 +505,6 @@ static void h_sql(http_req_t *r) {
     db_t *d = resolve(r, &a);
     if (!d) return;
     sql_job_t *j = xcalloc(1, sizeof *j);
-    j->r = r;
     j->db = d;
     j->t0 = time_mono_us();
     j->sql = xstrndup(r->body.data ? r->body.data : "", r->body.len);
@@ -553,10 +545,7 @@ static void h_sql(http_req_t *r) {
         api_read(r, d, j->limit_us, &j->out, read_run, reset_out, read_done, j);
         return;
     }
-    j->job.run = write_run;
-    j->job.done = write_done;
-    j->job.arg = j;
-    if (dbh_submit(d, &j->job, &e) < 0) {
+    if (api_write(r, d, &j->w, write_run, &j->out, write_posted, j, &e) < 0) {
         j->out.rc = -1;
         j->out.err = e;
         respond(r, j);

@@ -27,8 +27,7 @@
 #define DEFAULT_TXN_TIMEOUT_MS 300000
 
 typedef struct {
-    write_job_t job; /* first: the writer hands back &job */
-    http_req_t *r;
+    api_write_t w; /* the write job */
     db_t *db;
     char *sql;
     sql_class_t type; /* the transaction type asked for */
@@ -38,7 +37,6 @@ typedef struct {
     json_t *given; /* the givenRows row, or NULL */
     api_out_t out;
     bool executed;      /* the error (if any) happened while stepping */
-    bool commit_failed; /* it ran, but its batch did not commit */
     /* interactive transactions */
     char txn_id[UUID_LEN + 1];
     int64_t caller;
@@ -51,7 +49,7 @@ typedef struct {
 
 static void free_job(q_job_t *j) {
     api_out_reset(&j->out);
-    changeset_free(&j->job.changes);
+    changeset_free(&j->w.job.changes);
     json_decref(j->given);
     free(j->sql);
     db_release(j->db);
@@ -191,7 +189,7 @@ static void respond(http_req_t *r, q_job_t *j) {
             snprintf(code, sizeof code, "SQL%d", e->sql_code);
             int status = ((e->sql_code & 0xff) == 10 || (e->sql_code & 0xff) == 11 || (e->sql_code & 0xff) == 13)
                              ? 500 : 400;
-            const char *ctx = j->commit_failed
+            const char *ctx = j->w.commit_failed
                                   ? (j->type == SQL_SCHEMA
                                          ? "[TSV6] Schema transaction commit failed.\n"
                                            "[HSR18] Error while committing single-query transaction."
@@ -258,21 +256,14 @@ static int write_run(store_db_t *db, void *arg, err_t *e) {
     return 0;
 }
 
-static void write_posted(http_req_t *r, void *data) { respond(r, data); }
-
-static void write_done(write_job_t *job) {
-    q_job_t *j = (q_job_t *)job;
-    if (j->out.rc == 0 && job->rc < 0 && j->commit) {
-        /* It ran, but the batch failed to commit. */
-        j->out.rc = -1;
-        j->out.err = job->err;
-        if (j->out.err.kind != E_SQL) {
-            j->out.err.kind = E_SQL;
-            j->out.err.sql_code = 1;
-        }
-        j->commit_failed = true;
+static void write_posted(http_req_t *r, void *data) {
+    q_job_t *j = data;
+    if (j->w.commit_failed && j->out.err.kind != E_SQL) {
+        /* it ran, but the batch failed to commit: answered as SQL error 1 */
+        j->out.err.kind = E_SQL;
+        j->out.err.sql_code = 1;
     }
-    http_post(j->r, write_posted, j);
+    respond(r, j);
 }
 
 /* ---- request parsing ------------------------------------------------- */
@@ -371,7 +362,7 @@ static bool parse_query(http_req_t *r, json_t *body, const char **sql, size_t *l
  * ran, and answers TXN1; if it runs already, its own answer comes. */
 static void lock_timeout(http_req_t *r, void *data) {
     q_job_t *j = data;
-    if (!dbh_cancel(j->db, &j->job)) return;
+    if (!dbh_cancel(j->db, &j->w.job)) return;
     j->txn_rc = TXN_E_LOCK_TIMEOUT;
     respond(r, j);
 }
@@ -394,7 +385,6 @@ static void h_query(http_req_t *r) {
                parse_query(r, body, &sql, &len, &limit, &given) &&
                (d = open_target(r, &a, json_string_value(json_object_get(body, "databaseName")), cls))) {
         q_job_t *j = xcalloc(1, sizeof *j);
-        j->r = r;
         j->db = d;
         j->sql = xstrndup(sql, len);
         j->type = cls;
@@ -405,12 +395,9 @@ static void h_query(http_req_t *r) {
         if (cls == SQL_READ) {
             api_read(r, d, (uint64_t)timeout_ms * 1000, &j->out, run, read_reset, read_done, j);
         } else {
-            j->job.run = write_run;
-            j->job.done = write_done;
-            j->job.arg = j;
             j->opening = true;
             err_t e;
-            if (dbh_submit(d, &j->job, &e) < 0) {
+            if (api_write(r, d, &j->w, write_run, &j->out, write_posted, j, &e) < 0) {
                 j->out.rc = -1;
                 j->out.err = e;
                 respond(r, j);
