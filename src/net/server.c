@@ -32,90 +32,9 @@
 #include "util/thread.h"
 #include "util/timeutil.h"
 
-#define READ_BUF_SIZE (64 * 1024)
-#define MAX_PENDING_INPUT (1024 * 1024) /* stop reading a pipelining client past this */
-#define LINGER_MS 2000
-#define LINGER_MAX_BYTES (4 * 1024 * 1024)
-#define DRAIN_GRACE_MS 5000 /* then connections still busy are dropped and their work interrupted */
-
-typedef enum { ST_IDLE, ST_HEADERS, ST_BODY, ST_HANDLING, ST_CLOSING, ST_UPGRADED } conn_state_t;
-
-typedef struct worker worker_t;
-typedef struct conn conn_t;
-
-/* An item of a loop's post queue: a request's continuation (req_fn) or a
- * plain function (fn, for sessions). */
-typedef struct post_item {
-    struct post_item *next;
-    http_req_t *r;
-    http_done_fn req_fn;
-    void (*fn)(void *a, void *b);
-    void *a, *data;
-} post_item_t;
-
-struct worker {
-    uv_loop_t loop;
-    uv_tcp_t listener;
-    uv_async_t stop_async;
-    uv_async_t post_async; /* wakes the loop for http_post; unref'd */
-    pthread_mutex_t post_lock;
-    post_item_t *post_head, *post_tail;
-    uv_check_t pass_check;    /* end of a loop pass: sessions that asked for it */
-    net_session_t **pass;     /* loop thread only */
-    size_t npass, cappass;
-    int inflight; /* requests dispatched and not yet answered (loop thread only) */
-    uv_timer_t drain_timer;
-    uv_thread_t thread;
-    server_t *srv;
-    int fd;
-    conn_t *conns; /* doubly linked list of live connections */
-    char read_buf[READ_BUF_SIZE];
-    bool read_buf_busy;
-    bool stopping;
-    time_t date_at;
-    char date[64];
-};
-
-struct server {
-    server_config_t cfg;
-    pthread_mutex_t done_lock;
-    pthread_cond_t done_cv;
-    int running_workers; /* guarded by done_lock */
-    worker_t *workers;
-    int nworkers;
-    int port;
-    int nconns; /* atomic */
-};
-
-struct conn {
-    uv_tcp_t tcp;
-    uv_timer_t timer;
-    worker_t *w;
-    conn_t *prev, *next;
-    http_parser parser;
-    conn_state_t state;
-    http_req_t *req;
-    buf_t in; /* unparsed input */
-    size_t header_bytes;
-    size_t body_max; /* this request's body limit (the server's, or its dialect's lower one) */
-    int err_status;
-    const char *err_msg;
-    buf_t hfield, hvalue, url;
-    bool last_was_value;
-    bool closing;    /* uv_close called */
-    bool eof;        /* peer closed its side */
-    bool in_process; /* inside process(): answers continue the loop there */
-    bool reading;
-    int handles_open;
-    size_t lingered;
-    net_session_t *session; /* ST_UPGRADED: who gets the bytes */
-    http_done_fn drain_fn; /* a stream waiting for its queue to empty */
-    void *drain_data;
-};
-
 static http_parser_settings parser_settings;
 static void process(conn_t *c);
-static void conn_close(conn_t *c);
+void net_conn_close(conn_t *c);
 static void finish_request(conn_t *c);
 static void conn_start_reading(conn_t *c);
 static void transport_error(conn_t *c, int status, const char *msg);
@@ -225,7 +144,7 @@ static void on_write(uv_write_t *wr, int status) {
     conn_t *c = wr->data;
     free(w->data);
     free(w);
-    if (status < 0 && c && !c->closing) conn_close(c);
+    if (status < 0 && c && !c->closing) net_conn_close(c);
     if (c && c->drain_fn && !c->closing &&
         uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < STREAM_HIGH_WATER / 2)
         run_drain(c);
@@ -239,7 +158,7 @@ static void conn_write(conn_t *c, const char *p, size_t n) {
         int k = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
         if (k > 0) p += k, n -= (size_t)k;
         else if (k < 0 && k != UV_EAGAIN) {
-            conn_close(c);
+            net_conn_close(c);
             return;
         }
         if (n == 0) return;
@@ -252,7 +171,7 @@ static void conn_write(conn_t *c, const char *p, size_t n) {
     if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
         free(w->data);
         free(w);
-        conn_close(c);
+        net_conn_close(c);
     }
 }
 
@@ -418,7 +337,7 @@ void http_defer(http_req_t *r, http_work_fn work, http_done_fn done, void *data)
     uv_queue_work(&c->w->loop, &d->work, defer_work, defer_after);
 }
 
-static void on_post(uv_async_t *a) {
+void net_on_post(uv_async_t *a) {
     worker_t *w = a->data;
     pthread_mutex_lock(&w->post_lock);
     post_item_t *it = w->post_head;
@@ -457,7 +376,7 @@ void net_worker_post(worker_t *w, void (*fn)(void *a, void *b), void *a, void *b
 
 /* ---- sessions (upgraded connections; see session.c) --------------------- */
 
-static void on_pass_check(uv_check_t *h) {
+void net_on_pass_check(uv_check_t *h) {
     worker_t *w = h->data;
     net_session_t **list = w->pass;
     size_t n = w->npass;
@@ -475,7 +394,7 @@ void net_worker_want_pass(worker_t *w, net_session_t *s) {
         w->pass = xrealloc(w->pass, w->cappass * sizeof *w->pass);
     }
     w->pass[w->npass++] = s;
-    if (w->npass == 1) uv_check_start(&w->pass_check, on_pass_check);
+    if (w->npass == 1) uv_check_start(&w->pass_check, net_on_pass_check);
 }
 
 void net_conn_write(conn_t *c, const char *p, size_t n) { conn_write(c, p, n); }
@@ -563,7 +482,7 @@ static void fire_abort(conn_t *c) {
     fn(r, r->abort_data);
 }
 
-static void conn_close(conn_t *c) {
+void net_conn_close(conn_t *c) {
     if (c->closing) return;
     c->closing = true;
     fire_abort(c);
@@ -595,7 +514,7 @@ static void conn_close_gracefully(conn_t *c) {
     uv_shutdown_t *sr = xmalloc(sizeof *sr);
     if (uv_shutdown(sr, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
         free(sr);
-        conn_close(c);
+        net_conn_close(c);
         return;
     }
     set_timer(c, LINGER_MS);
@@ -618,7 +537,7 @@ static void on_timer(uv_timer_t *t) {
         }
         break;
     case ST_IDLE:
-    case ST_CLOSING: conn_close(c); break;
+    case ST_CLOSING: net_conn_close(c); break;
     }
 }
 
@@ -827,6 +746,16 @@ static int on_message_complete(http_parser *p) {
     return 0;
 }
 
+void net_http_init(void) {
+    parser_settings.on_message_begin = on_message_begin;
+    parser_settings.on_url = on_url;
+    parser_settings.on_header_field = on_header_field;
+    parser_settings.on_header_value = on_header_value;
+    parser_settings.on_headers_complete = on_headers_complete;
+    parser_settings.on_body = on_body;
+    parser_settings.on_message_complete = on_message_complete;
+}
+
 static void prepare_work(void *data) {
     http_req_t *r = data;
     ((conn_t *)r->conn)->w->srv->cfg.prepare(r);
@@ -906,7 +835,7 @@ static void process(conn_t *c) {
             uv_read_stop((uv_stream_t *)&c->tcp);
             c->reading = false;
         }
-        if (c->eof && c->state == ST_IDLE && c->in.len == 0) conn_close(c);
+        if (c->eof && c->state == ST_IDLE && c->in.len == 0) net_conn_close(c);
     }
     c->in_process = false;
 }
@@ -930,7 +859,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
     if (nread > 0 && !c->closing) {
         if (c->state == ST_CLOSING) {
             c->lingered += (size_t)nread;
-            if (c->lingered > LINGER_MAX_BYTES) conn_close(c);
+            if (c->lingered > LINGER_MAX_BYTES) net_conn_close(c);
         } else if (c->state == ST_UPGRADED) {
             net_session_deliver(c->session, b->base, (size_t)nread);
         } else {
@@ -943,7 +872,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
         c->reading = false;
         /* A request being handled is still answered (and its work told the
          * client left); otherwise close now. */
-        if (c->state != ST_HANDLING) conn_close(c);
+        if (c->state != ST_HANDLING) net_conn_close(c);
         else fire_abort(c);
     }
     if (shared) w->read_buf_busy = false;
@@ -954,7 +883,7 @@ static void conn_start_reading(conn_t *c) {
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading = true;
 }
 
-static void on_connection(uv_stream_t *ls, int status) {
+void net_on_connection(uv_stream_t *ls, int status) {
     worker_t *w = ls->data;
     if (status < 0 || w->stopping) return;
     conn_t *c = xcalloc(1, sizeof *c);
@@ -968,7 +897,7 @@ static void on_connection(uv_stream_t *ls, int status) {
     if (w->conns) w->conns->prev = c;
     w->conns = c;
     if (uv_accept(ls, (uv_stream_t *)&c->tcp) < 0) {
-        conn_close(c);
+        net_conn_close(c);
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
@@ -983,7 +912,7 @@ static void on_connection(uv_stream_t *ls, int status) {
                          sizeof body - 1, body);
         uv_buf_t b = uv_buf_init(busy, (unsigned)n);
         uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-        conn_close(c);
+        net_conn_close(c);
         return;
     }
     c->state = ST_IDLE;
@@ -991,218 +920,3 @@ static void on_connection(uv_stream_t *ls, int status) {
     conn_start_reading(c);
 }
 
-/* ---- loops and lifecycle ---------------------------------------------- */
-
-static void on_drain_timeout(uv_timer_t *t) {
-    worker_t *w = t->data;
-    for (conn_t *c = w->conns, *n; c; c = n) {
-        n = c->next;
-        conn_close(c);
-    }
-    uv_close((uv_handle_t *)t, NULL);
-}
-
-static void on_stop(uv_async_t *a) {
-    worker_t *w = a->data;
-    w->stopping = true;
-    uv_close((uv_handle_t *)&w->listener, NULL);
-    uv_close((uv_handle_t *)&w->stop_async, NULL);
-    for (conn_t *c = w->conns, *n; c; c = n) {
-        n = c->next;
-        if (c->state != ST_HANDLING) conn_close(c);
-    }
-    if (w->conns) {
-        uv_timer_init(&w->loop, &w->drain_timer);
-        w->drain_timer.data = w;
-        uv_timer_start(&w->drain_timer, on_drain_timeout, DRAIN_GRACE_MS, 0);
-        uv_unref((uv_handle_t *)&w->drain_timer);
-    }
-}
-
-static void worker_main(void *arg) {
-    worker_t *w = arg;
-    thread_mark_loop();
-    uv_run(&w->loop, UV_RUN_DEFAULT);
-    /* Requests whose connection is gone may still be answered from another
-     * thread (http_post): keep the loop turning until they are. */
-    if (w->inflight > 0) {
-        uv_ref((uv_handle_t *)&w->post_async);
-        while (w->inflight > 0) uv_run(&w->loop, UV_RUN_ONCE);
-    }
-    /* Sessions are all closed by now (on_stop): posts still queued for them
-     * drop their data, and pending passes let go of their references. */
-    on_post(&w->post_async);
-    if (w->npass) on_pass_check(&w->pass_check);
-    uv_close((uv_handle_t *)&w->pass_check, NULL);
-    uv_close((uv_handle_t *)&w->post_async, NULL);
-    /* Close whatever is left (the drain timer) and let the loop finish. */
-    if (w->conns == NULL && uv_is_active((uv_handle_t *)&w->drain_timer)) uv_close((uv_handle_t *)&w->drain_timer, NULL);
-    uv_run(&w->loop, UV_RUN_DEFAULT);
-    uv_loop_close(&w->loop);
-    pthread_mutex_lock(&w->srv->done_lock);
-    w->srv->running_workers--;
-    pthread_cond_signal(&w->srv->done_cv);
-    pthread_mutex_unlock(&w->srv->done_lock);
-}
-
-/* Every loop listens with SO_REUSEPORT, which would let a second server on
- * the same port start silently and take a share of the connections. So the
- * port is first bound once without it: if anything listens there, that
- * bind fails and the server does not start. */
-static int make_listener(const char *host, int port, bool reuseport, char *err, size_t errlen);
-
-static int probe_port(const char *host, int port, char *err, size_t errlen) {
-    int fd = make_listener(host, port, false, err, errlen);
-    if (fd < 0) return -1;
-    close(fd);
-    return 0;
-}
-
-static int make_listener(const char *host, int port, bool reuseport, char *err, size_t errlen) {
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof ss);
-    int family = AF_INET;
-    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0) {
-        if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0) {
-            snprintf(err, errlen, "invalid host address '%s' (give an IP address)", host);
-            return -1;
-        }
-        family = AF_INET6;
-    }
-    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) {
-        snprintf(err, errlen, "socket: %s", strerror(errno));
-        return -1;
-    }
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (reuseport) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    socklen_t len = family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-    if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 1024) < 0) {
-        if (errno == EADDRINUSE)
-            snprintf(err, errlen, "cannot listen on %s:%d: the port is already in use (is another server running?)",
-                     host, port);
-        else snprintf(err, errlen, "cannot listen on %s:%d: %s", host, port, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-static int bound_port(int fd) {
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) return -1;
-    if (ss.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-}
-
-void server_block_signals(void) {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
-}
-
-static void raise_fd_limit(int want) {
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)want) {
-        rl.rlim_cur = rl.rlim_max < (rlim_t)want ? rl.rlim_max : (rlim_t)want;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-}
-
-server_t *server_start(const server_config_t *cfg, char *err, size_t errlen) {
-    parser_settings.on_message_begin = on_message_begin;
-    parser_settings.on_url = on_url;
-    parser_settings.on_header_field = on_header_field;
-    parser_settings.on_header_value = on_header_value;
-    parser_settings.on_headers_complete = on_headers_complete;
-    parser_settings.on_body = on_body;
-    parser_settings.on_message_complete = on_message_complete;
-    raise_fd_limit(cfg->max_connections + 256);
-
-    server_t *s = xcalloc(1, sizeof *s);
-    s->cfg = *cfg;
-    s->nworkers = cfg->threads > 0 ? cfg->threads : 1;
-    s->workers = xcalloc((size_t)s->nworkers, sizeof *s->workers);
-    int port = cfg->port;
-    if (port != 0 && probe_port(cfg->host, port, err, errlen) < 0) {
-        free(s->workers);
-        free(s);
-        return NULL;
-    }
-    for (int i = 0; i < s->nworkers; i++) {
-        worker_t *w = &s->workers[i];
-        w->srv = s;
-        w->fd = make_listener(cfg->host, port, true, err, errlen);
-        if (w->fd < 0) {
-            for (int k = 0; k < i; k++) close(s->workers[k].fd);
-            free(s->workers);
-            free(s);
-            return NULL;
-        }
-        if (port == 0) port = bound_port(w->fd); /* the others join the same port */
-    }
-    s->port = port;
-    pthread_mutex_init(&s->done_lock, NULL);
-    time_cond_init_mono(&s->done_cv);
-    s->running_workers = s->nworkers;
-    for (int i = 0; i < s->nworkers; i++) {
-        worker_t *w = &s->workers[i];
-        uv_loop_init(&w->loop);
-        uv_tcp_init(&w->loop, &w->listener);
-        w->listener.data = w;
-        uv_tcp_open(&w->listener, w->fd);
-        uv_listen((uv_stream_t *)&w->listener, 1024, on_connection);
-        uv_async_init(&w->loop, &w->stop_async, on_stop);
-        w->stop_async.data = w;
-        pthread_mutex_init(&w->post_lock, NULL);
-        uv_async_init(&w->loop, &w->post_async, on_post);
-        w->post_async.data = w;
-        uv_unref((uv_handle_t *)&w->post_async);
-        uv_check_init(&w->loop, &w->pass_check);
-        w->pass_check.data = w;
-        uv_unref((uv_handle_t *)&w->pass_check);
-        uv_thread_create(&w->thread, worker_main, w);
-    }
-    return s;
-}
-
-int server_port(const server_t *s) { return s->port; }
-
-int server_wait(server_t *s) {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    int sig = 0;
-    sigwait(&set, &sig);
-    if (!s->cfg.quiet) fprintf(stderr, "atrium: %s received, finishing in-flight requests\n", strsignal(sig));
-    for (int i = 0; i < s->nworkers; i++) uv_async_send(&s->workers[i].stop_async);
-    /* In-flight requests get DRAIN_GRACE_MS to finish; then what they wait
-     * for is interrupted, so a long query cannot hold up the shutdown. */
-    uint64_t until = time_mono_us() + (uint64_t)DRAIN_GRACE_MS * 1000;
-    struct timespec ts;
-    time_mono_timespec(until, &ts);
-    pthread_mutex_lock(&s->done_lock);
-    while (s->running_workers > 0)
-        if (pthread_cond_timedwait(&s->done_cv, &s->done_lock, &ts) == ETIMEDOUT) break;
-    bool late = s->running_workers > 0;
-    pthread_mutex_unlock(&s->done_lock);
-    if (late && s->cfg.on_grace_expired) {
-        if (!s->cfg.quiet) fprintf(stderr, "atrium: interrupting requests still running after %d ms\n", DRAIN_GRACE_MS);
-        s->cfg.on_grace_expired(s->cfg.app);
-    }
-    for (int i = 0; i < s->nworkers; i++) {
-        uv_thread_join(&s->workers[i].thread);
-        pthread_mutex_destroy(&s->workers[i].post_lock);
-    }
-    pthread_mutex_destroy(&s->done_lock);
-    pthread_cond_destroy(&s->done_cv);
-    free(s->workers);
-    free(s);
-    return 0;
-}
