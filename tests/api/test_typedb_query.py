@@ -107,6 +107,10 @@ def test_given_rows(server, admin, db):
     assert d["s"]["value"] == "text" and d["i"]["value"] == 7 and d["f"]["value"] == 1.5
     assert d["b"]["value"] == 1 and d["n"] is None and d["blob"]["value"] == "AAE="
     err(query(server, admin, db, "SELECT :x", "read", givenRows=[{"x": [1]}]), 400, "TSV22")
+    bad = {"kind": "value", "value": "!!", "valueType": "string", "encoding": "base64"}
+    err(query(server, admin, db, "SELECT :x", "read", givenRows=[{"x": bad}]), 400, "TSV22")
+    err(query(server, admin, db, "SELECT :x", "read", givenRows=[{"x": {"encoding": "base64", "value": 5}}]), 400,
+        "TSV22")
     err(query(server, admin, db, "SELECT 1", "read", givenRows=[{}, {}]), 400, "TSV22")
 
 
