@@ -122,6 +122,7 @@ static db_t *db_alloc(void) {
     pthread_mutex_init(&d->state_lock, NULL);
     pthread_cond_init(&d->slot_cv, NULL);
     pthread_mutex_init(&d->schema_lock, NULL);
+    pthread_mutex_init(&d->schema_build_lock, NULL);
     return d;
 }
 
@@ -239,6 +240,7 @@ void db_release(db_t *d) {
         pthread_cond_destroy(&d->slot_cv);
         schema_forget(d);
         pthread_mutex_destroy(&d->schema_lock);
+        pthread_mutex_destroy(&d->schema_build_lock);
         free(d->name);
         free(d->path);
         free(d);

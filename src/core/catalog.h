@@ -40,9 +40,11 @@ typedef struct db {
      * sleep on slot_cv. Guarded by state_lock. */
     int running;
     pthread_cond_t slot_cv;
-    /* The shared schema snapshot (core/schema); guarded by schema_lock. */
+    /* The shared schema snapshot (core/schema): the pointer is guarded by
+     * schema_lock (held only to read or swap it); builds take
+     * schema_build_lock, one at a time. */
     void *schema;
-    pthread_mutex_t schema_lock;
+    pthread_mutex_t schema_lock, schema_build_lock;
 } db_t;
 
 /* Closes a database's live state; called when it is deleted or freed. */

@@ -277,14 +277,37 @@ void schema_release(const schema_t *s) {
 
 static void release_void(void *p) { schema_release(p); }
 
-const schema_t *schema_peek(db_t *d, store_db_t *c) {
-    int64_t cookie = store_schema_cookie(c);
-    if (cookie < 0 || pthread_mutex_trylock(&d->schema_lock) != 0) return NULL;
+/* d's shared snapshot if it describes cookie (a new reference), else NULL.
+ * schema_lock is only ever held for these few instructions. */
+static schema_t *shared_for(db_t *d, int64_t cookie) {
+    pthread_mutex_lock(&d->schema_lock);
     schema_t *cur = d->schema;
     if (cur && cur->cookie == cookie) __atomic_add_fetch(&cur->refs, 1, __ATOMIC_RELAXED);
     else cur = NULL;
     pthread_mutex_unlock(&d->schema_lock);
     return cur;
+}
+
+const schema_t *schema_peek(db_t *d, store_db_t *c) {
+    int64_t cookie = store_schema_cookie(c);
+    return cookie < 0 ? NULL : shared_for(d, cookie);
+}
+
+/* The connection's private snapshot (uncommitted changes, or an older read
+ * snapshot): kept for its next jobs; a rollback drops it, so a reused
+ * schema_version never finds undone changes. */
+static const schema_t *private_for(store_db_t *c, int64_t cookie, char *err, size_t errlen) {
+    schema_t *mine = store_get_aux(c);
+    if (mine && mine->cookie == cookie) {
+        __atomic_add_fetch(&mine->refs, 1, __ATOMIC_RELAXED);
+        return mine;
+    }
+    mine = (schema_t *)schema_load(c, err, errlen);
+    if (mine) {
+        __atomic_add_fetch(&mine->refs, 1, __ATOMIC_RELAXED);
+        store_set_aux(c, mine, release_void);
+    }
+    return mine;
 }
 
 const schema_t *schema_acquire(db_t *d, store_db_t *c, char *err, size_t errlen) {
@@ -295,42 +318,37 @@ const schema_t *schema_acquire(db_t *d, store_db_t *c, char *err, size_t errlen)
         snprintf(err, errlen, "%s", store_errmsg(c));
         return NULL;
     }
+    /* committed snapshots only are shared, and schema_version only grows
+     * when committed: the same number is the same schema */
+    schema_t *s = shared_for(d, cookie);
+    if (s) return s;
+    if (store_txn_writing(c)) return private_for(c, cookie, err, errlen);
+    /* one builder at a time; the others wait here, then find its snapshot */
+    pthread_mutex_lock(&d->schema_build_lock);
+    if ((s = shared_for(d, cookie))) {
+        pthread_mutex_unlock(&d->schema_build_lock);
+        return s;
+    }
     pthread_mutex_lock(&d->schema_lock);
     schema_t *cur = d->schema;
-    if (cur && cur->cookie == cookie) {
-        /* committed snapshots only are shared, and schema_version only
-         * grows when committed: the same number is the same schema */
-        __atomic_add_fetch(&cur->refs, 1, __ATOMIC_RELAXED);
-        pthread_mutex_unlock(&d->schema_lock);
-        return cur;
+    bool older = cur && cookie < cur->cookie;
+    pthread_mutex_unlock(&d->schema_lock);
+    if (older) {
+        pthread_mutex_unlock(&d->schema_build_lock);
+        return private_for(c, cookie, err, errlen);
     }
-    if (store_txn_writing(c) || (cur && cookie < cur->cookie)) {
-        /* uncommitted changes, or an older read snapshot: not for sharing.
-         * Kept on the connection for its next jobs (a rollback drops it,
-         * so a reused schema_version never finds undone changes). */
-        pthread_mutex_unlock(&d->schema_lock);
-        schema_t *mine = store_get_aux(c);
-        if (mine && mine->cookie == cookie) {
-            __atomic_add_fetch(&mine->refs, 1, __ATOMIC_RELAXED);
-            return mine;
-        }
-        mine = (schema_t *)schema_load(c, err, errlen);
-        if (mine) {
-            __atomic_add_fetch(&mine->refs, 1, __ATOMIC_RELAXED);
-            store_set_aux(c, mine, release_void);
-        }
-        return mine;
-    }
-    /* built once, under the lock: the other readers wait for it */
-    schema_t *s = load(c, cookie);
+    s = load(c, cookie);
     if (!s) {
-        pthread_mutex_unlock(&d->schema_lock);
+        pthread_mutex_unlock(&d->schema_build_lock);
         snprintf(err, errlen, "%s", store_errmsg(c));
         return NULL;
     }
     s->refs = 2; /* the database's and the caller's */
+    pthread_mutex_lock(&d->schema_lock);
+    cur = d->schema;
     d->schema = s;
     pthread_mutex_unlock(&d->schema_lock);
+    pthread_mutex_unlock(&d->schema_build_lock);
     schema_release(cur);
     return s;
 }

@@ -7,8 +7,8 @@
  *
  * A snapshot is immutable and reference-counted. One per database and
  * schema version is held on its db_t and shared by every reader: the
- * first connection to see a new schema_version builds it (once, under the
- * database's schema lock), the rest take a reference. A connection with
+ * first connection to see a new schema_version builds it (one builder at a
+ * time per database), the rest take a reference. A connection with
  * uncommitted schema changes (the writer mid-batch) gets a private
  * snapshot instead, so nothing a rollback may undo is ever shared.
  * Building reads every table's details (60 ms for 1,000 tables) and may
@@ -66,9 +66,9 @@ typedef struct {
  * it is current (d NULL: always a private one). NULL with a message on
  * error. Release it with schema_release. */
 const schema_t *schema_acquire(db_t *d, store_db_t *c, char *err, size_t errlen);
-/* The same without building or waiting: d's shared snapshot if it is the
- * one c sees and nobody holds the lock, else NULL (build it off the loop
- * with schema_acquire). For event-loop threads; a reference to release. */
+/* The same without building or waiting for a build: d's shared snapshot
+ * if it is the one c sees, else NULL (build it off the loop with
+ * schema_acquire). For event-loop threads; a reference to release. */
 const schema_t *schema_peek(db_t *d, store_db_t *c);
 /* A new private snapshot of what c sees now. */
 const schema_t *schema_load(store_db_t *c, char *err, size_t errlen);
