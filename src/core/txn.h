@@ -10,9 +10,17 @@
  *   queued hold is cancelled).
  * - Every transaction has a fixed deadline; a reaper thread closes it then
  *   (interrupting a running query).
- * - Requests on one transaction run one at a time, in arrival order.
- * All functions BLOCK (waiting for the writer, for their turn, for a
- * commit): call them off the event loop. */
+ * - Requests on one transaction run one at a time, in arrival order: each
+ *   enters the transaction's line (txn_enter) and, once its turn comes (and,
+ *   for a write or schema query, the writer is held), runs with it.
+ * Waiting never parks a thread: a request that cannot run yet is queued and
+ * its ready callback fires when its turn comes or the wait fails (lock
+ * timeout, deadline, close). The lock timeouts are kept by the reaper.
+ * Threads: every function may block briefly (opening a database for its
+ * writer, a COMMIT, a close interrupting a running query): call them off
+ * the event loop. ready callbacks run on the writer, reaper or a pool
+ * thread, possibly under the engine's locks: they must only hand off (e.g.
+ * http_post) and never call back into txn. */
 #ifndef ATRIUM_CORE_TXN_H
 #define ATRIUM_CORE_TXN_H
 #include <stdbool.h>
@@ -35,24 +43,51 @@ enum {
     TXN_E_QUERY,  /* the query failed: see err and *closed */
     TXN_E_COMMIT, /* COMMIT failed: see err; the transaction is closed */
     TXN_E_INTERNAL,
+    TXN_PENDING = 100, /* queued: the ready callback tells the outcome later */
 };
+
+/* rc 0: the turn is now the caller's (run exactly one of txn_query,
+ * txn_commit or txn_rollback with it); otherwise a TXN_E_* code. */
+typedef void (*txn_ready_fn)(void *ctx, int rc);
+
+/* A request's place in a transaction's line. The caller provides the
+ * storage and keeps it until the turn is used or ready has fired; the
+ * fields are the engine's. */
+typedef struct txn_turn {
+    struct txn *t;
+    struct txn_turn *next;
+    txn_ready_fn ready;
+    void *ctx;
+    bool wants_writer; /* a query on a write or schema transaction */
+    bool at_writer;    /* its turn came; it waits for the writer */
+    bool opening;      /* a schema transaction's open */
+} txn_turn_t;
 
 void txn_init(void);
 /* Closes every transaction and stops the reaper. */
 void txn_shutdown(void);
 
+/* Opens a transaction: 0 (id set), a TXN_E_* code, or TXN_PENDING (a
+ * schema transaction waits for the writer in turn: ready(ctx, 0) once it is
+ * open under id, else ready(ctx, TXN_E_*)). */
 int txn_open(db_t *d, int64_t owner, sql_class_t type, int64_t timeout_ms, int64_t lock_timeout_ms,
-             char id[UUID_LEN + 1], err_t *e);
+             char id[UUID_LEN + 1], txn_turn_t *turn, txn_ready_fn ready, void *ctx, err_t *e);
 /* Every request on a transaction is checked against the actor presenting
  * it: its principal must own the transaction, and its token must carry
  * the transaction type's right on the database (else TXN_E_NOT_OWNER). */
-/* Runs a (multi-statement, atomic) query; rows of the last statement go to
- * the sink. On TXN_E_QUERY, *closed tells whether it closed the
- * transaction (execution errors do; prepare-time ones do not). */
-int txn_query(const char *id, const actor_t *caller, const char *sql, size_t len, const sql_opts_t *opts,
-              const sql_sink_t *sink, void *ctx, sql_result_t *res, bool *closed, sql_class_t *type, err_t *e);
-int txn_commit(const char *id, const actor_t *caller, sql_class_t *type, err_t *e);
-int txn_rollback(const char *id, const actor_t *caller, err_t *e);
+/* Joins the line of the caller's transaction id; query says whether the
+ * request is a query (which, on a write or schema transaction, needs the
+ * writer). 0: the turn is the caller's now; TXN_PENDING: ready fires later
+ * (never inside this call); else a TXN_E_* code. */
+int txn_enter(txn_turn_t *turn, const char *id, const actor_t *caller, bool query, txn_ready_fn ready, void *ctx);
+/* With the turn: runs a (multi-statement, atomic) query; rows of the last
+ * statement go to the sink. On TXN_E_QUERY, *closed tells whether it
+ * closed the transaction (execution errors do; prepare-time ones do not).
+ * Each of these three ends the turn. */
+int txn_query(txn_turn_t *turn, const char *sql, size_t len, const sql_opts_t *opts, const sql_sink_t *sink,
+              void *ctx, sql_result_t *res, bool *closed, sql_class_t *type, err_t *e);
+int txn_commit(txn_turn_t *turn, sql_class_t *type, err_t *e);
+int txn_rollback(txn_turn_t *turn, err_t *e);
 /* Unknown ids close fine (0). */
 int txn_close(const char *id, const actor_t *caller);
 /* Marks every transaction closing and interrupts running queries, without

@@ -102,7 +102,7 @@ class Server:
 def server(tmp_path_factory):
     s = Server(tmp_path_factory.mktemp("data"))
     yield s
-    assert s.stop() == 0
+    assert s.stop() == 0, s.log()[-6000:]
 
 
 @pytest.fixture(scope="module")

@@ -168,43 +168,69 @@ def test_sigterm_interrupts_long_statements(fresh):
     in_txn.close()
 
 
-def test_waiting_transactions_cannot_take_the_thread_pool(fresh):
+def test_waiting_transactions_take_no_threads(fresh):
+    """Requests waiting in transactions' lines hold no pool thread: more of
+    them than the pool has threads all wait, the pool serves everyone else
+    meanwhile, and each gets the writer in turn once the one before commits."""
     s = fresh()
     admin = s.signin()
     s.req("POST", "/v1/databases/held", token=admin)
     hold = s.req("POST", "/v1/transactions/open", token=admin,
                  json={"databaseName": "held", "transactionType": "schema"}).json()["transactionId"]
-    n = 70  # more than the pool's 64 threads
+    s.req("POST", f"/v1/transactions/{hold}/query", token=admin, json={"query": "CREATE TABLE x(a)"})
+    n = 80  # more than the pool's 64 threads
     tids = [s.req("POST", "/v1/transactions/open", token=admin, json={
         "databaseName": "held", "transactionType": "write",
-        "transactionOptions": {"schemaLockAcquireTimeoutMillis": 60000}}).json()["transactionId"]
+        "transactionOptions": {"schemaLockAcquireTimeoutMillis": 120000}}).json()["transactionId"]
         for _ in range(n)]
 
-    def first_query(t):
-        return s.req("POST", f"/v1/transactions/{t}/query", token=admin,
-                     json={"query": "CREATE TABLE IF NOT EXISTS x(a)"})
+    def write_and_commit(i, t):
+        r = s.req("POST", f"/v1/transactions/{t}/query", token=admin,
+                  json={"query": f"INSERT INTO x VALUES ({i})"})
+        if r.status_code != 200:
+            return r
+        return s.req("POST", f"/v1/transactions/{t}/commit", token=admin)
+    import time
+    import requests
     with concurrent.futures.ThreadPoolExecutor(n) as ex:
-        futs = [ex.submit(first_query, t) for t in tids]
-        # those that cannot wait give up at once with TXN1 (the others wait
-        # for the writer until their transactions close, below)
-        import time
-        while sum(f.done() for f in futs) < n - 16:
-            time.sleep(0.05)
-        done = [f.result() for f in futs if f.done()]
-        # ...while the rest are still waiting (the held writer is not given
-        # up before the closes below)
-        assert any(not f.done() for f in futs)
-        assert all(r.status_code == 400 and r.json()["code"] == "TXN1" for r in done), [r.text for r in done[:3]]
+        futs = [ex.submit(write_and_commit, i, t) for i, t in enumerate(tids)]
+        time.sleep(1.0 * SLOW)
+        assert not any(f.done() for f in futs)  # all wait for the held writer
         # the pool still serves everyone else: a sign-in (Argon2id runs there)
-        import requests
         r = requests.post(s.url + "/v1/signin", json={"username": "admin", "password": "s3cret-admin"},
                           timeout=20 * SLOW)
         assert r.status_code == 200
-        # closing the transactions ends the waits too
-        for t in tids + [hold]:
-            s.req("POST", f"/v1/transactions/{t}/close", token=admin)
-        rest = [f.result() for f in futs]
-    assert all(r.status_code < 500 for r in rest)
+        assert s.req("POST", f"/v1/transactions/{hold}/commit", token=admin).status_code == 200
+        done = [f.result(timeout=60 * SLOW) for f in futs]
+    assert all(r.status_code == 200 for r in done), [r.text for r in done if r.status_code != 200][:3]
+    r = s.req("POST", "/v1/query", token=admin, json={
+        "databaseName": "held", "transactionType": "read", "query": "SELECT count(*) AS n FROM x"})
+    assert r.json()["answers"][0]["data"]["n"]["value"] == n
+
+
+def test_closing_ends_waits_in_line(fresh):
+    s = fresh()
+    admin = s.signin()
+    s.req("POST", "/v1/databases/held", token=admin)
+    hold = s.req("POST", "/v1/transactions/open", token=admin,
+                 json={"databaseName": "held", "transactionType": "schema"}).json()["transactionId"]
+    t = s.req("POST", "/v1/transactions/open", token=admin, json={
+        "databaseName": "held", "transactionType": "write",
+        "transactionOptions": {"schemaLockAcquireTimeoutMillis": 60000}}).json()["transactionId"]
+
+    def query():
+        return s.req("POST", f"/v1/transactions/{t}/query", token=admin, json={"query": "SELECT 1"})
+    import time
+    with concurrent.futures.ThreadPoolExecutor(4) as ex:
+        futs = [ex.submit(query) for _ in range(4)]  # one waits for the writer, three for their turn
+        time.sleep(0.5 * SLOW)
+        assert not any(f.done() for f in futs)
+        assert s.req("POST", f"/v1/transactions/{t}/close", token=admin).status_code == 200
+        codes = sorted((f.result(timeout=10 * SLOW).status_code, f.result().json()["code"]) for f in futs)
+    # the one at the writer was interrupted by the close; the others find no transaction
+    assert codes == [(400, "TSV13")] + [(404, "TSV12")] * 3, codes
+    # the held writer was never given up
+    assert s.req("POST", f"/v1/transactions/{hold}/commit", token=admin).status_code == 200
 
 
 def test_datasette_table_pages_are_bounded_too(big):

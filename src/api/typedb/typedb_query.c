@@ -26,7 +26,7 @@
 #define DEFAULT_ANSWERS 10000
 #define DEFAULT_TXN_TIMEOUT_MS 300000
 
-typedef struct {
+typedef struct q_job {
     api_write_t w; /* the write job */
     db_t *db;
     char *sql;
@@ -45,6 +45,14 @@ typedef struct {
     int txn_rc;
     bool txn_closed;
     int64_t lock_ms, timeout_ms;
+    /* waiting in the transaction's line (see turn_arrive) */
+    http_req_t *r;
+    txn_turn_t turn;
+    bool pending;
+    int ready_rc;                                 /* what ready said (read after both arrived) */
+    int arrivals;                                 /* atomic */
+    void (*step)(struct q_job *j);                /* runs with the turn, off the loop */
+    void (*finish)(http_req_t *r, struct q_job *j); /* answers, on the loop */
 } q_job_t;
 
 static void free_job(q_job_t *j) {
@@ -431,13 +439,70 @@ static void respond_ok_or(http_req_t *r, q_job_t *j) {
     free_job(j);
 }
 
-static void open_work(void *data) {
-    q_job_t *j = data;
-    j->txn_rc = txn_open(j->db, j->caller, j->type, j->timeout_ms, j->lock_ms, j->txn_id, &j->out.err);
+static void step_query(q_job_t *j);
+
+/* A transaction request that must wait for its turn (or for the writer)
+ * holds no thread meanwhile: the pool job that joined the line and the
+ * engine's ready callback each arrive here, in either order, and the second
+ * moves the request on. */
+static void turn_resume(http_req_t *r, void *data);
+
+static void turn_arrive(q_job_t *j, bool on_loop) {
+    if (__atomic_add_fetch(&j->arrivals, 1, __ATOMIC_ACQ_REL) < 2) return;
+    if (on_loop) turn_resume(j->r, j);
+    else http_post(j->r, turn_resume, j);
 }
 
-static void open_done(http_req_t *r, void *data) {
+/* Any thread, possibly under the engine's locks: only hands off. */
+static void turn_ready(void *ctx, int rc) {
+    q_job_t *j = ctx;
+    j->ready_rc = rc;
+    turn_arrive(j, false);
+}
+
+static void step_work(void *data) {
     q_job_t *j = data;
+    j->step(j);
+}
+
+static void step_done(http_req_t *r, void *data) {
+    q_job_t *j = data;
+    if (j->pending) {
+        turn_arrive(j, true);
+        return;
+    }
+    j->finish(r, j);
+}
+
+static void turn_resume(http_req_t *r, void *data) {
+    q_job_t *j = data;
+    j->pending = false;
+    j->txn_rc = j->ready_rc;
+    if (j->txn_rc || !j->step) {
+        j->finish(r, j); /* the wait failed, or an open that needs no step succeeded */
+        return;
+    }
+    http_defer(r, step_work, step_done, j);
+}
+
+/* Joins the line; with the turn at once, runs the step here too. */
+static void enter_then_step(void *data) {
+    q_job_t *j = data;
+    int rc = txn_enter(&j->turn, j->txn_id, &j->actor, j->step == step_query, turn_ready, j);
+    j->pending = rc == TXN_PENDING;
+    if (!j->pending) j->txn_rc = rc;
+    if (rc == 0) j->step(j);
+}
+
+static void open_work(void *data) {
+    q_job_t *j = data;
+    int rc = txn_open(j->db, j->caller, j->type, j->timeout_ms, j->lock_ms, j->txn_id, &j->turn, turn_ready, j,
+                      &j->out.err);
+    j->pending = rc == TXN_PENDING;
+    if (!j->pending) j->txn_rc = rc;
+}
+
+static void open_finish(http_req_t *r, q_job_t *j) {
     if (respond_txn_error(r, j)) {
         free_job(j);
         return;
@@ -463,7 +528,9 @@ static void h_open(http_req_t *r) {
         j->caller = a.principal_id;
         j->timeout_ms = timeout_ms;
         j->lock_ms = lock_ms;
-        http_defer(r, open_work, open_done, j);
+        j->r = r;
+        j->finish = open_finish;
+        http_defer(r, open_work, step_done, j);
     }
     json_decref(body);
 }
@@ -482,18 +549,25 @@ static q_job_t *txn_job(http_req_t *r) {
     snprintf(j->txn_id, sizeof j->txn_id, "%s", id.data);
     j->caller = a.principal_id;
     j->actor = a;
+    j->r = r;
     buf_free(&id);
     return j;
 }
 
-static void tq_work(void *data) {
-    q_job_t *j = data;
+/* Joins the transaction's line; with the turn (now or later) runs step. */
+static void enter_line(http_req_t *r, q_job_t *j, void (*step)(q_job_t *), void (*finish)(http_req_t *, q_job_t *)) {
+    j->step = step;
+    j->finish = finish;
+    http_defer(r, enter_then_step, step_done, j);
+}
+
+static void step_query(q_job_t *j) {
     buf_init(&j->out.rows);
     jw_init(&j->out.w, &j->out.rows, 0);
     jw_arr_begin(&j->out.w);
     sql_opts_t o = {.max_rows = j->limit, .bind = bind_given, .bind_ctx = j, .out = &j->out.rows};
-    j->txn_rc = txn_query(j->txn_id, &j->actor, j->sql, strlen(j->sql), &o, &sink, j, &j->out.res, &j->txn_closed,
-                          &j->type, &j->out.err);
+    j->txn_rc = txn_query(&j->turn, j->sql, strlen(j->sql), &o, &sink, j, &j->out.res, &j->txn_closed, &j->type,
+                          &j->out.err);
     jw_arr_end(&j->out.w);
     if (j->txn_rc == TXN_E_QUERY) {
         j->out.rc = -1;
@@ -502,7 +576,7 @@ static void tq_work(void *data) {
     }
 }
 
-static void tq_done(http_req_t *r, void *data) { respond(r, data); }
+static void query_finish(http_req_t *r, q_job_t *j) { respond(r, j); }
 
 static void h_txn_query(http_req_t *r) {
     q_job_t *j = txn_job(r);
@@ -515,38 +589,34 @@ static void h_txn_query(http_req_t *r) {
         j->sql = xstrndup(sql, len);
         j->given = given ? json_incref(given) : NULL;
         json_decref(body);
-        http_defer(r, tq_work, tq_done, j);
+        enter_line(r, j, step_query, query_finish);
         return;
     }
     json_decref(body);
     free_job(j);
 }
 
-static void commit_work(void *data) {
-    q_job_t *j = data;
-    j->txn_rc = txn_commit(j->txn_id, &j->actor, &j->type, &j->out.err);
-}
+static void step_commit(q_job_t *j) { j->txn_rc = txn_commit(&j->turn, &j->type, &j->out.err); }
 
-static void rollback_work(void *data) {
-    q_job_t *j = data;
-    j->txn_rc = txn_rollback(j->txn_id, &j->actor, &j->out.err);
-}
+static void step_rollback(q_job_t *j) { j->txn_rc = txn_rollback(&j->turn, &j->out.err); }
 
 static void close_work(void *data) {
     q_job_t *j = data;
     j->txn_rc = txn_close(j->txn_id, &j->actor);
 }
 
+static void simple_finish(http_req_t *r, q_job_t *j) { respond_ok_or(r, j); }
+
 static void simple_done(http_req_t *r, void *data) { respond_ok_or(r, data); }
 
 static void h_commit(http_req_t *r) {
     q_job_t *j = txn_job(r);
-    if (j) http_defer(r, commit_work, simple_done, j);
+    if (j) enter_line(r, j, step_commit, simple_finish);
 }
 
 static void h_rollback(http_req_t *r) {
     q_job_t *j = txn_job(r);
-    if (j) http_defer(r, rollback_work, simple_done, j);
+    if (j) enter_line(r, j, step_rollback, simple_finish);
 }
 
 static void h_close(http_req_t *r) {
