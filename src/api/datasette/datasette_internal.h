@@ -1,6 +1,6 @@
 /* datasette_internal: what the Datasette face's files share (datasette.c:
  * routing, errors, instance views; datasette_query.c: custom SQL; datasette_table.c: table and
- * row pages, CSV; datasette_write.c: the JSON write API). Private to them. */
+ * row pages, CSV; datasette_write.c and datasette_create.c: the JSON write API). Private to them. */
 #ifndef ATRIUM_API_DATASETTE_INTERNAL_H
 #define ATRIUM_API_DATASETTE_INTERNAL_H
 #include <stdbool.h>

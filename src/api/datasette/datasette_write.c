@@ -10,7 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "api/datasette/datasette_internal.h"
+#include "api/datasette/datasette_write.h"
 #include "core/value.h"
 #include "core/dbh.h"
 #include "core/rows.h"
@@ -20,37 +20,22 @@
 
 #define MAX_BODY (2u * 1024 * 1024)
 
-typedef struct {
-    api_write_t w; /* the write job */
-    api_out_t res; /* its outcome (rc only: messages go to errs) */
-    db_t *db;
-    char *op, *table, *id_seg, *host;
-    json_t *body;
-    char *json_err;
-    bool can_write, can_schema;
-    int max_rows;
-    /* outcome */
-    int status;
-    char **errs;
-    int nerrs;
-    buf_t out;
-} wjob_t;
 
 static void add_err(wjob_t *j, const char *msg) {
     j->errs = xrealloc(j->errs, (size_t)(j->nerrs + 1) * sizeof *j->errs);
     j->errs[j->nerrs++] = xstrdup(msg);
 }
 
-static int fail(wjob_t *j, int status, const char *msg) {
+int dsw_fail(wjob_t *j, int status, const char *msg) {
     j->status = status;
     if (msg) add_err(j, msg);
     return -1;
 }
 
-static int failf(wjob_t *j, int status, const char *f, const char *a) {
+int dsw_failf(wjob_t *j, int status, const char *f, const char *a) {
     buf_t b = BUF_INIT;
     buf_printf(&b, f, a);
-    fail(j, status, b.data);
+    dsw_fail(j, status, b.data);
     buf_free(&b);
     return -1;
 }
@@ -90,30 +75,20 @@ static char *py_json_error(const char *s, size_t n, const json_error_t *je) {
 
 /* ---- cells --------------------------------------------------------------- */
 
-static void py_dumps(buf_t *b, json_t *v) {
+void dsw_py_dumps(buf_t *b, json_t *v) {
     jw_t w;
     jw_init(&w, b, DS_JW);
     jw_json(&w, v); /* Python's json.dumps separators */
 }
 
-/* One JSON row object as cells for core/rows (§10 cell rules): scalars
- * as they are, {"$base64": …} as a blob, {"$raw": v} as v, other lists
- * and objects as their JSON text. Text values point into the body. */
-typedef struct {
-    int n;
-    rcell_t *cells;
-    buf_t *scratch; /* per cell: decoded blobs and JSON texts */
-} jrow_t;
-
-static void jrow_free(jrow_t *r) {
+void dsw_jrow_free(jrow_t *r) {
     for (int i = 0; i < r->n; i++) buf_free(&r->scratch[i]);
     free(r->scratch);
     free(r->cells);
     memset(r, 0, sizeof *r);
 }
 
-/* -1 (answered 400) on a bad $base64 value. */
-static int jrow_from(wjob_t *j, json_t *obj, jrow_t *r) {
+int dsw_jrow_from(wjob_t *j, json_t *obj, jrow_t *r) {
     size_t size = json_object_size(obj);
     r->n = 0;
     r->cells = xcalloc(size + 1, sizeof *r->cells);
@@ -125,20 +100,20 @@ static int jrow_from(wjob_t *j, json_t *obj, jrow_t *r) {
         buf_t *b = &r->scratch[r->n++];
         c->name = k;
         int kind = value_from_json(v, VJ_IN_DATASETTE, &c->v, b, NULL);
-        if (kind < 0) return fail(j, 400, "Invalid $base64 encoded value");
+        if (kind < 0) return dsw_fail(j, 400, "Invalid $base64 encoded value");
         if (kind == VALUE_COMPOSITE) {
             json_t *raw = json_is_object(v) && json_object_size(v) == 1 ? json_object_get(v, "$raw") : NULL;
-            py_dumps(b, raw ? raw : v);
+            dsw_py_dumps(b, raw ? raw : v);
             c->v = (store_value_t){.type = SV_TEXT, .p = b->data ? b->data : "", .n = b->len};
         }
     }
     return 0;
 }
 
-static int rows_fail(wjob_t *j, err_t *e) { return fail(j, 400, e->msg); }
+int dsw_rows_fail(wjob_t *j, err_t *e) { return dsw_fail(j, 400, e->msg); }
 
-static int exec_sql(wjob_t *j, store_db_t *c, const char *sql) {
-    return store_exec(c, sql) < 0 ? fail(j, 400, store_errmsg(c)) : 0;
+int dsw_exec_sql(wjob_t *j, store_db_t *c, const char *sql) {
+    return store_exec(c, sql) < 0 ? dsw_fail(j, 400, store_errmsg(c)) : 0;
 }
 
 /* The rows a write returns, as objects. */
@@ -164,18 +139,18 @@ static int add_missing_columns(wjob_t *j, store_db_t *c, const tinfo_t *t, jrow_
     for (size_t i = 0; i < n; i++)
         for (int x = 0; x < rows[i].n; x++) all[k++] = rows[i].cells[x];
     err_t e = {0};
-    int rc = rows_add_columns(c, t, all, total, &e) < 0 ? rows_fail(j, &e) : 0;
+    int rc = rows_add_columns(c, t, all, total, &e) < 0 ? dsw_rows_fail(j, &e) : 0;
     free(all);
     return rc;
 }
 
-static int add_missing_columns_json(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t *rows) {
+int dsw_add_missing_columns_json(wjob_t *j, store_db_t *c, const tinfo_t *t, json_t *rows) {
     size_t n = json_array_size(rows);
     jrow_t *cells = xcalloc(n + 1, sizeof *cells);
     int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) rc = jrow_from(j, json_array_get(rows, i), &cells[i]);
+    for (size_t i = 0; i < n && rc == 0; i++) rc = dsw_jrow_from(j, json_array_get(rows, i), &cells[i]);
     if (rc == 0) rc = add_missing_columns(j, c, t, cells, n);
-    for (size_t i = 0; i < n; i++) jrow_free(&cells[i]);
+    for (size_t i = 0; i < n; i++) dsw_jrow_free(&cells[i]);
     free(cells);
     return rc;
 }
@@ -208,7 +183,7 @@ static int by_rowid(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-static rows_conflict_t conflict_of(bool ignore, bool replace) {
+rows_conflict_t dsw_conflict_of(bool ignore, bool replace) {
     return ignore ? ROWS_IGNORE : replace ? ROWS_REPLACE : ROWS_PLAIN;
 }
 
@@ -255,7 +230,7 @@ static int check_rows(wjob_t *j, const tinfo_t *t, json_t *rows, bool upsert, bo
             buf_free(&bad);
         }
     }
-    if (j->nerrs) return fail(j, 400, NULL);
+    if (j->nerrs) return dsw_fail(j, 400, NULL);
     return 0;
 }
 
@@ -263,21 +238,21 @@ static int check_rows(wjob_t *j, const tinfo_t *t, json_t *rows, bool upsert, bo
  * (owned). */
 static int body_rows(wjob_t *j, bool upsert, json_t **rows_out, bool *ret, bool *ignore, bool *replace, bool *alter) {
     json_t *b = j->body;
-    if (!b) return fail(j, 400, j->json_err);
-    if (!json_is_object(b)) return fail(j, 400, "JSON must be a dictionary");
+    if (!b) return dsw_fail(j, 400, j->json_err);
+    if (!json_is_object(b)) return dsw_fail(j, 400, "JSON must be a dictionary");
     json_t *row = json_object_get(b, "row"), *rows = json_object_get(b, "rows");
-    if (!row && !rows) return fail(j, 400, "JSON must have one or other of \"row\" or \"rows\"");
-    if (row && rows) return fail(j, 400, "Cannot use \"row\" and \"rows\" at the same time");
-    if (row && !json_is_object(row)) return fail(j, 400, "\"row\" must be a dictionary");
-    if (rows && !json_is_array(rows)) return fail(j, 400, "\"rows\" must be a list");
+    if (!row && !rows) return dsw_fail(j, 400, "JSON must have one or other of \"row\" or \"rows\"");
+    if (row && rows) return dsw_fail(j, 400, "Cannot use \"row\" and \"rows\" at the same time");
+    if (row && !json_is_object(row)) return dsw_fail(j, 400, "\"row\" must be a dictionary");
+    if (rows && !json_is_array(rows)) return dsw_fail(j, 400, "\"rows\" must be a list");
     if (rows) {
         size_t i;
         json_t *x;
-        json_array_foreach(rows, i, x) if (!json_is_object(x)) return fail(j, 400, "\"rows\" must be a list of dictionaries");
+        json_array_foreach(rows, i, x) if (!json_is_object(x)) return dsw_fail(j, 400, "\"rows\" must be a list of dictionaries");
         if ((int)json_array_size(rows) > j->max_rows) {
             char m[80];
             snprintf(m, sizeof m, "Too many rows, maximum allowed is %d", j->max_rows);
-            return fail(j, 400, m);
+            return dsw_fail(j, 400, m);
         }
     }
     buf_t bad = BUF_INIT;
@@ -290,7 +265,7 @@ static int body_rows(wjob_t *j, bool upsert, json_t **rows_out, bool *ret, bool 
             buf_printf(&bad, "%s\"%s\"", nbad++ ? ", " : "", k);
     }
     if (nbad) {
-        failf(j, 400, "Invalid parameter: %s", bad.data);
+        dsw_failf(j, 400, "Invalid parameter: %s", bad.data);
         buf_free(&bad);
         return -1;
     }
@@ -298,10 +273,10 @@ static int body_rows(wjob_t *j, bool upsert, json_t **rows_out, bool *ret, bool 
     *ignore = json_is_true(json_object_get(b, "ignore"));
     *replace = json_is_true(json_object_get(b, "replace"));
     *alter = json_is_true(json_object_get(b, "alter"));
-    if (*ignore && *replace) return fail(j, 400, "Cannot use \"ignore\" and \"replace\" at the same time");
-    if (upsert && (*ignore || *replace)) return fail(j, 400, "Upsert does not support ignore or replace");
-    if (*replace && !j->can_write) return fail(j, 403, "Permission denied: need update-row to use \"replace\"");
-    if (*alter && !j->can_schema) return fail(j, 403, "Permission denied for alter-table");
+    if (*ignore && *replace) return dsw_fail(j, 400, "Cannot use \"ignore\" and \"replace\" at the same time");
+    if (upsert && (*ignore || *replace)) return dsw_fail(j, 400, "Upsert does not support ignore or replace");
+    if (*replace && !j->can_write) return dsw_fail(j, 403, "Permission denied: need update-row to use \"replace\"");
+    if (*alter && !j->can_schema) return dsw_fail(j, 403, "Permission denied for alter-table");
     if (row) {
         rows = json_array();
         json_array_append(rows, row);
@@ -333,7 +308,7 @@ static int do_insert(wjob_t *j, store_db_t *c, const tinfo_t *t, bool upsert) {
     int rc = check_rows(j, t, rows, upsert, alter);
     size_t n = json_array_size(rows);
     jrow_t *cells = xcalloc(n + 1, sizeof *cells);
-    for (size_t i = 0; i < n && rc == 0; i++) rc = jrow_from(j, json_array_get(rows, i), &cells[i]);
+    for (size_t i = 0; i < n && rc == 0; i++) rc = dsw_jrow_from(j, json_array_get(rows, i), &cells[i]);
     char *table = xstrdup(t->name);
     char msg[256];
     const schema_t *grown = NULL; /* the schema after alter */
@@ -342,7 +317,7 @@ static int do_insert(wjob_t *j, store_db_t *c, const tinfo_t *t, bool upsert) {
         if (rc == 0) {
             grown = schema_acquire(j->db, c, msg, sizeof msg);
             t = grown ? schema_find(grown, table) : NULL;
-            if (!t) rc = fail(j, 400, grown ? "Table not found" : msg);
+            if (!t) rc = dsw_fail(j, 400, grown ? "Table not found" : msg);
         }
     }
     refs_t refs = {0};
@@ -350,8 +325,8 @@ static int do_insert(wjob_t *j, store_db_t *c, const tinfo_t *t, bool upsert) {
     for (size_t i = 0; i < n && rc == 0; i++) {
         rref_t ref = {0};
         rc = upsert ? rows_upsert(c, t, cells[i].cells, cells[i].n, &ref, &e)
-                    : rows_insert(c, t, cells[i].cells, cells[i].n, conflict_of(ignore, replace), &ref, &e);
-        if (rc < 0) rows_fail(j, &e);
+                    : rows_insert(c, t, cells[i].cells, cells[i].n, dsw_conflict_of(ignore, replace), &ref, &e);
+        if (rc < 0) dsw_rows_fail(j, &e);
         refs_add(&refs, &ref);
         rref_free(&ref);
     }
@@ -362,7 +337,7 @@ static int do_insert(wjob_t *j, store_db_t *c, const tinfo_t *t, bool upsert) {
     }
     refs_free(&refs);
     schema_release(grown);
-    for (size_t i = 0; i < n; i++) jrow_free(&cells[i]);
+    for (size_t i = 0; i < n; i++) dsw_jrow_free(&cells[i]);
     free(cells);
     free(table);
     json_decref(rows);
@@ -391,7 +366,7 @@ static int find_record(wjob_t *j, store_db_t *c, const tinfo_t *t, rref_t *ref) 
     }
     int rc = 0;
     if (parts != nk) {
-        rc = fail(j, 400, "URL row identifier does not match the primary key for this table");
+        rc = dsw_fail(j, 400, "URL row identifier does not match the primary key for this table");
         goto out;
     }
     rcell_t key[ROWS_MAX_KEY];
@@ -399,7 +374,7 @@ static int find_record(wjob_t *j, store_db_t *c, const tinfo_t *t, rref_t *ref) 
     err_t e = {0};
     int found = rows_find(c, t, key, nk, ref, &e);
     if (found < 0) {
-        rc = rows_fail(j, &e);
+        rc = dsw_rows_fail(j, &e);
     } else if (!found) {
         /* Python's repr of the list of key strings */
         buf_t m = BUF_INIT;
@@ -415,7 +390,7 @@ static int find_record(wjob_t *j, store_db_t *c, const tinfo_t *t, rref_t *ref) 
             buf_putc(&m, dq ? '"' : '\'');
         }
         buf_puts(&m, "]");
-        rc = fail(j, 404, m.data);
+        rc = dsw_fail(j, 404, m.data);
         buf_free(&m);
     }
 out:
@@ -432,12 +407,12 @@ static int do_update(wjob_t *j, store_db_t *c, const tinfo_t *t) {
 }
 
 static int update_record(wjob_t *j, store_db_t *c, const tinfo_t *t, rref_t *ref) {
-    if (!j->can_write) return fail(j, 403, "Permission denied");
+    if (!j->can_write) return dsw_fail(j, 403, "Permission denied");
     json_t *b = j->body;
-    if (!b) return fail(j, 400, j->json_err);
-    if (!json_is_object(b)) return fail(j, 400, "JSON must be a dictionary");
+    if (!b) return dsw_fail(j, 400, j->json_err);
+    if (!json_is_object(b)) return dsw_fail(j, 400, "JSON must be a dictionary");
     json_t *upd = json_object_get(b, "update");
-    if (!json_is_object(upd)) return fail(j, 400, "JSON must contain an update dictionary");
+    if (!json_is_object(upd)) return dsw_fail(j, 400, "JSON must contain an update dictionary");
     buf_t bad = BUF_INIT;
     int nbad = 0;
     const char *k;
@@ -447,18 +422,18 @@ static int update_record(wjob_t *j, store_db_t *c, const tinfo_t *t, rref_t *ref
             buf_printf(&bad, "%s%s", nbad++ ? ", " : "", k);
     }
     if (nbad) {
-        failf(j, 400, "Invalid keys: %s", bad.data);
+        dsw_failf(j, 400, "Invalid keys: %s", bad.data);
         buf_free(&bad);
         return -1;
     }
     bool alter = json_is_true(json_object_get(b, "alter"));
-    if (alter && !j->can_schema) return fail(j, 403, "Permission denied for alter-table");
+    if (alter && !j->can_schema) return dsw_fail(j, 403, "Permission denied for alter-table");
     jrow_t cells = {0};
-    int rc = jrow_from(j, upd, &cells);
+    int rc = dsw_jrow_from(j, upd, &cells);
     char *table = xstrdup(t->name);
     err_t e = {0};
     if (rc == 0 && alter) rc = add_missing_columns(j, c, t, &cells, 1);
-    if (rc == 0 && rows_update(c, t, ref, cells.cells, cells.n, &e) < 0) rc = rows_fail(j, &e);
+    if (rc == 0 && rows_update(c, t, ref, cells.cells, cells.n, &e) < 0) rc = dsw_rows_fail(j, &e);
     if (rc == 0) {
         j->status = 200;
         if (json_is_true(json_object_get(b, "return"))) {
@@ -473,7 +448,7 @@ static int update_record(wjob_t *j, store_db_t *c, const tinfo_t *t, rref_t *ref
             buf_puts(&j->out, "{\"ok\": true}");
         }
     }
-    jrow_free(&cells);
+    dsw_jrow_free(&cells);
     free(table);
     return rc;
 }
@@ -481,9 +456,9 @@ static int update_record(wjob_t *j, store_db_t *c, const tinfo_t *t, rref_t *ref
 static int do_delete(wjob_t *j, store_db_t *c, const tinfo_t *t) {
     rref_t ref = {0};
     int rc = find_record(j, c, t, &ref);
-    if (rc == 0 && !j->can_write) rc = fail(j, 403, "Permission denied");
+    if (rc == 0 && !j->can_write) rc = dsw_fail(j, 403, "Permission denied");
     err_t e = {0};
-    if (rc == 0 && rows_delete(c, t, &ref, &e) < 0) rc = rows_fail(j, &e);
+    if (rc == 0 && rows_delete(c, t, &ref, &e) < 0) rc = dsw_rows_fail(j, &e);
     rref_free(&ref);
     if (rc == 0) {
         j->status = 200;
@@ -495,7 +470,7 @@ static int do_delete(wjob_t *j, store_db_t *c, const tinfo_t *t) {
 /* ---- drop ------------------------------------------------------------------ */
 
 static int do_drop(wjob_t *j, store_db_t *c, const tinfo_t *t) {
-    if (!j->can_schema) return fail(j, 403, "Permission denied");
+    if (!j->can_schema) return dsw_fail(j, 403, "Permission denied");
     json_t *b = j->body;
     bool confirm = b && json_is_object(b) && json_is_true(json_object_get(b, "confirm"));
     buf_t sql = BUF_INIT;
@@ -524,334 +499,13 @@ static int do_drop(wjob_t *j, store_db_t *c, const tinfo_t *t) {
     } else {
         buf_puts(&sql, "DROP TABLE ");
         sql_quote(&sql, t->name, '"');
-        rc = exec_sql(j, c, sql.data);
+        rc = dsw_exec_sql(j, c, sql.data);
         if (rc == 0) {
             j->status = 200;
             buf_puts(&j->out, "{\"ok\": true}");
         }
     }
     buf_free(&sql);
-    return rc;
-}
-
-/* ---- create ------------------------------------------------------------------ */
-
-/* The SQL type for a column of the rows form: from every non-null value. */
-static const char *infer_type(json_t *rows, const char *col) {
-    bool in = false, re = false, tx = false, bl = false, other = false;
-    size_t i;
-    json_t *row;
-    json_array_foreach(rows, i, row) {
-        json_t *v = json_object_get(row, col);
-        if (!v || json_is_null(v)) continue;
-        if (json_is_integer(v) || json_is_boolean(v)) in = true;
-        else if (json_is_real(v)) re = true;
-        else if (json_is_string(v)) tx = true;
-        else if (json_is_object(v) && json_object_get(v, "$base64")) bl = true;
-        else other = true;
-    }
-    if (other) return "TEXT";
-    if (bl && !in && !re) return "BLOB";
-    if (tx || bl) return "TEXT";
-    if (re) return "REAL";
-    if (in) return "INTEGER";
-    return "TEXT";
-}
-
-
-typedef struct {
-    const char *name, *type;
-    json_t *def; /* the column object (columns form) or NULL */
-} newcol_t;
-
-static int build_create(wjob_t *j, const schema_t *s, const char *table, newcol_t *cols, int n, json_t *pks,
-                        buf_t *sql) {
-    buf_puts(sql, "CREATE TABLE ");
-    sql_quote(sql, table, '"');
-    buf_puts(sql, " (\n");
-    int npk = pks ? (int)json_array_size(pks) : 0;
-    for (int i = 0; i < n; i++) {
-        json_t *d = cols[i].def;
-        buf_puts(sql, i ? ",\n   " : "   ");
-        sql_quote(sql, cols[i].name, '"');
-        buf_printf(sql, " %s", cols[i].type);
-        if (npk == 1 && strcmp(json_string_value(json_array_get(pks, 0)), cols[i].name) == 0)
-            buf_puts(sql, " PRIMARY KEY");
-        if (!d) continue;
-        if (json_is_true(json_object_get(d, "not_null"))) buf_puts(sql, " NOT NULL");
-        json_t *dv = json_object_get(d, "default"), *de = json_object_get(d, "default_expr");
-        if (dv && !json_is_null(dv)) {
-            buf_puts(sql, " DEFAULT ");
-            if (json_is_string(dv)) sql_quote(sql, json_string_value(dv), '\'');
-            else if (json_is_integer(dv)) buf_printf(sql, "%lld", (long long)json_integer_value(dv));
-            else if (json_is_real(dv)) {
-                char t[32];
-                buf_append(sql, t, json_format_double(json_real_value(dv), t));
-            } else if (json_is_boolean(dv)) buf_puts(sql, json_is_true(dv) ? "1" : "0");
-            else return fail(j, 400, "Invalid default");
-        } else if (de && !json_is_null(de)) {
-            const char *e = json_string_value(de);
-            const char *expr = !e ? NULL
-                               : strcmp(e, "current_timestamp") == 0 ? "CURRENT_TIMESTAMP"
-                               : strcmp(e, "current_date") == 0      ? "CURRENT_DATE"
-                               : strcmp(e, "current_time") == 0      ? "CURRENT_TIME"
-                               : strcmp(e, "current_unixtime") == 0  ? "(unixepoch())"
-                               : strcmp(e, "current_unixtime_ms") == 0
-                                   ? "(CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))"
-                                   : NULL;
-            if (!expr) return failf(j, 400, "Invalid default_expr: %s", e ? e : "");
-            buf_printf(sql, " DEFAULT %s", expr);
-        }
-        json_t *ft = json_object_get(d, "fk_table");
-        if (json_is_string(ft)) {
-            const char *fc = json_string_value(json_object_get(d, "fk_column"));
-            const tinfo_t *o = schema_find(s, json_string_value(ft));
-            if (!fc && o && o->npk) fc = o->cols[o->pk[0]].name;
-            buf_puts(sql, " REFERENCES ");
-            sql_quote(sql, json_string_value(ft), '"');
-            if (fc) {
-                buf_putc(sql, '(');
-                sql_quote(sql, fc, '"');
-                buf_putc(sql, ')');
-            }
-        }
-    }
-    if (npk > 1) {
-        buf_puts(sql, ",\n   PRIMARY KEY (");
-        for (int k = 0; k < npk; k++) {
-            if (k) buf_puts(sql, ", ");
-            sql_quote(sql, json_string_value(json_array_get(pks, k)), '"');
-        }
-        buf_puts(sql, ")");
-    }
-    buf_puts(sql, "\n)");
-    return 0;
-}
-
-static int do_create(wjob_t *j, store_db_t *c, const schema_t *s) {
-    const schema_t *s2 = NULL; /* the schema with the table */
-    if (!j->can_schema) return fail(j, 403, "Permission denied");
-    json_t *b = j->body;
-    if (!b) return fail(j, 400, j->json_err);
-    if (!json_is_object(b)) return fail(j, 400, "JSON must be an object");
-    static const char *allowed[] = {"table", "columns", "rows", "row", "pk", "pks", "ignore", "replace", "alter", NULL};
-    buf_t bad = BUF_INIT;
-    int nbad = 0;
-    const char *k;
-    json_t *v;
-    json_object_foreach(b, k, v) {
-        bool ok = false;
-        for (int i = 0; allowed[i] && !ok; i++) ok = strcmp(allowed[i], k) == 0;
-        if (!ok) buf_printf(&bad, "%s%s", nbad++ ? ", " : "", k);
-    }
-    if (nbad) {
-        failf(j, 400, "Invalid keys: %s", bad.data);
-        buf_free(&bad);
-        return -1;
-    }
-    json_t *jt = json_object_get(b, "table");
-    if (!jt) return fail(j, 400, "Table is required");
-    const char *table = json_string_value(jt);
-    if (!table || !*table || strchr(table, '\n') || strncmp(table, "sqlite_", 7) == 0)
-        return fail(j, 400, "Invalid table name");
-    json_t *columns = json_object_get(b, "columns"), *rows = json_object_get(b, "rows"), *row = json_object_get(b, "row");
-    json_t *pk = json_object_get(b, "pk"), *pks = json_object_get(b, "pks");
-    bool ignore = json_is_true(json_object_get(b, "ignore")), replace = json_is_true(json_object_get(b, "replace"));
-    bool alter = json_is_true(json_object_get(b, "alter"));
-    if (!columns && !rows && !row) return fail(j, 400, "columns, rows or row is required");
-    if (rows && row) return fail(j, 400, "Cannot specify both rows and row");
-    if (columns && (rows || row)) return fail(j, 400, "Cannot specify columns with rows or row");
-    if (columns && !json_is_array(columns)) return fail(j, 400, "columns must be a list");
-    if (rows && !json_is_array(rows)) return fail(j, 400, "rows must be a list");
-    if (row && !json_is_object(row)) return fail(j, 400, "row must be a dictionary");
-    size_t i;
-    json_t *x;
-    if (rows) json_array_foreach(rows, i, x) if (!json_is_object(x)) return fail(j, 400, "rows must be a list of dictionaries");
-    if (columns) {
-        json_array_foreach(columns, i, x) {
-            const char *n = json_string_value(json_object_get(x, "name"));
-            for (size_t y = 0; n && y < i; y++)
-                if (strcmp(json_string_value(json_object_get(json_array_get(columns, y), "name")) ?: "", n) == 0)
-                    return failf(j, 400, "Duplicate column name: %s", n);
-        }
-    }
-    if (pk && pks) return fail(j, 400, "Cannot specify both pk and pks");
-    if (ignore && replace) return fail(j, 400, "ignore and replace are mutually exclusive");
-    if ((ignore || replace) && !rows && !row) return fail(j, 400, "ignore and replace require row or rows");
-    if ((ignore || replace) && !pk && !pks) return fail(j, 400, "ignore and replace require pk or pks");
-    if (pk && !json_is_string(pk)) return fail(j, 400, "pk must be a string");
-    if (pks) {
-        if (!json_is_array(pks) || json_array_size(pks) == 0) return fail(j, 400, "pks must be a list of strings");
-        if (json_array_size(pks) > ROWS_MAX_KEY) return fail(j, 400, "Too many primary key columns");
-        json_array_foreach(pks, i, x) if (!json_is_string(x)) return fail(j, 400, "pks must be a list of strings");
-    }
-    if (columns) {
-        json_array_foreach(columns, i, x) {
-            if (!json_is_object(x) || !json_is_string(json_object_get(x, "name")) ||
-                !*json_string_value(json_object_get(x, "name")))
-                return fail(j, 400, "Column name is required");
-            json_t *ty = json_object_get(x, "type");
-            const char *t = ty ? json_string_value(ty) : "text";
-            if (!t || (strcmp(t, "text") && strcmp(t, "integer") && strcmp(t, "float") && strcmp(t, "blob"))) {
-                buf_t m = BUF_INIT;
-                if (t) buf_puts(&m, t);
-                else py_dumps(&m, ty);
-                failf(j, 400, "Unsupported column type: %s", m.data);
-                buf_free(&m);
-                return -1;
-            }
-        }
-    }
-    json_t *allrows = NULL;
-    if (rows || row) {
-        if (!j->can_write) return fail(j, 403, "Permission denied: need insert-row");
-        if (replace && !j->can_write) return fail(j, 403, "Permission denied: need update-row");
-        if (row) {
-            allrows = json_array();
-            json_array_append(allrows, row);
-        } else {
-            allrows = json_incref(rows);
-        }
-        if ((int)json_array_size(allrows) > j->max_rows) {
-            json_decref(allrows);
-            char m[80];
-            snprintf(m, sizeof m, "Too many rows, maximum allowed is %d", j->max_rows);
-            return fail(j, 400, m);
-        }
-    }
-    /* the key, as a list */
-    json_t *keys = pks ? json_incref(pks) : pk ? json_pack("[O]", pk) : NULL;
-    const tinfo_t *existing = schema_find(s, table);
-    int rc = 0;
-    buf_t sql = BUF_INIT;
-    newcol_t *cols = NULL;
-    int ncols = 0;
-    char e[256];
-    if (existing && columns) {
-        buf_t m = BUF_INIT;
-        buf_printf(&m, "table \"%s\" already exists", table);
-        rc = fail(j, 400, m.data);
-        buf_free(&m);
-        goto out;
-    }
-    if (existing) {
-        if (existing->is_view) {
-            rc = fail(j, 400, "Cannot insert into a view");
-            goto out;
-        }
-        if (existing->npk > ROWS_MAX_KEY) {
-            rc = fail(j, 400, "Too many primary key columns");
-            goto out;
-        }
-        if (alter && !j->can_schema) {
-            rc = fail(j, 403, "Permission denied: need alter-table");
-            goto out;
-        }
-        if (keys) {
-            bool same = (int)json_array_size(keys) == existing->npk;
-            for (int q = 0; same && q < existing->npk; q++)
-                same = strcmp(json_string_value(json_array_get(keys, (size_t)q)), existing->cols[existing->pk[q]].name) == 0;
-            if (!same) {
-                rc = fail(j, 400, "pk cannot be changed for existing table");
-                goto out;
-            }
-        }
-        if (alter && (rc = add_missing_columns_json(j, c, existing, allrows)) < 0) goto out;
-    } else {
-        /* room for every key, every listed column and every key a row uses */
-        size_t room = json_array_size(keys) + (columns ? json_array_size(columns) : 0);
-        json_t *r;
-        json_array_foreach(allrows, i, r) room += json_object_size(r);
-        cols = xcalloc(room + 1, sizeof *cols);
-        if (columns) {
-            /* a key column that is not listed leads as INTEGER PRIMARY KEY */
-            for (size_t q = 0; keys && q < json_array_size(keys); q++) {
-                const char *kn = json_string_value(json_array_get(keys, q));
-                bool listed = false;
-                json_array_foreach(columns, i, x) listed = listed || strcmp(json_string_value(json_object_get(x, "name")), kn) == 0;
-                if (!listed) cols[ncols++] = (newcol_t){kn, "INTEGER", NULL};
-            }
-            json_array_foreach(columns, i, x) {
-                const char *t = json_string_value(json_object_get(x, "type"));
-                const char *st = !t || strcmp(t, "text") == 0 ? "TEXT"
-                                 : strcmp(t, "integer") == 0  ? "INTEGER"
-                                 : strcmp(t, "float") == 0    ? "REAL"
-                                                              : "BLOB";
-                cols[ncols++] = (newcol_t){json_string_value(json_object_get(x, "name")), st, x};
-            }
-        } else {
-            for (size_t q = 0; keys && q < json_array_size(keys); q++) {
-                const char *kn = json_string_value(json_array_get(keys, q));
-                bool seen = false;
-                json_array_foreach(allrows, i, r) seen = seen || json_object_get(r, kn);
-                if (!seen) cols[ncols++] = (newcol_t){kn, "INTEGER", NULL};
-            }
-            json_array_foreach(allrows, i, r) {
-                const char *kk;
-                json_t *vv;
-                json_object_foreach(r, kk, vv) {
-                    bool have = false;
-                    for (int q = 0; q < ncols && !have; q++) have = strcmp(cols[q].name, kk) == 0;
-                    if (have) continue;
-                    cols[ncols++] = (newcol_t){kk, infer_type(allrows, kk), NULL};
-                }
-            }
-        }
-        if ((rc = build_create(j, s, table, cols, ncols, keys, &sql)) < 0) goto out;
-        if ((rc = exec_sql(j, c, sql.data)) < 0) goto out;
-    }
-    s2 = schema_acquire(j->db, c, e, sizeof e);
-    const tinfo_t *t = s2 ? schema_find(s2, table) : NULL;
-    if (!t) {
-        rc = fail(j, 400, s2 ? "Table not found" : e);
-        goto out;
-    }
-    if (allrows) {
-        size_t q;
-        json_t *r;
-        json_array_foreach(allrows, q, r) {
-            jrow_t cells = {0};
-            rref_t ref = {0};
-            err_t re = {0};
-            rc = jrow_from(j, r, &cells);
-            if (rc == 0 && rows_insert(c, t, cells.cells, cells.n, conflict_of(ignore, replace), &ref, &re) < 0)
-                rc = rows_fail(j, &re);
-            rref_free(&ref);
-            jrow_free(&cells);
-            if (rc < 0) goto out;
-        }
-    }
-    j->status = 201;
-    jw_t w;
-    ds_begin_ok(&w, &j->out);
-    jw_key(&w, "database");
-    jw_str(&w, j->db->name);
-    jw_key(&w, "table");
-    jw_str(&w, table);
-    buf_t u = BUF_INIT;
-    buf_printf(&u, "http://%s/", j->host);
-    tilde_encode(&u, j->db->name, strlen(j->db->name));
-    buf_putc(&u, '/');
-    tilde_encode(&u, table, strlen(table));
-    jw_key(&w, "table_url");
-    jw_str(&w, u.data);
-    buf_puts(&u, ".json");
-    jw_key(&w, "table_api_url");
-    jw_str(&w, u.data);
-    buf_free(&u);
-    jw_key(&w, "schema");
-    jw_str(&w, t->sql ? t->sql : "");
-    if (allrows) {
-        jw_key(&w, "row_count");
-        jw_int(&w, (int64_t)json_array_size(allrows));
-    }
-    jw_obj_end(&w);
-out:
-    schema_release(s2);
-    free(cols);
-    buf_free(&sql);
-    json_decref(keys);
-    json_decref(allrows);
     return rc;
 }
 
@@ -863,20 +517,20 @@ static int wjob_run(store_db_t *c, void *arg, err_t *e) {
     int rc;
     const schema_t *s = schema_acquire(j->db, c, msg, sizeof msg);
     if (!s) {
-        rc = fail(j, 400, msg);
+        rc = dsw_fail(j, 400, msg);
     } else if (strcmp(j->op, "create") == 0) {
-        rc = do_create(j, c, s);
+        rc = dsw_create(j, c, s);
     } else {
         const tinfo_t *t = schema_find(s, j->table);
         bool row_op = strcmp(j->op, "update") == 0 || strcmp(j->op, "delete") == 0;
-        if (!t && row_op) rc = failf(j, 404, "Table not found: %s", j->table);
-        else if (!t) rc = fail(j, 404, "Table not found");
-        else if (t->is_view) rc = failf(j, 404, "Table not found: %s", t->name);
-        else if (t->npk > ROWS_MAX_KEY) rc = fail(j, 400, "Too many primary key columns");
-        else if (strcmp(j->op, "insert") == 0) rc = j->can_write ? do_insert(j, c, t, false) : fail(j, 403, "Permission denied");
+        if (!t && row_op) rc = dsw_failf(j, 404, "Table not found: %s", j->table);
+        else if (!t) rc = dsw_fail(j, 404, "Table not found");
+        else if (t->is_view) rc = dsw_failf(j, 404, "Table not found: %s", t->name);
+        else if (t->npk > ROWS_MAX_KEY) rc = dsw_fail(j, 400, "Too many primary key columns");
+        else if (strcmp(j->op, "insert") == 0) rc = j->can_write ? do_insert(j, c, t, false) : dsw_fail(j, 403, "Permission denied");
         else if (strcmp(j->op, "upsert") == 0)
             rc = j->can_write ? do_insert(j, c, t, true)
-                              : fail(j, 403, "Permission denied: need both insert-row and update-row");
+                              : dsw_fail(j, 403, "Permission denied: need both insert-row and update-row");
         else if (strcmp(j->op, "update") == 0) rc = do_update(j, c, t);
         else if (strcmp(j->op, "delete") == 0) rc = do_delete(j, c, t);
         else rc = do_drop(j, c, t);
