@@ -9,6 +9,7 @@ static int vset(err_t *e, err_kind_t kind, err_sub_t sub, const char *fmt, va_li
     e->kind = kind;
     e->sub = sub;
     e->sql_code = 0;
+    e->detail[0] = 0;
     vsnprintf(e->msg, sizeof e->msg, fmt, ap);
     return -1;
 }
@@ -40,5 +41,6 @@ void err_clear(err_t *e) {
     e->kind = E_OK;
     e->sub = ES_NONE;
     e->sql_code = 0;
+    e->detail[0] = 0;
     e->msg[0] = 0;
 }

@@ -32,12 +32,16 @@ typedef enum {
     ES_MANY_STATEMENTS,  /* E_BAD_INPUT: more than one where one is allowed */
     ES_UNDECODABLE,      /* E_BAD_INPUT: a given value could not be bound */
     ES_OFF_LOOP,         /* E_TIMEOUT: the work must run off the event loop */
+    ES_NOT_ALLOWED,      /* E_FORBIDDEN: a statement kind the SQL policy refuses;
+                            detail names its verb when it is one of BEGIN, COMMIT,
+                            ROLLBACK, SAVEPOINT, RELEASE, ATTACH, DETACH, VACUUM */
 } err_sub_t;
 
 typedef struct {
     err_kind_t kind;
     err_sub_t sub;
     int sql_code;
+    char detail[16]; /* per sub-code (see there); else empty */
     char msg[512];
 } err_t;
 

@@ -14,10 +14,16 @@ typedef struct {
     unsigned facts;   /* SQL_FACT_* seen */
     int calls;        /* how often the authorizer was asked */
     char denied[160]; /* why the authorizer refused, if it did */
+    char verb[16];    /* the refused statement's verb, when it has one */
 } auth_ctx_t;
 
 static void deny(auth_ctx_t *a, const char *what) {
     if (!a->denied[0]) snprintf(a->denied, sizeof a->denied, "%s", what);
+}
+
+static void deny_verb(auth_ctx_t *a, const char *what, const char *verb) {
+    if (!a->denied[0]) snprintf(a->verb, sizeof a->verb, "%s", verb);
+    deny(a, what);
 }
 
 static bool authorize(void *ctx, store_action_t act, const char *a1, const char *a2) {
@@ -41,10 +47,17 @@ static bool authorize(void *ctx, store_action_t act, const char *a1, const char 
         return true;
     case SACT_SCHEMA: a->cls = SQL_SCHEMA; return true;
     case SACT_TEMP_SCHEMA: deny(a, "TEMP objects are not allowed"); return false;
-    case SACT_ATTACH: deny(a, "ATTACH is not allowed"); return false;
-    case SACT_DETACH: deny(a, "DETACH is not allowed"); return false;
+    case SACT_ATTACH: deny_verb(a, "ATTACH is not allowed", "ATTACH"); return false;
+    case SACT_DETACH: deny_verb(a, "DETACH is not allowed", "DETACH"); return false;
     case SACT_TRANSACTION:
-    case SACT_SAVEPOINT: deny(a, "transaction statements are not allowed"); return false;
+        /* a1: BEGIN, COMMIT (also for END) or ROLLBACK */
+        deny_verb(a, "transaction statements are not allowed", a1 ? a1 : "BEGIN");
+        return false;
+    case SACT_SAVEPOINT:
+        /* a1: BEGIN (SAVEPOINT x), RELEASE or ROLLBACK (ROLLBACK TO x) */
+        deny_verb(a, "transaction statements are not allowed",
+                  a1 && strcmp(a1, "BEGIN") == 0 ? "SAVEPOINT" : a1 ? a1 : "SAVEPOINT");
+        return false;
     case SACT_FUNCTION:
         if (a2 && strcasecmp(a2, "load_extension") == 0) {
             deny(a, "load_extension is not allowed");
@@ -108,7 +121,11 @@ static int prepare_next(store_db_t *db, const char **p, const char *end, store_s
     int rc = store_prepare_next(db, *p, (size_t)(end - *p), st, &tail);
     store_set_authorizer(db, NULL, NULL);
     if (rc < 0) {
-        if (a.denied[0]) return err_set(e, E_FORBIDDEN, "%s", a.denied);
+        if (a.denied[0]) {
+            err_set_sub(e, E_FORBIDDEN, ES_NOT_ALLOWED, "%s", a.denied);
+            if (e) snprintf(e->detail, sizeof e->detail, "%s", a.verb);
+            return -1;
+        }
         return err_sql(e, rc, store_errmsg(db));
     }
     const char *start = *p;
@@ -129,8 +146,11 @@ static int prepare_next(store_db_t *db, const char **p, const char *end, store_s
         }
         store_finalize(*st);
         *st = NULL;
-        return err_set(e, E_FORBIDDEN, "%s", first_word_is(start, *p, "VACUUM") ? "VACUUM is not allowed"
-                                                                                 : "this statement is not allowed");
+        bool vacuum = first_word_is(start, *p, "VACUUM");
+        err_set_sub(e, E_FORBIDDEN, ES_NOT_ALLOWED, "%s",
+                    vacuum ? "VACUUM is not allowed" : "this statement is not allowed");
+        if (e && vacuum) snprintf(e->detail, sizeof e->detail, "VACUUM");
+        return -1;
     }
     return 0;
 }

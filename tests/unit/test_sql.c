@@ -131,8 +131,33 @@ static void vacuum_refused(void **st) {
         assert_int_equal(rc, -1);
         assert_int_equal(e.kind, E_FORBIDDEN);
         assert_string_equal(e.msg, "VACUUM is not allowed");
+        assert_int_equal(e.sub, ES_NOT_ALLOWED);
+        assert_string_equal(e.detail, "VACUUM");
     }
     assert_int_equal(access("/tmp/atrium-unit-vacuum.db", F_OK), -1);
+}
+
+/* Refused statements are named by what the authorizer saw, whatever the
+ * text looks like. */
+static void refused_verbs_from_the_authorizer(void **st) {
+    (void)st;
+    static const struct {
+        const char *sql, *verb;
+    } cases[] = {{"BEGIN", "BEGIN"},          {"/* x */ begin immediate", "BEGIN"},
+                 {"END", "COMMIT"},           {"COMMIT", "COMMIT"},
+                 {"ROLLBACK", "ROLLBACK"},    {"SAVEPOINT a", "SAVEPOINT"},
+                 {"RELEASE a", "RELEASE"},    {"ROLLBACK TO a", "ROLLBACK"},
+                 {"ATTACH ':memory:' AS x", "ATTACH"}, {"DETACH x", "DETACH"},
+                 {"CREATE TEMP TABLE t(x)", ""}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int rc;
+        err_t e;
+        classify(cases[i].sql, &rc, &e);
+        assert_int_equal(rc, -1);
+        assert_int_equal(e.kind, E_FORBIDDEN);
+        assert_int_equal(e.sub, ES_NOT_ALLOWED);
+        assert_string_equal(e.detail, cases[i].verb);
+    }
 }
 
 static void on_cols(void *ctx, store_stmt_t *st, int n) {
@@ -270,6 +295,7 @@ int main(void) {
         cmocka_unit_test(refusals),
         cmocka_unit_test(facts_from_the_authorizer),
         cmocka_unit_test(vacuum_refused),
+        cmocka_unit_test(refused_verbs_from_the_authorizer),
         cmocka_unit_test(caps_and_last_statement),
         cmocka_unit_test(deadline_is_a_timeout),
         cmocka_unit_test(statement_cache_reuse_is_safe),
