@@ -1,12 +1,12 @@
 # Atrium build. `make` builds ./atrium; see README.md for the other targets.
 CC      ?= cc
-PKGS    := libuv jansson libsodium sqlite3
+PKGS    := libuv jansson libsodium sqlite3 nettle
 # CFLAGS is yours to set (make CFLAGS=-O0); what the build needs is apart.
 CFLAGS  ?= -O2 -g
 CPPFLAGS += -D_GNU_SOURCE -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 BASE_CFLAGS := -std=c11 -Wall -Wextra -Werror -pthread
 ALL_CFLAGS = $(CPPFLAGS) $(BASE_CFLAGS) $(CFLAGS)
-LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lm -pthread
+LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lwslay -lm -pthread
 
 SRC     := $(wildcard src/util/*.c src/store/*.c src/core/*.c src/net/*.c src/api/*.c src/api/*/*.c)
 LIBOBJ  := $(SRC:src/%.c=build/%.o)
@@ -25,7 +25,7 @@ FUZZ_RUNS ?= 3000
 
 # Debian packages the build, tests and benchmarks need.
 DEB_PKGS := build-essential pkg-config clang libclang-rt-14-dev libuv1-dev libhttp-parser-dev libwslay-dev \
-            libjansson-dev libsodium-dev liblua5.4-dev libsqlite3-dev libcmocka-dev \
+            libjansson-dev libsodium-dev nettle-dev liblua5.4-dev libsqlite3-dev libcmocka-dev \
             python3-pytest python3-requests python3-websockets wrk nginx-light
 PYTHON  := /usr/bin/python3
 PYTEST  := $(PYTHON) -m pytest

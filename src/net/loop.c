@@ -37,6 +37,7 @@ static void on_stop(uv_async_t *a) {
     uv_close((uv_handle_t *)&w->stop_async, NULL);
     for (conn_t *c = w->conns, *n; c; c = n) {
         n = c->next;
+        if (c->state == ST_UPGRADED && c->session && net_session_shutdown(c->session)) continue;
         if (c->state != ST_HANDLING) net_conn_close(c);
     }
     if (w->conns) {

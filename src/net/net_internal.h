@@ -115,6 +115,11 @@ void net_worker_post(worker_t *w, void (*fn)(void *a, void *b), void *a, void *b
 /* session.c, loop thread: */
 net_session_t *net_session_new(conn_t *c, worker_t *w, const net_proto_t *proto, void *ctx);
 void net_session_deliver(net_session_t *s, const char *p, size_t n);
+/* The loop a session lives on (for protocols in net/ that need timers). */
+worker_t *net_session_worker(net_session_t *s);
+/* Server stop: lets the protocol close its own way; false if it has no
+ * such way (close the connection then). */
+bool net_session_shutdown(net_session_t *s);
 /* The connection is gone: marks the session closed, calls on_close, and
  * drops the transport's reference. */
 void net_session_conn_gone(net_session_t *s);

@@ -121,3 +121,12 @@ int net_session_post(net_session_t *s, net_session_fn fn, void *data, void (*dro
     pthread_mutex_unlock(&s->m);
     return 0;
 }
+
+worker_t *net_session_worker(net_session_t *s) { return s->w; }
+
+bool net_session_shutdown(net_session_t *s) {
+    ASSERT_ON_LOOP();
+    if (s->closed || !s->proto->on_shutdown) return false;
+    s->proto->on_shutdown(s, s->ctx);
+    return true;
+}

@@ -28,6 +28,9 @@ typedef struct {
     /* Optional: once at the end of a loop pass in which net_session_want_pass
      * was called (to flush what that pass queued, e.g. batched frames). */
     void (*on_pass)(net_session_t *s, void *ctx);
+    /* Optional: the server is stopping; the protocol says goodbye its own
+     * way and closes (without it, the connection is closed at once). */
+    void (*on_shutdown)(net_session_t *s, void *ctx);
 } net_proto_t;
 
 /* True if r asked to switch protocols (Connection: upgrade + Upgrade). */
