@@ -13,6 +13,7 @@
 #include "core/auth.h"
 #include "core/catalog.h"
 #include "core/dbh.h"
+#include "core/subs.h"
 #include "core/txn.h"
 #include "core/demo.h"
 #include "core/names.h"
@@ -248,8 +249,10 @@ static int cmd_serve(int argc, char **argv) {
     long ncores = sysconf(_SC_NPROCESSORS_ONLN);
     dbh_opts_t dbo = {.no_group_commit = o.no_group_commit,
                       .sync_normal = o.sync_normal,
-                      .max_running = ncores > 1 ? (int)ncores : 2};
+                      .max_running = ncores > 1 ? (int)ncores : 2,
+                      .listener = subs_on_commit};
     dbh_init(&dbo);
+    subs_init();
     engine_t engine = {.catalog = cat,
                        .token_ttl_s = (int64_t)o.token_ttl,
                        .cors = o.cors,
@@ -296,6 +299,7 @@ static int cmd_serve(int argc, char **argv) {
 
     server_wait(srv);
     txn_shutdown(); /* before the writers close: a held writer would never drain */
+    subs_shutdown(); /* the sessions are closed: deliver what is queued, stop */
     for (int i = 0; i < o.nfiles; i++) db_release(served[i]);
     free(served);
     free(o.files);

@@ -45,6 +45,8 @@ typedef struct db {
      * schema_build_lock, one at a time. */
     void *schema;
     pthread_mutex_t schema_lock, schema_build_lock;
+    /* Live subscriptions (core/subs), created on first use. */
+    void *subs;
 } db_t;
 
 /* Closes a database's live state; called when it is deleted or freed. */

@@ -1,6 +1,8 @@
 /* dbh: per-database connections and writer (see dbh.h). */
 #include "core/dbh.h"
 
+#include "core/subs.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -114,7 +116,7 @@ int dbh_submit(db_t *d, write_job_t *job, err_t *e) {
         writer_opts_t wo = {.group_commit = !opts.no_group_commit,
                             .sync_normal = opts.sync_normal,
                             .listener = opts.listener,
-                            .listener_ctx = opts.listener_ctx};
+                            .listener_ctx = d};
         if (writer_open(d->path, &wo, &h->writer, e) < 0) h->writer = NULL;
     }
     writer_t *w = h ? h->writer : NULL;
@@ -137,6 +139,7 @@ void dbh_close(db_t *d) {
     dbh_t *h = d->state;
     d->state = NULL;
     pthread_mutex_unlock(&d->state_lock);
+    subs_db_closed(d); /* its subscribers hear it first */
     if (!h) return;
     writer_close(h->writer); /* finishes queued jobs first */
     for (int i = 0; i < h->nidle; i++) store_close(h->idle[i]);

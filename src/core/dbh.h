@@ -12,9 +12,8 @@
 typedef struct {
     bool no_group_commit;
     bool sync_normal;
-    commit_listener_fn listener; /* sees every committed batch of every database */
+    commit_listener_fn listener; /* sees every committed batch of every database (ctx: its db_t) */
     int max_running; /* statements one database runs on the thread pool at once (0: 2) */
-    void *listener_ctx;
 } dbh_opts_t;
 
 /* Sets the options for databases opened from now on, and registers the

@@ -38,3 +38,9 @@ void time_mono_timespec(uint64_t mono_us, struct timespec *ts) {
     ts->tv_sec = (time_t)(mono_us / 1000000);
     ts->tv_nsec = (long)(mono_us % 1000000) * 1000;
 }
+
+int64_t time_now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}

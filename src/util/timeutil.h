@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 int64_t time_now_ms(void);   /* wall clock, ms since the Unix epoch */
+int64_t time_now_us(void);   /* wall clock, µs since the Unix epoch */
 uint64_t time_mono_us(void); /* monotonic, µs */
 /* Condition variables whose timed waits use time_mono_us's clock, and the
  * deadline to hand them. */

@@ -1,0 +1,1163 @@
+/* subs: live subscriptions (see subs.h).
+ *
+ * Locking: each database's registry (subs_db_t, hung on db_t.subs) has a
+ * mutex `m` guarding its clients, sets, queue and committed sequence.
+ * `fan_m` guards the list of databases with queued batches; lock order:
+ * a registry's m, then fan_m. A client is reference-counted (its creator,
+ * and the fan-out while it delivers to it). Mirror databases and compiled
+ * expressions belong to the fan-out thread alone. */
+#include "core/subs.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/dbh.h"
+#include "core/schema.h"
+#include "core/sql.h"
+#include "core/value.h"
+#include "util/buf.h"
+#include "util/thread.h"
+#include "util/timeutil.h"
+
+/* ---- parsing ------------------------------------------------------------ */
+
+typedef struct {
+    const char *p, *end;
+} lex_t;
+
+static void lx_space(lex_t *l) {
+    for (;;) {
+        while (l->p < l->end && isspace((unsigned char)*l->p)) l->p++;
+        if (l->p + 1 < l->end && l->p[0] == '-' && l->p[1] == '-') {
+            while (l->p < l->end && *l->p != '\n') l->p++;
+        } else if (l->p + 1 < l->end && l->p[0] == '/' && l->p[1] == '*') {
+            const char *c = l->p + 2;
+            while (c + 1 < l->end && !(c[0] == '*' && c[1] == '/')) c++;
+            l->p = c + 1 < l->end ? c + 2 : l->end;
+        } else {
+            return;
+        }
+    }
+}
+
+/* Consumes keyword kw (case-insensitive, whole word). */
+static bool lx_kw(lex_t *l, const char *kw) {
+    lx_space(l);
+    size_t n = strlen(kw);
+    if ((size_t)(l->end - l->p) < n || strncasecmp(l->p, kw, n) != 0) return false;
+    if (l->p + n < l->end && (isalnum((unsigned char)l->p[n]) || l->p[n] == '_')) return false;
+    l->p += n;
+    return true;
+}
+
+static bool lx_ch(lex_t *l, char c) {
+    lx_space(l);
+    if (l->p < l->end && *l->p == c) {
+        l->p++;
+        return true;
+    }
+    return false;
+}
+
+/* An identifier, bare or quoted ("x", `x`, [x]); NULL if none. */
+static char *lx_ident(lex_t *l) {
+    lx_space(l);
+    if (l->p >= l->end) return NULL;
+    char open = *l->p, close = open == '[' ? ']' : open;
+    if (open == '"' || open == '`' || open == '[') {
+        buf_t b = BUF_INIT;
+        const char *q = l->p + 1;
+        for (;;) {
+            if (q >= l->end) {
+                buf_free(&b);
+                return NULL;
+            }
+            if (*q == close) {
+                if (close != ']' && q + 1 < l->end && q[1] == close) {
+                    buf_putc(&b, close);
+                    q += 2;
+                    continue;
+                }
+                break;
+            }
+            buf_putc(&b, *q++);
+        }
+        l->p = q + 1;
+        if (!b.data) return xstrdup("");
+        return b.data;
+    }
+    const char *s = l->p;
+    while (l->p < l->end && (isalnum((unsigned char)*l->p) || *l->p == '_' || (unsigned char)*l->p >= 0x80)) l->p++;
+    if (l->p == s || isdigit((unsigned char)*s)) {
+        l->p = s;
+        return NULL;
+    }
+    return xstrndup(s, (size_t)(l->p - s));
+}
+
+static const char *const reserved_after_table[] = {"WHERE", "JOIN", "INNER", "LEFT", "RIGHT", "FULL", "CROSS",
+                                                   "NATURAL", "OUTER", "ON", "USING", "ORDER", "GROUP",
+                                                   "LIMIT", "UNION", NULL};
+
+static bool is_reserved(const char *w) {
+    for (int i = 0; reserved_after_table[i]; i++)
+        if (strcasecmp(w, reserved_after_table[i]) == 0) return true;
+    return false;
+}
+
+/* True if the expression holds the keyword SELECT outside quotes: a
+ * subquery, which a one-row evaluation could not answer. */
+static bool has_select(const char *p, const char *end) {
+    while (p < end) {
+        char c = *p;
+        if (c == '\'' || c == '"' || c == '`' || c == '[') {
+            char close = c == '[' ? ']' : c;
+            p++;
+            while (p < end && *p != close) p++;
+            p++;
+        } else if (isalpha((unsigned char)c) || c == '_') {
+            const char *s = p;
+            while (p < end && (isalnum((unsigned char)*p) || *p == '_' || *p == '$')) p++;
+            if (p - s == 6 && strncasecmp(s, "select", 6) == 0) return true;
+        } else {
+            p++;
+        }
+    }
+    return false;
+}
+
+static bool parens_balance(const char *p, const char *end) {
+    int depth = 0;
+    while (p < end) {
+        char c = *p++;
+        if (c == '\'' || c == '"' || c == '`') {
+            while (p < end && *p != c) p++;
+            if (p >= end) return false;
+            p++;
+        } else if (c == '(') {
+            depth++;
+        } else if (c == ')') {
+            if (--depth < 0) return false;
+        }
+    }
+    return depth == 0;
+}
+
+void subs_query_free(subs_query_t *q) {
+    free(q->table);
+    free(q->alias);
+    free(q->where);
+    memset(q, 0, sizeof *q);
+}
+
+int subs_parse(const char *text, subs_query_t *q, err_t *e) {
+    memset(q, 0, sizeof *q);
+    lex_t l = {text, text + strlen(text)};
+    char *star_of = NULL;
+    if (!lx_kw(&l, "SELECT")) goto syntax;
+    if (!lx_ch(&l, '*')) {
+        star_of = lx_ident(&l);
+        if (!star_of || !lx_ch(&l, '.') || !lx_ch(&l, '*')) goto syntax;
+    }
+    if (!lx_kw(&l, "FROM")) goto syntax;
+    q->table = lx_ident(&l);
+    if (!q->table) goto syntax;
+    if (lx_kw(&l, "AS")) {
+        q->alias = lx_ident(&l);
+        if (!q->alias) goto syntax;
+    } else {
+        lex_t save = l;
+        char *a = lx_ident(&l);
+        if (a && !is_reserved(a)) q->alias = a;
+        else {
+            free(a);
+            l = save;
+        }
+    }
+    if (!q->alias) q->alias = xstrdup(q->table);
+    lex_t save = l;
+    if (lx_ch(&l, ',') || lx_kw(&l, "JOIN") || lx_kw(&l, "INNER") || lx_kw(&l, "LEFT") || lx_kw(&l, "RIGHT") ||
+        lx_kw(&l, "FULL") || lx_kw(&l, "CROSS") || lx_kw(&l, "NATURAL")) {
+        free(star_of);
+        subs_query_free(q);
+        return err_set(e, E_BAD_INPUT, "joins in subscriptions are not supported yet");
+    }
+    l = save;
+    if (star_of && strcmp(star_of, q->alias) != 0 && strcmp(star_of, q->table) != 0) {
+        err_set(e, E_BAD_INPUT, "no such table: %s", star_of);
+        free(star_of);
+        subs_query_free(q);
+        return -1;
+    }
+    free(star_of);
+    star_of = NULL;
+    if (lx_kw(&l, "WHERE")) {
+        lx_space(&l);
+        const char *s = l.p, *end = l.end;
+        /* a trailing ';' (and space) ends the statement */
+        while (end > s && (isspace((unsigned char)end[-1]) || end[-1] == ';')) end--;
+        if (end == s) goto syntax;
+        if (!parens_balance(s, end)) {
+            subs_query_free(q);
+            return err_set(e, E_BAD_INPUT, "unbalanced parentheses in WHERE");
+        }
+        if (has_select(s, end)) {
+            subs_query_free(q);
+            return err_set(e, E_BAD_INPUT, "subqueries are not allowed in subscriptions");
+        }
+        q->where = xstrndup(s, (size_t)(end - s));
+        return 0;
+    }
+    while (lx_ch(&l, ';')) {
+    }
+    lx_space(&l);
+    if (l.p != l.end) goto syntax;
+    return 0;
+syntax:
+    free(star_of);
+    subs_query_free(q);
+    return err_set(e, E_BAD_INPUT,
+                   "unsupported subscription query: expected SELECT * FROM table [WHERE expression]: %.200s", text);
+}
+
+/* ---- the subscription policy -------------------------------------------- */
+
+typedef struct {
+    const char *table;
+    int selects;
+    char denied[160];
+} pol_t;
+
+static bool policy(void *ctx, store_action_t act, const char *a1, const char *a2) {
+    pol_t *p = ctx;
+    switch (act) {
+    case SACT_READ:
+        if (a1 && strcmp(a1, p->table) == 0) return true;
+        if (!p->denied[0]) snprintf(p->denied, sizeof p->denied, "subscriptions may only read their own table");
+        return false;
+    case SACT_SELECT:
+        if (++p->selects == 1) return true;
+        if (!p->denied[0]) snprintf(p->denied, sizeof p->denied, "subqueries are not allowed in subscriptions");
+        return false;
+    case SACT_FUNCTION: {
+        static const char *const nondet[] = {"random", "randomblob", "changes", "total_changes", "last_insert_rowid",
+                                             "date", "time", "datetime", "julianday", "unixepoch", "strftime",
+                                             "timediff", "load_extension", NULL};
+        for (int i = 0; a2 && nondet[i]; i++)
+            if (strcasecmp(a2, nondet[i]) == 0) {
+                if (!p->denied[0])
+                    snprintf(p->denied, sizeof p->denied, "function %s is not allowed in subscriptions", a2);
+                return false;
+            }
+        return true;
+    }
+    default:
+        if (!p->denied[0]) snprintf(p->denied, sizeof p->denied, "not allowed in subscriptions");
+        return false;
+    }
+}
+
+/* Compiles `SELECT <what> FROM "t" AS "a" [WHERE (e)]` under the policy. */
+static int compile(store_db_t *c, const subs_query_t *q, const char *what, const char *sender, store_stmt_t **out,
+                   err_t *e) {
+    buf_t sql = BUF_INIT;
+    buf_printf(&sql, "SELECT %s FROM ", what);
+    sql_quote(&sql, q->table, '"');
+    buf_puts(&sql, " AS ");
+    sql_quote(&sql, q->alias, '"');
+    if (q->where) buf_printf(&sql, " WHERE (%s)", q->where);
+    pol_t p = {.table = q->table};
+    store_set_authorizer(c, policy, &p);
+    int rc = store_prepare(c, sql.data, out);
+    store_set_authorizer(c, NULL, NULL);
+    buf_free(&sql);
+    if (rc < 0) {
+        if (p.denied[0]) return err_set(e, E_BAD_INPUT, "%s", p.denied);
+        return err_set(e, E_BAD_INPUT, "%s", store_errmsg(c));
+    }
+    int np = store_param_count(*out);
+    for (int i = 1; i <= np; i++) {
+        const char *name = store_param_name(*out, i);
+        if (name && strcmp(name + 1, "sender") == 0) {
+            if (sender) store_bind_text(*out, i, sender, strlen(sender));
+        } else {
+            store_finalize(*out);
+            *out = NULL;
+            return err_set(e, E_BAD_INPUT, "only :sender may be a parameter in subscriptions");
+        }
+    }
+    return 0;
+}
+
+/* ---- rows ------------------------------------------------------------------ */
+
+typedef struct {
+    char *table;
+    uint32_t table_id;
+    int ncols;
+    char **names, **types;
+    bool *notnull;
+    size_t n, cap;
+    store_value_t *vals;
+} rowset_t;
+
+static void rowset_init(rowset_t *r, const char *table, const schema_t *s, const tinfo_t *t) {
+    memset(r, 0, sizeof *r);
+    r->table = xstrdup(table);
+    r->table_id = s && t ? 4096u + (uint32_t)(t - s->t) : 4096u;
+    r->ncols = t ? t->ncols : 0;
+    r->names = xcalloc((size_t)r->ncols + 1, sizeof *r->names);
+    r->types = xcalloc((size_t)r->ncols + 1, sizeof *r->types);
+    r->notnull = xcalloc((size_t)r->ncols + 1, sizeof *r->notnull);
+    for (int i = 0; i < r->ncols; i++) {
+        const tcol_t *c = &t->cols[i];
+        r->names[i] = xstrdup(c->name);
+        r->types[i] = xstrdup(c->type ? c->type : "");
+        r->notnull[i] = c->notnull || (t->npk == 1 && c->pk == 1 && t->has_rowid && strcasecmp(r->types[i], "INTEGER") == 0);
+    }
+}
+
+static void rowset_add(rowset_t *r, const store_value_t *v) {
+    if (r->n == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 8;
+        r->vals = xrealloc(r->vals, r->cap * (size_t)r->ncols * sizeof *r->vals);
+    }
+    for (int i = 0; i < r->ncols; i++) value_copy(&r->vals[r->n * (size_t)r->ncols + (size_t)i], &v[i]);
+    r->n++;
+}
+
+static void rowset_free(rowset_t *r) {
+    for (size_t i = 0; i < r->n * (size_t)r->ncols; i++) value_free(&r->vals[i]);
+    free(r->vals);
+    for (int i = 0; i < r->ncols; i++) free(r->names[i]), free(r->types[i]);
+    free(r->names);
+    free(r->types);
+    free(r->notnull);
+    free(r->table);
+    memset(r, 0, sizeof *r);
+}
+
+static subs_rows_t rowset_view(const rowset_t *r) {
+    return (subs_rows_t){r->table,
+                         r->table_id,
+                         r->ncols,
+                         (const char *const *)r->names,
+                         (const char *const *)r->types,
+                         r->notnull,
+                         r->n,
+                         r->vals};
+}
+
+/* ---- the registry ----------------------------------------------------------- */
+
+typedef struct {
+    uint64_t id;
+    size_t nq;
+    subs_query_t *q;
+    char **keys; /* per query: what identifies its evaluation (shared across clients) */
+    uint64_t start_seq; /* follows batches after this one */
+} set_t;
+
+struct subs_client {
+    db_t *db;
+    const subs_ops_t *ops;
+    void *ctx;
+    char *sender;
+    set_t *sets;
+    size_t nsets;
+    bool closed;
+    int refs; /* guarded by the registry's m */
+    struct subs_client *next;
+};
+
+typedef struct batch {
+    uint64_t seq;
+    size_t njobs;
+    changeset_t *jobs; /* committed jobs' changes, in order */
+    struct batch *next;
+} batch_t;
+
+typedef struct subs_db {
+    db_t *db;
+    pthread_mutex_t m;
+    uint64_t committed; /* batches committed so far */
+    subs_client_t *clients;
+    int nsets; /* sets of all clients: batches are kept only while > 0 */
+    batch_t *head, *tail;
+    bool queued; /* on the fan-out list */
+    bool gone;
+    struct subs_db *next_queued;
+    /* fan-out thread only: the one-row copies of followed tables */
+    store_db_t *mirror;
+    struct mirror_tab *mt;
+    size_t nmt;
+} subs_db_t;
+
+typedef struct mirror_tab {
+    char *name;
+    int ncols;
+    store_stmt_t *del, *ins; /* empty it; put one row in */
+} mirror_t;
+
+static pthread_mutex_t fan_m = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t fan_cv = PTHREAD_COND_INITIALIZER;
+static subs_db_t *fan_head, *fan_tail;
+static pthread_t fan_thread;
+static bool fan_running, fan_stop;
+static pthread_mutex_t attach_m = PTHREAD_MUTEX_INITIALIZER; /* creating a registry */
+
+static subs_db_t *registry(db_t *d, bool create) {
+    subs_db_t *r = __atomic_load_n((subs_db_t **)&d->subs, __ATOMIC_ACQUIRE);
+    if (r || !create) return r;
+    pthread_mutex_lock(&attach_m);
+    r = d->subs;
+    if (!r) {
+        r = xcalloc(1, sizeof *r);
+        r->db = d;
+        pthread_mutex_init(&r->m, NULL);
+        __atomic_store_n((subs_db_t **)&d->subs, r, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&attach_m);
+    return r;
+}
+
+static void set_free(set_t *s) {
+    for (size_t i = 0; i < s->nq; i++) {
+        subs_query_free(&s->q[i]);
+        free(s->keys[i]);
+    }
+    free(s->q);
+    free(s->keys);
+}
+
+/* r->m held. */
+static void client_unref(subs_db_t *r, subs_client_t *c, bool *free_it) {
+    *free_it = --c->refs == 0;
+    if (*free_it) {
+        for (subs_client_t **p = &r->clients; *p; p = &(*p)->next)
+            if (*p == c) {
+                *p = c->next;
+                break;
+            }
+    }
+}
+
+static void client_free(subs_client_t *c) {
+    for (size_t i = 0; i < c->nsets; i++) set_free(&c->sets[i]);
+    free(c->sets);
+    if (c->ops->on_free) c->ops->on_free(c->ctx);
+    db_release(c->db);
+    free(c->sender);
+    free(c);
+}
+
+subs_client_t *subs_client_new(db_t *d, const subs_ops_t *ops, void *ctx, const char *sender) {
+    subs_db_t *r = registry(d, true);
+    subs_client_t *c = xcalloc(1, sizeof *c);
+    c->db = d;
+    db_retain(d);
+    c->ops = ops;
+    c->ctx = ctx;
+    c->sender = sender ? xstrdup(sender) : NULL;
+    c->refs = 1;
+    pthread_mutex_lock(&r->m);
+    c->next = r->clients;
+    r->clients = c;
+    pthread_mutex_unlock(&r->m);
+    return c;
+}
+
+void subs_client_close(subs_client_t *c) {
+    subs_db_t *r = registry(c->db, false);
+    pthread_mutex_lock(&r->m);
+    c->closed = true;
+    r->nsets -= (int)c->nsets;
+    for (size_t i = 0; i < c->nsets; i++) set_free(&c->sets[i]);
+    free(c->sets);
+    c->sets = NULL;
+    c->nsets = 0;
+    bool f;
+    client_unref(r, c, &f);
+    pthread_mutex_unlock(&r->m);
+    if (f) client_free(c);
+}
+
+bool subs_has(subs_client_t *c, uint64_t set_id) {
+    subs_db_t *r = registry(c->db, false);
+    pthread_mutex_lock(&r->m);
+    bool has = false;
+    for (size_t i = 0; i < c->nsets; i++) has = has || c->sets[i].id == set_id;
+    pthread_mutex_unlock(&r->m);
+    return has;
+}
+
+/* ---- adding and removing sets (exclusive jobs on the writer) ---------------- */
+
+typedef struct {
+    write_job_t job; /* first */
+    subs_client_t *c;
+    uint64_t set_id;
+    bool add, replace;
+    size_t nq;
+    char **texts;
+    subs_reply_fn reply;
+    void *ctx;
+    bool replied;
+} set_job_t;
+
+/* Reads q's rows on c into rs (t describes the table). */
+static int read_rows(store_db_t *c, const subs_query_t *q, const schema_t *s, const tinfo_t *t, const char *sender,
+                     rowset_t *rs, err_t *e) {
+    store_stmt_t *st;
+    buf_t what = BUF_INIT;
+    for (int i = 0; i < t->ncols; i++) {
+        if (i) buf_puts(&what, ", ");
+        sql_quote(&what, q->alias, '"');
+        buf_putc(&what, '.');
+        sql_quote(&what, t->cols[i].name, '"');
+    }
+    int rc = compile(c, q, what.data ? what.data : "*", sender, &st, e);
+    buf_free(&what);
+    if (rc < 0) return -1;
+    rowset_init(rs, q->table, s, t);
+    store_value_t *row = xcalloc((size_t)t->ncols + 1, sizeof *row);
+    int step;
+    while ((step = store_step(st)) == STORE_ROW) {
+        for (int i = 0; i < t->ncols; i++) store_col_value(st, i, &row[i]);
+        rowset_add(rs, row);
+    }
+    free(row);
+    if (step < 0) {
+        err_sql(e, step, store_errmsg(c));
+        store_finalize(st);
+        rowset_free(rs);
+        return -1;
+    }
+    store_finalize(st);
+    return 0;
+}
+
+/* The evaluation key: queries with equal keys match the same rows. */
+static char *eval_key(const subs_query_t *q, const char *sender) {
+    buf_t b = BUF_INIT;
+    buf_printf(&b, "%s\x1f%s\x1f%s\x1f%s", q->table, q->alias, q->where ? q->where : "",
+               q->where && strstr(q->where, "sender") && sender ? sender : "");
+    return b.data;
+}
+
+static int set_run(store_db_t *db, void *arg, err_t *e) {
+    set_job_t *j = arg;
+    subs_client_t *c = j->c;
+    subs_db_t *r = registry(c->db, false);
+    uint64_t t0 = time_mono_us();
+    char msg[256];
+    const schema_t *s = schema_acquire(c->db, db, msg, sizeof msg);
+    j->replied = true;
+    if (!s) {
+        err_set(e, E_INTERNAL, "%s", msg);
+        j->reply(j->ctx, -1, e, NULL, 0, 0);
+        return err_set(e, E_OK, "nothing to write");
+    }
+    set_t ns = {.id = j->set_id};
+    rowset_t *rows = NULL;
+    size_t nrows = 0;
+    int rc = 0;
+    pthread_mutex_lock(&r->m);
+    set_t *old = NULL;
+    for (size_t i = 0; i < c->nsets; i++)
+        if (c->sets[i].id == j->set_id) old = &c->sets[i];
+    bool closed = c->closed;
+    pthread_mutex_unlock(&r->m);
+    if (closed) {
+        rc = err_set(e, E_NOT_FOUND, "the client has gone");
+    } else if (j->add && old && !j->replace) {
+        rc = err_set(e, E_EXISTS, "subscription already exists with this query_id");
+    } else if (!j->add && !old) {
+        rc = err_set(e, E_NOT_FOUND, "no subscription with this query_id");
+    } else if (j->add) {
+        ns.nq = j->nq;
+        ns.q = xcalloc(j->nq + 1, sizeof *ns.q);
+        ns.keys = xcalloc(j->nq + 1, sizeof *ns.keys);
+        rows = xcalloc(j->nq + 1, sizeof *rows);
+        for (size_t i = 0; i < j->nq && rc == 0; i++) {
+            rc = subs_parse(j->texts[i], &ns.q[i], e);
+            if (rc < 0) break;
+            const tinfo_t *t = schema_find(s, ns.q[i].table);
+            if (!t || t->hidden || t->is_view || t->is_virtual) {
+                rc = err_set(e, E_BAD_INPUT, "no such table: %s", ns.q[i].table);
+                break;
+            }
+            /* the canonical name, for matching captured changes */
+            free(ns.q[i].table);
+            ns.q[i].table = xstrdup(t->name);
+            ns.keys[i] = eval_key(&ns.q[i], c->sender);
+            rc = read_rows(db, &ns.q[i], s, t, c->sender, &rows[i], e);
+            if (rc == 0) nrows = i + 1;
+        }
+    } else {
+        /* the final rows of the set being removed (its queries are known good) */
+        rows = xcalloc(old->nq + 1, sizeof *rows);
+        for (size_t i = 0; i < old->nq && rc == 0; i++) {
+            const tinfo_t *t = schema_find(s, old->q[i].table);
+            if (!t) {
+                rowset_init(&rows[i], old->q[i].table, NULL, NULL);
+            } else if (read_rows(db, &old->q[i], s, t, c->sender, &rows[i], e) < 0) {
+                rowset_init(&rows[i], old->q[i].table, s, t); /* a query the schema broke: no rows */
+                err_clear(e);
+            }
+            nrows = i + 1;
+        }
+    }
+    schema_release(s);
+    if (rc == 0) {
+        pthread_mutex_lock(&r->m);
+        if (c->closed) {
+            rc = err_set(e, E_NOT_FOUND, "the client has gone");
+        } else {
+            size_t at = c->nsets;
+            for (size_t i = 0; i < c->nsets; i++)
+                if (c->sets[i].id == j->set_id) at = i;
+            if (at < c->nsets) {
+                set_free(&c->sets[at]);
+                c->sets[at] = c->sets[--c->nsets];
+                r->nsets--;
+            }
+            if (j->add) {
+                ns.start_seq = r->committed; /* the last batch before this job: follow the next ones */
+                c->sets = xrealloc(c->sets, (c->nsets + 1) * sizeof *c->sets);
+                c->sets[c->nsets++] = ns;
+                ns = (set_t){0};
+                r->nsets++;
+            }
+        }
+        pthread_mutex_unlock(&r->m);
+    }
+    set_free(&ns);
+    uint64_t micros = time_mono_us() - t0;
+    if (rc == 0) {
+        subs_rows_t *views = xcalloc(nrows + 1, sizeof *views);
+        for (size_t i = 0; i < nrows; i++) views[i] = rowset_view(&rows[i]);
+        j->reply(j->ctx, 0, NULL, views, nrows, micros);
+        free(views);
+    } else {
+        j->reply(j->ctx, -1, e, NULL, 0, micros);
+    }
+    for (size_t i = 0; i < nrows; i++) rowset_free(&rows[i]);
+    free(rows);
+    /* a read-only job: nothing to commit for it */
+    return err_set(e, E_OK, "read only");
+}
+
+static void set_done(write_job_t *job) {
+    set_job_t *j = (set_job_t *)job;
+    subs_db_t *r = registry(j->c->db, false);
+    if (!j->replied) {
+        /* never ran: the writer is closing */
+        err_t e;
+        err_set(&e, E_INTERNAL, "the database is closing");
+        j->reply(j->ctx, -1, &e, NULL, 0, 0);
+    }
+    pthread_mutex_lock(&r->m);
+    bool f;
+    client_unref(r, j->c, &f);
+    pthread_mutex_unlock(&r->m);
+    if (f) client_free(j->c);
+    for (size_t i = 0; i < j->nq; i++) free(j->texts[i]);
+    free(j->texts);
+    changeset_free(&job->changes);
+    free(j);
+}
+
+/* A job that never ran still owes its reply. */
+static int set_submit(set_job_t *j, err_t *e) {
+    subs_db_t *r = registry(j->c->db, false);
+    pthread_mutex_lock(&r->m);
+    j->c->refs++;
+    pthread_mutex_unlock(&r->m);
+    j->job.run = set_run;
+    j->job.done = set_done;
+    j->job.arg = j;
+    j->job.exclusive = true;
+    if (dbh_submit(j->c->db, &j->job, e) < 0) {
+        j->job.rc = -1;
+        set_done(&j->job);
+        return -1;
+    }
+    return 0;
+}
+
+int subs_add(subs_client_t *c, uint64_t set_id, bool replace, const char *const *queries, size_t n,
+             subs_reply_fn reply, void *ctx, err_t *e) {
+    set_job_t *j = xcalloc(1, sizeof *j);
+    j->c = c;
+    j->set_id = set_id;
+    j->add = true;
+    j->replace = replace;
+    j->nq = n;
+    j->texts = xcalloc(n + 1, sizeof *j->texts);
+    for (size_t i = 0; i < n; i++) j->texts[i] = xstrdup(queries[i]);
+    j->reply = reply;
+    j->ctx = ctx;
+    return set_submit(j, e);
+}
+
+int subs_remove(subs_client_t *c, uint64_t set_id, subs_reply_fn reply, void *ctx, err_t *e) {
+    set_job_t *j = xcalloc(1, sizeof *j);
+    j->c = c;
+    j->set_id = set_id;
+    j->reply = reply;
+    j->ctx = ctx;
+    return set_submit(j, e);
+}
+
+int subs_query_once(store_db_t *c, const char *text, const char *sender, subs_rows_fn fn, void *ctx, err_t *e) {
+    subs_query_t q;
+    if (subs_parse(text, &q, e) < 0) return -1;
+    char msg[256];
+    const schema_t *s = schema_load(c, msg, sizeof msg);
+    if (!s) {
+        subs_query_free(&q);
+        return err_set(e, E_INTERNAL, "%s", msg);
+    }
+    const tinfo_t *t = schema_find(s, q.table);
+    int rc;
+    rowset_t rs;
+    if (!t || t->hidden || t->is_view || t->is_virtual) {
+        rc = err_set(e, E_BAD_INPUT, "no such table: %s", q.table);
+    } else {
+        free(q.table);
+        q.table = xstrdup(t->name);
+        rc = read_rows(c, &q, s, t, sender, &rs, e);
+        if (rc == 0) {
+            subs_rows_t v = rowset_view(&rs);
+            fn(ctx, &v);
+            rowset_free(&rs);
+        }
+    }
+    schema_release(s);
+    subs_query_free(&q);
+    return rc;
+}
+
+/* ---- the commit listener (writer thread) ------------------------------------ */
+
+void subs_on_commit(void *ctx, write_job_t *const *jobs, size_t n) {
+    db_t *d = ctx;
+    subs_db_t *r = registry(d, false);
+    if (!r) return; /* nobody ever subscribed: nothing to count */
+    pthread_mutex_lock(&r->m);
+    uint64_t seq = ++r->committed;
+    if (r->nsets <= 0 || r->gone) {
+        pthread_mutex_unlock(&r->m);
+        return;
+    }
+    batch_t *b = xcalloc(1, sizeof *b);
+    b->seq = seq;
+    b->jobs = xcalloc(n + 1, sizeof *b->jobs);
+    for (size_t i = 0; i < n; i++) {
+        if (jobs[i]->rc < 0) continue;
+        changeset_t *src = &jobs[i]->changes, *dst = &b->jobs[b->njobs];
+        if (!src->n && !src->overflow) continue;
+        /* take the rows; the counts stay with the job (its door reports them) */
+        dst->items = src->items, dst->n = src->n, dst->cap = src->cap, dst->bytes = src->bytes;
+        dst->overflow = src->overflow, dst->lost_tables = src->lost_tables, dst->nlost = src->nlost;
+        src->items = NULL, src->n = src->cap = src->bytes = 0;
+        src->lost_tables = NULL, src->nlost = 0;
+        b->njobs++;
+    }
+    if (!b->njobs) {
+        free(b->jobs);
+        free(b);
+        pthread_mutex_unlock(&r->m);
+        return;
+    }
+    if (r->tail) r->tail->next = b;
+    else r->head = b;
+    r->tail = b;
+    if (!r->queued) {
+        r->queued = true;
+        db_retain(d);
+        pthread_mutex_lock(&fan_m);
+        if (fan_tail) fan_tail->next_queued = r;
+        else fan_head = r;
+        fan_tail = r;
+        pthread_cond_signal(&fan_cv);
+        pthread_mutex_unlock(&fan_m);
+    }
+    pthread_mutex_unlock(&r->m);
+}
+
+void subs_db_closed(db_t *d) {
+    subs_db_t *r = registry(d, false);
+    if (!r) return;
+    pthread_mutex_lock(&r->m);
+    r->gone = true;
+    size_t n = 0;
+    for (subs_client_t *c = r->clients; c; c = c->next) {
+        if (c->closed) continue;
+        c->refs++;
+        n++;
+    }
+    subs_client_t **cs = xcalloc(n + 1, sizeof *cs);
+    size_t k = 0;
+    for (subs_client_t *c = r->clients; c; c = c->next)
+        if (!c->closed) cs[k++] = c;
+    pthread_mutex_unlock(&r->m);
+    for (size_t i = 0; i < k; i++)
+        if (cs[i]->ops->on_gone) cs[i]->ops->on_gone(cs[i]->ctx);
+    pthread_mutex_lock(&r->m);
+    subs_client_t **to_free = xcalloc(k + 1, sizeof *to_free);
+    size_t nf = 0;
+    for (size_t i = 0; i < k; i++) {
+        bool f;
+        client_unref(r, cs[i], &f);
+        if (f) to_free[nf++] = cs[i];
+    }
+    pthread_mutex_unlock(&r->m);
+    for (size_t i = 0; i < nf; i++) client_free(to_free[i]);
+    free(to_free);
+    free(cs);
+}
+
+/* ---- the fan-out thread --------------------------------------------------- */
+
+/* A distinct query evaluated for one job: compiled on the mirror. */
+typedef struct {
+    char *key;
+    subs_query_t q;
+    char *sender;
+    store_stmt_t *st;
+    bool broken;
+} evalq_t;
+
+/* Per client and query: the delta being built. */
+typedef struct {
+    subs_client_t *c;
+    uint64_t set_id;
+    int index;
+    size_t k; /* its evalq_t */
+    rowset_t del, ins;
+} pending_t;
+
+static void mirror_forget(mirror_t *m) {
+    if (m->del) store_finalize(m->del);
+    if (m->ins) store_finalize(m->ins);
+    free(m->name);
+}
+
+/* Makes the mirror's copy of a table (holding one row at a time) have the
+ * captured row's columns; cached per table while its width stays. */
+static const tinfo_t *mirror_table(subs_db_t *r, const char *table, int ncols, const schema_t **s, mirror_t **out) {
+    if (!r->mirror) {
+        char err[128];
+        if (store_open(":memory:", STORE_CREATE, &r->mirror, err, sizeof err) < 0) return NULL;
+    }
+    if (!*s) {
+        err_t e;
+        store_db_t *rd = dbh_reader(r->db, &e);
+        if (!rd) return NULL;
+        char msg[128];
+        *s = schema_acquire(r->db, rd, msg, sizeof msg);
+        dbh_reader_put(r->db, rd);
+        if (!*s) return NULL;
+    }
+    const tinfo_t *t = schema_find(*s, table);
+    if (!t || t->ncols != ncols) return NULL;
+    for (size_t i = 0; i < r->nmt; i++)
+        if (strcmp(r->mt[i].name, table) == 0) {
+            if (r->mt[i].ncols == ncols) {
+                *out = &r->mt[i];
+                return t;
+            }
+            mirror_forget(&r->mt[i]);
+            r->mt[i] = r->mt[--r->nmt];
+            break;
+        }
+    buf_t sql = BUF_INIT;
+    buf_puts(&sql, "DROP TABLE IF EXISTS ");
+    sql_quote(&sql, table, '"');
+    buf_puts(&sql, "; CREATE TABLE ");
+    sql_quote(&sql, table, '"');
+    buf_puts(&sql, "(");
+    for (int c = 0; c < t->ncols; c++) {
+        if (c) buf_puts(&sql, ", ");
+        sql_quote(&sql, t->cols[c].name, '"');
+        buf_putc(&sql, ' ');
+        buf_puts(&sql, t->cols[c].type ? t->cols[c].type : "");
+    }
+    buf_puts(&sql, ")");
+    mirror_t m = {xstrdup(table), ncols, NULL, NULL};
+    int rc = store_exec(r->mirror, sql.data);
+    buf_reset(&sql);
+    buf_puts(&sql, "DELETE FROM ");
+    sql_quote(&sql, table, '"');
+    if (rc == 0) rc = store_prepare(r->mirror, sql.data, &m.del);
+    buf_reset(&sql);
+    buf_puts(&sql, "INSERT INTO ");
+    sql_quote(&sql, table, '"');
+    buf_puts(&sql, " VALUES (");
+    for (int i = 0; i < ncols; i++) buf_puts(&sql, i ? ", ?" : "?");
+    buf_puts(&sql, ")");
+    if (rc == 0) rc = store_prepare(r->mirror, sql.data, &m.ins);
+    buf_free(&sql);
+    if (rc < 0) {
+        mirror_forget(&m);
+        return NULL;
+    }
+    r->mt = xrealloc(r->mt, (r->nmt + 1) * sizeof *r->mt);
+    r->mt[r->nmt] = m;
+    *out = &r->mt[r->nmt++];
+    return t;
+}
+
+/* Puts row (alone) into the mirror's table. */
+static bool load_row(mirror_t *m, const store_value_t *row) {
+    bool ok = store_step(m->del) == STORE_DONE;
+    store_reset(m->del);
+    if (!ok) return false;
+    for (int i = 0; i < m->ncols; i++) value_bind(m->ins, i + 1, &row[i]);
+    ok = store_step(m->ins) == STORE_DONE;
+    store_reset(m->ins);
+    return ok;
+}
+
+static bool eval(evalq_t *q) {
+    if (!q->st) return false;
+    bool hit = store_step(q->st) == STORE_ROW;
+    store_reset(q->st);
+    return hit;
+}
+
+static bool rows_equal(const store_value_t *a, const store_value_t *b, int n) {
+    for (int i = 0; i < n; i++)
+        if (!value_same(&a[i], &b[i])) return false;
+    return true;
+}
+
+/* Drops rows present in both (an update that left the row as it was). */
+static void cancel_pairs(pending_t *p) {
+    int nc = p->del.ncols;
+    for (size_t i = 0; i < p->del.n; i++) {
+        for (size_t k = 0; k < p->ins.n; k++) {
+            store_value_t *a = &p->del.vals[i * (size_t)nc], *b = &p->ins.vals[k * (size_t)nc];
+            if (!rows_equal(a, b, nc)) continue;
+            for (int x = 0; x < nc; x++) value_free(&a[x]), value_free(&b[x]);
+            memmove(a, a + nc, (p->del.n - i - 1) * (size_t)nc * sizeof *a);
+            memmove(b, b + nc, (p->ins.n - k - 1) * (size_t)nc * sizeof *b);
+            p->del.n--, p->ins.n--;
+            i--;
+            break;
+        }
+    }
+}
+
+/* Delivers one committed job to every client following its tables. */
+static void fan_job(subs_db_t *r, uint64_t seq, changeset_t *cs) {
+    /* 1. who follows what, as of this batch (clients referenced meanwhile);
+     * the distinct queries by key, to evaluate once each */
+    pending_t *pend = NULL;
+    size_t np = 0, capp = 0, nk = 0, capk = 0;
+    evalq_t *ev = NULL;
+    pthread_mutex_lock(&r->m);
+    for (subs_client_t *c = r->clients; c; c = c->next) {
+        if (c->closed) continue;
+        for (size_t si = 0; si < c->nsets; si++) {
+            set_t *s = &c->sets[si];
+            if (seq <= s->start_seq) continue;
+            for (size_t qi = 0; qi < s->nq; qi++) {
+                size_t k;
+                for (k = 0; k < nk; k++)
+                    if (strcmp(ev[k].key, s->keys[qi]) == 0) break;
+                if (k == nk) {
+                    if (nk == capk) {
+                        capk = capk ? capk * 2 : 8;
+                        ev = xrealloc(ev, capk * sizeof *ev);
+                    }
+                    memset(&ev[nk], 0, sizeof ev[nk]);
+                    ev[nk].key = xstrdup(s->keys[qi]);
+                    ev[nk].q.table = xstrdup(s->q[qi].table);
+                    ev[nk].q.alias = xstrdup(s->q[qi].alias);
+                    ev[nk].q.where = s->q[qi].where ? xstrdup(s->q[qi].where) : NULL;
+                    ev[nk].sender = c->sender ? xstrdup(c->sender) : NULL;
+                    nk++;
+                }
+                if (np == capp) {
+                    capp = capp ? capp * 2 : 16;
+                    pend = xrealloc(pend, capp * sizeof *pend);
+                }
+                pending_t *p = &pend[np++];
+                memset(p, 0, sizeof *p);
+                p->c = c;
+                p->set_id = s->id;
+                p->index = (int)qi;
+                p->k = k;
+                c->refs++;
+            }
+        }
+    }
+    pthread_mutex_unlock(&r->m);
+
+    /* 2. match every change, table by table */
+    const schema_t *schema = NULL;
+    bool *old_hit = xcalloc(nk + 1, sizeof *old_hit), *new_hit = xcalloc(nk + 1, sizeof *new_hit);
+    for (size_t i = 0; i < cs->n && nk; i++) {
+        store_change_t *ch = &cs->items[i];
+        bool any = false;
+        for (size_t k = 0; k < nk; k++) any = any || strcmp(ev[k].q.table, ch->table) == 0;
+        if (!any) continue;
+        mirror_t *m = NULL;
+        const tinfo_t *t = mirror_table(r, ch->table, ch->ncols, &schema, &m);
+        if (!t) continue;
+        for (size_t k = 0; k < nk; k++) {
+            old_hit[k] = new_hit[k] = false;
+            if (strcmp(ev[k].q.table, ch->table) != 0 || ev[k].broken) continue;
+            if (!ev[k].st) {
+                err_t e;
+                ev[k].broken = compile(r->mirror, &ev[k].q, "1", ev[k].sender, &ev[k].st, &e) < 0;
+            }
+        }
+        if (ch->old_vals && load_row(m, ch->old_vals))
+            for (size_t k = 0; k < nk; k++)
+                if (strcmp(ev[k].q.table, ch->table) == 0) old_hit[k] = eval(&ev[k]);
+        if (ch->new_vals && load_row(m, ch->new_vals))
+            for (size_t k = 0; k < nk; k++)
+                if (strcmp(ev[k].q.table, ch->table) == 0) new_hit[k] = eval(&ev[k]);
+        for (size_t p = 0; p < np; p++) {
+            size_t k = pend[p].k;
+            if (!old_hit[k] && !new_hit[k]) continue;
+            if (!pend[p].ins.table) {
+                rowset_init(&pend[p].del, ch->table, schema, t);
+                rowset_init(&pend[p].ins, ch->table, schema, t);
+            }
+            if (old_hit[k]) rowset_add(&pend[p].del, ch->old_vals);
+            if (new_hit[k]) rowset_add(&pend[p].ins, ch->new_vals);
+        }
+    }
+    free(old_hit);
+    free(new_hit);
+    if (schema) schema_release(schema);
+
+    /* 3. rows the capture left out: those clients cannot be kept exact */
+    for (size_t l = 0; cs->overflow && l < cs->nlost; l++)
+        for (size_t p = 0; p < np; p++)
+            if (strcmp(ev[pend[p].k].q.table, cs->lost_tables[l]) == 0 && pend[p].c->ops->on_lost)
+                pend[p].c->ops->on_lost(pend[p].c->ctx, cs->lost_tables[l]);
+
+    /* 4. one update per client, its queries' deltas together */
+    subs_delta_t *ds = xcalloc(np + 1, sizeof *ds);
+    for (size_t p = 0; p < np; p++) {
+        subs_client_t *c = pend[p].c;
+        if (!c) continue;
+        size_t nd = 0;
+        for (size_t q = p; q < np; q++) {
+            if (pend[q].c != c || !pend[q].ins.table) continue;
+            cancel_pairs(&pend[q]);
+            if (pend[q].del.n || pend[q].ins.n)
+                ds[nd++] = (subs_delta_t){pend[q].set_id, pend[q].index, rowset_view(&pend[q].del),
+                                          rowset_view(&pend[q].ins)};
+        }
+        pthread_mutex_lock(&r->m);
+        bool closed = c->closed;
+        pthread_mutex_unlock(&r->m);
+        if (nd && !closed) c->ops->on_update(c->ctx, ds, nd);
+        for (size_t q = p; q < np; q++) {
+            if (pend[q].c != c) continue;
+            if (pend[q].ins.table) {
+                rowset_free(&pend[q].del);
+                rowset_free(&pend[q].ins);
+            }
+            pend[q].c = NULL;
+            pthread_mutex_lock(&r->m);
+            bool f;
+            client_unref(r, c, &f);
+            pthread_mutex_unlock(&r->m);
+            if (f) client_free(c);
+        }
+    }
+    free(ds);
+    for (size_t k = 0; k < nk; k++) {
+        if (ev[k].st) store_finalize(ev[k].st);
+        free(ev[k].key);
+        free(ev[k].sender);
+        subs_query_free(&ev[k].q);
+    }
+    free(ev);
+    free(pend);
+}
+
+static void *fan_main(void *arg) {
+    (void)arg;
+    pthread_mutex_lock(&fan_m);
+    for (;;) {
+        while (!fan_head && !fan_stop) pthread_cond_wait(&fan_cv, &fan_m);
+        if (!fan_head) break;
+        subs_db_t *r = fan_head;
+        fan_head = r->next_queued;
+        if (!fan_head) fan_tail = NULL;
+        r->next_queued = NULL;
+        pthread_mutex_unlock(&fan_m);
+        for (;;) {
+            pthread_mutex_lock(&r->m);
+            batch_t *b = r->head;
+            if (b) {
+                r->head = b->next;
+                if (!r->head) r->tail = NULL;
+            } else {
+                r->queued = false;
+            }
+            pthread_mutex_unlock(&r->m);
+            if (!b) break;
+            for (size_t i = 0; i < b->njobs; i++) {
+                fan_job(r, b->seq, &b->jobs[i]);
+                changeset_free(&b->jobs[i]);
+            }
+            free(b->jobs);
+            free(b);
+        }
+        db_release(r->db);
+        pthread_mutex_lock(&fan_m);
+    }
+    pthread_mutex_unlock(&fan_m);
+    return NULL;
+}
+
+void subs_init(void) {
+    pthread_mutex_lock(&fan_m);
+    if (!fan_running) {
+        fan_stop = false;
+        fan_running = pthread_create(&fan_thread, NULL, fan_main, NULL) == 0;
+    }
+    pthread_mutex_unlock(&fan_m);
+}
+
+void subs_shutdown(void) {
+    pthread_mutex_lock(&fan_m);
+    fan_stop = true;
+    pthread_cond_broadcast(&fan_cv);
+    pthread_mutex_unlock(&fan_m);
+    if (fan_running) pthread_join(fan_thread, NULL);
+    fan_running = false;
+}
+
+/* Frees a database's registry (when the db_t itself goes). */
+void subs_db_free(db_t *d) {
+    subs_db_t *r = d->subs;
+    if (!r) return;
+    while (r->head) {
+        batch_t *b = r->head;
+        r->head = b->next;
+        for (size_t i = 0; i < b->njobs; i++) changeset_free(&b->jobs[i]);
+        free(b->jobs);
+        free(b);
+    }
+    if (r->mirror) store_close(r->mirror);
+    for (size_t i = 0; i < r->nmt; i++) mirror_forget(&r->mt[i]);
+    free(r->mt);
+    pthread_mutex_destroy(&r->m);
+    free(r);
+    d->subs = NULL;
+}
