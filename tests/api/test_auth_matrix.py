@@ -125,6 +125,36 @@ def ds_row(op):
     return run
 
 
+class RawAnswer:
+    def __init__(self, status, text):
+        self.status_code, self.text = status, text
+
+
+def ws_subscribe(c, kind):
+    """The WebSocket handshake: only the status line matters (a 101 hands the
+    connection over, so it is read by hand and closed)."""
+    import socket
+    tok = c.tokens[kind]
+    auth = ""
+    if tok == "MALFORMED":
+        auth = "Authorization: Basic bWFsOmZvcm1lZA==\r\n"
+    elif tok:
+        auth = f"Authorization: Bearer {tok}\r\n"
+    req = ("GET /v1/database/mxdb/subscribe HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+           "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+           f"Sec-WebSocket-Protocol: v1.json.spacetimedb\r\n{auth}\r\n")
+    with socket.create_connection((c.s.host, c.s.port), timeout=10) as so:
+        so.sendall(req.encode())
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = so.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    head = data.decode(errors="replace")
+    return RawAnswer(int(head.split()[1]), head)
+
+
 # (METHOD, pattern) -> [(need, request), ...]
 MATRIX = {
     ("POST", "/dbs/:db/sql"): [("read", simple("POST", "/dbs/mxdb/sql", json={"query": "SELECT 1"})),
@@ -136,6 +166,7 @@ MATRIX = {
     ("GET", "/v1/database/:noi"): [("read", simple("GET", "/v1/database/mxdb"))],
     ("GET", "/v1/database/:noi/identity"): [("read", simple("GET", "/v1/database/mxdb/identity"))],
     ("GET", "/v1/database/:noi/names"): [("read", simple("GET", "/v1/database/mxdb/names"))],
+    ("GET", "/v1/database/:noi/subscribe"): [("read", ws_subscribe)],
     ("POST", "/v1/database/:noi/sql"): [("read", simple("POST", "/v1/database/mxdb/sql", data="SELECT 1 AS one")),
                                         ("write", simple("POST", "/v1/database/mxdb/sql",
                                                          data="UPDATE t SET v = v WHERE id = 1"))],

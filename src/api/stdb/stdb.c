@@ -4,7 +4,7 @@
  * text/plain unless the spec gives a JSON shape. A /v1/database request
  * without a token is served as a freshly minted identity, echoed in the
  * spacetime-identity(-token) headers. */
-#include "api/stdb/stdb.h"
+#include "api/stdb/stdb_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -30,7 +30,7 @@ static void render_error(http_req_t *r, int status, const char *message);
 static void options(http_req_t *r);
 static bool claims(const char *path);
 
-static const dialect_t stdb_dialect = {
+const dialect_t stdb_dialect = {
     .name = "spacetimedb",
     .render_error = render_error,
     .claims = claims,
@@ -42,11 +42,11 @@ static const dialect_t stdb_dialect = {
     .options = options,
 };
 
-static void text(http_req_t *r, int status, const char *msg) {
+void stdb_text(http_req_t *r, int status, const char *msg) {
     http_respond(r, status, "text/plain; charset=utf-8", msg, strlen(msg));
 }
 
-static void render_error(http_req_t *r, int status, const char *message) { text(r, status, message); }
+static void render_error(http_req_t *r, int status, const char *message) { stdb_text(r, status, message); }
 
 static void options(http_req_t *r) { http_respond(r, 200, NULL, "", 0); }
 
@@ -66,19 +66,19 @@ static bool is_hex64(const char *s) {
 
 /* The caller: a valid token's principal, or (anonymous_mint) a new identity
  * echoed in headers. Answers 400/401 and returns false on a bad token. */
-static bool caller(http_req_t *r, actor_t *a, bool anonymous_mint) {
+bool stdb_caller(http_req_t *r, actor_t *a, bool anonymous_mint) {
     err_t e;
     switch (api_actor(r, ENGINE(r)->catalog, API_TOKEN_QUERY | API_TOKEN_SHAPE, a, &e)) {
     case API_ACTOR: return true;
-    case API_MALFORMED: text(r, 400, "Authorization is invalid: malformed token"); return false;
-    case API_REJECTED: text(r, 401, "Authorization failed: invalid token"); return false;
+    case API_MALFORMED: stdb_text(r, 400, "Authorization is invalid: malformed token"); return false;
+    case API_REJECTED: stdb_text(r, 401, "Authorization failed: invalid token"); return false;
     case API_ANONYMOUS: break;
     }
     if (!anonymous_mint) return true;
     char identity[IDENTITY_HEX_LEN + 1], token[TOKEN_MAX_LEN];
     if (auth_identity_create(ENGINE(r)->catalog, identity, token, &e) < 0 ||
         auth_verify_token(ENGINE(r)->catalog, token, a, &e) < 0) {
-        text(r, 500, e.msg);
+        stdb_text(r, 500, e.msg);
         return false;
     }
     http_add_header(r, "spacetime-identity", identity);
@@ -92,7 +92,7 @@ static void h_identity_new(http_req_t *r) {
     char identity[IDENTITY_HEX_LEN + 1], token[TOKEN_MAX_LEN];
     err_t e;
     if (auth_identity_create(ENGINE(r)->catalog, identity, token, &e) < 0) {
-        text(r, 500, e.msg);
+        stdb_text(r, 500, e.msg);
         return;
     }
     buf_t b = BUF_INIT;
@@ -110,14 +110,14 @@ static void h_identity_new(http_req_t *r) {
 static void ws_token_answer(http_req_t *r, const char *token, int64_t ttl, const err_t *e) {
     (void)ttl;
     if (token) api_respond_field(r, 200, "token", token);
-    else text(r, 500, e->msg);
+    else stdb_text(r, 500, e->msg);
 }
 
 static void h_ws_token(http_req_t *r) {
     actor_t a;
-    if (!caller(r, &a, false)) return;
+    if (!stdb_caller(r, &a, false)) return;
     if (!a.principal_id && !a.ephemeral) {
-        text(r, 401, "Authorization required");
+        stdb_text(r, 401, "Authorization required");
         return;
     }
     api_derive_token(r, ENGINE(r)->catalog, &a, "websocket", "atr_", WS_TOKEN_TTL_S, NULL, 0, ws_token_answer);
@@ -126,10 +126,10 @@ static void h_ws_token(http_req_t *r) {
 static void h_verify(http_req_t *r) {
     actor_t a;
     buf_t id = BUF_INIT;
-    if (caller(r, &a, false)) {
-        if (!a.identity[0]) text(r, 401, "Authorization required");
-        else if (api_capture(r, 0, &id) < 0 || !is_hex64(id.data)) text(r, 400, "Invalid identity");
-        else if (strcmp(id.data, a.identity) != 0) text(r, 400, "Identity does not match the token");
+    if (stdb_caller(r, &a, false)) {
+        if (!a.identity[0]) stdb_text(r, 401, "Authorization required");
+        else if (api_capture(r, 0, &id) < 0 || !is_hex64(id.data)) stdb_text(r, 400, "Invalid identity");
+        else if (strcmp(id.data, a.identity) != 0) stdb_text(r, 400, "Identity does not match the token");
         else http_respond(r, 204, NULL, "", 0);
     }
     buf_free(&id);
@@ -139,7 +139,7 @@ static void h_verify(http_req_t *r) {
 
 /* :noi is an identity (64 hex), else a name, else a ULID. 404 unless the
  * caller may read it. */
-static db_t *resolve(http_req_t *r, const actor_t *a) {
+db_t *stdb_resolve(http_req_t *r, const actor_t *a) {
     buf_t key = BUF_INIT;
     db_t *d = NULL;
     bool hex = false;
@@ -149,11 +149,11 @@ static db_t *resolve(http_req_t *r, const actor_t *a) {
     }
     if (!d) {
         if (hex) {
-            text(r, 404, "No such database.");
+            stdb_text(r, 404, "No such database.");
         } else {
             buf_t m = BUF_INIT;
             buf_printf(&m, "`%s` not found", key.data ? key.data : "");
-            text(r, 404, m.data);
+            stdb_text(r, 404, m.data);
             buf_free(&m);
         }
     }
@@ -163,8 +163,8 @@ static db_t *resolve(http_req_t *r, const actor_t *a) {
 
 static void h_info(http_req_t *r) {
     actor_t a;
-    if (!caller(r, &a, true)) return;
-    db_t *d = resolve(r, &a);
+    if (!stdb_caller(r, &a, true)) return;
+    db_t *d = stdb_resolve(r, &a);
     if (!d) return;
     char owner[IDENTITY_HEX_LEN + 1] = "";
     if (d->owner_id) auth_principal_identity(ENGINE(r)->catalog, d->owner_id, owner);
@@ -191,17 +191,17 @@ static void h_info(http_req_t *r) {
 
 static void h_db_identity(http_req_t *r) {
     actor_t a;
-    if (!caller(r, &a, true)) return;
-    db_t *d = resolve(r, &a);
+    if (!stdb_caller(r, &a, true)) return;
+    db_t *d = stdb_resolve(r, &a);
     if (!d) return;
-    text(r, 200, d->identity);
+    stdb_text(r, 200, d->identity);
     db_release(d);
 }
 
 static void h_names(http_req_t *r) {
     actor_t a;
-    if (!caller(r, &a, true)) return;
-    db_t *d = resolve(r, &a);
+    if (!stdb_caller(r, &a, true)) return;
+    db_t *d = stdb_resolve(r, &a);
     if (!d) return;
     buf_t b = BUF_INIT;
     jw_t w;
@@ -218,7 +218,6 @@ static void h_names(http_req_t *r) {
 
 /* ---- /sql ------------------------------------------------------------- */
 
-typedef enum { T_I64, T_F64, T_STRING, T_BYTES } sats_t;
 
 typedef struct {
     api_write_t w; /* the write job */
@@ -253,7 +252,7 @@ static void free_job(sql_job_t *j) {
 }
 
 /* Declared affinity per SQLite's rules; -1 for "decide from the value". */
-static int affinity_type(const char *dt) {
+int stdb_affinity_type(const char *dt) {
     if (!dt || !*dt) return -1;
     char up[64];
     size_t n = strlen(dt) < 63 ? strlen(dt) : 63;
@@ -277,12 +276,12 @@ static void on_columns(void *ctx, store_stmt_t *st, int n) {
         j->out.cols[i] = xstrdup(store_col_name(st, i));
         store_col_meta(st, i, &j->meta[i]);
         j->nullable[i] = !(j->meta[i].is_column && (j->meta[i].not_null || j->meta[i].rowid_pk));
-        int t = affinity_type(j->meta[i].decltype);
+        int t = stdb_affinity_type(j->meta[i].decltype);
         j->types[i] = t < 0 ? (sats_t)99 : (sats_t)t; /* 99: from the first row */
     }
 }
 
-static void write_typed(jw_t *w, sats_t t, const store_value_t *v) {
+void stdb_write_typed(jw_t *w, sats_t t, const store_value_t *v) {
     char tmp[32];
     switch (t) {
     case T_I64:
@@ -330,13 +329,13 @@ static void on_row(void *ctx, store_stmt_t *st, int n) {
                 jw_arr_end(w);
             } else {
                 jw_key(w, "some");
-                write_typed(w, j->types[i], &v);
+                stdb_write_typed(w, j->types[i], &v);
             }
             jw_obj_end(w);
         } else if (v.type == SV_NULL) {
             jw_null(w); /* cannot happen for NOT NULL columns */
         } else {
-            write_typed(w, j->types[i], &v);
+            stdb_write_typed(w, j->types[i], &v);
         }
     }
     jw_arr_end(w);
@@ -430,7 +429,7 @@ static void respond(http_req_t *r, sql_job_t *j) {
         if (j->out.err.kind == E_TIMEOUT) msg = "query interrupted: time limit exceeded";
         else if (j->out.err.sub == ES_MANY_STATEMENTS)
             msg = "Multiple SQL statements are not supported";
-        text(r, j->out.err.kind == E_INTERNAL ? 500 : 400, msg);
+        stdb_text(r, j->out.err.kind == E_INTERNAL ? 500 : 400, msg);
         free_job(j);
         return;
     }
@@ -501,8 +500,8 @@ static void write_posted(http_req_t *r, void *data) {
 
 static void h_sql(http_req_t *r) {
     actor_t a;
-    if (!caller(r, &a, true)) return;
-    db_t *d = resolve(r, &a);
+    if (!stdb_caller(r, &a, true)) return;
+    db_t *d = stdb_resolve(r, &a);
     if (!d) return;
     sql_job_t *j = xcalloc(1, sizeof *j);
     j->db = d;
@@ -536,7 +535,7 @@ static void h_sql(http_req_t *r) {
     if (cls == SQL_WRITE && !auth_check(&a, d, ACT_WRITE)) {
         buf_t m = BUF_INIT;
         buf_printf(&m, "Caller %s is not authorized to run SQL DML statements", a.identity);
-        text(r, 403, m.data);
+        stdb_text(r, 403, m.data);
         buf_free(&m);
         free_job(j);
         return;
@@ -561,4 +560,5 @@ void stdb_register(router_t *rt) {
     router_add(rt, d, M_GET, "/v1/database/:noi/identity", h_db_identity);
     router_add(rt, d, M_GET, "/v1/database/:noi/names", h_names);
     router_add(rt, d, M_POST, "/v1/database/:noi/sql", h_sql);
+    stdb_ws_register(rt, d);
 }

@@ -1,0 +1,31 @@
+/* stdb_internal: what the SpacetimeDB face's files share (stdb.c: identity,
+ * database routes, /sql; stdb_ws.c: the subscription WebSocket). */
+#ifndef ATRIUM_API_STDB_INTERNAL_H
+#define ATRIUM_API_STDB_INTERNAL_H
+#include <stdbool.h>
+
+#include "api/stdb/stdb.h"
+#include "core/auth.h"
+#include "core/catalog.h"
+#include "net/http.h"
+#include "store/store.h"
+#include "util/json.h"
+
+extern const dialect_t stdb_dialect;
+
+/* SATS scalar types the SQL types map to (spec §3.2). */
+typedef enum { T_I64, T_F64, T_STRING, T_BYTES } sats_t;
+
+/* A text/plain answer. */
+void stdb_text(http_req_t *r, int status, const char *msg);
+/* The caller (see stdb.c); false after answering 400/401. */
+bool stdb_caller(http_req_t *r, actor_t *a, bool anonymous_mint);
+/* :noi (capture 0) as a database the actor may read; NULL after 404. */
+db_t *stdb_resolve(http_req_t *r, const actor_t *a);
+/* A declared type's SATS type; -1 if the value decides (NUMERIC, none). */
+int stdb_affinity_type(const char *decltype);
+void stdb_write_typed(jw_t *w, sats_t t, const store_value_t *v);
+
+void stdb_ws_register(router_t *rt, const dialect_t *d);
+
+#endif

@@ -1,0 +1,344 @@
+"""SpacetimeDB-style subscriptions over WebSocket, v1.json.spacetimedb
+(spec/spacetimedb.md §4), with Debian's python3-websockets: handshake,
+every message kind, and writes through each door reaching subscribers."""
+import asyncio
+import json
+import uuid
+
+import pytest
+import requests
+import websockets
+import websockets.exceptions
+
+from conftest import SLOW
+
+PROTO = "v1.json.spacetimedb"
+T = 10 * SLOW
+
+
+def ws_url(server, db, qs=""):
+    return f"ws://{server.host}:{server.port}/v1/database/{db}/subscribe" + (f"?{qs}" if qs else "")
+
+
+async def connect(server, db, token=None, qs="", protocols=(PROTO,)):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    ws = await websockets.connect(ws_url(server, db, qs), subprotocols=list(protocols),
+                                  extra_headers=headers, max_size=None, open_timeout=T)
+    first = json.loads(await asyncio.wait_for(ws.recv(), T))
+    return ws, first
+
+
+async def recv(ws):
+    return json.loads(await asyncio.wait_for(ws.recv(), T))
+
+
+async def send(ws, msg):
+    await ws.send(json.dumps(msg))
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+@pytest.fixture(scope="module")
+def env(server, admin):
+    name = "subs" + uuid.uuid4().hex[:8]
+    assert server.req("POST", f"/v1/databases/{name}", token=admin).status_code == 200
+    r = server.req("POST", "/v1/query", token=admin, json={
+        "databaseName": name, "transactionType": "schema",
+        "query": "CREATE TABLE person(id INTEGER PRIMARY KEY, name TEXT NOT NULL, age INTEGER)"})
+    assert r.status_code == 200, r.text
+    return server, admin, name
+
+
+def sql(env, query):
+    server, admin, name = env
+    r = server.req("POST", f"/v1/database/{name}/sql", token=admin, data=query)
+    assert r.status_code == 200, r.text
+    return r
+
+
+def rows_of(tu):
+    """{'deletes': [...], 'inserts': [...]} summed over a TableUpdate's updates."""
+    out = {"deletes": [], "inserts": []}
+    for u in tu["updates"]:
+        out["deletes"] += [json.loads(x) for x in u["deletes"]]
+        out["inserts"] += [json.loads(x) for x in u["inserts"]]
+    return out
+
+
+def test_handshake_needs_our_protocol(env):
+    server, admin, name = env
+    r = requests.get(ws_url(server, name).replace("ws://", "http://"), headers={
+        "Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Protocol": "v9.nothing"})
+    assert r.status_code == 400 and r.text == "no valid protocol selected"
+
+    async def bad_conn_id():
+        with pytest.raises(websockets.exceptions.InvalidStatusCode) as ei:
+            await connect(server, name, token=admin, qs="connection_id=" + "0" * 32)
+        assert ei.value.status_code == 400
+    run(bad_conn_id())
+
+
+def test_identity_token_first(env):
+    server, admin, name = env
+
+    async def go():
+        ws, first = await connect(server, name, token=admin, qs="connection_id=" + "00" * 15 + "2a")
+        assert ws.subprotocol == PROTO
+        it = first["IdentityToken"]
+        assert it["token"] == admin
+        assert it["identity"]["__identity__"].startswith("0x") and len(it["identity"]["__identity__"]) == 66
+        assert it["connection_id"] == {"__connection_id__": 42}
+        await ws.close()
+        # without a token an identity is minted: it may not read a private database
+        with pytest.raises(websockets.exceptions.InvalidStatusCode) as ei:
+            await connect(server, name)
+        assert ei.value.status_code == 404
+        # a wrong token is refused before anything else
+        with pytest.raises(websockets.exceptions.InvalidStatusCode) as ei:
+            await connect(server, name, token="atr_" + "A" * 43)
+        assert ei.value.status_code == 401
+    run(go())
+
+
+def test_subscribe_initial_rows_then_updates_from_every_door(env):
+    server, admin, name = env
+    sql(env, "DELETE FROM person")
+    sql(env, "INSERT INTO person(id, name, age) VALUES (1, 'Al', 30)")
+
+    async def go():
+        ws, _ = await connect(server, name, token=admin)
+        await send(ws, {"Subscribe": {"query_strings": ["SELECT * FROM person"], "request_id": 1}})
+        m = (await recv(ws))["InitialSubscription"]
+        assert m["request_id"] == 1
+        assert "__time_duration_micros__" in m["total_host_execution_duration"]
+        [tu] = m["database_update"]["tables"]
+        assert tu["table_name"] == "person" and tu["table_id"] >= 4096 and tu["num_rows"] == 1
+        assert rows_of(tu) == {"deletes": [], "inserts": [[1, "Al", {"some": 30}]]}
+
+        async def expect(deletes, inserts):
+            tx = (await recv(ws))["TransactionUpdate"]
+            [tu] = tx["status"]["Committed"]["tables"]
+            assert rows_of(tu) == {"deletes": deletes, "inserts": inserts}
+            assert tx["reducer_call"] == {"reducer_name": "", "reducer_id": 0, "args": "[]", "request_id": 0}
+            assert tx["caller_connection_id"] == {"__connection_id__": 0}
+
+        loop = asyncio.get_running_loop()
+
+        def http(*a, **k):
+            return loop.run_in_executor(None, lambda: server.req(*a, **k))
+        # SpacetimeDB /sql
+        r = await http("POST", f"/v1/database/{name}/sql", token=admin, data="INSERT INTO person VALUES (2, 'Bo', NULL)")
+        assert r.status_code == 200
+        await expect([], [[2, "Bo", {"none": []}]])
+        # Datasette insert, update, delete
+        r = await http("POST", f"/{name}/person/-/insert", token=admin, json={"row": {"id": 3, "name": "Cy", "age": 5}})
+        assert r.status_code == 201, r.text
+        await expect([], [[3, "Cy", {"some": 5}]])
+        r = await http("POST", f"/{name}/person/3/-/update", token=admin, json={"update": {"age": 6}})
+        assert r.status_code == 200, r.text
+        await expect([[3, "Cy", {"some": 5}]], [[3, "Cy", {"some": 6}]])
+        r = await http("POST", f"/{name}/person/3/-/delete", token=admin)
+        assert r.status_code == 200, r.text
+        await expect([[3, "Cy", {"some": 6}]], [])
+        # Airsequel /sql
+        r = await http("POST", f"/dbs/{name}/sql", token=admin, json={"query": "UPDATE person SET age = 31 WHERE id = 1"})
+        assert r.status_code == 200, r.text
+        await expect([[1, "Al", {"some": 30}]], [[1, "Al", {"some": 31}]])
+        # TypeDB one-shot, and an interactive transaction's commit
+        r = await http("POST", "/v1/query", token=admin, json={
+            "databaseName": name, "transactionType": "write", "query": "INSERT INTO person VALUES (4, 'Di', 1)"})
+        assert r.status_code == 200, r.text
+        await expect([], [[4, "Di", {"some": 1}]])
+        t = (await http("POST", "/v1/transactions/open", token=admin,
+                        json={"databaseName": name, "transactionType": "write"})).json()["transactionId"]
+        await http("POST", f"/v1/transactions/{t}/query", token=admin, json={"query": "DELETE FROM person WHERE id = 4"})
+        await http("POST", f"/v1/transactions/{t}/query", token=admin, json={"query": "INSERT INTO person VALUES (5, 'Ed', 2)"})
+        r = await http("POST", f"/v1/transactions/{t}/commit", token=admin)
+        assert r.status_code == 200, r.text
+        await expect([[4, "Di", {"some": 1}]], [[5, "Ed", {"some": 2}]])
+        # a write that fails sends nothing; the next one arrives next
+        r = await http("POST", f"/v1/database/{name}/sql", token=admin, data="INSERT INTO person VALUES (5, 'dup', 0)")
+        assert r.status_code == 400
+        await http("POST", f"/v1/database/{name}/sql", token=admin, data="DELETE FROM person WHERE id = 2")
+        await expect([[2, "Bo", {"none": []}]], [])
+        await ws.close()
+    run(go())
+
+
+def test_single_multi_unsubscribe_and_where(env):
+    server, admin, name = env
+    sql(env, "DELETE FROM person")
+    sql(env, "INSERT INTO person VALUES (1, 'Al', 30), (2, 'Bo', 17)")
+
+    async def go():
+        ws, _ = await connect(server, name, token=admin)
+        await send(ws, {"SubscribeSingle": {"query": "SELECT * FROM person WHERE age >= 18", "request_id": 2,
+                                            "query_id": {"id": 7}}})
+        m = (await recv(ws))["SubscribeApplied"]
+        assert m["request_id"] == 2 and m["query_id"] == {"id": 7}
+        assert m["rows"]["table_name"] == "person"
+        assert rows_of(m["rows"]["table_rows"])["inserts"] == [[1, "Al", {"some": 30}]]
+        # a duplicate query id is refused, the first stays
+        await send(ws, {"SubscribeSingle": {"query": "SELECT * FROM person", "request_id": 3, "query_id": {"id": 7}}})
+        e = (await recv(ws))["SubscriptionError"]
+        assert e["request_id"] == {"some": 3} and e["query_id"] == {"some": 7} and e["table_id"] == {"none": []}
+        # Bo turns 18: he enters the query (an update seen as an insert)
+        sql(env, "UPDATE person SET age = 18 WHERE id = 2")
+        tx = (await recv(ws))["TransactionUpdate"]
+        assert rows_of(tx["status"]["Committed"]["tables"][0]) == {"deletes": [], "inserts": [[2, "Bo", {"some": 18}]]}
+        # a change outside the query sends nothing to this session; the next match arrives
+        sql(env, "INSERT INTO person VALUES (3, 'Kid', 3)")
+        sql(env, "UPDATE person SET age = 10 WHERE id = 1")
+        tx = (await recv(ws))["TransactionUpdate"]
+        assert rows_of(tx["status"]["Committed"]["tables"][0]) == {"deletes": [[1, "Al", {"some": 30}]], "inserts": []}
+        # multi, with a quoted identifier and an alias
+        await send(ws, {"SubscribeMulti": {"query_strings": ['SELECT p.* FROM "person" AS p WHERE p.name = \'Kid\''],
+                                           "request_id": 4, "query_id": {"id": 8}}})
+        m = (await recv(ws))["SubscribeMultiApplied"]
+        assert m["query_id"] == {"id": 8}
+        assert rows_of(m["update"]["tables"][0])["inserts"] == [[3, "Kid", {"some": 3}]]
+        await send(ws, {"Unsubscribe": {"request_id": 5, "query_id": {"id": 7}}})
+        m = (await recv(ws))["UnsubscribeApplied"]
+        assert m["query_id"] == {"id": 7}
+        assert rows_of(m["rows"]["table_rows"]) == {"deletes": [[2, "Bo", {"some": 18}]], "inserts": []}
+        await send(ws, {"UnsubscribeMulti": {"request_id": 6, "query_id": {"id": 8}}})
+        m = (await recv(ws))["UnsubscribeMultiApplied"]
+        assert rows_of(m["update"]["tables"][0]) == {"deletes": [[3, "Kid", {"some": 3}]], "inserts": []}
+        await send(ws, {"Unsubscribe": {"request_id": 9, "query_id": {"id": 8}}})
+        assert "SubscriptionError" in await recv(ws)
+        await ws.close()
+    run(go())
+
+
+@pytest.mark.parametrize("query,error", [
+    ("SELECT * FROM persn", "no such table: persn"),
+    ("SELECT * FROM person JOIN person AS b", "joins in subscriptions are not supported yet"),
+    ("SELECT * FROM person, person", "joins in subscriptions are not supported yet"),
+    ("SELECT * FROM person WHERE (age > 1", "unbalanced"),
+    ("SELECT * FROM person WHERE age > random()", "random"),
+    ("SELECT * FROM person WHERE id IN (SELECT id FROM person)", "subqueries"),
+    ("SELECT * FROM person WHERE nope = 1", "no such column"),
+    ("SELECT name FROM person", "unsupported subscription query"),
+    ("DELETE FROM person", "unsupported subscription query"),
+])
+def test_bad_queries_are_subscription_errors(env, query, error):
+    server, admin, name = env
+
+    async def go():
+        ws, _ = await connect(server, name, token=admin)
+        await send(ws, {"Subscribe": {"query_strings": ["SELECT * FROM person", query], "request_id": 11}})
+        e = (await recv(ws))["SubscriptionError"]
+        assert e["request_id"] == {"some": 11} and e["query_id"] == {"none": []}
+        assert error in e["error"], e
+        await ws.close()
+    run(go())
+
+
+def test_one_off_query_and_sender(env):
+    server, admin, name = env
+    sql(env, "DELETE FROM person")
+    sql(env, "INSERT INTO person VALUES (1, 'Al', 30)")
+
+    async def go():
+        ws, first = await connect(server, name, token=admin)
+        await send(ws, {"OneOffQuery": {"message_id": "0a0b", "query_string": "SELECT * FROM person WHERE id = 1"}})
+        m = (await recv(ws))["OneOffQueryResponse"]
+        assert m["message_id"] == "0a0b" and m["error"] == {"none": []}
+        assert m["tables"] == [{"table_name": "person", "rows": ['[1,"Al",{"some":30}]']}]
+        await send(ws, {"OneOffQuery": {"message_id": "ff", "query_string": "SELECT * FROM nope"}})
+        m = (await recv(ws))["OneOffQueryResponse"]
+        assert m["error"] == {"some": "no such table: nope"} and m["tables"] == []
+        # :sender is the session's identity (hex)
+        ident = first["IdentityToken"]["identity"]["__identity__"][2:]
+        await send(ws, {"OneOffQuery": {"message_id": "01", "query_string": "SELECT * FROM person WHERE :sender = '%s'" % ident}})
+        m = (await recv(ws))["OneOffQueryResponse"]
+        assert len(m["tables"][0]["rows"]) == 1
+        await ws.close()
+    run(go())
+
+
+def test_reducer_calls_without_module_fail_to_the_caller(env):
+    server, admin, name = env
+
+    async def go():
+        ws, _ = await connect(server, name, token=admin)
+        await send(ws, {"CallReducer": {"reducer": "add", "args": "[\"Bob\"]", "request_id": 6, "flags": 0}})
+        tx = (await recv(ws))["TransactionUpdate"]
+        assert "add" in tx["status"]["Failed"]
+        assert tx["reducer_call"]["reducer_name"] == "add" and tx["reducer_call"]["request_id"] == 6
+        await send(ws, {"CallProcedure": {"procedure": "p", "args": "[]", "request_id": 7}})
+        m = (await recv(ws))["ProcedureResult"]
+        assert m["status"] == {"InternalError": "procedures are not supported"}
+        await ws.close()
+    run(go())
+
+
+@pytest.mark.parametrize("frame", ["not json", '{"Nope": {}}', '{"Subscribe": {"request_id": 1}}', "[]"])
+def test_undecodable_messages_close_1011(env, frame):
+    server, admin, name = env
+
+    async def go():
+        ws, _ = await connect(server, name, token=admin)
+        await ws.send(frame)
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as ei:
+            await asyncio.wait_for(ws.recv(), T)
+        assert ei.value.code == 1011 and ei.value.reason
+    run(go())
+
+
+def test_binary_frames_close_1011(env):
+    server, admin, name = env
+
+    async def go():
+        ws, _ = await connect(server, name, token=admin)
+        await ws.send(b"\x00\x01")
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as ei:
+            await asyncio.wait_for(ws.recv(), T)
+        assert ei.value.code == 1011
+    run(go())
+
+
+def test_oversized_message_closes_1009(env):
+    server, admin, name = env
+
+    async def go():
+        ws, _ = await connect(server, name, token=admin)
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as ei:
+            await ws.send("x" * (33 << 20))
+            await asyncio.wait_for(ws.recv(), T * 3)
+        assert ei.value.code == 1009 or ws.close_code == 1009
+    run(go())
+
+
+def test_deleting_the_database_closes_1001(server, admin):
+    name = "gone" + uuid.uuid4().hex[:6]
+    server.req("POST", f"/v1/databases/{name}", token=admin)
+
+    async def go():
+        ws, _ = await connect(server, name, token=admin)
+        loop = asyncio.get_running_loop()
+        r = await loop.run_in_executor(None, lambda: server.req("DELETE", f"/v1/databases/{name}", token=admin))
+        assert r.status_code == 200, r.text
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as ei:
+            await asyncio.wait_for(ws.recv(), T)
+        assert ei.value.code == 1001
+    run(go())
+
+
+def test_shutdown_closes_1001(fresh):
+    s = fresh()
+    admin = s.signin()
+    s.req("POST", "/v1/databases/d1", token=admin)
+
+    async def go():
+        ws, _ = await connect(s, "d1", token=admin)
+        loop = asyncio.get_running_loop()
+        stopped = loop.run_in_executor(None, s.stop)
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as ei:
+            await asyncio.wait_for(ws.recv(), T)
+        assert ei.value.code == 1001
+        assert await stopped == 0
+    run(go())
