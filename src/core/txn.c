@@ -643,6 +643,9 @@ void txn_interrupt_all(void) {
         pthread_mutex_lock(&t->m);
         t->closing = true;
         if (t->busy && t->conn) store_interrupt(t->conn);
+        /* an idle one lets go of the writer now: writes queued behind its
+         * hold must finish for the server to stop */
+        if (!t->busy) teardown(t);
         pump(t); /* waiters give up now */
         pthread_cond_broadcast(&t->cv);
         pthread_mutex_unlock(&t->m);

@@ -245,3 +245,27 @@ def test_datasette_table_pages_are_bounded_too(big):
     # a page that fits is served (a page reads one row more than it shows)
     r = s.req("GET", "/big/t.json?_size=1", token=admin)
     assert r.status_code == 200 and len(r.json()["rows"]) == 1
+
+
+def test_shutdown_is_not_held_by_an_idle_transaction(fresh):
+    """A write queued behind an idle transaction's held writer: stopping the
+    server rolls the transaction back, the write finishes, the server exits."""
+    import threading
+    s = fresh()
+    admin = s.signin()
+    s.req("POST", "/v1/databases/held", token=admin)
+    s.req("POST", "/v1/transactions/open", token=admin, json={"databaseName": "held", "transactionType": "schema"})
+    done = {}
+
+    def queued():
+        done["r"] = s.req("POST", "/v1/query", token=admin, json={
+            "databaseName": "held", "transactionType": "schema", "query": "CREATE TABLE q(a)",
+            "transactionOptions": {"schemaLockAcquireTimeoutMillis": 600000}})
+    th = threading.Thread(target=queued)
+    th.start()
+    import time
+    time.sleep(0.5 * SLOW)
+    assert "r" not in done
+    assert s.stop() == 0
+    th.join(10 * SLOW)
+    assert "r" in done
