@@ -65,6 +65,9 @@ static const char *usage_serve =
     "  --typedb-max-txn-timeout S  longest TypeDB transaction allowed (default 3600)\n"
     "  --typedb-max-answers N  most answers a TypeDB query may ask for (default 1000000)\n"
     "  --max-insert-rows N     most rows one Datasette insert may carry (default 100)\n"
+    "  --ws-max-message-bytes N  largest WebSocket message accepted (default 33554432 = 32 MiB)\n"
+    "  --ws-max-queue-bytes N  outbound bytes a WebSocket may have waiting before it is closed\n"
+    "                          with 1008 (default 268435456 = 256 MiB)\n"
     "  --sync full|normal      durability of commits (default full: survives power loss)\n"
     "  --no-group-commit       one transaction and fsync per write (for benchmarks)\n";
 
@@ -97,7 +100,7 @@ typedef struct {
     const char *admin_password;
     bool private_files, cors, quiet, no_group_commit, sync_normal;
     double max_txn_s, max_answers, max_insert_rows, sql_time_limit_ms, token_ttl, max_body, max_header, max_conns, header_timeout, idle_timeout,
-        body_timeout, max_response;
+        body_timeout, max_response, ws_max_message, ws_max_queue;
     const char **files;
     int nfiles;
 } serve_opts_t;
@@ -132,6 +135,8 @@ static int parse_serve(int argc, char **argv, serve_opts_t *o) {
     o->idle_timeout = 60;
     o->body_timeout = 60;
     o->max_response = 64.0 * 1024 * 1024;
+    o->ws_max_message = 32.0 * 1024 * 1024;
+    o->ws_max_queue = 256.0 * 1024 * 1024;
     o->files = calloc((size_t)argc, sizeof *o->files);
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -178,6 +183,10 @@ static int parse_serve(int argc, char **argv, serve_opts_t *o) {
             if (!parse_num(v, 0.001, 86400, &o->body_timeout)) return die("invalid --body-timeout '%s'", v);
         } else if ((v = opt_value(argc, argv, &i, "--max-response-bytes"))) {
             if (!parse_num(v, 4096, 1e12, &o->max_response)) return die("invalid --max-response-bytes '%s'", v);
+        } else if ((v = opt_value(argc, argv, &i, "--ws-max-message-bytes"))) {
+            if (!parse_num(v, 1024, 1e10, &o->ws_max_message)) return die("invalid --ws-max-message-bytes '%s'", v);
+        } else if ((v = opt_value(argc, argv, &i, "--ws-max-queue-bytes"))) {
+            if (!parse_num(v, 4096, 1e12, &o->ws_max_queue)) return die("invalid --ws-max-queue-bytes '%s'", v);
         } else if ((v = opt_value(argc, argv, &i, "--idle-timeout"))) {
             if (!parse_num(v, 0.001, 86400, &o->idle_timeout)) return die("invalid --idle-timeout '%s'", v);
         } else if (a[0] == '-') {
@@ -259,7 +268,9 @@ static int cmd_serve(int argc, char **argv) {
                        .sql_time_limit_ms = (int64_t)o.sql_time_limit_ms,
                        .typedb_max_txn_timeout_ms = (int64_t)(o.max_txn_s * 1000),
                        .typedb_max_answers = (int64_t)o.max_answers,
-                       .ds_max_insert_rows = (int64_t)o.max_insert_rows};
+                       .ds_max_insert_rows = (int64_t)o.max_insert_rows,
+                       .ws_max_message_bytes = (size_t)o.ws_max_message,
+                       .ws_max_queue_bytes = (size_t)o.ws_max_queue};
     router_t *rt = api_router_new();
 
     server_config_t cfg = {

@@ -3,6 +3,7 @@
 #ifndef ATRIUM_CORE_ENGINE_H
 #define ATRIUM_CORE_ENGINE_H
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/catalog.h"
@@ -17,6 +18,8 @@ typedef struct {
     int64_t typedb_max_txn_timeout_ms; /* clamp of transactionTimeoutMillis */
     int64_t typedb_max_answers;        /* clamp of answerCountLimit */
     int64_t ds_max_insert_rows;        /* Datasette's max_insert_rows (100) */
+    size_t ws_max_message_bytes;       /* largest inbound WebSocket message */
+    size_t ws_max_queue_bytes;         /* a WebSocket's outbound bound (then 1008) */
 } engine_t;
 
 #endif

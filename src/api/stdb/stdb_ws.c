@@ -701,6 +701,7 @@ typedef struct {
     sess_t *s;
     actor_t a;
     catalog_t *cat;
+    ws_limits_t lim;
 } hs_t;
 
 /* Pool: who the caller is (a stored principal's identity may be derived
@@ -714,8 +715,8 @@ static void hs_work(void *data) {
 static void hs_done(http_req_t *r, void *data) {
     hs_t *h = data;
     sess_t *s = h->s;
+    ws_limits_t lim = h->lim;
     free(h);
-    ws_limits_t lim = {0};
     s->refs = 2; /* the WebSocket's and the subs client's */
     ws_t *ws = ws_accept(r, protocols[0], &lim, &proto, s);
     if (!ws) {
@@ -803,6 +804,7 @@ static void h_subscribe(http_req_t *r) {
     h->s = s;
     h->a = a;
     h->cat = ENGINE(r)->catalog;
+    h->lim = (ws_limits_t){ENGINE(r)->ws_max_message_bytes, ENGINE(r)->ws_max_queue_bytes};
     http_defer(r, hs_work, hs_done, h);
 }
 
