@@ -53,6 +53,43 @@ static void sess_release(sess_t *s) {
 
 /* ---- SATS-JSON ------------------------------------------------------------ */
 
+/* {"<kind>":{ … — a server message's envelope; msg_end closes both. */
+static void msg_begin(buf_t *b, jw_t *w, const char *kind) {
+    *b = (buf_t)BUF_INIT;
+    jw_init(w, b, 0);
+    jw_obj_begin(w);
+    jw_key(w, kind);
+    jw_obj_begin(w);
+}
+
+static void msg_end(jw_t *w) {
+    jw_obj_end(w);
+    jw_obj_end(w);
+}
+
+static void write_none(jw_t *w);
+
+/* {"some":v} or {"none":[]}. */
+static void write_some_int(jw_t *w, bool some, int64_t v) {
+    if (!some) {
+        write_none(w);
+        return;
+    }
+    jw_obj_begin(w);
+    jw_key(w, "some");
+    jw_int(w, v);
+    jw_obj_end(w);
+}
+
+/* Option<T>'s none: {"none":[]}. */
+static void write_none(jw_t *w) {
+    jw_obj_begin(w);
+    jw_key(w, "none");
+    jw_arr_begin(w);
+    jw_arr_end(w);
+    jw_obj_end(w);
+}
+
 /* u128 (big-endian bytes) in decimal. */
 static void u128_dec(const uint8_t be[16], char out[48]) {
     uint8_t n[16];
@@ -114,16 +151,14 @@ static void write_row(jw_t *w, const subs_rows_t *rs, size_t i) {
         if (t < 0)
             t = v->type == SV_INT ? T_I64 : v->type == SV_REAL ? T_F64 : v->type == SV_BLOB ? T_BYTES : T_STRING;
         if (!rs->notnull[c]) {
-            jw_obj_begin(&rw);
             if (v->type == SV_NULL) {
-                jw_key(&rw, "none");
-                jw_arr_begin(&rw);
-                jw_arr_end(&rw);
+                write_none(&rw);
             } else {
+                jw_obj_begin(&rw);
                 jw_key(&rw, "some");
                 stdb_write_typed(&rw, (sats_t)t, v);
+                jw_obj_end(&rw);
             }
-            jw_obj_end(&rw);
         } else if (v->type == SV_NULL) {
             jw_null(&rw);
         } else {
@@ -167,28 +202,40 @@ static void write_tu(jw_t *w, const subs_rows_t *first, const subs_rows_t *const
     jw_obj_end(w);
 }
 
-/* {"tables":[TU…]} from per-query rows, grouped by table (first-seen
- * order); `as_deletes` puts the rows in deletes (unsubscribe replies). */
-static void write_tables_of_rows(jw_t *w, const subs_rows_t *rows, size_t n, bool as_deletes) {
+/* [TU…]: query i's rows are dels[i] and ins[i] (either may be NULL);
+ * grouped by table, first-seen order, one `updates` entry per query. */
+static void write_tables(jw_t *w, const subs_rows_t *const *dels, const subs_rows_t *const *ins, size_t n) {
     jw_arr_begin(w);
     bool *done = xcalloc(n + 1, sizeof *done);
-    const subs_rows_t **dels = xcalloc(n + 1, sizeof *dels), **ins = xcalloc(n + 1, sizeof *ins);
+    const subs_rows_t **gd = xcalloc(n + 1, sizeof *gd), **gi = xcalloc(n + 1, sizeof *gi);
     for (size_t i = 0; i < n; i++) {
         if (done[i]) continue;
+        const subs_rows_t *first = dels[i] ? dels[i] : ins[i];
         size_t k = 0;
         for (size_t j = i; j < n; j++) {
-            if (done[j] || strcmp(rows[j].table, rows[i].table) != 0) continue;
+            const subs_rows_t *other = dels[j] ? dels[j] : ins[j];
+            if (done[j] || strcmp(other->table, first->table) != 0) continue;
             done[j] = true;
-            dels[k] = as_deletes ? &rows[j] : NULL;
-            ins[k] = as_deletes ? NULL : &rows[j];
+            gd[k] = dels[j];
+            gi[k] = ins[j];
             k++;
         }
-        write_tu(w, &rows[i], dels, ins, k);
+        write_tu(w, first, gd, gi, k);
     }
     free(done);
-    free(dels);
-    free(ins);
+    free(gd);
+    free(gi);
     jw_arr_end(w);
+}
+
+/* The same from per-query rows: as inserts, or (unsubscribe replies) as
+ * deletes. */
+static void write_tables_of_rows(jw_t *w, const subs_rows_t *rows, size_t n, bool as_deletes) {
+    const subs_rows_t **some = xcalloc(n + 1, sizeof *some), **none = xcalloc(n + 1, sizeof *none);
+    for (size_t i = 0; i < n; i++) some[i] = &rows[i];
+    write_tables(w, as_deletes ? some : none, as_deletes ? none : some, n);
+    free(some);
+    free(none);
 }
 
 /* ---- sending ----------------------------------------------------------- */
@@ -222,46 +269,20 @@ static void close_posted(ws_t *ws, void *ctx, void *data) {
 
 static void subscription_error(sess_t *s, bool has_req, uint32_t request_id, bool has_query, uint64_t query_id,
                                const char *msg, uint64_t micros) {
-    buf_t b = BUF_INIT;
+    buf_t b;
     jw_t w;
-    jw_init(&w, &b, 0);
-    jw_obj_begin(&w);
-    jw_key(&w, "SubscriptionError");
-    jw_obj_begin(&w);
+    msg_begin(&b, &w, "SubscriptionError");
     jw_key(&w, "total_host_execution_duration_micros");
     jw_int(&w, (int64_t)micros);
     jw_key(&w, "request_id");
-    jw_obj_begin(&w);
-    if (has_req) {
-        jw_key(&w, "some");
-        jw_int(&w, request_id);
-    } else {
-        jw_key(&w, "none");
-        jw_arr_begin(&w);
-        jw_arr_end(&w);
-    }
-    jw_obj_end(&w);
+    write_some_int(&w, has_req, request_id);
     jw_key(&w, "query_id");
-    jw_obj_begin(&w);
-    if (has_query) {
-        jw_key(&w, "some");
-        jw_int(&w, (int64_t)query_id);
-    } else {
-        jw_key(&w, "none");
-        jw_arr_begin(&w);
-        jw_arr_end(&w);
-    }
-    jw_obj_end(&w);
+    write_some_int(&w, has_query, (int64_t)query_id);
     jw_key(&w, "table_id");
-    jw_obj_begin(&w);
-    jw_key(&w, "none");
-    jw_arr_begin(&w);
-    jw_arr_end(&w);
-    jw_obj_end(&w);
+    write_none(&w);
     jw_key(&w, "error");
     jw_str(&w, msg);
-    jw_obj_end(&w);
-    jw_obj_end(&w);
+    msg_end(&w);
     post_frame(s, &b);
 }
 
@@ -324,25 +345,11 @@ static void on_update(void *ctx, const subs_delta_t *d, size_t n) {
     }
     jw_obj_begin(&w);
     jw_key(&w, "tables");
-    jw_arr_begin(&w);
-    bool *done = xcalloc(n + 1, sizeof *done);
     const subs_rows_t **dels = xcalloc(n + 1, sizeof *dels), **ins = xcalloc(n + 1, sizeof *ins);
-    for (size_t i = 0; i < n; i++) {
-        if (done[i]) continue;
-        size_t k = 0;
-        for (size_t j = i; j < n; j++) {
-            if (done[j] || strcmp(d[j].inserts.table, d[i].inserts.table) != 0) continue;
-            done[j] = true;
-            dels[k] = &d[j].deletes;
-            ins[k] = &d[j].inserts;
-            k++;
-        }
-        write_tu(&w, &d[i].inserts, dels, ins, k);
-    }
-    free(done);
+    for (size_t i = 0; i < n; i++) dels[i] = &d[i].deletes, ins[i] = &d[i].inserts;
+    write_tables(&w, dels, ins, n);
     free(dels);
     free(ins);
-    jw_arr_end(&w);
     jw_obj_end(&w);
     if (s->light) {
         jw_obj_end(&w);
@@ -393,12 +400,9 @@ static void on_reply(void *ctx, int rc, const err_t *e, const subs_rows_t *rows,
         static const char *const names[] = {"InitialSubscription", "SubscribeApplied", "SubscribeMultiApplied",
                                             "UnsubscribeApplied", "UnsubscribeMultiApplied"};
         bool unsub = rp->kind == R_UNSUB || rp->kind == R_UNSUB_MULTI;
-        buf_t b = BUF_INIT;
+        buf_t b;
         jw_t w;
-        jw_init(&w, &b, 0);
-        jw_obj_begin(&w);
-        jw_key(&w, names[rp->kind]);
-        jw_obj_begin(&w);
+        msg_begin(&b, &w, names[rp->kind]);
         jw_key(&w, "request_id");
         jw_int(&w, rp->request_id);
         if (rp->kind == R_SUBSCRIBE) {
@@ -440,8 +444,7 @@ static void on_reply(void *ctx, int rc, const err_t *e, const subs_rows_t *rows,
                 jw_obj_end(&w);
             }
         }
-        jw_obj_end(&w);
-        jw_obj_end(&w);
+        msg_end(&w);
         post_frame(s, &b);
     }
     sess_release(s);
@@ -518,32 +521,26 @@ static void once_work(void *data) {
         dbh_reader_put(o->s->db, c);
     }
     o->micros = time_mono_us() - t0;
-    buf_t b = BUF_INIT;
+    buf_t b;
     jw_t w;
-    jw_init(&w, &b, 0);
-    jw_obj_begin(&w);
-    jw_key(&w, "OneOffQueryResponse");
-    jw_obj_begin(&w);
+    msg_begin(&b, &w, "OneOffQueryResponse");
     jw_key(&w, "message_id");
     jw_str(&w, o->message_id);
     jw_key(&w, "error");
-    jw_obj_begin(&w);
     if (rc < 0) {
+        jw_obj_begin(&w);
         jw_key(&w, "some");
         jw_str(&w, e.msg);
+        jw_obj_end(&w);
     } else {
-        jw_key(&w, "none");
-        jw_arr_begin(&w);
-        jw_arr_end(&w);
+        write_none(&w);
     }
-    jw_obj_end(&w);
     jw_key(&w, "tables");
     jw_arr_begin(&w);
     if (rc == 0 && tables.len) jw_raw(&w, tables.data, tables.len);
     jw_arr_end(&w);
     write_duration(&w, "total_host_execution_duration", o->micros);
-    jw_obj_end(&w);
-    jw_obj_end(&w);
+    msg_end(&w);
     buf_free(&tables);
     o->out = b;
 }
@@ -561,20 +558,16 @@ static void once_done(ws_t *ws, void *ctx, void *data) {
 
 static void call_failed(ws_t *ws, sess_t *s, const char *reducer, const char *args, uint32_t request_id,
                         const char *msg) {
-    buf_t b = BUF_INIT;
+    buf_t b;
     jw_t w;
-    jw_init(&w, &b, 0);
-    jw_obj_begin(&w);
-    jw_key(&w, "TransactionUpdate");
-    jw_obj_begin(&w);
+    msg_begin(&b, &w, "TransactionUpdate");
     jw_key(&w, "status");
     jw_obj_begin(&w);
     jw_key(&w, "Failed");
     jw_str(&w, msg);
     jw_obj_end(&w);
     write_tx_tail(&w, s, reducer, args, request_id, s->identity, s->conn_id);
-    jw_obj_end(&w);
-    jw_obj_end(&w);
+    msg_end(&w);
     ws_send(ws, false, b.data, b.len);
     buf_free(&b);
 }
@@ -653,12 +646,9 @@ static void on_message(ws_t *ws, void *ctx, bool binary, const char *p, size_t n
         }
     } else if (strcmp(kind, "CallProcedure") == 0) {
         get_u32(body, "request_id", &request_id);
-        buf_t b = BUF_INIT;
+        buf_t b;
         jw_t w;
-        jw_init(&w, &b, 0);
-        jw_obj_begin(&w);
-        jw_key(&w, "ProcedureResult");
-        jw_obj_begin(&w);
+        msg_begin(&b, &w, "ProcedureResult");
         jw_key(&w, "status");
         jw_obj_begin(&w);
         jw_key(&w, "InternalError");
@@ -672,8 +662,7 @@ static void on_message(ws_t *ws, void *ctx, bool binary, const char *p, size_t n
         write_duration(&w, "total_host_execution_duration", 0);
         jw_key(&w, "request_id");
         jw_int(&w, request_id);
-        jw_obj_end(&w);
-        jw_obj_end(&w);
+        msg_end(&w);
         ws_send(ws, false, b.data, b.len);
         buf_free(&b);
     } else {
@@ -727,20 +716,16 @@ static void hs_done(http_req_t *r, void *data) {
     s->ws = ws;
     ws_retain(ws);
     s->subs = subs_client_new(s->db, &ops, s, s->identity);
-    buf_t b = BUF_INIT;
+    buf_t b;
     jw_t w;
-    jw_init(&w, &b, 0);
-    jw_obj_begin(&w);
-    jw_key(&w, "IdentityToken");
-    jw_obj_begin(&w);
+    msg_begin(&b, &w, "IdentityToken");
     jw_key(&w, "identity");
     write_identity(&w, s->identity);
     jw_key(&w, "token");
     jw_str(&w, s->token);
     jw_key(&w, "connection_id");
     write_conn_id(&w, s->conn_id);
-    jw_obj_end(&w);
-    jw_obj_end(&w);
+    msg_end(&w);
     ws_send(ws, false, b.data, b.len);
     buf_free(&b);
 }
