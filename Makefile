@@ -1,6 +1,6 @@
 # Atrium build. `make` builds ./atrium; see README.md for the other targets.
 CC      ?= cc
-PKGS    := libuv jansson libsodium sqlite3 nettle
+PKGS    := libuv jansson libsodium sqlite3 nettle lua5.4
 # CFLAGS is yours to set (make CFLAGS=-O0); what the build needs is apart.
 CFLAGS  ?= -O2 -g
 CPPFLAGS += -D_GNU_SOURCE -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

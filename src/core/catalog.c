@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/schema.h"
+#include "core/module.h"
 #include "core/subs.h"
 #include "core/names.h"
 #include "util/thread.h"
@@ -241,6 +242,7 @@ void db_release(db_t *d) {
         pthread_cond_destroy(&d->slot_cv);
         schema_forget(d);
         subs_db_free(d);
+        module_db_free(d);
         pthread_mutex_destroy(&d->schema_lock);
         pthread_mutex_destroy(&d->schema_build_lock);
         free(d->name);

@@ -45,8 +45,10 @@ typedef struct db {
      * schema_build_lock, one at a time. */
     void *schema;
     pthread_mutex_t schema_lock, schema_build_lock;
-    /* Live subscriptions (core/subs), created on first use. */
+    /* Live subscriptions (core/subs) and the Lua module (core/module),
+     * each created on first use. */
     void *subs;
+    void *module;
 } db_t;
 
 /* Closes a database's live state; called when it is deleted or freed. */

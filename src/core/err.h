@@ -21,6 +21,7 @@ typedef enum {
     E_TIMEOUT,
     E_TOO_BIG, /* a result or value over the configured limit */
     E_SQL,      /* SQLite refused; sql_code holds the extended code */
+    E_REDUCER,  /* a module's reducer failed, or tripped a sandbox limit: its text */
     E_INTERNAL, /* our fault or the machine's (I/O, corruption) */
 } err_kind_t;
 

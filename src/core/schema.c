@@ -218,7 +218,7 @@ static schema_t *load(store_db_t *c, int64_t cookie) {
     if (store_cached(c,
                      "SELECT s.type, s.name, s.sql, coalesce(t.type, ''), coalesce(t.wr, 0) FROM sqlite_schema s"
                      " LEFT JOIN pragma_table_list(s.name) t ON t.schema = 'main'"
-                     " WHERE s.type IN ('table', 'view')",
+                     " WHERE s.type IN ('table', 'view') AND s.name NOT LIKE '\\_atrium\\_%' ESCAPE '\\'",
                      &st) < 0)
         goto fail;
     int rc, cap = 0;

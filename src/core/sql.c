@@ -29,6 +29,12 @@ static void deny_verb(auth_ctx_t *a, const char *what, const char *verb) {
 static bool authorize(void *ctx, store_action_t act, const char *a1, const char *a2) {
     auth_ctx_t *a = ctx;
     a->calls++;
+    /* the engine's own tables (a module's source) are nobody's to touch */
+    if ((act == SACT_READ || act == SACT_INSERT || act == SACT_UPDATE || act == SACT_DELETE || act == SACT_SCHEMA) &&
+        a1 && strncmp(a1, "_atrium_", 8) == 0) {
+        deny(a, "no such table");
+        return false;
+    }
     switch (act) {
     case SACT_READ:
         /* pragma_x() table-valued functions are read as their eponymous
@@ -274,17 +280,25 @@ int sql_run(store_db_t *db, const char *sql, size_t len, const sql_opts_t *o, co
             break;
         }
         /* Only the last statement answers. */
-        int ncols = store_col_count(st);
+        /* The columns are read after the first step: a cached statement
+         * that another connection's schema change made stale is prepared
+         * again inside it, and only then has its new columns. */
+        int ncols = 0;
+        bool announced = false;
         if (last) {
             res->rows = 0;
             res->truncated = false;
-            res->has_columns = ncols > 0;
-            if (ncols > 0 && sink && sink->columns) sink->columns(ctx, st, ncols);
         }
         int s;
         bool too_big = false;
         while ((s = store_step(st)) == STORE_ROW) {
             if (!last) continue;
+            if (!announced) {
+                announced = true;
+                ncols = store_col_count(st);
+                res->has_columns = ncols > 0;
+                if (ncols > 0 && sink && sink->columns) sink->columns(ctx, st, ncols);
+            }
             res->rows++;
             if (o->max_rows >= 0 && res->rows > o->max_rows) {
                 res->truncated = true;
@@ -296,6 +310,11 @@ int sql_run(store_db_t *db, const char *sql, size_t len, const sql_opts_t *o, co
                 too_big = true;
                 break;
             }
+        }
+        if (last && !announced && s >= 0) {
+            ncols = store_col_count(st);
+            res->has_columns = ncols > 0;
+            if (ncols > 0 && sink && sink->columns) sink->columns(ctx, st, ncols);
         }
         if (too_big) {
             rc = err_set(e, E_TOO_BIG, "the result is larger than the response limit (%zu bytes); "

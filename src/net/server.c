@@ -69,6 +69,7 @@ const char *http_status_text(int s) {
     case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
     case 505: return "HTTP Version Not Supported";
+    case 530: return "Reducer Failed";
     default: return "Unknown";
     }
 }

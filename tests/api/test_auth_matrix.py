@@ -155,6 +155,20 @@ def ws_subscribe(c, kind):
     return RawAnswer(int(head.split()[1]), head)
 
 
+MODULE = ('atrium.table("modt", { { "v", "string" } })\n'
+          'atrium.reducer("ping", {}, function(ctx) db.modt:insert{ v = "x" } end)\n')
+
+
+def publish(method, path):
+    return lambda c, kind: c.send(kind, method, path, data=MODULE, headers={"Content-Type": "text/x-lua"})
+
+
+def call_reducer(c, kind):
+    r = c.s.req("PUT", "/v1/database/mxdb", token=c.owner, data=MODULE, headers={"Content-Type": "text/x-lua"})
+    assert r.status_code == 200, r.text
+    return c.send(kind, "POST", "/v1/database/mxdb/call/ping", data="[]")
+
+
 # (METHOD, pattern) -> [(need, request), ...]
 MATRIX = {
     ("POST", "/dbs/:db/sql"): [("read", simple("POST", "/dbs/mxdb/sql", json={"query": "SELECT 1"})),
@@ -167,6 +181,12 @@ MATRIX = {
     ("GET", "/v1/database/:noi/identity"): [("read", simple("GET", "/v1/database/mxdb/identity"))],
     ("GET", "/v1/database/:noi/names"): [("read", simple("GET", "/v1/database/mxdb/names"))],
     ("GET", "/v1/database/:noi/subscribe"): [("read", ws_subscribe)],
+    ("POST", "/v1/database"): [("open", publish("POST", "/v1/database"))],
+    ("POST", "/v1/database/:noi"): [("schema", publish("POST", "/v1/database/mxdb"))],
+    ("PUT", "/v1/database/:noi"): [("schema", publish("PUT", "/v1/database/mxdb"))],
+    ("POST", "/v1/database/:noi/call/:reducer"): [("read", call_reducer)],
+    ("GET", "/v1/database/:noi/schema"): [("read", simple("GET", "/v1/database/mxdb/schema?version=9"))],
+    ("GET", "/v1/database/:noi/logs"): [("admin", simple("GET", "/v1/database/mxdb/logs"))],
     ("POST", "/v1/database/:noi/sql"): [("read", simple("POST", "/v1/database/mxdb/sql", data="SELECT 1 AS one")),
                                         ("write", simple("POST", "/v1/database/mxdb/sql",
                                                          data="UPDATE t SET v = v WHERE id = 1"))],

@@ -400,7 +400,8 @@ def test_a_subscriber_that_stops_reading_is_cut_off_alone(fresh):
     grown = run(go())
     # 150 updates of 200 KB = 30 MB went to the fast session; the slow one
     # may hold at most its 1 MiB bound (plus socket buffers) of them
-    assert grown < 64 * 1024, f"server grew by {grown} kB"
+    # (sanitizer builds keep freed memory in quarantine: up to 256 MiB more)
+    assert grown < (64 if SLOW == 1 else 64 + 512) * 1024, f"server grew by {grown} kB"
 
 
 PREDICATES = {

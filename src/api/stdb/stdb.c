@@ -165,28 +165,7 @@ static void h_info(http_req_t *r) {
     actor_t a;
     if (!stdb_caller(r, &a, true)) return;
     db_t *d = stdb_resolve(r, &a);
-    if (!d) return;
-    char owner[IDENTITY_HEX_LEN + 1] = "";
-    if (d->owner_id) auth_principal_identity(ENGINE(r)->catalog, d->owner_id, owner);
-    if (!owner[0]) memset(owner, '0', IDENTITY_HEX_LEN), owner[IDENTITY_HEX_LEN] = 0;
-    char zeros[65];
-    memset(zeros, '0', 64);
-    zeros[64] = 0;
-    buf_t b = BUF_INIT;
-    jw_t w;
-    jw_init(&w, &b, 0);
-    jw_obj_begin(&w);
-    jw_key(&w, "database_identity");
-    jw_str(&w, d->identity);
-    jw_key(&w, "owner_identity");
-    jw_str(&w, owner);
-    jw_key(&w, "host_type");
-    jw_str(&w, "sqlite"); /* no Lua module yet */
-    jw_key(&w, "initial_program");
-    jw_str(&w, zeros);
-    jw_obj_end(&w);
-    db_release(d);
-    http_respond_buf(r, 200, "application/json", &b);
+    if (d) stdb_info(r, d);
 }
 
 static void h_db_identity(http_req_t *r) {
@@ -561,4 +540,5 @@ void stdb_register(router_t *rt) {
     router_add(rt, d, M_GET, "/v1/database/:noi/names", h_names);
     router_add(rt, d, M_POST, "/v1/database/:noi/sql", h_sql);
     stdb_ws_register(rt, d);
+    stdb_module_register(rt, d);
 }

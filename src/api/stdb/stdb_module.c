@@ -1,0 +1,512 @@
+/* stdb_module: the routes of a database's Lua module (spec/spacetimedb.md
+ * §2): publish (POST /v1/database, POST|PUT /v1/database/:noi), info,
+ * call/:reducer, schema?version=9 and logs. The module itself is
+ * core/module's; this file only translates HTTP to it and back. */
+#include <jansson.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/common.h"
+#include "api/stdb/stdb_internal.h"
+#include "core/dbh.h"
+#include "core/engine.h"
+#include "core/module.h"
+#include "core/names.h"
+#include "util/ids.h"
+#include "util/json.h"
+#include "util/timeutil.h"
+#include "util/url.h"
+
+#define ENGINE(r) ((engine_t *)(r)->app)
+
+/* The caller's identity, as reducers see it (ctx.sender). */
+static void sender_of(catalog_t *cat, const actor_t *a, char out[IDENTITY_HEX_LEN + 1]) {
+    if (a->identity[0]) snprintf(out, IDENTITY_HEX_LEN + 1, "%s", a->identity);
+    else if (a->principal_id) auth_principal_identity(cat, a->principal_id, out);
+    else memset(out, '0', IDENTITY_HEX_LEN), out[IDENTITY_HEX_LEN] = 0;
+}
+
+static void json_error(http_req_t *r, int status, const char *outer, const char *key, const char *value) {
+    buf_t b = BUF_INIT;
+    jw_t w;
+    jw_init(&w, &b, 0);
+    jw_obj_begin(&w);
+    jw_key(&w, outer);
+    if (key) {
+        jw_obj_begin(&w);
+        jw_key(&w, key);
+        jw_str(&w, value);
+        jw_obj_end(&w);
+    } else {
+        jw_null(&w);
+    }
+    jw_obj_end(&w);
+    http_respond_buf(r, status, "application/json", &b);
+}
+
+/* ---- publish ---------------------------------------------------------------- */
+
+typedef struct {
+    api_write_t w;
+    api_out_t out;
+    actor_t a;
+    catalog_t *cat;
+    char *noi;  /* the target as given, or NULL (POST /v1/database) */
+    char *src;
+    size_t n;
+    bool clear;
+    /* found or made on the pool */
+    db_t *db;
+    bool created, named;
+    int status; /* an answer decided on the pool */
+    char msg[512];
+    err_t err;
+} pub_t;
+
+static void pub_free(pub_t *p) {
+    free(p->noi);
+    free(p->src);
+    db_release(p->db);
+    changeset_free(&p->w.job.changes);
+    free(p);
+}
+
+static void pub_result(http_req_t *r, pub_t *p) {
+    buf_t b = BUF_INIT;
+    jw_t w;
+    jw_init(&w, &b, 0);
+    jw_obj_begin(&w);
+    jw_key(&w, "Success");
+    jw_obj_begin(&w);
+    jw_key(&w, "domain");
+    if (p->named) jw_str(&w, p->db->name);
+    else jw_null(&w);
+    jw_key(&w, "database_identity");
+    jw_str(&w, p->db->identity);
+    jw_key(&w, "op");
+    jw_str(&w, p->created ? "created" : "updated");
+    jw_obj_end(&w);
+    jw_obj_end(&w);
+    http_respond_buf(r, 200, "application/json", &b);
+}
+
+/* Pool: forgets a database made for a publish that failed. */
+static void undo_work(void *data) {
+    pub_t *p = data;
+    err_t e;
+    catalog_db_delete(p->cat, p->db, &e);
+}
+
+static void undo_done(http_req_t *r, void *data) {
+    pub_t *p = data;
+    stdb_text(r, p->status, p->msg);
+    pub_free(p);
+}
+
+static int pub_run(store_db_t *c, void *arg, err_t *e) {
+    pub_t *p = arg;
+    p->out.rc = module_publish(p->db, c, p->src, p->n, p->created, p->clear, e);
+    if (p->out.rc < 0) p->out.err = *e;
+    return p->out.rc;
+}
+
+static void pub_posted(http_req_t *r, void *data) {
+    pub_t *p = data;
+    module_invalidate(p->db); /* what committed (or not) is what the next use reads */
+    if (p->out.rc == 0 && !p->w.commit_failed) {
+        pub_result(r, p);
+        pub_free(p);
+        return;
+    }
+    p->status = p->out.err.kind == E_INTERNAL || p->w.commit_failed ? 500 : p->out.err.kind == E_TOO_BIG ? 413 : 400;
+    snprintf(p->msg, sizeof p->msg, "%s", p->out.err.msg);
+    if (p->created) {
+        http_defer(r, undo_work, undo_done, p); /* any failure leaves nothing */
+        return;
+    }
+    stdb_text(r, p->status, p->msg);
+    pub_free(p);
+}
+
+/* Pool: finds the target, or creates it (a catalog write). */
+static void pub_work(void *data) {
+    pub_t *p = data;
+    err_t e;
+    if (p->a.ephemeral && auth_identity_persist(p->cat, &p->a, &e) < 0) {
+        p->status = 500;
+        snprintf(p->msg, sizeof p->msg, "%s", e.msg);
+        return;
+    }
+    if (p->noi) {
+        bool hex = strlen(p->noi) == IDENTITY_HEX_LEN && strspn(p->noi, "0123456789abcdef") == IDENTITY_HEX_LEN;
+        p->db = catalog_db_find(p->cat, p->noi, hex ? DB_BY_IDENTITY : DB_BY_NAME);
+        if (p->db) {
+            p->named = !hex;
+            if (p->db->owner_id != p->a.principal_id && !p->a.is_admin) {
+                p->status = 401;
+                return;
+            }
+            if (!auth_check(&p->a, p->db, ACT_SCHEMA)) {
+                p->status = 401;
+                return;
+            }
+            return;
+        }
+        if (hex) {
+            p->status = 404;
+            snprintf(p->msg, sizeof p->msg, "No such database.");
+            return;
+        }
+        if (name_check_db(p->noi, &e) < 0) {
+            p->status = 400;
+            snprintf(p->msg, sizeof p->msg, "%s", e.msg);
+            return;
+        }
+    }
+    char gen[32];
+    const char *name = p->noi;
+    if (!name) {
+        uint8_t rnd[8];
+        randombytes_buf(rnd, sizeof rnd);
+        char hex[17];
+        hex_encode(rnd, sizeof rnd, hex);
+        snprintf(gen, sizeof gen, "m-%s", hex);
+        name = gen;
+    }
+    if (catalog_db_create(p->cat, name, p->a.principal_id, false, &p->db, &e) < 0) {
+        p->status = e.kind == E_EXISTS ? 400 : e.kind == E_INTERNAL ? 500 : 400;
+        snprintf(p->msg, sizeof p->msg, "%s", e.msg);
+        return;
+    }
+    p->created = true;
+    p->named = p->noi != NULL;
+}
+
+static void pub_found(http_req_t *r, void *data) {
+    pub_t *p = data;
+    if (p->status == 401) {
+        json_error(r, 401, "PermissionDenied", "name", p->noi);
+        pub_free(p);
+        return;
+    }
+    if (p->status) {
+        stdb_text(r, p->status, p->msg);
+        pub_free(p);
+        return;
+    }
+    err_t e;
+    if (api_write(r, p->db, &p->w, pub_run, &p->out, pub_posted, p, &e) < 0) {
+        p->out.rc = -1;
+        p->out.err = e;
+        pub_posted(r, p);
+    }
+}
+
+static void h_publish(http_req_t *r) {
+    const char *ct = http_header(r, "content-type");
+    const char *body = r->body.data ? r->body.data : "";
+    size_t n = r->body.len;
+    size_t ctn = ct ? strcspn(ct, "; \t") : 0;
+    if ((n >= 4 && memcmp(body, "\0asm", 4) == 0) || (ct && ctn == 16 && strncasecmp(ct, "application/wasm", 16) == 0)) {
+        stdb_text(r, 415, "WebAssembly modules are not supported: Atrium runs Lua 5.4 modules (Content-Type: text/x-lua)");
+        return;
+    }
+    if (!ct || !((ctn == 10 && strncasecmp(ct, "text/x-lua", 10) == 0) ||
+                 (ctn == 17 && strncasecmp(ct, "application/x-lua", 17) == 0))) {
+        stdb_text(r, 415, "Unsupported Content-Type: publish Lua source as text/x-lua");
+        return;
+    }
+    if (n > LUA_MAX_SOURCE) {
+        stdb_text(r, 413, "module failed to load: larger than 1 MiB");
+        return;
+    }
+    if (n && body[0] == 0x1b) {
+        stdb_text(r, 400, "module failed to load: bytecode is not accepted");
+        return;
+    }
+    actor_t a;
+    if (!stdb_caller(r, &a, true)) return;
+    pub_t *p = xcalloc(1, sizeof *p);
+    p->a = a;
+    p->cat = ENGINE(r)->catalog;
+    p->src = xstrndup(body, n);
+    p->n = n;
+    if (r->ncap) {
+        buf_t key = BUF_INIT;
+        if (api_capture(r, 0, &key) < 0) {
+            buf_free(&key);
+            pub_free(p);
+            stdb_text(r, 400, "invalid database name");
+            return;
+        }
+        p->noi = xstrdup(key.data ? key.data : "");
+        buf_free(&key);
+    }
+    qs_t q;
+    qs_parse(&q, r->query ? r->query : "", r->query ? strlen(r->query) : 0);
+    const char *clear = qs_get(&q, "clear");
+    p->clear = clear && (strcmp(clear, "true") == 0 || strcmp(clear, "1") == 0);
+    qs_free(&q);
+    http_defer(r, pub_work, pub_found, p);
+}
+
+/* ---- info ------------------------------------------------------------------- */
+
+typedef struct {
+    db_t *db;
+    catalog_t *cat;
+    char owner[IDENTITY_HEX_LEN + 1];
+    char hash[65];
+} info_t;
+
+static void info_work(void *data) {
+    info_t *i = data;
+    if (i->db->owner_id) auth_principal_identity(i->cat, i->db->owner_id, i->owner);
+    err_t e;
+    store_db_t *c = dbh_reader(i->db, &e);
+    if (c) {
+        const mdef_t *def = module_def_acquire(i->db, c);
+        if (def) snprintf(i->hash, sizeof i->hash, "%s", def->hash);
+        module_def_release(i->db, def);
+        dbh_reader_put(i->db, c);
+    }
+}
+
+static void info_done(http_req_t *r, void *data) {
+    info_t *i = data;
+    if (!i->owner[0]) memset(i->owner, '0', IDENTITY_HEX_LEN), i->owner[IDENTITY_HEX_LEN] = 0;
+    buf_t b = BUF_INIT;
+    jw_t w;
+    jw_init(&w, &b, 0);
+    jw_obj_begin(&w);
+    jw_key(&w, "database_identity");
+    jw_str(&w, i->db->identity);
+    jw_key(&w, "owner_identity");
+    jw_str(&w, i->owner);
+    jw_key(&w, "host_type");
+    jw_str(&w, i->hash[0] ? "lua" : "sqlite");
+    jw_key(&w, "initial_program");
+    if (i->hash[0]) {
+        jw_str(&w, i->hash);
+    } else {
+        char zeros[65];
+        memset(zeros, '0', 64);
+        zeros[64] = 0;
+        jw_str(&w, zeros);
+    }
+    jw_obj_end(&w);
+    db_release(i->db);
+    free(i);
+    http_respond_buf(r, 200, "application/json", &b);
+}
+
+void stdb_info(http_req_t *r, db_t *d) {
+    info_t *i = xcalloc(1, sizeof *i);
+    i->db = d;
+    i->cat = ENGINE(r)->catalog;
+    http_defer(r, info_work, info_done, i);
+}
+
+/* ---- call ------------------------------------------------------------------- */
+
+typedef struct {
+    api_write_t w;
+    api_out_t out;
+    db_t *db;
+    char *reducer;
+    json_t *args;
+    char sender[IDENTITY_HEX_LEN + 1];
+    uint64_t t0;
+} call_t;
+
+static int call_run(store_db_t *c, void *arg, err_t *e) {
+    call_t *k = arg;
+    lcall_t who = {.sender = k->sender, .db_identity = k->db->identity, .timestamp_us = time_now_us()};
+    int rc = module_call(k->db, c, k->reducer, k->args, &who, e);
+    k->out.rc = rc;
+    if (rc < 0) k->out.err = *e;
+    return rc;
+}
+
+static void call_posted(http_req_t *r, void *data) {
+    call_t *k = data;
+    char dur[32];
+    snprintf(dur, sizeof dur, "%llu", (unsigned long long)(time_mono_us() - k->t0));
+    http_add_header(r, "spacetime-execution-duration-micros", dur);
+    http_add_header(r, "spacetime-energy-used", "0");
+    if (k->out.rc == 0 && !k->w.commit_failed) {
+        http_respond(r, 200, NULL, "", 0);
+    } else {
+        const err_t *e = &k->out.err;
+        int status = e->kind == E_NOT_FOUND ? 404 : e->kind == E_BAD_INPUT ? 400 : e->kind == E_REDUCER ? 530 : 500;
+        stdb_text(r, status, e->msg);
+    }
+    json_decref(k->args);
+    free(k->reducer);
+    db_release(k->db);
+    changeset_free(&k->w.job.changes);
+    free(k);
+}
+
+static void h_call(http_req_t *r) {
+    actor_t a;
+    if (!stdb_caller(r, &a, true)) return;
+    db_t *d = stdb_resolve(r, &a);
+    if (!d) return;
+    buf_t name = BUF_INIT;
+    api_capture(r, 1, &name);
+    json_t *args = NULL;
+    if (r->body.len) {
+        json_error_t je;
+        args = json_loadb(r->body.data, r->body.len, JSON_DECODE_ANY, &je);
+        if (!json_is_array(args) && !json_is_object(args)) {
+            json_decref(args);
+            buf_free(&name);
+            db_release(d);
+            stdb_text(r, 400, "the arguments must be a JSON array or object");
+            return;
+        }
+    }
+    call_t *k = xcalloc(1, sizeof *k);
+    k->db = d;
+    k->reducer = xstrdup(name.data ? name.data : "");
+    k->args = args;
+    k->t0 = time_mono_us();
+    sender_of(ENGINE(r)->catalog, &a, k->sender);
+    buf_free(&name);
+    err_t e;
+    if (api_write(r, d, &k->w, call_run, &k->out, call_posted, k, &e) < 0) {
+        k->out.rc = -1;
+        k->out.err = e;
+        call_posted(r, k);
+    }
+}
+
+/* ---- schema ------------------------------------------------------------------- */
+
+typedef struct {
+    db_t *db;
+    buf_t out;
+    err_t err;
+    int rc;
+} schema_job_t;
+
+static void schema_work(void *data) {
+    schema_job_t *s = data;
+    store_db_t *c = dbh_reader(s->db, &s->err);
+    if (!c) {
+        s->rc = -1;
+        return;
+    }
+    const mdef_t *def = module_def_acquire(s->db, c);
+    dbh_reader_put(s->db, c);
+    mdef_t empty = {{0}, 0, NULL, 0, NULL};
+    jw_t w;
+    jw_init(&w, &s->out, 0);
+    mdef_schema_v9(def ? def : &empty, &w);
+    module_def_release(s->db, def);
+}
+
+static void schema_done(http_req_t *r, void *data) {
+    schema_job_t *s = data;
+    if (s->rc < 0) stdb_text(r, 500, s->err.msg);
+    else http_respond_buf(r, 200, "application/json", &s->out);
+    buf_free(&s->out);
+    db_release(s->db);
+    free(s);
+}
+
+static void h_schema(http_req_t *r) {
+    actor_t a;
+    if (!stdb_caller(r, &a, true)) return;
+    qs_t q;
+    qs_parse(&q, r->query ? r->query : "", r->query ? strlen(r->query) : 0);
+    const char *v = qs_get(&q, "version");
+    bool ok = v && strcmp(v, "9") == 0;
+    qs_free(&q);
+    if (!ok) {
+        stdb_text(r, 400, "only version=9 is supported");
+        return;
+    }
+    db_t *d = stdb_resolve(r, &a);
+    if (!d) return;
+    schema_job_t *s = xcalloc(1, sizeof *s);
+    s->db = d;
+    http_defer(r, schema_work, schema_done, s);
+}
+
+/* ---- logs ------------------------------------------------------------------- */
+
+#define FOLLOW_POLL_MS 200
+
+typedef struct {
+    db_t *db;
+    uint64_t seq;
+} follow_t;
+
+static void follow_tick(http_req_t *r, void *data);
+
+static void follow_end(follow_t *f, http_req_t *r) {
+    http_stream_end(r);
+    db_release(f->db);
+    free(f);
+}
+
+static void follow_abort(http_req_t *r, void *data) { follow_end(data, r); }
+
+static void follow_tick(http_req_t *r, void *data) {
+    follow_t *f = data;
+    if (http_gone(r) || f->db->deleted) {
+        follow_end(f, r);
+        return;
+    }
+    buf_t b = BUF_INIT;
+    f->seq = module_logs_since(f->db, f->seq, &b);
+    if (b.len) http_stream_write(r, b.data, b.len);
+    buf_free(&b);
+    http_after(r, FOLLOW_POLL_MS, follow_tick, f);
+}
+
+static void h_logs(http_req_t *r) {
+    actor_t a;
+    if (!stdb_caller(r, &a, false)) return;
+    db_t *d = stdb_resolve(r, &a);
+    if (!d) return;
+    if (!a.is_admin) {
+        db_release(d);
+        stdb_text(r, 403, "only an admin may read a database's logs");
+        return;
+    }
+    qs_t q;
+    qs_parse(&q, r->query ? r->query : "", r->query ? strlen(r->query) : 0);
+    const char *nl = qs_get(&q, "num_lines"), *fl = qs_get(&q, "follow");
+    size_t num = nl ? (size_t)strtoull(nl, NULL, 10) : 0;
+    bool follow = fl && (strcmp(fl, "true") == 0 || strcmp(fl, "1") == 0);
+    qs_free(&q);
+    buf_t b = BUF_INIT;
+    uint64_t seq = module_logs(d, num, &b);
+    if (!follow) {
+        db_release(d);
+        http_respond_buf(r, 200, "application/x-ndjson", &b);
+        return;
+    }
+    http_stream_begin(r, 200, "application/x-ndjson");
+    if (b.len) http_stream_write(r, b.data, b.len);
+    buf_free(&b);
+    follow_t *f = xcalloc(1, sizeof *f);
+    f->db = d;
+    f->seq = seq;
+    http_on_abort(r, follow_abort, f); /* the client left, or the server stops */
+    http_after(r, FOLLOW_POLL_MS, follow_tick, f);
+}
+
+void stdb_module_register(router_t *rt, const dialect_t *d) {
+    router_add(rt, d, M_POST, "/v1/database", h_publish);
+    router_add(rt, d, M_POST | M_PUT, "/v1/database/:noi", h_publish);
+    router_add(rt, d, M_POST, "/v1/database/:noi/call/:reducer", h_call);
+    router_add(rt, d, M_GET, "/v1/database/:noi/schema", h_schema);
+    router_add(rt, d, M_GET, "/v1/database/:noi/logs", h_logs);
+}

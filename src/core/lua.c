@@ -1,0 +1,1101 @@
+/* lua: module definitions and the reducer runtime (see lua.h). */
+#include "core/lua.h"
+
+#include <ctype.h>
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <math.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/query.h"
+#include "core/rows.h"
+#include "core/schema.h"
+#include "core/sql.h"
+#include "core/value.h"
+#include "util/ids.h"
+#include "util/timeutil.h"
+
+/* ---- the sandbox ---------------------------------------------------------- */
+
+typedef struct {
+    size_t used, limit;
+    bool tripped;
+    char why[96];
+    int64_t count;
+    uint64_t deadline_us;
+    bool armed; /* limits count only while a load or call runs */
+} lbox_t;
+
+static void trip(lbox_t *b, const char *why) {
+    if (!b->tripped) snprintf(b->why, sizeof b->why, "%s", why);
+    b->tripped = true;
+}
+
+static void *l_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+    lbox_t *b = ud;
+    size_t old = ptr ? osize : 0;
+    if (nsize == 0) {
+        b->used -= old;
+        free(ptr);
+        return NULL;
+    }
+    if (nsize > old && b->used - old + nsize > b->limit) {
+        trip(b, "out of memory: the module's 64 MiB are used up");
+        return NULL;
+    }
+    void *p = realloc(ptr, nsize);
+    if (p) b->used = b->used - old + nsize;
+    return p;
+}
+
+#define HOOK_EVERY 1000
+
+static void hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    lbox_t *b;
+    lua_getallocf(L, (void **)&b);
+    if (!b->armed) return;
+    if (!b->tripped) b->count += HOOK_EVERY;
+    if (b->count > LUA_MAX_INSTRUCTIONS) trip(b, "instruction limit exceeded (10,000,000)");
+    else if (time_mono_us() > b->deadline_us) trip(b, "time limit exceeded (1,000 ms)");
+    if (b->tripped) {
+        /* from now on at every instruction: the first one outside any
+         * pcall raises it for good */
+        lua_sethook(L, hook, LUA_MASKCOUNT, 1);
+        luaL_error(L, "%s", b->why);
+    }
+}
+
+static void arm(lua_State *L, lbox_t *b) {
+    lua_sethook(L, hook, LUA_MASKCOUNT, HOOK_EVERY);
+    b->armed = true;
+    b->tripped = false;
+    b->count = 0;
+    b->deadline_us = time_mono_us() + (uint64_t)LUA_MAX_MS * 1000;
+}
+
+static int l_log(lua_State *L, const char *level);
+
+static lua_State *sandbox_new(lbox_t *b) {
+    memset(b, 0, sizeof *b);
+    b->limit = LUA_MAX_BYTES;
+    lua_State *L = lua_newstate(l_alloc, b);
+    if (!L) return NULL;
+    static const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base},       {LUA_STRLIBNAME, luaopen_string},
+                                    {LUA_TABLIBNAME, luaopen_table}, {LUA_MATHLIBNAME, luaopen_math},
+                                    {LUA_UTF8LIBNAME, luaopen_utf8}, {LUA_COLIBNAME, luaopen_coroutine},
+                                    {NULL, NULL}};
+    for (const luaL_Reg *l = libs; l->name; l++) {
+        luaL_requiref(L, l->name, l->func, 1);
+        lua_pop(L, 1);
+    }
+    static const char *const banned[] = {"dofile", "loadfile", "load", "collectgarbage", "require", NULL};
+    for (int i = 0; banned[i]; i++) {
+        lua_pushnil(L);
+        lua_setglobal(L, banned[i]);
+    }
+    lua_getglobal(L, "string");
+    lua_pushnil(L);
+    lua_setfield(L, -2, "dump");
+    lua_pop(L, 1);
+    lua_sethook(L, hook, LUA_MASKCOUNT, HOOK_EVERY);
+    return L;
+}
+
+/* The error at the top of the stack as text, without "module:<line>: ";
+ * *line gets that line (0 if none). */
+static void error_text(lua_State *L, char *out, size_t n, int *line) {
+    const char *m = lua_tostring(L, -1);
+    if (!m) m = luaL_typename(L, -1);
+    *line = 0;
+    if (strncmp(m, "module:", 7) == 0) {
+        const char *p = m + 7;
+        int ln = 0;
+        while (isdigit((unsigned char)*p)) ln = ln * 10 + (*p++ - '0');
+        if (*p == ':' && p[1] == ' ') {
+            *line = ln;
+            m = p + 2;
+        }
+    }
+    snprintf(out, n, "%s", m);
+}
+
+/* ---- types ------------------------------------------------------------------ */
+
+static const char *const type_names[] = {"bool", "i8",  "i16", "i32",    "i64",   "u8",       "u16",           "u32",
+                                         "u64",  "f32", "f64", "string", "bytes", "identity", "connection_id", "timestamp"};
+
+const char *ltype_name(ltype_t t) { return type_names[t]; }
+
+static int type_of(const char *s) {
+    for (int i = 0; i < (int)(sizeof type_names / sizeof *type_names); i++)
+        if (strcmp(s, type_names[i]) == 0) return i;
+    return -1;
+}
+
+static bool is_integer_type(ltype_t t) { return t <= LT_U64 || t == LT_TIMESTAMP; }
+
+static bool valid_name(const char *s) {
+    if (!s || !*s || strncmp(s, "sqlite_", 7) == 0 || strlen(s) > 64) return false;
+    if (!(islower((unsigned char)*s) || *s == '_')) return false;
+    for (const char *p = s; *p; p++)
+        if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '_')) return false;
+    return true;
+}
+
+/* ---- the definition ---------------------------------------------------------- */
+
+static void table_free(mtable_t *t) {
+    for (int i = 0; i < t->ncols; i++) free(t->cols[i].name), free(t->cols[i].dflt);
+    free(t->cols);
+    for (int i = 0; i < t->nidx; i++) {
+        for (int k = 0; k < t->idx[i].n; k++) free(t->idx[i].cols[k]);
+        free(t->idx[i].cols);
+    }
+    free(t->idx);
+    free(t->name);
+}
+
+void mdef_free(mdef_t *d) {
+    if (!d) return;
+    for (int i = 0; i < d->ntables; i++) table_free(&d->tables[i]);
+    free(d->tables);
+    for (int i = 0; i < d->nreducers; i++) {
+        mreducer_t *r = &d->reducers[i];
+        for (int k = 0; k < r->nparams; k++) free(r->pnames[k]);
+        free(r->pnames);
+        free(r->ptypes);
+        free(r->poptional);
+        free(r->name);
+    }
+    free(d->reducers);
+    free(d);
+}
+
+const mtable_t *mdef_table(const mdef_t *d, const char *name) {
+    for (int i = 0; d && i < d->ntables; i++)
+        if (strcmp(d->tables[i].name, name) == 0) return &d->tables[i];
+    return NULL;
+}
+
+const mreducer_t *mdef_reducer(const mdef_t *d, const char *name) {
+    for (int i = 0; d && i < d->nreducers; i++)
+        if (strcmp(d->reducers[i].name, name) == 0) return &d->reducers[i];
+    return NULL;
+}
+
+/* While a module loads: what it declared, and the Lua functions. */
+typedef struct {
+    mdef_t *def;
+    int *fn_refs; /* per reducer, a registry reference */
+} loading_t;
+
+static loading_t *loading_of(lua_State *L) {
+    lua_getfield(L, LUA_REGISTRYINDEX, "atrium.loading");
+    loading_t *ld = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (!ld) luaL_error(L, "atrium.* may only be called while the module loads");
+    return ld;
+}
+
+static bool field_bool(lua_State *L, int idx, const char *k) {
+    lua_getfield(L, idx, k);
+    bool v = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+/* A default as an SQL literal. */
+static char *default_sql(lua_State *L, int idx) {
+    buf_t b = BUF_INIT;
+    switch (lua_type(L, idx)) {
+    case LUA_TBOOLEAN: buf_puts(&b, lua_toboolean(L, idx) ? "1" : "0"); break;
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, idx)) buf_printf(&b, "%lld", (long long)lua_tointeger(L, idx));
+        else buf_printf(&b, "%.17g", lua_tonumber(L, idx));
+        break;
+    case LUA_TSTRING: {
+        size_t n;
+        const char *s = lua_tolstring(L, idx, &n);
+        buf_putc(&b, '\'');
+        for (size_t i = 0; i < n; i++) {
+            if (s[i] == '\'') buf_putc(&b, '\'');
+            buf_putc(&b, s[i]);
+        }
+        buf_putc(&b, '\'');
+        break;
+    }
+    default: return NULL;
+    }
+    return b.data;
+}
+
+static int l_table(lua_State *L) {
+    loading_t *ld = loading_of(L);
+    const char *name = luaL_checkstring(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    if (!valid_name(name)) return luaL_error(L, "invalid table name '%s'", name);
+    if (mdef_table(ld->def, name)) return luaL_error(L, "table '%s' is declared twice", name);
+    mdef_t *d = ld->def;
+    d->tables = realloc(d->tables, (size_t)(d->ntables + 1) * sizeof *d->tables);
+    mtable_t *t = &d->tables[d->ntables++];
+    memset(t, 0, sizeof *t);
+    t->name = strdup(name);
+    t->public = field_bool(L, 2, "public");
+    lua_Integer n = luaL_len(L, 2);
+    if (n < 1 || n > 2000) return luaL_error(L, "table '%s' needs between 1 and 2000 columns", name);
+    t->cols = calloc((size_t)n, sizeof *t->cols);
+    int npk = 0;
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_geti(L, 2, i);
+        if (!lua_istable(L, -1)) return luaL_error(L, "table '%s': column %d must be a table", name, (int)i);
+        int ci = lua_gettop(L);
+        lua_geti(L, ci, 1);
+        lua_geti(L, ci, 2);
+        const char *cn = lua_tostring(L, -2), *ty = lua_tostring(L, -1);
+        if (!cn || !valid_name(cn)) return luaL_error(L, "table '%s': invalid column name", name);
+        int tt = ty ? type_of(ty) : -1;
+        if (tt < 0) return luaL_error(L, "table '%s': column '%s' has an unknown type", name, cn);
+        for (int k = 0; k < t->ncols; k++)
+            if (strcmp(t->cols[k].name, cn) == 0) return luaL_error(L, "table '%s': column '%s' twice", name, cn);
+        mcol_t *c = &t->cols[t->ncols++];
+        c->name = strdup(cn);
+        c->type = (ltype_t)tt;
+        c->pk = field_bool(L, ci, "primary_key");
+        c->auto_inc = field_bool(L, ci, "auto_inc");
+        c->unique = field_bool(L, ci, "unique");
+        c->index = field_bool(L, ci, "index");
+        c->optional = field_bool(L, ci, "optional");
+        lua_getfield(L, ci, "default");
+        if (!lua_isnil(L, -1)) {
+            c->dflt = default_sql(L, lua_gettop(L));
+            if (!c->dflt) return luaL_error(L, "table '%s': column '%s' has a default of the wrong kind", name, cn);
+        }
+        lua_pop(L, 4);
+        npk += c->pk;
+        if (c->auto_inc && (!c->pk || !is_integer_type(c->type) || c->type == LT_TIMESTAMP))
+            return luaL_error(L, "table '%s': auto_inc needs an integer primary key ('%s')", name, cn);
+        if (c->pk && c->optional) return luaL_error(L, "table '%s': a primary key cannot be optional", name);
+    }
+    if (npk > 1) return luaL_error(L, "table '%s' has more than one primary_key", name);
+    lua_getfield(L, 2, "indexes");
+    if (lua_istable(L, -1)) {
+        int ii = lua_gettop(L);
+        lua_Integer m = luaL_len(L, ii);
+        t->idx = calloc((size_t)m + 1, sizeof *t->idx);
+        for (lua_Integer i = 1; i <= m; i++) {
+            lua_geti(L, ii, i);
+            if (!lua_istable(L, -1)) return luaL_error(L, "table '%s': indexes are lists of columns", name);
+            lua_Integer k = luaL_len(L, -1);
+            mindex_t *x = &t->idx[t->nidx++];
+            x->cols = calloc((size_t)k + 1, sizeof *x->cols);
+            for (lua_Integer j = 1; j <= k; j++) {
+                lua_geti(L, -1, j);
+                const char *cn = lua_tostring(L, -1);
+                bool known = false;
+                for (int c = 0; cn && c < t->ncols; c++) known = known || strcmp(t->cols[c].name, cn) == 0;
+                if (!known) return luaL_error(L, "table '%s': index on an unknown column", name);
+                x->cols[x->n++] = strdup(cn);
+                lua_pop(L, 1);
+            }
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+    return 0;
+}
+
+static int add_reducer(lua_State *L, const char *name, int lifecycle, int params_idx, int fn_idx) {
+    loading_t *ld = loading_of(L);
+    mdef_t *d = ld->def;
+    if (!valid_name(name)) return luaL_error(L, "invalid reducer name '%s'", name);
+    if (mdef_reducer(d, name)) return luaL_error(L, "reducer '%s' is declared twice", name);
+    luaL_checktype(L, fn_idx, LUA_TFUNCTION);
+    d->reducers = realloc(d->reducers, (size_t)(d->nreducers + 1) * sizeof *d->reducers);
+    ld->fn_refs = realloc(ld->fn_refs, (size_t)(d->nreducers + 1) * sizeof *ld->fn_refs);
+    mreducer_t *r = &d->reducers[d->nreducers];
+    memset(r, 0, sizeof *r);
+    r->name = strdup(name);
+    r->lifecycle = lifecycle;
+    lua_pushvalue(L, fn_idx);
+    ld->fn_refs[d->nreducers] = luaL_ref(L, LUA_REGISTRYINDEX);
+    d->nreducers++;
+    if (params_idx) {
+        luaL_checktype(L, params_idx, LUA_TTABLE);
+        lua_Integer n = luaL_len(L, params_idx);
+        r->pnames = calloc((size_t)n + 1, sizeof *r->pnames);
+        r->ptypes = calloc((size_t)n + 1, sizeof *r->ptypes);
+        r->poptional = calloc((size_t)n + 1, sizeof *r->poptional);
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_geti(L, params_idx, i);
+            if (!lua_istable(L, -1)) return luaL_error(L, "reducer '%s': parameters are {name, type}", name);
+            lua_geti(L, -1, 1);
+            lua_geti(L, -2, 2);
+            const char *pn = lua_tostring(L, -2), *ty = lua_tostring(L, -1);
+            int tt = ty ? type_of(ty) : -1;
+            if (!pn || !valid_name(pn) || tt < 0)
+                return luaL_error(L, "reducer '%s': parameter %d needs a name and a known type", name, (int)i);
+            r->pnames[r->nparams] = strdup(pn);
+            r->ptypes[r->nparams] = (ltype_t)tt;
+            lua_pop(L, 2);
+            r->poptional[r->nparams] = field_bool(L, -1, "optional");
+            r->nparams++;
+            lua_pop(L, 1);
+        }
+    }
+    return 0;
+}
+
+static int l_reducer(lua_State *L) { return add_reducer(L, luaL_checkstring(L, 1), LC_NONE, 2, 3); }
+static int l_init(lua_State *L) { return add_reducer(L, "init", LC_INIT, 0, 1); }
+static int l_connected(lua_State *L) { return add_reducer(L, "client_connected", LC_CONNECT, 0, 1); }
+static int l_disconnected(lua_State *L) { return add_reducer(L, "client_disconnected", LC_DISCONNECT, 0, 1); }
+
+/* atrium.blob(s): a string to be stored as a BLOB by db:exec/db:query. */
+static int l_blob(lua_State *L) {
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    lua_createtable(L, 0, 1);
+    lua_pushlstring(L, s, n);
+    lua_setfield(L, -2, "__blob");
+    return 1;
+}
+
+static int cmp_tables(const void *a, const void *b) {
+    return strcmp(((const mtable_t *)a)->name, ((const mtable_t *)b)->name);
+}
+
+/* Loads src into L (sandboxed) with `atrium` available; the definition
+ * and reducer references come out in ld. 0, or -1 with e. */
+static int load_module(lua_State *L, lbox_t *b, const char *src, size_t n, loading_t *ld, err_t *e) {
+    if (n > LUA_MAX_SOURCE) return err_set(e, E_TOO_BIG, "module failed to load: larger than 1 MiB");
+    if (n && src[0] == 0x1b) return err_set(e, E_BAD_INPUT, "module failed to load: bytecode is not accepted");
+    ld->def = calloc(1, sizeof *ld->def);
+    unsigned char h[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(h, (const unsigned char *)src, n);
+    hex_encode(h, sizeof h, ld->def->hash);
+    lua_pushlightuserdata(L, ld);
+    lua_setfield(L, LUA_REGISTRYINDEX, "atrium.loading");
+    static const luaL_Reg fns[] = {{"table", l_table},
+                                   {"reducer", l_reducer},
+                                   {"init", l_init},
+                                   {"client_connected", l_connected},
+                                   {"client_disconnected", l_disconnected},
+                                   {"blob", l_blob},
+                                   {NULL, NULL}};
+    luaL_newlib(L, fns);
+    lua_setglobal(L, "atrium");
+    arm(L, b);
+    int rc = luaL_loadbufferx(L, src, n, "=module", "t");
+    if (rc == LUA_OK) rc = lua_pcall(L, 0, 0, 0);
+    b->armed = false;
+    lua_pushnil(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, "atrium.loading");
+    if (rc != LUA_OK) {
+        char msg[400];
+        int line;
+        if (b->tripped) snprintf(msg, sizeof msg, "%s", b->why);
+        else error_text(L, msg, sizeof msg, &line);
+        lua_pop(L, 1);
+        return err_set(e, E_BAD_INPUT, "module failed to load: %s", msg);
+    }
+    /* the atrium table is only for loading */
+    lua_pushnil(L);
+    lua_setglobal(L, "atrium");
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, l_blob);
+    lua_setfield(L, -2, "blob");
+    lua_setglobal(L, "atrium");
+    if (ld->def->ntables > 1) qsort(ld->def->tables, (size_t)ld->def->ntables, sizeof *ld->def->tables, cmp_tables);
+    /* reducers sorted by name (their index is the v1 reducer_id), references with them */
+    mdef_t *d = ld->def;
+    for (int i = 1; i < d->nreducers; i++)
+        for (int k = i; k > 0 && strcmp(d->reducers[k - 1].name, d->reducers[k].name) > 0; k--) {
+            mreducer_t tr = d->reducers[k];
+            d->reducers[k] = d->reducers[k - 1];
+            d->reducers[k - 1] = tr;
+            int tf = ld->fn_refs[k];
+            ld->fn_refs[k] = ld->fn_refs[k - 1];
+            ld->fn_refs[k - 1] = tf;
+        }
+    return 0;
+}
+
+int lua_define(const char *src, size_t n, mdef_t **out, err_t *e) {
+    *out = NULL;
+    lbox_t b;
+    lua_State *L = sandbox_new(&b);
+    if (!L) return err_set(e, E_INTERNAL, "cannot create a Lua state");
+    loading_t ld = {0};
+    int rc = load_module(L, &b, src, n, &ld, e);
+    lua_close(L);
+    free(ld.fn_refs);
+    if (rc < 0) {
+        mdef_free(ld.def);
+        return -1;
+    }
+    *out = ld.def;
+    return 0;
+}
+
+/* ---- the runtime --------------------------------------------------------------- */
+
+struct lrt {
+    lua_State *L;
+    lbox_t box;
+    mdef_t *def;
+    int *fn_refs;
+    lua_log_fn log;
+    void *log_ctx;
+    /* during a call */
+    const char *reducer;
+    db_t *db;
+    store_db_t *c;
+    const schema_t *schema;
+};
+
+static lrt_t *rt_of(lua_State *L) {
+    lua_getfield(L, LUA_REGISTRYINDEX, "atrium.rt");
+    lrt_t *rt = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return rt;
+}
+
+static int l_log(lua_State *L, const char *level) {
+    lrt_t *rt = rt_of(L);
+    int n = lua_gettop(L);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (int i = 1; i <= n; i++) {
+        if (i > 1) luaL_addchar(&b, '\t');
+        luaL_tolstring(L, i, NULL);
+        luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+    lua_Debug ar;
+    int line = 0;
+    const char *fn = NULL;
+    if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sln", &ar)) {
+        line = ar.currentline > 0 ? ar.currentline : 0;
+        fn = ar.name;
+    }
+    if (!fn && rt) fn = rt->reducer;
+    if (rt && rt->log) rt->log(rt->log_ctx, level, line, fn, lua_tostring(L, -1));
+    return 0;
+}
+
+static int l_info(lua_State *L) { return l_log(L, "Info"); }
+static int l_warn(lua_State *L) { return l_log(L, "Warn"); }
+static int l_error(lua_State *L) { return l_log(L, "Error"); }
+static int l_debug(lua_State *L) { return l_log(L, "Debug"); }
+static int l_trace(lua_State *L) { return l_log(L, "Trace"); }
+
+/* The table a handle is for (upvalue 1: the table name). */
+static const tinfo_t *handle_table(lua_State *L, lrt_t *rt) {
+    const char *name = lua_tostring(L, lua_upvalueindex(1));
+    const tinfo_t *t = rt->schema ? schema_find(rt->schema, name) : NULL;
+    if (!t || t->is_view || t->hidden) luaL_error(L, "no such table: %s", name);
+    return t;
+}
+
+static const mcol_t *module_col(lrt_t *rt, const tinfo_t *t, int i) {
+    const mtable_t *mt = mdef_table(rt->def, t->name);
+    if (!mt) return NULL;
+    for (int c = 0; c < mt->ncols; c++)
+        if (strcmp(mt->cols[c].name, t->cols[i].name) == 0) return &mt->cols[c];
+    return NULL;
+}
+
+/* A Lua value as a store value for column type t (bytes point into the
+ * Lua string, valid while it is on the stack). */
+static void to_store(lua_State *L, int idx, const mcol_t *col, store_value_t *v, const char *what) {
+    *v = (store_value_t){.type = SV_NULL};
+    switch (lua_type(L, idx)) {
+    case LUA_TNIL: return;
+    case LUA_TBOOLEAN: *v = (store_value_t){.type = SV_INT, .i = lua_toboolean(L, idx)}; return;
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, idx)) {
+            *v = (store_value_t){.type = SV_INT, .i = lua_tointeger(L, idx)};
+        } else {
+            double d = lua_tonumber(L, idx);
+            if (col && is_integer_type(col->type)) {
+                if (d != floor(d) || fabs(d) > 9.2e18) luaL_error(L, "%s: %f is not an integer", what, d);
+                *v = (store_value_t){.type = SV_INT, .i = (int64_t)d};
+            } else {
+                *v = (store_value_t){.type = SV_REAL, .d = d};
+            }
+        }
+        if (col && (col->type == LT_F32 || col->type == LT_F64) && v->type == SV_INT)
+            *v = (store_value_t){.type = SV_REAL, .d = (double)v->i};
+        return;
+    case LUA_TSTRING: {
+        size_t n;
+        const char *s = lua_tolstring(L, idx, &n);
+        *v = (store_value_t){.type = col && col->type == LT_BYTES ? SV_BLOB : SV_TEXT, .p = s, .n = n};
+        return;
+    }
+    case LUA_TTABLE:
+        lua_getfield(L, idx, "__blob");
+        if (lua_isstring(L, -1)) {
+            size_t n;
+            const char *s = lua_tolstring(L, -1, &n);
+            lua_pop(L, 1);
+            *v = (store_value_t){.type = SV_BLOB, .p = s, .n = n};
+            return;
+        }
+        lua_pop(L, 1);
+        /* fallthrough */
+    default: luaL_error(L, "%s: a %s cannot be stored", what, luaL_typename(L, idx));
+    }
+}
+
+static void push_value(lua_State *L, const store_value_t *v, const mcol_t *col) {
+    switch (v->type) {
+    case SV_NULL: lua_pushnil(L); break;
+    case SV_INT:
+        if (col && col->type == LT_BOOL) lua_pushboolean(L, v->i != 0);
+        else lua_pushinteger(L, v->i);
+        break;
+    case SV_REAL: lua_pushnumber(L, v->d); break;
+    default: lua_pushlstring(L, v->p ? v->p : "", v->n); break;
+    }
+}
+
+/* Rows from a statement as Lua tables keyed by column name. */
+typedef struct {
+    lua_State *L;
+    lrt_t *rt;
+    const tinfo_t *t; /* for module column types, or NULL */
+    int list;         /* stack index of the result list */
+    lua_Integer n;
+    bool one;
+} rows_ctx_t;
+
+static void rows_cols(void *ctx, store_stmt_t *st, int n) {
+    (void)ctx, (void)st, (void)n;
+}
+
+static void rows_row(void *ctx, store_stmt_t *st, int n) {
+    rows_ctx_t *r = ctx;
+    lua_State *L = r->L;
+    lua_createtable(L, 0, n);
+    for (int i = 0; i < n; i++) {
+        store_value_t v;
+        store_col_value(st, i, &v);
+        const mcol_t *col = NULL;
+        if (r->t) {
+            int ci = tinfo_col(r->t, store_col_name(st, i));
+            if (ci >= 0) col = module_col(r->rt, r->t, ci);
+        }
+        push_value(L, &v, col);
+        lua_setfield(L, -2, store_col_name(st, i));
+    }
+    lua_seti(L, r->list, ++r->n);
+}
+
+static const sql_sink_t rows_sink = {rows_cols, rows_row};
+
+static void raise_err(lua_State *L, const err_t *e) { luaL_error(L, "%s", e->msg); }
+
+/* handle:insert(row) → the stored row. */
+static int h_insert(lua_State *L) {
+    lrt_t *rt = rt_of(L);
+    const tinfo_t *t = handle_table(L, rt);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    luaL_checkstack(L, t->ncols + 8, "too many columns");
+    rcell_t *cells = calloc((size_t)t->ncols + 1, sizeof *cells);
+    int n = 0;
+    for (int i = 0; i < t->ncols; i++) {
+        lua_getfield(L, 2, t->cols[i].name);
+        const mcol_t *col = module_col(rt, t, i);
+        bool absent = lua_isnil(L, -1) || (col && col->auto_inc && lua_isinteger(L, -1) && lua_tointeger(L, -1) == 0);
+        if (!absent) {
+            cells[n].name = t->cols[i].name;
+            to_store(L, -1, col, &cells[n].v, t->cols[i].name);
+            n++;
+        } else if (col && !col->optional && !col->dflt && !col->auto_inc) {
+            free(cells);
+            return luaL_error(L, "%s.%s is required", t->name, t->cols[i].name);
+        }
+        /* the value stays on the stack until the insert is done */
+    }
+    rref_t ref = {0};
+    err_t e;
+    int rc = rows_insert(rt->c, t, cells, n, ROWS_PLAIN, &ref, &e);
+    free(cells);
+    lua_settop(L, 2);
+    if (rc < 0) return raise_err(L, &e), 0;
+    lua_newtable(L);
+    rows_ctx_t rx = {L, rt, t, lua_gettop(L), 0, true};
+    rc = rows_fetch(rt->c, t, &ref, false, &rows_sink, &rx, &e);
+    rref_free(&ref);
+    if (rc < 0) return raise_err(L, &e), 0;
+    lua_geti(L, -1, 1);
+    return 1;
+}
+
+/* The key columns of a module table (its primary key), else rowid. */
+static int pk_col(const tinfo_t *t) {
+    for (int i = 0; i < t->ncols; i++)
+        if (t->cols[i].pk == 1 && t->npk == 1) return i;
+    return -1;
+}
+
+/* SELECT * FROM t [WHERE col = ?] [LIMIT 1] in rowid order into a list. */
+static void select_rows(lua_State *L, lrt_t *rt, const tinfo_t *t, const char *col, int vidx, bool count) {
+    query_t q;
+    query_init(&q, rt->schema, t);
+    query_select_all(&q);
+    if (col) {
+        store_value_t v;
+        int ci = tinfo_col(t, col);
+        if (ci < 0) luaL_error(L, "no such column: %s.%s", t->name, col);
+        to_store(L, vidx, module_col(rt, t, ci), &v, col);
+        query_filter(&q, col, v.type == SV_NULL ? Q_ISNULL : Q_EQ, &v, v.type == SV_NULL ? 0 : 1);
+    }
+    if (t->has_rowid) query_sort(&q, QCOL_ROWID, false);
+    query_compile(&q);
+    sql_opts_t o = {.max_class = SQL_READ, .bind = query_bind, .bind_ctx = &q, .max_rows = INT64_MAX};
+    sql_result_t res;
+    err_t e;
+    const char *sql = count ? q.count_sql.data : q.sql.data;
+    lua_newtable(L);
+    rows_ctx_t rx = {L, rt, t, lua_gettop(L), 0, false};
+    int rc = sql_run(rt->c, sql, strlen(sql), &o, &rows_sink, &rx, &res, &e);
+    query_free(&q);
+    if (rc < 0) raise_err(L, &e);
+}
+
+static int h_count(lua_State *L) {
+    lrt_t *rt = rt_of(L);
+    const tinfo_t *t = handle_table(L, rt);
+    select_rows(L, rt, t, NULL, 0, true);
+    lua_geti(L, -1, 1);
+    lua_pushnil(L);
+    lua_next(L, -2); /* the one column's value */
+    return 1;
+}
+
+static int iter_next(lua_State *L) {
+    lua_Integer i = lua_tointeger(L, lua_upvalueindex(2)) + 1;
+    lua_pushinteger(L, i);
+    lua_replace(L, lua_upvalueindex(2));
+    lua_geti(L, lua_upvalueindex(1), i);
+    return 1;
+}
+
+/* A snapshot iterator over the list on top of the stack. */
+static int push_iter(lua_State *L) {
+    lua_pushinteger(L, 0);
+    lua_pushcclosure(L, iter_next, 2);
+    return 1;
+}
+
+static int h_iter(lua_State *L) {
+    lrt_t *rt = rt_of(L);
+    select_rows(L, rt, handle_table(L, rt), NULL, 0, false);
+    return push_iter(L);
+}
+
+static int h_filter(lua_State *L) {
+    lrt_t *rt = rt_of(L);
+    const tinfo_t *t = handle_table(L, rt);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_pushnil(L);
+    if (!lua_next(L, 2)) {
+        select_rows(L, rt, t, NULL, 0, false);
+        return push_iter(L);
+    }
+    const char *col = lua_tostring(L, -2);
+    if (!col) return luaL_error(L, "filter{col = value} needs a column name");
+    int vidx = lua_gettop(L);
+    lua_pushvalue(L, -2);
+    if (lua_next(L, 2)) return luaL_error(L, "filter takes one column");
+    select_rows(L, rt, t, col, vidx, false);
+    return push_iter(L);
+}
+
+static int h_find_by(lua_State *L) {
+    lrt_t *rt = rt_of(L);
+    const tinfo_t *t = handle_table(L, rt);
+    const char *col = luaL_checkstring(L, 2);
+    select_rows(L, rt, t, col, 3, false);
+    lua_geti(L, -1, 1);
+    return 1;
+}
+
+static int h_find(lua_State *L) {
+    lrt_t *rt = rt_of(L);
+    const tinfo_t *t = handle_table(L, rt);
+    int pk = pk_col(t);
+    if (pk < 0) return luaL_error(L, "%s has no primary key: use find_by or filter", t->name);
+    select_rows(L, rt, t, t->cols[pk].name, 2, false);
+    lua_geti(L, -1, 1);
+    return 1;
+}
+
+/* The row's reference by its primary key value at idx. */
+static int ref_by_key(lua_State *L, lrt_t *rt, const tinfo_t *t, int idx, rref_t *ref) {
+    int pk = pk_col(t);
+    if (pk < 0) return luaL_error(L, "%s has no primary key", t->name);
+    rcell_t cell = {.name = t->cols[pk].name};
+    to_store(L, idx, module_col(rt, t, pk), &cell.v, t->cols[pk].name);
+    err_t e;
+    int found = rows_find(rt->c, t, &cell, 1, ref, &e);
+    if (found < 0) raise_err(L, &e);
+    return found;
+}
+
+static int h_update(lua_State *L) {
+    lrt_t *rt = rt_of(L);
+    const tinfo_t *t = handle_table(L, rt);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    int pk = pk_col(t);
+    if (pk < 0) return luaL_error(L, "%s has no primary key", t->name);
+    lua_getfield(L, 2, t->cols[pk].name);
+    rref_t ref = {0};
+    if (!ref_by_key(L, rt, t, lua_gettop(L), &ref)) return luaL_error(L, "%s: no row with that primary key", t->name);
+    luaL_checkstack(L, t->ncols + 8, "too many columns");
+    rcell_t *cells = calloc((size_t)t->ncols + 1, sizeof *cells);
+    int n = 0;
+    for (int i = 0; i < t->ncols; i++) {
+        if (i == pk) continue;
+        lua_getfield(L, 2, t->cols[i].name);
+        cells[n].name = t->cols[i].name;
+        to_store(L, -1, module_col(rt, t, i), &cells[n].v, t->cols[i].name);
+        n++;
+    }
+    err_t e;
+    int rc = rows_update(rt->c, t, &ref, cells, n, &e);
+    free(cells);
+    if (rc < 0) {
+        rref_free(&ref);
+        return raise_err(L, &e), 0;
+    }
+    lua_settop(L, 2);
+    lua_newtable(L);
+    rows_ctx_t rx = {L, rt, t, lua_gettop(L), 0, true};
+    rc = rows_fetch(rt->c, t, &ref, false, &rows_sink, &rx, &e);
+    rref_free(&ref);
+    if (rc < 0) return raise_err(L, &e), 0;
+    lua_geti(L, -1, 1);
+    return 1;
+}
+
+static int h_delete(lua_State *L) {
+    lrt_t *rt = rt_of(L);
+    const tinfo_t *t = handle_table(L, rt);
+    int pk = pk_col(t);
+    if (pk < 0) return luaL_error(L, "%s has no primary key", t->name);
+    if (lua_istable(L, 2)) lua_getfield(L, 2, t->cols[pk].name);
+    else lua_pushvalue(L, 2);
+    rref_t ref = {0};
+    if (!ref_by_key(L, rt, t, lua_gettop(L), &ref)) {
+        lua_pushinteger(L, 0);
+        return 1;
+    }
+    err_t e;
+    int rc = rows_delete(rt->c, t, &ref, &e);
+    rref_free(&ref);
+    if (rc < 0) return raise_err(L, &e), 0;
+    lua_pushinteger(L, 1);
+    return 1;
+}
+
+/* A handle: a table of closures over the table name. */
+static void push_handle(lua_State *L, const char *name) {
+    static const luaL_Reg m[] = {{"insert", h_insert}, {"update", h_update},   {"delete", h_delete},
+                                 {"find", h_find},     {"find_by", h_find_by}, {"filter", h_filter},
+                                 {"iter", h_iter},     {"count", h_count},     {NULL, NULL}};
+    lua_createtable(L, 0, 8);
+    for (const luaL_Reg *r = m; r->name; r++) {
+        lua_pushstring(L, name);
+        lua_pushcclosure(L, r->func, 1);
+        lua_setfield(L, -2, r->name);
+    }
+}
+
+/* Binds ?s from the Lua arguments after the SQL (ctx: the state, from 3). */
+typedef struct {
+    lua_State *L;
+    int first, n;
+} lbind_t;
+
+static int bind_lua(void *ctx, store_stmt_t *st, int idx, const char *name, err_t *e) {
+    lbind_t *b = ctx;
+    (void)name;
+    if (idx > b->n) return err_set(e, E_BAD_INPUT, "not enough values for the statement's parameters");
+    store_value_t v;
+    to_store(b->L, b->first + idx - 1, NULL, &v, "parameter");
+    value_bind(st, idx, &v);
+    return 0;
+}
+
+static int run_sql(lua_State *L, bool query) {
+    lrt_t *rt = rt_of(L);
+    size_t n;
+    const char *sql = luaL_checklstring(L, 2, &n);
+    lbind_t b = {L, 3, lua_gettop(L) - 2};
+    sql_opts_t o = {.max_class = SQL_WRITE, .bind = bind_lua, .bind_ctx = &b, .max_rows = 100000};
+    sql_result_t res;
+    err_t e;
+    lua_newtable(L);
+    rows_ctx_t rx = {L, rt, NULL, lua_gettop(L), 0, false};
+    if (sql_run(rt->c, sql, n, &o, &rows_sink, &rx, &res, &e) < 0) return raise_err(L, &e), 0;
+    if (!query) lua_pushinteger(L, res.changes);
+    return 1;
+}
+
+static int db_exec(lua_State *L) { return run_sql(L, false); }
+static int db_query(lua_State *L) { return run_sql(L, true); }
+
+static int db_table(lua_State *L) {
+    push_handle(L, luaL_checkstring(L, 2));
+    return 1;
+}
+
+/* db.<t>: a handle for any other key. */
+static int db_index(lua_State *L) {
+    const char *k = luaL_checkstring(L, 2);
+    push_handle(L, k);
+    return 1;
+}
+
+static void install_runtime_globals(lua_State *L, lrt_t *rt) {
+    lua_pushlightuserdata(L, rt);
+    lua_setfield(L, LUA_REGISTRYINDEX, "atrium.rt");
+    static const luaL_Reg logf[] = {{"info", l_info},   {"warn", l_warn},   {"error", l_error},
+                                    {"debug", l_debug}, {"trace", l_trace}, {NULL, NULL}};
+    luaL_newlib(L, logf);
+    lua_setglobal(L, "log");
+    lua_pushcfunction(L, l_info);
+    lua_setglobal(L, "print");
+    static const luaL_Reg dbf[] = {{"exec", db_exec}, {"query", db_query}, {"table", db_table}, {NULL, NULL}};
+    luaL_newlib(L, dbf);
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, db_index);
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, "atrium.db");
+}
+
+int lrt_open(const char *src, size_t n, lua_log_fn log, void *log_ctx, lrt_t **out, err_t *e) {
+    *out = NULL;
+    lrt_t *rt = calloc(1, sizeof *rt);
+    rt->log = log;
+    rt->log_ctx = log_ctx;
+    rt->L = sandbox_new(&rt->box);
+    if (!rt->L) {
+        free(rt);
+        return err_set(e, E_INTERNAL, "cannot create a Lua state");
+    }
+    install_runtime_globals(rt->L, rt);
+    loading_t ld = {0};
+    if (load_module(rt->L, &rt->box, src, n, &ld, e) < 0) {
+        mdef_free(ld.def);
+        free(ld.fn_refs);
+        lua_close(rt->L);
+        free(rt);
+        return -1;
+    }
+    rt->def = ld.def;
+    rt->fn_refs = ld.fn_refs;
+    *out = rt;
+    return 0;
+}
+
+void lrt_close(lrt_t *rt) {
+    if (!rt) return;
+    lua_close(rt->L);
+    mdef_free(rt->def);
+    free(rt->fn_refs);
+    free(rt);
+}
+
+const mdef_t *lrt_def(const lrt_t *rt) { return rt->def; }
+
+/* A SATS-JSON argument as a Lua value of type t; false if it does not fit. */
+static bool push_arg(lua_State *L, const json_t *j, ltype_t t, bool optional) {
+    if (optional) {
+        if (!j || json_is_null(j)) {
+            lua_pushnil(L);
+            return true;
+        }
+        if (json_is_object(j) && json_object_get(j, "none")) {
+            lua_pushnil(L);
+            return true;
+        }
+        if (json_is_object(j) && json_object_get(j, "some")) j = json_object_get(j, "some");
+    }
+    if (!j) return false;
+    switch (t) {
+    case LT_BOOL:
+        if (!json_is_boolean(j)) return false;
+        lua_pushboolean(L, json_is_true(j));
+        return true;
+    case LT_F32:
+    case LT_F64:
+        if (!json_is_number(j)) return false;
+        lua_pushnumber(L, json_number_value(j));
+        return true;
+    case LT_STRING:
+        if (!json_is_string(j)) return false;
+        lua_pushlstring(L, json_string_value(j), json_string_length(j));
+        return true;
+    case LT_BYTES: {
+        if (!json_is_string(j)) return false;
+        const char *s = json_string_value(j);
+        size_t n = json_string_length(j);
+        if (n >= 2 && s[0] == '0' && s[1] == 'x') s += 2, n -= 2;
+        uint8_t *raw = malloc(n / 2 + 1);
+        int got = hex_decode(s, n, raw, n / 2 + 1);
+        if (got < 0 || (size_t)got * 2 != n) {
+            free(raw);
+            return false;
+        }
+        lua_pushlstring(L, (const char *)raw, (size_t)got);
+        free(raw);
+        return true;
+    }
+    case LT_IDENTITY:
+    case LT_CONNECTION_ID: {
+        const json_t *v = j;
+        if (json_is_object(j)) v = json_object_get(j, t == LT_IDENTITY ? "__identity__" : "__connection_id__");
+        if (!json_is_string(v)) return false;
+        const char *s = json_string_value(v);
+        if (strncmp(s, "0x", 2) == 0) s += 2;
+        size_t want = t == LT_IDENTITY ? 64 : 32;
+        if (strlen(s) != want) return false;
+        for (const char *p = s; *p; p++)
+            if (!isxdigit((unsigned char)*p)) return false;
+        char low[65];
+        for (size_t i = 0; i <= want; i++) low[i] = (char)tolower((unsigned char)s[i]);
+        lua_pushstring(L, low);
+        return true;
+    }
+    case LT_TIMESTAMP:
+        if (json_is_object(j)) j = json_object_get(j, "__timestamp_micros_since_unix_epoch__");
+        /* fallthrough */
+    default: {
+        if (!json_is_integer(j)) return false;
+        json_int_t v = json_integer_value(j);
+        static const int64_t lo[] = {0, -128, -32768, -2147483648LL, INT64_MIN, 0, 0, 0, 0};
+        static const int64_t hi[] = {1, 127, 32767, 2147483647LL, INT64_MAX, 255, 65535, 4294967295LL, INT64_MAX};
+        if (t <= LT_U64 && (v < lo[t] || v > hi[t])) return false;
+        lua_pushinteger(L, v);
+        return true;
+    }
+    }
+}
+
+static void push_ctx(lua_State *L, const lcall_t *who, const char *reducer) {
+    lua_createtable(L, 0, 6);
+    lua_pushstring(L, who->sender ? who->sender : "");
+    lua_setfield(L, -2, "sender");
+    if (who->connection_id) {
+        lua_pushstring(L, who->connection_id);
+        lua_setfield(L, -2, "connection_id");
+    }
+    lua_pushinteger(L, who->timestamp_us);
+    lua_setfield(L, -2, "timestamp");
+    lua_pushstring(L, who->db_identity ? who->db_identity : "");
+    lua_setfield(L, -2, "identity");
+    lua_pushstring(L, reducer);
+    lua_setfield(L, -2, "reducer");
+    lua_getfield(L, LUA_REGISTRYINDEX, "atrium.db");
+    lua_pushvalue(L, -1);
+    lua_setglobal(L, "db");
+    lua_setfield(L, -2, "db");
+}
+
+static int call_index(lrt_t *rt, db_t *d, store_db_t *c, int i, const json_t *args, const lcall_t *who, err_t *e) {
+    lua_State *L = rt->L;
+    const mreducer_t *r = &rt->def->reducers[i];
+    char msg[256];
+    const schema_t *s = schema_acquire(d, c, msg, sizeof msg);
+    if (!s) return err_set(e, E_INTERNAL, "%s", msg);
+    rt->db = d, rt->c = c, rt->schema = s, rt->reducer = r->name;
+    lua_settop(L, 0);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rt->fn_refs[i]);
+    push_ctx(L, who, r->name);
+    int nargs = 1;
+    bool by_name = json_is_object(args);
+    if (args && !json_is_array(args) && !by_name) {
+        schema_release(s);
+        return err_set(e, E_BAD_INPUT, "arguments must be a JSON array or object");
+    }
+    if (json_is_array(args) && (int)json_array_size(args) != r->nparams) {
+        schema_release(s);
+        return err_set(e, E_BAD_INPUT, "reducer %s takes %d arguments, not %zu", r->name, r->nparams,
+                       json_array_size(args));
+    }
+    if (by_name) {
+        const char *k;
+        json_t *v;
+        json_object_foreach((json_t *)args, k, v) {
+            bool known = false;
+            for (int p = 0; p < r->nparams; p++) known = known || strcmp(r->pnames[p], k) == 0;
+            if (!known) {
+                schema_release(s);
+                return err_set(e, E_BAD_INPUT, "reducer %s has no parameter %s", r->name, k);
+            }
+        }
+    }
+    for (int p = 0; p < r->nparams; p++) {
+        const json_t *a = by_name ? json_object_get(args, r->pnames[p]) : json_array_get(args, (size_t)p);
+        if (!push_arg(L, a, r->ptypes[p], r->poptional[p])) {
+            schema_release(s);
+            lua_settop(L, 0);
+            return err_set(e, E_BAD_INPUT, "invalid argument %s for reducer %s: expected %s", r->pnames[p], r->name,
+                           ltype_name(r->ptypes[p]));
+        }
+        nargs++;
+    }
+    arm(L, &rt->box);
+    int rc = lua_pcall(L, nargs, 0, 0);
+    rt->box.armed = false;
+    lua_pushnil(L);
+    lua_setglobal(L, "db"); /* db exists only inside reducers */
+    schema_release(s);
+    rt->schema = NULL, rt->c = NULL, rt->db = NULL, rt->reducer = NULL;
+    if (rc != LUA_OK) {
+        char text[400];
+        int line;
+        if (rt->box.tripped) snprintf(text, sizeof text, "%s", rt->box.why);
+        else error_text(L, text, sizeof text, &line);
+        lua_settop(L, 0);
+        if (rt->log) {
+            char full[480];
+            snprintf(full, sizeof full, "reducer %s failed: %s", r->name, text);
+            rt->log(rt->log_ctx, "Error", 0, r->name, full);
+        }
+        /* a state that ran out of memory or time is not trusted again */
+        return err_set(e, E_REDUCER, "%s", text);
+    }
+    lua_settop(L, 0);
+    lua_gc(L, LUA_GCSTEP, 0);
+    return 0;
+}
+
+int lrt_call(lrt_t *rt, db_t *d, store_db_t *c, const char *name, const json_t *args, bool lifecycle_ok,
+             const lcall_t *who, err_t *e) {
+    for (int i = 0; i < rt->def->nreducers; i++) {
+        if (strcmp(rt->def->reducers[i].name, name) != 0) continue;
+        if (rt->def->reducers[i].lifecycle != LC_NONE && !lifecycle_ok)
+            return err_set(e, E_BAD_INPUT, "lifecycle reducer %s cannot be called", name);
+        return call_index(rt, d, c, i, args, who, e);
+    }
+    return err_set(e, E_NOT_FOUND, "No such reducer `%s`", name);
+}
+
+int lrt_lifecycle(lrt_t *rt, db_t *d, store_db_t *c, int which, const lcall_t *who, err_t *e) {
+    for (int i = 0; i < rt->def->nreducers; i++)
+        if (rt->def->reducers[i].lifecycle == which) return call_index(rt, d, c, i, NULL, who, e);
+    return 0;
+}
+
+bool lrt_tripped(const lrt_t *rt) { return rt->box.tripped; }
