@@ -377,7 +377,8 @@ struct subs_client {
 typedef struct batch {
     uint64_t seq;
     size_t njobs;
-    changeset_t *jobs; /* committed jobs' changes, in order */
+    changeset_t *jobs;        /* committed jobs' changes, in order */
+    subs_origin_t **origins;  /* per job, or NULL */
     struct batch *next;
 } batch_t;
 
@@ -751,26 +752,32 @@ void subs_on_commit(void *ctx, write_job_t *const *jobs, size_t n) {
     if (!r) return; /* nobody ever subscribed: nothing to count */
     pthread_mutex_lock(&r->m);
     uint64_t seq = ++r->committed;
-    if (r->nsets <= 0 || r->gone) {
+    bool origins = false;
+    for (size_t i = 0; i < n; i++) origins = origins || (jobs[i]->rc == 0 && jobs[i]->origin);
+    if ((r->nsets <= 0 && !origins) || r->gone) {
         pthread_mutex_unlock(&r->m);
         return;
     }
     batch_t *b = xcalloc(1, sizeof *b);
     b->seq = seq;
     b->jobs = xcalloc(n + 1, sizeof *b->jobs);
+    b->origins = xcalloc(n + 1, sizeof *b->origins);
     for (size_t i = 0; i < n; i++) {
         if (jobs[i]->rc < 0) continue;
         changeset_t *src = &jobs[i]->changes, *dst = &b->jobs[b->njobs];
-        if (!src->n && !src->overflow) continue;
+        if (!src->n && !src->overflow && !jobs[i]->origin) continue;
         /* take the rows; the counts stay with the job (its door reports them) */
         dst->items = src->items, dst->n = src->n, dst->cap = src->cap, dst->bytes = src->bytes;
         dst->overflow = src->overflow, dst->lost_tables = src->lost_tables, dst->nlost = src->nlost;
         src->items = NULL, src->n = src->cap = src->bytes = 0;
         src->lost_tables = NULL, src->nlost = 0;
+        b->origins[b->njobs] = jobs[i]->origin;
+        jobs[i]->origin = NULL;
         b->njobs++;
     }
     if (!b->njobs) {
         free(b->jobs);
+        free(b->origins);
         free(b);
         pthread_mutex_unlock(&r->m);
         return;
@@ -789,6 +796,37 @@ void subs_on_commit(void *ctx, write_job_t *const *jobs, size_t n) {
         pthread_mutex_unlock(&fan_m);
     }
     pthread_mutex_unlock(&r->m);
+}
+
+subs_origin_t *subs_origin_new(subs_client_t *caller, const char *reducer, const char *args, uint32_t request_id,
+                               const char *identity, const uint8_t conn_id[16], bool quiet) {
+    subs_origin_t *o = xcalloc(1, sizeof *o);
+    subs_db_t *r = registry(caller->db, false);
+    pthread_mutex_lock(&r->m);
+    caller->refs++;
+    pthread_mutex_unlock(&r->m);
+    o->caller = caller;
+    o->reducer = xstrdup(reducer);
+    o->args = xstrdup(args ? args : "[]");
+    o->request_id = request_id;
+    snprintf(o->identity, sizeof o->identity, "%s", identity ? identity : "");
+    if (conn_id) memcpy(o->conn_id, conn_id, 16);
+    o->quiet = quiet;
+    return o;
+}
+
+void subs_origin_free(subs_origin_t *o) {
+    if (!o) return;
+    subs_client_t *c = o->caller;
+    subs_db_t *r = registry(c->db, false);
+    pthread_mutex_lock(&r->m);
+    bool f;
+    client_unref(r, c, &f);
+    pthread_mutex_unlock(&r->m);
+    if (f) client_free(c);
+    free(o->reducer);
+    free(o->args);
+    free(o);
 }
 
 void subs_db_closed(db_t *d) {
@@ -956,7 +994,7 @@ static void cancel_pairs(pending_t *p) {
 }
 
 /* Delivers one committed job to every client following its tables. */
-static void fan_job(subs_db_t *r, uint64_t seq, changeset_t *cs) {
+static void fan_job(subs_db_t *r, uint64_t seq, changeset_t *cs, const subs_origin_t *origin) {
     /* 1. who follows what, as of this batch (clients referenced meanwhile);
      * the distinct queries by key, to evaluate once each */
     pending_t *pend = NULL;
@@ -1047,7 +1085,9 @@ static void fan_job(subs_db_t *r, uint64_t seq, changeset_t *cs) {
             if (strcmp(ev[pend[p].k].q.table, cs->lost_tables[l]) == 0 && pend[p].c->ops->on_lost)
                 pend[p].c->ops->on_lost(pend[p].c->ctx, cs->lost_tables[l]);
 
-    /* 4. one update per client, its queries' deltas together */
+    /* 4. one update per client, its queries' deltas together; the
+     * caller of a write it made hears of the commit in any case */
+    bool told_caller = false;
     subs_delta_t *ds = xcalloc(np + 1, sizeof *ds);
     for (size_t p = 0; p < np; p++) {
         subs_client_t *c = pend[p].c;
@@ -1063,7 +1103,9 @@ static void fan_job(subs_db_t *r, uint64_t seq, changeset_t *cs) {
         pthread_mutex_lock(&r->m);
         bool closed = c->closed;
         pthread_mutex_unlock(&r->m);
-        if (nd && !closed) c->ops->on_update(c->ctx, ds, nd);
+        bool caller = origin && origin->caller == c;
+        if (caller) told_caller = true;
+        if (!closed && (nd || (caller && !origin->quiet))) c->ops->on_update(c->ctx, ds, nd, origin);
         for (size_t q = p; q < np; q++) {
             if (pend[q].c != c) continue;
             if (pend[q].ins.table) {
@@ -1079,6 +1121,12 @@ static void fan_job(subs_db_t *r, uint64_t seq, changeset_t *cs) {
         }
     }
     free(ds);
+    if (origin && !told_caller && !origin->quiet) {
+        pthread_mutex_lock(&r->m);
+        bool closed = origin->caller->closed;
+        pthread_mutex_unlock(&r->m);
+        if (!closed) origin->caller->ops->on_update(origin->caller->ctx, NULL, 0, origin);
+    }
     for (size_t k = 0; k < nk; k++) {
         if (ev[k].st) store_finalize(ev[k].st);
         free(ev[k].key);
@@ -1112,10 +1160,12 @@ static void *fan_main(void *arg) {
             pthread_mutex_unlock(&r->m);
             if (!b) break;
             for (size_t i = 0; i < b->njobs; i++) {
-                fan_job(r, b->seq, &b->jobs[i]);
+                fan_job(r, b->seq, &b->jobs[i], b->origins[i]);
                 changeset_free(&b->jobs[i]);
+                subs_origin_free(b->origins[i]);
             }
             free(b->jobs);
+            free(b->origins);
             free(b);
         }
         db_release(r->db);
@@ -1150,8 +1200,12 @@ void subs_db_free(db_t *d) {
     while (r->head) {
         batch_t *b = r->head;
         r->head = b->next;
-        for (size_t i = 0; i < b->njobs; i++) changeset_free(&b->jobs[i]);
+        for (size_t i = 0; i < b->njobs; i++) {
+            changeset_free(&b->jobs[i]);
+            subs_origin_free(b->origins[i]);
+        }
         free(b->jobs);
+        free(b->origins);
         free(b);
     }
     if (r->mirror) store_close(r->mirror);

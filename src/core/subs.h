@@ -68,10 +68,30 @@ typedef struct {
 
 typedef struct subs_client subs_client_t;
 
+/* A write made by a client's call (a reducer): every update it causes
+ * names it, and its caller is told of the commit even without matches of
+ * its own (unless quiet). Set it on the write job (job.origin); the commit
+ * listener takes it. */
 typedef struct {
-    /* Fan-out thread: one committed job's matches for this client (n ≥ 1),
-     * in commit order. */
-    void (*on_update)(void *ctx, const subs_delta_t *d, size_t n);
+    subs_client_t *caller; /* retained */
+    char *reducer;
+    char *args; /* the arguments' JSON text */
+    uint32_t request_id;
+    char identity[65];
+    uint8_t conn_id[16];
+    bool quiet; /* flags 1: no notice unless the caller's own rows changed */
+    int64_t micros; /* how long the call ran (set by the caller's job) */
+} subs_origin_t;
+
+subs_origin_t *subs_origin_new(subs_client_t *caller, const char *reducer, const char *args, uint32_t request_id,
+                               const char *identity, const uint8_t conn_id[16], bool quiet);
+void subs_origin_free(subs_origin_t *o);
+
+typedef struct {
+    /* Fan-out thread: one committed job's matches for this client, in
+     * commit order (n ≥ 1, or n = 0 for the caller of a write with an
+     * origin: o is that origin then, else NULL for writes no client made). */
+    void (*on_update)(void *ctx, const subs_delta_t *d, size_t n, const subs_origin_t *o);
     /* Fan-out thread: a job changed more rows than the engine records
      * (STORE_CAPTURE_MAX_ROWS/BYTES) in a table this client follows; its
      * rows can no longer be kept exact, so the client should resubscribe. */

@@ -33,6 +33,10 @@ struct write_job {
     err_t err;
     changeset_t changes;
     bool exclusive;    /* runs alone in its batch (interactive transactions) */
+    /* Who made this write, for live subscriptions (core/subs'
+     * subs_origin_t): the commit listener takes it; whatever is left when
+     * done runs is the job owner's to free. */
+    void *origin;
     write_job_t *next; /* queue link (writer-private) */
 };
 

@@ -321,3 +321,80 @@ def test_reducer_writes_reach_subscribers(server, admin, name):
         assert rows_of(tx["status"]["Committed"]["tables"][0])["inserts"] == [["Zed"]]
         await ws.close()
     asyncio.run(go())
+
+
+CHAT = """
+atrium.table("msg", { public = true, { "id", "u64", primary_key = true, auto_inc = true }, { "who", "identity" },
+                      { "text", "string" } })
+atrium.table("seen", { public = true, { "who", "identity" }, { "event", "string" } })
+atrium.client_connected(function(ctx)
+  if ctx.connection_id == nil then error("no connection") end
+  db.seen:insert{ who = ctx.sender, event = "in" }
+end)
+atrium.client_disconnected(function(ctx) db.seen:insert{ who = ctx.sender, event = "out" } end)
+atrium.reducer("send", { { "text", "string" } }, function(ctx, text)
+  if text == "" then error("empty message") end
+  db.msg:insert{ who = ctx.sender, text = text }
+end)
+atrium.reducer("noop", {}, function(ctx) end)
+"""
+
+
+def test_reducers_over_the_websocket(server, admin, name):
+    import asyncio
+    from test_stdb_subscribe import connect, recv, send, rows_of
+    assert publish(server, admin, name, CHAT).status_code == 200
+
+    async def go():
+        a, first = await connect(server, name, token=admin)
+        me = first["IdentityToken"]["identity"]["__identity__"]
+        b, _ = await connect(server, name, token=admin)
+        await send(b, {"Subscribe": {"query_strings": ["SELECT * FROM msg"], "request_id": 1}})
+        await recv(b)
+        # a has no subscriptions: it still hears of its own commit
+        await send(a, {"CallReducer": {"reducer": "send", "args": '["hi"]', "request_id": 6, "flags": 0}})
+        tx = (await recv(a))["TransactionUpdate"]
+        assert tx["status"] == {"Committed": {"tables": []}}
+        assert tx["reducer_call"] == {"reducer_name": "send", "reducer_id": 0, "args": '["hi"]', "request_id": 6}
+        assert tx["caller_identity"] == {"__identity__": me}
+        tx = (await recv(b))["TransactionUpdate"]
+        assert tx["reducer_call"]["reducer_name"] == "send"
+        [row] = rows_of(tx["status"]["Committed"]["tables"][0])["inserts"]
+        assert row[2] == "hi"
+        # failures go to the caller only
+        await send(a, {"CallReducer": {"reducer": "send", "args": '[""]', "request_id": 7, "flags": 0}})
+        tx = (await recv(a))["TransactionUpdate"]
+        assert tx["status"] == {"Failed": "empty message"} and tx["reducer_call"]["request_id"] == 7
+        await send(a, {"CallReducer": {"reducer": "nope", "args": "[]", "request_id": 8, "flags": 0}})
+        assert "nope" in (await recv(a))["TransactionUpdate"]["status"]["Failed"]
+        await send(a, {"CallReducer": {"reducer": "send", "args": "[1, 2]", "request_id": 9, "flags": 0}})
+        assert "Failed" in (await recv(a))["TransactionUpdate"]["status"]
+        # flags 1: no notice without own matches; the next message is the next call's
+        await send(a, {"CallReducer": {"reducer": "noop", "args": "[]", "request_id": 10, "flags": 1}})
+        await send(a, {"CallReducer": {"reducer": "noop", "args": "[]", "request_id": 11, "flags": 0}})
+        tx = (await recv(a))["TransactionUpdate"]
+        assert tx["reducer_call"]["request_id"] == 11
+        await a.close()
+        await b.close()
+    asyncio.run(go())
+    import time
+    for _ in range(50):
+        seen = sql(server, admin, name, "SELECT event FROM seen")
+        if len(seen) == 4:
+            break
+        time.sleep(0.1)
+    assert sorted(x[0] for x in seen) == ["in", "in", "out", "out"]
+
+
+def test_client_connected_error_rejects_the_session(server, admin, name):
+    import asyncio
+    import websockets.exceptions
+    from test_stdb_subscribe import connect
+    src = 'atrium.client_connected(function(ctx) error("go away") end)\n'
+    assert publish(server, admin, name, src).status_code == 200
+
+    async def go():
+        with pytest.raises(websockets.exceptions.InvalidStatusCode) as ei:
+            await connect(server, name, token=admin)
+        assert ei.value.status_code == 403
+    asyncio.run(go())

@@ -18,6 +18,7 @@
 #include "api/stdb/stdb_internal.h"
 #include "core/dbh.h"
 #include "core/engine.h"
+#include "core/module.h"
 #include "core/subs.h"
 #include "net/ws.h"
 #include "util/ids.h"
@@ -34,6 +35,7 @@ typedef struct {
     ws_t *ws;
     db_t *db;
     subs_client_t *subs;
+    bool has_connect, has_disconnect; /* the module's lifecycle hooks */
     char identity[IDENTITY_HEX_LEN + 1];
     char token[TOKEN_MAX_LEN];
     uint8_t conn_id[16]; /* big-endian u128 */
@@ -288,8 +290,8 @@ static void subscription_error(sess_t *s, bool has_req, uint32_t request_id, boo
 
 /* ---- subs callbacks ------------------------------------------------------ */
 
-static void write_tx_tail(jw_t *w, sess_t *s, const char *reducer, const char *args, uint32_t request_id,
-                          const char *caller_identity, const uint8_t *caller_conn) {
+static void write_tx_tail(jw_t *w, const char *reducer, const char *args, uint32_t request_id,
+                          const char *caller_identity, const uint8_t *caller_conn, int64_t micros) {
     jw_key(w, "timestamp");
     jw_obj_begin(w);
     jw_key(w, "__timestamp_micros_since_unix_epoch__");
@@ -316,15 +318,14 @@ static void write_tx_tail(jw_t *w, sess_t *s, const char *reducer, const char *a
     jw_key(w, "quanta");
     jw_int(w, 0);
     jw_obj_end(w);
-    write_duration(w, "total_host_execution_duration", 0);
-    (void)s;
+    write_duration(w, "total_host_execution_duration", (uint64_t)micros);
 }
 
 static const char zero_identity[IDENTITY_HEX_LEN + 1] =
     "0000000000000000000000000000000000000000000000000000000000000000";
 
 /* Fan-out thread: a committed job's matches → TransactionUpdate(Light). */
-static void on_update(void *ctx, const subs_delta_t *d, size_t n) {
+static void on_update(void *ctx, const subs_delta_t *d, size_t n, const subs_origin_t *o) {
     sess_t *s = ctx;
     buf_t b = BUF_INIT;
     jw_t w;
@@ -334,7 +335,7 @@ static void on_update(void *ctx, const subs_delta_t *d, size_t n) {
         jw_key(&w, "TransactionUpdateLight");
         jw_obj_begin(&w);
         jw_key(&w, "request_id");
-        jw_int(&w, 0);
+        jw_int(&w, o && o->caller == s->subs ? o->request_id : 0);
         jw_key(&w, "update");
     } else {
         jw_key(&w, "TransactionUpdate");
@@ -355,7 +356,8 @@ static void on_update(void *ctx, const subs_delta_t *d, size_t n) {
         jw_obj_end(&w);
     } else {
         jw_obj_end(&w); /* status */
-        write_tx_tail(&w, s, "", "[]", 0, zero_identity, NULL);
+        if (o) write_tx_tail(&w, o->reducer, o->args, o->request_id, o->identity, o->conn_id, o->micros);
+        else write_tx_tail(&w, "", "[]", 0, zero_identity, NULL, 0);
         jw_obj_end(&w);
     }
     jw_obj_end(&w);
@@ -556,8 +558,9 @@ static void once_done(ws_t *ws, void *ctx, void *data) {
     free(o);
 }
 
-static void call_failed(ws_t *ws, sess_t *s, const char *reducer, const char *args, uint32_t request_id,
-                        const char *msg) {
+/* Any thread: the caller's TransactionUpdate for a call that failed. */
+static void call_failed(sess_t *s, const char *reducer, const char *args, uint32_t request_id, const char *msg,
+                        int64_t micros) {
     buf_t b;
     jw_t w;
     msg_begin(&b, &w, "TransactionUpdate");
@@ -566,10 +569,74 @@ static void call_failed(ws_t *ws, sess_t *s, const char *reducer, const char *ar
     jw_key(&w, "Failed");
     jw_str(&w, msg);
     jw_obj_end(&w);
-    write_tx_tail(&w, s, reducer, args, request_id, s->identity, s->conn_id);
+    write_tx_tail(&w, reducer, args, request_id, s->identity, s->conn_id, micros);
     msg_end(&w);
-    ws_send(ws, false, b.data, b.len);
-    buf_free(&b);
+    post_frame(s, &b);
+}
+
+/* A reducer called over the WebSocket: one write job, its origin the
+ * session, so the caller hears of the commit from the fan-out (with its
+ * own rows), or of a failure from the job's done. */
+typedef struct {
+    write_job_t job; /* first */
+    sess_t *s;
+    char *reducer, *args;
+    json_t *argv;
+    uint32_t request_id;
+    uint64_t t0;
+} wcall_t;
+
+static void conn_hex(const sess_t *s, char out[33]) { hex_encode(s->conn_id, 16, out); }
+
+static int wcall_run(store_db_t *c, void *arg, err_t *e) {
+    wcall_t *k = arg;
+    char conn[33];
+    conn_hex(k->s, conn);
+    lcall_t who = {.sender = k->s->identity, .connection_id = conn, .db_identity = k->s->db->identity,
+                   .timestamp_us = time_now_us()};
+    int rc = module_call(k->s->db, c, k->reducer, k->argv, &who, e);
+    if (k->job.origin) ((subs_origin_t *)k->job.origin)->micros = (int64_t)(time_mono_us() - k->t0);
+    return rc;
+}
+
+static void wcall_done(write_job_t *job) {
+    wcall_t *k = (wcall_t *)job;
+    if (job->rc < 0) call_failed(k->s, k->reducer, k->args, k->request_id, job->err.msg, (int64_t)(time_mono_us() - k->t0));
+    subs_origin_free(job->origin); /* left if it did not commit */
+    changeset_free(&job->changes);
+    json_decref(k->argv);
+    free(k->reducer);
+    free(k->args);
+    sess_release(k->s);
+    free(k);
+}
+
+static void call_reducer(sess_t *s, const char *reducer, const char *args, uint32_t request_id, bool quiet) {
+    json_error_t je;
+    json_t *argv = *args ? json_loads(args, JSON_DECODE_ANY, &je) : json_array();
+    if (!json_is_array(argv) && !json_is_object(argv)) {
+        json_decref(argv);
+        call_failed(s, reducer, args, request_id, "invalid arguments: a JSON array or object", 0);
+        return;
+    }
+    wcall_t *k = xcalloc(1, sizeof *k);
+    k->s = s;
+    sess_retain(s);
+    k->reducer = xstrdup(reducer);
+    k->args = xstrdup(args);
+    k->argv = argv;
+    k->request_id = request_id;
+    k->t0 = time_mono_us();
+    k->job.run = wcall_run;
+    k->job.done = wcall_done;
+    k->job.arg = k;
+    k->job.origin = subs_origin_new(s->subs, reducer, args, request_id, s->identity, s->conn_id, quiet);
+    err_t e;
+    if (dbh_submit(s->db, &k->job, &e) < 0) {
+        k->job.rc = -1;
+        k->job.err = e;
+        wcall_done(&k->job);
+    }
 }
 
 static void on_message(ws_t *ws, void *ctx, bool binary, const char *p, size_t n) {
@@ -640,9 +707,9 @@ static void on_message(ws_t *ws, void *ctx, bool binary, const char *p, size_t n
         if (!json_is_string(name) || !json_is_string(args) || !get_u32(body, "request_id", &request_id)) {
             fail_frame(ws, "CallReducer needs reducer, args and request_id");
         } else {
-            char msg[200];
-            snprintf(msg, sizeof msg, "no such reducer: %.150s", json_string_value(name));
-            call_failed(ws, s, json_string_value(name), json_string_value(args), request_id, msg);
+            json_t *flags = json_object_get(body, "flags");
+            bool quiet = json_is_integer(flags) && json_integer_value(flags) == 1;
+            call_reducer(s, json_string_value(name), json_string_value(args), request_id, quiet);
         }
     } else if (strcmp(kind, "CallProcedure") == 0) {
         get_u32(body, "request_id", &request_id);
@@ -673,13 +740,46 @@ static void on_message(ws_t *ws, void *ctx, bool binary, const char *p, size_t n
     json_decref(m);
 }
 
+/* Writer: client_disconnected, after the session closed (errors are
+ * only logged, by the runtime). */
+typedef struct {
+    write_job_t job; /* first */
+    sess_t *s;
+} disc_t;
+
+static int disconnect_run(store_db_t *c, void *arg, err_t *e) {
+    disc_t *k = arg;
+    char conn[33];
+    conn_hex(k->s, conn);
+    lcall_t who = {.sender = k->s->identity, .connection_id = conn, .db_identity = k->s->db->identity,
+                   .timestamp_us = time_now_us()};
+    return module_lifecycle(k->s->db, c, LC_DISCONNECT, &who, e);
+}
+
+static void disconnect_done(write_job_t *job) {
+    disc_t *k = (disc_t *)job;
+    changeset_free(&job->changes);
+    sess_release(k->s);
+    free(k);
+}
+
 static void on_close(ws_t *ws, void *ctx) {
     (void)ws;
     sess_t *s = ctx;
     subs_client_t *c = s->subs;
     s->subs = NULL;
     if (c) subs_client_close(c); /* its on_free lets go of the subs side */
-    sess_release(s);             /* the WebSocket's side */
+    if (s->has_disconnect) {
+        disc_t *k = xcalloc(1, sizeof *k);
+        k->s = s;
+        sess_retain(s);
+        k->job.run = disconnect_run;
+        k->job.done = disconnect_done;
+        k->job.arg = k;
+        err_t e;
+        if (dbh_submit(s->db, &k->job, &e) < 0) disconnect_done(&k->job);
+    }
+    sess_release(s); /* the WebSocket's side */
 }
 
 static const ws_proto_t proto = {on_message, on_close};
@@ -687,6 +787,8 @@ static const ws_proto_t proto = {on_message, on_close};
 /* ---- the handshake --------------------------------------------------------- */
 
 typedef struct {
+    api_write_t w; /* client_connected's job */
+    api_out_t out;
     sess_t *s;
     actor_t a;
     catalog_t *cat;
@@ -694,20 +796,27 @@ typedef struct {
 } hs_t;
 
 /* Pool: who the caller is (a stored principal's identity may be derived
- * and written the first time). */
+ * and written the first time), and which lifecycle hooks the module has. */
 static void hs_work(void *data) {
     hs_t *h = data;
-    if (h->a.identity[0]) snprintf(h->s->identity, sizeof h->s->identity, "%s", h->a.identity);
-    else auth_principal_identity(h->cat, h->a.principal_id, h->s->identity);
+    sess_t *s = h->s;
+    if (h->a.identity[0]) snprintf(s->identity, sizeof s->identity, "%s", h->a.identity);
+    else auth_principal_identity(h->cat, h->a.principal_id, s->identity);
+    err_t e;
+    store_db_t *c = dbh_reader(s->db, &e);
+    if (!c) return;
+    const mdef_t *def = module_def_acquire(s->db, c);
+    dbh_reader_put(s->db, c);
+    for (int i = 0; def && i < def->nreducers; i++) {
+        s->has_connect = s->has_connect || def->reducers[i].lifecycle == LC_CONNECT;
+        s->has_disconnect = s->has_disconnect || def->reducers[i].lifecycle == LC_DISCONNECT;
+    }
+    module_def_release(s->db, def);
 }
 
-static void hs_done(http_req_t *r, void *data) {
-    hs_t *h = data;
-    sess_t *s = h->s;
-    ws_limits_t lim = h->lim;
-    free(h);
+static void accept_session(http_req_t *r, sess_t *s, const ws_limits_t *lim) {
     s->refs = 2; /* the WebSocket's and the subs client's */
-    ws_t *ws = ws_accept(r, protocols[0], &lim, &proto, s);
+    ws_t *ws = ws_accept(r, protocols[0], lim, &proto, s);
     if (!ws) {
         s->refs = 1;
         sess_release(s);
@@ -728,6 +837,51 @@ static void hs_done(http_req_t *r, void *data) {
     msg_end(&w);
     ws_send(ws, false, b.data, b.len);
     buf_free(&b);
+}
+
+/* Writer: client_connected, before the 101. */
+static int connect_run(store_db_t *c, void *arg, err_t *e) {
+    hs_t *h = arg;
+    char conn[33];
+    conn_hex(h->s, conn);
+    lcall_t who = {.sender = h->s->identity, .connection_id = conn, .db_identity = h->s->db->identity,
+                   .timestamp_us = time_now_us()};
+    h->out.rc = module_lifecycle(h->s->db, c, LC_CONNECT, &who, e);
+    if (h->out.rc < 0) h->out.err = *e;
+    return h->out.rc;
+}
+
+static void connect_posted(http_req_t *r, void *data) {
+    hs_t *h = data;
+    sess_t *s = h->s;
+    ws_limits_t lim = h->lim;
+    bool ok = h->out.rc == 0 && !h->w.commit_failed;
+    if (!ok) stdb_text(r, 403, h->out.err.msg[0] ? h->out.err.msg : "client_connected failed");
+    changeset_free(&h->w.job.changes);
+    free(h);
+    if (ok) {
+        accept_session(r, s, &lim);
+    } else {
+        s->refs = 1;
+        sess_release(s);
+    }
+}
+
+static void hs_done(http_req_t *r, void *data) {
+    hs_t *h = data;
+    err_t e;
+    if (h->s->has_connect) {
+        if (api_write(r, h->s->db, &h->w, connect_run, &h->out, connect_posted, h, &e) < 0) {
+            h->out.rc = -1;
+            h->out.err = e;
+            connect_posted(r, h);
+        }
+        return;
+    }
+    sess_t *s = h->s;
+    ws_limits_t lim = h->lim;
+    free(h);
+    accept_session(r, s, &lim);
 }
 
 static void h_subscribe(http_req_t *r) {
