@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "core/dbh.h"
+#include "core/module.h"
 #include "core/schema.h"
 #include "core/sql.h"
 #include "core/value.h"
@@ -367,6 +368,7 @@ struct subs_client {
     const subs_ops_t *ops;
     void *ctx;
     char *sender;
+    bool privileged;
     set_t *sets;
     size_t nsets;
     bool closed;
@@ -401,6 +403,7 @@ typedef struct subs_db {
 typedef struct mirror_tab {
     char *name;
     int ncols;
+    int64_t cookie; /* the schema it was made for */
     store_stmt_t *del, *ins; /* empty it; put one row in */
 } mirror_t;
 
@@ -456,7 +459,7 @@ static void client_free(subs_client_t *c) {
     free(c);
 }
 
-subs_client_t *subs_client_new(db_t *d, const subs_ops_t *ops, void *ctx, const char *sender) {
+subs_client_t *subs_client_new(db_t *d, const subs_ops_t *ops, void *ctx, const char *sender, bool privileged) {
     subs_db_t *r = registry(d, true);
     subs_client_t *c = xcalloc(1, sizeof *c);
     c->db = d;
@@ -464,6 +467,7 @@ subs_client_t *subs_client_new(db_t *d, const subs_ops_t *ops, void *ctx, const 
     c->ops = ops;
     c->ctx = ctx;
     c->sender = sender ? xstrdup(sender) : NULL;
+    c->privileged = privileged;
     c->refs = 1;
     pthread_mutex_lock(&r->m);
     c->next = r->clients;
@@ -542,6 +546,16 @@ static int read_rows(store_db_t *c, const subs_query_t *q, const schema_t *s, co
     return 0;
 }
 
+/* A module's private table, to a client that may not see it. */
+static bool private_to(db_t *d, store_db_t *c, const char *table, bool privileged) {
+    if (privileged) return false;
+    const mdef_t *def = module_def_acquire(d, c);
+    const mtable_t *t = mdef_table(def, table);
+    bool hidden = t && !t->public;
+    module_def_release(d, def);
+    return hidden;
+}
+
 /* The evaluation key: queries with equal keys match the same rows. */
 static char *eval_key(const subs_query_t *q, const char *sender) {
     buf_t b = BUF_INIT;
@@ -588,7 +602,7 @@ static int set_run(store_db_t *db, void *arg, err_t *e) {
             rc = subs_parse(j->texts[i], &ns.q[i], e);
             if (rc < 0) break;
             const tinfo_t *t = schema_find(s, ns.q[i].table);
-            if (!t || t->hidden || t->is_view || t->is_virtual) {
+            if (!t || t->hidden || t->is_view || t->is_virtual || private_to(c->db, db, t->name, c->privileged)) {
                 rc = err_set(e, E_BAD_INPUT, "no such table: %s", ns.q[i].table);
                 break;
             }
@@ -715,7 +729,8 @@ int subs_remove(subs_client_t *c, uint64_t set_id, subs_reply_fn reply, void *ct
     return set_submit(j, e);
 }
 
-int subs_query_once(store_db_t *c, const char *text, const char *sender, subs_rows_fn fn, void *ctx, err_t *e) {
+int subs_query_once(db_t *d, store_db_t *c, const char *text, const char *sender, bool privileged, subs_rows_fn fn,
+                    void *ctx, err_t *e) {
     subs_query_t q;
     if (subs_parse(text, &q, e) < 0) return -1;
     char msg[256];
@@ -727,7 +742,7 @@ int subs_query_once(store_db_t *c, const char *text, const char *sender, subs_ro
     const tinfo_t *t = schema_find(s, q.table);
     int rc;
     rowset_t rs;
-    if (!t || t->hidden || t->is_view || t->is_virtual) {
+    if (!t || t->hidden || t->is_view || t->is_virtual || private_to(d, c, t->name, privileged)) {
         rc = err_set(e, E_BAD_INPUT, "no such table: %s", q.table);
     } else {
         free(q.table);
@@ -829,11 +844,11 @@ void subs_origin_free(subs_origin_t *o) {
     free(o);
 }
 
-void subs_db_closed(db_t *d) {
+static void tell_all(db_t *d, bool gone, int code) {
     subs_db_t *r = registry(d, false);
     if (!r) return;
     pthread_mutex_lock(&r->m);
-    r->gone = true;
+    if (gone) r->gone = true;
     size_t n = 0;
     for (subs_client_t *c = r->clients; c; c = c->next) {
         if (c->closed) continue;
@@ -846,7 +861,7 @@ void subs_db_closed(db_t *d) {
         if (!c->closed) cs[k++] = c;
     pthread_mutex_unlock(&r->m);
     for (size_t i = 0; i < k; i++)
-        if (cs[i]->ops->on_gone) cs[i]->ops->on_gone(cs[i]->ctx);
+        if (cs[i]->ops->on_gone) cs[i]->ops->on_gone(cs[i]->ctx, code);
     pthread_mutex_lock(&r->m);
     subs_client_t **to_free = xcalloc(k + 1, sizeof *to_free);
     size_t nf = 0;
@@ -861,6 +876,9 @@ void subs_db_closed(db_t *d) {
     free(cs);
 }
 
+void subs_db_closed(db_t *d) { tell_all(d, true, 1001); }
+void subs_db_cleared(db_t *d) { tell_all(d, false, 1012); }
+
 /* ---- the fan-out thread --------------------------------------------------- */
 
 /* A distinct query evaluated for one job: compiled on the mirror. */
@@ -870,6 +888,7 @@ typedef struct {
     char *sender;
     store_stmt_t *st;
     bool broken;
+    char why[200];
 } evalq_t;
 
 /* Per client and query: the delta being built. */
@@ -907,7 +926,7 @@ static const tinfo_t *mirror_table(subs_db_t *r, const char *table, int ncols, c
     if (!t || t->ncols != ncols) return NULL;
     for (size_t i = 0; i < r->nmt; i++)
         if (strcmp(r->mt[i].name, table) == 0) {
-            if (r->mt[i].ncols == ncols) {
+            if (r->mt[i].ncols == ncols && r->mt[i].cookie == (*s)->cookie) {
                 *out = &r->mt[i];
                 return t;
             }
@@ -928,7 +947,7 @@ static const tinfo_t *mirror_table(subs_db_t *r, const char *table, int ncols, c
         buf_puts(&sql, t->cols[c].type ? t->cols[c].type : "");
     }
     buf_puts(&sql, ")");
-    mirror_t m = {xstrdup(table), ncols, NULL, NULL};
+    mirror_t m = {xstrdup(table), ncols, (*s)->cookie, NULL, NULL};
     int rc = store_exec(r->mirror, sql.data);
     buf_reset(&sql);
     buf_puts(&sql, "DELETE FROM ");
@@ -1056,6 +1075,7 @@ static void fan_job(subs_db_t *r, uint64_t seq, changeset_t *cs, const subs_orig
             if (!ev[k].st) {
                 err_t e;
                 ev[k].broken = compile(r->mirror, &ev[k].q, "1", ev[k].sender, &ev[k].st, &e) < 0;
+                if (ev[k].broken) snprintf(ev[k].why, sizeof ev[k].why, "the subscription no longer compiles: %.150s", e.msg);
             }
         }
         if (ch->old_vals && load_row(m, ch->old_vals))
@@ -1082,8 +1102,31 @@ static void fan_job(subs_db_t *r, uint64_t seq, changeset_t *cs, const subs_orig
     /* 3. rows the capture left out: those clients cannot be kept exact */
     for (size_t l = 0; cs->overflow && l < cs->nlost; l++)
         for (size_t p = 0; p < np; p++)
-            if (strcmp(ev[pend[p].k].q.table, cs->lost_tables[l]) == 0 && pend[p].c->ops->on_lost)
-                pend[p].c->ops->on_lost(pend[p].c->ctx, cs->lost_tables[l]);
+            if (strcmp(ev[pend[p].k].q.table, cs->lost_tables[l]) == 0 && pend[p].c->ops->on_error) {
+                char msg[300];
+                snprintf(msg, sizeof msg,
+                         "a transaction changed more rows of %.100s than subscriptions can follow; resubscribe",
+                         cs->lost_tables[l]);
+                pend[p].c->ops->on_error(pend[p].c->ctx, pend[p].set_id, msg);
+            }
+    /* sets with a query a schema change broke: their clients hear it,
+     * and the set is dropped (it could never match again) */
+    for (size_t p = 0; p < np; p++) {
+        if (!ev[pend[p].k].broken) continue;
+        subs_client_t *c = pend[p].c;
+        pthread_mutex_lock(&r->m);
+        bool had = false;
+        for (size_t i = 0; i < c->nsets && !had; i++)
+            if (c->sets[i].id == pend[p].set_id) {
+                set_free(&c->sets[i]);
+                c->sets[i] = c->sets[--c->nsets];
+                r->nsets--;
+                had = true;
+            }
+        bool closed = c->closed;
+        pthread_mutex_unlock(&r->m);
+        if (had && !closed && c->ops->on_error) c->ops->on_error(c->ctx, pend[p].set_id, ev[pend[p].k].why);
+    }
 
     /* 4. one update per client, its queries' deltas together; the
      * caller of a write it made hears of the commit in any case */

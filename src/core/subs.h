@@ -92,19 +92,22 @@ typedef struct {
      * commit order (n ≥ 1, or n = 0 for the caller of a write with an
      * origin: o is that origin then, else NULL for writes no client made). */
     void (*on_update)(void *ctx, const subs_delta_t *d, size_t n, const subs_origin_t *o);
-    /* Fan-out thread: a job changed more rows than the engine records
-     * (STORE_CAPTURE_MAX_ROWS/BYTES) in a table this client follows; its
-     * rows can no longer be kept exact, so the client should resubscribe. */
-    void (*on_lost)(void *ctx, const char *table);
-    /* Any thread: the database was deleted or closed. */
-    void (*on_gone)(void *ctx);
+    /* Fan-out thread: a query of set set_id can no longer be followed:
+     * a job changed more rows than the engine records in its table
+     * (STORE_CAPTURE_MAX_ROWS/BYTES), or it no longer compiles after a
+     * schema change. msg says which; the client should resubscribe. */
+    void (*on_error)(void *ctx, uint64_t set_id, const char *msg);
+    /* Any thread: the database was deleted or closed (code 1001), or
+     * cleared by a publish (1012). */
+    void (*on_gone)(void *ctx, int code);
     /* The client is freed (after subs_client_close, once nothing runs for
      * it any more): let go of ctx. */
     void (*on_free)(void *ctx);
 } subs_ops_t;
 
-/* sender: bound to :sender in WHERE expressions (may be NULL). */
-subs_client_t *subs_client_new(db_t *d, const subs_ops_t *ops, void *ctx, const char *sender);
+/* sender: bound to :sender in WHERE expressions (may be NULL);
+ * privileged: may follow a module's private tables (the owner, an admin). */
+subs_client_t *subs_client_new(db_t *d, const subs_ops_t *ops, void *ctx, const char *sender, bool privileged);
 /* Stops every set; no callback starts after this returns, on_free follows
  * once none runs. */
 void subs_client_close(subs_client_t *c);
@@ -129,12 +132,15 @@ bool subs_has(subs_client_t *c, uint64_t set_id);
 
 /* Runs one query now, on a read connection (OneOffQuery): its rows. */
 typedef void (*subs_rows_fn)(void *ctx, const subs_rows_t *rows);
-int subs_query_once(store_db_t *c, const char *text, const char *sender, subs_rows_fn fn, void *ctx, err_t *e);
+int subs_query_once(db_t *d, store_db_t *c, const char *text, const char *sender, bool privileged, subs_rows_fn fn,
+                    void *ctx, err_t *e);
 
 /* The writer's commit listener (install with dbh_init: ctx is the db). */
 void subs_on_commit(void *ctx, write_job_t *const *jobs, size_t n);
-/* The database is being closed or deleted: every client gets on_gone. */
+/* The database is being closed or deleted: every client gets on_gone(1001). */
 void subs_db_closed(db_t *d);
+/* A publish cleared the database: every client gets on_gone(1012). */
+void subs_db_cleared(db_t *d);
 /* Frees the registry with the db_t itself (core/catalog). */
 void subs_db_free(db_t *d);
 /* Starts and stops the fan-out thread (stop: after the last client closed;

@@ -163,6 +163,12 @@ def publish(method, path):
     return lambda c, kind: c.send(kind, method, path, data=MODULE, headers={"Content-Type": "text/x-lua"})
 
 
+def stdb_delete(c, kind):
+    name = c.fresh("mxsdel")
+    assert c.s.req("POST", f"/v1/databases/{name}", token=c.owner).status_code == 200
+    return c.send(kind, "DELETE", f"/v1/database/{name}")
+
+
 def call_reducer(c, kind):
     r = c.s.req("PUT", "/v1/database/mxdb", token=c.owner, data=MODULE, headers={"Content-Type": "text/x-lua"})
     assert r.status_code == 200, r.text
@@ -182,6 +188,7 @@ MATRIX = {
     ("GET", "/v1/database/:noi/names"): [("read", simple("GET", "/v1/database/mxdb/names"))],
     ("GET", "/v1/database/:noi/subscribe"): [("read", ws_subscribe)],
     ("POST", "/v1/database"): [("open", publish("POST", "/v1/database"))],
+    ("DELETE", "/v1/database/:noi"): [("schema", stdb_delete)],
     ("POST", "/v1/database/:noi"): [("schema", publish("POST", "/v1/database/mxdb"))],
     ("PUT", "/v1/database/:noi"): [("schema", publish("PUT", "/v1/database/mxdb"))],
     ("POST", "/v1/database/:noi/call/:reducer"): [("read", call_reducer)],

@@ -398,3 +398,47 @@ def test_client_connected_error_rejects_the_session(server, admin, name):
             await connect(server, name, token=admin)
         assert ei.value.status_code == 403
     asyncio.run(go())
+
+
+def test_delete_a_database(server, admin, name):
+    import asyncio
+    import websockets.exceptions
+    from test_stdb_subscribe import connect
+    assert publish(server, admin, name, EXAMPLE).status_code == 200
+    other = "md" + uuid.uuid4().hex[:6]
+    server.req("POST", f"/v1/users/{other}", token=admin, json={"password": "pw"})
+    tok = server.signin(other, "pw")
+    ident = server.req("GET", f"/v1/database/{name}", token=admin).json()["database_identity"]
+    r = server.req("DELETE", f"/v1/database/{name}", token=tok)
+    assert r.status_code in (403, 404)
+
+    async def go():
+        ws, _ = await connect(server, name, token=admin)
+        loop = asyncio.get_running_loop()
+        r = await loop.run_in_executor(None, lambda: server.req("DELETE", f"/v1/database/{ident}", token=admin))
+        assert r.status_code == 200 and r.text == ""
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as ei:
+            await asyncio.wait_for(ws.recv(), 10)
+        assert ei.value.code == 1001
+    asyncio.run(go())
+    # gone through every door
+    assert server.req("GET", f"/v1/database/{name}", token=admin).status_code == 404
+    assert server.req("GET", f"/v1/databases/{name}", token=admin).status_code == 404
+    assert server.req("GET", f"/{name}.json", token=admin).status_code == 404
+
+
+def test_clear_closes_sessions_1012(server, admin, name):
+    import asyncio
+    import websockets.exceptions
+    from test_stdb_subscribe import connect
+    assert publish(server, admin, name, EXAMPLE).status_code == 200
+
+    async def go():
+        ws, _ = await connect(server, name, token=admin)
+        loop = asyncio.get_running_loop()
+        r = await loop.run_in_executor(None, lambda: publish(server, admin, name, EXAMPLE, qs="?clear=true"))
+        assert r.status_code == 200 and r.json()["Success"]["op"] == "updated"
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as ei:
+            await asyncio.wait_for(ws.recv(), 10)
+        assert ei.value.code == 1012
+    asyncio.run(go())

@@ -504,3 +504,30 @@ def test_random_writes_through_every_door_keep_every_session_exact(fresh):
         return failed, messages
     failed, messages = run(go())
     assert failed > steps // 20 and messages > steps  # the mix really had failures and matches
+
+
+def test_a_query_a_schema_change_breaks_gets_an_error(server, admin):
+    name = "brk" + uuid.uuid4().hex[:6]
+    server.req("POST", f"/v1/databases/{name}", token=admin)
+    server.req("POST", "/v1/query", token=admin, json={
+        "databaseName": name, "transactionType": "schema", "query": "CREATE TABLE t(id INTEGER PRIMARY KEY, a INTEGER, b TEXT)"})
+
+    async def go():
+        ws, _ = await connect(server, name, token=admin)
+        await send(ws, {"SubscribeSingle": {"query": "SELECT * FROM t WHERE a > 1", "request_id": 1, "query_id": {"id": 3}}})
+        await recv(ws)
+        loop = asyncio.get_running_loop()
+
+        def change():
+            r = server.req("POST", "/v1/query", token=admin, json={
+                "databaseName": name, "transactionType": "schema", "query": "ALTER TABLE t DROP COLUMN a"})
+            assert r.status_code == 200, r.text
+            server.req("POST", f"/v1/database/{name}/sql", token=admin, data="INSERT INTO t(id, b) VALUES (1, 'x')")
+        await loop.run_in_executor(None, change)
+        e = (await recv(ws))["SubscriptionError"]
+        assert e["query_id"] == {"some": 3} and "no longer compiles" in e["error"] and "a" in e["error"]
+        # the set is gone: the id is free again
+        await send(ws, {"SubscribeSingle": {"query": "SELECT * FROM t", "request_id": 2, "query_id": {"id": 3}}})
+        assert "SubscribeApplied" in await recv(ws)
+        await ws.close()
+    run(go())

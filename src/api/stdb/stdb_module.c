@@ -15,6 +15,8 @@
 #include "core/engine.h"
 #include "core/module.h"
 #include "core/names.h"
+#include "core/subs.h"
+#include "core/txn.h"
 #include "util/ids.h"
 #include "util/json.h"
 #include "util/timeutil.h"
@@ -117,6 +119,7 @@ static void pub_posted(http_req_t *r, void *data) {
     pub_t *p = data;
     module_invalidate(p->db); /* what committed (or not) is what the next use reads */
     if (p->out.rc == 0 && !p->w.commit_failed) {
+        if (p->clear) subs_db_cleared(p->db); /* its sessions close with 1012 */
         pub_result(r, p);
         pub_free(p);
         return;
@@ -438,6 +441,54 @@ static void h_schema(http_req_t *r) {
     http_defer(r, schema_work, schema_done, s);
 }
 
+/* ---- delete ----------------------------------------------------------------- */
+
+typedef struct {
+    catalog_t *cat;
+    db_t *db;
+    err_t err;
+    int rc;
+} del_t;
+
+static void del_work(void *data) {
+    del_t *k = data;
+    k->rc = catalog_db_delete(k->cat, k->db, &k->err); /* closes its sessions (1001) */
+}
+
+static void del_done(http_req_t *r, void *data) {
+    del_t *k = data;
+    if (k->rc < 0) stdb_text(r, k->err.kind == E_NOT_FOUND ? 404 : 500, k->err.msg);
+    else http_respond(r, 200, NULL, "", 0);
+    db_release(k->db);
+    free(k);
+}
+
+static void h_delete(http_req_t *r) {
+    actor_t a;
+    if (!stdb_caller(r, &a, true)) return;
+    db_t *d = stdb_resolve(r, &a);
+    if (!d) return;
+    if ((d->owner_id != a.principal_id && !a.is_admin) || !auth_check(&a, d, ACT_SCHEMA)) {
+        char who[IDENTITY_HEX_LEN + 1];
+        sender_of(ENGINE(r)->catalog, &a, who);
+        buf_t m = BUF_INIT;
+        buf_printf(&m, "%s is not authorized to perform action on database %s: delete", who, d->identity);
+        stdb_text(r, 403, m.data);
+        buf_free(&m);
+        db_release(d);
+        return;
+    }
+    if (txn_count(d) > 0) {
+        stdb_text(r, 400, "the database is in use by an open transaction");
+        db_release(d);
+        return;
+    }
+    del_t *k = xcalloc(1, sizeof *k);
+    k->cat = ENGINE(r)->catalog;
+    k->db = d;
+    http_defer(r, del_work, del_done, k);
+}
+
 /* ---- logs ------------------------------------------------------------------- */
 
 #define FOLLOW_POLL_MS 200
@@ -506,6 +557,7 @@ static void h_logs(http_req_t *r) {
 void stdb_module_register(router_t *rt, const dialect_t *d) {
     router_add(rt, d, M_POST, "/v1/database", h_publish);
     router_add(rt, d, M_POST | M_PUT, "/v1/database/:noi", h_publish);
+    router_add(rt, d, M_DELETE, "/v1/database/:noi", h_delete);
     router_add(rt, d, M_POST, "/v1/database/:noi/call/:reducer", h_call);
     router_add(rt, d, M_GET, "/v1/database/:noi/schema", h_schema);
     router_add(rt, d, M_GET, "/v1/database/:noi/logs", h_logs);

@@ -36,6 +36,7 @@ typedef struct {
     db_t *db;
     subs_client_t *subs;
     bool has_connect, has_disconnect; /* the module's lifecycle hooks */
+    bool privileged;                  /* the owner or an admin: private tables too */
     char identity[IDENTITY_HEX_LEN + 1];
     char token[TOKEN_MAX_LEN];
     uint8_t conn_id[16]; /* big-endian u128 */
@@ -266,7 +267,8 @@ static void post_frame(sess_t *s, buf_t *b) {
 
 static void close_posted(ws_t *ws, void *ctx, void *data) {
     (void)ctx;
-    ws_close(ws, (int)(intptr_t)data, "database deleted");
+    int code = (int)(intptr_t)data;
+    ws_close(ws, code, code == 1012 ? "database cleared" : "database deleted");
 }
 
 static void subscription_error(sess_t *s, bool has_req, uint32_t request_id, bool has_query, uint64_t query_id,
@@ -364,22 +366,19 @@ static void on_update(void *ctx, const subs_delta_t *d, size_t n, const subs_ori
     post_frame(s, &b);
 }
 
-static void on_lost(void *ctx, const char *table) {
+static void on_error(void *ctx, uint64_t set_id, const char *msg) {
     sess_t *s = ctx;
-    char msg[300];
-    snprintf(msg, sizeof msg, "a transaction changed more rows of %s than subscriptions can follow; resubscribe",
-             table);
-    subscription_error(s, false, 0, false, 0, msg, 0);
+    subscription_error(s, false, 0, set_id != LEGACY_SET, set_id, msg, 0);
 }
 
-static void on_gone(void *ctx) {
+static void on_gone(void *ctx, int code) {
     sess_t *s = ctx;
-    ws_post(s->ws, close_posted, (void *)(intptr_t)1001, NULL);
+    ws_post(s->ws, close_posted, (void *)(intptr_t)code, NULL);
 }
 
 static void on_free(void *ctx) { sess_release(ctx); }
 
-static const subs_ops_t ops = {on_update, on_lost, on_gone, on_free};
+static const subs_ops_t ops = {on_update, on_error, on_gone, on_free};
 
 /* ---- set replies (writer thread) ------------------------------------------- */
 
@@ -518,7 +517,7 @@ static void once_work(void *data) {
     int rc = -1;
     if (c) {
         o->out = (buf_t)BUF_INIT;
-        rc = subs_query_once(c, o->query, o->s->identity, once_rows, o, &e);
+        rc = subs_query_once(o->s->db, c, o->query, o->s->identity, o->s->privileged, once_rows, o, &e);
         tables = o->out;
         dbh_reader_put(o->s->db, c);
     }
@@ -824,7 +823,7 @@ static void accept_session(http_req_t *r, sess_t *s, const ws_limits_t *lim) {
     }
     s->ws = ws;
     ws_retain(ws);
-    s->subs = subs_client_new(s->db, &ops, s, s->identity);
+    s->subs = subs_client_new(s->db, &ops, s, s->identity, s->privileged);
     buf_t b;
     jw_t w;
     msg_begin(&b, &w, "IdentityToken");
@@ -936,6 +935,7 @@ static void h_subscribe(http_req_t *r) {
     if (!d) return;
     sess_t *s = xcalloc(1, sizeof *s);
     s->db = d;
+    s->privileged = a.is_admin || (a.principal_id && d->owner_id == a.principal_id);
     s->light = is_light;
     memcpy(s->conn_id, conn_id, 16);
     snprintf(s->token, sizeof s->token, "%s", token);
