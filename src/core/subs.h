@@ -46,6 +46,12 @@ typedef struct {
  * not supported yet"); parentheses in e must balance. E_BAD_INPUT else. */
 int subs_parse(const char *text, subs_query_t *q, err_t *e);
 void subs_query_free(subs_query_t *q);
+/* Compiles `SELECT <what> FROM "t" AS "a" [WHERE (e)]` on c under the
+ * subscription policy: only its own table, no subqueries, no
+ * non-deterministic functions, no parameter but :sender (bound to
+ * sender). E_BAD_INPUT with the reason. */
+int subs_compile(store_db_t *c, const subs_query_t *q, const char *what, const char *sender, store_stmt_t **out,
+                 err_t *e);
 
 /* Rows of one table, each ncols values in the table's column order. */
 typedef struct {
