@@ -160,6 +160,7 @@ build/bench/engine_point: bench/engine_point.c
 bench: deps
 	@$(MAKE) --no-print-directory atrium build/bench/engine_point
 	$(PYTHON) bench/run.py
+	$(PYTHON) bench/stdb.py
 
 clean:
 	rm -rf build atrium atrium-asan atrium-tsan

@@ -619,7 +619,12 @@ typedef struct {
     store_stmt_t *st;
     bool broken;
     char why[200];
+    rowset_t del, ins; /* this job's rows leaving and entering the query (shared by its clients) */
+    bool has_rows;
+    uint64_t stamp;
 } evalq_t;
+
+static uint64_t stamps; /* fan-out thread only */
 
 /* Per client and query: the delta being built. */
 typedef struct {
@@ -627,7 +632,6 @@ typedef struct {
     uint64_t set_id;
     int index;
     size_t k; /* its evalq_t */
-    rowset_t del, ins;
 } pending_t;
 
 static void mirror_forget(mirror_t *m) {
@@ -726,7 +730,7 @@ static bool rows_equal(const store_value_t *a, const store_value_t *b, int n) {
 }
 
 /* Drops rows present in both (an update that left the row as it was). */
-static void cancel_pairs(pending_t *p) {
+static void cancel_pairs(evalq_t *p) {
     int nc = p->del.ncols;
     for (size_t i = 0; i < p->del.n; i++) {
         for (size_t k = 0; k < p->ins.n; k++) {
@@ -814,15 +818,16 @@ static void fan_job(subs_db_t *r, uint64_t seq, changeset_t *cs, const subs_orig
         if (ch->new_vals && load_row(m, ch->new_vals))
             for (size_t k = 0; k < nk; k++)
                 if (strcmp(ev[k].q.table, ch->table) == 0) new_hit[k] = eval(&ev[k]);
-        for (size_t p = 0; p < np; p++) {
-            size_t k = pend[p].k;
+        for (size_t k = 0; k < nk; k++) {
             if (!old_hit[k] && !new_hit[k]) continue;
-            if (!pend[p].ins.table) {
-                rowset_init(&pend[p].del, ch->table, schema, t);
-                rowset_init(&pend[p].ins, ch->table, schema, t);
+            if (!ev[k].has_rows) {
+                ev[k].has_rows = true;
+                ev[k].stamp = ++stamps;
+                rowset_init(&ev[k].del, ch->table, schema, t);
+                rowset_init(&ev[k].ins, ch->table, schema, t);
             }
-            if (old_hit[k]) rowset_add(&pend[p].del, ch->old_vals);
-            if (new_hit[k]) rowset_add(&pend[p].ins, ch->new_vals);
+            if (old_hit[k]) rowset_add(&ev[k].del, ch->old_vals);
+            if (new_hit[k]) rowset_add(&ev[k].ins, ch->new_vals);
         }
     }
     free(old_hit);
@@ -858,6 +863,9 @@ static void fan_job(subs_db_t *r, uint64_t seq, changeset_t *cs, const subs_orig
         if (had && !closed && c->ops->on_error) c->ops->on_error(c->ctx, pend[p].set_id, ev[pend[p].k].why);
     }
 
+    for (size_t k = 0; k < nk; k++)
+        if (ev[k].has_rows) cancel_pairs(&ev[k]);
+
     /* 4. one update per client, its queries' deltas together; the
      * caller of a write it made hears of the commit in any case */
     bool told_caller = false;
@@ -867,11 +875,11 @@ static void fan_job(subs_db_t *r, uint64_t seq, changeset_t *cs, const subs_orig
         if (!c) continue;
         size_t nd = 0;
         for (size_t q = p; q < np; q++) {
-            if (pend[q].c != c || !pend[q].ins.table) continue;
-            cancel_pairs(&pend[q]);
-            if (pend[q].del.n || pend[q].ins.n)
-                ds[nd++] = (subs_delta_t){pend[q].set_id, pend[q].index, rowset_view(&pend[q].del),
-                                          rowset_view(&pend[q].ins)};
+            evalq_t *x = &ev[pend[q].k];
+            if (pend[q].c != c || !x->has_rows) continue;
+            if (x->del.n || x->ins.n)
+                ds[nd++] = (subs_delta_t){pend[q].set_id, pend[q].index, rowset_view(&x->del), rowset_view(&x->ins),
+                                          x->stamp};
         }
         pthread_mutex_lock(&r->m);
         bool closed = c->closed;
@@ -881,10 +889,6 @@ static void fan_job(subs_db_t *r, uint64_t seq, changeset_t *cs, const subs_orig
         if (!closed && (nd || (caller && !origin->quiet))) c->ops->on_update(c->ctx, ds, nd, origin);
         for (size_t q = p; q < np; q++) {
             if (pend[q].c != c) continue;
-            if (pend[q].ins.table) {
-                rowset_free(&pend[q].del);
-                rowset_free(&pend[q].ins);
-            }
             pend[q].c = NULL;
             pthread_mutex_lock(&r->m);
             bool f;
@@ -901,6 +905,7 @@ static void fan_job(subs_db_t *r, uint64_t seq, changeset_t *cs, const subs_orig
         if (!closed) origin->caller->ops->on_update(origin->caller->ctx, NULL, 0, origin);
     }
     for (size_t k = 0; k < nk; k++) {
+        if (ev[k].has_rows) rowset_free(&ev[k].del), rowset_free(&ev[k].ins);
         if (ev[k].st) store_finalize(ev[k].st);
         free(ev[k].key);
         free(ev[k].sender);

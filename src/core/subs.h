@@ -70,6 +70,9 @@ typedef struct {
     uint64_t set_id;
     int index; /* the query's position in its set */
     subs_rows_t deletes, inserts;
+    /* Never reused: deltas with equal stamps hold the same rows (clients
+     * sharing a query in one job), so a dialect may format them once. */
+    uint64_t stamp;
 } subs_delta_t;
 
 typedef struct subs_client subs_client_t;

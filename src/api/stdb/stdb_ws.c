@@ -326,43 +326,74 @@ static void write_tx_tail(jw_t *w, const char *reducer, const char *args, uint32
 static const char zero_identity[IDENTITY_HEX_LEN + 1] =
     "0000000000000000000000000000000000000000000000000000000000000000";
 
+/* The last update formatted, reused for the next session that gets the
+ * very same one (sessions sharing a query in one job): fan-out thread only. */
+static struct {
+    bool light, caller;
+    const subs_origin_t *o;
+    size_t n;
+    uint64_t stamps[8];
+    buf_t frame;
+} last;
+
+static bool same_as_last(const subs_delta_t *d, size_t n, const subs_origin_t *o, bool light, bool caller) {
+    if (!last.frame.len || n == 0 || n > 8 || last.n != n || last.o != o || last.light != light || last.caller != caller)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (last.stamps[i] != d[i].stamp) return false;
+    return true;
+}
+
+static void format_update(jw_t *w, const sess_t *s, const subs_delta_t *d, size_t n, const subs_origin_t *o) {
+    jw_obj_begin(w);
+    if (s->light) {
+        jw_key(w, "TransactionUpdateLight");
+        jw_obj_begin(w);
+        jw_key(w, "request_id");
+        jw_int(w, o && o->caller == s->subs ? o->request_id : 0);
+        jw_key(w, "update");
+    } else {
+        jw_key(w, "TransactionUpdate");
+        jw_obj_begin(w);
+        jw_key(w, "status");
+        jw_obj_begin(w);
+        jw_key(w, "Committed");
+    }
+    jw_obj_begin(w);
+    jw_key(w, "tables");
+    const subs_rows_t **dels = xcalloc(n + 1, sizeof *dels), **ins = xcalloc(n + 1, sizeof *ins);
+    for (size_t i = 0; i < n; i++) dels[i] = &d[i].deletes, ins[i] = &d[i].inserts;
+    write_tables(w, dels, ins, n);
+    free(dels);
+    free(ins);
+    jw_obj_end(w);
+    if (s->light) {
+        jw_obj_end(w);
+    } else {
+        jw_obj_end(w); /* status */
+        if (o) write_tx_tail(w, o->reducer, o->args, o->request_id, o->identity, o->conn_id, o->micros);
+        else write_tx_tail(w, "", "[]", 0, zero_identity, NULL, 0);
+        jw_obj_end(w);
+    }
+    jw_obj_end(w);
+}
+
 /* Fan-out thread: a committed job's matches → TransactionUpdate(Light). */
 static void on_update(void *ctx, const subs_delta_t *d, size_t n, const subs_origin_t *o) {
     sess_t *s = ctx;
+    bool caller = o && o->caller == s->subs;
     buf_t b = BUF_INIT;
-    jw_t w;
-    jw_init(&w, &b, 0);
-    jw_obj_begin(&w);
-    if (s->light) {
-        jw_key(&w, "TransactionUpdateLight");
-        jw_obj_begin(&w);
-        jw_key(&w, "request_id");
-        jw_int(&w, o && o->caller == s->subs ? o->request_id : 0);
-        jw_key(&w, "update");
+    if (same_as_last(d, n, o, s->light, caller)) {
+        buf_append(&b, last.frame.data, last.frame.len);
     } else {
-        jw_key(&w, "TransactionUpdate");
-        jw_obj_begin(&w);
-        jw_key(&w, "status");
-        jw_obj_begin(&w);
-        jw_key(&w, "Committed");
+        jw_t w;
+        jw_init(&w, &b, 0);
+        format_update(&w, s, d, n, o);
+        buf_reset(&last.frame);
+        buf_append(&last.frame, b.data, b.len);
+        last.light = s->light, last.caller = caller, last.o = o, last.n = n;
+        for (size_t i = 0; i < n && i < 8; i++) last.stamps[i] = d[i].stamp;
     }
-    jw_obj_begin(&w);
-    jw_key(&w, "tables");
-    const subs_rows_t **dels = xcalloc(n + 1, sizeof *dels), **ins = xcalloc(n + 1, sizeof *ins);
-    for (size_t i = 0; i < n; i++) dels[i] = &d[i].deletes, ins[i] = &d[i].inserts;
-    write_tables(&w, dels, ins, n);
-    free(dels);
-    free(ins);
-    jw_obj_end(&w);
-    if (s->light) {
-        jw_obj_end(&w);
-    } else {
-        jw_obj_end(&w); /* status */
-        if (o) write_tx_tail(&w, o->reducer, o->args, o->request_id, o->identity, o->conn_id, o->micros);
-        else write_tx_tail(&w, "", "[]", 0, zero_identity, NULL, 0);
-        jw_obj_end(&w);
-    }
-    jw_obj_end(&w);
     post_frame(s, &b);
 }
 
