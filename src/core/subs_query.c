@@ -76,7 +76,7 @@ static char *lx_ident(lex_t *l) {
             buf_putc(&b, *q++);
         }
         l->p = q + 1;
-        if (!b.data) return xstrdup("");
+        if (!b.data) return NULL; /* "" names nothing */
         return b.data;
     }
     const char *s = l->p;

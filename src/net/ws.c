@@ -31,6 +31,7 @@ struct ws {
     uint64_t last_rx, last_ping;
     size_t max_out;
     bool closing, gone, flushing;
+    bool started; /* input is processed only once the accepting handler is done */
     int refs; /* atomic */
 };
 
@@ -135,11 +136,7 @@ static void flush(ws_t *ws) {
 
 /* ---- the session's side --------------------------------------------------- */
 
-static void s_data(net_session_t *s, void *ctx, const char *p, size_t n) {
-    (void)s;
-    ws_t *ws = ctx;
-    ws->last_rx = uv_now(&net_session_worker(ws->s)->loop);
-    buf_append(&ws->in, p, n);
+static void process_input(ws_t *ws) {
     int rc = wslay_event_recv(ws->ctx);
     /* keep only what wslay has not read yet */
     size_t left = ws->in.len - ws->in_off;
@@ -152,6 +149,14 @@ static void s_data(net_session_t *s, void *ctx, const char *p, size_t n) {
         wslay_event_shutdown_read(ws->ctx);
     }
     flush(ws);
+}
+
+static void s_data(net_session_t *s, void *ctx, const char *p, size_t n) {
+    ws_t *ws = ctx;
+    if (!ws->s) ws->s = s; /* bytes that came with the handshake arrive inside http_upgrade */
+    ws->last_rx = uv_now(&net_session_worker(s)->loop);
+    buf_append(&ws->in, p, n);
+    if (ws->started) process_input(ws);
 }
 
 static void timer_closed(uv_handle_t *h) { ws_release(h->data); }
@@ -170,6 +175,14 @@ static void s_pass(net_session_t *s, void *ctx) {
     (void)s;
     ws_t *ws = ctx;
     ws->flushing = false;
+    if (!ws->started) {
+        /* the handler that accepted is done: what came early is processed now */
+        ws->started = true;
+        if (ws->in.len) {
+            process_input(ws);
+            return;
+        }
+    }
     flush(ws);
 }
 
@@ -224,6 +237,7 @@ ws_t *ws_accept(http_req_t *r, const char *protocol, const ws_limits_t *limits, 
     }
     ws->s = s;
     net_session_retain(s); /* ws's own, until it is freed */
+    net_session_want_pass(s); /* starts reading at the end of this pass */
     uv_loop_t *loop = &net_session_worker(s)->loop;
     ws->last_rx = ws->last_ping = uv_now(loop);
     uv_timer_init(loop, &ws->timer);

@@ -531,3 +531,54 @@ def test_a_query_a_schema_change_breaks_gets_an_error(server, admin):
         assert "SubscribeApplied" in await recv(ws)
         await ws.close()
     run(go())
+
+
+def test_messages_sent_with_the_handshake_come_after_the_identity(env):
+    """A client may send frames right behind its handshake, in the same
+    packet: they are answered after IdentityToken, never before."""
+    import socket
+    import struct
+    server, admin, name = env
+    payload = json.dumps({"Subscribe": {"query_strings": ["SELECT * FROM person", "SELECT * FROM person WHERE id > 1000 AND name IS NOT NULL"],
+                                        "request_id": 5}}).encode()
+    mask = b"\x01\x02\x03\x04"
+    assert 126 <= len(payload) < 65536
+    frame = bytes([0x81, 0x80 | 126]) + struct.pack(">H", len(payload)) + mask + bytes(
+        c ^ mask[i % 4] for i, c in enumerate(payload))
+    hs = (f"GET /v1/database/{name}/subscribe HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+          "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+          f"Sec-WebSocket-Protocol: {PROTO}\r\nAuthorization: Bearer {admin}\r\n\r\n").encode()
+    with socket.create_connection((server.host, server.port), timeout=T) as so:
+        so.sendall(hs + frame)
+        data = b""
+        while data.count(b"\r\n\r\n") < 1:
+            chunk = so.recv(65536)
+            assert chunk, data
+            data += chunk
+        head, rest = data.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 101")
+        msgs = []
+        def more():
+            chunk = so.recv(65536)
+            assert chunk, (msgs, rest)
+            return chunk
+        while len(msgs) < 2:
+            while len(rest) < 2:
+                rest += more()
+            n = rest[1] & 0x7f
+            off = 2
+            if n == 126:
+                while len(rest) < 4:
+                    rest += more()
+                n = struct.unpack(">H", rest[2:4])[0]
+                off = 4
+            elif n == 127:
+                while len(rest) < 10:
+                    rest += more()
+                n = struct.unpack(">Q", rest[2:10])[0]
+                off = 10
+            while len(rest) < off + n:
+                rest += more()
+            msgs.append(json.loads(rest[off:off + n]) if rest[0] & 0x0f == 1 else {"op": rest[0], "raw": rest[off:off + n].hex()})
+            rest = rest[off + n:]
+    assert "IdentityToken" in msgs[0] and "InitialSubscription" in msgs[1], msgs
