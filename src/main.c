@@ -66,6 +66,8 @@ static const char *usage_serve =
     "  --typedb-max-answers N  most answers a TypeDB query may ask for (default 1000000)\n"
     "  --max-insert-rows N     most rows one Datasette insert may carry (default 100)\n"
     "  --ws-max-message-bytes N  largest WebSocket message accepted (default 33554432 = 32 MiB)\n"
+    "  --ws-idle-timeout S     close a WebSocket (1008) after S seconds without a frame from the\n"
+    "                          client; it is pinged at half that (default 30)\n"
     "  --ws-max-queue-bytes N  outbound bytes a WebSocket may have waiting before it is closed\n"
     "                          with 1008 (default 268435456 = 256 MiB)\n"
     "  --sync full|normal      durability of commits (default full: survives power loss)\n"
@@ -100,7 +102,7 @@ typedef struct {
     const char *admin_password;
     bool private_files, cors, quiet, no_group_commit, sync_normal;
     double max_txn_s, max_answers, max_insert_rows, sql_time_limit_ms, token_ttl, max_body, max_header, max_conns, header_timeout, idle_timeout,
-        body_timeout, max_response, ws_max_message, ws_max_queue;
+        body_timeout, max_response, ws_max_message, ws_max_queue, ws_idle;
     const char **files;
     int nfiles;
 } serve_opts_t;
@@ -137,6 +139,7 @@ static int parse_serve(int argc, char **argv, serve_opts_t *o) {
     o->max_response = 64.0 * 1024 * 1024;
     o->ws_max_message = 32.0 * 1024 * 1024;
     o->ws_max_queue = 256.0 * 1024 * 1024;
+    o->ws_idle = 30;
     o->files = calloc((size_t)argc, sizeof *o->files);
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -185,6 +188,8 @@ static int parse_serve(int argc, char **argv, serve_opts_t *o) {
             if (!parse_num(v, 4096, 1e12, &o->max_response)) return die("invalid --max-response-bytes '%s'", v);
         } else if ((v = opt_value(argc, argv, &i, "--ws-max-message-bytes"))) {
             if (!parse_num(v, 1024, 1e10, &o->ws_max_message)) return die("invalid --ws-max-message-bytes '%s'", v);
+        } else if ((v = opt_value(argc, argv, &i, "--ws-idle-timeout"))) {
+            if (!parse_num(v, 0.1, 86400, &o->ws_idle)) return die("invalid --ws-idle-timeout '%s'", v);
         } else if ((v = opt_value(argc, argv, &i, "--ws-max-queue-bytes"))) {
             if (!parse_num(v, 4096, 1e12, &o->ws_max_queue)) return die("invalid --ws-max-queue-bytes '%s'", v);
         } else if ((v = opt_value(argc, argv, &i, "--idle-timeout"))) {
@@ -270,7 +275,8 @@ static int cmd_serve(int argc, char **argv) {
                        .typedb_max_answers = (int64_t)o.max_answers,
                        .ds_max_insert_rows = (int64_t)o.max_insert_rows,
                        .ws_max_message_bytes = (size_t)o.ws_max_message,
-                       .ws_max_queue_bytes = (size_t)o.ws_max_queue};
+                       .ws_max_queue_bytes = (size_t)o.ws_max_queue,
+                       .ws_idle_ms = (uint64_t)(o.ws_idle * 1000)};
     router_t *rt = api_router_new();
 
     server_config_t cfg = {

@@ -20,6 +20,7 @@ typedef struct {
     int64_t ds_max_insert_rows;        /* Datasette's max_insert_rows (100) */
     size_t ws_max_message_bytes;       /* largest inbound WebSocket message */
     size_t ws_max_queue_bytes;         /* a WebSocket's outbound bound (then 1008) */
+    uint64_t ws_idle_ms;               /* a silent WebSocket is closed after it (pinged at half) */
 } engine_t;
 
 #endif

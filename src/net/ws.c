@@ -30,6 +30,7 @@ struct ws {
     uv_timer_t timer;
     uint64_t last_rx, last_ping;
     size_t max_out;
+    uint64_t idle_ms, ping_ms, tick_ms;
     bool closing, gone, flushing;
     bool started; /* input is processed only once the accepting handler is done */
     int refs; /* atomic */
@@ -197,11 +198,11 @@ static void on_tick(uv_timer_t *t) {
     ws_t *ws = t->data;
     if (ws->gone) return;
     uint64_t now = uv_now(t->loop);
-    if (now - ws->last_rx >= WS_IDLE_MS) {
+    if (now - ws->last_rx >= ws->idle_ms) {
         ws_close(ws, 1008, "idle");
         return;
     }
-    if (!ws->closing && now - ws->last_ping >= WS_PING_MS) {
+    if (!ws->closing && now - ws->last_ping >= ws->ping_ms) {
         ws->last_ping = now;
         struct wslay_event_msg m = {WSLAY_PING, NULL, 0};
         wslay_event_queue_msg(ws->ctx, &m);
@@ -226,6 +227,9 @@ ws_t *ws_accept(http_req_t *r, const char *protocol, const ws_limits_t *limits, 
     ws->pctx = ctx;
     ws->refs = 2; /* the connection's and the timer's */
     ws->max_out = limits && limits->max_out ? limits->max_out : (256u << 20);
+    ws->idle_ms = limits && limits->idle_ms ? limits->idle_ms : WS_IDLE_MS;
+    ws->ping_ms = ws->idle_ms / 2;
+    ws->tick_ms = ws->idle_ms / 6 < WS_TICK_MS ? (ws->idle_ms / 6 ? ws->idle_ms / 6 : 1) : WS_TICK_MS;
     struct wslay_event_callbacks cb = {on_recv, on_send, NULL, NULL, NULL, NULL, on_msg};
     wslay_event_context_server_init(&ws->ctx, &cb, ws);
     wslay_event_config_set_max_recv_msg_length(ws->ctx, limits && limits->max_in ? limits->max_in : (32u << 20));
@@ -242,7 +246,7 @@ ws_t *ws_accept(http_req_t *r, const char *protocol, const ws_limits_t *limits, 
     ws->last_rx = ws->last_ping = uv_now(loop);
     uv_timer_init(loop, &ws->timer);
     ws->timer.data = ws;
-    uv_timer_start(&ws->timer, on_tick, WS_TICK_MS, WS_TICK_MS);
+    uv_timer_start(&ws->timer, on_tick, ws->tick_ms, ws->tick_ms);
     return ws;
 }
 

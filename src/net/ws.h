@@ -37,6 +37,7 @@ typedef struct {
 typedef struct {
     size_t max_in;  /* largest inbound message (0: 32 MiB) */
     size_t max_out; /* outbound bytes waiting for the socket (0: 256 MiB) */
+    uint64_t idle_ms; /* close (1008) after this long without a frame (0: WS_IDLE_MS); a ping goes out at half */
 } ws_limits_t;
 
 /* True if r is a WebSocket opening handshake (GET, Upgrade: websocket,

@@ -582,3 +582,50 @@ def test_messages_sent_with_the_handshake_come_after_the_identity(env):
             msgs.append(json.loads(rest[off:off + n]) if rest[0] & 0x0f == 1 else {"op": rest[0], "raw": rest[off:off + n].hex()})
             rest = rest[off + n:]
     assert "IdentityToken" in msgs[0] and "InitialSubscription" in msgs[1], msgs
+
+
+def test_pings_and_idle_close(fresh):
+    """Pings at half the idle timeout; a client that answers them (every
+    client library does) stays; one that sends nothing at all is closed 1008."""
+    s = fresh("--ws-idle-timeout", "1.2")
+    admin = s.signin()
+    s.req("POST", "/v1/databases/idle", token=admin)
+
+    async def go():
+        import time
+        # websockets answers pings by itself: the session outlives the timeout
+        alive, _ = await connect(s, "idle", token=admin)
+        await asyncio.sleep(2.5)
+        await send(alive, {"OneOffQuery": {"message_id": "01", "query_string": "SELECT * FROM nope"}})
+        assert "OneOffQueryResponse" in await recv(alive)
+        await alive.close()
+    run(go())
+    # a raw client that sends nothing after its handshake: pinged, then closed 1008
+    import socket
+    import time
+    hs = ("GET /v1/database/idle/subscribe HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+          "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+          f"Sec-WebSocket-Protocol: {PROTO}\r\nAuthorization: Bearer {admin}\r\n\r\n").encode()
+    t0 = time.time()
+    data = b""
+    with socket.create_connection((s.host, s.port), timeout=10 * SLOW) as so:
+        so.sendall(hs)
+        while True:
+            chunk = so.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    body = data.split(b"\r\n\r\n", 1)[1]
+    opcodes = []
+    while len(body) >= 2:
+        n = body[1] & 0x7f
+        off = 2 if n < 126 else 4
+        if n == 126:
+            n = int.from_bytes(body[2:4], "big")
+        opcodes.append((body[0] & 0x0f, body[off:off + n]))
+        body = body[off + n:]
+    kinds = [op for op, _ in opcodes]
+    assert 0x9 in kinds, kinds                     # pinged
+    assert kinds[-1] == 0x8 and int.from_bytes(opcodes[-1][1][:2], "big") == 1008, opcodes[-1]
+    assert 1.0 <= time.time() - t0 < 8 * SLOW
+

@@ -974,7 +974,7 @@ static void h_subscribe(http_req_t *r) {
     h->s = s;
     h->a = a;
     h->cat = ENGINE(r)->catalog;
-    h->lim = (ws_limits_t){ENGINE(r)->ws_max_message_bytes, ENGINE(r)->ws_max_queue_bytes};
+    h->lim = (ws_limits_t){ENGINE(r)->ws_max_message_bytes, ENGINE(r)->ws_max_queue_bytes, ENGINE(r)->ws_idle_ms};
     http_defer(r, hs_work, hs_done, h);
 }
 
