@@ -36,10 +36,10 @@ typedef struct {
     store_value_t *vals;
 } rowset_t;
 
-static void rowset_init(rowset_t *r, const char *table, const schema_t *s, const tinfo_t *t) {
+static void rowset_init(rowset_t *r, const char *table, uint32_t table_id, const tinfo_t *t) {
     memset(r, 0, sizeof *r);
     r->table = xstrdup(table);
-    r->table_id = s && t ? 4096u + (uint32_t)(t - s->t) : 4096u;
+    r->table_id = table_id;
     r->ncols = t ? t->ncols : 0;
     r->names = xcalloc((size_t)r->ncols + 1, sizeof *r->names);
     r->types = xcalloc((size_t)r->ncols + 1, sizeof *r->types);
@@ -124,6 +124,9 @@ typedef struct subs_db {
     bool queued; /* on the fan-out list */
     bool gone;
     struct subs_db *next_queued;
+    /* stable table ids (kept in the database file), as far as known */
+    struct table_id { char *name; uint32_t id; } *ids;
+    size_t nids;
     /* fan-out thread only: the one-row copies of followed tables */
     store_db_t *mirror;
     struct mirror_tab *mt;
@@ -245,7 +248,7 @@ typedef struct {
 } set_job_t;
 
 /* Reads q's rows on c into rs (t describes the table). */
-static int read_rows(store_db_t *c, const subs_query_t *q, const schema_t *s, const tinfo_t *t, const char *sender,
+static int read_rows(store_db_t *c, const subs_query_t *q, uint32_t table_id, const tinfo_t *t, const char *sender,
                      rowset_t *rs, err_t *e) {
     store_stmt_t *st;
     buf_t what = BUF_INIT;
@@ -258,7 +261,7 @@ static int read_rows(store_db_t *c, const subs_query_t *q, const schema_t *s, co
     int rc = subs_compile(c, q, what.data ? what.data : "*", sender, &st, e);
     buf_free(&what);
     if (rc < 0) return -1;
-    rowset_init(rs, q->table, s, t);
+    rowset_init(rs, q->table, table_id, t);
     store_value_t *row = xcalloc((size_t)t->ncols + 1, sizeof *row);
     int step;
     while ((step = store_step(st)) == STORE_ROW) {
@@ -286,6 +289,53 @@ static bool private_to(db_t *d, store_db_t *c, const char *table, bool privilege
     return hidden;
 }
 
+/* ---- stable table ids ------------------------------------------------------ */
+
+#define TABLE_IDS "_atrium_tables"
+
+/* r->m held. 0 if not known. */
+static uint32_t known_id(subs_db_t *r, const char *name) {
+    for (size_t i = 0; i < r->nids; i++)
+        if (strcmp(r->ids[i].name, name) == 0) return r->ids[i].id;
+    return 0;
+}
+
+static void remember_id(subs_db_t *r, const char *name, uint32_t id) {
+    pthread_mutex_lock(&r->m);
+    if (!known_id(r, name)) {
+        r->ids = xrealloc(r->ids, (r->nids + 1) * sizeof *r->ids);
+        r->ids[r->nids++] = (struct table_id){xstrdup(name), id};
+    }
+    pthread_mutex_unlock(&r->m);
+}
+
+/* A table's id (from 4096, never reused), assigned on the writer's
+ * connection c inside a job the first time a table is followed; *wrote
+ * says the job must commit. 0 on error. */
+static uint32_t assign_id(store_db_t *c, const char *name, bool *wrote) {
+    store_stmt_t *st;
+    uint32_t id = 0;
+    if (store_prepare(c, "SELECT id FROM " TABLE_IDS " WHERE name = ?", &st) == 0) {
+        store_bind_text(st, 1, name, strlen(name));
+        if (store_step(st) == STORE_ROW) id = (uint32_t)store_col_int(st, 0);
+        store_finalize(st);
+        if (id) return id;
+    } else if (store_exec(c, "CREATE TABLE IF NOT EXISTS " TABLE_IDS
+                             " (name TEXT PRIMARY KEY, id INTEGER NOT NULL UNIQUE)") < 0) {
+        return 0;
+    }
+    if (store_prepare(c, "INSERT INTO " TABLE_IDS " (name, id) SELECT ?, max(4095, coalesce(max(id), 4095)) + 1 FROM "
+                         TABLE_IDS " RETURNING id", &st) < 0)
+        return 0;
+    store_bind_text(st, 1, name, strlen(name));
+    if (store_step(st) == STORE_ROW) id = (uint32_t)store_col_int(st, 0);
+    while (store_step(st) == STORE_ROW) {
+    }
+    store_finalize(st);
+    if (id) *wrote = true;
+    return id;
+}
+
 /* The evaluation key: queries with equal keys match the same rows. */
 static char *eval_key(const subs_query_t *q, const char *sender) {
     buf_t b = BUF_INIT;
@@ -311,6 +361,9 @@ static int set_run(store_db_t *db, void *arg, err_t *e) {
     rowset_t *rows = NULL;
     size_t nrows = 0;
     int rc = 0;
+    bool wrote = false; /* a table got its id: this job commits */
+    uint32_t *ids = xcalloc(j->nq + 1, sizeof *ids);
+    char **idnames = xcalloc(j->nq + 1, sizeof *idnames);
     pthread_mutex_lock(&r->m);
     set_t *old = NULL;
     for (size_t i = 0; i < c->nsets; i++)
@@ -340,7 +393,16 @@ static int set_run(store_db_t *db, void *arg, err_t *e) {
             free(ns.q[i].table);
             ns.q[i].table = xstrdup(t->name);
             ns.keys[i] = eval_key(&ns.q[i], c->sender);
-            rc = read_rows(db, &ns.q[i], s, t, c->sender, &rows[i], e);
+            pthread_mutex_lock(&r->m);
+            uint32_t id = known_id(r, t->name);
+            pthread_mutex_unlock(&r->m);
+            if (!id && !(id = assign_id(db, t->name, &wrote))) {
+                rc = err_sql(e, -1, store_errmsg(db));
+                break;
+            }
+            ids[i] = id;
+            idnames[i] = xstrdup(t->name);
+            rc = read_rows(db, &ns.q[i], id, t, c->sender, &rows[i], e);
             if (rc == 0) nrows = i + 1;
         }
     } else {
@@ -348,10 +410,13 @@ static int set_run(store_db_t *db, void *arg, err_t *e) {
         rows = xcalloc(old->nq + 1, sizeof *rows);
         for (size_t i = 0; i < old->nq && rc == 0; i++) {
             const tinfo_t *t = schema_find(s, old->q[i].table);
+            pthread_mutex_lock(&r->m);
+            uint32_t id = known_id(r, old->q[i].table);
+            pthread_mutex_unlock(&r->m);
             if (!t) {
-                rowset_init(&rows[i], old->q[i].table, NULL, NULL);
-            } else if (read_rows(db, &old->q[i], s, t, c->sender, &rows[i], e) < 0) {
-                rowset_init(&rows[i], old->q[i].table, s, t); /* a query the schema broke: no rows */
+                rowset_init(&rows[i], old->q[i].table, id, NULL);
+            } else if (read_rows(db, &old->q[i], id, t, c->sender, &rows[i], e) < 0) {
+                rowset_init(&rows[i], old->q[i].table, id, t); /* a query the schema broke: no rows */
                 err_clear(e);
             }
             nrows = i + 1;
@@ -393,6 +458,14 @@ static int set_run(store_db_t *db, void *arg, err_t *e) {
     }
     for (size_t i = 0; i < nrows; i++) rowset_free(&rows[i]);
     free(rows);
+    /* the ids (new ones commit with this job, which runs alone in its batch) */
+    for (size_t i = 0; i < j->nq; i++) {
+        if (rc == 0 && ids[i]) remember_id(r, idnames[i], ids[i]);
+        free(idnames[i]);
+    }
+    free(idnames);
+    free(ids);
+    if (rc == 0 && wrote) return 0;
     /* a read-only job: nothing to commit for it */
     return err_set(e, E_OK, "read only");
 }
@@ -477,7 +550,7 @@ int subs_query_once(db_t *d, store_db_t *c, const char *text, const char *sender
     } else {
         free(q.table);
         q.table = xstrdup(t->name);
-        rc = read_rows(c, &q, s, t, sender, &rs, e);
+        rc = read_rows(c, &q, 0, t, sender, &rs, e);
         if (rc == 0) {
             subs_rows_t v = rowset_view(&rs);
             fn(ctx, &v);
@@ -823,8 +896,11 @@ static void fan_job(subs_db_t *r, uint64_t seq, changeset_t *cs, const subs_orig
             if (!ev[k].has_rows) {
                 ev[k].has_rows = true;
                 ev[k].stamp = ++stamps;
-                rowset_init(&ev[k].del, ch->table, schema, t);
-                rowset_init(&ev[k].ins, ch->table, schema, t);
+                pthread_mutex_lock(&r->m);
+                uint32_t id = known_id(r, ch->table);
+                pthread_mutex_unlock(&r->m);
+                rowset_init(&ev[k].del, ch->table, id, t);
+                rowset_init(&ev[k].ins, ch->table, id, t);
             }
             if (old_hit[k]) rowset_add(&ev[k].del, ch->old_vals);
             if (new_hit[k]) rowset_add(&ev[k].ins, ch->new_vals);
@@ -987,6 +1063,8 @@ void subs_db_free(db_t *d) {
         free(b);
     }
     if (r->mirror) store_close(r->mirror);
+    for (size_t i = 0; i < r->nids; i++) free(r->ids[i].name);
+    free(r->ids);
     for (size_t i = 0; i < r->nmt; i++) mirror_forget(&r->mt[i]);
     free(r->mt);
     pthread_mutex_destroy(&r->m);

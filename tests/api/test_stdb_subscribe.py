@@ -629,3 +629,33 @@ def test_pings_and_idle_close(fresh):
     assert kinds[-1] == 0x8 and int.from_bytes(opcodes[-1][1][:2], "big") == 1008, opcodes[-1]
     assert 1.0 <= time.time() - t0 < 8 * SLOW
 
+
+
+def test_table_ids_are_stable_across_restarts(fresh):
+    s = fresh()
+    admin = s.signin()
+    s.req("POST", "/v1/databases/ids", token=admin)
+    s.req("POST", "/v1/query", token=admin, json={"databaseName": "ids", "transactionType": "schema",
+                                                  "query": "CREATE TABLE b(x); CREATE TABLE a(y)"})
+
+    async def ids(server, token):
+        out = {}
+        ws, _ = await connect(server, "ids", token=token)
+        for i, t in enumerate(("b", "a")):
+            await send(ws, {"SubscribeSingle": {"query": f"SELECT * FROM {t}", "request_id": i, "query_id": {"id": i}}})
+            m = (await recv(ws))["SubscribeApplied"]
+            out[t] = m["rows"]["table_id"]
+        await ws.close()
+        return out
+    first = run(ids(s, admin))
+    assert first == {"b": 4096, "a": 4097}   # in the order first followed, from 4096
+    # a new table does not move the others; a restart keeps them all
+    s.req("POST", "/v1/query", token=admin, json={"databaseName": "ids", "transactionType": "schema",
+                                                  "query": "CREATE TABLE aa(z)"})
+    s.stop()
+    s.start()
+    admin = s.signin()
+    assert run(ids(s, admin)) == first
+    # and the ids table is nobody's to see
+    r = s.req("POST", "/v1/database/ids/sql", token=admin, data="SELECT * FROM _atrium_tables")
+    assert r.status_code == 400
