@@ -43,7 +43,7 @@ static void on_stop(uv_async_t *a) {
     if (w->conns) {
         uv_timer_init(&w->loop, &w->drain_timer);
         w->drain_timer.data = w;
-        uv_timer_start(&w->drain_timer, on_drain_timeout, DRAIN_GRACE_MS, 0);
+        uv_timer_start(&w->drain_timer, on_drain_timeout, DRAIN_GRACE_MS + DRAIN_ANSWER_MS, 0);
         uv_unref((uv_handle_t *)&w->drain_timer);
     }
 }

@@ -17,7 +17,8 @@
 #define MAX_PENDING_INPUT (1024 * 1024) /* stop reading a pipelining client past this */
 #define LINGER_MS 2000
 #define LINGER_MAX_BYTES (4 * 1024 * 1024)
-#define DRAIN_GRACE_MS 5000 /* then connections still busy are dropped and their work interrupted */
+#define DRAIN_GRACE_MS 5000 /* then what busy requests wait for is interrupted… */
+#define DRAIN_ANSWER_MS 1000 /* …and they get this long to answer before their connections are dropped */
 
 typedef enum { ST_IDLE, ST_HEADERS, ST_BODY, ST_HANDLING, ST_CLOSING, ST_UPGRADED } conn_state_t;
 
