@@ -659,3 +659,32 @@ def test_table_ids_are_stable_across_restarts(fresh):
     # and the ids table is nobody's to see
     r = s.req("POST", "/v1/database/ids/sql", token=admin, data="SELECT * FROM _atrium_tables")
     assert r.status_code == 400
+
+
+def test_light_mode_and_compression_parameter(env):
+    server, admin, name = env
+    sql(env, "DELETE FROM person")
+
+    async def go():
+        ws, _ = await connect(server, name, token=admin, qs="light=true&compression=Gzip&confirmed=true")
+        await send(ws, {"Subscribe": {"query_strings": ["SELECT * FROM person"], "request_id": 1}})
+        await recv(ws)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, lambda: sql(env, "INSERT INTO person VALUES (9, 'Li', 1)"))
+        m = await recv(ws)
+        assert set(m) == {"TransactionUpdateLight"}
+        light = m["TransactionUpdateLight"]
+        assert light["request_id"] == 0
+        assert rows_of(light["update"]["tables"][0])["inserts"] == [[9, "Li", {"some": 1}]]
+        # Subscribe replaces the previous Subscribe set; an error keeps the old one
+        await send(ws, {"Subscribe": {"query_strings": ["SELECT * FROM nope"], "request_id": 2}})
+        assert "SubscriptionError" in await recv(ws)
+        await send(ws, {"Subscribe": {"query_strings": ["SELECT * FROM person WHERE id = 10"], "request_id": 3}})
+        m = (await recv(ws))["InitialSubscription"]
+        assert rows_of(m["database_update"]["tables"][0])["inserts"] == []
+        await loop.run_in_executor(None, lambda: sql(env, "INSERT INTO person VALUES (11, 'No', 1)"))
+        await loop.run_in_executor(None, lambda: sql(env, "INSERT INTO person VALUES (10, 'Yes', 1)"))
+        m = (await recv(ws))["TransactionUpdateLight"]
+        assert rows_of(m["update"]["tables"][0])["inserts"] == [[10, "Yes", {"some": 1}]]
+        await ws.close()
+    run(go())
