@@ -193,7 +193,7 @@ MATRIX = {
     ("PUT", "/v1/database/:noi"): [("schema", publish("PUT", "/v1/database/mxdb"))],
     ("POST", "/v1/database/:noi/call/:reducer"): [("read", call_reducer)],
     ("GET", "/v1/database/:noi/schema"): [("read", simple("GET", "/v1/database/mxdb/schema?version=9"))],
-    ("GET", "/v1/database/:noi/logs"): [("admin", simple("GET", "/v1/database/mxdb/logs"))],
+    ("GET", "/v1/database/:noi/logs"): [("schema", simple("GET", "/v1/database/mxdb/logs"))],  # the db admin right: its owner
     ("POST", "/v1/database/:noi/sql"): [("read", simple("POST", "/v1/database/mxdb/sql", data="SELECT 1 AS one")),
                                         ("write", simple("POST", "/v1/database/mxdb/sql",
                                                          data="UPDATE t SET v = v WHERE id = 1"))],

@@ -442,3 +442,19 @@ def test_clear_closes_sessions_1012(server, admin, name):
             await asyncio.wait_for(ws.recv(), 10)
         assert ei.value.code == 1012
     asyncio.run(go())
+
+
+def test_published_databases_are_public_and_names_follow_the_rule(server, admin, name):
+    for bad in ("Upper", "under_score", "-lead", "trail-", "dou--ble", "x" * 65):
+        r = publish(server, admin, bad, EXAMPLE)
+        assert r.status_code == 400, (bad, r.status_code, r.text)
+    r = publish(server, admin, "ab" * 32, EXAMPLE)          # 64 hex digits: an identity, unknown
+    assert r.status_code == 404 and r.text == "No such database."
+    assert publish(server, admin, name, EXAMPLE).status_code == 200
+    # everyone may read what is published here, and call its reducers; only the owner publishes
+    assert server.req("GET", f"/v1/database/{name}").status_code == 200
+    assert server.req("GET", f"/v1/database/{name}/schema?version=9").status_code == 200
+    assert server.req("POST", f"/v1/database/{name}/call/add", data='["anon"]').status_code == 200
+    r = server.req("POST", f"/v1/database/{name}", data=EXAMPLE, headers=LUA)
+    assert r.status_code == 401 and r.json() == {"PermissionDenied": {"name": name}}
+    assert server.req("GET", f"/v1/database/{name}/logs").status_code == 403

@@ -27,6 +27,8 @@ int stdb_affinity_type(const char *decltype);
 void stdb_write_typed(jw_t *w, sats_t t, const store_value_t *v);
 
 void stdb_ws_register(router_t *rt, const dialect_t *d);
+/* A new database name by the SpacetimeDB rule (spec §0). */
+bool stdb_name_ok(const char *s);
 void stdb_module_register(router_t *rt, const dialect_t *d);
 /* GET /v1/database/:noi for d (taken): identities, host type, module hash. */
 void stdb_info(http_req_t *r, db_t *d);

@@ -49,6 +49,21 @@ static void json_error(http_req_t *r, int status, const char *outer, const char 
     http_respond_buf(r, status, "application/json", &b);
 }
 
+/* New names (spec §0): ^[a-z0-9]+(-[a-z0-9]+)*$, at most 64 characters,
+ * not 64 hex digits (that is an identity). */
+bool stdb_name_ok(const char *s) {
+    size_t n = strlen(s);
+    if (n == 0 || n > 64 || s[0] == '-' || s[n - 1] == '-') return false;
+    bool hex = n == 64;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        if (!alnum && !(c == '-' && s[i + 1] != '-')) return false;
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) hex = false;
+    }
+    return !hex && name_check_db(s, &(err_t){0}) == 0;
+}
+
 /* ---- publish ---------------------------------------------------------------- */
 
 typedef struct {
@@ -148,14 +163,7 @@ static void pub_work(void *data) {
         p->db = catalog_db_find(p->cat, p->noi, hex ? DB_BY_IDENTITY : DB_BY_NAME);
         if (p->db) {
             p->named = !hex;
-            if (p->db->owner_id != p->a.principal_id && !p->a.is_admin) {
-                p->status = 401;
-                return;
-            }
-            if (!auth_check(&p->a, p->db, ACT_SCHEMA)) {
-                p->status = 401;
-                return;
-            }
+            if (!auth_check(&p->a, p->db, ACT_OWNER)) p->status = 401;
             return;
         }
         if (hex) {
@@ -163,9 +171,10 @@ static void pub_work(void *data) {
             snprintf(p->msg, sizeof p->msg, "No such database.");
             return;
         }
-        if (name_check_db(p->noi, &e) < 0) {
+        if (!stdb_name_ok(p->noi)) {
             p->status = 400;
-            snprintf(p->msg, sizeof p->msg, "%s", e.msg);
+            snprintf(p->msg, sizeof p->msg, "'%s' is not a valid database name: lower-case letters and digits, "
+                     "words joined by '-', at most 64 characters", p->noi);
             return;
         }
     }
@@ -179,7 +188,8 @@ static void pub_work(void *data) {
         snprintf(gen, sizeof gen, "m-%s", hex);
         name = gen;
     }
-    if (catalog_db_create(p->cat, name, p->a.principal_id, false, &p->db, &e) < 0) {
+    /* databases published here are public (everyone may read) */
+    if (catalog_db_create(p->cat, name, p->a.principal_id, true, &p->db, &e) < 0) {
         p->status = e.kind == E_EXISTS ? 400 : e.kind == E_INTERNAL ? 500 : 400;
         snprintf(p->msg, sizeof p->msg, "%s", e.msg);
         return;
@@ -468,7 +478,7 @@ static void h_delete(http_req_t *r) {
     if (!stdb_caller(r, &a, true)) return;
     db_t *d = stdb_resolve(r, &a);
     if (!d) return;
-    if ((d->owner_id != a.principal_id && !a.is_admin) || !auth_check(&a, d, ACT_SCHEMA)) {
+    if (!auth_check(&a, d, ACT_OWNER)) {
         char who[IDENTITY_HEX_LEN + 1];
         sender_of(ENGINE(r)->catalog, &a, who);
         buf_t m = BUF_INIT;
@@ -526,9 +536,9 @@ static void h_logs(http_req_t *r) {
     if (!stdb_caller(r, &a, false)) return;
     db_t *d = stdb_resolve(r, &a);
     if (!d) return;
-    if (!a.is_admin) {
+    if (!auth_check(&a, d, ACT_ADMIN)) {
         db_release(d);
-        stdb_text(r, 403, "only an admin may read a database's logs");
+        stdb_text(r, 403, "only the owner or an admin may read a database's logs");
         return;
     }
     qs_t q;

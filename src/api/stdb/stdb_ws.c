@@ -966,7 +966,7 @@ static void h_subscribe(http_req_t *r) {
     if (!d) return;
     sess_t *s = xcalloc(1, sizeof *s);
     s->db = d;
-    s->privileged = a.is_admin || (a.principal_id && d->owner_id == a.principal_id);
+    s->privileged = auth_check(&a, d, ACT_ADMIN); /* private tables: the owner or an admin */
     s->light = is_light;
     memcpy(s->conn_id, conn_id, 16);
     snprintf(s->token, sizeof s->token, "%s", token);
