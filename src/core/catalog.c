@@ -246,6 +246,8 @@ void db_release(db_t *d) {
         pthread_mutex_destroy(&d->schema_lock);
         pthread_mutex_destroy(&d->schema_build_lock);
         free(d->name);
+        for (int k = 0; k < d->nold_names; k++) free(d->old_names[k]);
+        free(d->old_names);
         free(d->path);
         free(d);
     }
@@ -477,6 +479,44 @@ int catalog_db_register_file(catalog_t *c, const char *path, bool public, db_t *
     d->in_place = true;
     d->path = xstrdup(abs);
     return publish_locked(c, d, NULL, out, e);
+}
+
+int catalog_db_rename(catalog_t *c, db_t *d, const char *name, db_t **holder, err_t *e) {
+    ASSERT_OFF_LOOP();
+    if (holder) *holder = NULL;
+    pthread_rwlock_wrlock(&c->reg_lock);
+    if (strcmp(d->name, name) == 0) {
+        pthread_rwlock_unlock(&c->reg_lock);
+        return 0;
+    }
+    for (size_t i = 0; i < c->ndbs; i++) {
+        if (strcmp(c->dbs[i]->name, name) != 0) continue;
+        if (holder) {
+            *holder = c->dbs[i];
+            db_retain(*holder);
+        }
+        pthread_rwlock_unlock(&c->reg_lock);
+        return err_set(e, E_EXISTS, "database '%s' already exists", name);
+    }
+    store_db_t *s = catalog_lock(c);
+    store_stmt_t *st;
+    int rc = store_cached(s, "UPDATE databases SET name = ?, modified_ms = ? WHERE id = ?", &st);
+    if (rc == 0) {
+        store_bind_text(st, 1, name, strlen(name));
+        store_bind_int(st, 2, time_now_ms());
+        store_bind_text(st, 3, d->id, strlen(d->id));
+        rc = store_step(st);
+        store_reset(st);
+    }
+    if (rc < 0) err_set(e, E_INTERNAL, "renaming database: %s", store_errmsg(s));
+    catalog_unlock(c);
+    if (rc == 0) {
+        d->old_names = xrealloc(d->old_names, (size_t)(d->nold_names + 1) * sizeof *d->old_names);
+        d->old_names[d->nold_names++] = d->name;
+        __atomic_store_n(&d->name, xstrdup(name), __ATOMIC_RELEASE);
+    }
+    pthread_rwlock_unlock(&c->reg_lock);
+    return rc < 0 ? -1 : 0;
 }
 
 int catalog_db_delete(catalog_t *c, db_t *d, err_t *e) {

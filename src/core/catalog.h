@@ -49,6 +49,10 @@ typedef struct db {
      * each created on first use. */
     void *subs;
     void *module;
+    /* names it had before a rename, kept until the db_t goes (readers may
+     * still hold the old pointer) */
+    char **old_names;
+    int nold_names;
 } db_t;
 
 /* Closes a database's live state; called when it is deleted or freed. */
@@ -87,6 +91,9 @@ int catalog_db_create(catalog_t *c, const char *name, int64_t owner_id, bool pub
 int catalog_db_register_file(catalog_t *c, const char *path, bool public, db_t **out, err_t *e);
 /* Unregisters; a managed database's files are removed, an in-place one's kept. */
 int catalog_db_delete(catalog_t *c, db_t *d, err_t *e);
+/* Renames d. If another database holds the name: E_EXISTS, and *holder
+ * (when given) gets a reference to it (nothing changed). */
+int catalog_db_rename(catalog_t *c, db_t *d, const char *name, db_t **holder, err_t *e);
 
 /* Instance settings (key/value text). */
 char *catalog_setting_get(catalog_t *c, const char *key);

@@ -169,6 +169,16 @@ def stdb_delete(c, kind):
     return c.send(kind, "DELETE", f"/v1/database/{name}")
 
 
+def stdb_names(method):
+    def run(c, kind):
+        name = c.fresh("mxn")
+        assert c.s.req("POST", f"/v1/databases/{name}", token=c.owner).status_code == 200
+        if method == "POST":
+            return c.send(kind, "POST", f"/v1/database/{name}/names", data=name + "-r")
+        return c.send(kind, "PUT", f"/v1/database/{name}/names", json=[name + "-r"])
+    return run
+
+
 def call_reducer(c, kind):
     r = c.s.req("PUT", "/v1/database/mxdb", token=c.owner, data=MODULE, headers={"Content-Type": "text/x-lua"})
     assert r.status_code == 200, r.text
@@ -189,6 +199,8 @@ MATRIX = {
     ("GET", "/v1/database/:noi/subscribe"): [("read", ws_subscribe)],
     ("POST", "/v1/database"): [("open", publish("POST", "/v1/database"))],
     ("DELETE", "/v1/database/:noi"): [("schema", stdb_delete)],
+    ("POST", "/v1/database/:noi/names"): [("schema", stdb_names("POST"))],
+    ("PUT", "/v1/database/:noi/names"): [("schema", stdb_names("PUT"))],
     ("POST", "/v1/database/:noi"): [("schema", publish("POST", "/v1/database/mxdb"))],
     ("PUT", "/v1/database/:noi"): [("schema", publish("PUT", "/v1/database/mxdb"))],
     ("POST", "/v1/database/:noi/call/:reducer"): [("read", call_reducer)],

@@ -458,3 +458,45 @@ def test_published_databases_are_public_and_names_follow_the_rule(server, admin,
     r = server.req("POST", f"/v1/database/{name}", data=EXAMPLE, headers=LUA)
     assert r.status_code == 401 and r.json() == {"PermissionDenied": {"name": name}}
     assert server.req("GET", f"/v1/database/{name}/logs").status_code == 403
+
+
+def test_names(server, admin, name):
+    assert publish(server, admin, name, EXAMPLE).status_code == 200
+    ident = server.req("GET", f"/v1/database/{name}", token=admin).json()["database_identity"]
+    new = name + "-x"
+    r = server.req("POST", f"/v1/database/{name}/names", token=admin, data=new)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"Success": {"domain": new, "database_identity": ident, "database_result": ident}}
+    assert server.req("GET", f"/v1/database/{new}/names", token=admin).json() == {"names": [new]}
+    assert server.req("GET", f"/v1/database/{name}", token=admin).status_code == 404   # the old name is free
+    # every door sees the new name
+    assert server.req("GET", f"/v1/databases/{new}", token=admin).status_code == 200
+    assert server.req("GET", f"/{new}/person.json", token=admin).status_code == 200
+    # invalid names
+    assert server.req("POST", f"/v1/database/{new}/names", token=admin, data="Bad Name").status_code == 400
+    r = server.req("PUT", f"/v1/database/{new}/names", token=admin, json=["Bad"])
+    assert r.status_code == 400 and "OtherError" in r.json()
+    # the same owner's other database: POST moves the name here, PUT refuses
+    other = "o" + uuid.uuid4().hex[:8]
+    assert publish(server, admin, other, EXAMPLE).status_code == 200
+    r = server.req("PUT", f"/v1/database/{new}/names", token=admin, json=[other])
+    assert r.status_code == 400 and r.json() == {"OtherError": f"Cannot rename to {other} because it already is in use."}
+    r = server.req("POST", f"/v1/database/{new}/names", token=admin, data=other)
+    assert r.status_code == 200, r.text
+    assert server.req("GET", f"/v1/database/{other}", token=admin).json()["database_identity"] == ident
+    # PUT replaces the name
+    r = server.req("PUT", f"/v1/database/{ident}/names", token=admin, json=[name])
+    assert r.status_code == 200 and r.json() == {"Success": None}
+    assert server.req("GET", f"/v1/database/{ident}/names", token=admin).json() == {"names": [name]}
+    # another owner's name, or not the owner
+    u = "nu" + uuid.uuid4().hex[:6]
+    server.req("POST", f"/v1/users/{u}", token=admin, json={"password": "pw"})
+    tok = server.signin(u, "pw")
+    mine = "mine-" + uuid.uuid4().hex[:6]
+    assert publish(server, tok, mine, EXAMPLE).status_code == 200
+    r = server.req("POST", f"/v1/database/{mine}/names", token=tok, data=name)
+    assert r.status_code == 401 and r.json() == {"PermissionDenied": {"domain": name}}
+    r = server.req("PUT", f"/v1/database/{mine}/names", token=tok, json=[name])
+    assert r.status_code == 401 and r.json() == {"PermissionDenied": None}
+    r = server.req("PUT", f"/v1/database/{name}/names", token=tok, json=["whatever"])
+    assert r.status_code == 401 and r.json() == {"PermissionDenied": None}

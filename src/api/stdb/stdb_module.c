@@ -499,6 +499,169 @@ static void h_delete(http_req_t *r) {
     http_defer(r, del_work, del_done, k);
 }
 
+/* ---- names ----------------------------------------------------------------- */
+
+typedef struct {
+    catalog_t *cat;
+    db_t *db;
+    actor_t a;
+    bool put;
+    char **names;
+    size_t n;
+    int status;
+    char domain[128];
+    char msg[512];
+} names_t;
+
+/* A generated name for a database whose name moved elsewhere. */
+static void spare_name(const db_t *d, char out[32]) { snprintf(out, 32, "db-%.16s", d->identity); }
+
+/* Pool: the catalog writes. */
+static void names_work(void *data) {
+    names_t *k = data;
+    err_t e;
+    const char *want = k->n ? k->names[0] : NULL;
+    char spare[32];
+    if (!want) {
+        spare_name(k->db, spare); /* PUT []: no name of its own */
+        want = spare;
+    }
+    db_t *holder = NULL;
+    if (catalog_db_rename(k->cat, k->db, want, &holder, &e) == 0) return;
+    if (!holder) {
+        k->status = 500;
+        snprintf(k->msg, sizeof k->msg, "%s", e.msg);
+        return;
+    }
+    snprintf(k->domain, sizeof k->domain, "%s", want);
+    if (!auth_check(&k->a, holder, ACT_OWNER)) {
+        k->status = 401; /* another owner's */
+    } else if (k->put) {
+        k->status = 400;
+        snprintf(k->msg, sizeof k->msg, "Cannot rename to %s because it already is in use.", want);
+    } else {
+        /* the same owner's other database: the name moves here */
+        char other[32];
+        spare_name(holder, other);
+        if (catalog_db_rename(k->cat, holder, other, NULL, &e) < 0 ||
+            catalog_db_rename(k->cat, k->db, want, NULL, &e) < 0) {
+            k->status = 500;
+            snprintf(k->msg, sizeof k->msg, "%s", e.msg);
+        }
+    }
+    db_release(holder);
+}
+
+static void other_error(http_req_t *r, const char *msg) {
+    buf_t b = BUF_INIT;
+    jw_t w;
+    jw_init(&w, &b, 0);
+    jw_obj_begin(&w);
+    jw_key(&w, "OtherError");
+    jw_str(&w, msg);
+    jw_obj_end(&w);
+    http_respond_buf(r, 400, "application/json", &b);
+}
+
+static void names_done(http_req_t *r, void *data) {
+    names_t *k = data;
+    buf_t b = BUF_INIT;
+    jw_t w;
+    jw_init(&w, &b, 0);
+    if (k->status == 401) {
+        if (k->put) json_error(r, 401, "PermissionDenied", NULL, NULL);
+        else json_error(r, 401, "PermissionDenied", "domain", k->domain);
+    } else if (k->status == 400) {
+        other_error(r, k->msg);
+    } else if (k->status) {
+        stdb_text(r, k->status, k->msg);
+    } else {
+        jw_obj_begin(&w);
+        jw_key(&w, "Success");
+        if (k->put) {
+            jw_null(&w);
+        } else {
+            jw_obj_begin(&w);
+            jw_key(&w, "domain");
+            jw_str(&w, k->names[0]);
+            jw_key(&w, "database_identity");
+            jw_str(&w, k->db->identity);
+            jw_key(&w, "database_result");
+            jw_str(&w, k->db->identity);
+            jw_obj_end(&w);
+        }
+        jw_obj_end(&w);
+        http_respond_buf(r, 200, "application/json", &b);
+    }
+    buf_free(&b);
+    for (size_t i = 0; i < k->n; i++) free(k->names[i]);
+    free(k->names);
+    db_release(k->db);
+    free(k);
+}
+
+static void names_change(http_req_t *r, bool put) {
+    actor_t a;
+    if (!stdb_caller(r, &a, true)) return;
+    db_t *d = stdb_resolve(r, &a);
+    if (!d) return;
+    names_t *k = xcalloc(1, sizeof *k);
+    k->cat = ENGINE(r)->catalog;
+    k->db = d;
+    k->a = a;
+    k->put = put;
+    const char *body = r->body.data ? r->body.data : "";
+    if (put) {
+        json_error_t je;
+        json_t *arr = json_loadb(body, r->body.len, 0, &je);
+        size_t i;
+        json_t *v;
+        bool ok = json_is_array(arr);
+        json_array_foreach(arr, i, v) ok = ok && json_is_string(v);
+        if (!ok || json_array_size(arr) > 1) {
+            json_decref(arr);
+            db_release(d);
+            free(k);
+            other_error(r, ok ? "an Atrium database has one name: give at most one"
+                              : "the body must be a JSON array of names");
+            return;
+        }
+        k->names = xcalloc(json_array_size(arr) + 1, sizeof *k->names);
+        json_array_foreach(arr, i, v) k->names[k->n++] = xstrdup(json_string_value(v));
+        json_decref(arr);
+    } else {
+        k->names = xcalloc(2, sizeof *k->names);
+        k->names[k->n++] = xstrndup(body, strcspn(body, "\r\n"));
+    }
+    if (!auth_check(&a, d, ACT_OWNER)) {
+        k->status = 401;
+        snprintf(k->domain, sizeof k->domain, "%s", k->n ? k->names[0] : "");
+        names_done(r, k);
+        return;
+    }
+    for (size_t i = 0; i < k->n; i++) {
+        if (stdb_name_ok(k->names[i])) continue;
+        char msg[200];
+        snprintf(msg, sizeof msg, "'%.100s' is not a valid database name", k->names[i]);
+        if (put) other_error(r, msg);
+        else stdb_text(r, 400, msg);
+        k->status = -1;
+        break;
+    }
+    if (k->status == -1) {
+        k->status = 0;
+        for (size_t i = 0; i < k->n; i++) free(k->names[i]);
+        free(k->names);
+        db_release(d);
+        free(k);
+        return;
+    }
+    http_defer(r, names_work, names_done, k);
+}
+
+static void h_names_post(http_req_t *r) { names_change(r, false); }
+static void h_names_put(http_req_t *r) { names_change(r, true); }
+
 /* ---- logs ------------------------------------------------------------------- */
 
 #define FOLLOW_POLL_MS 200
@@ -568,6 +731,8 @@ void stdb_module_register(router_t *rt, const dialect_t *d) {
     router_add(rt, d, M_POST, "/v1/database", h_publish);
     router_add(rt, d, M_POST | M_PUT, "/v1/database/:noi", h_publish);
     router_add(rt, d, M_DELETE, "/v1/database/:noi", h_delete);
+    router_add(rt, d, M_POST, "/v1/database/:noi/names", h_names_post);
+    router_add(rt, d, M_PUT, "/v1/database/:noi/names", h_names_put);
     router_add(rt, d, M_POST, "/v1/database/:noi/call/:reducer", h_call);
     router_add(rt, d, M_GET, "/v1/database/:noi/schema", h_schema);
     router_add(rt, d, M_GET, "/v1/database/:noi/logs", h_logs);
