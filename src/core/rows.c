@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/value.h"
 
@@ -44,9 +45,11 @@ bool rref_equal(const rref_t *a, const rref_t *b) {
 
 static int sql_err(store_db_t *c, int rc, err_t *e) { return err_sql(e, rc, store_errmsg(c)); }
 
-/* Prepares sql; E_SQL on failure. */
+/* Prepares sql (through the connection's cache: the same shapes come
+ * back); E_SQL on failure. */
 static int prepare(store_db_t *c, const buf_t *sql, store_stmt_t **st, err_t *e) {
-    int rc = store_prepare(c, sql->data, st);
+    bool read = sql->len >= 6 && strncasecmp(sql->data, "select", 6) == 0; /* our own text: its class */
+    int rc = sql_prepare_engine(c, sql->data, sql->len, read ? SQL_READ : SQL_WRITE, st);
     return rc < 0 ? sql_err(c, rc, e) : 0;
 }
 
@@ -263,10 +266,15 @@ int rows_fetch(store_db_t *c, const tinfo_t *t, const rref_t *ref, bool with_row
                err_t *e) {
     store_stmt_t *st;
     if (prepare_at(c, t, with_rowid ? "select rowid, * from " : "select * from ", ref, &st, e) < 0) return -1;
-    int ncols = store_col_count(st), step;
+    int ncols = 0, step;
     bool first = true;
     while ((step = store_step(st)) == STORE_ROW) {
-        if (first && sink->columns) sink->columns(ctx, st, ncols);
+        if (first) {
+            /* after the first step: a cached statement a schema change made
+             * stale is prepared again inside it, with the new columns */
+            ncols = store_col_count(st);
+            if (sink->columns) sink->columns(ctx, st, ncols);
+        }
         first = false;
         sink->row(ctx, st, ncols);
     }

@@ -377,3 +377,13 @@ void sql_quote(buf_t *b, const char *s, char q) {
     }
     buf_putc(b, q);
 }
+
+int sql_prepare_engine(store_db_t *c, const char *sql, size_t len, sql_class_t cls, store_stmt_t **out) {
+    int tag;
+    *out = store_cache_get(c, sql, len, &tag);
+    if (*out) return 0;
+    int rc = store_prepare(c, sql, out);
+    if (rc < 0) return rc;
+    store_cache_put(c, sql, len, *out, (int)cls);
+    return 0;
+}

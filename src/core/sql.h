@@ -73,6 +73,12 @@ int sql_run(store_db_t *db, const char *sql, size_t len, const sql_opts_t *o, co
 
 const char *sql_class_name(sql_class_t c);
 
+/* Prepares SQL the engine built itself (never user text: core/rows, the
+ * Lua db handles) through the connection's statement cache, so the shapes
+ * it repeats are parsed once; cls is what the statement is, kept for user
+ * SQL of the very same text. Give it back with store_finalize. */
+int sql_prepare_engine(store_db_t *c, const char *sql, size_t len, sql_class_t cls, store_stmt_t **out);
+
 /* The largest answer built in memory (--max-response-bytes); set once at
  * start, before any thread runs SQL. */
 void sql_set_max_response_bytes(size_t n);
