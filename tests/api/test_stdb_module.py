@@ -500,3 +500,20 @@ def test_names(server, admin, name):
     assert r.status_code == 401 and r.json() == {"PermissionDenied": None}
     r = server.req("PUT", f"/v1/database/{name}/names", token=tok, json=["whatever"])
     assert r.status_code == 401 and r.json() == {"PermissionDenied": None}
+
+
+def test_logs_follow_streams_until_the_database_goes(server, admin, name):
+    import requests
+    import threading
+    assert publish(server, admin, name, EXAMPLE).status_code == 200
+    r = requests.get(f"{server.url}/v1/database/{name}/logs?follow=true&num_lines=1",
+                     headers={"Authorization": f"Bearer {admin}"}, stream=True, timeout=20)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/x-ndjson")
+    lines = r.iter_lines()
+    assert json.loads(next(lines))["message"] == "module published (created)"
+    assert call(server, admin, name, "say_hello", []).status_code == 200
+    assert json.loads(next(lines))["message"] == "Hello, World!"
+    # deleting the database ends the stream
+    threading.Timer(0.3, lambda: server.req("DELETE", f"/v1/database/{name}", token=admin)).start()
+    rest = list(lines)
+    assert rest == []
