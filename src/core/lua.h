@@ -90,8 +90,6 @@ const mreducer_t *mdef_reducer(const mdef_t *d, const char *name);
 const char *ltype_name(ltype_t t);
 /* CREATE TABLE (STRICT, with range checks) and its indexes for t. */
 void mdef_create_sql(const mtable_t *t, buf_t *out);
-/* The RawModuleDefV9 JSON (§3.7). */
-void mdef_schema_v9(const mdef_t *d, jw_t *w);
 /* Why the database's tables cannot move from old to new without clearing
  * (§3.6), or NULL if they can; *alter gets the DDL for the allowed changes. */
 const char *mdef_migration(const mdef_t *old, const mdef_t *neu, buf_t *alter, char *why, size_t whylen);

@@ -322,66 +322,10 @@ static void on_row(void *ctx, store_stmt_t *st, int n) {
 
 static const sql_sink_t sink = {on_columns, on_row};
 
-static void write_algebraic(jw_t *w, sats_t t) {
-    jw_obj_begin(w);
-    switch (t) {
-    case T_I64: jw_key(w, "I64"); break;
-    case T_F64: jw_key(w, "F64"); break;
-    case T_STRING: jw_key(w, "String"); break;
-    case T_BYTES:
-        jw_key(w, "Array");
-        jw_obj_begin(w);
-        jw_key(w, "U8");
-        jw_arr_begin(w);
-        jw_arr_end(w);
-        jw_obj_end(w);
-        jw_obj_end(w);
-        return;
-    }
-    jw_arr_begin(w);
-    jw_arr_end(w);
-    jw_obj_end(w);
-}
-
+/* A result column's type: the SATS type its affinity gives. */
 static void write_type(jw_t *w, sats_t t, bool nullable) {
-    if (!nullable) {
-        write_algebraic(w, t);
-        return;
-    }
-    /* Option<T> = Sum { some: T, none: () } */
-    jw_obj_begin(w);
-    jw_key(w, "Sum");
-    jw_obj_begin(w);
-    jw_key(w, "variants");
-    jw_arr_begin(w);
-    jw_obj_begin(w);
-    jw_key(w, "name");
-    jw_obj_begin(w);
-    jw_key(w, "some");
-    jw_str(w, "some");
-    jw_obj_end(w);
-    jw_key(w, "algebraic_type");
-    write_algebraic(w, t);
-    jw_obj_end(w);
-    jw_obj_begin(w);
-    jw_key(w, "name");
-    jw_obj_begin(w);
-    jw_key(w, "some");
-    jw_str(w, "none");
-    jw_obj_end(w);
-    jw_key(w, "algebraic_type");
-    jw_obj_begin(w);
-    jw_key(w, "Product");
-    jw_obj_begin(w);
-    jw_key(w, "elements");
-    jw_arr_begin(w);
-    jw_arr_end(w);
-    jw_obj_end(w);
-    jw_obj_end(w);
-    jw_obj_end(w);
-    jw_arr_end(w);
-    jw_obj_end(w);
-    jw_obj_end(w);
+    static const ltype_t as[] = {[T_I64] = LT_I64, [T_F64] = LT_F64, [T_STRING] = LT_STRING, [T_BYTES] = LT_BYTES};
+    stdb_write_ltype(w, as[t], nullable);
 }
 
 static void run(sql_job_t *j, store_db_t *db, sql_class_t max, uint64_t deadline_us) {

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 #include "api/stdb/stdb.h"
+#include "core/lua.h"
 #include "core/auth.h"
 #include "core/catalog.h"
 #include "net/http.h"
@@ -25,6 +26,11 @@ db_t *stdb_resolve(http_req_t *r, const actor_t *a);
 /* A declared type's SATS type; -1 if the value decides (NUMERIC, none). */
 int stdb_affinity_type(const char *decltype);
 void stdb_write_typed(jw_t *w, sats_t t, const store_value_t *v);
+/* A module type as SATS JSON ({"I64":[]}, …), wrapped in Option<T> (a
+ * Sum of some/none) when optional. */
+void stdb_write_ltype(jw_t *w, ltype_t t, bool optional);
+/* A module's definition as RawModuleDefV9. */
+void stdb_schema_v9(const mdef_t *d, jw_t *w);
 
 void stdb_ws_register(router_t *rt, const dialect_t *d);
 /* A new database name by the SpacetimeDB rule (spec §0). */

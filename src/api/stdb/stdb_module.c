@@ -419,7 +419,7 @@ static void schema_work(void *data) {
     mdef_t empty = {{0}, 0, NULL, 0, NULL};
     jw_t w;
     jw_init(&w, &s->out, 0);
-    mdef_schema_v9(def ? def : &empty, &w);
+    stdb_schema_v9(def ? def : &empty, &w);
     module_def_release(s->db, def);
 }
 
