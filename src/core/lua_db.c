@@ -158,6 +158,18 @@ static const sql_sink_t rows_sink = {rows_cols, rows_row};
 
 static void raise_err(lua_State *L, const err_t *e) { luaL_error(L, "%s", e->msg); }
 
+/* Pushes the row at ref as it is stored now (ref is freed): 1 result. */
+static int push_written(lua_State *L, lrt_t *rt, const tinfo_t *t, rref_t *ref) {
+    err_t e;
+    lua_newtable(L);
+    rows_ctx_t rx = {L, rt, t, lua_gettop(L), 0, true};
+    int rc = rows_fetch(rt->c, t, ref, false, &rows_sink, &rx, &e);
+    rref_free(ref);
+    if (rc < 0) return raise_err(L, &e), 0;
+    lua_geti(L, -1, 1);
+    return 1;
+}
+
 /* handle:insert(row) → the stored row. */
 static int h_insert(lua_State *L) {
     lrt_t *rt = lua_rt_of(L);
@@ -186,13 +198,7 @@ static int h_insert(lua_State *L) {
     free(cells);
     lua_settop(L, 2);
     if (rc < 0) return raise_err(L, &e), 0;
-    lua_newtable(L);
-    rows_ctx_t rx = {L, rt, t, lua_gettop(L), 0, true};
-    rc = rows_fetch(rt->c, t, &ref, false, &rows_sink, &rx, &e);
-    rref_free(&ref);
-    if (rc < 0) return raise_err(L, &e), 0;
-    lua_geti(L, -1, 1);
-    return 1;
+    return push_written(L, rt, t, &ref);
 }
 
 /* The key columns of a module table (its primary key), else rowid. */
@@ -334,13 +340,7 @@ static int h_update(lua_State *L) {
         return raise_err(L, &e), 0;
     }
     lua_settop(L, 2);
-    lua_newtable(L);
-    rows_ctx_t rx = {L, rt, t, lua_gettop(L), 0, true};
-    rc = rows_fetch(rt->c, t, &ref, false, &rows_sink, &rx, &e);
-    rref_free(&ref);
-    if (rc < 0) return raise_err(L, &e), 0;
-    lua_geti(L, -1, 1);
-    return 1;
+    return push_written(L, rt, t, &ref);
 }
 
 static int h_delete(lua_State *L) {
