@@ -157,8 +157,12 @@ build/bench/engine_point: bench/engine_point.c
 	@mkdir -p build/bench
 	$(CC) -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -o $@ $< -lsqlite3
 
+build/bench/fanout: bench/fanout.c
+	@mkdir -p build/bench
+	$(CC) -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -o $@ $<
+
 bench: deps
-	@$(MAKE) --no-print-directory atrium build/bench/engine_point
+	@$(MAKE) --no-print-directory atrium build/bench/engine_point build/bench/fanout
 	$(PYTHON) bench/run.py
 	$(PYTHON) bench/stdb.py
 

@@ -11,6 +11,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import subprocess
 import shutil
 import sys
 import tempfile
@@ -166,6 +167,7 @@ def main():
     ap.add_argument("--duration", type=int, default=5)
     ap.add_argument("--subscribers", type=int, default=1000)
     ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--python-fanout", action="store_true", help="also measure fan-out with Python clients")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="atrium-bench-stdb-")
     try:
@@ -182,7 +184,12 @@ def main():
             secs = time.time() - t0
             ws_cpu = (common.cpu_seconds(at.pid) - c0) * 1e6 / max(done, 1)
             n1 = count(port, token)
-            fan = fanout(port, token, args.subscribers, 20)
+            fan = None
+            out = subprocess.run([os.path.join(common.ROOT, "build", "bench", "fanout"), str(port), token, "b",
+                                  str(args.subscribers), "50"], capture_output=True, text=True)
+            cfan = json.loads(out.stdout) if out.returncode == 0 else {"error": out.stderr.strip()}
+            if args.python_fanout:
+                fan = fanout(port, token, args.subscribers, 20)
         finally:
             common.stop(at)
     finally:
@@ -193,6 +200,14 @@ def main():
           + (f"  ({http['non2xx']} non-2xx!)" if http["non2xx"] else ""))
     print(f"{'WebSocket CallReducer (16 in flight)':38} {done / secs:10.0f} {'':>8} {ws_cpu:12.1f}"
           f"  ({n1 - n0} rows written)")
+    print(f"\nFan-out, {args.subscribers} subscribers of one table, 50 writes (C client, bench/fanout.c):")
+    if "error" in cfan:
+        print(f"  failed: {cfan['error']}")
+    else:
+        print(f"  write sent → update received: p50 {cfan['p50_ms']:.2f} ms, p99 {cfan['p99_ms']:.2f} ms, "
+              f"max {cfan['max_ms']:.2f} ms over {cfan['receipts']} receipts")
+        print(f"  write acknowledged (committed) → update received: p50 {cfan['acked_p50_ms']:.2f} ms, "
+              f"p99 {cfan['acked_p99_ms']:.2f} ms (the write itself: {cfan['write_p50_ms']:.2f} ms median)")
     if fan:
         print(f"\nFan-out, {args.subscribers} subscribers of one table (write sent → update received, Python "
               f"clients in 4 processes):")

@@ -27,6 +27,7 @@ struct ws {
     void *pctx;
     buf_t in;
     size_t in_off;
+    buf_t out; /* what wslay produced this flush: one write to the socket */
     uv_timer_t timer;
     uint64_t last_rx, last_ping;
     size_t max_out;
@@ -42,6 +43,7 @@ void ws_release(ws_t *ws) {
     if (!ws || __atomic_sub_fetch(&ws->refs, 1, __ATOMIC_ACQ_REL) != 0) return;
     if (ws->ctx) wslay_event_context_free(ws->ctx);
     buf_free(&ws->in);
+    buf_free(&ws->out);
     net_session_release(ws->s);
     free(ws);
 }
@@ -111,7 +113,7 @@ static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
 static ssize_t on_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags, void *user) {
     (void)ctx, (void)flags;
     ws_t *ws = user;
-    net_session_write(ws->s, data, len);
+    buf_append(&ws->out, data, len); /* frame headers and payloads, written together in flush */
     return (ssize_t)len;
 }
 
@@ -128,7 +130,13 @@ static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
 /* Hands what wslay queued to the socket; closes once both sides are done. */
 static void flush(ws_t *ws) {
     if (ws->gone) return;
-    if (wslay_event_want_write(ws->ctx) && wslay_event_send(ws->ctx) != 0) {
+    int rc = wslay_event_want_write(ws->ctx) ? wslay_event_send(ws->ctx) : 0;
+    if (ws->out.len) {
+        net_session_write(ws->s, ws->out.data, ws->out.len);
+        buf_reset(&ws->out);
+        if (ws->out.cap > (64u << 10)) buf_free(&ws->out);
+    }
+    if (rc != 0) {
         net_session_close(ws->s);
         return;
     }
