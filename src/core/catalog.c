@@ -545,7 +545,7 @@ int catalog_db_delete(catalog_t *c, db_t *d, err_t *e) {
     }
     memmove(c->dbs + i, c->dbs + i + 1, (c->ndbs - i - 1) * sizeof *c->dbs);
     c->ndbs--;
-    d->deleted = true;
+    __atomic_store_n(&d->deleted, true, __ATOMIC_RELEASE); /* loops read it without a lock (log streams) */
     pthread_rwlock_unlock(&c->reg_lock);
     /* Stop its writer and readers before the files go. */
     if (state_closer) state_closer(d);

@@ -683,7 +683,7 @@ static void follow_abort(http_req_t *r, void *data) { follow_end(data, r); }
 
 static void follow_tick(http_req_t *r, void *data) {
     follow_t *f = data;
-    if (http_gone(r) || f->db->deleted) {
+    if (http_gone(r) || __atomic_load_n(&f->db->deleted, __ATOMIC_ACQUIRE)) {
         follow_end(f, r);
         return;
     }
