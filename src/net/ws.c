@@ -262,7 +262,7 @@ ws_t *ws_accept(http_req_t *r, const char *protocol, const ws_limits_t *limits, 
 
 size_t ws_queued(const ws_t *ws) {
     ASSERT_ON_LOOP();
-    return ws->gone ? 0 : net_session_queued(ws->s) + wslay_event_get_queued_msg_length(ws->ctx);
+    return ws->gone ? 0 : net_session_queued(ws->s) + wslay_event_get_queued_msg_length(ws->ctx) + ws->out.len;
 }
 
 bool ws_closing(const ws_t *ws) { return ws->gone || ws->closing; }
@@ -274,8 +274,29 @@ bool ws_send(ws_t *ws, bool binary, const void *p, size_t n) {
         ws_close(ws, 1008, "send queue full");
         return false;
     }
-    struct wslay_event_msg m = {binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME, p, n};
-    if (wslay_event_queue_msg(ws->ctx, &m) != 0) return false;
+    if (wslay_event_get_queued_msg_count(ws->ctx) == 0 && !wslay_event_want_write(ws->ctx)) {
+        /* wslay has nothing of its own in flight: frame the message
+         * straight into this pass's output (a server's frames are
+         * unmasked), saving a copy and a queue entry per message */
+        uint8_t h[10];
+        size_t hl = 0;
+        h[hl++] = (uint8_t)(0x80 | (binary ? 0x2 : 0x1));
+        if (n < 126) {
+            h[hl++] = (uint8_t)n;
+        } else if (n <= 0xffff) {
+            h[hl++] = 126;
+            h[hl++] = (uint8_t)(n >> 8);
+            h[hl++] = (uint8_t)n;
+        } else {
+            h[hl++] = 127;
+            for (int i = 7; i >= 0; i--) h[hl++] = (uint8_t)((uint64_t)n >> (8 * i));
+        }
+        buf_append(&ws->out, h, hl);
+        buf_append(&ws->out, p, n);
+    } else {
+        struct wslay_event_msg m = {binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME, p, n};
+        if (wslay_event_queue_msg(ws->ctx, &m) != 0) return false;
+    }
     if (!ws->flushing) {
         /* one flush per loop pass, for however many messages it queued */
         ws->flushing = true;
