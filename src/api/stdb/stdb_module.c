@@ -332,11 +332,15 @@ typedef struct {
     char *reducer;
     json_t *args;
     char sender[IDENTITY_HEX_LEN + 1];
+    actor_t a;
+    catalog_t *cat;
     uint64_t t0;
 } call_t;
 
 static int call_run(store_db_t *c, void *arg, err_t *e) {
     call_t *k = arg;
+    /* off the loop: a principal's identity may be derived and stored the first time */
+    if (!k->sender[0]) sender_of(k->cat, &k->a, k->sender);
     lcall_t who = {.sender = k->sender, .db_identity = k->db->identity, .timestamp_us = time_now_us()};
     int rc = module_call(k->db, c, k->reducer, k->args, &who, e);
     k->out.rc = rc;
@@ -374,7 +378,7 @@ static void h_call(http_req_t *r) {
     json_t *args = NULL;
     if (r->body.len) {
         json_error_t je;
-        args = json_loadb(r->body.data, r->body.len, JSON_DECODE_ANY, &je);
+        args = api_body_parse(r, JSON_DECODE_ANY, &je); /* large bodies were parsed off the loop */
         if (!json_is_array(args) && !json_is_object(args)) {
             json_decref(args);
             buf_free(&name);
@@ -388,7 +392,8 @@ static void h_call(http_req_t *r) {
     k->reducer = xstrdup(name.data ? name.data : "");
     k->args = args;
     k->t0 = time_mono_us();
-    sender_of(ENGINE(r)->catalog, &a, k->sender);
+    k->a = a;
+    k->cat = ENGINE(r)->catalog;
     buf_free(&name);
     err_t e;
     if (api_write(r, d, &k->w, call_run, &k->out, call_posted, k, &e) < 0) {
@@ -456,19 +461,33 @@ static void h_schema(http_req_t *r) {
 typedef struct {
     catalog_t *cat;
     db_t *db;
+    actor_t a;
+    bool refused;
+    char who[IDENTITY_HEX_LEN + 1];
     err_t err;
     int rc;
 } del_t;
 
+/* Pool: a catalog write, or (refused) the caller's identity for the
+ * answer, which may be derived and stored the first time. */
 static void del_work(void *data) {
     del_t *k = data;
-    k->rc = catalog_db_delete(k->cat, k->db, &k->err); /* closes its sessions (1001) */
+    if (k->refused) sender_of(k->cat, &k->a, k->who);
+    else k->rc = catalog_db_delete(k->cat, k->db, &k->err); /* closes its sessions (1001) */
 }
 
 static void del_done(http_req_t *r, void *data) {
     del_t *k = data;
-    if (k->rc < 0) stdb_text(r, k->err.kind == E_NOT_FOUND ? 404 : 500, k->err.msg);
-    else http_respond(r, 200, NULL, "", 0);
+    if (k->refused) {
+        buf_t m = BUF_INIT;
+        buf_printf(&m, "%s is not authorized to perform action on database %s: delete", k->who, k->db->identity);
+        stdb_text(r, 403, m.data);
+        buf_free(&m);
+    } else if (k->rc < 0) {
+        stdb_text(r, k->err.kind == E_NOT_FOUND ? 404 : 500, k->err.msg);
+    } else {
+        http_respond(r, 200, NULL, "", 0);
+    }
     db_release(k->db);
     free(k);
 }
@@ -478,17 +497,8 @@ static void h_delete(http_req_t *r) {
     if (!stdb_caller(r, &a, true)) return;
     db_t *d = stdb_resolve(r, &a);
     if (!d) return;
-    if (!auth_check(&a, d, ACT_OWNER)) {
-        char who[IDENTITY_HEX_LEN + 1];
-        sender_of(ENGINE(r)->catalog, &a, who);
-        buf_t m = BUF_INIT;
-        buf_printf(&m, "%s is not authorized to perform action on database %s: delete", who, d->identity);
-        stdb_text(r, 403, m.data);
-        buf_free(&m);
-        db_release(d);
-        return;
-    }
-    if (txn_count(d) > 0) {
+    bool refused = !auth_check(&a, d, ACT_OWNER);
+    if (!refused && txn_count(d) > 0) {
         stdb_text(r, 400, "the database is in use by an open transaction");
         db_release(d);
         return;
@@ -496,6 +506,8 @@ static void h_delete(http_req_t *r) {
     del_t *k = xcalloc(1, sizeof *k);
     k->cat = ENGINE(r)->catalog;
     k->db = d;
+    k->a = a;
+    k->refused = refused;
     http_defer(r, del_work, del_done, k);
 }
 
@@ -613,7 +625,7 @@ static void names_change(http_req_t *r, bool put) {
     const char *body = r->body.data ? r->body.data : "";
     if (put) {
         json_error_t je;
-        json_t *arr = json_loadb(body, r->body.len, 0, &je);
+        json_t *arr = api_body_parse(r, 0, &je);
         size_t i;
         json_t *v;
         bool ok = json_is_array(arr);
