@@ -159,7 +159,7 @@ build/bench/engine_point: bench/engine_point.c
 
 build/bench/fanout: bench/fanout.c
 	@mkdir -p build/bench
-	$(CC) -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -o $@ $<
+	$(CC) -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -o $@ $<
 
 bench: deps
 	@$(MAKE) --no-print-directory atrium build/bench/engine_point build/bench/fanout

@@ -7,12 +7,19 @@
  * until every subscriber has its TransactionUpdate. Prints JSON:
  * {"p50_ms":…, "p99_ms":…, "max_ms":…, "receipts":…, "write_p50_ms":…,
  *  "acked_p50_ms":…, "acked_p99_ms":…}: from the write sent, and from its
- * answer (the commit acknowledged; 0 for an update that came first). */
+ * answer (the commit acknowledged; 0 for an update that came first).
+ *
+ *   fanout --floor N WRITES THREADS
+ * measures the machine's floor for the same delivery with no server: N
+ * loopback TCP connections, THREADS threads (as many as the server's event
+ * loops) writing one 400-byte message to each, this client reading them
+ * as above. Prints {"p50_ms":…, "p99_ms":…, "max_ms":…}. */
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,9 +148,82 @@ static int cmp_double(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* ---- the floor: the same delivery with nothing but write(2) ---------------- */
+
+static int *floor_fds, floor_n, floor_threads;
+static pthread_barrier_t floor_go, floor_done;
+static volatile int floor_stop;
+
+static void *floor_writer(void *arg) {
+    int k = (int)(intptr_t)arg;
+    char msg[400];
+    memset(msg, 'x', sizeof msg);
+    for (;;) {
+        pthread_barrier_wait(&floor_go);
+        if (floor_stop) return NULL;
+        for (int i = k; i < floor_n; i += floor_threads) send_all(floor_fds[i], msg, sizeof msg);
+        pthread_barrier_wait(&floor_done);
+    }
+}
+
+static int floor_main(int n, int writes, int threads) {
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t al = sizeof a;
+    if (bind(l, (struct sockaddr *)&a, sizeof a) < 0 || getsockname(l, (struct sockaddr *)&a, &al) < 0 ||
+        listen(l, 4096) < 0) {
+        perror("listen");
+        return 1;
+    }
+    int ep = epoll_create1(0), one = 1;
+    int *cli = calloc((size_t)n, sizeof *cli);
+    floor_fds = calloc((size_t)n, sizeof *floor_fds);
+    floor_n = n, floor_threads = threads;
+    for (int i = 0; i < n; i++) {
+        cli[i] = dial(ntohs(a.sin_port));
+        floor_fds[i] = accept(l, NULL, NULL);
+        setsockopt(floor_fds[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+        epoll_ctl(ep, EPOLL_CTL_ADD, cli[i], &ev);
+    }
+    pthread_barrier_init(&floor_go, NULL, (unsigned)threads + 1);
+    pthread_barrier_init(&floor_done, NULL, (unsigned)threads + 1);
+    pthread_t *th = calloc((size_t)threads, sizeof *th);
+    for (int k = 0; k < threads; k++) pthread_create(&th[k], NULL, floor_writer, (void *)(intptr_t)k);
+    double *lat = calloc((size_t)n * (size_t)writes + 1, sizeof *lat);
+    size_t nlat = 0;
+    struct epoll_event evs[256];
+    char buf[4096];
+    for (int r = 0; r < writes; r++) {
+        usleep(2000);
+        double t0 = now_ms();
+        pthread_barrier_wait(&floor_go);
+        for (int got = 0; got < n;) {
+            int k = epoll_wait(ep, evs, 256, 20000);
+            if (k <= 0) {
+                fprintf(stderr, "floor: timed out\n");
+                return 1;
+            }
+            double t = now_ms();
+            for (int e = 0; e < k; e++)
+                if (read(cli[evs[e].data.u32], buf, sizeof buf) > 0) lat[nlat++] = t - t0, got++;
+        }
+        pthread_barrier_wait(&floor_done);
+    }
+    floor_stop = 1;
+    pthread_barrier_wait(&floor_go);
+    for (int k = 0; k < threads; k++) pthread_join(th[k], NULL);
+    qsort(lat, nlat, sizeof *lat, cmp_double);
+    printf("{\"p50_ms\": %.3f, \"p99_ms\": %.3f, \"max_ms\": %.3f}\n", lat[nlat / 2], lat[(size_t)(nlat * 0.99)],
+           lat[nlat - 1]);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc >= 5 && strcmp(argv[1], "--floor") == 0) return floor_main(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
     if (argc < 6) {
-        fprintf(stderr, "usage: fanout PORT TOKEN DB N WRITES\n");
+        fprintf(stderr, "usage: fanout PORT TOKEN DB N WRITES | fanout --floor N WRITES THREADS\n");
         return 2;
     }
     int port = atoi(argv[1]), n = atoi(argv[4]), writes = atoi(argv[5]);

@@ -2,7 +2,8 @@
 """SpacetimeDB-style benchmarks: durable reducer calls (synchronous=FULL,
 group commit) through HTTP (wrk, 32 connections) and through the WebSocket
 (32 sessions, 16 calls in flight each), and fan-out latency from a commit to
-its receipt by 1,000 subscribers of one table (p50/p99). The WebSocket
+its receipt by 1,000 subscribers of one table (p50/p99), beside the
+machine's floor for delivering as many messages over loopback TCP. The WebSocket
 clients are Python (python3-websockets), so on a 2-core machine they share
 the CPU with the server: their figures are lower bounds for the server.
 Usage: bench/stdb.py [--duration S] [--subscribers N]"""
@@ -188,6 +189,9 @@ def main():
             out = subprocess.run([os.path.join(common.ROOT, "build", "bench", "fanout"), str(port), token, "b",
                                   str(args.subscribers), "50"], capture_output=True, text=True)
             cfan = json.loads(out.stdout) if out.returncode == 0 else {"error": out.stderr.strip()}
+            out = subprocess.run([os.path.join(common.ROOT, "build", "bench", "fanout"), "--floor",
+                                  str(args.subscribers), "50", "2"], capture_output=True, text=True)
+            floor = json.loads(out.stdout) if out.returncode == 0 else None
             if args.python_fanout:
                 fan = fanout(port, token, args.subscribers, 20)
         finally:
@@ -208,6 +212,10 @@ def main():
               f"max {cfan['max_ms']:.2f} ms over {cfan['receipts']} receipts")
         print(f"  write acknowledged (committed) → update received: p50 {cfan['acked_p50_ms']:.2f} ms, "
               f"p99 {cfan['acked_p99_ms']:.2f} ms (the write itself: {cfan['write_p50_ms']:.2f} ms median)")
+        if floor:
+            print(f"  the machine's floor (2 threads write(2) 400 bytes to each of {args.subscribers} loopback "
+                  f"sockets, no server): p50 {floor['p50_ms']:.2f} ms, p99 {floor['p99_ms']:.2f} ms; "
+                  f"acknowledged → received is {cfan['acked_p99_ms'] / floor['p99_ms']:.2f}× the floor at p99")
     if fan:
         print(f"\nFan-out, {args.subscribers} subscribers of one table (write sent → update received, Python "
               f"clients in 4 processes):")

@@ -820,6 +820,16 @@ static void cancel_pairs(evalq_t *p) {
 }
 
 /* Delivers one committed job to every client following its tables. */
+/* Remembers ops to flush at the end of a job (few kinds of clients exist;
+ * past 4 a kind is flushed at once). */
+static void note_flush(const subs_ops_t **list, size_t *n, const subs_ops_t *ops) {
+    if (!ops->flush) return;
+    for (size_t i = 0; i < *n; i++)
+        if (list[i] == ops) return;
+    if (*n < 4) list[(*n)++] = ops;
+    else ops->flush();
+}
+
 static void fan_job(subs_db_t *r, uint64_t seq, changeset_t *cs, const subs_origin_t *origin) {
     /* 1. who follows what, as of this batch (clients referenced meanwhile);
      * the distinct queries by key, to evaluate once each */
@@ -945,14 +955,18 @@ static void fan_job(subs_db_t *r, uint64_t seq, changeset_t *cs, const subs_orig
     /* 4. one update per client, its queries' deltas together; the
      * caller of a write it made hears of the commit in any case */
     bool told_caller = false;
+    const subs_ops_t *flush[4];
+    size_t nflush = 0;
     subs_delta_t *ds = xcalloc(np + 1, sizeof *ds);
     for (size_t p = 0; p < np; p++) {
         subs_client_t *c = pend[p].c;
         if (!c) continue;
-        size_t nd = 0;
-        for (size_t q = p; q < np; q++) {
+        /* a client's entries are adjacent (step 1 adds them client by client) */
+        size_t nd = 0, end = p;
+        while (end < np && pend[end].c == c) end++;
+        for (size_t q = p; q < end; q++) {
             evalq_t *x = &ev[pend[q].k];
-            if (pend[q].c != c || !x->has_rows) continue;
+            if (!x->has_rows) continue;
             if (x->del.n || x->ins.n)
                 ds[nd++] = (subs_delta_t){pend[q].set_id, pend[q].index, rowset_view(&x->del), rowset_view(&x->ins),
                                           x->stamp};
@@ -962,9 +976,11 @@ static void fan_job(subs_db_t *r, uint64_t seq, changeset_t *cs, const subs_orig
         pthread_mutex_unlock(&r->m);
         bool caller = origin && origin->caller == c;
         if (caller) told_caller = true;
-        if (!closed && (nd || (caller && !origin->quiet))) c->ops->on_update(c->ctx, ds, nd, origin);
-        for (size_t q = p; q < np; q++) {
-            if (pend[q].c != c) continue;
+        if (!closed && (nd || (caller && !origin->quiet))) {
+            c->ops->on_update(c->ctx, ds, nd, origin);
+            note_flush(flush, &nflush, c->ops);
+        }
+        for (size_t q = p; q < end; q++) {
             pend[q].c = NULL;
             pthread_mutex_lock(&r->m);
             bool f;
@@ -978,8 +994,12 @@ static void fan_job(subs_db_t *r, uint64_t seq, changeset_t *cs, const subs_orig
         pthread_mutex_lock(&r->m);
         bool closed = origin->caller->closed;
         pthread_mutex_unlock(&r->m);
-        if (!closed) origin->caller->ops->on_update(origin->caller->ctx, NULL, 0, origin);
+        if (!closed) {
+            origin->caller->ops->on_update(origin->caller->ctx, NULL, 0, origin);
+            note_flush(flush, &nflush, origin->caller->ops);
+        }
     }
+    for (size_t i = 0; i < nflush; i++) flush[i]->flush();
     for (size_t k = 0; k < nk; k++) {
         if (ev[k].has_rows) rowset_free(&ev[k].del), rowset_free(&ev[k].ins);
         if (ev[k].st) store_finalize(ev[k].st);

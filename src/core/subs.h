@@ -112,6 +112,9 @@ typedef struct {
     /* The client is freed (after subs_client_close, once nothing runs for
      * it any more): let go of ctx. */
     void (*on_free)(void *ctx);
+    /* Fan-out thread, may be NULL: the end of one committed job's updates
+     * (on_update may hold them back until then, to hand them over in bulk). */
+    void (*flush)(void);
 } subs_ops_t;
 
 /* sender: bound to :sender in WHERE expressions (may be NULL);

@@ -93,12 +93,15 @@ typedef struct {
     net_session_fn fn;
     void (*drop)(void *data);
     void *data;
+    void (*always)(void *data); /* net_session_post_loop's */
 } post_t;
 
 static void run_post(void *a, void *b) {
     net_session_t *s = a;
     post_t *p = b;
-    if (s->closed) {
+    if (p->always) {
+        p->always(p->data);
+    } else if (s->closed) {
         if (p->drop) p->drop(p->data);
     } else {
         p->fn(s, s->ctx, p->data);
@@ -115,8 +118,22 @@ int net_session_post(net_session_t *s, net_session_fn fn, void *data, void (*dro
         return -1;
     }
     post_t *p = xmalloc(sizeof *p);
-    *p = (post_t){fn, drop, data};
+    *p = (post_t){fn, drop, data, NULL};
     net_session_retain(s); /* the queued post's */
+    net_worker_post(s->w, run_post, s, p);
+    pthread_mutex_unlock(&s->m);
+    return 0;
+}
+
+int net_session_post_loop(net_session_t *s, void (*fn)(void *data), void *data) {
+    pthread_mutex_lock(&s->m);
+    if (s->closed) {
+        pthread_mutex_unlock(&s->m);
+        return -1;
+    }
+    post_t *p = xmalloc(sizeof *p);
+    *p = (post_t){NULL, NULL, data, fn};
+    net_session_retain(s);
     net_worker_post(s->w, run_post, s, p);
     pthread_mutex_unlock(&s->m);
     return 0;

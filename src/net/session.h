@@ -59,6 +59,10 @@ typedef void (*net_session_fn)(net_session_t *s, void *ctx, void *data);
  * whichever thread finds it closed. Returns 0 if queued, -1 if the session
  * had already closed (drop was called). */
 int net_session_post(net_session_t *s, net_session_fn fn, void *data, void (*drop)(void *data));
+/* From ANY thread: runs fn(data) on the session's loop soon, whether or not
+ * the session is still open then (fn serves more than this session).
+ * Returns -1, calling nothing, if the session had already closed. */
+int net_session_post_loop(net_session_t *s, void (*fn)(void *data), void *data);
 void net_session_retain(net_session_t *s);
 void net_session_release(net_session_t *s);
 

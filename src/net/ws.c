@@ -381,3 +381,112 @@ void ws_defer(ws_t *ws, ws_work_fn work, ws_fn done, void *data) {
     ws_retain(ws);
     uv_queue_work(&net_session_worker(ws->s)->loop, &d->w, defer_work, defer_after);
 }
+
+/* ---- batches ---------------------------------------------------------------- */
+
+struct ws_msg {
+    int refs; /* atomic */
+    bool binary;
+    size_t n;
+    char p[];
+};
+
+ws_msg_t *ws_msg_new(bool binary, const void *p, size_t n) {
+    ws_msg_t *m = xmalloc(sizeof *m + n + 1);
+    m->refs = 1;
+    m->binary = binary;
+    m->n = n;
+    if (n) memcpy(m->p, p, n);
+    return m;
+}
+
+void ws_msg_retain(ws_msg_t *m) { __atomic_add_fetch(&m->refs, 1, __ATOMIC_RELAXED); }
+
+void ws_msg_release(ws_msg_t *m) {
+    if (m && __atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) == 0) free(m);
+}
+
+typedef struct {
+    ws_t *ws;
+    ws_msg_t *m;
+} batch_item_t;
+
+typedef struct {
+    worker_t *w;
+    batch_item_t *items;
+    size_t n, cap;
+} batch_group_t; /* one loop's share */
+
+struct ws_batch {
+    batch_group_t *groups;
+    size_t ngroups, cap, n;
+};
+
+ws_batch_t *ws_batch_new(void) { return xcalloc(1, sizeof(ws_batch_t)); }
+
+void ws_batch_free(ws_batch_t *b) {
+    if (!b) return;
+    ws_batch_flush(b);
+    free(b->groups);
+    free(b);
+}
+
+size_t ws_batch_size(const ws_batch_t *b) { return b->n; }
+
+void ws_batch_add(ws_batch_t *b, ws_t *ws, ws_msg_t *m) {
+    worker_t *w = net_session_worker(ws->s);
+    size_t g;
+    for (g = 0; g < b->ngroups && b->groups[g].w != w; g++) {
+    }
+    if (g == b->ngroups) {
+        if (b->ngroups == b->cap) {
+            b->cap = b->cap ? b->cap * 2 : 4;
+            b->groups = xrealloc(b->groups, b->cap * sizeof *b->groups);
+        }
+        b->groups[b->ngroups++] = (batch_group_t){w, NULL, 0, 0};
+    }
+    batch_group_t *gr = &b->groups[g];
+    if (gr->n == gr->cap) {
+        gr->cap = gr->cap ? gr->cap * 2 : 64;
+        gr->items = xrealloc(gr->items, gr->cap * sizeof *gr->items);
+    }
+    ws_retain(ws);
+    ws_msg_retain(m);
+    gr->items[gr->n++] = (batch_item_t){ws, m};
+    b->n++;
+}
+
+/* On the group's loop: every send, to connections still open. */
+static void run_group(void *data) {
+    ASSERT_ON_LOOP();
+    batch_group_t *gr = data;
+    for (size_t i = 0; i < gr->n; i++) {
+        batch_item_t *it = &gr->items[i];
+        if (!it->ws->gone) ws_send(it->ws, it->m->binary, it->m->p, it->m->n);
+        ws_msg_release(it->m);
+        ws_release(it->ws);
+    }
+    free(gr->items);
+    free(gr);
+}
+
+void ws_batch_flush(ws_batch_t *b) {
+    for (size_t g = 0; g < b->ngroups; g++) {
+        batch_group_t *gr = xmalloc(sizeof *gr);
+        *gr = b->groups[g];
+        /* through any session of the group still open: an open session
+         * keeps its loop running until the post is served */
+        size_t i;
+        for (i = 0; i < gr->n; i++)
+            if (net_session_post_loop(gr->items[i].ws->s, run_group, gr) == 0) break;
+        if (i < gr->n) continue;
+        for (i = 0; i < gr->n; i++) { /* all closed: nothing to send */
+            ws_msg_release(gr->items[i].m);
+            ws_release(gr->items[i].ws);
+        }
+        free(gr->items);
+        free(gr);
+    }
+    b->ngroups = 0;
+    b->n = 0;
+}

@@ -74,4 +74,24 @@ int ws_post(ws_t *ws, ws_fn fn, void *data, void (*drop)(void *data));
 void ws_retain(ws_t *ws);
 void ws_release(ws_t *ws);
 
+/* A message many connections are sent: made once, shared read-only, freed
+ * with its last reference. Any thread. */
+typedef struct ws_msg ws_msg_t;
+ws_msg_t *ws_msg_new(bool binary, const void *p, size_t n); /* copies p */
+void ws_msg_retain(ws_msg_t *m);
+void ws_msg_release(ws_msg_t *m);
+
+/* A batch of sends built on one thread and handed over with one post per
+ * event loop, so a fan-out to thousands of connections costs no post, copy
+ * or wake-up per connection. A flushed batch's sends keep their order with
+ * each other and with ws_post calls the same thread made before the flush
+ * (one FIFO per loop). A batch belongs to the thread that uses it. */
+typedef struct ws_batch ws_batch_t;
+ws_batch_t *ws_batch_new(void);
+void ws_batch_free(ws_batch_t *b); /* flushes first */
+/* Queues sending m to ws (both retained until sent or dropped). */
+void ws_batch_add(ws_batch_t *b, ws_t *ws, ws_msg_t *m);
+size_t ws_batch_size(const ws_batch_t *b);
+void ws_batch_flush(ws_batch_t *b);
+
 #endif

@@ -326,18 +326,24 @@ static void write_tx_tail(jw_t *w, const char *reducer, const char *args, uint32
 static const char zero_identity[IDENTITY_HEX_LEN + 1] =
     "0000000000000000000000000000000000000000000000000000000000000000";
 
-/* The last update formatted, reused for the next session that gets the
- * very same one (sessions sharing a query in one job): fan-out thread only. */
+/* Fan-out thread only: the last update formatted, reused for the next
+ * session that gets the very same one (sessions sharing a query in one
+ * job), and the sends not yet handed to the loops. */
 static struct {
     bool light, caller;
     const subs_origin_t *o;
     size_t n;
     uint64_t stamps[8];
-    buf_t frame;
+    ws_msg_t *msg;
+    ws_batch_t *batch;
 } last;
 
+/* Sends handed over this often within one job, so the loops start writing
+ * while the rest are formed. */
+#define FAN_CHUNK 128
+
 static bool same_as_last(const subs_delta_t *d, size_t n, const subs_origin_t *o, bool light, bool caller) {
-    if (!last.frame.len || n == 0 || n > 8 || last.n != n || last.o != o || last.light != light || last.caller != caller)
+    if (!last.msg || n == 0 || n > 8 || last.n != n || last.o != o || last.light != light || last.caller != caller)
         return false;
     for (size_t i = 0; i < n; i++)
         if (last.stamps[i] != d[i].stamp) return false;
@@ -382,19 +388,24 @@ static void format_update(jw_t *w, const sess_t *s, const subs_delta_t *d, size_
 static void on_update(void *ctx, const subs_delta_t *d, size_t n, const subs_origin_t *o) {
     sess_t *s = ctx;
     bool caller = o && o->caller == s->subs;
-    buf_t b = BUF_INIT;
-    if (same_as_last(d, n, o, s->light, caller)) {
-        buf_append(&b, last.frame.data, last.frame.len);
-    } else {
+    if (!same_as_last(d, n, o, s->light, caller)) {
+        buf_t b = BUF_INIT;
         jw_t w;
         jw_init(&w, &b, 0);
         format_update(&w, s, d, n, o);
-        buf_reset(&last.frame);
-        buf_append(&last.frame, b.data, b.len);
+        ws_msg_release(last.msg);
+        last.msg = ws_msg_new(false, b.data, b.len);
+        buf_free(&b);
         last.light = s->light, last.caller = caller, last.o = o, last.n = n;
         for (size_t i = 0; i < n && i < 8; i++) last.stamps[i] = d[i].stamp;
     }
-    post_frame(s, &b);
+    if (!last.batch) last.batch = ws_batch_new();
+    ws_batch_add(last.batch, s->ws, last.msg);
+    if (ws_batch_size(last.batch) >= FAN_CHUNK) ws_batch_flush(last.batch);
+}
+
+static void on_flush(void) {
+    if (last.batch) ws_batch_flush(last.batch);
 }
 
 static void on_error(void *ctx, uint64_t set_id, const char *msg) {
@@ -409,7 +420,7 @@ static void on_gone(void *ctx, int code) {
 
 static void on_free(void *ctx) { sess_release(ctx); }
 
-static const subs_ops_t ops = {on_update, on_error, on_gone, on_free};
+static const subs_ops_t ops = {on_update, on_error, on_gone, on_free, on_flush};
 
 /* ---- set replies (writer thread) ------------------------------------------- */
 
