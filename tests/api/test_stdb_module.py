@@ -6,6 +6,7 @@ import json
 import uuid
 
 import pytest
+import websockets.exceptions
 
 from conftest import SLOW
 
@@ -384,6 +385,34 @@ def test_reducers_over_the_websocket(server, admin, name):
             break
         time.sleep(0.1)
     assert sorted(x[0] for x in seen) == ["in", "in", "out", "out"]
+
+
+def test_large_messages_keep_their_order(server, admin, name):
+    """Messages past 64 KiB are parsed off the event loop; the ones after
+    them still come in order, and the session keeps serving."""
+    import asyncio
+    from test_stdb_subscribe import connect, recv, send
+    assert publish(server, admin, name, CHAT).status_code == 200
+
+    async def go():
+        a, _ = await connect(server, name, token=admin)
+        big = "x" * (3 << 20)
+        for i in range(1, 7):
+            text = big + str(i) if i % 2 else f"small {i}"
+            await send(a, {"CallReducer": {"reducer": "send", "args": json.dumps([text]), "request_id": i,
+                                           "flags": 0}})
+        got = [(await recv(a))["TransactionUpdate"]["reducer_call"]["request_id"] for _ in range(6)]
+        assert got == [1, 2, 3, 4, 5, 6]
+        # an undecodable large message still closes 1011, after the earlier ones
+        await send(a, {"CallReducer": {"reducer": "send", "args": '["before"]', "request_id": 7, "flags": 0}})
+        await a.send("{" + " " * (1 << 20))
+        assert (await recv(a))["TransactionUpdate"]["reducer_call"]["request_id"] == 7
+        with pytest.raises(websockets.exceptions.ConnectionClosedError) as ei:
+            await recv(a)
+        assert ei.value.rcvd.code == 1011
+    asyncio.run(go())
+    rows = sql(server, admin, name, "SELECT length(text) FROM msg ORDER BY id")
+    assert [r[0]["some"] for r in rows] == [(3 << 20) + 1, 7, (3 << 20) + 1, 7, (3 << 20) + 1, 7, 6]
 
 
 def test_client_connected_error_rejects_the_session(server, admin, name):

@@ -42,6 +42,11 @@ typedef struct {
     uint8_t conn_id[16]; /* big-endian u128 */
     bool light;
     int refs; /* atomic */
+    /* the loop's: messages waiting while a large one is parsed on the pool,
+     * in arrival order (parsing them in order keeps replies in order) */
+    struct inmsg *backlog, *backlog_tail;
+    size_t backlog_bytes;
+    bool parsing;
 } sess_t;
 
 static void sess_retain(sess_t *s) { __atomic_add_fetch(&s->refs, 1, __ATOMIC_RELAXED); }
@@ -652,9 +657,9 @@ static void wcall_done(write_job_t *job) {
     free(k);
 }
 
-static void call_reducer(sess_t *s, const char *reducer, const char *args, uint32_t request_id, bool quiet) {
-    json_error_t je;
-    json_t *argv = *args ? json_loads(args, JSON_DECODE_ANY, &je) : json_array();
+/* argv: args parsed (taken; NULL if they are not JSON). */
+static void call_reducer(sess_t *s, const char *reducer, const char *args, json_t *argv, uint32_t request_id,
+                         bool quiet) {
     if (!json_is_array(argv) && !json_is_object(argv)) {
         json_decref(argv);
         call_failed(s, reducer, args, request_id, "invalid arguments: a JSON array or object", 0);
@@ -680,14 +685,49 @@ static void call_reducer(sess_t *s, const char *reducer, const char *args, uint3
     }
 }
 
-static void on_message(ws_t *ws, void *ctx, bool binary, const char *p, size_t n) {
-    sess_t *s = ctx;
-    if (binary) {
+/* ---- inbound messages --------------------------------------------------- */
+
+/* Messages up to this size are parsed on the loop; larger ones (up to the
+ * 32 MiB frame limit) on the pool, so no client stalls the loop. */
+#define PARSE_INLINE_MAX (64u << 10)
+/* Bytes of later messages a session may have waiting meanwhile. */
+#define BACKLOG_MAX (64u << 20)
+
+typedef struct inmsg {
+    struct inmsg *next;
+    char *raw; /* while waiting */
+    size_t n;
+    bool binary;
+    json_t *m;    /* parsed */
+    json_t *argv; /* a CallReducer's args, parsed too */
+    json_error_t je;
+} inmsg_t;
+
+/* Any thread: the parsing, all of it. */
+static void parse_msg(inmsg_t *x, const char *p, size_t n) {
+    if (x->binary) return;
+    x->m = json_loadb(p, n, JSON_REJECT_DUPLICATES, &x->je);
+    json_t *call = json_object_size(x->m) == 1 ? json_object_get(x->m, "CallReducer") : NULL;
+    const char *args = json_string_value(json_object_get(call, "args"));
+    if (args) {
+        json_error_t je;
+        x->argv = *args ? json_loads(args, JSON_DECODE_ANY, &je) : json_array();
+    }
+}
+
+static void inmsg_free(inmsg_t *x) {
+    json_decref(x->m);
+    json_decref(x->argv);
+    free(x->raw);
+    free(x);
+}
+
+static void dispatch(ws_t *ws, sess_t *s, inmsg_t *x) {
+    if (x->binary) {
         fail_frame(ws, "binary frames are not part of v1.json.spacetimedb");
         return;
     }
-    json_error_t je;
-    json_t *m = json_loadb(p, n, JSON_REJECT_DUPLICATES, &je);
+    json_t *m = x->m;
     const char *kind = NULL;
     json_t *body = NULL;
     if (json_is_object(m) && json_object_size(m) == 1) {
@@ -696,8 +736,7 @@ static void on_message(ws_t *ws, void *ctx, bool binary, const char *p, size_t n
         body = json_object_iter_value(it);
     }
     if (!kind || !json_is_object(body)) {
-        fail_frame(ws, m ? "a message is an object with one key naming its kind" : je.text);
-        json_decref(m);
+        fail_frame(ws, m ? "a message is an object with one key naming its kind" : x->je.text);
         return;
     }
     uint32_t request_id = 0;
@@ -750,7 +789,8 @@ static void on_message(ws_t *ws, void *ctx, bool binary, const char *p, size_t n
         } else {
             json_t *flags = json_object_get(body, "flags");
             bool quiet = json_is_integer(flags) && json_integer_value(flags) == 1;
-            call_reducer(s, json_string_value(name), json_string_value(args), request_id, quiet);
+            call_reducer(s, json_string_value(name), json_string_value(args), x->argv, request_id, quiet);
+            x->argv = NULL;
         }
     } else if (strcmp(kind, "CallProcedure") == 0) {
         get_u32(body, "request_id", &request_id);
@@ -778,7 +818,71 @@ static void on_message(ws_t *ws, void *ctx, bool binary, const char *p, size_t n
         snprintf(why, sizeof why, "unknown message kind: %.80s", kind);
         fail_frame(ws, why);
     }
-    json_decref(m);
+}
+
+static void parse_work(void *data) {
+    inmsg_t *x = data;
+    parse_msg(x, x->raw, x->n);
+    free(x->raw);
+    x->raw = NULL;
+}
+
+static void drain_backlog(ws_t *ws, sess_t *s);
+
+static void parse_done(ws_t *ws, void *ctx, void *data) {
+    sess_t *s = ctx;
+    s->parsing = false;
+    if (!ws_closing(ws)) dispatch(ws, s, data);
+    inmsg_free(data);
+    drain_backlog(ws, s);
+    sess_release(s); /* the parse's */
+}
+
+/* Loop: the next messages in order, until one must go to the pool. */
+static void drain_backlog(ws_t *ws, sess_t *s) {
+    while (s->backlog && !s->parsing) {
+        inmsg_t *x = s->backlog;
+        s->backlog = x->next;
+        if (!s->backlog) s->backlog_tail = NULL;
+        s->backlog_bytes -= x->n;
+        if (ws_closing(ws)) {
+            inmsg_free(x);
+        } else if (x->n > PARSE_INLINE_MAX && !x->binary) {
+            s->parsing = true;
+            sess_retain(s);
+            ws_defer(ws, parse_work, parse_done, x);
+        } else {
+            parse_msg(x, x->raw, x->n);
+            dispatch(ws, s, x);
+            inmsg_free(x);
+        }
+    }
+}
+
+static void on_message(ws_t *ws, void *ctx, bool binary, const char *p, size_t n) {
+    sess_t *s = ctx;
+    if (!s->parsing && n <= PARSE_INLINE_MAX) {
+        inmsg_t x = {.binary = binary};
+        parse_msg(&x, p, n);
+        dispatch(ws, s, &x);
+        json_decref(x.m);
+        json_decref(x.argv);
+        return;
+    }
+    if (s->backlog_bytes + n > BACKLOG_MAX) {
+        ws_close(ws, 1008, "too many messages waiting");
+        return;
+    }
+    inmsg_t *x = xcalloc(1, sizeof *x);
+    x->raw = xmalloc(n + 1);
+    memcpy(x->raw, p, n);
+    x->n = n;
+    x->binary = binary;
+    if (s->backlog_tail) s->backlog_tail->next = x;
+    else s->backlog = x;
+    s->backlog_tail = x;
+    s->backlog_bytes += n;
+    drain_backlog(ws, s);
 }
 
 /* Writer: client_disconnected, after the session closed (errors are
@@ -807,6 +911,13 @@ static void disconnect_done(write_job_t *job) {
 static void on_close(ws_t *ws, void *ctx) {
     (void)ws;
     sess_t *s = ctx;
+    while (s->backlog) {
+        inmsg_t *x = s->backlog;
+        s->backlog = x->next;
+        inmsg_free(x);
+    }
+    s->backlog_tail = NULL;
+    s->backlog_bytes = 0;
     subs_client_t *c = s->subs;
     s->subs = NULL;
     if (c) subs_client_close(c); /* its on_free lets go of the subs side */
