@@ -36,6 +36,7 @@ typedef enum {
     ES_NOT_ALLOWED,      /* E_FORBIDDEN: a statement kind the SQL policy refuses;
                             detail names its verb when it is one of BEGIN, COMMIT,
                             ROLLBACK, SAVEPOINT, RELEASE, ATTACH, DETACH, VACUUM */
+    ES_LIMIT,            /* E_REDUCER: a sandbox limit tripped, not the module's own error */
 } err_sub_t;
 
 typedef struct {

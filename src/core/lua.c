@@ -628,6 +628,7 @@ static int call_index(lrt_t *rt, db_t *d, store_db_t *c, int i, const json_t *ar
             rt->log(rt->log_ctx, "Error", 0, r->name, full);
         }
         /* a state that ran out of memory or time is not trusted again */
+        if (rt->box.tripped) return err_set_sub(e, E_REDUCER, ES_LIMIT, "%s", text);
         return err_set(e, E_REDUCER, "%s", text);
     }
     lua_settop(L, 0);

@@ -218,6 +218,18 @@ const mdef_t *module_def_acquire(db_t *d, store_db_t *c) {
     return def;
 }
 
+const mdef_t *module_def_peek(db_t *d) {
+    module_t *m = mod_of(d);
+    pthread_mutex_lock(&m->m);
+    const mdef_t *def = NULL;
+    if (m->cur) {
+        m->cur->refs++;
+        def = m->cur->def;
+    }
+    pthread_mutex_unlock(&m->m);
+    return def;
+}
+
 void module_def_release(db_t *d, const mdef_t *def) {
     if (!def) return;
     module_t *m = mod_of(d);

@@ -41,6 +41,10 @@ bool module_has_lifecycle(db_t *d, store_db_t *c, int which);
  * any connection of the database, to read the source on first need. */
 const mdef_t *module_def_acquire(db_t *d, store_db_t *c);
 void module_def_release(db_t *d, const mdef_t *def);
+/* The definition if it is at hand (retained), without reading anything:
+ * NULL if there is no module or it was not read since the last publish.
+ * Never blocks (short lock); for threads that must not read the file. */
+const mdef_t *module_def_peek(db_t *d);
 
 /* Forgets the cached definition and runtime: after a publish committed
  * (or failed), so the next use reads what the file holds. Any thread. */

@@ -644,6 +644,7 @@ void subs_origin_free(subs_origin_t *o) {
     if (f) client_free(c);
     free(o->reducer);
     free(o->args);
+    free(o->args_bin);
     free(o);
 }
 

@@ -90,6 +90,10 @@ typedef struct {
     uint8_t conn_id[16];
     bool quiet; /* flags 1: no notice unless the caller's own rows changed */
     int64_t micros; /* how long the call ran (set by the caller's job) */
+    /* set by the caller's job too, for dialects that need them: */
+    uint32_t reducer_id;  /* the reducer's place in its module */
+    uint8_t *args_bin;    /* the arguments in a binary encoding (malloc'd; freed with the origin) */
+    size_t args_bin_len;
 } subs_origin_t;
 
 subs_origin_t *subs_origin_new(subs_client_t *caller, const char *reducer, const char *args, uint32_t request_id,

@@ -356,7 +356,8 @@ def test_reducers_over_the_websocket(server, admin, name):
         await send(a, {"CallReducer": {"reducer": "send", "args": '["hi"]', "request_id": 6, "flags": 0}})
         tx = (await recv(a))["TransactionUpdate"]
         assert tx["status"] == {"Committed": {"tables": []}}
-        assert tx["reducer_call"] == {"reducer_name": "send", "reducer_id": 0, "args": '["hi"]', "request_id": 6}
+        # reducer_id: the reducer's index in schema order (client_connected, client_disconnected, noop, send)
+        assert tx["reducer_call"] == {"reducer_name": "send", "reducer_id": 3, "args": '["hi"]', "request_id": 6}
         assert tx["caller_identity"] == {"__identity__": me}
         tx = (await recv(b))["TransactionUpdate"]
         assert tx["reducer_call"]["reducer_name"] == "send"

@@ -130,13 +130,29 @@ static int pub_run(store_db_t *c, void *arg, err_t *e) {
     return p->out.rc;
 }
 
+/* Pool: reads the new definition into the cache, so every thread that
+ * only peeks at it (the fan-out, encoding rows by their types) has it. */
+static void warm_work(void *data) {
+    pub_t *p = data;
+    err_t e;
+    store_db_t *c = dbh_reader(p->db, &e);
+    if (!c) return;
+    module_def_release(p->db, module_def_acquire(p->db, c));
+    dbh_reader_put(p->db, c);
+}
+
+static void warm_done(http_req_t *r, void *data) {
+    pub_t *p = data;
+    if (p->clear) subs_db_cleared(p->db); /* its sessions close with 1012 */
+    pub_result(r, p);
+    pub_free(p);
+}
+
 static void pub_posted(http_req_t *r, void *data) {
     pub_t *p = data;
     module_invalidate(p->db); /* what committed (or not) is what the next use reads */
     if (p->out.rc == 0 && !p->w.commit_failed) {
-        if (p->clear) subs_db_cleared(p->db); /* its sessions close with 1012 */
-        pub_result(r, p);
-        pub_free(p);
+        http_defer(r, warm_work, warm_done, p);
         return;
     }
     p->status = p->out.err.kind == E_INTERNAL || p->w.commit_failed ? 500 : p->out.err.kind == E_TOO_BIG ? 413 : 400;
