@@ -30,7 +30,7 @@ DEB_PKGS := build-essential pkg-config clang libclang-rt-14-dev libuv1-dev libht
 PYTHON  := /usr/bin/python3
 PYTEST  := $(PYTHON) -m pytest
 
-.PHONY: all deps run test unit apitest asan tsan fuzz bench clean
+.PHONY: all deps run test unit apitest e2e e2e-deps asan tsan fuzz bench clean
 all: atrium
 
 deps:
@@ -40,6 +40,10 @@ deps:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+	@# the SDK scenarios (tests/e2e) need Node.js ≥ 18 and npm; Debian's if the machine has none
+	@command -v npm >/dev/null 2>&1 || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  echo "make deps: installing nodejs npm"; $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; }
 
 build/%.o: src/%.c
 	@mkdir -p $(dir $@)
@@ -115,15 +119,26 @@ unit: $(UNITBIN)
 apitest: atrium
 	ATRIUM_BIN=$(CURDIR)/atrium $(PYTEST) -q tests/api
 
+# The real SpacetimeDB SDKs (npm, versions pinned by tests/e2e/package-lock.json).
+E2E_BIN ?= $(CURDIR)/atrium
+e2e-deps:
+	@cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error
+e2e: atrium e2e-deps
+	cd tests/e2e && ATRIUM_BIN=$(E2E_BIN) node --test --test-concurrency=1 --test-reporter=spec
+
 # `make test`: what CI runs. Ends with pytest's summary line.
 test: deps
 	@$(MAKE) --no-print-directory atrium unit
+	@$(MAKE) --no-print-directory e2e
 	@$(MAKE) --no-print-directory apitest
 
 # Sanitizer build: the unit tests and the whole API suite against ./atrium-asan.
 asan: deps
 	@$(MAKE) --no-print-directory atrium-asan $(UNIT:tests/unit/%.c=build/asan/tests/%)
 	@set -e; for t in $(UNIT:tests/unit/%.c=build/asan/tests/%); do $$t; done
+	@$(MAKE) --no-print-directory e2e-deps
+	cd tests/e2e && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 ATRIUM_BIN=$(CURDIR)/atrium-asan ATRIUM_SANITIZED=1 \
+	  node --test --test-concurrency=1 --test-reporter=spec
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ATRIUM_BIN=$(CURDIR)/atrium-asan ATRIUM_SANITIZED=1 $(PYTEST) -q tests/api
 
@@ -131,6 +146,9 @@ asan: deps
 tsan: deps
 	@$(MAKE) --no-print-directory atrium-tsan $(UNIT:tests/unit/%.c=build/tsan/tests/%)
 	@set -e; for t in $(UNIT:tests/unit/%.c=build/tsan/tests/%); do TSAN_OPTIONS=halt_on_error=1 $$t; done
+	@$(MAKE) --no-print-directory e2e-deps
+	cd tests/e2e && TSAN_OPTIONS=halt_on_error=1 ATRIUM_BIN=$(CURDIR)/atrium-tsan ATRIUM_SANITIZED=1 \
+	  node --test --test-concurrency=1 --test-reporter=spec
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 	  ATRIUM_BIN=$(CURDIR)/atrium-tsan ATRIUM_SANITIZED=1 $(PYTEST) -q tests/api
 
