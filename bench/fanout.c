@@ -1,13 +1,15 @@
 /* fanout: commit → receipt latency for N WebSocket subscribers of one table,
  * measured by a C client (epoll, one thread) so the client's own cost
  * stays small next to the server's. Usage:
- *   fanout PORT TOKEN DB N WRITES
- * Each subscriber subscribes to `SELECT * FROM ev WHERE n < 0`; then WRITES
+ *   fanout PORT TOKEN DB N WRITES [json|v2]
+ * Each subscriber (speaking v1.json.spacetimedb, or v2.bsatn.spacetimedb)
+ * subscribes to `SELECT * FROM ev WHERE n < 0`; then WRITES
  * times the client sends one HTTP INSERT (n < 0) through /sql and waits
  * until every subscriber has its TransactionUpdate. Prints JSON:
  * {"p50_ms":…, "p99_ms":…, "max_ms":…, "receipts":…, "write_p50_ms":…,
  *  "acked_p50_ms":…, "acked_p99_ms":…}: from the write sent, and from its
  * answer (the commit acknowledged; 0 for an update that came first).
+ * A line "ready" comes first, once every subscriber is live.
  *
  *   fanout --floor N WRITES THREADS
  * measures the machine's floor for the same delivery with no server: N
@@ -60,12 +62,12 @@ static void send_all(int fd, const void *p, size_t n) {
     }
 }
 
-/* A masked client text frame. */
-static void send_frame(int fd, const char *text) {
-    size_t n = strlen(text);
+/* A masked client frame: text, or binary (op 2). */
+static void send_frame_op(int fd, int op, const void *data, size_t n) {
+    const uint8_t *text = data;
     uint8_t h[14];
     size_t hl = 0;
-    h[hl++] = 0x81;
+    h[hl++] = (uint8_t)(0x80 | op);
     if (n < 126) {
         h[hl++] = (uint8_t)(0x80 | n);
     } else {
@@ -81,6 +83,27 @@ static void send_frame(int fd, const char *text) {
     for (size_t i = 0; i < n; i++) buf[hl + i] = (uint8_t)text[i] ^ mask[i % 4];
     send_all(fd, buf, hl + n);
     free(buf);
+}
+
+static int binary; /* speak v2.bsatn */
+
+static void send_subscribe(int fd) {
+    static const char q[] = "SELECT * FROM ev WHERE n < 0";
+    if (!binary) {
+        const char *m = "{\"SubscribeSingle\":{\"query\":\"SELECT * FROM ev WHERE n < 0\",\"request_id\":1,"
+                        "\"query_id\":{\"id\":1}}}";
+        send_frame_op(fd, 1, m, strlen(m));
+        return;
+    }
+    /* v2 Subscribe{request_id 1, query_set_id 1, [q]} */
+    uint8_t m[64];
+    size_t k = 0, ql = sizeof q - 1;
+    m[k++] = 0;
+    uint32_t v[4] = {1, 1, 1, (uint32_t)ql};
+    for (int i = 0; i < 4; i++)
+        for (int b = 0; b < 4; b++) m[k++] = (uint8_t)(v[i] >> (8 * b));
+    memcpy(m + k, q, ql);
+    send_frame_op(fd, 2, m, k + ql);
 }
 
 typedef struct {
@@ -124,14 +147,16 @@ static int take_frames(sub_t *s) {
         }
         if (s->len < off + n) return updates;
         int op = b[0] & 0x0f;
-        if (op == 1) {
+        if (op == 1 || op == 2) {
+            const uint8_t *p = b + off;
             if (s->stage == 1) {
                 s->stage = 2;
-                send_frame(s->fd, "{\"SubscribeSingle\":{\"query\":\"SELECT * FROM ev WHERE n < 0\",\"request_id\":1,"
-                                  "\"query_id\":{\"id\":1}}}");
+                send_subscribe(s->fd);
             } else if (s->stage == 2) {
                 s->stage = 3;
-            } else if (n > 20 && memcmp(s->in + off, "{\"TransactionUpdate", 19) == 0) {
+            } else if (!binary && n > 20 && memcmp(p, "{\"TransactionUpdate", 19) == 0) {
+                updates++;
+            } else if (binary && n > 2 && p[0] == 0 && p[1] == 4) { /* TransactionUpdate */
                 updates++;
             }
         } else if (op == 8) {
@@ -223,10 +248,11 @@ static int floor_main(int n, int writes, int threads) {
 int main(int argc, char **argv) {
     if (argc >= 5 && strcmp(argv[1], "--floor") == 0) return floor_main(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
     if (argc < 6) {
-        fprintf(stderr, "usage: fanout PORT TOKEN DB N WRITES | fanout --floor N WRITES THREADS\n");
+        fprintf(stderr, "usage: fanout PORT TOKEN DB N WRITES [json|v2] | fanout --floor N WRITES THREADS\n");
         return 2;
     }
     int port = atoi(argv[1]), n = atoi(argv[4]), writes = atoi(argv[5]);
+    binary = argc > 6 && strcmp(argv[6], "v2") == 0;
     const char *token = argv[2], *db = argv[3];
     int ep = epoll_create1(0);
     sub_t *subs = calloc((size_t)n, sizeof *subs);
@@ -234,8 +260,8 @@ int main(int argc, char **argv) {
     snprintf(req, sizeof req,
              "GET /v1/database/%s/subscribe HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
              "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-             "Sec-WebSocket-Protocol: v1.json.spacetimedb\r\nAuthorization: Bearer %s\r\n\r\n",
-             db, token);
+             "Sec-WebSocket-Protocol: %s\r\nAuthorization: Bearer %s\r\n\r\n",
+             db, binary ? "v2.bsatn.spacetimedb" : "v1.json.spacetimedb", token);
     for (int i = 0; i < n; i++) {
         subs[i].fd = dial(port);
         subs[i].cap = 1 << 16;
@@ -254,6 +280,13 @@ int main(int argc, char **argv) {
     int hfd = -1;
     for (;;) {
         if (live == n && pending == 0) {
+            if (round == -1) {
+                /* every subscriber is live: a caller measuring the server's
+                 * cost of delivery alone starts counting now */
+                printf("ready\n");
+                fflush(stdout);
+                usleep(200000);
+            }
             if (hfd >= 0) close(hfd);
             if (++round == writes) break;
             /* the next write: every subscriber must receive it */

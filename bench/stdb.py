@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """SpacetimeDB-style benchmarks: durable reducer calls (synchronous=FULL,
 group commit) through HTTP (wrk, 32 connections) and through the WebSocket
-(32 sessions, 16 calls in flight each), and fan-out latency from a commit to
+(32 sessions, 16 calls in flight each; v1.json and v2.bsatn), and fan-out latency from a commit to
 its receipt by 1,000 subscribers of one table (p50/p99), beside the
 machine's floor for delivering as many messages over loopback TCP. The WebSocket
 clients are Python (python3-websockets), so on a 2-core machine they share
@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run as common  # noqa: E402
 
 MODULE = """
-atrium.table("ev", { public = true, { "id", "i64", primary_key = true, auto_inc = true }, { "n", "i64" } })
+atrium.table("ev", { public = true, { "id", "i64", primary_key = true, auto_inc = true }, { "n", "i64", index = true } })
 atrium.reducer("add", { { "n", "i64" } }, function(ctx, n) db.ev:insert{ n = n } end)
 """
 
@@ -40,29 +40,38 @@ def count(port, token):
     return json.loads(urllib.request.urlopen(req).read())[0]["rows"][0][0]["some"]
 
 
-async def ws_calls(port, token, sessions, window, seconds):
+async def ws_calls(port, token, sessions, window, seconds, binary=False):
+    """Reducer calls over the WebSocket, v1.json or v2.bsatn; how many committed."""
+    import struct
     import websockets
     url = f"ws://127.0.0.1:{port}/v1/database/b/subscribe"
     headers = {"Authorization": f"Bearer {token}"}
     done = 0
     stop_at = time.time() + seconds
+    proto = "v2.bsatn.spacetimedb" if binary else "v1.json.spacetimedb"
 
     async def session():
         nonlocal done
-        ws = await websockets.connect(url, subprotocols=["v1.json.spacetimedb"], extra_headers=headers, max_size=None)
-        await ws.recv()  # IdentityToken
+        ws = await websockets.connect(url, subprotocols=[proto], extra_headers=headers, max_size=None)
+        await ws.recv()  # IdentityToken / InitialConnection
         sent = 0
 
         async def call():
             nonlocal sent
             sent += 1
-            await ws.send(json.dumps({"CallReducer": {"reducer": "add", "args": f"[{sent}]", "request_id": sent,
-                                                      "flags": 0}}))
+            if binary:  # CallReducer{request_id, flags, "add", args = (i64)}
+                await ws.send(struct.pack("<BIBI", 3, sent, 0, 3) + b"add" + struct.pack("<Iq", 8, sent))
+            else:
+                await ws.send(json.dumps({"CallReducer": {"reducer": "add", "args": f"[{sent}]", "request_id": sent,
+                                                          "flags": 0}}))
         for _ in range(window):
             await call()
         while time.time() < stop_at:
-            msg = json.loads(await ws.recv())
-            if "Committed" in msg.get("TransactionUpdate", {}).get("status", {}):
+            m = await ws.recv()
+            if binary:
+                if m[1] == 6 and m[14] == 0:  # ReducerResult … Ok
+                    done += 1
+            elif "Committed" in json.loads(m).get("TransactionUpdate", {}).get("status", {}):
                 done += 1
             await call()
         await ws.close()
@@ -178,17 +187,31 @@ def main():
             publish(port, token)
             http = common.wrk(f"http://127.0.0.1:{port}", at.pid, args, script="reducer.lua", connections=32,
                               env={"ATRIUM_BENCH_TOKEN": token})
-            n0 = count(port, token)
-            c0 = common.cpu_seconds(at.pid)
-            t0 = time.time()
-            done = asyncio.run(ws_calls(port, token, 32, 16, args.duration))
-            secs = time.time() - t0
-            ws_cpu = (common.cpu_seconds(at.pid) - c0) * 1e6 / max(done, 1)
-            n1 = count(port, token)
+            calls = {}
+            for binary in (False, True):
+                n0 = count(port, token)
+                c0 = common.cpu_seconds(at.pid)
+                t0 = time.time()
+                done = asyncio.run(ws_calls(port, token, 32, 16, args.duration, binary))
+                secs = time.time() - t0
+                cpu = (common.cpu_seconds(at.pid) - c0) * 1e6 / max(done, 1)
+                calls[binary] = (done / secs, cpu, count(port, token) - n0)
             fan = None
-            out = subprocess.run([os.path.join(common.ROOT, "build", "bench", "fanout"), str(port), token, "b",
-                                  str(args.subscribers), "50"], capture_output=True, text=True)
-            cfan = json.loads(out.stdout) if out.returncode == 0 else {"error": out.stderr.strip()}
+            fans = {}
+            for proto in ("json", "v2"):
+                # the server's CPU from "every subscriber live" to the end: delivery alone
+                p = subprocess.Popen([os.path.join(common.ROOT, "build", "bench", "fanout"), str(port), token, "b",
+                                      str(args.subscribers), "50", proto], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+                p.stdout.readline()
+                c0 = common.cpu_seconds(at.pid)
+                stdout, stderr = p.communicate()
+                cpu = common.cpu_seconds(at.pid) - c0
+                r = json.loads(stdout) if p.returncode == 0 else {"error": stderr.strip()}
+                if "error" not in r:
+                    r["cpu_us"] = cpu * 1e6 / max(r["receipts"], 1)
+                fans[proto] = r
+            cfan = fans["json"]
             out = subprocess.run([os.path.join(common.ROOT, "build", "bench", "fanout"), "--floor",
                                   str(args.subscribers), "50", "2"], capture_output=True, text=True)
             floor = json.loads(out.stdout) if out.returncode == 0 else None
@@ -199,19 +222,25 @@ def main():
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("\nReducer calls, durable (synchronous=FULL, group commit), 32 connections:")
-    print(f"{'case':38} {'calls/s':>10} {'p99 ms':>8} {'CPU µs/call':>12}")
-    print(f"{'HTTP POST /call/add':38} {http['rps']:10.0f} {http['p99_ms']:8.2f} {http['cpu_us']:12.1f}"
+    print(f"{'case':46} {'calls/s':>10} {'p99 ms':>8} {'CPU µs/call':>12}")
+    print(f"{'HTTP POST /call/add':46} {http['rps']:10.0f} {http['p99_ms']:8.2f} {http['cpu_us']:12.1f}"
           + (f"  ({http['non2xx']} non-2xx!)" if http["non2xx"] else ""))
-    print(f"{'WebSocket CallReducer (16 in flight)':38} {done / secs:10.0f} {'':>8} {ws_cpu:12.1f}"
-          f"  ({n1 - n0} rows written)")
+    for binary, label in ((False, "WebSocket v1.json CallReducer (16 in flight)"),
+                          (True, "WebSocket v2.bsatn CallReducer (16 in flight)")):
+        rate, cpu, rows = calls[binary]
+        print(f"{label:46} {rate:10.0f} {'':>8} {cpu:12.1f}  ({rows} rows written)")
     print(f"\nFan-out, {args.subscribers} subscribers of one table, 50 writes (C client, bench/fanout.c):")
-    if "error" in cfan:
-        print(f"  failed: {cfan['error']}")
-    else:
-        print(f"  write sent → update received: p50 {cfan['p50_ms']:.2f} ms, p99 {cfan['p99_ms']:.2f} ms, "
-              f"max {cfan['max_ms']:.2f} ms over {cfan['receipts']} receipts")
-        print(f"  write acknowledged (committed) → update received: p50 {cfan['acked_p50_ms']:.2f} ms, "
+    for proto, cfan in fans.items():
+        if "error" in cfan:
+            print(f"  {proto}: failed: {cfan['error']}")
+            continue
+        print(f"  {'v1.json' if proto == 'json' else 'v2.bsatn'}: write sent → update received: "
+              f"p50 {cfan['p50_ms']:.2f} ms, p99 {cfan['p99_ms']:.2f} ms, max {cfan['max_ms']:.2f} ms over "
+              f"{cfan['receipts']} receipts; server CPU {cfan['cpu_us']:.1f} µs per delivered update")
+        print(f"    write acknowledged (committed) → update received: p50 {cfan['acked_p50_ms']:.2f} ms, "
               f"p99 {cfan['acked_p99_ms']:.2f} ms (the write itself: {cfan['write_p50_ms']:.2f} ms median)")
+    cfan = fans["json"]
+    if "error" not in cfan:
         if floor:
             print(f"  the machine's floor (2 threads write(2) 400 bytes to each of {args.subscribers} loopback "
                   f"sockets, no server): p50 {floor['p50_ms']:.2f} ms, p99 {floor['p99_ms']:.2f} ms; "
