@@ -331,6 +331,8 @@ void store_col_meta(store_stmt_t *st, int i, store_col_meta_t *m) {
     const char *schema = sqlite3_column_database_name(st->st, i);
     m->decltype = dt ? dt : "";
     m->is_column = table && col;
+    m->table = m->is_column ? table : NULL;
+    m->column = m->is_column ? col : NULL;
     m->not_null = m->rowid_pk = false;
     if (!m->is_column) return;
     const char *type = NULL, *coll = NULL;

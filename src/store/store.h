@@ -119,6 +119,7 @@ typedef struct {
     bool is_column;
     bool not_null;
     bool rowid_pk;
+    const char *table, *column; /* a plain column's table and name (valid with the statement), else NULL */
 } store_col_meta_t;
 void store_col_meta(store_stmt_t *st, int i, store_col_meta_t *m);
 

@@ -207,7 +207,8 @@ def test_reducers_and_the_db_api(server, admin, name):
     rows = sql(server, admin, name, "SELECT id, owner, balance, frozen, note FROM account ORDER BY id")
     assert rows == [[1, "ann", 150, 0, {"some": "rich"}], [2, "bob", 0, 0, {"none": []}]]
     audit = sql(server, admin, name, "SELECT what, who FROM audit")
-    assert [a[0] for a in audit] == ["open 1", "open 2"] and len(audit[0][1]) == 64
+    # a module column keeps its SATS type: an identity in its SATS-JSON form
+    assert [a[0] for a in audit] == ["open 1", "open 2"] and len(audit[0][1]["__identity__"]) == 66
     # errors: the reducer's text, 530, and nothing written
     r = call(server, admin, name, "deposit", ["nobody", 1])
     assert r.status_code == 530 and r.text == "no account for nobody", r.text
@@ -547,3 +548,29 @@ def test_logs_follow_streams_until_the_database_goes(server, admin, name):
     threading.Timer(0.3, lambda: server.req("DELETE", f"/v1/database/{name}", token=admin)).start()
     rest = list(lines)
     assert rest == []
+
+
+def test_sql_keeps_module_types(server, admin, name):
+    """/sql: a module column keeps its SATS type (spec §2 SQL "Types");
+    other columns and expressions go by affinity."""
+    src = """
+atrium.table("t", { public = true, { "id", "u32", primary_key = true }, { "ok", "bool" },
+                    { "who", "identity" }, { "at", "timestamp" }, { "note", "string", optional = true } })
+atrium.reducer("put", { { "id", "u32" } }, function(ctx, id)
+  db.t:insert{ id = id, ok = true, who = ctx.sender, at = 5 }
+end)
+"""
+    assert publish(server, admin, name, src).status_code == 200
+    assert call(server, admin, name, "put", [7]).status_code == 200
+    r = server.req("POST", f"/v1/database/{name}/sql", token=admin, data="SELECT *, id + 1 AS next FROM t")
+    assert r.status_code == 200, r.text
+    [res] = r.json()
+    types = [e["algebraic_type"] for e in res["schema"]["elements"]]
+    assert types[0] == {"U32": []} and types[1] == {"Bool": []}
+    assert types[2] == {"Product": {"elements": [{"name": {"some": "__identity__"}, "algebraic_type": {"U256": []}}]}}
+    assert list(types[4]["Sum"]["variants"][0]["algebraic_type"]) == ["String"]
+    assert types[5] == {"Sum": {"variants": [{"name": {"some": "some"}, "algebraic_type": {"I64": []}},
+                                            {"name": {"some": "none"}, "algebraic_type": {"Product": {"elements": []}}}]}}
+    [row] = res["rows"]
+    assert row[0] == 7 and row[1] is True and row[3] == {"__timestamp_micros_since_unix_epoch__": 5}
+    assert row[2]["__identity__"].startswith("0xc200") and row[4] == {"none": []} and row[5] == {"some": 8}

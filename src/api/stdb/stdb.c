@@ -5,6 +5,7 @@
  * without a token is served as a freshly minted identity, echoed in the
  * spacetime-identity(-token) headers. */
 #include "api/stdb/stdb_internal.h"
+#include "api/stdb/stdb_sats.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include "api/common.h"
 #include "core/auth.h"
 #include "core/dbh.h"
+#include "core/module.h"
 #include "core/engine.h"
 #include "core/sql.h"
 #include "util/ids.h"
@@ -205,10 +207,10 @@ typedef struct {
     uint64_t limit_us;
     uint64_t t0;
     api_out_t out; /* cols: the result column names as SQLite gives them */
-    sats_t *types;
-    bool *nullable;
-    bool typed; /* types fixed (after the first row for untyped columns) */
+    scol_t *types;
+    bool *undecided; /* NUMERIC or untyped: the first row's value decides */
     store_col_meta_t *meta;
+    const mdef_t *def; /* the module's column types (retained while running) */
     int64_t inserted, deleted, updated;
 } sql_job_t;
 
@@ -217,9 +219,9 @@ static void reset_out(void *data) {
     sql_job_t *j = data;
     api_out_reset(&j->out);
     free(j->types);
-    free(j->nullable);
+    free(j->undecided);
     free(j->meta);
-    j->types = NULL, j->nullable = NULL, j->meta = NULL;
+    j->types = NULL, j->undecided = NULL, j->meta = NULL;
 }
 
 static void free_job(sql_job_t *j) {
@@ -244,47 +246,35 @@ int stdb_affinity_type(const char *dt) {
     return -1; /* NUMERIC */
 }
 
+/* A module's declared type for table.column, if it declares that column. */
+static bool module_col(const mdef_t *def, const char *table, const char *column, scol_t *out) {
+    for (int t = 0; def && table && t < def->ntables; t++) {
+        if (strcmp(def->tables[t].name, table) != 0) continue;
+        for (int c = 0; c < def->tables[t].ncols; c++)
+            if (strcmp(def->tables[t].cols[c].name, column) == 0) {
+                *out = (scol_t){def->tables[t].cols[c].type, def->tables[t].cols[c].optional};
+                return true;
+            }
+    }
+    return false;
+}
+
 static void on_columns(void *ctx, store_stmt_t *st, int n) {
     sql_job_t *j = ctx;
     j->out.ncols = n;
     j->out.cols = xcalloc((size_t)n, sizeof *j->out.cols);
     j->types = xcalloc((size_t)n, sizeof *j->types);
-    j->nullable = xcalloc((size_t)n, sizeof *j->nullable);
+    j->undecided = xcalloc((size_t)n, sizeof *j->undecided);
     j->meta = xcalloc((size_t)n, sizeof *j->meta);
     for (int i = 0; i < n; i++) {
         j->out.cols[i] = xstrdup(store_col_name(st, i));
         store_col_meta(st, i, &j->meta[i]);
-        j->nullable[i] = !(j->meta[i].is_column && (j->meta[i].not_null || j->meta[i].rowid_pk));
-        int t = stdb_affinity_type(j->meta[i].decltype);
-        j->types[i] = t < 0 ? (sats_t)99 : (sats_t)t; /* 99: from the first row */
-    }
-}
-
-void stdb_write_typed(jw_t *w, sats_t t, const store_value_t *v) {
-    char tmp[32];
-    switch (t) {
-    case T_I64:
-        if (v->type == SV_INT) jw_int(w, v->i);
-        else if (v->type == SV_REAL) jw_int(w, (int64_t)v->d);
-        else jw_int(w, v->p ? strtoll(v->p, NULL, 10) : 0);
-        break;
-    case T_F64:
-        if (v->type == SV_REAL) jw_double(w, v->d);
-        else if (v->type == SV_INT) jw_double(w, (double)v->i);
-        else jw_double(w, v->p ? strtod(v->p, NULL) : 0.0);
-        break;
-    case T_STRING:
-        if (v->type == SV_INT) snprintf(tmp, sizeof tmp, "%lld", (long long)v->i), jw_str(w, tmp);
-        else if (v->type == SV_REAL) json_format_double(v->d, tmp), jw_str(w, tmp);
-        else jw_strn(w, v->p ? v->p : "", v->n);
-        break;
-    case T_BYTES: {
-        char *hex = xmalloc(v->n * 2 + 1);
-        hex_encode((const uint8_t *)(v->p ? v->p : ""), v->n, hex);
-        jw_str(w, hex);
-        free(hex);
-        break;
-    }
+        store_col_meta_t *m = &j->meta[i];
+        if (m->is_column && module_col(j->def, m->table, m->column, &j->types[i])) continue;
+        bool notnull = m->is_column && (m->not_null || m->rowid_pk);
+        j->types[i] = stdb_col_affinity(m->decltype, notnull, NULL);
+        j->undecided[i] = stdb_affinity_type(m->decltype) < 0;
+        m->table = m->column = NULL; /* not kept past this call */
     }
 }
 
@@ -295,40 +285,20 @@ static void on_row(void *ctx, store_stmt_t *st, int n) {
     for (int i = 0; i < n; i++) {
         store_value_t v;
         store_col_value(st, i, &v);
-        if (j->types[i] == (sats_t)99) {
+        if (j->undecided[i]) {
             /* No declared type: the first row's storage class decides. */
-            j->types[i] = v.type == SV_INT ? T_I64 : v.type == SV_REAL ? T_F64 : v.type == SV_BLOB ? T_BYTES
-                                                                                                  : T_STRING;
+            j->types[i] = stdb_col_affinity(j->meta[i].decltype, !j->types[i].optional, &v);
+            j->undecided[i] = false;
         }
-        if (j->nullable[i]) {
-            jw_obj_begin(w);
-            if (v.type == SV_NULL) {
-                jw_key(w, "none");
-                jw_arr_begin(w);
-                jw_arr_end(w);
-            } else {
-                jw_key(w, "some");
-                stdb_write_typed(w, j->types[i], &v);
-            }
-            jw_obj_end(w);
-        } else if (v.type == SV_NULL) {
-            jw_null(w); /* cannot happen for NOT NULL columns */
-        } else {
-            stdb_write_typed(w, j->types[i], &v);
-        }
+        stdb_json_value(w, j->types[i], &v);
     }
     jw_arr_end(w);
 }
 
 static const sql_sink_t sink = {on_columns, on_row};
 
-/* A result column's type: the SATS type its affinity gives. */
-static void write_type(jw_t *w, sats_t t, bool nullable) {
-    static const ltype_t as[] = {[T_I64] = LT_I64, [T_F64] = LT_F64, [T_STRING] = LT_STRING, [T_BYTES] = LT_BYTES};
-    stdb_write_ltype(w, as[t], nullable);
-}
-
 static void run(sql_job_t *j, store_db_t *db, sql_class_t max, uint64_t deadline_us) {
+    j->def = module_def_acquire(j->db, db);
     buf_init(&j->out.rows);
     jw_init(&j->out.w, &j->out.rows, 0);
     jw_arr_begin(&j->out.w);
@@ -336,6 +306,8 @@ static void run(sql_job_t *j, store_db_t *db, sql_class_t max, uint64_t deadline
                     .out = &j->out.rows};
     j->out.rc = sql_run(db, j->sql, strlen(j->sql), &o, &sink, j, &j->out.res, &j->out.err);
     jw_arr_end(&j->out.w);
+    module_def_release(j->db, j->def);
+    j->def = NULL;
 }
 
 static void respond(http_req_t *r, sql_job_t *j) {
@@ -373,7 +345,7 @@ static void respond(http_req_t *r, sql_job_t *j) {
         jw_str(&w, j->out.cols[i]);
         jw_obj_end(&w);
         jw_key(&w, "algebraic_type");
-        write_type(&w, j->types[i] == (sats_t)99 ? T_STRING : j->types[i], j->nullable[i]);
+        stdb_write_ltype(&w, j->types[i].t, j->types[i].optional);
         jw_obj_end(&w);
     }
     jw_arr_end(&w);

@@ -25,7 +25,6 @@ bool stdb_caller(http_req_t *r, actor_t *a, bool anonymous_mint);
 db_t *stdb_resolve(http_req_t *r, const actor_t *a);
 /* A declared type's SATS type; -1 if the value decides (NUMERIC, none). */
 int stdb_affinity_type(const char *decltype);
-void stdb_write_typed(jw_t *w, sats_t t, const store_value_t *v);
 /* A module type as SATS JSON ({"I64":[]}, …), wrapped in Option<T> (a
  * Sum of some/none) when optional. */
 void stdb_write_ltype(jw_t *w, ltype_t t, bool optional);
