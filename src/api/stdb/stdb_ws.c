@@ -320,9 +320,13 @@ static int wcall_run(store_db_t *c, void *arg, err_t *e) {
     const mreducer_t *rd = NULL;
     for (int i = 0; def && i < def->nreducers && !rd; i++)
         if (strcmp(def->reducers[i].name, k->m.reducer) == 0) rd = &def->reducers[i], k->reducer_id = (uint32_t)i;
-    json_t *args = k->m.args_json;
+    json_t *args; /* a reference of our own */
     int rc = 0;
-    if (rd && k->m.args_binary) {
+    if (!k->m.args_binary) {
+        args = json_incref(k->m.args_json);
+    } else if (!rd) {
+        args = json_array(); /* a reducer the module lacks: the call says so */
+    } else {
         char why[200];
         args = stdb_args_from_bsatn(rd, (const uint8_t *)k->m.args, k->m.args_len, why, sizeof why);
         if (!args) rc = err_set(e, E_BAD_INPUT, "%s", why);
@@ -353,9 +357,9 @@ static int wcall_run(store_db_t *c, void *arg, err_t *e) {
         conn_hex(k->s, conn);
         lcall_t who = {.sender = k->s->identity, .connection_id = conn, .db_identity = k->s->db->identity,
                        .timestamp_us = time_now_us()};
-        rc = module_call(k->s->db, c, k->m.reducer, args ? args : json_array(), &who, e);
+        rc = module_call(k->s->db, c, k->m.reducer, args, &who, e);
     }
-    if (args != k->m.args_json) json_decref(args);
+    json_decref(args);
     module_def_release(k->s->db, def);
     if (o) o->micros = (int64_t)(time_mono_us() - k->t0);
     return rc;
