@@ -472,47 +472,45 @@ void lrt_close(lrt_t *rt) {
 
 const mdef_t *lrt_def(const lrt_t *rt) { return rt->def; }
 
-/* A SATS-JSON argument as a Lua value of type t; false if it does not fit. */
-static bool push_arg(lua_State *L, const json_t *j, ltype_t t, bool optional) {
+bool lvalue_from_json(const json_t *j, ltype_t t, bool optional, lvalue_t *out) {
+    memset(out, 0, sizeof *out);
     if (optional) {
-        if (!j || json_is_null(j)) {
-            lua_pushnil(L);
-            return true;
-        }
-        if (json_is_object(j) && json_object_get(j, "none")) {
-            lua_pushnil(L);
-            return true;
-        }
+        if (!j || json_is_null(j) || (json_is_object(j) && json_object_get(j, "none"))) return true; /* LV_NIL */
         if (json_is_object(j) && json_object_get(j, "some")) j = json_object_get(j, "some");
     }
     if (!j) return false;
     switch (t) {
     case LT_BOOL:
         if (!json_is_boolean(j)) return false;
-        lua_pushboolean(L, json_is_true(j));
+        out->kind = LV_BOOL;
+        out->b = json_is_true(j);
         return true;
     case LT_F32:
     case LT_F64:
         if (!json_is_number(j)) return false;
-        lua_pushnumber(L, json_number_value(j));
+        out->kind = LV_REAL;
+        out->d = json_number_value(j);
         return true;
     case LT_STRING:
         if (!json_is_string(j)) return false;
-        lua_pushlstring(L, json_string_value(j), json_string_length(j));
+        out->kind = LV_STR;
+        out->n = json_string_length(j);
+        out->s = xstrndup(json_string_value(j), out->n);
         return true;
     case LT_BYTES: {
         if (!json_is_string(j)) return false;
         const char *s = json_string_value(j);
         size_t n = json_string_length(j);
         if (n >= 2 && s[0] == '0' && s[1] == 'x') s += 2, n -= 2;
-        uint8_t *raw = malloc(n / 2 + 1);
+        uint8_t *raw = xmalloc(n / 2 + 1);
         int got = hex_decode(s, n, raw, n / 2 + 1);
         if (got < 0 || (size_t)got * 2 != n) {
             free(raw);
             return false;
         }
-        lua_pushlstring(L, (const char *)raw, (size_t)got);
-        free(raw);
+        out->kind = LV_STR;
+        out->s = (char *)raw;
+        out->n = (size_t)got;
         return true;
     }
     case LT_IDENTITY:
@@ -526,9 +524,10 @@ static bool push_arg(lua_State *L, const json_t *j, ltype_t t, bool optional) {
         if (strlen(s) != want) return false;
         for (const char *p = s; *p; p++)
             if (!isxdigit((unsigned char)*p)) return false;
-        char low[65];
-        for (size_t i = 0; i <= want; i++) low[i] = (char)tolower((unsigned char)s[i]);
-        lua_pushstring(L, low);
+        out->kind = LV_STR;
+        out->s = xmalloc(want + 1);
+        for (size_t i = 0; i <= want; i++) out->s[i] = (char)tolower((unsigned char)s[i]);
+        out->n = want;
         return true;
     }
     case LT_TIMESTAMP:
@@ -540,10 +539,31 @@ static bool push_arg(lua_State *L, const json_t *j, ltype_t t, bool optional) {
         static const int64_t lo[] = {0, -128, -32768, -2147483648LL, INT64_MIN, 0, 0, 0, 0};
         static const int64_t hi[] = {1, 127, 32767, 2147483647LL, INT64_MAX, 255, 65535, 4294967295LL, INT64_MAX};
         if (t <= LT_U64 && (v < lo[t] || v > hi[t])) return false;
-        lua_pushinteger(L, v);
+        out->kind = LV_INT;
+        out->i = v;
         return true;
     }
     }
+}
+
+void lvalue_free(lvalue_t *v) {
+    free(v->s);
+    v->s = NULL;
+}
+
+/* A SATS-JSON argument as a Lua value of type t; false if it does not fit. */
+static bool push_arg(lua_State *L, const json_t *j, ltype_t t, bool optional) {
+    lvalue_t v;
+    if (!lvalue_from_json(j, t, optional, &v)) return false;
+    switch (v.kind) {
+    case LV_NIL: lua_pushnil(L); break;
+    case LV_BOOL: lua_pushboolean(L, v.b); break;
+    case LV_INT: lua_pushinteger(L, v.i); break;
+    case LV_REAL: lua_pushnumber(L, v.d); break;
+    case LV_STR: lua_pushlstring(L, v.s, v.n); break;
+    }
+    lvalue_free(&v);
+    return true;
 }
 
 static void push_ctx(lua_State *L, const lcall_t *who, const char *reducer) {

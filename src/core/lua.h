@@ -94,6 +94,21 @@ void mdef_create_sql(const mtable_t *t, buf_t *out);
  * (§3.6), or NULL if they can; *alter gets the DDL for the allowed changes. */
 const char *mdef_migration(const mdef_t *old, const mdef_t *neu, buf_t *alter, char *why, size_t whylen);
 
+/* A SATS-JSON value read as module type t (spec §0 "SATS-JSON read",
+ * §3.2): ints range-checked, bytes from hex, identities and connection ids
+ * from hex or their SATS objects ({"__identity__":"0x…"}), a timestamp
+ * from µs or its object; an Option from null, {"none":[]}, {"some":v} or v. */
+typedef struct {
+    enum { LV_NIL, LV_BOOL, LV_INT, LV_REAL, LV_STR } kind;
+    bool b;
+    int64_t i;
+    double d;
+    char *s; /* malloc'd: the text, the raw bytes, or an id's lowercase hex */
+    size_t n;
+} lvalue_t;
+bool lvalue_from_json(const json_t *j, ltype_t t, bool optional, lvalue_t *out);
+void lvalue_free(lvalue_t *v);
+
 typedef struct lrt lrt_t;
 
 int lrt_open(const char *src, size_t n, lua_log_fn log, void *log_ctx, lrt_t **out, err_t *e);

@@ -164,6 +164,24 @@ void stdb_u128_dec(const uint8_t be[16], char out[48]) {
     out[len] = 0;
 }
 
+void stdb_json_identity(jw_t *w, const char *hex) {
+    char v[70];
+    snprintf(v, sizeof v, "0x%.64s", hex);
+    jw_obj_begin(w);
+    jw_key(w, "__identity__");
+    jw_str(w, v);
+    jw_obj_end(w);
+}
+
+void stdb_json_conn_id(jw_t *w, const uint8_t be[16]) {
+    char dec[48];
+    stdb_u128_dec(be, dec);
+    jw_obj_begin(w);
+    jw_key(w, "__connection_id__");
+    jw_raw(w, dec, strlen(dec));
+    jw_obj_end(w);
+}
+
 static void json_plain(jw_t *w, ltype_t t, const store_value_t *v) {
     char tmp[32];
     size_t n;
@@ -187,24 +205,15 @@ static void json_plain(jw_t *w, ltype_t t, const store_value_t *v) {
     }
     case LT_IDENTITY: {
         as_hex_id(v, id, 32);
-        char hex[70] = "0x";
-        hex_encode(id, 32, hex + 2);
-        jw_obj_begin(w);
-        jw_key(w, "__identity__");
-        jw_str(w, hex);
-        jw_obj_end(w);
+        char hex[65];
+        hex_encode(id, 32, hex);
+        stdb_json_identity(w, hex);
         break;
     }
-    case LT_CONNECTION_ID: {
+    case LT_CONNECTION_ID:
         as_hex_id(v, id, 16);
-        char dec[48];
-        stdb_u128_dec(id, dec);
-        jw_obj_begin(w);
-        jw_key(w, "__connection_id__");
-        jw_raw(w, dec, strlen(dec));
-        jw_obj_end(w);
+        stdb_json_conn_id(w, id);
         break;
-    }
     case LT_TIMESTAMP:
         jw_obj_begin(w);
         jw_key(w, "__timestamp_micros_since_unix_epoch__");
@@ -319,66 +328,34 @@ json_t *stdb_args_from_bsatn(const mreducer_t *rd, const uint8_t *p, size_t n, c
     return out;
 }
 
-/* One SATS-JSON value (as the runtime accepts it) as BSATN of type t. */
-static bool arg_to_bsatn(buf_t *b, ltype_t t, const json_t *j) {
+/* One SATS-JSON value (read as the runtime reads it) as BSATN of type t. */
+static bool arg_to_bsatn(buf_t *b, ltype_t t, bool optional, const json_t *j) {
+    lvalue_t v;
+    if (!lvalue_from_json(j, t, optional, &v)) return false;
+    if (optional) bw_u8(b, v.kind == LV_NIL ? 1 : 0);
+    if (v.kind == LV_NIL) return true;
+    uint8_t be[32];
     switch (t) {
-    case LT_BOOL:
-        if (!json_is_boolean(j)) return false;
-        bw_bool(b, json_is_true(j));
-        return true;
-    case LT_F32:
-    case LT_F64:
-        if (!json_is_number(j)) return false;
-        if (t == LT_F32) bw_f32(b, (float)json_number_value(j));
-        else bw_f64(b, json_number_value(j));
-        return true;
+    case LT_BOOL: bw_bool(b, v.b); break;
+    case LT_F32: bw_f32(b, (float)v.d); break;
+    case LT_F64: bw_f64(b, v.d); break;
     case LT_STRING:
-        if (!json_is_string(j)) return false;
-        bw_str(b, json_string_value(j), json_string_length(j));
-        return true;
-    case LT_BYTES: {
-        if (!json_is_string(j)) return false;
-        const char *s = json_string_value(j);
-        size_t n = json_string_length(j);
-        if (n >= 2 && s[0] == '0' && s[1] == 'x') s += 2, n -= 2;
-        uint8_t *raw = xmalloc(n / 2 + 1);
-        int got = hex_decode(s, n, raw, n / 2 + 1);
-        bool ok = got >= 0 && (size_t)got * 2 == n;
-        if (ok) bw_bytes(b, raw, (size_t)got);
-        free(raw);
-        return ok;
-    }
+    case LT_BYTES: bw_str(b, v.s, v.n); break;
     case LT_IDENTITY:
-    case LT_CONNECTION_ID: {
-        const json_t *v = j;
-        if (json_is_object(j)) v = json_object_get(j, t == LT_IDENTITY ? "__identity__" : "__connection_id__");
-        if (!json_is_string(v)) return false;
-        const char *s = json_string_value(v);
-        if (strncmp(s, "0x", 2) == 0) s += 2;
-        size_t want = t == LT_IDENTITY ? 32 : 16;
-        uint8_t be[32];
-        if (strlen(s) != want * 2 || hex_decode(s, want * 2, be, want) != (int)want) return false;
-        bw_be(b, be, want);
-        return true;
+    case LT_CONNECTION_ID:
+        hex_decode(v.s, v.n, be, v.n / 2);
+        bw_be(b, be, v.n / 2);
+        break;
+    case LT_I8:
+    case LT_U8: bw_u8(b, (uint8_t)v.i); break;
+    case LT_I16:
+    case LT_U16: bw_u16(b, (uint16_t)v.i); break;
+    case LT_I32:
+    case LT_U32: bw_u32(b, (uint32_t)v.i); break;
+    default: bw_u64(b, (uint64_t)v.i); break;
     }
-    case LT_TIMESTAMP:
-        if (json_is_object(j)) j = json_object_get(j, "__timestamp_micros_since_unix_epoch__");
-        /* fallthrough */
-    default: {
-        if (!json_is_integer(j)) return false;
-        json_int_t v = json_integer_value(j);
-        switch (t) {
-        case LT_I8:
-        case LT_U8: bw_u8(b, (uint8_t)v); break;
-        case LT_I16:
-        case LT_U16: bw_u16(b, (uint16_t)v); break;
-        case LT_I32:
-        case LT_U32: bw_u32(b, (uint32_t)v); break;
-        default: bw_u64(b, (uint64_t)v); break;
-        }
-        return true;
-    }
-    }
+    lvalue_free(&v);
+    return true;
 }
 
 bool stdb_args_to_bsatn(const mreducer_t *rd, const json_t *args, buf_t *out) {
@@ -386,16 +363,7 @@ bool stdb_args_to_bsatn(const mreducer_t *rd, const json_t *args, buf_t *out) {
     if (!json_is_array(args) && !json_is_object(args)) return false;
     for (int i = 0; i < rd->nparams; i++) {
         const json_t *j = json_is_array(args) ? json_array_get(args, (size_t)i) : json_object_get(args, rd->pnames[i]);
-        if (rd->poptional[i]) {
-            if (json_is_object(j) && json_object_get(j, "some")) j = json_object_get(j, "some");
-            else if (!j || json_is_null(j) || (json_is_object(j) && json_object_get(j, "none"))) j = NULL;
-            if (!j) {
-                bw_u8(out, 1);
-                continue;
-            }
-            bw_u8(out, 0);
-        }
-        if (!j || !arg_to_bsatn(out, rd->ptypes[i], j)) return false;
+        if (!arg_to_bsatn(out, rd->ptypes[i], rd->poptional[i], j)) return false;
     }
     return true;
 }

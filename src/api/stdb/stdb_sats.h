@@ -47,5 +47,8 @@ bool stdb_args_to_bsatn(const mreducer_t *r, const json_t *args, buf_t *out);
 
 /* u128 (big-endian bytes) in decimal (out: 40 digits and the NUL). */
 void stdb_u128_dec(const uint8_t be[16], char out[48]);
+/* {"__identity__":"0x<hex>"} and {"__connection_id__":<u128>}. */
+void stdb_json_identity(jw_t *w, const char *hex);
+void stdb_json_conn_id(jw_t *w, const uint8_t be[16]);
 
 #endif

@@ -42,24 +42,6 @@ static void write_some_int(jw_t *w, bool some, int64_t v) {
     jw_obj_end(w);
 }
 
-static void write_identity(jw_t *w, const char *hex) {
-    char v[IDENTITY_HEX_LEN + 3];
-    snprintf(v, sizeof v, "0x%s", hex);
-    jw_obj_begin(w);
-    jw_key(w, "__identity__");
-    jw_str(w, v);
-    jw_obj_end(w);
-}
-
-static void write_conn_id(jw_t *w, const uint8_t id[16]) {
-    char dec[48];
-    stdb_u128_dec(id, dec);
-    jw_obj_begin(w);
-    jw_key(w, "__connection_id__");
-    jw_raw(w, dec, strlen(dec));
-    jw_obj_end(w);
-}
-
 static void write_duration(jw_t *w, const char *key, uint64_t micros) {
     jw_key(w, key);
     jw_obj_begin(w);
@@ -159,11 +141,11 @@ void wire_json_identity(buf_t *b, const wsess_t *s) {
     jw_t w;
     msg_begin(b, &w, "IdentityToken");
     jw_key(&w, "identity");
-    write_identity(&w, s->identity);
+    stdb_json_identity(&w, s->identity);
     jw_key(&w, "token");
     jw_str(&w, s->token);
     jw_key(&w, "connection_id");
-    write_conn_id(&w, s->conn_id);
+    stdb_json_conn_id(&w, s->conn_id);
     msg_end(&w);
 }
 
@@ -244,10 +226,10 @@ static void write_tx_tail(jw_t *w, const char *reducer, uint32_t reducer_id, con
     jw_int(w, (int64_t)time_now_us());
     jw_obj_end(w);
     jw_key(w, "caller_identity");
-    write_identity(w, caller_identity);
+    stdb_json_identity(w, caller_identity);
     jw_key(w, "caller_connection_id");
     static const uint8_t zero[16];
-    write_conn_id(w, caller_conn ? caller_conn : zero);
+    stdb_json_conn_id(w, caller_conn ? caller_conn : zero);
     jw_key(w, "reducer_call");
     jw_obj_begin(w);
     jw_key(w, "reducer_name");
