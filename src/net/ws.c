@@ -474,13 +474,15 @@ void ws_batch_flush(ws_batch_t *b) {
     for (size_t g = 0; g < b->ngroups; g++) {
         batch_group_t *gr = xmalloc(sizeof *gr);
         *gr = b->groups[g];
-        /* through any session of the group still open: an open session
-         * keeps its loop running until the post is served */
-        size_t i;
-        for (i = 0; i < gr->n; i++)
-            if (net_session_post_loop(gr->items[i].ws->s, run_group, gr) == 0) break;
-        if (i < gr->n) continue;
-        for (i = 0; i < gr->n; i++) { /* all closed: nothing to send */
+        /* through any session of the group still open (an open session
+         * keeps its loop running until the post is served); once posted, gr
+         * belongs to its loop, which may free it at once: nothing of it is
+         * read after a post succeeds */
+        size_t n = gr->n, i;
+        bool posted = false;
+        for (i = 0; i < n && !posted; i++) posted = net_session_post_loop(gr->items[i].ws->s, run_group, gr) == 0;
+        if (posted) continue;
+        for (i = 0; i < n; i++) { /* all closed: nothing to send */
             ws_msg_release(gr->items[i].m);
             ws_release(gr->items[i].ws);
         }
