@@ -53,7 +53,8 @@ def test_random_reads(fz):
             path = f"/lib/{t}/{rnd.choice(['1', 'a~2Fb,c~2Cd', 'x+y,1', '~', '1,2,3', '~2C', ''])}{ext}"
         r = fz.req("GET", path, params=q, allow_redirects=False)
         assert r.status_code in (200, 302, 400, 403, 404), (r.status_code, path, q, r.text[:300])
-        if ext == ".json" and r.status_code >= 400:
+        if ext == ".json" and r.status_code >= 400 and not path.endswith("/.json"):
+            # (a bare "/.json" segment is a row id, as in Datasette: its page is HTML)
             body = r.json()
             assert body["ok"] is False and body["status"] == r.status_code and body["errors"]
 

@@ -91,7 +91,7 @@ void ds_error_extra(http_req_t *r, int status, const char *msg, bool query_extra
 void ds_error(http_req_t *r, int status, const char *msg) { ds_error_extra(r, status, msg, false); }
 
 static void render_error(http_req_t *r, int status, const char *message) {
-    if (status == 405) {
+    if (status == 405) { /* text/plain always (spec §2) */
         ds_cors(r);
         http_respond(r, 405, "text/plain", "Method not allowed", 18);
         return;
@@ -165,9 +165,27 @@ void ds_value_text(buf_t *b, const store_value_t *v) {
     if (!b->data) buf_puts(b, "");
 }
 
-/* escape_fts(q) (§5): an odd number of '"' gets one appended; the query is
- * split on white space keeping "…" groups; empty parts and "" go; parts
- * not starting with '"' are quoted; joined by spaces. */
+/* escape_fts(q) (§5), as Datasette's: an odd number of '"' gets one
+ * appended; the query is split on runs of white space and around "…"
+ * groups (a group is a part of its own; '.' in Datasette's pattern stops at
+ * a newline, so a quote with a newline before the next is an ordinary
+ * character); empty parts and "" go; parts not starting with '"' are
+ * quoted; joined by spaces; nothing left is "" (matches nothing). */
+static void fts_part(buf_t *out, bool *first, const char *t, size_t tl) {
+    if (tl == 0 || (tl == 2 && t[0] == '"' && t[1] == '"')) return;
+    if (!*first) buf_putc(out, ' ');
+    *first = false;
+    if (t[0] == '"') {
+        buf_append(out, t, tl);
+    } else {
+        buf_putc(out, '"');
+        buf_append(out, t, tl);
+        buf_putc(out, '"');
+    }
+}
+
+static bool fts_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+
 static void escape_fts(const char *in, size_t n, buf_t *out) {
     buf_t q = BUF_INIT;
     buf_append(&q, in, n);
@@ -175,32 +193,31 @@ static void escape_fts(const char *in, size_t n, buf_t *out) {
     for (size_t i = 0; i < n; i++) quotes += in[i] == '"';
     if (quotes % 2) buf_putc(&q, '"');
     const char *s = q.data ? q.data : "";
-    size_t len = q.len, i = 0;
+    size_t len = q.len, i = 0, start = 0;
     bool first = true;
     while (i < len) {
-        while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++;
-        if (i >= len) break;
-        size_t start = i;
-        /* a token runs to white space, but "…" groups keep theirs */
-        bool inq = false;
-        while (i < len) {
-            if (s[i] == '"') inq = !inq;
-            else if (!inq && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) break;
-            i++;
+        if (fts_space(s[i])) {
+            fts_part(out, &first, s + start, i - start);
+            while (i < len && fts_space(s[i])) i++;
+            start = i;
+            continue;
         }
-        size_t tl = i - start;
-        const char *t = s + start;
-        if (tl == 0 || (tl == 2 && t[0] == '"' && t[1] == '"')) continue;
-        if (!first) buf_putc(out, ' ');
-        first = false;
-        if (t[0] == '"') {
-            buf_append(out, t, tl);
-        } else {
-            buf_putc(out, '"');
-            buf_append(out, t, tl);
-            buf_putc(out, '"');
+        if (s[i] == '"') {
+            size_t j = i + 1;
+            while (j < len && s[j] != '"' && s[j] != '\n') j++;
+            if (j < len && s[j] == '"') {
+                fts_part(out, &first, s + start, i - start);
+                fts_part(out, &first, s + i, j + 1 - i);
+                i = start = j + 1;
+                continue;
+            }
         }
+        i++;
     }
+    fts_part(out, &first, s + start, len - start);
+    /* nothing left: the empty phrase, which matches nothing (Datasette
+     * hands FTS5 an empty query, a syntax error) */
+    if (first) buf_puts(out, "\"\"");
     buf_free(&q);
 }
 
@@ -647,7 +664,7 @@ static void percent_redirect(http_req_t *r) {
     buf_free(&loc);
 }
 
-static void html_page(http_req_t *r, int status, const char *text) {
+void ds_html_page(http_req_t *r, int status, const char *text) {
     buf_t b = BUF_INIT;
     buf_puts(&b, "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Atrium</title></head><body><p>");
     for (const char *c = text; *c; c++) {
@@ -698,6 +715,14 @@ static void h_fallback(http_req_t *r) {
         p = sl + 1;
     }
 #define SEG_IS(i, s) (len[i] == strlen(s) && memcmp(seg[i], s, len[i]) == 0)
+    /* the write routes take POST alone, whatever the rest of the path holds */
+    bool write_route = (n == 3 && SEG_IS(1, "-") && SEG_IS(2, "create")) ||
+                       (n == 4 && SEG_IS(2, "-") && (SEG_IS(3, "insert") || SEG_IS(3, "upsert") || SEG_IS(3, "drop"))) ||
+                       (n == 5 && SEG_IS(3, "-") && (SEG_IS(4, "update") || SEG_IS(4, "delete")));
+    if (write_route && r->method != M_POST) {
+        render_error(r, 405, "Method not allowed");
+        return;
+    }
     if (r->method == M_POST) {
         if (n == 2 && SEG_IS(0, "-") && SEG_IS(1, "create-token")) {
             ds_create_token(r, &a);
@@ -750,7 +775,7 @@ static void h_fallback(http_req_t *r) {
     }
     if (n == 1) {
         if (len[0] == 0) {
-            html_page(r, 200, "Atrium: this instance speaks Datasette's JSON API; see /.json");
+            ds_html_page(r, 200, "Atrium: this instance speaks Datasette's JSON API; see /.json");
             return;
         }
         if (sfx && base == 0 && !csv) {
@@ -763,8 +788,8 @@ static void h_fallback(http_req_t *r) {
             if (tilde_decode(seg[0], len[0], &name) == 0 && name.len)
                 d = catalog_db_find(ENGINE(r)->catalog, name.data, DB_BY_NAME);
             buf_free(&name);
-            if (!d) html_page(r, 404, "Database not found");
-            else html_page(r, 200, "See this database's .json");
+            if (!d) ds_html_page(r, 404, "Database not found");
+            else ds_html_page(r, 200, "See this database's .json");
             if (d) db_release(d);
             return;
         }
@@ -808,10 +833,25 @@ static void h_fallback(http_req_t *r) {
         ds_error(r, 404, "Not found");
         return;
     }
-    if (!sfx || n > 3) {
+    if (n > 3) {
         db_release(d);
-        if (!sfx && n <= 3) html_page(r, 200, "See this page's .json");
-        else ds_error(r, 404, "Not found");
+        if (sfx) ds_error(r, 404, "Not found");
+        else ds_html_page(r, 404, "Not found");
+        return;
+    }
+    if (!sfx) {
+        /* the HTML page: minimal, but an unknown table or row is a 404 */
+        buf_t table = BUF_INIT, id = BUF_INIT;
+        int bad = tilde_decode(seg[1], len[1], &table);
+        if (n == 3) buf_append(&id, seg[2], len[2]);
+        if (bad < 0 || !table.len) {
+            db_release(d);
+            ds_html_page(r, 404, "Table not found");
+        } else {
+            ds_table_page(r, &a, d, table.data, n == 3 ? (id.data ? id.data : "") : NULL, "");
+        }
+        buf_free(&table);
+        buf_free(&id);
         return;
     }
     buf_t table = BUF_INIT, id = BUF_INIT;

@@ -44,8 +44,13 @@ void ds_query(http_req_t *r, db_t *d, bool csv);
 
 /* Table and row pages: GET /DB/T(.json|.csv), /DB/T/ID(.json|.csv|.blob).
  * d is released by the callee; id_seg is the raw row segment or NULL; fmt
- * the suffix. */
+ * the suffix ("" for the HTML page: a minimal page, or the error's status
+ * with a small error page). */
 void ds_table_page(http_req_t *r, const actor_t *a, db_t *d, const char *table, const char *id_seg, const char *fmt);
+
+/* A minimal text/html page (HTML pages are out of scope; their errors keep
+ * the status). */
+void ds_html_page(http_req_t *r, int status, const char *text);
 
 /* Write API: POST /DB/-/create, /DB/T/-/{insert,upsert,drop},
  * /DB/T/ID/-/{update,delete}. op is the last path word. */

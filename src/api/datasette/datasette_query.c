@@ -38,6 +38,9 @@ typedef struct {
     bool extra_columns, extra_query, extra_database;
     uint64_t limit_ms;
     api_out_t out;
+    /* the statement's :named parameters as bound, for query.params:
+     * "name": "value" pairs (JSON), in the statement's order */
+    buf_t params;
 } query_job_t;
 
 static void q_columns(void *ctx, store_stmt_t *st, int n) {
@@ -130,11 +133,17 @@ static int q_bind(void *ctx, store_stmt_t *st, int idx, const char *name, err_t 
     const char *v = qs_get(&j->qs, name + 1);
     if (!v) v = "";
     store_bind_text(st, idx, v, strlen(v));
+    jw_t w;
+    jw_init(&w, &j->params, DS_JW);
+    if (j->params.len) buf_puts(&j->params, ", ");
+    jw_key(&w, name + 1);
+    jw_str(&w, v);
     return 0;
 }
 
 static void free_query_job(query_job_t *j) {
     api_out_reset(&j->out);
+    buf_free(&j->params);
     qs_free(&j->qs);
     free(j->sql);
     db_release(j->db);
@@ -143,6 +152,7 @@ static void free_query_job(query_job_t *j) {
 
 static void query_run(void *data, store_db_t *c, uint64_t deadline_us) {
     query_job_t *j = data;
+    buf_reset(&j->params);
     buf_init(&j->out.rows);
     jw_init(&j->out.w, &j->out.rows, DS_JW);
     if (!j->nl && !j->csv) jw_arr_begin(&j->out.w);
@@ -176,7 +186,8 @@ static void query_done(http_req_t *r, void *data) {
             msg = "You can only execute one statement at a time.";
         else if (j->out.err.kind == E_FORBIDDEN)
             msg = "Statement must be a SELECT";
-        ds_error_extra(r, 400, msg, true);
+        /* an interrupted query is Datasette's plain error: no rows, no truncated */
+        ds_error_extra(r, 400, msg, j->out.err.kind != E_TIMEOUT);
         free_query_job(j);
         return;
     }
@@ -220,17 +231,10 @@ static void query_done(http_req_t *r, void *data) {
         jw_key(&w, "sql");
         jw_str(&w, j->sql);
         jw_key(&w, "params");
-        jw_obj_begin(&w);
-        for (size_t i = 0; i < j->qs.n; i++) {
-            const char *k = j->qs.pairs[i].key;
-            if (k[0] == '_' || strcmp(k, "sql") == 0) continue;
-            bool first = true;
-            for (size_t p = 0; p < i && first; p++) first = strcmp(j->qs.pairs[p].key, k) != 0;
-            if (!first) continue;
-            jw_key(&w, k);
-            jw_str(&w, j->qs.pairs[i].value);
-        }
-        jw_obj_end(&w);
+        /* the statement's named parameters, each with its value or "" */
+        jw_raw(&w, "{", 1);
+        if (j->params.len) buf_append(&b, j->params.data, j->params.len);
+        buf_putc(&b, '}');
         jw_obj_end(&w);
     }
     jw_key(&w, "rows");

@@ -871,6 +871,11 @@ static void tjob_done(http_req_t *r, void *data) {
         tjob_free(j);
         return;
     }
+    if (j->html) {
+        ds_html_page(r, j->status, j->status == 200 ? "See this page's .json" : j->msg ? j->msg : "Error");
+        tjob_free(j);
+        return;
+    }
     if (j->status != 200) {
         ds_error(r, j->status, j->msg ? j->msg : "Error");
         tjob_free(j);
@@ -935,6 +940,7 @@ void ds_table_page(http_req_t *r, const actor_t *a, db_t *d, const char *table, 
     j->id_seg = id_seg ? xstrdup(id_seg) : NULL;
     j->csv = csv;
     j->blob = id_seg && strcmp(fmt, ".blob") == 0;
+    j->html = !*fmt;
     const char *host = http_header(r, "host");
     j->host = xstrdup(host ? host : "localhost");
     j->path = xstrdup(r->path);

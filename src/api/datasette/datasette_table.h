@@ -28,7 +28,7 @@ typedef struct {
     db_t *db;
     char *table, *id_seg, *host, *path;
     qs_t qs;
-    bool csv, blob, can_where, db_public;
+    bool csv, blob, html, can_where, db_public;
     char *disposition; /* Content-Disposition of a .blob answer */
     uint64_t limit_ms;
     /* streaming CSV state */
