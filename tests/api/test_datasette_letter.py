@@ -87,3 +87,45 @@ def test_search_text_is_escaped_as_datasette_does(ds, q, titles):
     r = ds.req("GET", "/lib/books.json", params={"_search": q, "_col": "title"})
     assert r.status_code == 200, r.text
     assert [x["title"] for x in r.json()["rows"]] == titles
+
+
+def hidden_counts(ds):
+    import os
+    c = sqlite3.connect(os.path.join(os.path.dirname(ds.data_dir), "lib.db"))
+    names = [r[0] for r in c.execute("select name from sqlite_master where type = 'table' and name like 'books_fts%'")]
+    total = sum(c.execute(f'select count(*) from "{n}"').fetchone()[0] for n in names)
+    c.close()
+    return total
+
+
+def test_instance_view_orders_and_sums_as_datasette(ds):
+    r = ds.req("GET", "/.json")
+    assert r.status_code == 200
+    [db] = [d for d in r.json()["databases"] if d["name"] == "lib"]
+    entries = db["tables_and_views_truncated"]
+    # visible tables by (relationships, count, name) descending, then the views
+    assert [e["name"] for e in entries] == ["books", "authors", "lonely", "sf"]
+    assert entries[0] == {"name": "books", "columns": ["id", "title", "author_id", "tags", "published"],
+                          "primary_keys": ["id"], "count": 4, "hidden": False, "fts_table": "books_fts",
+                          "num_relationships_for_sorting": 0, "private": False}
+    assert entries[3] == {"name": "sf", "private": False}
+    assert "count_truncated" not in entries[1]
+    assert db["tables_count"] == 3 and db["views_count"] == 1 and db["hidden_tables_count"] == 5
+    assert db["table_rows_sum"] == 6 and db["show_table_row_counts"] is True
+    assert db["hidden_table_rows_sum"] == hidden_counts(ds)
+    assert db["tables_and_views_more"] is False
+
+
+def test_database_view_fts_columns_counts_and_view_columns(ds):
+    r = ds.req("GET", "/lib.json")
+    assert r.status_code == 200
+    body = r.json()
+    names = [t["name"] for t in body["tables"]]
+    assert names == ["authors", "books", "lonely", "books_fts", "books_fts_config", "books_fts_data",
+                     "books_fts_docsize", "books_fts_idx"]  # by (hidden, name)
+    fts = body["tables"][3]
+    assert fts["columns"] == ["title", "books_fts", "rank"] and fts["count"] == 4 and fts["hidden"] is True
+    assert fts["count_truncated"] is False
+    assert body["table_columns"]["sf"] == []
+    assert body["table_columns"]["books_fts"] == ["books_fts", "rank", "title"]
+    assert body["hidden_count"] == 5 and body["views"] == [{"name": "sf", "private": False}]

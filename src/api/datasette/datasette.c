@@ -350,37 +350,70 @@ typedef struct {
     char *msg;
 } dbview_t;
 
-static void write_table_entry(jw_t *w, store_db_t *c, const schema_t *s, const tinfo_t *t, bool private_, bool full) {
+/* A table's rows, counted as Datasette counts them (capped at 10,001, each
+ * count within limit_ms); -1 if the count failed or took too long. */
+static int64_t count_rows(store_db_t *c, const char *table, uint64_t limit_ms) {
+    buf_t q = BUF_INIT;
+    buf_puts(&q, "select count(*) from (select * from ");
+    sql_ident(&q, table);
+    buf_puts(&q, " limit 10001)");
+    int64_t count = -1;
+    store_stmt_t *st;
+    store_set_deadline(c, time_mono_us() + limit_ms * 1000);
+    if (store_prepare(c, q.data, &st) == 0) {
+        if (store_step(st) == STORE_ROW) count = store_col_int(st, 0);
+        store_finalize(st);
+    }
+    store_set_deadline(c, 0);
+    buf_free(&q);
+    return count;
+}
+
+/* Every column SQLite reports for t, hidden ones too (an FTS table's own
+ * name and rank, generated columns), as Datasette's table_xinfo. */
+static void write_xcolumns(jw_t *w, store_db_t *c, const tinfo_t *t) {
+    jw_arr_begin(w);
+    store_stmt_t *st;
+    if (store_prepare(c, "SELECT name FROM pragma_table_xinfo(?)", &st) == 0) {
+        store_bind_text(st, 1, t->name, strlen(t->name));
+        size_t n;
+        while (store_step(st) == STORE_ROW) {
+            const char *name = store_col_text(st, 0, &n);
+            jw_strn(w, name ? name : "", n);
+        }
+        store_finalize(st);
+    } else {
+        for (int i = 0; i < t->ncols; i++) jw_str(w, t->cols[i].name);
+    }
+    jw_arr_end(w);
+}
+
+static int relationships(const schema_t *s, const tinfo_t *t) {
+    int nin;
+    schema_incoming(s, t, &nin);
+    return nin + t->nout;
+}
+
+/* A table of /DB.json (full: with foreign keys and count_truncated) or of
+ * /.json (with num_relationships_for_sorting). count < 0: null. */
+static void write_table_entry(jw_t *w, store_db_t *c, const schema_t *s, const tinfo_t *t, bool private_, bool full,
+                              int64_t count, int nrel) {
     jw_obj_begin(w);
     jw_key(w, "name");
     jw_str(w, t->name);
     jw_key(w, "columns");
-    jw_arr_begin(w);
-    for (int i = 0; i < t->ncols; i++) jw_str(w, t->cols[i].name);
-    jw_arr_end(w);
+    write_xcolumns(w, c, t);
     jw_key(w, "primary_keys");
     jw_arr_begin(w);
     for (int k = 0; k < t->npk; k++) jw_str(w, t->cols[t->pk[k]].name);
     jw_arr_end(w);
-    /* counts are best effort: capped, and skipped for virtual tables */
-    int64_t count = -1;
-    if (!t->is_virtual) {
-        buf_t q = BUF_INIT;
-        buf_puts(&q, "select count(*) from (select * from ");
-        sql_ident(&q, t->name);
-        buf_puts(&q, " limit 10001)");
-        store_stmt_t *st;
-        if (store_prepare(c, q.data, &st) == 0) {
-            if (store_step(st) == STORE_ROW) count = store_col_int(st, 0);
-            store_finalize(st);
-        }
-        buf_free(&q);
-    }
     jw_key(w, "count");
     if (count >= 0) jw_int(w, count);
     else jw_null(w);
-    jw_key(w, "count_truncated");
-    jw_bool(w, count > 10000);
+    if (full) {
+        jw_key(w, "count_truncated");
+        jw_bool(w, count > 10000);
+    }
     jw_key(w, "hidden");
     jw_bool(w, t->hidden);
     jw_key(w, "fts_table");
@@ -410,10 +443,208 @@ static void write_table_entry(jw_t *w, store_db_t *c, const schema_t *s, const t
             jw_arr_end(w);
         }
         jw_obj_end(w);
+    } else {
+        jw_key(w, "num_relationships_for_sorting");
+        jw_int(w, nrel);
     }
     jw_key(w, "private");
     jw_bool(w, private_);
     jw_obj_end(w);
+}
+
+/* /.json's order: by relationships, count, name, all descending. */
+typedef struct {
+    const tinfo_t *t;
+    int64_t count;
+    int nrel;
+} ranked_t;
+
+static int by_rank(const void *a, const void *b) {
+    const ranked_t *x = a, *y = b;
+    if (x->nrel != y->nrel) return x->nrel > y->nrel ? -1 : 1;
+    int64_t cx = x->count > 0 ? x->count : 0, cy = y->count > 0 ? y->count : 0;
+    if (cx != cy) return cx > cy ? -1 : 1;
+    return -strcmp(x->t->name, y->t->name);
+}
+
+/* Datasette counts a database's tables on its index page only below this size. */
+#define INDEX_COUNT_MAX_BYTES (100 * 1024 * 1024)
+
+static void write_index_entry(jw_t *w, db_t *d, store_db_t *c, const schema_t *s) {
+    /* counts of every table, hidden ones too, 10 ms each; one failure and
+     * none are shown (Datasette's table_counts(10)) */
+    ranked_t *all = xcalloc((size_t)s->n + 1, sizeof *all);
+    int nt = 0, nviews = 0, nvisible = 0, nhidden = 0;
+    bool counted = file_size(d->path) < INDEX_COUNT_MAX_BYTES;
+    for (int k = 0; k < s->n; k++) {
+        const tinfo_t *t = schema_at(s, k);
+        if (t->is_view) {
+            nviews++;
+            continue;
+        }
+        all[nt].t = t;
+        all[nt].count = counted ? count_rows(c, t->name, 10) : -1;
+        if (all[nt].count < 0) counted = false;
+        if (t->hidden) nhidden++;
+        else nvisible++;
+        nt++;
+    }
+    counted = counted && nt > 0;
+    int64_t rows_sum = 0, hidden_sum = 0;
+    for (int k = 0; k < nt; k++) {
+        if (!counted) all[k].count = -1;
+        else if (all[k].t->hidden) hidden_sum += all[k].count;
+        else rows_sum += all[k].count;
+        /* relationships rank tables only when there are no counts */
+        all[k].nrel = counted ? 0 : relationships(s, all[k].t);
+    }
+    ranked_t *vis = xcalloc((size_t)nt + 1, sizeof *vis);
+    int nv = 0;
+    for (int k = 0; k < nt; k++)
+        if (!all[k].t->hidden) vis[nv++] = all[k];
+    qsort(vis, (size_t)nv, sizeof *vis, by_rank);
+    char color[33];
+    md5_hex(d->name, strlen(d->name), color);
+    color[6] = 0;
+    buf_t route = BUF_INIT, path = BUF_INIT;
+    tilde_encode(&route, d->name, strlen(d->name));
+    buf_printf(&path, "/%s", route.data);
+    jw_obj_begin(w);
+    jw_key(w, "name");
+    jw_str(w, d->name);
+    jw_key(w, "hash");
+    jw_null(w);
+    jw_key(w, "color");
+    jw_str(w, color);
+    jw_key(w, "path");
+    jw_str(w, path.data);
+    jw_key(w, "tables_and_views_truncated");
+    jw_arr_begin(w);
+    int shown = 0;
+    for (int k = 0; k < nv && shown < 5; k++, shown++)
+        write_table_entry(w, c, s, vis[k].t, !d->public, false, vis[k].count, vis[k].nrel);
+    for (int k = 0; k < s->n && shown < 5; k++) {
+        if (!s->t[k].is_view) continue;
+        jw_obj_begin(w);
+        jw_key(w, "name");
+        jw_str(w, s->t[k].name);
+        jw_key(w, "private");
+        jw_bool(w, !d->public);
+        jw_obj_end(w);
+        shown++;
+    }
+    jw_arr_end(w);
+    jw_key(w, "tables_and_views_more");
+    jw_bool(w, nvisible + nviews > 5);
+    jw_key(w, "tables_count");
+    jw_int(w, nvisible);
+    jw_key(w, "table_rows_sum");
+    jw_int(w, rows_sum);
+    jw_key(w, "show_table_row_counts");
+    jw_bool(w, counted);
+    jw_key(w, "hidden_table_rows_sum");
+    jw_int(w, hidden_sum);
+    jw_key(w, "hidden_tables_count");
+    jw_int(w, nhidden);
+    jw_key(w, "views_count");
+    jw_int(w, nviews);
+    jw_key(w, "private");
+    jw_bool(w, !d->public);
+    jw_obj_end(w);
+    buf_free(&route);
+    buf_free(&path);
+    free(vis);
+    free(all);
+}
+
+static void write_database_view(jw_t *w, db_t *d, store_db_t *c, const schema_t *s) {
+    int nhidden = 0;
+    for (int k = 0; k < s->n; k++) nhidden += !s->t[k].is_view && s->t[k].hidden;
+    buf_t route = BUF_INIT, path = BUF_INIT;
+    tilde_encode(&route, d->name, strlen(d->name));
+    buf_printf(&path, "/%s", route.data);
+    jw_obj_begin(w);
+    jw_key(w, "ok");
+    jw_bool(w, true);
+    jw_key(w, "database");
+    jw_str(w, d->name);
+    jw_key(w, "private");
+    jw_bool(w, !d->public);
+    jw_key(w, "path");
+    jw_str(w, path.data);
+    jw_key(w, "size");
+    jw_int(w, file_size(d->path));
+    /* tables by (hidden, name), each counted within 100 ms (Datasette's
+     * table_counts(100)); a count that fails is null */
+    jw_key(w, "tables");
+    jw_arr_begin(w);
+    for (int pass = 0; pass < 2; pass++)
+        for (int k = 0; k < s->n; k++) {
+            const tinfo_t *t = schema_at(s, k);
+            if (t->is_view || t->hidden != (pass == 1)) continue;
+            write_table_entry(w, c, s, t, !d->public, true, count_rows(c, t->name, 100), 0);
+        }
+    jw_arr_end(w);
+    jw_key(w, "hidden_count");
+    jw_int(w, nhidden);
+    jw_key(w, "views");
+    jw_arr_begin(w);
+    for (int k = 0; k < s->n; k++) {
+        if (!s->t[k].is_view) continue;
+        jw_obj_begin(w);
+        jw_key(w, "name");
+        jw_str(w, s->t[k].name);
+        jw_key(w, "private");
+        jw_bool(w, !d->public);
+        jw_obj_end(w);
+    }
+    jw_arr_end(w);
+    jw_key(w, "queries");
+    jw_arr_begin(w);
+    jw_arr_end(w);
+    jw_key(w, "queries_more");
+    jw_bool(w, false);
+    jw_key(w, "queries_count");
+    jw_int(w, 0);
+    jw_key(w, "allow_execute_sql");
+    jw_bool(w, true);
+    /* every table's columns (hidden ones too), sorted; views: [] */
+    jw_key(w, "table_columns");
+    jw_obj_begin(w);
+    for (int k = 0; k < s->n; k++) {
+        const tinfo_t *t = schema_at(s, k);
+        jw_key(w, t->name);
+        jw_arr_begin(w);
+        if (!t->is_view) {
+            size_t cap = 16, nn = 0;
+            char **names = xcalloc(cap, sizeof *names);
+            store_stmt_t *st;
+            if (store_prepare(c, "SELECT name FROM pragma_table_xinfo(?)", &st) == 0) {
+                store_bind_text(st, 1, t->name, strlen(t->name));
+                size_t n;
+                while (store_step(st) == STORE_ROW) {
+                    const char *name = store_col_text(st, 0, &n);
+                    if (nn == cap) names = xrealloc(names, (cap *= 2) * sizeof *names);
+                    names[nn++] = xstrndup(name ? name : "", n);
+                }
+                store_finalize(st);
+            }
+            qsort(names, nn, sizeof *names, strcmp_ptr);
+            for (size_t ci = 0; ci < nn; ci++) {
+                jw_str(w, names[ci]);
+                free(names[ci]);
+            }
+            free(names);
+        }
+        jw_arr_end(w);
+    }
+    jw_obj_end(w);
+    jw_key(w, "metadata");
+    jw_obj_begin(w);
+    jw_obj_end(w);
+    jw_obj_end(w);
+    buf_free(&route);
+    buf_free(&path);
 }
 
 static void dbview_work(void *data) {
@@ -444,120 +675,8 @@ static void dbview_work(void *data) {
             if (c) dbh_reader_put(d, c);
             continue;
         }
-        int ntables = 0, nviews = 0, nhidden = 0;
-        for (int k = 0; k < s->n; k++) {
-            if (s->t[k].is_view) nviews++;
-            else if (s->t[k].hidden) nhidden++;
-            else ntables++;
-        }
-        buf_t route = BUF_INIT;
-        tilde_encode(&route, d->name, strlen(d->name));
-        if (v->only) {
-            jw_obj_begin(&w);
-            jw_key(&w, "ok");
-            jw_bool(&w, true);
-            jw_key(&w, "database");
-            jw_str(&w, d->name);
-            jw_key(&w, "private");
-            jw_bool(&w, !d->public);
-            jw_key(&w, "path");
-            buf_t path = BUF_INIT;
-            buf_printf(&path, "/%s", route.data);
-            jw_str(&w, path.data);
-            buf_free(&path);
-            jw_key(&w, "size");
-            jw_int(&w, file_size(d->path));
-            jw_key(&w, "tables");
-            jw_arr_begin(&w);
-            for (int k = 0; k < s->n; k++)
-                if (!s->t[k].is_view) write_table_entry(&w, c, s, schema_at(s, k), !d->public, true);
-            jw_arr_end(&w);
-            jw_key(&w, "hidden_count");
-            jw_int(&w, nhidden);
-            jw_key(&w, "views");
-            jw_arr_begin(&w);
-            for (int k = 0; k < s->n; k++) {
-                if (!s->t[k].is_view) continue;
-                jw_obj_begin(&w);
-                jw_key(&w, "name");
-                jw_str(&w, s->t[k].name);
-                jw_key(&w, "private");
-                jw_bool(&w, !d->public);
-                jw_obj_end(&w);
-            }
-            jw_arr_end(&w);
-            jw_key(&w, "queries");
-            jw_arr_begin(&w);
-            jw_arr_end(&w);
-            jw_key(&w, "queries_more");
-            jw_bool(&w, false);
-            jw_key(&w, "queries_count");
-            jw_int(&w, 0);
-            jw_key(&w, "allow_execute_sql");
-            jw_bool(&w, true);
-            jw_key(&w, "table_columns");
-            jw_obj_begin(&w);
-            for (int k = 0; k < s->n; k++) {
-                const tinfo_t *t = schema_at(s, k);
-                if (t->is_view) continue;
-                const char **names = xcalloc((size_t)t->ncols + 1, sizeof *names);
-                for (int ci = 0; ci < t->ncols; ci++) names[ci] = t->cols[ci].name;
-                qsort(names, (size_t)t->ncols, sizeof *names, strcmp_ptr);
-                jw_key(&w, t->name);
-                jw_arr_begin(&w);
-                for (int ci = 0; ci < t->ncols; ci++) jw_str(&w, names[ci]);
-                jw_arr_end(&w);
-                free(names);
-            }
-            jw_obj_end(&w);
-            jw_key(&w, "metadata");
-            jw_obj_begin(&w);
-            jw_obj_end(&w);
-            jw_obj_end(&w);
-        } else {
-            char color[33];
-            md5_hex(d->name, strlen(d->name), color);
-            color[6] = 0;
-            jw_obj_begin(&w);
-            jw_key(&w, "name");
-            jw_str(&w, d->name);
-            jw_key(&w, "hash");
-            jw_null(&w);
-            jw_key(&w, "color");
-            jw_str(&w, color);
-            jw_key(&w, "path");
-            buf_t path = BUF_INIT;
-            buf_printf(&path, "/%s", route.data);
-            jw_str(&w, path.data);
-            buf_free(&path);
-            jw_key(&w, "tables_and_views_truncated");
-            jw_arr_begin(&w);
-            int shown = 0;
-            for (int k = 0; k < s->n && shown < 5; k++) {
-                if (s->t[k].hidden) continue;
-                write_table_entry(&w, c, s, schema_at(s, k), !d->public, false);
-                shown++;
-            }
-            jw_arr_end(&w);
-            jw_key(&w, "tables_and_views_more");
-            jw_bool(&w, ntables + nviews > 5);
-            jw_key(&w, "tables_count");
-            jw_int(&w, ntables);
-            jw_key(&w, "table_rows_sum");
-            jw_null(&w);
-            jw_key(&w, "show_table_row_counts");
-            jw_bool(&w, false);
-            jw_key(&w, "hidden_table_rows_sum");
-            jw_null(&w);
-            jw_key(&w, "hidden_tables_count");
-            jw_int(&w, nhidden);
-            jw_key(&w, "views_count");
-            jw_int(&w, nviews);
-            jw_key(&w, "private");
-            jw_bool(&w, !d->public);
-            jw_obj_end(&w);
-        }
-        buf_free(&route);
+        if (v->only) write_database_view(&w, d, c, s);
+        else write_index_entry(&w, d, c, s);
         schema_release(s);
         dbh_reader_put(d, c);
     }
