@@ -129,3 +129,43 @@ def test_database_view_fts_columns_counts_and_view_columns(ds):
     assert body["table_columns"]["sf"] == []
     assert body["table_columns"]["books_fts"] == ["books_fts", "rank", "title"]
     assert body["hidden_count"] == 5 and body["views"] == [{"name": "sf", "private": False}]
+
+
+def test_array_and_date_facets(ds):
+    r = ds.req("GET", "/lib/books.json", params=[("_facet_array", "tags"), ("_facet_date", "published"),
+                                                  ("_facet", "published"), ("_size", "0")])
+    assert r.status_code == 200, r.text
+    res = r.json()["facet_results"]["results"]
+    assert list(res) == ["published", "tags", "published_2"]  # column, array, date; a second facet of a column
+    tags = res["tags"]
+    assert tags["type"] == "array" and tags["truncated"] is False
+    assert [(x["value"], x["label"], x["count"], x["selected"]) for x in tags["results"]] == [
+        ("sf", "sf", 2, False), ("bio", "bio", 1, False), ("classic", "classic", 1, False)]
+    assert tags["toggle_url"] == "/lib/books.json?_facet_date=published&_facet=published&_size=0"
+    assert tags["results"][0]["toggle_url"].endswith("/lib/books.json?_facet_array=tags&_facet_date=published"
+                                                     "&_facet=published&_size=0&tags__arraycontains=sf")
+    dates = res["published_2"]
+    assert dates["name"] == "published" and dates["type"] == "date"
+    assert [(x["value"], x["count"]) for x in dates["results"]] == [("1971-10-01", 2), ("1974-05-01", 1),
+                                                                   ("2001-02-03", 1)]
+    # selected values and their toggles
+    r = ds.req("GET", "/lib/books.json", params=[("_facet_array", "tags"), ("tags__arraycontains", "sf"),
+                                                  ("_facet_date", "published"), ("published__date", "1971-10-01")])
+    res = r.json()["facet_results"]["results"]
+    [sf] = [x for x in res["tags"]["results"] if x["value"] == "sf"]
+    assert sf["selected"] is True and "tags__arraycontains" not in sf["toggle_url"]
+    [d] = res["published"]["results"]
+    assert d == {"value": "1971-10-01", "label": "1971-10-01", "count": 1, "selected": True,
+                 "toggle_url": d["toggle_url"]} and "published__date" not in d["toggle_url"]
+    assert [x["title"] for x in r.json()["rows"]] == ["The Lathe of Heaven"]
+
+
+def test_suggested_facets_include_arrays_and_dates(ds):
+    r = ds.req("GET", "/lib/books.json", params={"_extra": "suggested_facets", "_size": "0"})
+    got = [(x["name"], x.get("type")) for x in r.json()["suggested_facets"]]
+    assert got == [("author_id", None), ("published", None), ("tags", "array"), ("published", "date")]
+    arr = r.json()["suggested_facets"][2]
+    assert arr["toggle_url"].endswith("/lib/books.json?_extra=suggested_facets&_size=0&_facet_array=tags")
+    # already faceted that way: not suggested again
+    r = ds.req("GET", "/lib/books.json", params={"_extra": "suggested_facets", "_size": "0", "_facet_array": "tags"})
+    assert ("tags", "array") not in [(x["name"], x.get("type")) for x in r.json()["suggested_facets"]]

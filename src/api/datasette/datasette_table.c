@@ -577,7 +577,8 @@ static void page_run(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline) {
         if (t->is_view && t->sql) jw_str(&w, t->sql);
         else jw_null(&w);
     }
-    bool facets = x->facets || qs_get(&j->qs, "_facet");
+    bool facets = x->facets || qs_get(&j->qs, "_facet") || qs_get(&j->qs, "_facet_array") ||
+                  qs_get(&j->qs, "_facet_date");
     if (facets || x->sorted_facets || x->facets_timed_out) {
         facets_t f = {0};
         int rc = ds_run_facets(j, p, c, deadline, &f);

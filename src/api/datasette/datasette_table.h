@@ -66,10 +66,12 @@ typedef struct {
     bool infinity;
 } plan_t;
 
-/* Facets computed for a page: each one's rendered JSON object. */
+/* Facets computed for a page: each one's rendered JSON object, under its
+ * key in facet_results (its column, or column_2… when a column is faceted
+ * more than one way). */
 typedef struct {
     int n, ntimed;
-    char **names, **timed;
+    char **names, **keys, **timed;
     buf_t *json;
     int *nresults;
 } facets_t;
