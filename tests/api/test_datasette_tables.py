@@ -263,7 +263,9 @@ def test_facets(ds):
     b = get(ds, "/lib/logs.json", _extra="suggested_facets").json()
     assert b["suggested_facets"] == []  # every value distinct
     b = get(ds, "/lib/books.json", _extra="suggested_facets,database_color", _facet="year").json()
-    assert [f["name"] for f in b["suggested_facets"]] == ["author_id"]  # 1 repeats; price, tags do not
+    # columns: author_id (1 repeats; price, tags do not); then tags as an array, published as dates
+    assert [(f["name"], f.get("type")) for f in b["suggested_facets"]] == [
+        ("author_id", None), ("tags", "array"), ("published", "date")]
     assert b["suggested_facets"][0]["toggle_url"].endswith("/lib/books.json?_extra=suggested_facets%2Cdatabase_color"
                                                            "&_facet=year&_facet=author_id")
     assert b["database_color"] == hashlib.md5(b"lib").hexdigest()[:6]
