@@ -17,6 +17,7 @@
 #include "core/txn.h"
 #include "core/demo.h"
 #include "core/names.h"
+#include "core/rcache.h"
 #include "core/sql.h"
 #include "core/engine.h"
 #include "net/server.h"
@@ -70,6 +71,8 @@ static const char *usage_serve =
     "                          client; it is pinged at half that (default 30)\n"
     "  --ws-max-queue-bytes N  outbound bytes a WebSocket may have waiting before it is closed\n"
     "                          with 1008 (default 268435456 = 256 MiB)\n"
+    "  --cache-bytes N         memory kept for read answers that can be reused until their database\n"
+    "                          next changes (default 67108864 = 64 MiB; 0 turns the cache off)\n"
     "  --sync full|normal      durability of commits (default full: survives power loss)\n"
     "  --no-group-commit       one transaction and fsync per write (for benchmarks)\n";
 
@@ -102,7 +105,7 @@ typedef struct {
     const char *admin_password;
     bool private_files, cors, quiet, no_group_commit, sync_normal;
     double max_txn_s, max_answers, max_insert_rows, sql_time_limit_ms, token_ttl, max_body, max_header, max_conns, header_timeout, idle_timeout,
-        body_timeout, max_response, ws_max_message, ws_max_queue, ws_idle;
+        body_timeout, max_response, ws_max_message, ws_max_queue, ws_idle, cache_bytes;
     const char **files;
     int nfiles;
 } serve_opts_t;
@@ -140,6 +143,7 @@ static int parse_serve(int argc, char **argv, serve_opts_t *o) {
     o->ws_max_message = 32.0 * 1024 * 1024;
     o->ws_max_queue = 256.0 * 1024 * 1024;
     o->ws_idle = 30;
+    o->cache_bytes = 64.0 * 1024 * 1024;
     o->files = calloc((size_t)argc, sizeof *o->files);
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v;
@@ -192,6 +196,8 @@ static int parse_serve(int argc, char **argv, serve_opts_t *o) {
             if (!parse_num(v, 0.1, 86400, &o->ws_idle)) return die("invalid --ws-idle-timeout '%s'", v);
         } else if ((v = opt_value(argc, argv, &i, "--ws-max-queue-bytes"))) {
             if (!parse_num(v, 4096, 1e12, &o->ws_max_queue)) return die("invalid --ws-max-queue-bytes '%s'", v);
+        } else if ((v = opt_value(argc, argv, &i, "--cache-bytes"))) {
+            if (!parse_num(v, 0, 1e12, &o->cache_bytes)) return die("invalid --cache-bytes '%s'", v);
         } else if ((v = opt_value(argc, argv, &i, "--idle-timeout"))) {
             if (!parse_num(v, 0.001, 86400, &o->idle_timeout)) return die("invalid --idle-timeout '%s'", v);
         } else if (a[0] == '-') {
@@ -243,6 +249,7 @@ static int cmd_serve(int argc, char **argv) {
     /* Memory bounds (see README): no single value and no answer built in
      * memory past the response limit. */
     sql_set_max_response_bytes((size_t)o.max_response);
+    rcache_init((size_t)o.cache_bytes);
     store_set_max_value(o.max_response > 1e9 ? 1000000000 : (int)o.max_response);
     catalog_t *cat;
     if ((rc = open_catalog(o.data_dir, &cat))) return rc;

@@ -49,6 +49,9 @@ typedef struct db {
      * each created on first use. */
     void *subs;
     void *module;
+    /* batches the writer committed (atomic; core/writer bumps it before
+     * acknowledging them): what caches of read answers key on */
+    uint64_t version;
     /* names it had before a rename, kept until the db_t goes (readers may
      * still hold the old pointer) */
     char **old_names;

@@ -22,6 +22,7 @@ typedef struct {
     store_db_t *idle[POOL_MAX];
     int nidle;
     bool prepared; /* WAL mode set on the file */
+    store_db_t *probe; /* a file served in place: asks SQLite whether anyone changed it */
 } dbh_t;
 
 static dbh_opts_t opts;
@@ -116,7 +117,8 @@ int dbh_submit(db_t *d, write_job_t *job, err_t *e) {
         writer_opts_t wo = {.group_commit = !opts.no_group_commit,
                             .sync_normal = opts.sync_normal,
                             .listener = opts.listener,
-                            .listener_ctx = d};
+                            .listener_ctx = d,
+                            .version = &d->version};
         if (writer_open(d->path, &wo, &h->writer, e) < 0) h->writer = NULL;
     }
     writer_t *w = h ? h->writer : NULL;
@@ -144,5 +146,30 @@ void dbh_close(db_t *d) {
     writer_close(h->writer); /* finishes queued jobs first */
     for (int i = 0; i < h->nidle; i++) store_close(h->idle[i]);
     __atomic_sub_fetch(&idle_total, h->nidle, __ATOMIC_RELAXED);
+    store_close(h->probe);
     free(h);
+}
+
+uint64_t dbh_version(db_t *d) {
+    uint64_t v = __atomic_load_n(&d->version, __ATOMIC_ACQUIRE);
+    if (!d->in_place) return v;
+    /* another process may write a file served in place: SQLite's
+     * data_version (on a connection of our own, which sees every other
+     * connection's commits) goes into the number too */
+    int64_t dv = -1;
+    err_t e;
+    pthread_mutex_lock(&d->state_lock);
+    dbh_t *h = state_locked(d, &e);
+    if (h && !h->probe) {
+        char msg[256];
+        if (store_open(d->path, 0, &h->probe, msg, sizeof msg) < 0) h->probe = NULL;
+    }
+    store_stmt_t *st;
+    if (h && h->probe && store_prepare(h->probe, "PRAGMA data_version", &st) == 0) {
+        if (store_step(st) == STORE_ROW) dv = store_col_int(st, 0);
+        store_finalize(st);
+    }
+    pthread_mutex_unlock(&d->state_lock);
+    if (dv < 0) return DBH_VERSION_UNKNOWN;
+    return (v << 32) | ((uint64_t)dv & 0xffffffffu);
 }

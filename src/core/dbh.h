@@ -5,6 +5,7 @@
 #ifndef ATRIUM_CORE_DBH_H
 #define ATRIUM_CORE_DBH_H
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "core/catalog.h"
 #include "core/writer.h"
@@ -35,6 +36,12 @@ void dbh_reader_put(db_t *d, store_db_t *c);
 int dbh_submit(db_t *d, write_job_t *job, err_t *e);
 /* Takes a queued job back before it runs (see writer_cancel). */
 bool dbh_cancel(db_t *d, write_job_t *job);
+/* A number that changes whenever the file's content may have: the
+ * writer's commits, and for a file served in place, anyone's (SQLite's
+ * data_version). DBH_VERSION_UNKNOWN if it cannot tell (then nothing may
+ * be reused). Any thread; a short lock. */
+#define DBH_VERSION_UNKNOWN UINT64_MAX
+uint64_t dbh_version(db_t *d);
 /* Closes the live state now (writer drained first). */
 void dbh_close(db_t *d);
 

@@ -26,6 +26,19 @@ static void deny_verb(auth_ctx_t *a, const char *what, const char *verb) {
     deny(a, what);
 }
 
+/* Functions whose answer does not follow from their arguments and the
+ * database: randomness, the connection's own counters, and the date and
+ * time functions (any of which may read 'now'; CURRENT_TIMESTAMP and its
+ * kin reach the authorizer as functions too). */
+static bool volatile_function(const char *name) {
+    static const char *const names[] = {"random", "randomblob", "changes", "total_changes", "last_insert_rowid",
+                                        "date", "time", "datetime", "julianday", "unixepoch", "strftime",
+                                        "timediff", "current_date", "current_time", "current_timestamp", NULL};
+    for (int i = 0; names[i]; i++)
+        if (strcasecmp(name, names[i]) == 0) return true;
+    return false;
+}
+
 static bool authorize(void *ctx, store_action_t act, const char *a1, const char *a2) {
     auth_ctx_t *a = ctx;
     a->calls++;
@@ -69,6 +82,7 @@ static bool authorize(void *ctx, store_action_t act, const char *a1, const char 
             deny(a, "load_extension is not allowed");
             return false;
         }
+        if (a2 && volatile_function(a2)) a->facts |= SQL_FACT_VOLATILE;
         return true;
     case SACT_PRAGMA:
         a->facts |= SQL_FACT_PRAGMA;
@@ -269,6 +283,7 @@ int sql_run(store_db_t *db, const char *sql, size_t len, const sql_opts_t *o, co
             break;
         }
         if (c > res->cls) res->cls = c;
+        res->facts |= in.facts;
         for (int i = 1; o->bind && i <= store_param_count(st); i++) {
             if (o->bind(o->bind_ctx, st, i, store_param_name(st, i), e) < 0) {
                 rc = -1;

@@ -48,12 +48,17 @@ typedef struct {
     int64_t changes;  /* rows changed by the last DML statement */
     bool has_columns; /* the answering statement returns columns */
     bool step_failed; /* the error came while executing, not while preparing */
+    unsigned facts;   /* SQL_FACT_* of the statements run */
 } sql_result_t;
 
 /* Facts about statements, as the authorizer saw them while preparing —
  * never read from the SQL text. */
 enum {
     SQL_FACT_PRAGMA = 1, /* a PRAGMA, or a pragma table-valued function */
+    /* a call of a function whose answer can change while the database does
+     * not (random(), changes(), the date and time functions, which may read
+     * the clock): its results are not to be reused */
+    SQL_FACT_VOLATILE = 2,
 };
 
 /* Classifies the whole script without running it (prepare only). With

@@ -94,6 +94,7 @@ static void run_batch(writer_t *w, write_job_t *batch) {
     pthread_mutex_lock(&w->lock);
     w->commits++;
     pthread_mutex_unlock(&w->lock);
+    if (w->o.version) __atomic_add_fetch(w->o.version, 1, __ATOMIC_RELEASE);
     if (w->o.listener) w->o.listener(w->o.listener_ctx, arr, n);
     for (size_t i = 0; i < n; i++) {
         arr[i]->next = NULL;

@@ -46,6 +46,10 @@ typedef struct {
     size_t max_batch;       /* 0: 256 */
     commit_listener_fn listener;
     void *listener_ctx;
+    /* bumped (atomically) after every batch's COMMIT, before its jobs hear
+     * of it, so a reader that sees an acknowledged write also sees the
+     * new number (may be NULL) */
+    uint64_t *version;
 } writer_opts_t;
 
 int writer_open(const char *path, const writer_opts_t *o, writer_t **out, err_t *e);

@@ -116,6 +116,17 @@ static bool authenticate(http_req_t *r, actor_t *a) {
 
 /* ---- shared helpers ----------------------------------------------------- */
 
+void ds_cache_key(buf_t *out, const http_req_t *r, const actor_t *a, db_t *d) {
+    static const int acts[] = {ACT_READ, ACT_WRITE, ACT_SCHEMA, ACT_ADMIN, ACT_OWNER};
+    unsigned rights = 0;
+    for (size_t i = 0; i < sizeof acts / sizeof *acts; i++)
+        if (auth_check(a, d, acts[i])) rights |= (unsigned)acts[i];
+    const char *host = http_header(r, "host");
+    buf_reset(out);
+    buf_printf(out, "ds%c%s%c%u%c%s%c%s%c%s", 0, d->id, 0, rights, 0, host ? host : "", 0, r->path, 0,
+               r->query ? r->query : "");
+}
+
 void ds_begin_ok(jw_t *w, buf_t *b) {
     jw_init(w, b, JW_DS);
     jw_obj_begin(w);
@@ -945,7 +956,7 @@ static void h_fallback(http_req_t *r) {
     if (!d) return;
     if (n == 3 && SEG_IS(1, "-")) {
         if (sfx && base == 5 && memcmp(seg[2], "query", 5) == 0) {
-            ds_query(r, d, csv);
+            ds_query(r, &a, d, csv);
             return;
         }
         db_release(d);

@@ -256,7 +256,9 @@ int ds_run_facets(tjob_t *j, plan_t *p, store_db_t *c, uint64_t deadline, facets
             int saved_status = j->status;
             if (ds_run_sql(j, p, c, sql.data, fd, &facet_sink, &fr, -1) < 0) {
                 if (j->out.rc < 0 && j->out.err.kind == E_TIMEOUT && (!deadline || time_mono_us() < deadline)) {
-                    /* this facet ran out of its own time: report, go on */
+                    /* this facet ran out of its own time: report, go on
+                     * (an answer that says so is not kept for reuse) */
+                    j->uncacheable = true;
                     j->out.rc = 0;
                     err_clear(&j->out.err);
                     out->timed = xrealloc(out->timed, (size_t)(out->ntimed + 1) * sizeof *out->timed);
@@ -333,6 +335,7 @@ static int suggest_sql(tjob_t *j, plan_t *p, store_db_t *c, const char *sql, uin
     if (deadline && deadline < fd) fd = deadline;
     int status = j->status;
     if (ds_run_sql(j, p, c, sql, fd, &facet_sink, fr, -1) == 0) return 0;
+    j->uncacheable = true;
     if (j->out.rc < 0 && deadline && time_mono_us() >= deadline) return -1;
     j->out.rc = 0;
     err_clear(&j->out.err);
@@ -467,6 +470,7 @@ int ds_write_suggested(jw_t *w, tjob_t *j, plan_t *p, store_db_t *c, uint64_t de
         uint64_t fd = time_mono_us() + 50 * 1000;
         if (deadline && deadline < fd) fd = deadline;
         if (ds_run_sql(j, p, c, sql.data, fd, &facet_sink, &fr, -1) < 0) {
+            j->uncacheable = true;
             if (!(j->out.rc < 0 && j->out.err.kind == E_TIMEOUT && (!deadline || time_mono_us() < deadline))) {
                 rc = -1;
             } else {

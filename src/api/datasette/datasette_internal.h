@@ -40,13 +40,18 @@ void ds_csv_field(buf_t *b, const char *s, size_t n);
 
 /* Custom SQL: GET /DB/-/query(.json|.csv) (datasette_query.c). d is
  * released by the callee. */
-void ds_query(http_req_t *r, db_t *d, bool csv);
+void ds_query(http_req_t *r, const actor_t *a, db_t *d, bool csv);
 
 /* Table and row pages: GET /DB/T(.json|.csv), /DB/T/ID(.json|.csv|.blob).
  * d is released by the callee; id_seg is the raw row segment or NULL; fmt
  * the suffix ("" for the HTML page: a minimal page, or the error's status
  * with a small error page). */
 void ds_table_page(http_req_t *r, const actor_t *a, db_t *d, const char *table, const char *id_seg, const char *fmt);
+
+/* The read-answer cache's key for this request: the database, the
+ * caller's rights on it, the Host (answers carry absolute URLs), the path
+ * and the query string as sent. */
+void ds_cache_key(buf_t *out, const http_req_t *r, const actor_t *a, db_t *d);
 
 /* A minimal text/html page (HTML pages are out of scope; their errors keep
  * the status). */

@@ -17,6 +17,7 @@
 #include "util/md5.h"
 #include "core/auth.h"
 #include "core/dbh.h"
+#include "core/rcache.h"
 #include "core/engine.h"
 #include "core/sql.h"
 #include "util/ids.h"
@@ -41,6 +42,9 @@ typedef struct {
     /* the statement's :named parameters as bound, for query.params:
      * "name": "value" pairs (JSON), in the statement's order */
     buf_t params;
+    /* the read-answer cache (core/rcache): key, version before the read */
+    buf_t cache_key;
+    uint64_t version;
 } query_job_t;
 
 static void q_columns(void *ctx, store_stmt_t *st, int n) {
@@ -144,6 +148,7 @@ static int q_bind(void *ctx, store_stmt_t *st, int idx, const char *name, err_t 
 static void free_query_job(query_job_t *j) {
     api_out_reset(&j->out);
     buf_free(&j->params);
+    buf_free(&j->cache_key);
     qs_free(&j->qs);
     free(j->sql);
     db_release(j->db);
@@ -176,6 +181,34 @@ static void query_run(void *data, store_db_t *c, uint64_t deadline_us) {
 
 static void query_reset(void *data) { api_out_reset(&((query_job_t *)data)->out); }
 
+/* Sends a 200 answer, keeping it for reuse when it may be: a statement
+ * with no volatile function (the authorizer's word), not truncated by a
+ * time limit (errors never get here). */
+static void respond_kept(http_req_t *r, query_job_t *j, const char *ctype, const char *dispo, buf_t *body) {
+    if (j->cache_key.len && !(j->out.res.facts & SQL_FACT_VOLATILE)) {
+        buf_t v = BUF_INIT;
+        buf_append(&v, ctype, strlen(ctype) + 1);
+        buf_append(&v, dispo ? dispo : "", (dispo ? strlen(dispo) : 0) + 1);
+        buf_append(&v, body->data ? body->data : "", body->len);
+        rcache_put(j->cache_key.data, j->cache_key.len, j->version, v.data, v.len);
+        buf_free(&v);
+    }
+    if (dispo) http_add_header(r, "Content-Disposition", dispo);
+    http_respond_buf(r, 200, ctype, body);
+}
+
+static bool answer_from_cache(http_req_t *r, query_job_t *j) {
+    buf_t v = BUF_INIT;
+    if (!rcache_get(j->cache_key.data, j->cache_key.len, j->version, &v)) return false;
+    const char *ctype = v.data, *dispo = ctype + strlen(ctype) + 1, *body = dispo + strlen(dispo) + 1;
+    ds_cors(r);
+    if (*dispo) http_add_header(r, "Content-Disposition", dispo);
+    http_respond(r, 200, ctype, body, v.len - (size_t)(body - v.data));
+    buf_free(&v);
+    free_query_job(j);
+    return true;
+}
+
 static void query_done(http_req_t *r, void *data) {
     query_job_t *j = data;
     if (j->out.rc < 0) {
@@ -201,20 +234,21 @@ static void query_done(http_req_t *r, void *data) {
             for (const unsigned char *c = (const unsigned char *)j->db->name; *c; c++)
                 buf_putc(&h, *c == '"' || *c == '\\' ? '_' : (char)*c);
             buf_puts(&h, ".csv\"");
-            http_add_header(r, "Content-Disposition", h.data);
+            respond_kept(r, j, "text/csv; charset=utf-8", h.data, &j->out.rows);
             buf_free(&h);
+        } else {
+            respond_kept(r, j, "text/plain; charset=utf-8", NULL, &j->out.rows);
         }
-        http_respond_buf(r, 200, dl && *dl ? "text/csv; charset=utf-8" : "text/plain; charset=utf-8", &j->out.rows);
         free_query_job(j);
         return;
     }
     if (j->nl) {
-        http_respond_buf(r, 200, "text/plain; charset=utf-8", &j->out.rows);
+        respond_kept(r, j, "text/plain; charset=utf-8", NULL, &j->out.rows);
         free_query_job(j);
         return;
     }
     if (j->shape == SHAPE_ARRAY || j->shape == SHAPE_ARRAYFIRST) {
-        http_respond_buf(r, 200, DS_JSON, &j->out.rows);
+        respond_kept(r, j, DS_JSON, NULL, &j->out.rows);
         free_query_job(j);
         return;
     }
@@ -248,7 +282,7 @@ static void query_done(http_req_t *r, void *data) {
         jw_arr_end(&w);
     }
     jw_obj_end(&w);
-    http_respond_buf(r, 200, DS_JSON, &b);
+    respond_kept(r, j, DS_JSON, NULL, &b);
     free_query_job(j);
 }
 
@@ -314,7 +348,7 @@ static const char *select_check(const char *sql) {
     return msg;
 }
 
-void ds_query(http_req_t *r, db_t *d, bool csv) {
+void ds_query(http_req_t *r, const actor_t *a, db_t *d, bool csv) {
     query_job_t *j = xcalloc(1, sizeof *j);
     j->csv = csv;
     j->r = r;
@@ -374,5 +408,11 @@ void ds_query(http_req_t *r, db_t *d, bool csv) {
     buf_free(&unknown);
     buf_free(&umsg);
     j->sql = xstrdup(sql);
+    if (rcache_enabled()) {
+        ds_cache_key(&j->cache_key, r, a, d);
+        j->version = dbh_version(d);
+        if (j->version == DBH_VERSION_UNKNOWN) buf_reset(&j->cache_key);
+        else if (answer_from_cache(r, j)) return;
+    }
     api_read(r, j->db, j->limit_ms * 1000, &j->out, query_run, query_reset, query_done, j);
 }

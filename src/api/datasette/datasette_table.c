@@ -14,6 +14,8 @@
 #include <strings.h>
 
 #include "api/datasette/datasette_table.h"
+#include "core/dbh.h"
+#include "core/rcache.h"
 #include "util/md5.h"
 #include "util/thread.h"
 #include "util/timeutil.h"
@@ -69,7 +71,10 @@ int ds_run_sql(tjob_t *j, plan_t *p, store_db_t *c, const char *sql, uint64_t de
                     .out = sink == &fetch_sink ? &p->arena : NULL};
     sql_result_t res;
     err_t e = {0};
-    if (sql_run(c, sql, strlen(sql), &o, sink, ctx, &res, &e) == 0) return 0;
+    int rc = sql_run(c, sql, strlen(sql), &o, sink, ctx, &res, &e);
+    if (res.facts & SQL_FACT_VOLATILE) j->uncacheable = true; /* its answer may differ next time */
+    if (rc == 0) return 0;
+    j->uncacheable = true;
     if (e.kind == E_TIMEOUT) {
         j->out.rc = -1;
         j->out.err = e;
@@ -792,6 +797,7 @@ static void tjob_free(tjob_t *j) {
     free(j->stream_next);
     free(j->disposition);
     buf_free(&j->body);
+    buf_free(&j->cache_key);
     db_release(j->db);
     free(j);
 }
@@ -803,6 +809,7 @@ static void tjob_reset(void *ctx) {
     free(j->msg);
     j->msg = NULL;
     j->status = 200;
+    j->uncacheable = false;
 }
 
 static void tjob_run(void *ctx, store_db_t *c, uint64_t deadline) {
@@ -850,6 +857,31 @@ static void cache_headers(http_req_t *r, const tjob_t *j) {
 
 static void stream_more(http_req_t *r, void *data);
 
+/* The headers of a 200 table or row answer. */
+static void send_headers(http_req_t *r, const tjob_t *j, const char *link, const char *dispo) {
+    ds_cors(r);
+    cache_headers(r, j);
+    if (dispo && *dispo) http_add_header(r, "Content-Disposition", dispo);
+    if (link && *link) http_add_header(r, "Link", link);
+}
+
+/* Answers from the read-answer cache if it holds this very request for
+ * this version of the database: true if it did (j is freed then). */
+static bool answer_from_cache(http_req_t *r, tjob_t *j) {
+    buf_t v = BUF_INIT;
+    if (!rcache_get(j->cache_key.data, j->cache_key.len, j->version, &v)) return false;
+    const char *ctype = v.data;
+    const char *link = ctype + strlen(ctype) + 1;
+    const char *dispo = link + strlen(link) + 1;
+    const char *body = dispo + strlen(dispo) + 1;
+    if (j->blob) http_add_header(r, "X-Content-Type-Options", "nosniff");
+    send_headers(r, j, link, dispo);
+    http_respond(r, 200, ctype, body, v.len - (size_t)(body - v.data));
+    buf_free(&v);
+    tjob_free(j);
+    return true;
+}
+
 static void tjob_done(http_req_t *r, void *data) {
     tjob_t *j = data;
     if (j->out.rc < 0 && j->out.err.kind == E_TIMEOUT) {
@@ -882,30 +914,37 @@ static void tjob_done(http_req_t *r, void *data) {
         tjob_free(j);
         return;
     }
-    ds_cors(r);
-    cache_headers(r, j);
     const char *ctype = DS_JSON;
+    buf_t dispo = BUF_INIT;
     if (j->blob) {
         ctype = "application/binary";
         http_add_header(r, "X-Content-Type-Options", "nosniff");
-        http_add_header(r, "Content-Disposition", j->disposition ? j->disposition : "attachment");
+        buf_puts(&dispo, j->disposition ? j->disposition : "attachment");
     } else if (j->csv) {
         bool dl = qs_get(&j->qs, "_dl") && *qs_get(&j->qs, "_dl");
         ctype = dl ? "text/csv; charset=utf-8" : "text/plain; charset=utf-8";
         if (dl) {
-            buf_t h = BUF_INIT;
-            buf_puts(&h, "attachment; filename=\"");
+            buf_puts(&dispo, "attachment; filename=\"");
             /* a header value: no control characters, no quotes */
             for (const unsigned char *c = (const unsigned char *)j->table; *c; c++)
-                buf_putc(&h, *c < 0x20 || *c == 0x7f || *c == '"' || *c == '\\' ? '_' : (char)*c);
-            buf_puts(&h, ".csv\"");
-            http_add_header(r, "Content-Disposition", h.data);
-            buf_free(&h);
+                buf_putc(&dispo, *c < 0x20 || *c == 0x7f || *c == '"' || *c == '\\' ? '_' : (char)*c);
+            buf_puts(&dispo, ".csv\"");
         }
     } else if (j->nl) {
         ctype = "text/plain; charset=utf-8";
     }
-    if (j->link) http_add_header(r, "Link", j->link);
+    if (!j->stream && j->cache_key.len && !j->uncacheable) {
+        /* kept as: content type, Link, Content-Disposition, body */
+        buf_t v = BUF_INIT;
+        buf_append(&v, ctype, strlen(ctype) + 1);
+        buf_append(&v, j->link ? j->link : "", (j->link ? strlen(j->link) : 0) + 1);
+        buf_append(&v, dispo.data ? dispo.data : "", dispo.len + 1);
+        buf_append(&v, j->body.data ? j->body.data : "", j->body.len);
+        rcache_put(j->cache_key.data, j->cache_key.len, j->version, v.data, v.len);
+        buf_free(&v);
+    }
+    send_headers(r, j, j->link, dispo.data);
+    buf_free(&dispo);
     if (j->stream) {
         http_stream_begin(r, 200, ctype);
         http_stream_write(r, j->body.data, j->body.len);
@@ -953,5 +992,11 @@ void ds_table_page(http_req_t *r, const actor_t *a, db_t *d, const char *table, 
     if (tl && ds_is_digits(tl) && strlen(tl) < 10 && strtoull(tl, NULL, 10) < j->limit_ms)
         j->limit_ms = strtoull(tl, NULL, 10);
     j->status = 200;
+    if (rcache_enabled() && !j->html && !j->stream) {
+        ds_cache_key(&j->cache_key, r, a, d);
+        j->version = dbh_version(d);
+        if (j->version == DBH_VERSION_UNKNOWN) buf_reset(&j->cache_key);
+        else if (answer_from_cache(r, j)) return;
+    }
     api_read(r, d, j->limit_ms * 1000, &j->out, tjob_run, tjob_reset, tjob_done, j);
 }

@@ -43,6 +43,12 @@ typedef struct {
     bool nl;
     shape_t shape;
     api_out_t out; /* rc/err for the engine's retry and timeout path */
+    /* the read-answer cache (core/rcache): the key, the database's version
+     * before the read ran, and whether this answer may be kept (no volatile
+     * SQL, nothing cut short by a time limit) */
+    buf_t cache_key;
+    uint64_t version;
+    bool uncacheable;
 } tjob_t;
 
 /* A planned page: the core plan plus what only Datasette shows. */
