@@ -133,9 +133,21 @@ def make_fixture(path, rows=100000):
     c.executemany("INSERT INTO users VALUES (?, ?, ?, ?, ?)",
                   ((i, f"user{i}", f"user{i}@example.com", 18 + i % 60, (i * 7919) % 1000 / 10)
                    for i in range(1, rows + 1)))
+    # full-text search over the e-mail addresses (every row holds "example")
+    c.executescript("CREATE VIRTUAL TABLE users_fts USING fts5(email, content='users', content_rowid='id');"
+                    "INSERT INTO users_fts(rowid, email) SELECT id, email FROM users;")
     c.commit()
     c.execute("PRAGMA journal_mode=WAL")
     c.close()
+
+
+HEAVY = [("count, filtered (age > 50)", "/bench/users.json?_size=0&_extra=count&age__gt=50"),
+         ("facet (age, 60 values)", "/bench/users.json?_size=0&_facet=age"),
+         ("full-text search, 20 rows", "/bench/users.json?_search=example&_size=20")]
+
+
+def heavy_cases(port, pid, args):
+    return {name: wrk(f"http://127.0.0.1:{port}{path}", pid, args, connections=32) for name, path in HEAVY}
 
 
 def api(port, method, path, token=None, body=None):
@@ -184,7 +196,8 @@ def main():
     fixture = os.path.join(tmp, "bench.db")
     make_fixture(fixture)
     ng, ng_port = start_nginx(tmp)
-    at, at_port = start_atrium(tmp, files=[fixture])
+    # the read path itself: the answer cache off, so every request computes
+    at, at_port = start_atrium(tmp, files=[fixture], extra=("--cache-bytes", "0"))
     try:
         results["nginx static JSON"] = wrk(f"http://127.0.0.1:{ng_port}/", ng.pid, args)
         results["atrium GET /health"] = wrk(f"http://127.0.0.1:{at_port}/health", at.pid, args)
@@ -205,9 +218,21 @@ def main():
             f"http://127.0.0.1:{at_port}/bench/users.json?_size=20&age__gt=50", at.pid, args, connections=32)
         results["Datasette table page, 100 rows (32)"] = wrk(
             f"http://127.0.0.1:{at_port}/bench/users.json", at.pid, args, connections=32)
+        # the same point lookup through the three doors that take SQL
+        for door, label in (("typedb", "TypeDB /v1/query lookup (32)"), ("airsequel", "Airsequel /sql lookup (32)"),
+                            ("stdb", "SpacetimeDB /sql lookup (32)")):
+            results[label] = wrk(f"http://127.0.0.1:{at_port}", at.pid, args, script="point_post.lua",
+                                 connections=32, env={"ATRIUM_BENCH_DOOR": door, "ATRIUM_BENCH_TOKEN": token})
+        heavy_miss = heavy_cases(at_port, at.pid, args)
     finally:
         stop(at)
         stop(ng)
+    # the heavy reads again with the answer cache on (the default): hits
+    at, at_port = start_atrium(os.path.join(tmp, "cache"), files=[fixture])
+    try:
+        heavy = heavy_cases(at_port, at.pid, args)
+    finally:
+        stop(at)
     try:
         inserts = {"group commit on": insert_case(tmp, args, True),
                    "group commit off": insert_case(tmp, args, False),
@@ -218,12 +243,27 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
 
     base = results["nginx static JSON"]
-    print(f"\nwrk -t2 -c{args.connections} -d{args.duration}s on loopback, {os.cpu_count()} cores\n")
+    print(f"\nwrk -t2 -c{args.connections} -d{args.duration}s on loopback, {os.cpu_count()} cores "
+          f"(answer cache off: the read path itself)\n")
     print(f"{'case':38} {'req/s':>10} {'p99 ms':>8} {'CPU µs/req':>11} {'req/s vs nginx':>15} {'CPU vs nginx':>13}")
     for name, r in results.items():
         print(f"{name:38} {r['rps']:10.0f} {r['p99_ms']:8.2f} {r['cpu_us']:11.1f} "
               f"{r['rps'] / base['rps']:15.2f} {r['cpu_us'] / base['cpu_us']:13.2f}"
               + (f"  ({r['non2xx']} non-2xx!)" if r["non2xx"] else ""))
+    row = results["Datasette row page (32 conns)"]
+    print(f"\nCPU per request against nginx's static JSON: row page {row['cpu_us'] / base['cpu_us']:.2f}x, "
+          f"filtered page {results['Datasette filtered page (32 conns)']['cpu_us'] / base['cpu_us']:.2f}x; "
+          f"the same lookup through the other doors: "
+          + ", ".join(f"{k.split(' ')[0]} {results[k]['cpu_us'] / base['cpu_us']:.2f}x"
+                      for k in ("TypeDB /v1/query lookup (32)", "Airsequel /sql lookup (32)",
+                                "SpacetimeDB /sql lookup (32)")))
+    print(f"\nHeavy reads, 32 connections: the answer cache (a hit: nothing changed since) against computing "
+          f"each time (--cache-bytes 0):")
+    print(f"{'case':38} {'hit req/s':>10} {'hit CPU µs':>11} {'miss req/s':>11} {'miss CPU µs':>12} {'CPU ratio':>10}")
+    for name, _ in HEAVY:
+        h, m = heavy[name], heavy_miss[name]
+        print(f"{name:38} {h['rps']:10.0f} {h['cpu_us']:11.1f} {m['rps']:11.0f} {m['cpu_us']:12.1f} "
+              f"{m['cpu_us'] / h['cpu_us']:9.1f}x" + ("  (non-2xx!)" if h["non2xx"] or m["non2xx"] else ""))
     point = results["atrium point lookup (Datasette query)"]
     print(f"\nEngine ceiling (same lookup in-process, C loop): {engine['own_txn_ns'] / 1000:.2f} µs as its own "
           f"read transaction, {engine['shared_txn_ns'] / 1000:.2f} µs inside one open transaction")

@@ -301,6 +301,7 @@ static int cmd_serve(int argc, char **argv) {
         .prepare = api_prepare_body,
         .prepare_min_body = API_PREPARE_MIN_BODY,
         .router = rt,
+        .on_pass_end = dbh_pass_end,
         .app = &engine,
     };
     char err[256];

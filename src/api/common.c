@@ -162,9 +162,15 @@ typedef struct {
     bool aborted;
 } read_t;
 
-/* One attempt; true if it stopped at its deadline (worth a retry). */
+/* One attempt; true if it stopped at its deadline (worth a retry). On the
+ * loop it reads in the loop's snapshot of the database for this pass. */
 static bool attempt(read_t *rd, uint64_t deadline_us) {
-    store_db_t *c = dbh_reader(rd->d, &rd->out->err);
+    bool shared = !rd->tracked;
+    store_db_t *c = shared ? dbh_pass_reader(rd->d, &rd->out->err) : NULL;
+    if (!c) {
+        shared = false;
+        c = dbh_reader(rd->d, &rd->out->err);
+    }
     if (!c) {
         rd->out->rc = -1;
         return false;
@@ -183,7 +189,8 @@ static bool attempt(read_t *rd, uint64_t deadline_us) {
         rd->running = NULL;
         pthread_mutex_unlock(&rd->m);
     }
-    dbh_reader_put(rd->d, c);
+    if (shared) dbh_pass_done(c);
+    else dbh_reader_put(rd->d, c);
     return rd->out->rc < 0 && rd->out->err.kind == E_TIMEOUT;
 }
 

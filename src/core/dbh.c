@@ -76,6 +76,68 @@ store_db_t *dbh_reader(db_t *d, err_t *e) {
     return c;
 }
 
+/* ---- the loop's read snapshots ----------------------------------------- */
+
+#define PASS_MAX 8 /* databases one loop pass keeps a snapshot of */
+
+/* Each loop thread's own (never shared, so never locked). */
+static __thread struct {
+    db_t *d;
+    store_db_t *c;
+    uint64_t version; /* d->version before the snapshot began */
+} pass[PASS_MAX];
+static __thread int npass;
+
+static void pass_close(int i);
+
+store_db_t *dbh_pass_reader(db_t *d, err_t *e) {
+    ASSERT_ON_LOOP();
+    uint64_t v = __atomic_load_n(&d->version, __ATOMIC_ACQUIRE);
+    for (int i = 0; i < npass; i++) {
+        if (pass[i].d != d) continue;
+        if (pass[i].version == v) return pass[i].c;
+        pass_close(i); /* a commit since: its writer may be reading next */
+        break;
+    }
+    if (npass == PASS_MAX) return NULL;
+    store_db_t *c = dbh_reader(d, e);
+    if (!c) return NULL;
+    /* deferred: the read transaction (and its snapshot) starts with the
+     * first statement and lasts until the pass ends */
+    if (store_exec(c, "BEGIN") < 0) {
+        dbh_reader_put(d, c);
+        return NULL;
+    }
+    db_retain(d);
+    pass[npass].d = d;
+    pass[npass].c = c;
+    pass[npass].version = v;
+    npass++;
+    return c;
+}
+
+void dbh_pass_done(store_db_t *c) {
+    store_set_authorizer(c, NULL, NULL);
+    store_set_deadline(c, 0);
+}
+
+static void pass_close(int i) {
+    db_t *d = pass[i].d;
+    store_db_t *c = pass[i].c;
+    pass[i] = pass[--npass];
+    if (store_in_txn(c) && store_exec(c, "COMMIT") < 0) store_exec(c, "ROLLBACK");
+    if (store_in_txn(c)) { /* not reusable as it is */
+        store_close(c);
+    } else {
+        dbh_reader_put(d, c);
+    }
+    db_release(d);
+}
+
+void dbh_pass_end(void) {
+    while (npass) pass_close(npass - 1);
+}
+
 void dbh_slot_take(db_t *d) {
     ASSERT_OFF_LOOP();
     pthread_mutex_lock(&d->state_lock);

@@ -30,6 +30,21 @@ void dbh_slot_take(db_t *d);
 void dbh_slot_give(db_t *d);
 /* Returns a borrowed read connection to the pool. */
 void dbh_reader_put(db_t *d, store_db_t *c);
+
+/* The loop's read snapshot. Loop threads only: a read connection for this
+ * loop pass, inside one read transaction that every read of d made on this
+ * loop during the pass shares (one snapshot: SQLite's WAL read lock and
+ * file checks once, not per statement). It ends at the end of the pass
+ * (dbh_pass_end), and is started afresh as soon as the writer has
+ * committed anything to d since it began (d->version moved: bumped before
+ * any write is acknowledged), so a client always reads its own
+ * acknowledged write. NULL if the loop already holds as many as it keeps:
+ * use dbh_reader then. After each use, dbh_pass_done (never
+ * dbh_reader_put). */
+store_db_t *dbh_pass_reader(db_t *d, err_t *e);
+void dbh_pass_done(store_db_t *c);
+/* Ends every snapshot the calling loop holds (net's on_pass_end). */
+void dbh_pass_end(void);
 /* Queues a write job on the database's writer (started on first use). The
  * lock is held across the hand-over so a concurrent delete cannot close
  * the writer under it. -1 (and job->done not called) if that fails. */

@@ -48,6 +48,11 @@ static void on_stop(uv_async_t *a) {
     }
 }
 
+static void on_pass_end(uv_check_t *h) {
+    worker_t *w = h->data;
+    w->srv->cfg.on_pass_end();
+}
+
 static void worker_main(void *arg) {
     worker_t *w = arg;
     thread_mark_loop();
@@ -63,6 +68,8 @@ static void worker_main(void *arg) {
     net_on_post(&w->post_async);
     if (w->npass) net_on_pass_check(&w->pass_check);
     uv_close((uv_handle_t *)&w->pass_check, NULL);
+    if (w->srv->cfg.on_pass_end) w->srv->cfg.on_pass_end();
+    uv_close((uv_handle_t *)&w->pass_end, NULL);
     uv_close((uv_handle_t *)&w->post_async, NULL);
     /* Close whatever is left (the drain timer) and let the loop finish. */
     if (w->conns == NULL && uv_is_active((uv_handle_t *)&w->drain_timer)) uv_close((uv_handle_t *)&w->drain_timer, NULL);
@@ -189,6 +196,10 @@ server_t *server_start(const server_config_t *cfg, char *err, size_t errlen) {
         uv_check_init(&w->loop, &w->pass_check);
         w->pass_check.data = w;
         uv_unref((uv_handle_t *)&w->pass_check);
+        uv_check_init(&w->loop, &w->pass_end);
+        w->pass_end.data = w;
+        if (cfg->on_pass_end) uv_check_start(&w->pass_end, on_pass_end);
+        uv_unref((uv_handle_t *)&w->pass_end);
         uv_thread_create(&w->thread, worker_main, w);
     }
     return s;

@@ -43,6 +43,7 @@ struct worker {
     pthread_mutex_t post_lock;
     post_item_t *post_head, *post_tail;
     uv_check_t pass_check;    /* end of a loop pass: sessions that asked for it */
+    uv_check_t pass_end;      /* end of every loop pass: cfg.on_pass_end */
     net_session_t **pass;     /* loop thread only */
     size_t npass, cappass;
     int inflight; /* requests dispatched and not yet answered (loop thread only) */

@@ -34,6 +34,10 @@ typedef struct {
      * set r->prepared / r->prepared_free; it must not answer. */
     void (*prepare)(http_req_t *r);
     size_t prepare_min_body;
+    /* Optional: called on each loop thread at the end of every loop pass
+     * (after that pass's I/O callbacks), and once more when the loop ends:
+     * where what the loop held for one pass is let go. */
+    void (*on_pass_end)(void);
     const router_t *router;
     void *app; /* handed to handlers as req->app */
 } server_config_t;
