@@ -37,6 +37,7 @@ struct store_db {
     sqlite3 *db;
     store_authorizer_fn auth;
     void *auth_ctx;
+    bool auth_installed; /* on_authorize is SQLite's authorizer (for good) */
     cache_entry_t cache[STORE_CACHE_MAX];
     int ncache;
     uint64_t deadline_us;
@@ -390,13 +391,20 @@ static store_action_t map_action(int code, const char *zdb) {
 static int on_authorize(void *ctx, int code, const char *a1, const char *a2, const char *zdb, const char *trigger) {
     (void)trigger;
     store_db_t *db = ctx;
+    if (!db->auth) return SQLITE_OK; /* none set now: everything is allowed */
     return db->auth(db->auth_ctx, map_action(code, zdb), a1, a2) ? SQLITE_OK : SQLITE_DENY;
 }
 
 void store_set_authorizer(store_db_t *db, store_authorizer_fn fn, void *ctx) {
     db->auth = fn;
     db->auth_ctx = ctx;
-    sqlite3_set_authorizer(db->db, fn ? on_authorize : NULL, fn ? db : NULL);
+    /* SQLite's own hook is installed once and stays: installing one marks
+     * every prepared statement of the connection for re-preparation, which
+     * would throw the statement cache away on every policy check. */
+    if (fn && !db->auth_installed) {
+        sqlite3_set_authorizer(db->db, on_authorize, db);
+        db->auth_installed = true;
+    }
 }
 
 
