@@ -162,6 +162,17 @@ typedef struct {
     bool aborted;
 } read_t;
 
+store_db_t *api_peek_reader(db_t *d, bool *shared, err_t *e) {
+    store_db_t *c = thread_is_loop() ? dbh_pass_reader(d, e) : NULL;
+    *shared = c != NULL;
+    return c ? c : dbh_reader(d, e);
+}
+
+void api_peek_done(db_t *d, store_db_t *c, bool shared) {
+    if (shared) dbh_pass_done(c);
+    else dbh_reader_put(d, c);
+}
+
 /* One attempt; true if it stopped at its deadline (worth a retry). On the
  * loop it reads in the loop's snapshot of the database for this pass. */
 static bool attempt(read_t *rd, uint64_t deadline_us) {

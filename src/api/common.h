@@ -95,6 +95,13 @@ void api_out_reset(api_out_t *o);
  * failure to get one lands in out. done must answer r. */
 #define API_LOOP_BUDGET_US 2000
 typedef void (*api_run_fn)(void *ctx, store_db_t *c, uint64_t deadline_us);
+/* Loop: a read connection for a quick look before the work (classifying a
+ * statement): the loop's snapshot connection for d when it can be had, so
+ * the statement prepared there is the one the read then runs (from that
+ * connection's statement cache). Give it back with api_peek_done. */
+store_db_t *api_peek_reader(db_t *d, bool *shared, err_t *e);
+void api_peek_done(db_t *d, store_db_t *c, bool shared);
+
 void api_read(http_req_t *r, db_t *d, uint64_t limit_us, api_out_t *out, api_run_fn run, void (*reset)(void *ctx),
               http_done_fn done, void *ctx);
 

@@ -338,7 +338,8 @@ static void h_sql(http_req_t *r) {
     }
     /* Classify on a reader (prepare only), then check the right it needs. */
     err_t e;
-    store_db_t *c = dbh_reader(d, &e);
+    bool shared;
+    store_db_t *c = api_peek_reader(d, &shared, &e);
     if (!c) {
         j->status = 500;
         snprintf(j->status_msg, sizeof j->status_msg, "%s", e.msg);
@@ -346,7 +347,7 @@ static void h_sql(http_req_t *r) {
         return;
     }
     int rc = sql_classify(c, j->sql, j->len, true, &j->cls, &j->out.err);
-    dbh_reader_put(d, c);
+    api_peek_done(d, c, shared);
     if (rc < 0) {
         if (j->out.err.sub == ES_EMPTY_QUERY)
             snprintf(j->out.err.msg, sizeof j->out.err.msg, "The query is empty");

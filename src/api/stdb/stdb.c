@@ -405,7 +405,8 @@ static void h_sql(http_req_t *r) {
     j->limit_us = (uint64_t)ENGINE(r)->sql_time_limit_ms * 1000;
     err_t e;
     sql_class_t cls;
-    store_db_t *c = dbh_reader(d, &e);
+    bool shared;
+    store_db_t *c = api_peek_reader(d, &shared, &e);
     if (!c) {
         j->out.rc = -1;
         j->out.err = e;
@@ -414,7 +415,7 @@ static void h_sql(http_req_t *r) {
     }
     unsigned facts = 0;
     int rc = sql_inspect(c, j->sql, strlen(j->sql), true, &cls, &facts, &j->out.err);
-    dbh_reader_put(d, c);
+    api_peek_done(d, c, shared);
     /* What the statement is comes from the engine's authorizer, not from
      * its text (comments or pragma_x() functions would hide it). */
     if (rc == 0 && (facts & SQL_FACT_PRAGMA)) {
