@@ -463,6 +463,20 @@ static void write_table_entry(jw_t *w, store_db_t *c, const schema_t *s, const t
     jw_obj_end(w);
 }
 
+/* The first max views of the schema as {name, private}. */
+static void write_views(jw_t *w, db_t *d, const schema_t *s, int max) {
+    for (int k = 0; k < s->n && max > 0; k++) {
+        if (!s->t[k].is_view) continue;
+        jw_obj_begin(w);
+        jw_key(w, "name");
+        jw_str(w, s->t[k].name);
+        jw_key(w, "private");
+        jw_bool(w, !d->public);
+        jw_obj_end(w);
+        max--;
+    }
+}
+
 /* /.json's order: by relationships, count, name, all descending. */
 typedef struct {
     const tinfo_t *t;
@@ -534,16 +548,7 @@ static void write_index_entry(jw_t *w, db_t *d, store_db_t *c, const schema_t *s
     int shown = 0;
     for (int k = 0; k < nv && shown < 5; k++, shown++)
         write_table_entry(w, c, s, vis[k].t, !d->public, false, vis[k].count, vis[k].nrel);
-    for (int k = 0; k < s->n && shown < 5; k++) {
-        if (!s->t[k].is_view) continue;
-        jw_obj_begin(w);
-        jw_key(w, "name");
-        jw_str(w, s->t[k].name);
-        jw_key(w, "private");
-        jw_bool(w, !d->public);
-        jw_obj_end(w);
-        shown++;
-    }
+    write_views(w, d, s, 5 - shown);
     jw_arr_end(w);
     jw_key(w, "tables_and_views_more");
     jw_bool(w, nvisible + nviews > 5);
@@ -600,15 +605,7 @@ static void write_database_view(jw_t *w, db_t *d, store_db_t *c, const schema_t 
     jw_int(w, nhidden);
     jw_key(w, "views");
     jw_arr_begin(w);
-    for (int k = 0; k < s->n; k++) {
-        if (!s->t[k].is_view) continue;
-        jw_obj_begin(w);
-        jw_key(w, "name");
-        jw_str(w, s->t[k].name);
-        jw_key(w, "private");
-        jw_bool(w, !d->public);
-        jw_obj_end(w);
-    }
+    write_views(w, d, s, s->n);
     jw_arr_end(w);
     jw_key(w, "queries");
     jw_arr_begin(w);
