@@ -8,6 +8,9 @@
  * expressions belong to the fan-out thread alone. */
 #include "core/subs.h"
 
+#define XSTR_(x) #x
+#define XSTR(x) XSTR_(x)
+
 #include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -354,6 +357,24 @@ static int set_run(store_db_t *db, void *arg, err_t *e) {
     j->replied = true;
     if (!s) {
         err_set(e, E_INTERNAL, "%s", msg);
+        j->reply(j->ctx, -1, e, NULL, 0, 0);
+        return err_set(e, E_OK, "nothing to write");
+    }
+    /* bounds: what one client may make the engine follow */
+    size_t qbytes = 0;
+    for (size_t i = 0; i < j->nq; i++) qbytes += strlen(j->texts[i]);
+    pthread_mutex_lock(&r->m);
+    bool has = false;
+    for (size_t i = 0; i < c->nsets && !has; i++) has = c->sets[i].id == j->set_id;
+    size_t held = c->nsets;
+    pthread_mutex_unlock(&r->m);
+    const char *over = NULL;
+    if (j->add && j->nq > SUBS_MAX_QUERIES) over = "too many queries in one subscription (at most " XSTR(SUBS_MAX_QUERIES) ")";
+    else if (j->add && qbytes > SUBS_MAX_QUERY_BYTES) over = "the subscription's queries are too long (at most " XSTR(SUBS_MAX_QUERY_BYTES) " bytes)";
+    else if (j->add && !has && held >= SUBS_MAX_SETS) over = "too many subscriptions on one connection (at most " XSTR(SUBS_MAX_SETS) ")";
+    if (over) {
+        schema_release(s);
+        err_set(e, E_TOO_BIG, "%s", over);
         j->reply(j->ctx, -1, e, NULL, 0, 0);
         return err_set(e, E_OK, "nothing to write");
     }

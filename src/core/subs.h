@@ -34,6 +34,12 @@
 #include "core/writer.h"
 #include "store/store.h"
 
+/* What one client may ask the engine to follow: queries per set, their
+ * total text, and sets at once. Past them a set is refused (E_TOO_BIG). */
+#define SUBS_MAX_QUERIES 256
+#define SUBS_MAX_QUERY_BYTES 65536
+#define SUBS_MAX_SETS 1024
+
 /* A parsed subscription query. */
 typedef struct {
     char *table;  /* as named (unquoted) */

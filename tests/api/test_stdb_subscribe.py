@@ -686,3 +686,35 @@ def test_light_mode_and_compression_parameter(env):
         assert rows_of(m["update"]["tables"][0])["inserts"] == [[10, "Yes", {"some": 1}]]
         await ws.close()
     run(go())
+
+
+def test_what_one_client_may_subscribe_is_bounded(env):
+    """Queries per set, their text, and sets per connection are bounded:
+    past them the set is refused with a SubscriptionError, nothing else."""
+    server, admin, name = env
+
+    async def go():
+        ws, _ = await connect(server, name, token=admin)
+        await send(ws, {"SubscribeMulti": {"query_strings": ["SELECT * FROM person"] * 257, "request_id": 1,
+                                           "query_id": {"id": 1}}})
+        err = (await recv(ws))["SubscriptionError"]
+        assert err["request_id"] == {"some": 1} and "too many queries" in err["error"]
+        long_q = "SELECT * FROM person WHERE name != '" + "x" * 70000 + "'"
+        await send(ws, {"SubscribeMulti": {"query_strings": [long_q], "request_id": 2, "query_id": {"id": 2}}})
+        assert "too long" in (await recv(ws))["SubscriptionError"]["error"]
+        for i in range(1024):
+            await send(ws, {"SubscribeSingle": {"query": "SELECT * FROM person WHERE id < 0", "request_id": 10 + i,
+                                                "query_id": {"id": 100 + i}}})
+        for i in range(1024):
+            assert "SubscribeApplied" in await recv(ws)
+        await send(ws, {"SubscribeSingle": {"query": "SELECT * FROM person", "request_id": 5000,
+                                            "query_id": {"id": 5000}}})
+        assert "too many subscriptions" in (await recv(ws))["SubscriptionError"]["error"]
+        # after an unsubscribe there is room again
+        await send(ws, {"Unsubscribe": {"request_id": 5001, "query_id": {"id": 100}}})
+        assert "UnsubscribeApplied" in await recv(ws)
+        await send(ws, {"SubscribeSingle": {"query": "SELECT * FROM person", "request_id": 5002,
+                                            "query_id": {"id": 5002}}})
+        assert "SubscribeApplied" in await recv(ws)
+        await ws.close()
+    run(go())
