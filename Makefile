@@ -8,7 +8,7 @@ BASE_CFLAGS := -std=c11 -Wall -Wextra -Werror -pthread
 ALL_CFLAGS = $(CPPFLAGS) $(BASE_CFLAGS) $(CFLAGS)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lhttp_parser -lwslay -lm -pthread
 
-SRC     := $(wildcard src/util/*.c src/store/*.c src/core/*.c src/net/*.c src/api/*.c src/api/*/*.c)
+SRC     := $(wildcard src/util/*.c src/graphql/*.c src/store/*.c src/core/*.c src/net/*.c src/api/*.c src/api/*/*.c)
 LIBOBJ  := $(SRC:src/%.c=build/%.o)
 ASANOBJ := $(SRC:src/%.c=build/asan/%.o)
 UNIT    := $(wildcard tests/unit/test_*.c)
@@ -20,7 +20,7 @@ TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer -DATRIUM_THREAD_CHECKS
 FUZZ_CC := clang
 FUZZOBJ := $(SRC:src/%.c=build/fuzz/%.o)
 FUZZ_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g -O1
-FUZZ_TARGETS := http table url json subs ws bsatn
+FUZZ_TARGETS := http table url json subs ws bsatn graphql
 FUZZ_RUNS ?= 3000
 
 # Debian packages the build, tests and benchmarks need.
