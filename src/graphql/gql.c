@@ -4,66 +4,14 @@
  * gql_parse, which frees the arena: nothing is leaked on any path. */
 #include "graphql/gql.h"
 
+#include "graphql/arena.h"
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- the arena ------------------------------------------------------------ */
-
-typedef struct block {
-    struct block *next;
-    size_t used, cap;
-    _Alignas(16) unsigned char data[];
-} block_t;
-
-typedef struct {
-    block_t *head;
-} arena_t;
-
-static void *arena_alloc(arena_t *a, size_t n) {
-    n = (n + 15) & ~(size_t)15;
-    if (!a->head || a->head->cap - a->head->used < n) {
-        size_t cap = n > 16384 ? n : 16384;
-        block_t *b = malloc(sizeof *b + cap);
-        if (!b) abort();
-        b->next = a->head;
-        b->used = 0;
-        b->cap = cap;
-        a->head = b;
-    }
-    void *p = a->head->data + a->head->used;
-    a->head->used += n;
-    memset(p, 0, n);
-    return p;
-}
-
-static void arena_free(arena_t *a) {
-    for (block_t *b = a->head, *n; b; b = n) {
-        n = b->next;
-        free(b);
-    }
-    free(a);
-}
-
-/* A growing array inside the arena. */
-typedef struct {
-    void *items;
-    size_t n, cap, size;
-} vec_t;
-
-static void *vec_push(arena_t *a, vec_t *v) {
-    if (v->n == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 4;
-        void *items = arena_alloc(a, cap * v->size);
-        if (v->n) memcpy(items, v->items, v->n * v->size);
-        v->items = items;
-        v->cap = cap;
-    }
-    return (char *)v->items + v->n++ * v->size;
-}
 
 /* ---- tokens ------------------------------------------------------------------ */
 
@@ -675,6 +623,7 @@ static void parse_selection(parser_t *p, gql_selection_t *s) {
         if (has_cond) advance(p);
         if (!has_cond && peek(p, T_NAME)) {
             s->kind = GS_FRAGMENT_SPREAD;
+            s->name_loc = p->tok.loc;
             s->name = parse_name(p);
             parse_directives(p, false, &s->dirs, &s->ndirs);
             return;
@@ -724,7 +673,7 @@ static void parse_operation(parser_t *p, gql_def_t *d) {
     else if (is_keyword(p, "subscription")) d->op = GO_SUBSCRIPTION;
     else unexpected(p, &p->tok);
     advance(p);
-    if (peek(p, T_NAME)) d->name = parse_name(p);
+    if (peek(p, T_NAME)) d->name_loc = p->tok.loc, d->name = parse_name(p);
     if (expect_optional(p, T_PAREN_L)) {
         vec_t vars = {.size = sizeof(gql_vardef_t)};
         do {
@@ -748,6 +697,7 @@ static void parse_fragment(parser_t *p, gql_def_t *d) {
     d->loc = p->tok.loc;
     expect_keyword(p, "fragment");
     if (is_keyword(p, "on")) unexpected(p, &p->tok);
+    d->name_loc = p->tok.loc;
     d->name = parse_name(p);
     expect_keyword(p, "on");
     d->type_cond = parse_name(p);

@@ -15,6 +15,7 @@
 #define ATRIUM_GRAPHQL_GQL_H
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define GQL_MAX_DEPTH 256
 
@@ -35,6 +36,8 @@ struct gql_value {
     const char *s;
     size_t len;
     bool b;     /* BOOLEAN */
+    int64_t i;  /* INT, once coerced (graphql/exec) */
+    double f;   /* FLOAT (and INT coerced to Float), once coerced */
     bool block; /* STRING: written as a block string */
     gql_value_t **items; /* LIST */
     gql_objfield_t *fields; /* OBJECT */
@@ -90,6 +93,7 @@ struct gql_selection {
     gql_directive_t *dirs;
     size_t ndirs;
     gql_selset_t *sel; /* FIELD: or NULL; INLINE_FRAGMENT: always */
+    gql_loc_t name_loc; /* FRAGMENT_SPREAD: where the fragment's name is */
 };
 
 typedef struct {
@@ -115,6 +119,7 @@ typedef struct {
     size_t ndirs;
     gql_selset_t *sel;
     gql_loc_t loc;
+    gql_loc_t name_loc; /* named ones */
 } gql_def_t;
 
 typedef struct {
