@@ -51,7 +51,7 @@ static int load_columns(store_db_t *c, tinfo_t *t) {
     store_stmt_t *st;
     /* hidden 1 = a virtual table's hidden column; 2/3 = generated columns,
      * which SELECT * returns and so do we. */
-    if (store_cached(c, "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_xinfo(?) WHERE hidden != 1",
+    if (store_cached(c, "SELECT name, type, \"notnull\", dflt_value, pk, hidden FROM pragma_table_xinfo(?) WHERE hidden != 1",
                      &st) < 0)
         return -1;
     store_bind_text(st, 1, t->name, strlen(t->name));
@@ -69,6 +69,7 @@ static int load_columns(store_db_t *c, tinfo_t *t) {
         col->notnull = store_col_int(st, 2) != 0;
         col->dflt = col_dup(st, 3);
         col->pk = (int)store_col_int(st, 4);
+        col->generated = store_col_int(st, 5) >= 2;
     }
     store_reset(st);
     if (rc < 0) return -1;

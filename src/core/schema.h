@@ -28,6 +28,7 @@ typedef struct {
     bool notnull;
     char *dflt; /* default as SQL text, or NULL */
     int pk;     /* 1-based position in the primary key, 0 if not part of it */
+    bool generated; /* GENERATED ALWAYS AS: read-only */
 } tcol_t;
 
 typedef struct {

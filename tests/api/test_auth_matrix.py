@@ -190,6 +190,15 @@ MATRIX = {
     ("POST", "/dbs/:db/sql"): [("read", simple("POST", "/dbs/mxdb/sql", json={"query": "SELECT 1"})),
                                ("write", simple("POST", "/dbs/mxdb/sql",
                                                 json={"query": "UPDATE t SET v = v WHERE id = 1"}))],
+    ("GET", "/dbs/:db/graphql"): [("read", simple("GET", "/dbs/mxdb/graphql?query=%7Bt%7Bid%7D%7D"))],
+    ("POST", "/dbs/:db/graphql"): [("read", simple("POST", "/dbs/mxdb/graphql", json={"query": "{ t { id v } }"})),
+                                   ("write", simple("POST", "/dbs/mxdb/graphql", json={
+                                       "query": 'mutation { update_t(where: {id: {_eq: 1}}, _set: {v: "one"})'
+                                                ' { affected_rows } }'}))],
+    ("GET", "/dbs/:db/playground/default-query"): [("read", simple("GET", "/dbs/mxdb/playground/default-query"))],
+    # a readonly id grants reading to anyone who has it (see test_airsequel_graphql)
+    ("GET", "/readonly/:db/graphql"): [("open", simple("GET", "/readonly/nosuchid00000/graphql?query=%7Bt%7Bid%7D%7D"))],
+    ("POST", "/readonly/:db/graphql"): [("open", simple("POST", "/readonly/mxdb/graphql", json={"query": "{ t { id } }"}))],
     ("POST", "/v1/identity"): [("open", simple("POST", "/v1/identity"))],
     ("POST", "/v1/identity/websocket-token"): [("token", simple("POST", "/v1/identity/websocket-token"))],
     ("GET", "/v1/identity/:id/verify"): [("token", simple("GET", "/v1/identity/{c.identity}/verify"))],
@@ -303,7 +312,7 @@ def test_route_against_every_token(ctx, route):
                 if r.status_code in (401, 403, 404):
                     failures.append("refused: " + where)
             elif not (r.status_code in (400, 401, 403, 404) or
-                      (r.status_code == 200 and route[0] == "POST" and route[1] == "/dbs/:db/sql"
+                      (r.status_code == 200 and route[0] == "POST" and route[1] in ("/dbs/:db/sql", "/dbs/:db/graphql")
                        and r.json().get("errors"))):
                 failures.append("allowed: " + where)
     assert not failures, "\n".join(failures)

@@ -6,6 +6,8 @@
  * completion comes back to the loop through http_post. */
 #include "api/airsequel/airsequel.h"
 
+#include "api/airsequel/airsequel_internal.h"
+
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -58,7 +60,7 @@ static const char *code_for(int status) {
     }
 }
 
-static void as_error(http_req_t *r, int status, const char *message) {
+void airsequel_error(http_req_t *r, int status, const char *message) {
     buf_t b = BUF_INIT;
     jw_t w;
     jw_init(&w, &b, 0);
@@ -87,7 +89,7 @@ static void render_error(http_req_t *r, int status, const char *message) {
                  {413, "Request body too large"}, {431, "Request header fields too large"}};
     for (size_t i = 0; i < sizeof texts / sizeof *texts; i++)
         if (texts[i].status == status) message = texts[i].text;
-    as_error(r, status, message);
+    airsequel_error(r, status, message);
 }
 
 static bool claims(const char *path) {
@@ -99,23 +101,32 @@ static bool claims(const char *path) {
 
 static void options(http_req_t *r) { http_respond(r, 204, NULL, "", 0); }
 
+void airsequel_json(http_req_t *r, int status, const char *json) {
+    http_respond(r, status, "application/json; charset=utf-8", json, strlen(json));
+}
+
 /* Optional bearer: none is anonymous; a bad one is 401 on every route. */
-static bool authenticate(http_req_t *r, actor_t *a) {
+bool airsequel_authenticate(http_req_t *r, actor_t *a) {
     err_t e;
     if (api_actor(r, ENGINE(r)->catalog, 0, a, &e) <= API_ACTOR) return true;
-    as_error(r, 401, "Invalid or expired token");
+    airsequel_error(r, 401, "Invalid or expired token");
     return false;
 }
 
 /* :dbId by name, id or identity; 404 unless the actor may at least read. */
-static db_t *resolve_db(http_req_t *r, const actor_t *a, int cap) {
+db_t *airsequel_resolve_db(http_req_t *r, const actor_t *a, int cap, unsigned by, bool any_reader) {
     buf_t key = BUF_INIT;
     db_t *d = NULL;
-    if (api_capture(r, cap, &key) == 0) d = api_db(ENGINE(r)->catalog, key.data, DB_BY_NAME | DB_BY_ID | DB_BY_IDENTITY, a);
+    if (api_capture(r, cap, &key) == 0 && key.data[0] != '_') d = catalog_db_find(ENGINE(r)->catalog, key.data, by);
+    /* any right at all makes it visible: a writeonly token sees its database */
+    if (d && !any_reader && !auth_check(a, d, ACT_READ) && !auth_check(a, d, ACT_WRITE)) {
+        db_release(d);
+        d = NULL;
+    }
     if (!d) {
         buf_t m = BUF_INIT;
         buf_printf(&m, "Database \"%s\" does not exist", key.data ? key.data : "");
-        as_error(r, 404, m.data);
+        airsequel_error(r, 404, m.data);
         buf_free(&m);
     }
     buf_free(&key);
@@ -262,7 +273,7 @@ static void respond_sql(http_req_t *r, sql_job_t *j) {
         snprintf(j->status_msg, sizeof j->status_msg, "%s", j->out.err.msg);
     }
     if (j->status) {
-        as_error(r, j->status, j->status_msg);
+        airsequel_error(r, j->status, j->status_msg);
         free_job(j);
         return;
     }
@@ -306,8 +317,8 @@ static void write_posted(http_req_t *r, void *data) { respond_sql(r, data); }
 
 static void h_sql(http_req_t *r) {
     actor_t a;
-    if (!authenticate(r, &a)) return;
-    db_t *d = resolve_db(r, &a, 0);
+    if (!airsequel_authenticate(r, &a)) return;
+    db_t *d = airsequel_resolve_db(r, &a, 0, DB_BY_NAME | DB_BY_ID | DB_BY_IDENTITY, false);
     if (!d) return;
     char err[200];
     json_t *body = api_json_object(r, err, sizeof err);
@@ -315,7 +326,7 @@ static void h_sql(http_req_t *r) {
     if (!json_is_string(q)) {
         buf_t m = BUF_INIT;
         buf_printf(&m, "Invalid request body: %s", body ? "\"query\" must be a string" : err);
-        as_error(r, 400, m.data);
+        airsequel_error(r, 400, m.data);
         buf_free(&m);
         json_decref(body);
         db_release(d);
@@ -377,4 +388,5 @@ static void h_sql(http_req_t *r) {
 
 void airsequel_register(router_t *rt) {
     router_add(rt, &airsequel_dialect, M_POST, "/dbs/:db/sql", h_sql);
+    airsequel_graphql_register(rt, &airsequel_dialect);
 }
