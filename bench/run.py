@@ -141,6 +141,9 @@ def make_fixture(path, rows=100000):
     c.close()
 
 
+# the GraphQL twin of the Datasette filtered page (?_size=20&age__gt=50)
+GRAPHQL_FILTERED = "{ users(where: {age: {_gt: 50}}, limit: 20) { id name email age score } }"
+
 HEAVY = [("count, filtered (age > 50)", "/bench/users.json?_size=0&_extra=count&age__gt=50"),
          ("facet (age, 60 values)", "/bench/users.json?_size=0&_facet=age"),
          ("full-text search, 20 rows", "/bench/users.json?_search=example&_size=20")]
@@ -216,6 +219,9 @@ def main():
             env={"ATRIUM_BENCH_PATH": "/bench/users/%d.json"})
         results["Datasette filtered page (32 conns)"] = wrk(
             f"http://127.0.0.1:{at_port}/bench/users.json?_size=20&age__gt=50", at.pid, args, connections=32)
+        results["GraphQL filtered query, 20 rows (32)"] = wrk(
+            f"http://127.0.0.1:{at_port}", at.pid, args, script="graphql.lua", connections=32,
+            env={"ATRIUM_BENCH_TOKEN": token, "ATRIUM_BENCH_QUERY": GRAPHQL_FILTERED})
         results["Datasette table page, 100 rows (32)"] = wrk(
             f"http://127.0.0.1:{at_port}/bench/users.json", at.pid, args, connections=32)
         # the same point lookup through the three doors that take SQL
@@ -236,7 +242,8 @@ def main():
     try:
         inserts = {"group commit on": insert_case(tmp, args, True),
                    "group commit off": insert_case(tmp, args, False),
-                   "Datasette /-/insert, group commit on": insert_case(tmp, args, True, "datasette")}
+                   "Datasette /-/insert, group commit on": insert_case(tmp, args, True, "datasette"),
+                   "GraphQL insert mutation, group commit on": insert_case(tmp, args, True, "graphql")}
         engine = json.loads(subprocess.run([os.path.join(ROOT, "build", "bench", "engine_point"), fixture,
                                             "100000"], capture_output=True, text=True, check=True).stdout)
     finally:
@@ -281,6 +288,10 @@ def main():
     datasette = [("Datasette row page", results["Datasette row page (32 conns)"], 620),
                  ("Datasette filtered page", results["Datasette filtered page (32 conns)"], 340),
                  ("Datasette /-/insert", inserts["Datasette /-/insert, group commit on"], 210)]
+    gq, ds = results["GraphQL filtered query, 20 rows (32)"], results["Datasette filtered page (32 conns)"]
+    gi, di = inserts["GraphQL insert mutation, group commit on"], inserts["Datasette /-/insert, group commit on"]
+    print(f"\nGraphQL against the same work through Datasette (CPU per request; target 1.5x): filtered query "
+          f"{gq['cpu_us'] / ds['cpu_us']:.2f}x, insert mutation {gi['cpu_us'] / di['cpu_us']:.2f}x")
     print(f"\nAgainst Datasette 1.0 (req/s it serves here; goal 100x):")
     for name, r, base_rps in datasette:
         print(f"{name:38} {r['rps']:10.0f} vs {base_rps:5d}  = {r['rps'] / base_rps:6.1f}x")

@@ -590,6 +590,7 @@ static int coerce_variables(gql_exec_t *x, const json_t *vars) {
 typedef struct {
     const char *key;
     vec_t nodes; /* const gql_selection_t * */
+    const gql_field_t *def; /* looked up on first use */
 } cfield_t;
 
 static bool directive_if(gql_exec_t *x, const gql_directive_t *d) {
@@ -695,7 +696,12 @@ int gql_root_index(gql_exec_t *x) { return x->root_index; }
 
 /* The field's arguments, coerced; -1 with a field error. */
 static int coerce_args(gql_exec_t *x, const gql_field_t *f, const gql_selection_t *node) {
-    x->args = arena_alloc(x->a, (size_t)(f->nargs + 1) * sizeof *x->args);
+    if (!f->nargs) {
+        x->args = NULL;
+        x->nargs = 0;
+        return 0;
+    }
+    x->args = arena_alloc(x->a, (size_t)f->nargs * sizeof *x->args);
     x->nargs = f->nargs;
     for (int i = 0; i < f->nargs; i++) {
         const gql_ivalue_t *def = &f->args[i];
@@ -734,9 +740,8 @@ static void put_str(gql_exec_t *x, const char *s, size_t n) {
  * error. */
 static int put_leaf(gql_exec_t *x, const gql_ntype_t *nt, const gql_result_t *r, const gql_loc_t *loc) {
     buf_t *o = x->out;
-    const char *n = nt->name;
     char tmp[64];
-    if (nt->kind == GK_ENUM || strcmp(n, "String") == 0 || strcmp(n, "ID") == 0) {
+    if (nt->kind == GK_ENUM || nt->scalar == GQL_STRING || nt->scalar == GQL_ID) {
         switch (r->kind) {
         case GR_STRING:
         case GR_ENUM: put_str(x, r->s, r->len); return 0;
@@ -748,7 +753,7 @@ static int put_leaf(gql_exec_t *x, const gql_ntype_t *nt, const gql_result_t *r,
         put_str(x, tmp, strlen(tmp));
         return 0;
     }
-    if (strcmp(n, "Int") == 0) {
+    if (nt->scalar == GQL_INT) {
         int64_t v;
         if (r->kind == GR_INT) v = r->i;
         else if (r->kind == GR_BOOL) v = r->b;
@@ -763,10 +768,16 @@ static int put_leaf(gql_exec_t *x, const gql_ntype_t *nt, const gql_result_t *r,
             put_null(x);
             return 1;
         }
-        buf_printf(o, "%lld", (long long)v);
+        char digits[24];
+        int k = sizeof digits;
+        uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+        do digits[--k] = (char)('0' + u % 10);
+        while (u /= 10);
+        if (v < 0) digits[--k] = '-';
+        buf_append(o, digits + k, sizeof digits - (size_t)k);
         return 0;
     }
-    if (strcmp(n, "Float") == 0) {
+    if (nt->scalar == GQL_FLOAT) {
         double v = r->kind == GR_INT ? (double)r->i : r->kind == GR_BOOL ? r->b : r->f;
         if (r->kind == GR_STRING || !isfinite(v)) {
             gx_error(x, loc, true, "Float cannot represent non numeric value: \"%.*s\"", (int)r->len, r->s ? r->s : "");
@@ -881,16 +892,41 @@ static const gql_field_t *field_def(gql_exec_t *x, const gql_ntype_t *t, const c
     return gql_type_field(t, name);
 }
 
-static int exec_selset(gql_exec_t *x, const gql_ntype_t *t, void *obj, const gql_selection_t *const *nodes, int n) {
+/* CollectSubfields, memoized per (type, field nodes) for the run: every
+ * item of a list shares its field's selection. */
+typedef struct {
+    const gql_ntype_t *t;
+    const gql_selection_t *const *nodes;
+    const gql_selection_t *first;
+    int n;
     vec_t fields;
-    collect_nodes(x, t, nodes, n, &fields);
+} memo_t;
+
+static vec_t *collected(gql_exec_t *x, const gql_ntype_t *t, const gql_selection_t *const *nodes, int n) {
+    for (size_t i = 0; i < x->memo.n; i++) {
+        memo_t *m = &((memo_t *)x->memo.items)[i];
+        if (m->t == t && m->n == n && m->first == nodes[0] && (n == 1 || m->nodes == nodes)) return &m->fields;
+    }
+    if (!x->memo.size) x->memo.size = sizeof(memo_t);
+    memo_t *m = vec_push(x->a, &x->memo);
+    m->t = t;
+    m->nodes = nodes;
+    m->first = nodes[0];
+    m->n = n;
+    collect_nodes(x, t, nodes, n, &m->fields);
+    return &m->fields;
+}
+
+static int exec_selset(gql_exec_t *x, const gql_ntype_t *t, void *obj, const gql_selection_t *const *nodes, int n) {
+    vec_t fields = *collected(x, t, nodes, n);
     size_t mark = x->out->len;
     bool root = x->depth == 0;
     buf_putc(x->out, '{');
     for (size_t i = 0; i < fields.n; i++) {
         cfield_t *cf = &((cfield_t *)fields.items)[i];
         const gql_selection_t **fn = cf->nodes.items;
-        const gql_field_t *f = field_def(x, t, fn[0]->name);
+        if (!cf->def) cf->def = field_def(x, t, fn[0]->name);
+        const gql_field_t *f = cf->def;
         if (!f) continue; /* validated: cannot happen */
         if (i) buf_putc(x->out, ',');
         put_str(x, cf->key, strlen(cf->key));
@@ -961,8 +997,9 @@ int gql_execute(const gql_env_t *env, const gql_doc_t *doc, const char *operatio
     int rc = -1;
     size_t start = out->len;
     buf_putc(out, '{');
-    gx_validate(x);
+    if (!env->prevalidated) gx_validate(x);
     if (x->errors.n) goto request_error;
+    if (env->validated) *env->validated = true;
     for (size_t i = 0; i < doc->ndefs; i++)
         if (!doc->defs[i].fragment && depth_of(x, doc->defs[i].sel, 0, max, 0) > max) {
             gx_error(x, NULL, false, "Query is nested too deeply");

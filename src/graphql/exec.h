@@ -51,6 +51,10 @@ typedef struct {
     /* non-NULL: every root field of a query operation (introspection too)
      * resolves to this error (a token that may write but not read) */
     const char *query_error;
+    /* the document was validated against this schema before: skip it */
+    bool prevalidated;
+    /* out, if non-NULL: validation passed on this run */
+    bool *validated;
 } gql_env_t;
 
 /* The operation a request selects: 0 with *kind, or -1 with msg (graphql-

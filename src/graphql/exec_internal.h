@@ -44,6 +44,7 @@ struct gql_exec {
     int nnodes;
     int root_index;
     bool aborted; /* a resolver failed: the run has no answer */
+    vec_t memo;   /* collected fields per (type, nodes); exec.c */
 };
 
 void gx_error(gql_exec_t *x, const gql_loc_t *loc, bool with_path, const char *fmt, ...)

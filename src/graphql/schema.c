@@ -236,8 +236,11 @@ gql_schema_t *gql_schema_new(void) {
     s->listed.size = sizeof(gql_ntype_t *);
     static const char *scalars[][2] = {
         {"Int", D_INT}, {"Float", D_FLOAT}, {"String", D_STRING}, {"Boolean", D_BOOLEAN}, {"ID", D_ID}};
-    for (size_t i = 0; i < sizeof scalars / sizeof *scalars; i++)
-        gql_schema_type(s, GK_SCALAR, scalars[i][0], scalars[i][1])->builtin = true;
+    for (size_t i = 0; i < sizeof scalars / sizeof *scalars; i++) {
+        gql_ntype_t *t = gql_schema_type(s, GK_SCALAR, scalars[i][0], scalars[i][1]);
+        t->builtin = true;
+        t->scalar = GQL_INT + (int)i;
+    }
     add_meta_types(s);
     for (size_t i = 0; i < s->types.n; i++) ((gql_ntype_t **)s->types.items)[i]->builtin = true;
     return s;
@@ -257,6 +260,12 @@ const gql_ntype_t *gql_schema_lookup(const gql_schema_t *s, const char *name) {
         if (!s->hash[i]) return NULL;
         if (strcmp(s->hash[i]->name, name) == 0) return s->hash[i];
     }
+}
+
+bool gql_schema_declared(const gql_schema_t *s, const char *name) {
+    for (size_t i = 0; i < s->types.n; i++)
+        if (strcmp(((gql_ntype_t **)s->types.items)[i]->name, name) == 0) return true;
+    return false;
 }
 
 const gql_ntype_t *gql_schema_query(const gql_schema_t *s) { return s->query; }

@@ -21,6 +21,8 @@
 
 typedef enum { GK_SCALAR, GK_OBJECT, GK_ENUM, GK_INPUT_OBJECT } gql_kind_t;
 
+enum { GQL_INT = 1, GQL_FLOAT, GQL_STRING, GQL_BOOLEAN, GQL_ID };
+
 typedef struct gql_ntype gql_ntype_t;
 
 /* A type reference: a named type or a LIST / NON_NULL of one. */
@@ -69,6 +71,7 @@ struct gql_ntype {
     const void *udata;
     gql_tref_t ref; /* NAMED reference to this type */
     bool builtin;   /* a standard scalar or meta-type */
+    int scalar;     /* GQL_INT … GQL_ID for the standard scalars, else 0 */
     bool reachable; /* listed by __schema.types */
 };
 
@@ -86,6 +89,8 @@ gql_ivalue_t *gql_schema_arg(gql_schema_t *s, gql_field_t *f, const char *name, 
 gql_ivalue_t *gql_schema_input(gql_schema_t *s, gql_ntype_t *in, const char *name, const char *type_text,
                                const char *description);
 gql_evalue_t *gql_schema_enum(gql_schema_t *s, gql_ntype_t *e, const char *name, const char *description);
+/* Whether a type of that name was created (before finish, too). */
+bool gql_schema_declared(const gql_schema_t *s, const char *name);
 /* A copy of str in the schema's arena (for descriptions built on the fly). */
 const char *gql_schema_str(gql_schema_t *s, const char *str);
 /* Resolves every type reference, adds the introspection root fields and

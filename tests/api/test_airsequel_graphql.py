@@ -141,3 +141,127 @@ def test_introspection_basics(env):
     assert b["data"]["__schema"] == {"queryType": {"name": "Query"}, "mutationType": {"name": "Mutation"}}
     assert [f["name"] for f in b["data"]["__type"]["fields"]] == [
         "rowid", "id", "name", "email", "score", "active", "big", "pic", "created"]
+
+
+def test_http_errors(env):
+    server, admin, name = env
+    url = f"/dbs/{name}/graphql"
+
+    def err(r, status, message=None):
+        assert r.status_code == status, r.text
+        e = r.json()["errors"][0]
+        assert e["extensions"]["code"] in ("BAD_REQUEST", "PAYLOAD_TOO_LARGE", "NOT_FOUND", "UNAUTHENTICATED",
+                                           "METHOD_NOT_ALLOWED", "FORBIDDEN")
+        if message:
+            assert e["message"] == message
+    err(server.req("POST", url, token=admin, data="{nope", headers={"Content-Type": "application/json"}), 400)
+    err(server.req("POST", url, token=admin, json={"variables": {}}), 400,
+        'Invalid request body: "query" must be a string')
+    err(server.req("POST", url, token=admin, json={"query": "{ users { id } }" + " " * 100000}), 413)
+    err(server.req("POST", "/dbs/nosuchdb/graphql", token=admin, json={"query": "{ __typename }"}), 404,
+        'Database "nosuchdb" does not exist')
+    err(server.req("POST", url, token="not-a-token", json={"query": "{ __typename }"}), 401,
+        "Invalid or expired token")
+    # anonymous on a private database: it does not exist for them
+    err(server.req("POST", url, json={"query": "{ __typename }"}), 404)
+    # GET runs queries, never mutations; without a query it is the playground
+    r = server.req("GET", url + "?query=%7B%20users(limit%3A%201)%20%7B%20name%20%7D%20%7D", token=admin)
+    assert r.status_code == 200 and r.json() == {"data": {"users": [{"name": "Ada"}]}}
+    r = server.req("GET", url + "?query=query(%24n%3A%20Int!)%7Busers_by_pk(id%3A%24n)%7Bname%7D%7D&variables=%7B%22n%22%3A2%7D",
+                   token=admin)
+    assert r.json() == {"data": {"users_by_pk": {"name": "Grace"}}}
+    err(server.req("GET", url + "?query=mutation%7Bdelete_users(where%3A%7B%7D)%7Baffected_rows%7D%7D", token=admin), 405)
+    r = server.req("GET", url, token=admin)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html") and "<html" in r.text
+    r = server.req("GET", f"/dbs/{name}/playground/default-query", token=admin)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    assert r.text.startswith("query usersQuery {\n  users( limit: 100 ) {\n    rowid\n    id\n    name\n")
+    assert r.text.endswith("    created\n  }\n}")
+
+
+def readonly_id(env_):
+    b = gql(env_, "{ users(where: {id: {_eq: 1}}) { pic } }")
+    return json.loads(b["data"]["users"][0]["pic"])["url"].split("/")[2]
+
+
+def test_readonly_route_and_mode(env):
+    server, admin, name = env
+    rid = readonly_id(env)
+    assert len(rid) == 13
+    path = f"/readonly/{rid}/graphql"
+    # anyone with the id reads; the schema has no Mutation
+    r = server.req("POST", path, json={"query": "{ users(limit: 1) { name } __schema { mutationType { name } } }"})
+    assert r.json() == {"data": {"users": [{"name": "Ada"}], "__schema": {"mutationType": None}}}
+    r = server.req("POST", path, json={"query": "mutation { delete_users(where: {}) { affected_rows } }"})
+    assert r.json() == {"data": None, "errors": [{"message": "Schema is not configured to execute mutation operation.",
+                                                  "locations": [{"line": 1, "column": 1}]}]}
+    r = server.req("POST", path, json={"query": '{ __type(name: "users_insert_input") { name } }'})
+    assert r.json() == {"data": {"__type": None}}
+    # a database name is not a readonly id
+    assert server.req("POST", f"/readonly/{name}/graphql", json={"query": "{ __typename }"}).status_code == 404
+
+
+def test_writeonly_token(env):
+    server, admin, name = env
+    r = server.req("POST", "/-/create-token", token=admin, json={"restrict_database": {name: ["insert-row"]}})
+    assert r.status_code == 201, r.text
+    wo = r.json()["token"]
+    b = gql(env, "{ users { name } __typename }", token=wo)
+    assert b["data"] is None
+    assert {e["message"] for e in b["errors"]} == {"Cannot read field using the provided token"}
+    b = gql(env, 'mutation { insert_users(objects: [{name: "Wo"}]) { affected_rows } }', token=wo)
+    assert b == {"data": {"insert_users": {"affected_rows": 1}}}
+    b = gql(env, 'mutation { insert_users(objects: [{name: "Wo"}]) { returning { id } } }', token=wo)
+    assert b["errors"][0]["message"] == 'Cannot query field "returning" on type "users_mutation_response".'
+    gql(env, 'mutation { delete_users(where: {name: {_eq: "Wo"}}) { affected_rows } }')
+
+
+def test_row_cap(env):
+    server, admin, name = env
+    r = server.req("POST", f"/dbs/{name}/sql", token=admin, json={
+        "query": "CREATE TABLE many AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10001)"
+                 " SELECT i FROM n"})
+    assert r.json()["errors"] == []
+    b = gql(env, "{ many { i } }")
+    assert b["data"] is None and b["errors"][0]["path"] == ["many"]
+    assert b["errors"][0]["message"].startswith("The graphql API cannot return more than 10000 entries at a time")
+    assert "10001" in b["errors"][0]["message"]
+    b = gql(env, "{ many(limit: 10000) { i } }")
+    assert len(b["data"]["many"]) == 10000
+    b = gql(env, "{ many(limit: 3, offset: 9999) { i } }")
+    assert b == {"data": {"many": [{"i": "10000"}, {"i": "10001"}]}}  # no declared type: String
+    server.req("POST", f"/dbs/{name}/sql", token=admin, json={"query": "DROP TABLE many"})
+
+
+def test_select_columns_and_schema_changes(env):
+    server, admin, name = env
+    r = server.req("POST", f"/dbs/{name}/sql", token=admin, json={
+        "query": "CREATE TABLE tasks(id INTEGER PRIMARY KEY, state TEXT CHECK (state IN ('todo', 'done')))"})
+    assert r.json()["errors"] == []
+    b = gql(env, '{ __type(name: "tasks_filter") { inputFields { name type { name } } } }')
+    assert b["data"]["__type"]["inputFields"] == [
+        {"name": "rowid", "type": {"name": "IntComparison"}}, {"name": "id", "type": {"name": "IntComparison"}},
+        {"name": "state", "type": {"name": "tasks_state_StringComparison"}}]
+    # the schema follows a change made through another door at once
+    server.req("POST", f"/dbs/{name}/sql", token=admin, json={"query": "ALTER TABLE tasks ADD COLUMN due TEXT"})
+    b = gql(env, "{ tasks { due } }")
+    assert b == {"data": {"tasks": []}}
+    server.req("POST", f"/dbs/{name}/sql", token=admin, json={"query": "DROP TABLE tasks"})
+    b = gql(env, "{ tasks { due } }")
+    assert b["errors"][0]["message"].startswith('Cannot query field "tasks" on type "Query".')
+
+
+def test_mutation_inputs(env):
+    b = gql(env, 'mutation { insert_users(objects: [{name: "F", active: true, pic: "ignored"}]) '
+                 '{ returning { id active pic created } } }')
+    row = b["data"]["insert_users"]["returning"][0]
+    assert row["active"] is True and row["created"] == "now" and json.loads(row["pic"])["url"].endswith(f"/rowid/{row['id']}")
+    b = gql(env, 'mutation { insert_users(objects: [{name: "G"}], on_conflict: [{constraint: [id], update_columns: [email]}]) '
+                 '{ affected_rows } }')
+    assert b["errors"][0]["message"] == "Column email cannot be set on conflicts without being explicitly provided"
+    b = gql(env, f'mutation {{ delete_users_by_pk(id: {row["id"]}) {{ affected_rows returning {{ name }} }} }}')
+    assert b == {"data": {"delete_users_by_pk": {"affected_rows": 1, "returning": {"name": "F"}}}}
+    b = gql(env, 'mutation { delete_users_by_pk(id: 999) { affected_rows returning { name } } }')
+    assert b == {"data": {"delete_users_by_pk": {"affected_rows": 0, "returning": None}}}
+    b = gql(env, 'mutation { update_users_by_pk(id: 1) { affected_rows } }')
+    assert b["errors"][0]["message"] == "Argument _set not found"

@@ -159,6 +159,16 @@ def test_subscribe_initial_rows_then_updates_from_every_door(env):
         r = await http("POST", f"/v1/transactions/{t}/commit", token=admin)
         assert r.status_code == 200, r.text
         await expect([[4, "Di", {"some": 1}]], [[5, "Ed", {"some": 2}]])
+        # Airsequel GraphQL: a mutation is one transaction update
+        r = await http("POST", f"/dbs/{name}/graphql", token=admin, json={
+            "query": 'mutation { insert_person(objects: [{id: 6, name: "Fy", age: 3}]) { affected_rows } }'})
+        assert r.status_code == 200 and "errors" not in r.json(), r.text
+        await expect([], [[6, "Fy", {"some": 3}]])
+        # a mutation whose second field fails is rolled back whole: nothing is sent
+        r = await http("POST", f"/dbs/{name}/graphql", token=admin, json={
+            "query": 'mutation { a: insert_person(objects: [{id: 7, name: "G"}]) { affected_rows }'
+                     ' b: insert_person(objects: [{id: 6, name: "dup"}]) { affected_rows } }'})
+        assert r.status_code == 200 and r.json()["data"] is None, r.text
         # a write that fails sends nothing; the next one arrives next
         r = await http("POST", f"/v1/database/{name}/sql", token=admin, data="INSERT INTO person VALUES (5, 'dup', 0)")
         assert r.status_code == 400

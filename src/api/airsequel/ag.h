@@ -30,6 +30,7 @@ typedef struct {
     bool generated; /* output only */
     bool notnull;   /* the row field is non-null */
     bool has_default;
+    bool select; /* CHECK (c IN (…)): a select column */
 } ag_col_t;
 
 typedef struct {
@@ -65,6 +66,7 @@ typedef struct {
     int ntables;
     ag_table_t *tables;
     int refs; /* atomic */
+    uint64_t serial; /* unique per derived schema, for "validated against" */
     char readonly_id[32];
     buf_t default_query; /* playground's default query */
 } ag_schema_t;

@@ -5,7 +5,7 @@
  * A query runs as one read (api_read: on the loop when it is quick, else
  * on the pool) over one snapshot; a mutation runs as one write job on the
  * database's writer, rolled back whole if a root field fails. Derived
- * schemas are cached per (database, schema version, mode) and shared. */
+ * schemas are cached per (database, schema snapshot, mode) and shared. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +29,7 @@
 
 typedef struct {
     char db_id[64];
-    int64_t cookie;
+    const schema_t *src; /* the snapshot it was derived from (held by as) */
     ag_mode_t mode;
     ag_schema_t *as;
     uint64_t used;
@@ -39,11 +39,16 @@ static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static slot_t cache[CACHE_SLOTS];
 static uint64_t cache_clock;
 
-static ag_schema_t *cache_get(const char *db_id, int64_t cookie, ag_mode_t mode) {
+/* Keyed by the schema snapshot itself: the shared one of a database and
+ * version is one object, so every reader and the writer find it; a
+ * writer's private snapshot (uncommitted DDL) is another object, so it
+ * never answers for anyone else. The entry's reference keeps the
+ * snapshot alive, so its address cannot be reused while cached. */
+static ag_schema_t *cache_get(const char *db_id, const schema_t *src, ag_mode_t mode) {
     ag_schema_t *as = NULL;
     pthread_mutex_lock(&cache_lock);
     for (int i = 0; i < CACHE_SLOTS; i++)
-        if (cache[i].as && cache[i].cookie == cookie && cache[i].mode == mode && strcmp(cache[i].db_id, db_id) == 0) {
+        if (cache[i].as && cache[i].src == src && cache[i].mode == mode && strcmp(cache[i].db_id, db_id) == 0) {
             as = cache[i].as;
             __atomic_add_fetch(&as->refs, 1, __ATOMIC_ACQ_REL);
             cache[i].used = ++cache_clock;
@@ -53,7 +58,7 @@ static ag_schema_t *cache_get(const char *db_id, int64_t cookie, ag_mode_t mode)
     return as;
 }
 
-static void cache_put(const char *db_id, int64_t cookie, ag_mode_t mode, ag_schema_t *as) {
+static void cache_put(const char *db_id, ag_mode_t mode, ag_schema_t *as) {
     ag_schema_t *old = NULL;
     pthread_mutex_lock(&cache_lock);
     int victim = 0;
@@ -67,7 +72,7 @@ static void cache_put(const char *db_id, int64_t cookie, ag_mode_t mode, ag_sche
     }
     old = cache[victim].as;
     snprintf(cache[victim].db_id, sizeof cache[victim].db_id, "%s", db_id);
-    cache[victim].cookie = cookie;
+    cache[victim].src = as->src;
     cache[victim].mode = mode;
     cache[victim].as = as;
     cache[victim].used = ++cache_clock;
@@ -86,9 +91,7 @@ static ag_schema_t *derived(db_t *d, store_db_t *c, ag_mode_t mode, api_out_t *o
         else out->rc = err_set(&out->err, E_INTERNAL, "%s", e);
         return NULL;
     }
-    /* a writer mid-batch may see a private snapshot: never cache that */
-    bool shared = !store_txn_writing(c);
-    ag_schema_t *as = shared ? cache_get(d->id, s->cookie, mode) : NULL;
+    ag_schema_t *as = cache_get(d->id, s, mode);
     if (as) {
         schema_release(s);
         return as;
@@ -98,14 +101,88 @@ static ag_schema_t *derived(db_t *d, store_db_t *c, ag_mode_t mode, api_out_t *o
         out->rc = err_set_sub(&out->err, E_TIMEOUT, ES_OFF_LOOP, "schema built off the loop");
         return NULL;
     }
-    int64_t cookie = s->cookie;
     as = ag_schema_build(c, s, mode, d->readonly_id, e, sizeof e);
     if (!as) {
         out->rc = err_set(&out->err, E_INTERNAL, "%s", e);
         return NULL;
     }
-    if (shared) cache_put(d->id, cookie, mode, as);
+    cache_put(d->id, mode, as);
     return as;
+}
+
+/* ---- the document cache ------------------------------------------------------- */
+
+/* Parsed documents by text, shared and reference-counted (a document is
+ * immutable once parsed), each remembering the last derived schema it was
+ * found valid against (by serial, so a freed schema's address can never
+ * vouch for a new one). Clients send the same few documents over and
+ * over: parsing and validating once is the saving. */
+#define DOC_SLOTS 256
+#define DOC_MAX_TEXT 16384
+
+typedef struct {
+    uint64_t hash;
+    char *text;
+    size_t len;
+    gql_doc_t *doc;
+    int refs;
+    uint64_t valid_for;
+    uint64_t used;
+} dslot_t;
+
+static pthread_mutex_t doc_lock = PTHREAD_MUTEX_INITIALIZER;
+static dslot_t *doc_slots[DOC_SLOTS];
+static uint64_t doc_clock;
+
+static uint64_t hash_text(const char *s, size_t n) {
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    return h;
+}
+
+static void doc_release(dslot_t *e) {
+    if (!e) return;
+    pthread_mutex_lock(&doc_lock);
+    bool last = --e->refs == 0;
+    pthread_mutex_unlock(&doc_lock);
+    if (!last) return;
+    gql_doc_free(e->doc);
+    free(e->text);
+    free(e);
+}
+
+/* The parsed document for text: from the cache, or parsed now (and cached
+ * if small). NULL with msg and loc on a syntax error. Loop thread. */
+static dslot_t *doc_get(const char *text, size_t len, char *msg, size_t msgn, gql_loc_t *loc) {
+    uint64_t h = hash_text(text, len);
+    size_t at = h % DOC_SLOTS;
+    pthread_mutex_lock(&doc_lock);
+    dslot_t *e = doc_slots[at];
+    if (e && e->hash == h && e->len == len && memcmp(e->text, text, len) == 0) {
+        e->refs++;
+        e->used = ++doc_clock;
+        pthread_mutex_unlock(&doc_lock);
+        return e;
+    }
+    pthread_mutex_unlock(&doc_lock);
+    gql_doc_t *doc;
+    if (gql_parse(text, len, &doc, msg, msgn, loc) < 0) return NULL;
+    e = xcalloc(1, sizeof *e);
+    e->hash = h;
+    e->text = xstrndup(text, len);
+    e->len = len;
+    e->doc = doc;
+    e->refs = 1;
+    if (len > DOC_MAX_TEXT) return e;
+    dslot_t *old;
+    pthread_mutex_lock(&doc_lock);
+    old = doc_slots[at];
+    doc_slots[at] = e;
+    e->refs++;
+    e->used = ++doc_clock;
+    pthread_mutex_unlock(&doc_lock);
+    doc_release(old);
+    return e;
 }
 
 /* ---- jobs -------------------------------------------------------------------------- */
@@ -114,7 +191,7 @@ typedef struct {
     api_write_t w; /* first */
     db_t *db;
     ag_mode_t mode;
-    gql_doc_t *doc;
+    dslot_t *doc;
     char *opname;
     json_t *vars;
     api_out_t out; /* rows: the response */
@@ -125,7 +202,7 @@ typedef struct {
 static void gjob_free(gjob_t *j) {
     api_out_reset(&j->out);
     changeset_free(&j->w.job.changes);
-    gql_doc_free(j->doc);
+    doc_release(j->doc);
     free(j->opname);
     json_decref(j->vars);
     db_release(j->db);
@@ -142,10 +219,14 @@ static void execute(gjob_t *j, store_db_t *c, uint64_t deadline) {
         return;
     }
     ag_run_t run = {.as = as, .c = c, .deadline_us = deadline};
-    gql_env_t env = {.schema = as->gs, .resolve = ag_resolve, .ctx = &run, .max_depth = 30};
+    bool validated = false;
+    uint64_t valid_for = __atomic_load_n(&j->doc->valid_for, __ATOMIC_RELAXED);
+    gql_env_t env = {.schema = as->gs, .resolve = ag_resolve, .ctx = &run, .max_depth = 30,
+                     .prevalidated = valid_for == as->serial, .validated = &validated};
     if (j->mode == AG_WRITEONLY || j->mode == AG_INSERTONLY) env.query_error = "Cannot read field using the provided token";
     store_set_deadline(c, deadline);
-    j->gql_rc = gql_execute(&env, j->doc, j->opname, j->vars, &j->out.rows);
+    j->gql_rc = gql_execute(&env, j->doc->doc, j->opname, j->vars, &j->out.rows);
+    if (validated && valid_for != as->serial) __atomic_store_n(&j->doc->valid_for, as->serial, __ATOMIC_RELAXED);
     store_set_deadline(c, 0);
     if (deadline && time_mono_us() >= deadline) {
         j->out.rc = err_set(&j->out.err, E_TIMEOUT, "Query timed out");
@@ -315,7 +396,7 @@ static void handle(http_req_t *r, bool by_readonly, bool default_query) {
     }
     char msg[300];
     gql_loc_t loc;
-    if (gql_parse(query, qlen, &j->doc, msg, sizeof msg, &loc) < 0) {
+    if (!(j->doc = doc_get(query, qlen, msg, sizeof msg, &loc))) {
         buf_t b = BUF_INIT;
         jw_t w;
         jw_init(&w, &b, 0);
@@ -345,7 +426,7 @@ static void handle(http_req_t *r, bool by_readonly, bool default_query) {
     j->opname = opname ? xstrdup(opname) : NULL;
     j->vars = vars ? json_incref((json_t *)vars) : NULL;
     gql_okind_t kind = GO_QUERY;
-    if (gql_select_operation(j->doc, j->opname, &kind, msg, sizeof msg) < 0) kind = GO_QUERY;
+    if (gql_select_operation(j->doc->doc, j->opname, &kind, msg, sizeof msg) < 0) kind = GO_QUERY;
     if (kind == GO_MUTATION && r->method == M_GET) {
         airsequel_error(r, 405, "Mutations are not allowed over GET");
         goto out;

@@ -135,6 +135,103 @@ static void table_columns(ag_table_t *at) {
     }
 }
 
+/* ---- CHECK (c IN (…)) select columns ------------------------------------------ */
+
+typedef struct {
+    const char *p;
+    char text[256]; /* identifier (unquoted) or keyword */
+    char kind;      /* 'i' identifier, 'q' quoted identifier, 's' string, 'n' number, else the character; 0 at end */
+} lex_t;
+
+static void lex_next(lex_t *l) {
+    const char *p = l->p;
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+        if (p[0] == '-' && p[1] == '-') {
+            while (*p && *p != '\n') p++;
+        } else if (p[0] == '/' && p[1] == '*') {
+            const char *e = strstr(p + 2, "*/");
+            p = e ? e + 2 : p + strlen(p);
+        } else break;
+    }
+    l->text[0] = 0;
+    size_t n = 0;
+    if (!*p) {
+        l->kind = 0;
+    } else if (*p == '"' || *p == '`' || *p == '[' || *p == '\'') {
+        char close = *p == '[' ? ']' : *p;
+        l->kind = *p == '\'' ? 's' : 'q';
+        for (p++; *p; p++) {
+            if (*p == close) {
+                if (close != ']' && p[1] == close) p++;
+                else {
+                    p++;
+                    break;
+                }
+            }
+            if (n < sizeof l->text - 1) l->text[n++] = *p;
+        }
+        l->text[n] = 0;
+    } else if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || *p == '_' || (unsigned char)*p >= 0x80) {
+        l->kind = 'i';
+        while ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+               *p == '$' || (unsigned char)*p >= 0x80) {
+            if (n < sizeof l->text - 1) l->text[n++] = *p;
+            p++;
+        }
+        l->text[n] = 0;
+    } else if ((*p >= '0' && *p <= '9') || *p == '.') {
+        l->kind = 'n';
+        while ((*p >= '0' && *p <= '9') || *p == '.' || *p == 'e' || *p == 'E' || *p == 'x' || *p == 'X' ||
+               (*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F'))
+            p++;
+    } else {
+        l->kind = *p++;
+    }
+    l->p = p;
+}
+
+static bool kw(const lex_t *l, const char *word) { return l->kind == 'i' && strcasecmp(l->text, word) == 0; }
+
+/* Marks the columns a CHECK (<col> IN (<literals>)) constrains. */
+static void find_select_columns(ag_table_t *t) {
+    if (!t->t->sql) return;
+    lex_t l = {.p = t->t->sql};
+    for (lex_next(&l); l.kind; lex_next(&l)) {
+        if (!kw(&l, "CHECK")) continue;
+        lex_next(&l);
+        if (l.kind != '(') continue;
+        lex_next(&l);
+        if (l.kind != 'i' && l.kind != 'q') continue;
+        char col[256];
+        snprintf(col, sizeof col, "%s", l.text);
+        lex_next(&l);
+        if (!kw(&l, "IN")) continue;
+        lex_next(&l);
+        if (l.kind != '(') continue;
+        bool ok = true;
+        for (;;) {
+            lex_next(&l);
+            if (l.kind == '-' || l.kind == '+') lex_next(&l);
+            if (l.kind != 's' && l.kind != 'n' && !kw(&l, "NULL")) {
+                ok = false;
+                break;
+            }
+            lex_next(&l);
+            if (l.kind == ')') break;
+            if (l.kind != ',') {
+                ok = false;
+                break;
+            }
+        }
+        if (!ok) continue;
+        lex_next(&l);
+        if (l.kind != ')') continue;
+        for (int i = 0; i < t->ncols; i++)
+            if (!t->cols[i].pseudo && strcasecmp(t->cols[i].name, col) == 0) t->cols[i].select = true;
+    }
+}
+
 /* ---- the schema ----------------------------------------------------------------- */
 
 static const char *fmt(gql_schema_t *s, const char *f, const char *a) {
@@ -153,6 +250,7 @@ static const char *tname(gql_schema_t *s, const ag_table_t *t, const char *suffi
 
 static void comparison_type(gql_schema_t *s, const char *name, const char *of) {
     gql_ntype_t *c = gql_schema_type(s, GK_INPUT_OBJECT, name, fmt(s, "Compare to a(n) %s", of));
+    /* Int Float String Boolean, or a select column's (a String) */
     static const char *ops[] = {"eq", "neq", "gt", "gte", "lt", "lte", "like", "ilike", "in", "nin"};
     char list[64];
     snprintf(list, sizeof list, "[%s]", of);
@@ -188,8 +286,19 @@ static void add_filter_and_order(gql_schema_t *s, ag_table_t *t) {
     gql_ntype_t *f = gql_schema_type(s, GK_INPUT_OBJECT, tname(s, t, "filter"),
                                      "Select rows matching the provided filter object");
     for (int i = 0; i < t->ncols; i++) {
-        char cmp[32];
-        snprintf(cmp, sizeof cmp, "%sComparison", type_name(t->cols[i].type));
+        char cmp[2048];
+        if (t->cols[i].select) {
+            /* a select column's own comparison type, shaped as StringComparison */
+            buf_t raw = BUF_INIT, name = BUF_INIT;
+            buf_printf(&raw, "%s_%s_String", t->name, t->cols[i].name);
+            ag_encode_name(&name, raw.data);
+            snprintf(cmp, sizeof cmp, "%sComparison", name.data);
+            buf_free(&raw);
+            buf_free(&name);
+            if (!gql_schema_declared(s, cmp)) comparison_type(s, cmp, "String");
+        } else {
+            snprintf(cmp, sizeof cmp, "%sComparison", type_name(t->cols[i].type));
+        }
         gql_schema_input(s, f, t->cols[i].enc, cmp, NULL);
     }
     gql_ntype_t *o = gql_schema_type(s, GK_INPUT_OBJECT, tname(s, t, "order_by"),
@@ -379,6 +488,8 @@ ag_schema_t *ag_schema_build(store_db_t *c, const schema_t *src, ag_mode_t mode,
     as->src = src;
     as->mode = mode;
     as->refs = 1;
+    static uint64_t serials;
+    as->serial = __atomic_add_fetch(&serials, 1, __ATOMIC_RELAXED);
     snprintf(as->readonly_id, sizeof as->readonly_id, "%s", readonly_id ? readonly_id : "");
     const tinfo_t **order = calloc((size_t)src->n + 1, sizeof *order);
     int n = load_order(c, src, order);
@@ -396,6 +507,7 @@ ag_schema_t *ag_schema_build(store_db_t *c, const schema_t *src, ag_mode_t mode,
         t->enc = enc(order[i]->name);
         t->view = order[i]->is_view;
         table_columns(t);
+        find_select_columns(t);
         if (!t->ncols) as->ntables--; /* nothing to show */
     }
     free(order);
