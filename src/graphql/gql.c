@@ -358,6 +358,7 @@ static void advance(parser_t *p) {
         if (c < 0) {
             t.kind = T_EOF;
             t.start = t.end = p->n;
+            t.loc = loc_at(p, p->line, p->line_start, p->n);
             break;
         }
         if (c == ' ' || c == '\t' || c == ',') {
