@@ -288,6 +288,17 @@ static void select_list(buf_t *b, const ag_table_t *t, const int *sel, int nsel,
     } else if (!nsel) buf_puts(b, "1");
 }
 
+/* "SELECT <the selected columns> FROM t" into s; sel gets their indexes
+ * (the rowid is appended to the statement when a file column needs it). */
+static void select_from(gql_exec_t *x, const ag_table_t *t, stmt_t *s, int *sel, int *nsel) {
+    bool file;
+    *nsel = selected(x, t, NULL, sel, &file);
+    buf_puts(&s->sql, "SELECT ");
+    select_list(&s->sql, t, sel, *nsel, file);
+    buf_puts(&s->sql, " FROM ");
+    ident(&s->sql, t->name);
+}
+
 static const char *sql_error(ag_run_t *r, gql_exec_t *x) {
     const char *m = store_errmsg(r->c);
     return gql_strndup(x, m, strlen(m));
@@ -318,13 +329,9 @@ static int resolve_list(ag_run_t *r, gql_exec_t *x, const ag_table_t *t, gql_res
     if (offset && offset->i < 0) return fail(out, x, "Error: offset must be positive"), 0;
     if (offset && !limit) return fail(out, x, "Error: cannot specify offset without also specifying a limit"), 0;
     int sel[1024];
-    bool file;
-    int nsel = selected(x, t, NULL, sel, &file);
+    int nsel;
     stmt_t s = {.sql = BUF_INIT};
-    buf_puts(&s.sql, "SELECT ");
-    select_list(&s.sql, t, sel, nsel, file);
-    buf_puts(&s.sql, " FROM ");
-    ident(&s.sql, t->name);
+    select_from(x, t, &s, sel, &nsel);
     size_t where_at = s.sql.len;
     add_where(x, &s, t, NULL, arg2(x, "where", "filter"));
     size_t where_end = s.sql.len;
@@ -392,13 +399,9 @@ static void pk_where(gql_exec_t *x, stmt_t *s, const ag_table_t *t) {
 
 static int resolve_by_pk(ag_run_t *r, gql_exec_t *x, const ag_table_t *t, gql_result_t *out) {
     int sel[1024];
-    bool file;
-    int nsel = selected(x, t, NULL, sel, &file);
+    int nsel;
     stmt_t s = {.sql = BUF_INIT};
-    buf_puts(&s.sql, "SELECT ");
-    select_list(&s.sql, t, sel, nsel, file);
-    buf_puts(&s.sql, " FROM ");
-    ident(&s.sql, t->name);
+    select_from(x, t, &s, sel, &nsel);
     pk_where(x, &s, t);
     gql_result_t rows;
     bool more;
