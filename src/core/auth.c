@@ -664,7 +664,8 @@ static bool grants_allow(const grant_t *g, int n, const db_t *db, unsigned actio
     for (int i = 0; i < n; i++) {
         bool match = strcmp(g[i].db, "*") == 0 || (db ? strcmp(g[i].db, db->id) == 0
                                                       : strcmp(g[i].db, AUTH_INSTANCE) == 0);
-        if (match && (g[i].actions & action) == action) return true;
+        unsigned have = g[i].actions | (g[i].actions & ACT_WRITE ? (unsigned)ACT_INSERT : 0u);
+        if (match && (have & action) == action) return true;
     }
     return false;
 }

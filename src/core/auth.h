@@ -21,6 +21,8 @@ enum {
     ACT_ADMIN = 8,
     ACT_OWNER = 16,
     ACT_ALL = 31,
+    /* adding rows only (Airsequel's insertonly tokens); ACT_WRITE implies it */
+    ACT_INSERT = 32,
 };
 
 #define AUTH_MAX_GRANTS 32

@@ -305,6 +305,7 @@ static int access_mode(http_req_t *r, const actor_t *a, db_t *d, bool by_readonl
     if (rd && wr) return AG_READWRITE;
     if (rd) return AG_READONLY;
     if (wr) return AG_WRITEONLY;
+    if (auth_check(a, d, ACT_INSERT)) return AG_INSERTONLY;
     (void)r;
     return -1;
 }

@@ -119,7 +119,7 @@ db_t *airsequel_resolve_db(http_req_t *r, const actor_t *a, int cap, unsigned by
     db_t *d = NULL;
     if (api_capture(r, cap, &key) == 0 && key.data[0] != '_') d = catalog_db_find(ENGINE(r)->catalog, key.data, by);
     /* any right at all makes it visible: a writeonly token sees its database */
-    if (d && !any_reader && !auth_check(a, d, ACT_READ) && !auth_check(a, d, ACT_WRITE)) {
+    if (d && !any_reader && !auth_check(a, d, ACT_READ) && !auth_check(a, d, ACT_INSERT)) {
         db_release(d);
         d = NULL;
     }
