@@ -228,6 +228,10 @@ def test_row_cap(env):
     assert "10001" in b["errors"][0]["message"]
     b = gql(env, "{ many(limit: 10000) { i } }")
     assert len(b["data"]["many"]) == 10000
+    # aliases cannot multiply the cap without bound: 50,000 rows per request
+    b = gql(env, "{ " + " ".join(f"a{k}: many(limit: 10000) {{ i }}" for k in range(6)) + " }")
+    assert b["data"] is None and b["errors"][0]["path"] == ["a5"]
+    assert b["errors"][0]["message"] == "Error: a request may return at most 50000 rows in all (use limit and offset)"
     b = gql(env, "{ many(limit: 3, offset: 9999) { i } }")
     assert b == {"data": {"many": [{"i": "10000"}, {"i": "10001"}]}}  # no declared type: String
     server.req("POST", f"/dbs/{name}/sql", token=admin, json={"query": "DROP TABLE many"})

@@ -80,6 +80,10 @@ void ag_schema_release(ag_schema_t *a);
 /* Double-X encoding of a table or column name (spec §4.4). */
 void ag_encode_name(buf_t *out, const char *name);
 
+/* Rows one request may read or return, over all its fields (aliases
+ * would otherwise multiply the 10,000-row cap of one field). */
+#define AG_REQUEST_ROWS 50000
+
 /* The run of one document against a derived schema on connection c:
  * resolvers read (and in a write job, write) through c. */
 typedef struct {
@@ -87,6 +91,7 @@ typedef struct {
     store_db_t *c;
     uint64_t deadline_us;
     bool failed; /* a mutation field failed: roll the job back */
+    int64_t rows_used; /* rows read or returned so far, at most AG_REQUEST_ROWS */
     char fatal[256]; /* a resolver's own failure */
 } ag_run_t;
 

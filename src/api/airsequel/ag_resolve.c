@@ -16,6 +16,7 @@
 #include "util/url.h"
 
 #define MAX_ROWS 10000
+#define TOO_MANY_ROWS "Error: a request may return at most 50000 rows in all (use limit and offset)"
 
 typedef struct {
     const ag_table_t *t;
@@ -245,6 +246,11 @@ static int run_rows(ag_run_t *r, gql_exec_t *x, stmt_t *s, const ag_table_t *t, 
             *more = true;
             break;
         }
+        if (++r->rows_used > AG_REQUEST_ROWS) {
+            /* aliases multiply fields: the whole request is bounded too */
+            store_finalize(st);
+            return -2;
+        }
         if (out->n == cap) {
             gql_result_t *grown = gql_alloc(x, cap * 2 * sizeof *grown);
             memcpy(grown, out->items, cap * sizeof *grown);
@@ -360,7 +366,9 @@ static int resolve_list(ag_run_t *r, gql_exec_t *x, const ag_table_t *t, gql_res
     if (offset) buf_printf(&s.sql, " OFFSET %lld", (long long)offset->i);
     bool more;
     int rc = run_rows(r, x, &s, t, sel, nsel, fetch > MAX_ROWS ? MAX_ROWS : fetch, out, &more);
-    if (rc < 0) {
+    if (rc == -2) {
+        fail(out, x, "%s", TOO_MANY_ROWS);
+    } else if (rc < 0) {
         fail(out, x, "%s", sql_error(r, x));
     } else if (more) {
         /* how many would match */
@@ -405,7 +413,8 @@ static int resolve_by_pk(ag_run_t *r, gql_exec_t *x, const ag_table_t *t, gql_re
     pk_where(x, &s, t);
     gql_result_t rows;
     bool more;
-    if (run_rows(r, x, &s, t, sel, nsel, 1, &rows, &more) < 0) fail(out, x, "%s", sql_error(r, x));
+    int rc = run_rows(r, x, &s, t, sel, nsel, 1, &rows, &more);
+    if (rc < 0) fail(out, x, "%s", rc == -2 ? TOO_MANY_ROWS : sql_error(r, x));
     else if (rows.n) *out = rows.items[0];
     else out->kind = GR_NULL;
     st_free(&s);
@@ -535,8 +544,9 @@ static int run_write(ag_run_t *r, gql_exec_t *x, stmt_t *s, const ag_table_t *t,
     bool more;
     rows->kind = GR_LIST;
     rows->n = 0;
-    if (run_rows(r, x, s, t, sel, nsel, MAX_ROWS * 100, rows, &more) < 0) {
-        fail(out, x, "%s", sql_error(r, x));
+    int rc = run_rows(r, x, s, t, sel, nsel, AG_REQUEST_ROWS + 1, rows, &more);
+    if (rc < 0) {
+        fail(out, x, "%s", rc == -2 ? TOO_MANY_ROWS : sql_error(r, x));
         r->failed = true;
         return -1;
     }
