@@ -61,3 +61,37 @@ void *vec_push(arena_t *a, vec_t *v) {
     }
     return (char *)v->items + v->n++ * v->size;
 }
+
+static size_t str_hash(const char *s) {
+    size_t h = 1469598103934665603ull;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+size_t smap_get(const smap_t *m, const char *key) {
+    if (!m->cap) return (size_t)-1;
+    for (size_t i = str_hash(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+        if (!m->keys[i]) return (size_t)-1;
+        if (strcmp(m->keys[i], key) == 0) return m->vals[i];
+    }
+}
+
+void smap_put(arena_t *a, smap_t *m, const char *key, size_t val) {
+    if ((m->n + 1) * 2 > m->cap) {
+        smap_t g = {.cap = m->cap ? m->cap * 2 : 16};
+        g.keys = arena_alloc(a, g.cap * sizeof *g.keys);
+        g.vals = arena_alloc(a, g.cap * sizeof *g.vals);
+        for (size_t i = 0; i < m->cap; i++)
+            if (m->keys[i]) smap_put(a, &g, m->keys[i], m->vals[i]);
+        *m = g;
+    }
+    size_t i = str_hash(key) & (m->cap - 1);
+    for (; m->keys[i]; i = (i + 1) & (m->cap - 1))
+        if (strcmp(m->keys[i], key) == 0) {
+            m->vals[i] = val;
+            return;
+        }
+    m->keys[i] = key;
+    m->vals[i] = val;
+    m->n++;
+}

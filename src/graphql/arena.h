@@ -27,4 +27,16 @@ typedef struct {
 } vec_t;
 void *vec_push(arena_t *a, vec_t *v);
 
+/* A string → index map inside the arena (open addressing), so that
+ * grouping n names costs O(n) however hostile the document: start with
+ * {0}. Keys are borrowed, not copied. */
+typedef struct {
+    const char **keys;
+    size_t *vals;
+    size_t n, cap;
+} smap_t;
+/* The value stored for key, or (size_t)-1. */
+size_t smap_get(const smap_t *m, const char *key);
+void smap_put(arena_t *a, smap_t *m, const char *key, size_t val);
+
 #endif

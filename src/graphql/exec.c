@@ -44,6 +44,8 @@ static const char *path_json(gql_exec_t *x) {
     return s;
 }
 
+void gx_locs(gql_exec_t *x, gerr_t *e, int n) { e->locs = arena_alloc(x->a, (size_t)(n ? n : 1) * sizeof *e->locs); }
+
 static gerr_t *add_error(gql_exec_t *x, const char *msg) {
     gerr_t *e = vec_push(x->a, &x->errors);
     e->msg = msg;
@@ -58,6 +60,7 @@ void gx_error(gql_exec_t *x, const gql_loc_t *loc, bool with_path, const char *f
     va_end(ap);
     gerr_t *e = add_error(x, arena_strndup(x->a, b.data ? b.data : "", b.len));
     buf_free(&b);
+    gx_locs(x, e, 1);
     if (loc) e->locs[e->nlocs++] = *loc;
     if (with_path) e->path = path_json(x);
 }
@@ -70,14 +73,22 @@ void gx_error2(gql_exec_t *x, const gql_loc_t *l1, const gql_loc_t *l2, const ch
     va_end(ap);
     gerr_t *e = add_error(x, arena_strndup(x->a, b.data ? b.data : "", b.len));
     buf_free(&b);
+    gx_locs(x, e, 2);
     if (l1) e->locs[e->nlocs++] = *l1;
     if (l2) e->locs[e->nlocs++] = *l2;
 }
 
 const gql_def_t *gx_fragment(const gql_exec_t *x, const char *name) {
-    for (size_t i = 0; i < x->doc->ndefs; i++)
-        if (x->doc->defs[i].fragment && strcmp(x->doc->defs[i].name, name) == 0) return &x->doc->defs[i];
-    return NULL;
+    gql_exec_t *w = (gql_exec_t *)x;
+    if (!w->fragments_indexed) {
+        /* the first definition of each name, as graphql-js finds it */
+        for (size_t i = 0; i < x->doc->ndefs; i++)
+            if (x->doc->defs[i].fragment && smap_get(&w->fragments, x->doc->defs[i].name) == (size_t)-1)
+                smap_put(w->a, &w->fragments, x->doc->defs[i].name, i);
+        w->fragments_indexed = true;
+    }
+    size_t i = smap_get(&x->fragments, name);
+    return i == (size_t)-1 ? NULL : &x->doc->defs[i];
 }
 
 /* ---- printing values as graphql-js does ------------------------------------ */
@@ -615,40 +626,46 @@ static bool included(gql_exec_t *x, const gql_directive_t *dirs, size_t n) {
     return true;
 }
 
-static void collect(gql_exec_t *x, const gql_ntype_t *t, const gql_selset_t *sel, vec_t *fields, vec_t *seen) {
+typedef struct {
+    vec_t *fields;
+    smap_t keys;  /* response key → index in fields */
+    smap_t spread; /* fragments already followed */
+} collector_t;
+
+static void collect(gql_exec_t *x, const gql_ntype_t *t, const gql_selset_t *sel, collector_t *c) {
     for (size_t i = 0; i < sel->n; i++) {
         const gql_selection_t *s = &sel->items[i];
         if (!included(x, s->dirs, s->ndirs)) continue;
         if (s->kind == GS_FIELD) {
             const char *key = s->alias ? s->alias : s->name;
-            cfield_t *cf = NULL;
-            for (size_t k = 0; k < fields->n; k++)
-                if (strcmp(((cfield_t *)fields->items)[k].key, key) == 0) cf = &((cfield_t *)fields->items)[k];
-            if (!cf) {
-                cf = vec_push(x->a, fields);
+            size_t at = smap_get(&c->keys, key);
+            cfield_t *cf;
+            if (at == (size_t)-1) {
+                smap_put(x->a, &c->keys, key, c->fields->n);
+                cf = vec_push(x->a, c->fields);
                 cf->key = key;
                 cf->nodes.size = sizeof(gql_selection_t *);
+            } else {
+                cf = &((cfield_t *)c->fields->items)[at];
             }
             *(const gql_selection_t **)vec_push(x->a, &cf->nodes) = s;
         } else if (s->kind == GS_FRAGMENT_SPREAD) {
-            bool dup = false;
-            for (size_t k = 0; k < seen->n; k++) dup |= strcmp(((const char **)seen->items)[k], s->name) == 0;
-            if (dup) continue;
-            *(const char **)vec_push(x->a, seen) = s->name;
+            if (smap_get(&c->spread, s->name) != (size_t)-1) continue;
+            smap_put(x->a, &c->spread, s->name, 1);
             const gql_def_t *f = gx_fragment(x, s->name);
-            if (f && strcmp(f->type_cond, t->name) == 0) collect(x, t, f->sel, fields, seen);
+            if (f && strcmp(f->type_cond, t->name) == 0) collect(x, t, f->sel, c);
         } else if (!s->type_cond || strcmp(s->type_cond, t->name) == 0) {
-            collect(x, t, s->sel, fields, seen);
+            collect(x, t, s->sel, c);
         }
     }
 }
 
 static void collect_nodes(gql_exec_t *x, const gql_ntype_t *t, const gql_selection_t *const *nodes, int n,
                           vec_t *fields) {
-    vec_t seen = {.size = sizeof(const char *)};
     *fields = (vec_t){.size = sizeof(cfield_t)};
+    collector_t c = {.fields = fields};
     for (int i = 0; i < n; i++)
-        if (nodes[i]->sel) collect(x, t, nodes[i]->sel, fields, &seen);
+        if (nodes[i]->sel) collect(x, t, nodes[i]->sel, &c);
 }
 
 int gql_subfields(gql_exec_t *x, const char *through, const char **names, int max) {
@@ -968,7 +985,8 @@ static void write_errors(gql_exec_t *x, buf_t *out) {
 
 /* Selections nested more than max deep (fragments followed). */
 static int depth_of(gql_exec_t *x, const gql_selset_t *sel, int depth, int max, int guard) {
-    if (!sel || depth > max || guard > 64) return depth;
+    if (guard > 64) return max + 1; /* fragments nested past reason count as too deep */
+    if (!sel || depth > max) return depth;
     int deepest = depth;
     for (size_t i = 0; i < sel->n && deepest <= max; i++) {
         const gql_selection_t *s = &sel->items[i];

@@ -4,11 +4,9 @@
 #include "graphql/arena.h"
 #include "graphql/exec.h"
 
-#define GERR_MAX_LOCS 16
-
 typedef struct {
     const char *msg;
-    gql_loc_t locs[GERR_MAX_LOCS];
+    gql_loc_t *locs; /* in the run's arena */
     int nlocs;
     const char *path; /* JSON array text, or NULL */
 } gerr_t;
@@ -45,8 +43,12 @@ struct gql_exec {
     int root_index;
     bool aborted; /* a resolver failed: the run has no answer */
     vec_t memo;   /* collected fields per (type, nodes); exec.c */
+    smap_t fragments; /* fragment name → definition index */
+    bool fragments_indexed;
 };
 
+/* Room for n locations on e (before adding them). */
+void gx_locs(gql_exec_t *x, gerr_t *e, int n);
 void gx_error(gql_exec_t *x, const gql_loc_t *loc, bool with_path, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 void gx_error2(gql_exec_t *x, const gql_loc_t *l1, const gql_loc_t *l2, const char *fmt, ...)

@@ -45,17 +45,29 @@ typedef struct {
     size_t msgn;
     gql_loc_t errloc;
     int depth;
+    /* loc_at's memo: the column at col_pos on the line starting at
+     * col_line, so one long line is not rescanned for every token */
+    size_t col_line, col_pos;
+    int col;
 } parser_t;
 
 /* UTF-16 code units from the line's start to byte offset pos. */
-static gql_loc_t loc_at(const parser_t *p, int line, size_t line_start, size_t pos) {
+static gql_loc_t loc_at(parser_t *p, int line, size_t line_start, size_t pos) {
     int col = 1;
-    for (size_t i = line_start; i < pos && i < p->n;) {
+    size_t i = line_start;
+    if (p->col && p->col_line == line_start && p->col_pos <= pos) {
+        i = p->col_pos;
+        col = p->col;
+    }
+    while (i < pos && i < p->n) {
         unsigned char c = (unsigned char)p->src[i];
         size_t len = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
         col += len == 4 ? 2 : 1;
         i += len;
     }
+    p->col_line = line_start;
+    p->col_pos = i;
+    p->col = col;
     return (gql_loc_t){line, col};
 }
 

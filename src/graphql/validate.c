@@ -33,6 +33,7 @@ typedef struct {
     vec_t usages;  /* usage_t */
     vec_t spreads; /* const char * */
     vec_t errors;  /* gerr_t, this definition's walk */
+    size_t mark;   /* reach(): the walk that last listed it */
 } defstate_t;
 
 typedef struct {
@@ -40,11 +41,16 @@ typedef struct {
     defstate_t *cur;
     defstate_t *defs;
     size_t ndefs;
+    size_t nerrors; /* past MAX_ERRORS validation stops */
 } vctx_t;
 
+#define MAX_ERRORS 100 /* graphql-js's default maxErrors */
+
 static void verr(vctx_t *v, const gql_loc_t *l1, const gql_loc_t *l2, const char *msg) {
+    if (++v->nerrors > MAX_ERRORS) return;
     gerr_t *e = vec_push(v->x->a, &v->cur->errors);
     e->msg = msg;
+    gx_locs(v->x, e, 2);
     if (l1) e->locs[e->nlocs++] = *l1;
     if (l2) e->locs[e->nlocs++] = *l2;
 }
@@ -178,11 +184,12 @@ static void check_value(vctx_t *v, const gql_value_t *val, const gql_tref_t *t, 
         check_scalar(v, val, nt, t);
         return;
     }
+    smap_t seen = {0};
     for (size_t i = 0; i < val->n; i++) {
         const gql_objfield_t *f = &val->fields[i];
-        for (size_t k = 0; k < i; k++)
-            if (strcmp(val->fields[k].name, f->name) == 0)
-                VERR(v, &val->fields[k].loc, &f->loc, "There can be only one input field named \"%s\".", f->name);
+        size_t first = smap_get(&seen, f->name);
+        if (first == (size_t)-1) smap_put(v->x->a, &seen, f->name, i);
+        else VERR(v, &val->fields[first].loc, &f->loc, "There can be only one input field named \"%s\".", f->name);
         const gql_ivalue_t *def = gql_type_input(nt, f->name);
         if (!def) {
             const char **opts = arena_alloc(v->x->a, (size_t)(nt->ninputs + 1) * sizeof *opts);
@@ -208,10 +215,26 @@ static void check_value(vctx_t *v, const gql_value_t *val, const gql_tref_t *t, 
 
 static void check_args(vctx_t *v, const gql_arg_t *args, size_t n, const gql_ivalue_t *defs, int ndefs,
                        const char *owner, bool directive) {
+    /* UniqueArgumentNames: one error per repeated name, at each use */
+    smap_t first = {0};
+    size_t *count = n ? arena_alloc(v->x->a, n * sizeof *count) : NULL;
     for (size_t i = 0; i < n; i++) {
-        for (size_t k = 0; k < i; k++)
-            if (strcmp(args[k].name, args[i].name) == 0)
-                VERR(v, &args[k].loc, &args[i].loc, "There can be only one argument named \"%s\".", args[i].name);
+        size_t f = smap_get(&first, args[i].name);
+        if (f == (size_t)-1) smap_put(v->x->a, &first, args[i].name, f = i);
+        count[f]++;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (count[i] < 2) continue;
+        gerr_t *e = NULL;
+        if (++v->nerrors <= MAX_ERRORS) {
+            e = vec_push(v->x->a, &v->cur->errors);
+            e->msg = gx_printf(v->x, "There can be only one argument named \"%s\".", args[i].name);
+            gx_locs(v->x, e, (int)count[i]);
+        }
+        for (size_t k = i; e && k < n && e->nlocs < (int)count[i]; k++)
+            if (strcmp(args[k].name, args[i].name) == 0) e->locs[e->nlocs++] = args[k].loc;
+    }
+    for (size_t i = 0; i < n; i++) {
         const gql_ivalue_t *def = NULL;
         for (int k = 0; k < ndefs; k++)
             if (strcmp(defs[k].name, args[i].name) == 0) def = &defs[k];
@@ -248,6 +271,7 @@ static void check_required(vctx_t *v, const gql_arg_t *args, size_t n, const gql
 
 /* where: "QUERY", "FIELD", … */
 static void check_directives(vctx_t *v, const gql_directive_t *dirs, size_t n, const char *where) {
+    smap_t seen = {0};
     for (size_t i = 0; i < n; i++) {
         const gql_directive_t *d = &dirs[i];
         bool known = strcmp(d->name, "skip") == 0 || strcmp(d->name, "include") == 0;
@@ -257,10 +281,11 @@ static void check_directives(vctx_t *v, const gql_directive_t *dirs, size_t n, c
         }
         if (strcmp(where, "FIELD") && strcmp(where, "FRAGMENT_SPREAD") && strcmp(where, "INLINE_FRAGMENT"))
             VERR(v, &d->loc, NULL, "Directive \"@%s\" may not be used on %s.", d->name, where);
-        for (size_t k = 0; k < i; k++)
-            if (strcmp(dirs[k].name, d->name) == 0)
-                VERR(v, &dirs[k].loc, &d->loc, "The directive \"@%s\" can only be used once at this location.",
-                     d->name);
+        size_t first = smap_get(&seen, d->name);
+        if (first == (size_t)-1) smap_put(v->x->a, &seen, d->name, i);
+        else
+            VERR(v, &dirs[first].loc, &d->loc, "The directive \"@%s\" can only be used once at this location.",
+                 d->name);
         gql_ivalue_t def = {.name = "if"};
         gql_tref_t nn = {.kind = GT_NON_NULL, .of = (gql_tref_t *)&gql_schema_lookup(v->x->s, "Boolean")->ref};
         gql_tref_t *t = arena_alloc(v->x->a, sizeof *t);
@@ -294,24 +319,27 @@ static bool same_args(const gql_selection_t *a, const gql_selection_t *b) {
 /* Two fields of one selection set under one response key must be the
  * same field with the same arguments. */
 static void check_overlap(vctx_t *v, const gql_selset_t *sel) {
-    for (size_t i = 0; i < sel->n; i++) {
-        const gql_selection_t *a = &sel->items[i];
-        if (a->kind != GS_FIELD) continue;
-        const char *ka = a->alias ? a->alias : a->name;
-        for (size_t k = i + 1; k < sel->n; k++) {
-            const gql_selection_t *b = &sel->items[k];
-            if (b->kind != GS_FIELD || strcmp(ka, b->alias ? b->alias : b->name)) continue;
-            if (strcmp(a->name, b->name))
-                VERR(v, &a->loc, &b->loc,
-                     "Fields \"%s\" conflict because \"%s\" and \"%s\" are different fields. Use different aliases on "
-                     "the fields to fetch both if this was intentional.",
-                     ka, a->name, b->name);
-            else if (!same_args(a, b))
-                VERR(v, &a->loc, &b->loc,
-                     "Fields \"%s\" conflict because they have differing arguments. Use different aliases on the "
-                     "fields to fetch both if this was intentional.",
-                     ka);
+    smap_t first = {0};
+    for (size_t k = 0; k < sel->n; k++) {
+        const gql_selection_t *b = &sel->items[k];
+        if (b->kind != GS_FIELD) continue;
+        const char *kb = b->alias ? b->alias : b->name;
+        size_t i = smap_get(&first, kb);
+        if (i == (size_t)-1) {
+            smap_put(v->x->a, &first, kb, k);
+            continue;
         }
+        const gql_selection_t *a = &sel->items[i];
+        if (strcmp(a->name, b->name))
+            VERR(v, &a->loc, &b->loc,
+                 "Fields \"%s\" conflict because \"%s\" and \"%s\" are different fields. Use different aliases on "
+                 "the fields to fetch both if this was intentional.",
+                 kb, a->name, b->name);
+        else if (!same_args(a, b))
+            VERR(v, &a->loc, &b->loc,
+                 "Fields \"%s\" conflict because they have differing arguments. Use different aliases on the "
+                 "fields to fetch both if this was intentional.",
+                 kb);
     }
 }
 
@@ -353,7 +381,7 @@ static void walk_field(vctx_t *v, const gql_selection_t *s, const gql_ntype_t *p
 
 static void walk_selset(vctx_t *v, const gql_selset_t *sel, const gql_ntype_t *parent) {
     gql_exec_t *x = v->x;
-    for (size_t i = 0; i < sel->n; i++) {
+    for (size_t i = 0; i < sel->n && v->nerrors <= MAX_ERRORS; i++) {
         const gql_selection_t *s = &sel->items[i];
         if (s->kind == GS_FIELD) {
             walk_field(v, s, parent);
@@ -392,22 +420,18 @@ static void walk_selset(vctx_t *v, const gql_selset_t *sel, const gql_ntype_t *p
 /* ---- definitions ----------------------------------------------------------------- */
 
 static defstate_t *state_of(vctx_t *v, const char *fragment) {
-    for (size_t i = 0; i < v->ndefs; i++)
-        if (v->defs[i].def->fragment && strcmp(v->defs[i].def->name, fragment) == 0) return &v->defs[i];
-    return NULL;
+    const gql_def_t *f = gx_fragment(v->x, fragment);
+    return f ? &v->defs[f - v->x->doc->defs] : NULL;
 }
 
-/* Every fragment an operation reaches, each once. */
-static void reach(vctx_t *v, defstate_t *d, vec_t *out) {
+/* Every fragment an operation reaches, each once (mark: this walk's). */
+static void reach(vctx_t *v, defstate_t *d, vec_t *out, size_t mark) {
     for (size_t i = 0; i < d->spreads.n; i++) {
-        const char *name = ((const char **)d->spreads.items)[i];
-        defstate_t *f = state_of(v, name);
-        if (!f) continue;
-        bool seen = false;
-        for (size_t k = 0; k < out->n; k++) seen |= ((defstate_t **)out->items)[k] == f;
-        if (seen) continue;
+        defstate_t *f = state_of(v, ((const char **)d->spreads.items)[i]);
+        if (!f || f->mark == mark) continue;
+        f->mark = mark;
         *(defstate_t **)vec_push(v->x->a, out) = f;
-        reach(v, f, out);
+        reach(v, f, out, mark);
     }
 }
 
@@ -429,7 +453,7 @@ static void operation_variables(vctx_t *v, defstate_t *d) {
     gql_exec_t *x = v->x;
     const gql_def_t *op = d->def;
     vec_t frags = {.size = sizeof(defstate_t *)};
-    reach(v, d, &frags);
+    reach(v, d, &frags, (size_t)(d - v->defs) + 1);
     vec_t all = {.size = sizeof(usage_t)};
     for (size_t i = 0; i < d->usages.n; i++) *(usage_t *)vec_push(x->a, &all) = ((usage_t *)d->usages.items)[i];
     for (size_t f = 0; f < frags.n; f++) {
@@ -437,22 +461,20 @@ static void operation_variables(vctx_t *v, defstate_t *d) {
         for (size_t i = 0; i < fs->usages.n; i++) *(usage_t *)vec_push(x->a, &all) = ((usage_t *)fs->usages.items)[i];
     }
     usage_t *u = all.items;
+    smap_t defined = {0}, used = {0};
+    for (size_t k = 0; k < op->nvars; k++)
+        if (smap_get(&defined, op->vars[k].name) == (size_t)-1) smap_put(x->a, &defined, op->vars[k].name, k);
     /* NoUndefinedVariables */
     for (size_t i = 0; i < all.n; i++) {
-        bool defined = false;
-        for (size_t k = 0; k < op->nvars; k++) defined |= strcmp(op->vars[k].name, u[i].name) == 0;
-        if (defined) continue;
-        bool dup = false;
-        for (size_t k = 0; k < i; k++) dup |= strcmp(u[k].name, u[i].name) == 0;
-        if (dup) continue;
+        bool known = smap_get(&defined, u[i].name) != (size_t)-1, dup = smap_get(&used, u[i].name) != (size_t)-1;
+        if (!dup) smap_put(x->a, &used, u[i].name, i);
+        if (known || dup) continue;
         if (op->name) VERR(v, &u[i].loc, &op->loc, "Variable \"$%s\" is not defined by operation \"%s\".", u[i].name, op->name);
         else VERR(v, &u[i].loc, &op->loc, "Variable \"$%s\" is not defined.", u[i].name);
     }
     /* NoUnusedVariables */
     for (size_t k = 0; k < op->nvars; k++) {
-        bool used = false;
-        for (size_t i = 0; i < all.n; i++) used |= strcmp(op->vars[k].name, u[i].name) == 0;
-        if (used) continue;
+        if (smap_get(&used, op->vars[k].name) != (size_t)-1) continue;
         if (op->name)
             VERR(v, &op->vars[k].loc, NULL, "Variable \"$%s\" is never used in operation \"%s\".", op->vars[k].name,
                  op->name);
@@ -460,9 +482,8 @@ static void operation_variables(vctx_t *v, defstate_t *d) {
     }
     /* VariablesInAllowedPosition */
     for (size_t i = 0; i < all.n; i++) {
-        const gql_vardef_t *vd = NULL;
-        for (size_t k = 0; k < op->nvars; k++)
-            if (strcmp(op->vars[k].name, u[i].name) == 0) vd = &op->vars[k];
+        size_t at = smap_get(&defined, u[i].name);
+        const gql_vardef_t *vd = at == (size_t)-1 ? NULL : &op->vars[at];
         if (!vd || !u[i].expected) continue;
         const gql_tref_t *vt = ast_tref(v, vd->type);
         if (!vt) continue;
@@ -482,7 +503,7 @@ static void operation_variables(vctx_t *v, defstate_t *d) {
  * spreads of each fragment not yet visited, reporting every spread that
  * closes a cycle, located at the spreads along it. */
 typedef struct {
-    vec_t visited; /* const char * */
+    smap_t visited; /* fragment names */
     const gql_selection_t *path[GQL_MAX_DEPTH];
     int depth;
     const char *names[GQL_MAX_DEPTH]; /* fragments on the path, and where each starts */
@@ -507,9 +528,8 @@ static size_t spreads_of(vctx_t *v, const gql_selset_t *sel, const gql_selection
 }
 
 static void detect_cycles(vctx_t *v, cycles_t *c, const gql_def_t *f) {
-    for (size_t i = 0; i < c->visited.n; i++)
-        if (strcmp(((const char **)c->visited.items)[i], f->name) == 0) return;
-    *(const char **)vec_push(v->x->a, &c->visited) = f->name;
+    if (smap_get(&c->visited, f->name) != (size_t)-1) return;
+    smap_put(v->x->a, &c->visited, f->name, 1);
     const gql_selection_t **spreads;
     size_t n = spreads_of(v, f->sel, &spreads);
     if (!n || c->nnames >= GQL_MAX_DEPTH || c->depth >= GQL_MAX_DEPTH - 1) return;
@@ -530,7 +550,8 @@ static void detect_cycles(vctx_t *v, cycles_t *c, const gql_def_t *f) {
             gerr_t *e = vec_push(v->x->a, &v->cur->errors);
             e->msg = via.len ? gx_printf(v->x, "Cannot spread fragment \"%s\" within itself via %s.", sp->name, via.data)
                              : gx_printf(v->x, "Cannot spread fragment \"%s\" within itself.", sp->name);
-            for (int k = at; k < c->depth && e->nlocs < GERR_MAX_LOCS; k++) e->locs[e->nlocs++] = c->path[k]->loc;
+            gx_locs(v->x, e, c->depth - at);
+            for (int k = at; k < c->depth; k++) e->locs[e->nlocs++] = c->path[k]->loc;
             buf_free(&via);
         }
         c->depth--;
@@ -543,7 +564,8 @@ void gx_validate(gql_exec_t *x) {
     vctx_t v = {.x = x, .ndefs = doc->ndefs};
     v.defs = arena_alloc(x->a, (doc->ndefs + 1) * sizeof *v.defs);
     size_t nops = 0;
-    cycles_t cycles = {.visited = {.size = sizeof(const char *)}};
+    cycles_t cycles = {0};
+    smap_t op_names = {0}, frag_names = {0};
     for (size_t i = 0; i < doc->ndefs; i++) {
         v.defs[i].def = &doc->defs[i];
         v.defs[i].usages.size = sizeof(usage_t);
@@ -557,16 +579,17 @@ void gx_validate(gql_exec_t *x) {
         if (!def->fragment) {
             if (!def->name && nops > 1)
                 VERR(&v, &def->loc, NULL, "This anonymous operation must be the only defined operation.");
-            for (size_t k = 0; def->name && k < i; k++)
-                if (!doc->defs[k].fragment && doc->defs[k].name && strcmp(doc->defs[k].name, def->name) == 0) {
-                    VERR(&v, &doc->defs[k].name_loc, &def->name_loc, "There can be only one operation named \"%s\".", def->name);
-                    break;
-                }
+            if (def->name) {
+                size_t k = smap_get(&op_names, def->name);
+                if (k == (size_t)-1) smap_put(x->a, &op_names, def->name, i);
+                else VERR(&v, &doc->defs[k].name_loc, &def->name_loc, "There can be only one operation named \"%s\".", def->name);
+            }
+            smap_t var_names = {0};
             for (size_t k = 0; k < def->nvars; k++) {
                 const gql_vardef_t *vd = &def->vars[k];
-                for (size_t j = 0; j < k; j++)
-                    if (strcmp(def->vars[j].name, vd->name) == 0)
-                        VERR(&v, &def->vars[j].loc, &vd->loc, "There can be only one variable named \"$%s\".", vd->name);
+                size_t j = smap_get(&var_names, vd->name);
+                if (j == (size_t)-1) smap_put(x->a, &var_names, vd->name, k);
+                else VERR(&v, &def->vars[j].loc, &vd->loc, "There can be only one variable named \"$%s\".", vd->name);
                 const gql_type_t *base = vd->type;
                 while (base->kind != GT_NAMED) base = base->of;
                 const gql_ntype_t *nt = known_type(&v, base->name, &base->loc);
@@ -584,11 +607,9 @@ void gx_validate(gql_exec_t *x) {
                                                                : NULL;
             walk_selset(&v, def->sel, root);
         } else {
-            for (size_t k = 0; k < i; k++)
-                if (doc->defs[k].fragment && strcmp(doc->defs[k].name, def->name) == 0) {
-                    VERR(&v, &doc->defs[k].name_loc, &def->name_loc, "There can be only one fragment named \"%s\".", def->name);
-                    break;
-                }
+            size_t k = smap_get(&frag_names, def->name);
+            if (k == (size_t)-1) smap_put(x->a, &frag_names, def->name, i);
+            else VERR(&v, &doc->defs[k].name_loc, &def->name_loc, "There can be only one fragment named \"%s\".", def->name);
             detect_cycles(&v, &cycles, def);
             const gql_ntype_t *t = known_type(&v, def->type_cond, &def->loc);
             if (t && t->kind != GK_OBJECT) {
@@ -610,11 +631,14 @@ void gx_validate(gql_exec_t *x) {
     /* NoUnusedFragments */
     vec_t used = {.size = sizeof(defstate_t *)};
     for (size_t i = 0; i < doc->ndefs; i++)
-        if (!doc->defs[i].fragment) reach(&v, &v.defs[i], &used);
-    for (size_t i = 0; i < doc->ndefs; i++) {
-        if (!doc->defs[i].fragment) continue;
-        bool u = false;
-        for (size_t k = 0; k < used.n; k++) u |= ((defstate_t **)used.items)[k] == &v.defs[i];
-        if (!u) gx_error(x, &doc->defs[i].loc, false, "Fragment \"%s\" is never used.", doc->defs[i].name);
+        if (!doc->defs[i].fragment) reach(&v, &v.defs[i], &used, doc->ndefs + 1);
+    for (size_t i = 0; i < doc->ndefs && v.nerrors < MAX_ERRORS; i++)
+        if (doc->defs[i].fragment && v.defs[i].mark != doc->ndefs + 1) {
+            v.nerrors++;
+            gx_error(x, &doc->defs[i].loc, false, "Fragment \"%s\" is never used.", doc->defs[i].name);
+        }
+    if (v.nerrors > MAX_ERRORS) {
+        x->errors.n = MAX_ERRORS;
+        gx_error(x, NULL, false, "Too many validation errors, error limit reached. Validation aborted.");
     }
 }

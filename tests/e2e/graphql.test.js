@@ -157,6 +157,11 @@ const CORPUS = [
   'mutation { delete_users { affected_rows } }',
   'mutation { users { id } }',
   'subscription { users { id } }',
+  // past 100 errors validation stops, as graphql-js's does
+  `{ users { ${Array.from({ length: 150 }, (_, i) => `nope${i}`).join(' ')} } }`,
+  // hostile sizes stay linear: thousands of arguments, aliases and variables
+  `{ users(${Array.from({ length: 3000 }, () => 'limit: 1').join(' ')}) { id } }`,
+  `query(${Array.from({ length: 300 }, (_, i) => `$v${i}: Int`).join(' ')}) { users { id } }`,
 ];
 
 test('validation agrees with graphql-js on the corpus', async () => {
