@@ -237,6 +237,19 @@ def test_row_cap(env):
     server.req("POST", f"/dbs/{name}/sql", token=admin, json={"query": "DROP TABLE many"})
 
 
+def test_full_text_tables_listed_shadow_tables_not(env):
+    server, admin, name = env
+    r = server.req("POST", f"/dbs/{name}/sql", token=admin, json={
+        "query": "CREATE VIRTUAL TABLE docs USING fts5(body)"})
+    assert r.json()["errors"] == []
+    server.req("POST", f"/dbs/{name}/sql", token=admin, json={"query": "INSERT INTO docs(body) VALUES ('hello world')"})
+    b = gql(env, '{ docs(where: {body: {_like: "hello%"}}) { body } __schema { queryType { fields { name } } } }')
+    assert b["data"]["docs"] == [{"body": "hello world"}]
+    names = [f["name"] for f in b["data"]["__schema"]["queryType"]["fields"]]
+    assert "docs" in names and not [n for n in names if n.startswith("docs_") or n.startswith("sqlite")]
+    server.req("POST", f"/dbs/{name}/sql", token=admin, json={"query": "DROP TABLE docs"})
+
+
 def test_select_columns_and_schema_changes(env):
     server, admin, name = env
     r = server.req("POST", f"/dbs/{name}/sql", token=admin, json={

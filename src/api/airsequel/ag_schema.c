@@ -276,7 +276,10 @@ static int load_order(store_db_t *c, const schema_t *s, const tinfo_t **out) {
     if (store_cached(c, "SELECT name FROM sqlite_schema WHERE type IN ('table', 'view')", &st) < 0) return -1;
     while (store_step(st) == STORE_ROW) {
         const tinfo_t *t = schema_find(s, store_col_text(st, 0, NULL));
-        if (t && !t->hidden && n < s->n) out[n++] = t;
+        /* every table and view but SQLite's own and shadow tables: a
+         * full-text index itself is listed (the shared model hides it,
+         * as Datasette does) */
+        if (t && (!t->hidden || t->is_virtual) && strncmp(t->name, "sqlite_", 7) != 0 && n < s->n) out[n++] = t;
     }
     store_reset(st);
     return n;
