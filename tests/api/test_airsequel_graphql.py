@@ -282,3 +282,65 @@ def test_mutation_inputs(env):
     assert b == {"data": {"delete_users_by_pk": {"affected_rows": 0, "returning": None}}}
     b = gql(env, 'mutation { update_users_by_pk(id: 1) { affected_rows } }')
     assert b["errors"][0]["message"] == "Argument _set not found"
+
+
+@pytest.fixture(scope="module")
+def airgql(server, admin):
+    """Cases replayed from AirGQL's own query tests (spec §4: where AirGQL is sane, Atrium answers alike)."""
+    name = "ag" + uuid.uuid4().hex[:8]
+    assert server.req("POST", f"/v1/databases/{name}", token=admin).status_code == 200
+    for q in ['CREATE TABLE "users" ("email" TEXT NOT NULL UNIQUE PRIMARY KEY, "name" TEXT, "progress" REAL,'
+              ' "is_admin" BOOLEAN, "created_utc" TEXT)',
+              "INSERT INTO users VALUES ('john@example.com', 'John', 0.7, TRUE, '2021-01-01T00:00Z'),"
+              " ('anna@EXAMPLE.COM', 'Anna', 0.4, FALSE, '2019-01-01T00:00Z'),"
+              " ('eve@evil.com', 'Eve', NULL, NULL, '2019-01-01T00:00Z'),"
+              " ('adam@example.com', NULL, NULL, NULL, '2021-01-04T00:00Z')",
+              "CREATE VIEW multi_type_column AS SELECT 1 AS col UNION SELECT 2.2 AS col UNION"
+              " SELECT 'three' AS col UNION SELECT NULL AS col",
+              "CREATE TABLE users_liked_songs (email TEXT REFERENCES users, song_id INT, rating INT NOT NULL,"
+              " PRIMARY KEY (email, song_id))",
+              "INSERT INTO users_liked_songs VALUES ('eve@evil.com', 1, 8), ('anna@EXAMPLE.COM', 2, 9),"
+              " ('eve@evil.com', 2, 7)",
+              "CREATE TABLE test (big INTEGER, alsobig INTEGER)",
+              "INSERT INTO test VALUES (8000000000, 9000000000)"]:
+        r = server.req("POST", f"/dbs/{name}/sql", token=admin, json={"query": q})
+        assert r.json()["errors"] == [], (q, r.text)
+    return server, admin, name
+
+
+def names_of(b, field="users"):
+    assert "errors" not in b, b
+    return [r["name"] for r in b["data"][field]]
+
+
+def test_airgql_cases(airgql):
+    assert gql(airgql, "{ users { rowid } }") == {"data": {"users": [{"rowid": 1}, {"rowid": 2}, {"rowid": 3}, {"rowid": 4}]}}
+    assert names_of(gql(airgql, "{ users(filter: {rowid: {eq: 2}}) { name } }")) == ["Anna"]
+    assert names_of(gql(airgql, "{ users(filter: {progress: {eq: 0.4}}) { name } }")) == ["Anna"]
+    assert names_of(gql(airgql, "{ users(filter: {is_admin: {eq: false}}) { name } }")) == ["Anna"]
+    assert names_of(gql(airgql, "{ users(filter: {is_admin: {eq: null}}) { name } }")) == ["Eve", None]
+    assert names_of(gql(airgql, '{ users(filter: {email: {like: "%example%"}}) { name } }')) == ["John", None]
+    assert names_of(gql(airgql, '{ users(filter: {email: {ilike: "%example%"}}) { name } }')) == ["John", "Anna", None]
+    assert names_of(gql(airgql, '{ users(filter: {email: {like: "%example%"}, name: {gt: "B"}}) { name } }')) == ["John"]
+    assert names_of(gql(airgql, '{ users(filter: {name: {neq: "Eve"}}) { name } }')) == ["John", "Anna", None]
+    assert names_of(gql(airgql, '{ users(filter: {name: {nin: ["Eve", "Anna"]}}) { name } }')) == ["John", None]
+    assert names_of(gql(airgql, '{ users(filter: {name: {in: ["Eve", "Anna"]}}) { name } }')) == ["Anna", "Eve"]
+    assert gql(airgql, '{ users_by_pk(email: "eve@evil.com") { name } }') == {"data": {"users_by_pk": {"name": "Eve"}}}
+    assert gql(airgql, '{ users_liked_songs_by_pk(email: "eve@evil.com", song_id: 2) { rating } }') == {
+        "data": {"users_liked_songs_by_pk": {"rating": 7}}}
+    b = gql(airgql, "{ multi_type_column { col } }")
+    assert sorted(b["data"]["multi_type_column"], key=lambda r: str(r["col"])) == [
+        {"col": "1"}, {"col": "2.2"}, {"col": None}, {"col": "three"}]
+    b = gql(airgql, "{\n  test {\n    big,\n    alsobig\n  }\n}")
+    advice = (" would overflow. This happens because SQLite uses 64-bit ints, but GraphQL uses 32-bit ints."
+              " Use a Number (64-bit float) or Text column instead.")
+    assert b == {"data": {"test": [{"big": None, "alsobig": None}]}, "errors": [
+        {"message": "Integer 8000000000" + advice, "locations": [{"line": 3, "column": 5}], "path": ["test", 0, "big"]},
+        {"message": "Integer 9000000000" + advice, "locations": [{"line": 4, "column": 5}],
+         "path": ["test", 0, "alsobig"]}]}
+    b = gql(airgql, 'mutation UpdateEmailAddress { update_users(filter: {email: {like: "%example%"} name: {gt: "B"}}'
+                    ' set: {email: "john@new.com"}) { affected_rows returning { email } } }')
+    assert b == {"data": {"update_users": {"affected_rows": 1, "returning": [{"email": "john@new.com"}]}}}
+    # foreign keys are enforced: Eve's liked songs point at her address
+    b = gql(airgql, 'mutation { update_users_by_pk(email: "eve@evil.com", _set: {email: "eve@new.com"}) { affected_rows } }')
+    assert b["data"] is None and b["errors"][0]["message"] == "FOREIGN KEY constraint failed"
