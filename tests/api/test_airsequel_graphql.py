@@ -344,3 +344,28 @@ def test_airgql_cases(airgql):
     # foreign keys are enforced: Eve's liked songs point at her address
     b = gql(airgql, 'mutation { update_users_by_pk(email: "eve@evil.com", _set: {email: "eve@new.com"}) { affected_rows } }')
     assert b["data"] is None and b["errors"][0]["message"] == "FOREIGN KEY constraint failed"
+
+
+def test_airgql_mutation_cases(airgql):
+    server, admin, name = airgql
+    for q in ["CREATE TABLE items (id INTEGER PRIMARY KEY NOT NULL)",
+              "CREATE TABLE checks (id INTEGER PRIMARY KEY, completed BOOLEAN DEFAULT (FALSE) NOT NULL,"
+              " color TEXT CHECK ( color IN ('red', 'green', 'blue') ))",
+              "INSERT INTO checks (id, completed) VALUES (1, 0), (2, 1), (3, FALSE), (4, TRUE)",
+              "CREATE TABLE loaders (id INTEGER PRIMARY KEY, progress REAL NOT NULL)"]:
+        assert server.req("POST", f"/dbs/{name}/sql", token=admin, json={"query": q}).json()["errors"] == []
+    assert gql(airgql, "mutation InsertItems { insert_items(objects: [{}]) { affected_rows returning { id } } }") == {
+        "data": {"insert_items": {"affected_rows": 1, "returning": [{"id": 1}]}}}
+    assert gql(airgql, 'mutation { insert_checks(objects: [{ id: 5, completed: true, color: "green" },]) '
+                       '{ affected_rows } }') == {"data": {"insert_checks": {"affected_rows": 1}}}
+    assert gql(airgql, "{ checks { id completed } }") == {"data": {"checks": [
+        {"id": 1, "completed": False}, {"id": 2, "completed": True}, {"id": 3, "completed": False},
+        {"id": 4, "completed": True}, {"id": 5, "completed": True}]}}
+    assert gql(airgql, "mutation { insert_loaders(objects: [{ id: 1, progress: 0 }, { id: 2, progress: -0.1 },"
+                       " { id: 3, progress: 1.23 }]) { affected_rows } }")["data"]["insert_loaders"]["affected_rows"] == 3
+    assert gql(airgql, "{ loaders { id progress } }") == {"data": {"loaders": [
+        {"id": 1, "progress": 0}, {"id": 2, "progress": -0.1}, {"id": 3, "progress": 1.23}]}}
+    # two root fields, two tables, one job
+    b = gql(airgql, "mutation InsertObjects { insert_items(objects: [{id: 9}]) { affected_rows }"
+                    " insert_loaders(objects: [{progress: 0.5}]) { affected_rows } }")
+    assert b == {"data": {"insert_items": {"affected_rows": 1}, "insert_loaders": {"affected_rows": 1}}}
