@@ -40,7 +40,7 @@ void dbh_init(const dbh_opts_t *o) {
 static dbh_t *state_locked(db_t *d, err_t *e) {
     dbh_t *h = d->state;
     if (h) return h;
-    if (d->deleted) {
+    if (__atomic_load_n(&d->deleted, __ATOMIC_ACQUIRE)) {
         err_set(e, E_NOT_FOUND, "database '%s' was deleted", d->name);
         return NULL;
     }
@@ -159,7 +159,8 @@ void dbh_reader_put(db_t *d, store_db_t *c) {
     store_set_deadline(c, 0);
     pthread_mutex_lock(&d->state_lock);
     dbh_t *h = d->state;
-    bool keep = h && h->nidle < POOL_MAX && !d->deleted;
+    /* deleted is set under the registry lock, not this one: read it atomically */
+    bool keep = h && h->nidle < POOL_MAX && !__atomic_load_n(&d->deleted, __ATOMIC_ACQUIRE);
     if (keep && __atomic_add_fetch(&idle_total, 1, __ATOMIC_RELAXED) > IDLE_MAX_TOTAL) {
         __atomic_sub_fetch(&idle_total, 1, __ATOMIC_RELAXED); /* over the total: close it */
         keep = false;

@@ -25,6 +25,8 @@ static void schema_free(void *p) {
             free(t->cols[c].name);
             free(t->cols[c].type);
             free(t->cols[c].dflt);
+            for (int k = 0; k < t->cols[c].nitems; k++) free(t->cols[c].items[k]);
+            free(t->cols[c].items);
         }
         for (int k = 0; k < t->nout; k++) fk_free(&t->out[k]);
         for (int k = 0; k < t->nin; k++) fk_free(&t->in[k]);
@@ -62,6 +64,7 @@ static int load_columns(store_db_t *c, tinfo_t *t) {
             t->cols = xrealloc(t->cols, (size_t)cap * sizeof *t->cols);
         }
         tcol_t *col = &t->cols[t->ncols++];
+        memset(col, 0, sizeof *col);
         col->name = col_dup(st, 0);
         col->type = col_dup(st, 1);
         if (!col->name) col->name = xstrdup("");
@@ -108,6 +111,126 @@ static bool is_text_type(const char *type) {
     return strcasestr(type, "TEXT") || strcasestr(type, "CHAR") || strcasestr(type, "CLOB");
 }
 
+/* ---- CHECK (c IN (…)): a column's allowed values ----------------------------- */
+
+typedef struct {
+    const char *p;
+    char text[256]; /* identifier (unquoted) or keyword */
+    char kind;      /* 'i' identifier, 'q' quoted identifier, 's' string, 'n' number, else the character; 0 at end */
+} lex_t;
+
+static void lex_next(lex_t *l) {
+    const char *p = l->p;
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+        if (p[0] == '-' && p[1] == '-') {
+            while (*p && *p != '\n') p++;
+        } else if (p[0] == '/' && p[1] == '*') {
+            const char *e = strstr(p + 2, "*/");
+            p = e ? e + 2 : p + strlen(p);
+        } else break;
+    }
+    l->text[0] = 0;
+    size_t n = 0;
+    if (!*p) {
+        l->kind = 0;
+    } else if (*p == '"' || *p == '`' || *p == '[' || *p == '\'') {
+        char close = *p == '[' ? ']' : *p;
+        l->kind = *p == '\'' ? 's' : 'q';
+        for (p++; *p; p++) {
+            if (*p == close) {
+                if (close != ']' && p[1] == close) p++;
+                else {
+                    p++;
+                    break;
+                }
+            }
+            if (n < sizeof l->text - 1) l->text[n++] = *p;
+        }
+        l->text[n] = 0;
+    } else if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || *p == '_' || (unsigned char)*p >= 0x80) {
+        l->kind = 'i';
+        while ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' ||
+               *p == '$' || (unsigned char)*p >= 0x80) {
+            if (n < sizeof l->text - 1) l->text[n++] = *p;
+            p++;
+        }
+        l->text[n] = 0;
+    } else if ((*p >= '0' && *p <= '9') || *p == '.') {
+        l->kind = 'n';
+        while ((*p >= '0' && *p <= '9') || *p == '.' || *p == 'e' || *p == 'E' || *p == 'x' || *p == 'X' ||
+               (*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F')) {
+            if (n < sizeof l->text - 1) l->text[n++] = *p;
+            p++;
+        }
+        l->text[n] = 0;
+    } else {
+        l->kind = *p++;
+    }
+    l->p = p;
+}
+
+static bool kw(const lex_t *l, const char *word) { return l->kind == 'i' && strcasecmp(l->text, word) == 0; }
+
+/* The values of every CHECK (<col> IN (<literals>)) into that column's
+ * items (strings unquoted, numbers as written; NULL is left out). */
+static void load_select_items(tinfo_t *t) {
+    if (!t->sql) return;
+    lex_t l = {.p = t->sql};
+    for (lex_next(&l); l.kind; lex_next(&l)) {
+        if (!kw(&l, "CHECK")) continue;
+        lex_next(&l);
+        if (l.kind != '(') continue;
+        lex_next(&l);
+        if (l.kind != 'i' && l.kind != 'q') continue;
+        char col[256];
+        snprintf(col, sizeof col, "%s", l.text);
+        lex_next(&l);
+        if (!kw(&l, "IN")) continue;
+        lex_next(&l);
+        if (l.kind != '(') continue;
+        bool ok = true;
+        char **items = NULL;
+        int n = 0;
+        for (;;) {
+            lex_next(&l);
+            char sign = 0;
+            if (l.kind == '-' || l.kind == '+') sign = (char)l.kind, lex_next(&l);
+            if (l.kind != 's' && l.kind != 'n' && !kw(&l, "NULL")) {
+                ok = false;
+                break;
+            }
+            if (l.kind != 'i') {
+                items = xrealloc(items, (size_t)(n + 1) * sizeof *items);
+                buf_t b = BUF_INIT;
+                if (sign == '-') buf_putc(&b, '-');
+                buf_puts(&b, l.text);
+                items[n++] = buf_detach(&b);
+            }
+            lex_next(&l);
+            if (l.kind == ')') break;
+            if (l.kind != ',') {
+                ok = false;
+                break;
+            }
+        }
+        if (ok) {
+            lex_next(&l);
+            ok = l.kind == ')';
+        }
+        int i = ok ? tinfo_col(t, col) : -1;
+        for (int k = 0; i < 0 && ok && k < t->ncols; k++)
+            if (strcasecmp(t->cols[k].name, col) == 0) i = k;
+        if (i >= 0 && !t->cols[i].nitems) {
+            t->cols[i].items = items;
+            t->cols[i].nitems = n;
+            continue;
+        }
+        for (int k = 0; k < n; k++) free(items[k]);
+        free(items);
+    }
+}
+
 /* Label column: the only unique-indexed TEXT column; else the first column
  * called name or title; else the other column of an (id|pk, x) table. */
 static int find_label(store_db_t *c, tinfo_t *t) {
@@ -120,6 +243,7 @@ static int find_label(store_db_t *c, tinfo_t *t) {
         store_bind_text(st, 1, t->name, strlen(t->name));
         while (store_step(st) == STORE_ROW) {
             int i = tinfo_col(t, store_col_text(st, 0, NULL));
+            if (i >= 0) t->cols[i].unique = true;
             if (i >= 0 && is_text_type(t->cols[i].type)) {
                 found = i;
                 count++;
@@ -185,6 +309,8 @@ static void load_details(store_db_t *c, tinfo_t *t) {
     if (t->npk > 0 || t->is_virtual) t->rowid = t->rowid && t->npk == 0 && !t->is_virtual;
     if (!t->is_view) load_fks(c, t);
     t->label = t->is_view ? -1 : find_label(c, t);
+    if (t->npk == 1) t->cols[t->pk[0]].unique = true;
+    load_select_items(t);
 }
 
 /* Foreign keys naming no column point at the other table's key; then each

@@ -29,6 +29,9 @@ typedef struct {
     char *dflt; /* default as SQL text, or NULL */
     int pk;     /* 1-based position in the primary key, 0 if not part of it */
     bool generated; /* GENERATED ALWAYS AS: read-only */
+    bool unique;    /* a one-column UNIQUE index or the sole primary-key column */
+    char **items;   /* CHECK (c IN (…)) values: a select column's options */
+    int nitems;
 } tcol_t;
 
 typedef struct {

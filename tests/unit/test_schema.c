@@ -164,10 +164,35 @@ static void shared_and_rebuilt_once(void **st) {
     unlink(side);
 }
 
+/* CHECK (c IN (…)) gives a column its options; one-column UNIQUE indexes
+ * and a lone primary key mark columns unique. */
+static void select_items_and_uniques(void **st) {
+    char err[256];
+    assert_int_equal(store_exec(*st, "CREATE TABLE opts(state TEXT CHECK (state IN ('to do', 'it''s done', NULL)),"
+                                     " n INTEGER CHECK ( n IN (1, -2) ), m INT CHECK (m > 0), u TEXT UNIQUE,"
+                                     " CHECK (\"u\" IN ('a')))"),
+                     0);
+    const schema_t *s = schema_load(*st, err, sizeof err);
+    assert_non_null(s);
+    const tinfo_t *t = schema_find(s, "opts");
+    assert_int_equal(t->cols[0].nitems, 2);
+    assert_string_equal(t->cols[0].items[0], "to do");
+    assert_string_equal(t->cols[0].items[1], "it's done");
+    assert_int_equal(t->cols[1].nitems, 2);
+    assert_string_equal(t->cols[1].items[1], "-2");
+    assert_int_equal(t->cols[2].nitems, 0);
+    assert_int_equal(t->cols[3].nitems, 1);
+    assert_true(t->cols[3].unique);
+    assert_false(t->cols[0].unique);
+    assert_true(schema_find(s, "authors")->cols[0].unique); /* the lone primary key */
+    schema_release(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(keys_and_rowids, setup, teardown),
         cmocka_unit_test_setup_teardown(foreign_keys_fts_and_labels, setup, teardown),
+        cmocka_unit_test_setup_teardown(select_items_and_uniques, setup, teardown),
         cmocka_unit_test(shared_and_rebuilt_once),
     };
     return cmocka_run_group_tests_name("schema", tests, NULL, NULL);

@@ -126,109 +126,13 @@ static void table_columns(ag_table_t *at) {
         c->has_default = tc->dflt != NULL;
         c->ipk = t->has_rowid && t->npk == 1 && tc->pk == 1 && strcasecmp(tc->type, "INTEGER") == 0;
         c->notnull = tc->notnull || tc->pk > 0;
+        c->select = tc->nitems > 0;
     }
     int off = at->rowid >= 0 ? 1 : 0;
     if (t->npk && !t->is_view) {
         for (int k = 0; k < t->npk && k < 64; k++) at->pk[at->npk++] = t->pk[k] + off;
     } else if (at->rowid >= 0) {
         at->pk[at->npk++] = at->rowid;
-    }
-}
-
-/* ---- CHECK (c IN (…)) select columns ------------------------------------------ */
-
-typedef struct {
-    const char *p;
-    char text[256]; /* identifier (unquoted) or keyword */
-    char kind;      /* 'i' identifier, 'q' quoted identifier, 's' string, 'n' number, else the character; 0 at end */
-} lex_t;
-
-static void lex_next(lex_t *l) {
-    const char *p = l->p;
-    for (;;) {
-        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
-        if (p[0] == '-' && p[1] == '-') {
-            while (*p && *p != '\n') p++;
-        } else if (p[0] == '/' && p[1] == '*') {
-            const char *e = strstr(p + 2, "*/");
-            p = e ? e + 2 : p + strlen(p);
-        } else break;
-    }
-    l->text[0] = 0;
-    size_t n = 0;
-    if (!*p) {
-        l->kind = 0;
-    } else if (*p == '"' || *p == '`' || *p == '[' || *p == '\'') {
-        char close = *p == '[' ? ']' : *p;
-        l->kind = *p == '\'' ? 's' : 'q';
-        for (p++; *p; p++) {
-            if (*p == close) {
-                if (close != ']' && p[1] == close) p++;
-                else {
-                    p++;
-                    break;
-                }
-            }
-            if (n < sizeof l->text - 1) l->text[n++] = *p;
-        }
-        l->text[n] = 0;
-    } else if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || *p == '_' || (unsigned char)*p >= 0x80) {
-        l->kind = 'i';
-        while ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' ||
-               *p == '$' || (unsigned char)*p >= 0x80) {
-            if (n < sizeof l->text - 1) l->text[n++] = *p;
-            p++;
-        }
-        l->text[n] = 0;
-    } else if ((*p >= '0' && *p <= '9') || *p == '.') {
-        l->kind = 'n';
-        while ((*p >= '0' && *p <= '9') || *p == '.' || *p == 'e' || *p == 'E' || *p == 'x' || *p == 'X' ||
-               (*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F'))
-            p++;
-    } else {
-        l->kind = *p++;
-    }
-    l->p = p;
-}
-
-static bool kw(const lex_t *l, const char *word) { return l->kind == 'i' && strcasecmp(l->text, word) == 0; }
-
-/* Marks the columns a CHECK (<col> IN (<literals>)) constrains. */
-static void find_select_columns(ag_table_t *t) {
-    if (!t->t->sql) return;
-    lex_t l = {.p = t->t->sql};
-    for (lex_next(&l); l.kind; lex_next(&l)) {
-        if (!kw(&l, "CHECK")) continue;
-        lex_next(&l);
-        if (l.kind != '(') continue;
-        lex_next(&l);
-        if (l.kind != 'i' && l.kind != 'q') continue;
-        char col[256];
-        snprintf(col, sizeof col, "%s", l.text);
-        lex_next(&l);
-        if (!kw(&l, "IN")) continue;
-        lex_next(&l);
-        if (l.kind != '(') continue;
-        bool ok = true;
-        for (;;) {
-            lex_next(&l);
-            if (l.kind == '-' || l.kind == '+') lex_next(&l);
-            if (l.kind != 's' && l.kind != 'n' && !kw(&l, "NULL")) {
-                ok = false;
-                break;
-            }
-            lex_next(&l);
-            if (l.kind == ')') break;
-            if (l.kind != ',') {
-                ok = false;
-                break;
-            }
-        }
-        if (!ok) continue;
-        lex_next(&l);
-        if (l.kind != ')') continue;
-        for (int i = 0; i < t->ncols; i++)
-            if (!t->cols[i].pseudo && strcasecmp(t->cols[i].name, col) == 0) t->cols[i].select = true;
     }
 }
 
@@ -510,7 +414,6 @@ ag_schema_t *ag_schema_build(store_db_t *c, const schema_t *src, ag_mode_t mode,
         t->enc = enc(order[i]->name);
         t->view = order[i]->is_view;
         table_columns(t);
-        find_select_columns(t);
         if (!t->ncols) as->ntables--; /* nothing to show */
     }
     free(order);
