@@ -205,6 +205,12 @@ static bool attempt(read_t *rd, uint64_t deadline_us) {
     return rd->out->rc < 0 && rd->out->err.kind == E_TIMEOUT;
 }
 
+bool api_snapshot_begin(store_db_t *c) { return !store_in_txn(c) && store_exec(c, "BEGIN") == 0; }
+
+void api_snapshot_end(store_db_t *c, bool began) {
+    if (began && store_in_txn(c) && store_exec(c, "COMMIT") < 0) store_exec(c, "ROLLBACK");
+}
+
 static void slow_work(void *data) {
     read_t *rd = data;
     /* The time limit counts from when the statement runs, not from when it

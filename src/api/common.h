@@ -104,6 +104,12 @@ void api_peek_done(db_t *d, store_db_t *c, bool shared);
 
 void api_read(http_req_t *r, db_t *d, uint64_t limit_us, api_out_t *out, api_run_fn run, void (*reset)(void *ctx),
               http_done_fn done, void *ctx);
+/* For a run that reads with several statements and must see one
+ * snapshot: opens a deferred read transaction on c unless one is open (the
+ * loop's pass snapshot already is one); api_snapshot_end closes what
+ * api_snapshot_begin opened. Any thread that holds c. */
+bool api_snapshot_begin(store_db_t *c);
+void api_snapshot_end(store_db_t *c, bool began);
 
 /* The write-side twin of api_read: runs run(ctx) as one job on d's writer
  * (inside its savepoint), then calls done(r, ctx) on r's loop. out tells

@@ -199,6 +199,10 @@ MATRIX = {
     # a readonly id grants reading to anyone who has it (see test_airsequel_graphql)
     ("GET", "/readonly/:db/graphql"): [("open", simple("GET", "/readonly/nosuchid00000/graphql?query=%7Bt%7Bid%7D%7D"))],
     ("POST", "/readonly/:db/graphql"): [("open", simple("POST", "/readonly/mxdb/graphql", json={"query": "{ t { id } }"}))],
+    ("GET", "/api/status"): [("open", simple("GET", "/api/status"))],
+    ("GET", "/api/dbs/:db/schema"): [("read", simple("GET", "/api/dbs/mxdb/schema"))],
+    ("GET", "/api/dbs/:db/tables/:table"): [("read", simple("GET", "/api/dbs/mxdb/tables/t"))],
+    ("GET", "/api/dbs/:db/tables/:table/search/:term"): [("read", simple("GET", "/api/dbs/mxdb/tables/t/search/on"))],
     ("POST", "/v1/identity"): [("open", simple("POST", "/v1/identity"))],
     ("POST", "/v1/identity/websocket-token"): [("token", simple("POST", "/v1/identity/websocket-token"))],
     ("GET", "/v1/identity/:id/verify"): [("token", simple("GET", "/v1/identity/{c.identity}/verify"))],

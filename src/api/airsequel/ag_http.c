@@ -241,7 +241,10 @@ static void execute(gjob_t *j, store_db_t *c, uint64_t deadline) {
 static void read_run(void *ctx, store_db_t *c, uint64_t deadline) {
     gjob_t *j = ctx;
     j->out.rc = 0;
+    /* every root field reads the same snapshot (spec §4.1) */
+    bool began = api_snapshot_begin(c);
     execute(j, c, deadline);
+    api_snapshot_end(c, began);
 }
 
 static void read_reset(void *ctx) {

@@ -389,4 +389,5 @@ static void h_sql(http_req_t *r) {
 void airsequel_register(router_t *rt) {
     router_add(rt, &airsequel_dialect, M_POST, "/dbs/:db/sql", h_sql);
     airsequel_graphql_register(rt, &airsequel_dialect);
+    airsequel_tables_register(rt, &airsequel_dialect);
 }

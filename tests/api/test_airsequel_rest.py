@@ -1,0 +1,105 @@
+"""Airsequel-style REST, the routes that read a database (spec/airsequel.md §2)."""
+import uuid
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def env(server, admin):
+    name = "rs" + uuid.uuid4().hex[:8]
+    assert server.req("POST", f"/v1/databases/{name}", token=admin).status_code == 200
+    for q in ["CREATE TABLE people(id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT UNIQUE,"
+              " score REAL DEFAULT 0, active BOOLEAN, pic BLOB, kind TEXT CHECK (kind IN ('staff', 'guest')))",
+              "INSERT INTO people(name, email, kind, pic) VALUES ('John Smith', 'john@x.io', 'staff', x'00'),"
+              " ('Ann 50%_off', NULL, 'guest', NULL), ('Bob', 'bob@JOHNS.io', NULL, NULL)",
+              "CREATE VIEW staff AS SELECT name FROM people WHERE kind = 'staff'",
+              "CREATE TABLE pairs(a TEXT, b INT, PRIMARY KEY (a, b)) WITHOUT ROWID"]:
+        r = server.req("POST", f"/dbs/{name}/sql", token=admin, json={"query": q})
+        assert r.json()["errors"] == [], r.text
+    return server, admin, name
+
+
+def test_status(server):
+    r = server.req("GET", "/api/status")
+    assert r.status_code == 200 and r.json() == {}
+
+
+def test_schema_text(env):
+    server, admin, name = env
+    r = server.req("GET", f"/api/dbs/{name}/schema", token=admin)
+    assert r.status_code == 200 and r.headers["content-type"] == "text/plain; charset=utf-8"
+    assert r.text.startswith("CREATE TABLE people(id INTEGER PRIMARY KEY,")
+    assert "CREATE VIEW staff AS SELECT name FROM people WHERE kind = 'staff';\n" in r.text
+    assert r.text.endswith(";\n") and r.text.count(";\n") == 3  # the UNIQUE autoindex has no SQL
+
+
+def test_table_shape(env):
+    server, admin, name = env
+    r = server.req("GET", f"/api/dbs/{name}/tables/people", token=admin)
+    assert r.status_code == 200, r.text
+    b = r.json()
+    assert list(b) == ["columns", "description", "maxCellLimitReached", "name", "numberOfRows", "rowidColumnName",
+                       "tableType"]
+    assert b["name"] == "people" and b["numberOfRows"] == 3 and b["rowidColumnName"] == "rowid"
+    assert b["tableType"] == "Table" and b["description"] is None and b["maxCellLimitReached"] is False
+    cols = {c["name"]: c for c in b["columns"]}
+    assert list(cols) == ["id", "name", "email", "score", "active", "pic", "kind"]
+    assert list(cols["id"]) == ["gqlDataType", "inputElement", "isGenerated", "isNonNull", "isOmittable",
+                                "isPrimaryKey", "isUnique", "items", "name", "sqliteDataType", "validations"]
+    assert cols["id"]["gqlDataType"] == "Int" and cols["id"]["isPrimaryKey"] and cols["id"]["isOmittable"]
+    assert cols["id"]["inputElement"] == "InputNumber" and cols["id"]["isUnique"]
+    assert cols["name"]["isNonNull"] and not cols["name"]["isOmittable"] and cols["name"]["inputElement"] == "InputText"
+    assert cols["email"]["isUnique"] and not cols["name"]["isUnique"]
+    assert cols["score"]["gqlDataType"] == "Float" and cols["score"]["isOmittable"]
+    assert cols["active"]["inputElement"] == "InputCheckbox" and cols["active"]["gqlDataType"] == "Boolean"
+    assert cols["pic"]["inputElement"] == "InputFile" and cols["pic"]["gqlDataType"] == "String"
+    assert cols["kind"]["inputElement"] == "InputSelect" and cols["kind"]["items"] == ["staff", "guest"]
+    assert cols["name"]["items"] is None and cols["kind"]["sqliteDataType"] == "TEXT"
+    v = server.req("GET", f"/api/dbs/{name}/tables/staff", token=admin).json()
+    assert v["tableType"] == "View" and v["rowidColumnName"] is None and v["numberOfRows"] == 1
+    p = server.req("GET", f"/api/dbs/{name}/tables/pairs", token=admin).json()
+    assert p["rowidColumnName"] is None and [c["isPrimaryKey"] for c in p["columns"]] == [True, True]
+
+
+def test_search(env):
+    server, admin, name = env
+
+    def search(term):
+        r = server.req("GET", f"/api/dbs/{name}/tables/people/search/{term}", token=admin)
+        assert r.status_code == 200, r.text
+        return r.json()
+    b = search("JOHN")  # case-insensitive substring over every non-BLOB column, ORed
+    assert list(b)[-3:] == ["rowidColumnName", "rows", "tableType"]
+    assert [r["name"] for r in b["rows"]] == ["John Smith", "Bob"] and b["numberOfRows"] == 2
+    assert b["rows"][0]["rowid"] == 1 and b["rows"][0]["pic"] == {"type": "blob"}
+    assert b["maxCellLimitReached"] is False
+    assert [r["name"] for r in search("50%25_")["rows"]] == ["Ann 50%_off"]  # % and _ are literal
+    assert search("%25")["numberOfRows"] == 1
+    assert search("nothing-like-it")["rows"] == []
+
+
+def test_search_caps_rows_but_counts_all(env):
+    server, admin, name = env
+    server.req("POST", f"/dbs/{name}/sql", token=admin, json={
+        "query": "CREATE TABLE many AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1500)"
+                 " SELECT i, 'row ' || i AS label FROM n"})
+    b = server.req("GET", f"/api/dbs/{name}/tables/many/search/row", token=admin).json()
+    assert len(b["rows"]) == 1000 and b["numberOfRows"] == 1500 and b["maxCellLimitReached"] is True
+    assert b["rows"][0] == {"rowid": 1, "i": 1, "label": "row 1"}
+
+
+def test_errors(env, server):
+    _, admin, name = env
+    r = server.req("GET", f"/api/dbs/{name}/tables/nope", token=admin)
+    assert r.status_code == 404 and r.json()["errors"][0]["message"] == 'Table "nope" not found'
+    assert r.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    r = server.req("GET", f"/api/dbs/{name}/tables/sqlite_schema", token=admin)
+    assert r.status_code == 404
+    r = server.req("GET", f"/api/dbs/{name}/schema")
+    assert r.status_code == 404 and r.json()["errors"][0]["message"] == f'Database "{name}" does not exist'
+    r = server.req("GET", f"/api/dbs/{name}/schema", token="bad")
+    assert r.status_code == 401 and r.json()["errors"][0]["message"] == "Invalid or expired token"
+    # a token that may add rows but not read them: 403, not 404
+    t = server.req("POST", "/-/create-token", token=admin, json={"restrict_database": {name: ["insert-row"]}}).json()
+    r = server.req("GET", f"/api/dbs/{name}/tables/people", token=t["token"])
+    assert r.status_code == 403 and r.json()["errors"][0]["message"] == "Permission denied"
