@@ -203,6 +203,7 @@ MATRIX = {
     ("GET", "/api/dbs/:db/schema"): [("read", simple("GET", "/api/dbs/mxdb/schema"))],
     ("GET", "/api/dbs/:db/tables/:table"): [("read", simple("GET", "/api/dbs/mxdb/tables/t"))],
     ("GET", "/api/dbs/:db/tables/:table/search/:term"): [("read", simple("GET", "/api/dbs/mxdb/tables/t/search/on"))],
+    ("GET", "/api/dbs/:db/tables/:table/export"): [("read", simple("GET", "/api/dbs/mxdb/tables/t/export"))],
     ("POST", "/v1/identity"): [("open", simple("POST", "/v1/identity"))],
     ("POST", "/v1/identity/websocket-token"): [("token", simple("POST", "/v1/identity/websocket-token"))],
     ("GET", "/v1/identity/:id/verify"): [("token", simple("GET", "/v1/identity/{c.identity}/verify"))],

@@ -390,4 +390,5 @@ void airsequel_register(router_t *rt) {
     router_add(rt, &airsequel_dialect, M_POST, "/dbs/:db/sql", h_sql);
     airsequel_graphql_register(rt, &airsequel_dialect);
     airsequel_tables_register(rt, &airsequel_dialect);
+    airsequel_export_register(rt, &airsequel_dialect);
 }

@@ -19,5 +19,6 @@ bool airsequel_authenticate(http_req_t *r, actor_t *a);
 db_t *airsequel_resolve_db(http_req_t *r, const actor_t *a, int cap, unsigned by, bool any_reader);
 void airsequel_graphql_register(router_t *rt, const dialect_t *d);
 void airsequel_tables_register(router_t *rt, const dialect_t *d);
+void airsequel_export_register(router_t *rt, const dialect_t *d);
 
 #endif

@@ -36,7 +36,6 @@ void ds_write_value(jw_t *w, const store_value_t *v, bool infinity);
 void ds_value_text(buf_t *b, const store_value_t *v);
 
 /* One CSV field, quoted only when it must be (RFC 4180, minimal quoting). */
-void ds_csv_field(buf_t *b, const char *s, size_t n);
 
 /* Custom SQL: GET /DB/-/query(.json|.csv) (datasette_query.c). d is
  * released by the callee. */

@@ -21,6 +21,7 @@
 #include "core/engine.h"
 #include "core/sql.h"
 #include "util/ids.h"
+#include "util/csv.h"
 #include "util/json.h"
 #include "util/timeutil.h"
 #include "util/url.h"
@@ -82,7 +83,7 @@ static void q_row(void *ctx, store_stmt_t *st, int n) {
         if (j->header && b->len == 0) {
             for (int i = 0; i < n; i++) {
                 if (i) buf_putc(b, ',');
-                ds_csv_field(b, j->out.cols[i], strlen(j->out.cols[i]));
+                csv_field(b, j->out.cols[i], strlen(j->out.cols[i]));
             }
             buf_puts(b, "\r\n");
         }
@@ -92,7 +93,7 @@ static void q_row(void *ctx, store_stmt_t *st, int n) {
             if (v.type == SV_NULL) continue;
             buf_t tx = BUF_INIT;
             ds_value_text(&tx, &v);
-            ds_csv_field(b, tx.data ? tx.data : "", tx.len);
+            csv_field(b, tx.data ? tx.data : "", tx.len);
             buf_free(&tx);
         }
         buf_puts(b, "\r\n");
@@ -173,7 +174,7 @@ static void query_run(void *data, store_db_t *c, uint64_t deadline_us) {
     if (j->csv && j->header && j->out.rows.len == 0 && j->out.rc == 0) {
         for (int i = 0; i < j->out.ncols; i++) {
             if (i) buf_putc(&j->out.rows, ',');
-            ds_csv_field(&j->out.rows, j->out.cols[i], strlen(j->out.cols[i]));
+            csv_field(&j->out.rows, j->out.cols[i], strlen(j->out.cols[i]));
         }
         if (j->out.ncols) buf_puts(&j->out.rows, "\r\n");
     }

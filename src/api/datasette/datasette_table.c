@@ -16,6 +16,7 @@
 #include "api/datasette/datasette_table.h"
 #include "core/dbh.h"
 #include "core/rcache.h"
+#include "util/csv.h"
 #include "util/md5.h"
 #include "util/thread.h"
 #include "util/timeutil.h"
@@ -365,7 +366,7 @@ static void csv_value(buf_t *b, const tjob_t *j, const plan_t *p, int row, int c
     } else {
         ds_value_text(&tx, v);
     }
-    ds_csv_field(b, tx.data ? tx.data : "", tx.len);
+    csv_field(b, tx.data ? tx.data : "", tx.len);
     buf_free(&tx);
 }
 
@@ -374,12 +375,12 @@ static void write_csv(buf_t *b, const tjob_t *j, const plan_t *p, int nrows, boo
         for (int c = 0; c < p->nvis; c++) {
             if (c) buf_putc(b, ',');
             const char *n = query_sel_name(&p->q, c);
-            ds_csv_field(b, n, strlen(n));
+            csv_field(b, n, strlen(n));
             if (p->labelled && p->labelled[c]) {
                 buf_t l = BUF_INIT;
                 buf_printf(&l, "%s_label", n);
                 buf_putc(b, ',');
-                ds_csv_field(b, l.data, l.len);
+                csv_field(b, l.data, l.len);
                 buf_free(&l);
             }
         }
