@@ -158,6 +158,18 @@ void auth_principal_identity(catalog_t *c, int64_t principal_id, char out[IDENTI
     catalog_unlock(c);
 }
 
+void auth_principal_name(catalog_t *c, int64_t principal_id, char *out, size_t n) {
+    store_db_t *s = catalog_lock(c);
+    store_stmt_t *st;
+    out[0] = 0;
+    if (store_cached(s, "SELECT coalesce(name, '') FROM principals WHERE id = ?", &st) == 0) {
+        store_bind_int(st, 1, principal_id);
+        if (store_step(st) == STORE_ROW) snprintf(out, n, "%s", store_col_text(st, 0, NULL));
+        store_reset(st);
+    }
+    catalog_unlock(c);
+}
+
 /* Anonymous identity tokens are "atr_" + base64url(seed[16] || mac[16]),
  * mac = BLAKE2b-128 keyed with the catalog's secret: verifiable without a
  * catalog row. The secret is made once and kept in system.db's settings. */

@@ -96,6 +96,9 @@ int auth_identity_persist(catalog_t *c, actor_t *a, err_t *e);
 /* The identity of a principal (derived and stored on first need); "" if
  * there is no such principal. */
 void auth_principal_identity(catalog_t *c, int64_t principal_id, char out[IDENTITY_HEX_LEN + 1]);
+/* A principal's name ("" for none or an identity). Takes the catalog lock:
+ * off the event loop. */
+void auth_principal_name(catalog_t *c, int64_t principal_id, char *out, size_t n);
 
 int auth_user_create(catalog_t *c, const char *name, const char *password, err_t *e);
 /* The user's principal id, or 0 if there is no such user. */

@@ -139,3 +139,42 @@ def test_export_quoting_reals_and_pages(env):
     assert lines[0] == "i,label" and lines[1:-1] == [f"{i},r{i}" for i in range(1, 2501)] and lines[-1] == ""
     lines = server.req("GET", f"/api/dbs/{name}/tables/bigv/export", token=admin).content.decode().split("\r\n")
     assert len(lines) == 2502 and sorted(lines[1:-1]) == sorted(f"r{i}" for i in range(1, 2501))
+
+
+DB_KEYS = ["auditing", "createdUtc", "description", "environment", "fileFormat", "fileName", "id", "lastModifiedUtc",
+           "location", "name", "owner", "readonlyId", "schemaLocked", "schemaVersion", "size", "tables", "userVersion",
+           "viewsTab", "visibility"]
+
+
+def test_db_shape_and_list(env):
+    server, admin, name = env
+    server.req("POST", f"/dbs/{name}/sql", token=admin, json={"query": "PRAGMA user_version = 7"})
+    r = server.req("GET", f"/api/dbs/{name}", token=admin)
+    assert r.status_code == 200, r.text
+    b = r.json()
+    assert list(b) == DB_KEYS
+    assert b["name"] == name and b["fileFormat"] == "sqlite" and b["owner"] == "admin"
+    assert len(b["id"]) == 26 and b["id"] == b["id"].lower() and len(b["readonlyId"]) == 13
+    assert b["createdUtc"].endswith("Z") and len(b["createdUtc"]) == 24 and b["visibility"] == "private"
+    assert b["size"] > 0 and b["schemaVersion"] > 0 and b["userVersion"] == 7
+    assert {"name": "people", "tableType": "Table"} in b["tables"]
+    assert {"name": "staff", "tableType": "View"} in b["tables"]
+    assert not [t for t in b["tables"] if t["name"].startswith("sqlite_")]
+    # the same database by id, and in the list
+    assert server.req("GET", f"/api/dbs/{b['id']}", token=admin).json()["name"] == name
+    lst = server.req("GET", "/api/dbs", token=admin).json()
+    assert list(lst) == ["databases", "numberOfDatabases"] and lst["numberOfDatabases"] == len(lst["databases"])
+    assert name in [d["name"] for d in lst["databases"]]
+
+
+def test_db_list_is_what_the_caller_may_read(env):
+    server, admin, name = env
+    assert server.req("POST", "/v1/users/restuser", token=admin, json={"password": "pw-rest"}).status_code == 200
+    tok = server.signin("restuser", "pw-rest")
+    mine = "mine" + uuid.uuid4().hex[:6]
+    assert server.req("POST", f"/v1/databases/{mine}", token=tok).status_code == 200
+    lst = server.req("GET", "/api/dbs", token=tok).json()
+    assert [d["name"] for d in lst["databases"]] == [mine] and lst["databases"][0]["owner"] == "restuser"
+    assert server.req("GET", f"/api/dbs/{name}", token=tok).status_code == 404
+    r = server.req("GET", "/api/dbs")
+    assert r.status_code == 401 and r.json()["errors"][0]["message"] == "Authentication required"

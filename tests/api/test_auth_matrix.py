@@ -200,6 +200,8 @@ MATRIX = {
     ("GET", "/readonly/:db/graphql"): [("open", simple("GET", "/readonly/nosuchid00000/graphql?query=%7Bt%7Bid%7D%7D"))],
     ("POST", "/readonly/:db/graphql"): [("open", simple("POST", "/readonly/mxdb/graphql", json={"query": "{ t { id } }"}))],
     ("GET", "/api/status"): [("open", simple("GET", "/api/status"))],
+    ("GET", "/api/dbs"): [("token", simple("GET", "/api/dbs"))],
+    ("GET", "/api/dbs/:db"): [("read", simple("GET", "/api/dbs/mxdb"))],
     ("GET", "/api/dbs/:db/schema"): [("read", simple("GET", "/api/dbs/mxdb/schema"))],
     ("GET", "/api/dbs/:db/tables/:table"): [("read", simple("GET", "/api/dbs/mxdb/tables/t"))],
     ("GET", "/api/dbs/:db/tables/:table/search/:term"): [("read", simple("GET", "/api/dbs/mxdb/tables/t/search/on"))],

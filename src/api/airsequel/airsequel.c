@@ -391,4 +391,5 @@ void airsequel_register(router_t *rt) {
     airsequel_graphql_register(rt, &airsequel_dialect);
     airsequel_tables_register(rt, &airsequel_dialect);
     airsequel_export_register(rt, &airsequel_dialect);
+    airsequel_dbs_register(rt, &airsequel_dialect);
 }

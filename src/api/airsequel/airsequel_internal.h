@@ -20,5 +20,6 @@ db_t *airsequel_resolve_db(http_req_t *r, const actor_t *a, int cap, unsigned by
 void airsequel_graphql_register(router_t *rt, const dialect_t *d);
 void airsequel_tables_register(router_t *rt, const dialect_t *d);
 void airsequel_export_register(router_t *rt, const dialect_t *d);
+void airsequel_dbs_register(router_t *rt, const dialect_t *d);
 
 #endif
