@@ -178,3 +178,25 @@ def test_db_list_is_what_the_caller_may_read(env):
     assert server.req("GET", f"/api/dbs/{name}", token=tok).status_code == 404
     r = server.req("GET", "/api/dbs")
     assert r.status_code == 401 and r.json()["errors"][0]["message"] == "Authentication required"
+
+
+def test_file_cells(env):
+    server, admin, name = env
+    base = f"/api/dbs/{name}/tables/people/columns"
+    r = server.req("GET", f"{base}/pic/files/rowid/1", token=admin)
+    assert r.status_code == 200 and r.content == b"\x00" and r.headers["content-type"] == "application/octet-stream"
+    assert server.req("GET", f"{base}/pic/files/email/john@x.io", token=admin).content == b"\x00"  # a UNIQUE column
+    assert server.req("GET", f"{base}/pic/files/id/1", token=admin).content == b"\x00"  # the key
+    r = server.req("GET", f"{base}/pic/files/rowid/2", token=admin)  # NULL
+    assert r.status_code == 404 and r.json()["errors"][0]["message"] == "File not found"
+    assert server.req("GET", f"{base}/pic/files/rowid/99", token=admin).status_code == 404
+    r = server.req("GET", f"{base}/pic/files/name/Bob", token=admin)  # not unique: could be many rows
+    assert r.status_code == 400
+    assert server.req("GET", f"{base}/nope/files/rowid/1", token=admin).status_code == 404
+    # GraphQL's file URL is served to anyone who has the readonly id
+    b = server.req("POST", f"/dbs/{name}/graphql", token=admin, json={"query": "{ people(limit: 1) { pic } }"}).json()
+    url = __import__("json").loads(b["data"]["people"][0]["pic"])["url"]
+    r = server.req("GET", url)
+    assert r.status_code == 200 and r.content == b"\x00"
+    assert server.req("GET", url.replace("/readonly/", "/readonly/x")).status_code == 404
+    assert server.req("GET", f"{base}/pic/files/rowid/1").status_code == 404  # anonymous, private database

@@ -203,6 +203,10 @@ MATRIX = {
     ("GET", "/api/dbs"): [("token", simple("GET", "/api/dbs"))],
     ("GET", "/api/dbs/:db"): [("read", simple("GET", "/api/dbs/mxdb"))],
     ("GET", "/api/dbs/:db/schema"): [("read", simple("GET", "/api/dbs/mxdb/schema"))],
+    ("GET", "/api/dbs/:db/tables/:table/columns/:column/files/:key/:value"): [
+        ("read", simple("GET", "/api/dbs/mxdb/tables/t/columns/v/files/id/1"))],
+    ("GET", "/readonly/:db/tables/:table/columns/:column/files/:key/:value"): [
+        ("open", simple("GET", "/readonly/nosuchid00000/tables/t/columns/v/files/id/1"))],
     ("GET", "/api/dbs/:db/tables/:table"): [("read", simple("GET", "/api/dbs/mxdb/tables/t"))],
     ("GET", "/api/dbs/:db/tables/:table/search/:term"): [("read", simple("GET", "/api/dbs/mxdb/tables/t/search/on"))],
     ("GET", "/api/dbs/:db/tables/:table/export"): [("read", simple("GET", "/api/dbs/mxdb/tables/t/export"))],

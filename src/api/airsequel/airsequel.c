@@ -392,4 +392,5 @@ void airsequel_register(router_t *rt) {
     airsequel_tables_register(rt, &airsequel_dialect);
     airsequel_export_register(rt, &airsequel_dialect);
     airsequel_dbs_register(rt, &airsequel_dialect);
+    airsequel_files_register(rt, &airsequel_dialect);
 }

@@ -21,5 +21,6 @@ void airsequel_graphql_register(router_t *rt, const dialect_t *d);
 void airsequel_tables_register(router_t *rt, const dialect_t *d);
 void airsequel_export_register(router_t *rt, const dialect_t *d);
 void airsequel_dbs_register(router_t *rt, const dialect_t *d);
+void airsequel_files_register(router_t *rt, const dialect_t *d);
 
 #endif

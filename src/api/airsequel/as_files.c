@@ -1,0 +1,157 @@
+/* airsequel/as_files: a file cell's bytes (spec §2):
+ *   GET /api/dbs/:dbId/tables/:t/columns/:c/files/:primaryKey/:equalsValue (R)
+ *   GET /readonly/:readonlyId/tables/:t/columns/:c/files/:primaryKey/:equalsValue (anyone with the id)
+ * the second being where GraphQL's file URLs point. :primaryKey names the
+ * rowid pseudo-column or a lone PRIMARY KEY / UNIQUE column, so it finds
+ * one row; :equalsValue is bound as text. A missing row or a NULL cell is
+ * 404. One read through api_read; the cell is bounded by the largest
+ * value the store accepts. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/airsequel/airsequel_internal.h"
+#include "core/schema.h"
+#include "core/sql.h"
+#include "util/thread.h"
+
+#define TIME_LIMIT_US (20 * 1000000ull)
+
+typedef struct {
+    db_t *db;
+    char *seg[4]; /* table, column, key column, value */
+    api_out_t out; /* rows: the bytes */
+    int status;
+    char msg[sizeof(((err_t *)0)->msg) + 600];
+} fjob_t;
+
+static void fjob_free(fjob_t *j) {
+    api_out_reset(&j->out);
+    for (int i = 0; i < 4; i++) free(j->seg[i]);
+    db_release(j->db);
+    free(j);
+}
+
+static void fail(fjob_t *j, int status, const char *fmt, const char *arg) {
+    j->status = status;
+    snprintf(j->msg, sizeof j->msg, fmt, arg);
+}
+
+/* The column that finds one row: the rowid (when there is one and no
+ * column takes its name) or a one-column key or UNIQUE index. */
+static bool addresses_a_row(const tinfo_t *t, const char *key) {
+    int i = tinfo_col(t, key);
+    if (i >= 0) return t->cols[i].unique;
+    static const char *pseudo[] = {"rowid", "_rowid_", "oid"};
+    for (int k = 0; k < 3; k++)
+        if (strcasecmp(key, pseudo[k]) == 0) return t->has_rowid && !t->is_view;
+    return false;
+}
+
+static void run(void *ctx, store_db_t *c, uint64_t deadline) {
+    fjob_t *j = ctx;
+    buf_reset(&j->out.rows);
+    j->out.rc = 0;
+    j->status = 200;
+    char err[256];
+    const schema_t *s;
+    if (thread_is_loop()) {
+        if (!(s = schema_peek(j->db, c))) {
+            j->out.rc = err_set_sub(&j->out.err, E_TIMEOUT, ES_OFF_LOOP, "the schema snapshot is built off the loop");
+            return;
+        }
+    } else if (!(s = schema_acquire(j->db, c, err, sizeof err))) {
+        fail(j, 500, "%s", err);
+        return;
+    }
+    const tinfo_t *t = schema_find(s, j->seg[0]);
+    if (!t || (t->hidden && !t->is_virtual)) {
+        fail(j, 404, "Table \"%s\" not found", j->seg[0]);
+    } else if (tinfo_col(t, j->seg[1]) < 0) {
+        fail(j, 404, "Column \"%s\" not found", j->seg[1]);
+    } else if (!addresses_a_row(t, j->seg[2])) {
+        fail(j, 400, "Column \"%s\" is neither the rowid nor a unique column", j->seg[2]);
+    } else {
+        buf_t q = BUF_INIT;
+        buf_puts(&q, "SELECT ");
+        sql_ident(&q, j->seg[1]);
+        buf_puts(&q, " FROM ");
+        sql_ident(&q, t->name);
+        buf_puts(&q, " WHERE ");
+        sql_ident(&q, j->seg[2]);
+        buf_puts(&q, " = ? LIMIT 1");
+        store_stmt_t *st;
+        store_set_deadline(c, deadline);
+        int rc = store_prepare(c, q.data, &st);
+        if (rc == 0) {
+            store_bind_text(st, 1, j->seg[3], strlen(j->seg[3]));
+            rc = store_step(st);
+            if (rc == STORE_ROW && store_col_type(st, 0) != SV_NULL) {
+                size_t n;
+                const void *p = store_col_type(st, 0) == SV_BLOB ? store_col_blob(st, 0, &n)
+                                                                  : (const void *)store_col_text(st, 0, &n);
+                buf_append(&j->out.rows, p ? p : "", n);
+            } else if (rc >= 0) {
+                fail(j, 404, "%s", "File not found");
+            }
+            store_finalize(st);
+        }
+        if (rc < 0) fail(j, 400, "%s", store_errmsg(c));
+        store_set_deadline(c, 0);
+        buf_free(&q);
+    }
+    schema_release(s);
+}
+
+static void reset(void *ctx) {
+    fjob_t *j = ctx;
+    buf_reset(&j->out.rows);
+    memset(&j->out.err, 0, sizeof j->out.err);
+    j->out.rc = 0;
+}
+
+static void done(http_req_t *r, void *ctx) {
+    fjob_t *j = ctx;
+    if (j->out.rc < 0) airsequel_error(r, j->out.err.kind == E_TIMEOUT ? 400 : 500, j->out.err.msg);
+    else if (j->status != 200) airsequel_error(r, j->status, j->msg);
+    else {
+        http_add_header(r, "X-Content-Type-Options", "nosniff");
+        http_respond(r, 200, "application/octet-stream", j->out.rows.data ? j->out.rows.data : "", j->out.rows.len);
+    }
+    fjob_free(j);
+}
+
+static void serve(http_req_t *r, bool by_readonly) {
+    actor_t a;
+    if (!airsequel_authenticate(r, &a)) return;
+    db_t *d = airsequel_resolve_db(r, &a, 0, by_readonly ? DB_BY_READONLY : DB_BY_NAME | DB_BY_ID | DB_BY_IDENTITY,
+                                   by_readonly);
+    if (!d) return;
+    if (!by_readonly && !auth_check(&a, d, ACT_READ)) {
+        airsequel_error(r, 403, "Permission denied");
+        db_release(d);
+        return;
+    }
+    fjob_t *j = xcalloc(1, sizeof *j);
+    j->db = d;
+    for (int i = 0; i < 4; i++) {
+        buf_t seg = BUF_INIT;
+        if (api_capture(r, i + 1, &seg) < 0) {
+            buf_free(&seg);
+            airsequel_error(r, 400, "Invalid path segment");
+            fjob_free(j);
+            return;
+        }
+        j->seg[i] = seg.data ? buf_detach(&seg) : xstrdup("");
+    }
+    api_read(r, d, TIME_LIMIT_US, &j->out, run, reset, done, j);
+}
+
+static void h_file(http_req_t *r) { serve(r, false); }
+static void h_readonly_file(http_req_t *r) { serve(r, true); }
+
+void airsequel_files_register(router_t *rt, const dialect_t *d) {
+    router_add(rt, d, M_GET, "/api/dbs/:db/tables/:table/columns/:column/files/:key/:value", h_file);
+    router_add(rt, d, M_GET, "/readonly/:db/tables/:table/columns/:column/files/:key/:value", h_readonly_file);
+}
