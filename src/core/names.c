@@ -5,7 +5,8 @@
 
 #include "util/utf8.h"
 
-static const char *route_words[] = {"v1", "api", "dbs", "fns", "readonly", "health", "static", NULL};
+static const char *route_words[] = {"v1",     "api",          "dbs",           "fns", "readonly",
+                                     "health", "verify-email", "password-reset", "static", NULL};
 
 bool name_valid(const char *s, size_t n) {
     if (n == 0 || n > NAME_MAX_BYTES) return false;

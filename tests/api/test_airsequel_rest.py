@@ -200,3 +200,21 @@ def test_file_cells(env):
     assert r.status_code == 200 and r.content == b"\x00"
     assert server.req("GET", url.replace("/readonly/", "/readonly/x")).status_code == 404
     assert server.req("GET", f"{base}/pic/files/rowid/1").status_code == 404  # anonymous, private database
+
+
+@pytest.mark.parametrize("method,path,feature", [
+    ("POST", "/api/events/paddle", "Billing events"),
+    ("POST", "/api/prompt/create-database", "Creating a database from a prompt"),
+    ("POST", "/api/dbs/x/prompt", "Prompts"),
+    ("POST", "/api/dbs/x/prompt/describe-table", "Describing a table"),
+    ("POST", "/api/users/invite", "Inviting users"),
+    ("GET", "/verify-email/abc", "E-mail verification"),
+    ("GET", "/password-reset/abc", "Password reset by e-mail"),
+])
+def test_external_services_are_501(server, admin, method, path, feature):
+    r = server.req(method, path, token=admin)
+    assert r.status_code == 501, r.text
+    assert r.json()["errors"][0] == {
+        "message": f"{feature} needs an external service (billing, AI model, e-mail) and is not available in Atrium",
+        "extensions": {"code": "NOT_IMPLEMENTED"}}
+    assert server.req(method, path, token="bad").status_code == 401  # after the token is checked

@@ -200,6 +200,12 @@ MATRIX = {
     ("GET", "/readonly/:db/graphql"): [("open", simple("GET", "/readonly/nosuchid00000/graphql?query=%7Bt%7Bid%7D%7D"))],
     ("POST", "/readonly/:db/graphql"): [("open", simple("POST", "/readonly/mxdb/graphql", json={"query": "{ t { id } }"}))],
     ("GET", "/api/status"): [("open", simple("GET", "/api/status"))],
+    # features needing outside services: 501 for everyone (checked for no 5xx other than 501)
+    **{(m, p): [("open", simple(m, p.replace(":db", "mxdb").replace(":key", "k")))] for m, p in [
+        ("POST", "/api/events/paddle"), ("POST", "/api/prompt/create-database"), ("POST", "/api/dbs/:db/prompt"),
+        ("POST", "/api/dbs/:db/prompt/describe-database"), ("POST", "/api/dbs/:db/prompt/describe-function"),
+        ("POST", "/api/dbs/:db/prompt/describe-table"), ("POST", "/api/users/invite"), ("GET", "/verify-email/:key"),
+        ("GET", "/password-reset/:key")]},
     ("GET", "/api/dbs"): [("token", simple("GET", "/api/dbs"))],
     ("GET", "/api/dbs/:db"): [("read", simple("GET", "/api/dbs/mxdb"))],
     ("GET", "/api/dbs/:db/schema"): [("read", simple("GET", "/api/dbs/mxdb/schema"))],

@@ -409,7 +409,53 @@ static void h_schema(http_req_t *r) { start(r, TJ_SCHEMA); }
 static void h_table(http_req_t *r) { start(r, TJ_TABLE); }
 static void h_search(http_req_t *r) { start(r, TJ_SEARCH); }
 
+/* Features that need a service Atrium does not run (spec §2): 501 after
+ * the token is checked, naming the feature. */
+static const struct {
+    unsigned method;
+    const char *path, *feature;
+} external[] = {
+    {M_POST, "/api/events/paddle", "Billing events"},
+    {M_POST, "/api/prompt/create-database", "Creating a database from a prompt"},
+    {M_POST, "/api/dbs/:db/prompt", "Prompts"},
+    {M_POST, "/api/dbs/:db/prompt/describe-database", "Describing a database"},
+    {M_POST, "/api/dbs/:db/prompt/describe-function", "Describing a function"},
+    {M_POST, "/api/dbs/:db/prompt/describe-table", "Describing a table"},
+    {M_POST, "/api/users/invite", "Inviting users"},
+    {M_GET, "/verify-email/:key", "E-mail verification"},
+    {M_GET, "/password-reset/:key", "Password reset by e-mail"},
+};
+
+static void h_external(http_req_t *r) {
+    actor_t a;
+    if (!airsequel_authenticate(r, &a)) return;
+    const char *feature = "This feature";
+    for (size_t i = 0; i < sizeof external / sizeof *external; i++) {
+        /* the route's own pattern: compare the fixed parts of the path */
+        const char *p = external[i].path, *q = r->path;
+        bool match = true;
+        while (*p && match) {
+            if (*p == ':') {
+                while (*p && *p != '/') p++;
+                while (*q && *q != '/') q++;
+            } else {
+                match = *p++ == *q++;
+            }
+        }
+        if (match && !*q) {
+            feature = external[i].feature;
+            break;
+        }
+    }
+    char m[300];
+    snprintf(m, sizeof m, "%s needs an external service (billing, AI model, e-mail) and is not available in Atrium",
+             feature);
+    airsequel_error(r, 501, m);
+}
+
 void airsequel_tables_register(router_t *rt, const dialect_t *d) {
+    for (size_t i = 0; i < sizeof external / sizeof *external; i++)
+        router_add(rt, d, external[i].method, external[i].path, h_external);
     router_add(rt, d, M_GET, "/api/status", h_status);
     router_add(rt, d, M_GET, "/api/dbs/:db/schema", h_schema);
     router_add(rt, d, M_GET, "/api/dbs/:db/tables/:table", h_table);
