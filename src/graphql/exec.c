@@ -52,30 +52,30 @@ static gerr_t *add_error(gql_exec_t *x, const char *msg) {
     return e;
 }
 
-void gx_error(gql_exec_t *x, const gql_loc_t *loc, bool with_path, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
+static void verror(gql_exec_t *x, const gql_loc_t *l1, const gql_loc_t *l2, bool with_path, const char *fmt,
+                   va_list ap) {
     buf_t b = BUF_INIT;
     buf_vprintf(&b, fmt, ap);
-    va_end(ap);
-    gerr_t *e = add_error(x, arena_strndup(x->a, b.data ? b.data : "", b.len));
-    buf_free(&b);
-    gx_locs(x, e, 1);
-    if (loc) e->locs[e->nlocs++] = *loc;
-    if (with_path) e->path = path_json(x);
-}
-
-void gx_error2(gql_exec_t *x, const gql_loc_t *l1, const gql_loc_t *l2, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    buf_t b = BUF_INIT;
-    buf_vprintf(&b, fmt, ap);
-    va_end(ap);
     gerr_t *e = add_error(x, arena_strndup(x->a, b.data ? b.data : "", b.len));
     buf_free(&b);
     gx_locs(x, e, 2);
     if (l1) e->locs[e->nlocs++] = *l1;
     if (l2) e->locs[e->nlocs++] = *l2;
+    if (with_path) e->path = path_json(x);
+}
+
+void gx_error(gql_exec_t *x, const gql_loc_t *loc, bool with_path, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    verror(x, loc, NULL, with_path, fmt, ap);
+    va_end(ap);
+}
+
+void gx_error2(gql_exec_t *x, const gql_loc_t *l1, const gql_loc_t *l2, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    verror(x, l1, l2, false, fmt, ap);
+    va_end(ap);
 }
 
 const gql_def_t *gx_fragment(const gql_exec_t *x, const char *name) {

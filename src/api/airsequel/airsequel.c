@@ -22,6 +22,7 @@
 #include "core/sql.h"
 #include "core/value.h"
 #include "util/json.h"
+#include "util/thread.h"
 #include "util/timeutil.h"
 #include "util/utf8.h"
 
@@ -100,6 +101,34 @@ static bool claims(const char *path) {
 }
 
 static void options(http_req_t *r) { http_respond(r, 204, NULL, "", 0); }
+
+const schema_t *airsequel_schema(db_t *d, store_db_t *c, api_out_t *out, char *err, size_t errlen) {
+    const schema_t *s;
+    if (thread_is_loop()) {
+        /* the loop never builds a snapshot: the pool does (api_read retries there) */
+        if (!(s = schema_peek(d, c))) err_set_sub(&out->err, E_TIMEOUT, ES_OFF_LOOP, "schema built off the loop");
+        if (!s) out->rc = -1;
+        return s;
+    }
+    return schema_acquire(d, c, err, errlen);
+}
+
+const tinfo_t *airsequel_table(const schema_t *s, const char *name) {
+    const tinfo_t *t = schema_find(s, name);
+    return t && (!t->hidden || t->is_virtual) && strncmp(t->name, "sqlite_", 7) != 0 ? t : NULL;
+}
+
+db_t *airsequel_readable_db(http_req_t *r) {
+    actor_t a;
+    if (!airsequel_authenticate(r, &a)) return NULL;
+    db_t *d = airsequel_resolve_db(r, &a, 0, DB_BY_NAME | DB_BY_ID | DB_BY_IDENTITY, false);
+    if (d && !auth_check(&a, d, ACT_READ)) {
+        airsequel_error(r, 403, "Permission denied");
+        db_release(d);
+        d = NULL;
+    }
+    return d;
+}
 
 void airsequel_json(http_req_t *r, int status, const char *json) {
     http_respond(r, status, "application/json; charset=utf-8", json, strlen(json));

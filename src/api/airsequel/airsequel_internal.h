@@ -6,6 +6,7 @@
 
 #include "api/common.h"
 #include "core/auth.h"
+#include "core/schema.h"
 #include "net/router.h"
 
 /* {"errors":[{"message","extensions":{"code"}}]} with status. */
@@ -17,6 +18,16 @@ bool airsequel_authenticate(http_req_t *r, actor_t *a);
 /* The database named by capture cap, looked up by `by` (DB_BY_*); a
  * readonly id grants R to anyone (any_reader). NULL after answering 404. */
 db_t *airsequel_resolve_db(http_req_t *r, const actor_t *a, int cap, unsigned by, bool any_reader);
+/* :dbId (capture 0) for a route that needs R: authenticated, resolved and
+ * checked, or NULL after answering 401/404/403. */
+db_t *airsequel_readable_db(http_req_t *r);
+/* The schema snapshot a run reads through c, or NULL with out set (on the
+ * loop: ES_OFF_LOOP when it must be built; the pool retries) or, off it,
+ * err set. */
+const schema_t *airsequel_schema(db_t *d, store_db_t *c, api_out_t *out, char *err, size_t errlen);
+/* A table or view the REST routes may name (not SQLite's or shadow
+ * tables), or NULL. */
+const tinfo_t *airsequel_table(const schema_t *s, const char *name);
 void airsequel_graphql_register(router_t *rt, const dialect_t *d);
 void airsequel_tables_register(router_t *rt, const dialect_t *d);
 void airsequel_export_register(router_t *rt, const dialect_t *d);

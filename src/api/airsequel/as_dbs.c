@@ -165,15 +165,8 @@ static void h_list(http_req_t *r) {
 }
 
 static void h_get(http_req_t *r) {
-    actor_t a;
-    if (!airsequel_authenticate(r, &a)) return;
-    db_t *d = airsequel_resolve_db(r, &a, 0, DB_BY_NAME | DB_BY_ID | DB_BY_IDENTITY, false);
+    db_t *d = airsequel_readable_db(r);
     if (!d) return;
-    if (!auth_check(&a, d, ACT_READ)) {
-        airsequel_error(r, 403, "Permission denied");
-        db_release(d);
-        return;
-    }
     djob_t *j = xcalloc(1, sizeof *j);
     j->catalog = ENGINE(r)->catalog;
     j->one = true;

@@ -21,7 +21,6 @@
 #include "util/csv.h"
 #include "util/ids.h"
 #include "util/json.h"
-#include "util/thread.h"
 
 #define TIME_LIMIT_US (20 * 1000000ull)
 #define PAGE_ROWS 1000
@@ -79,19 +78,16 @@ static void run_page(void *ctx, store_db_t *c, uint64_t deadline) {
     j->out.rc = 0;
     j->status = 200;
     char err[256];
-    const schema_t *s;
-    if (thread_is_loop()) {
-        if (!(s = schema_peek(j->db, c))) {
-            j->out.rc = err_set_sub(&j->out.err, E_TIMEOUT, ES_OFF_LOOP, "the schema snapshot is built off the loop");
-            return;
+    const schema_t *s = airsequel_schema(j->db, c, &j->out, err, sizeof err);
+    if (!s) {
+        if (j->out.rc == 0) {
+            j->status = 500;
+            snprintf(j->msg, sizeof j->msg, "%s", err);
         }
-    } else if (!(s = schema_acquire(j->db, c, err, sizeof err))) {
-        j->status = 500;
-        snprintf(j->msg, sizeof j->msg, "%s", err);
         return;
     }
-    const tinfo_t *t = schema_find(s, j->table);
-    if (!t || (t->hidden && !t->is_virtual)) {
+    const tinfo_t *t = airsequel_table(s, j->table);
+    if (!t) {
         j->status = 404;
         snprintf(j->msg, sizeof j->msg, "Table \"%s\" not found", j->table);
         schema_release(s);
@@ -234,15 +230,8 @@ static void more(http_req_t *r, void *data) {
 }
 
 static void h_export(http_req_t *r) {
-    actor_t a;
-    if (!airsequel_authenticate(r, &a)) return;
-    db_t *d = airsequel_resolve_db(r, &a, 0, DB_BY_NAME | DB_BY_ID | DB_BY_IDENTITY, false);
+    db_t *d = airsequel_readable_db(r);
     if (!d) return;
-    if (!auth_check(&a, d, ACT_READ)) {
-        airsequel_error(r, 403, "Permission denied");
-        db_release(d);
-        return;
-    }
     buf_t seg = BUF_INIT;
     if (api_capture(r, 1, &seg) < 0) {
         airsequel_error(r, 400, "Invalid table name");

@@ -14,7 +14,6 @@
 #include "api/airsequel/airsequel_internal.h"
 #include "core/schema.h"
 #include "core/sql.h"
-#include "util/thread.h"
 
 #define TIME_LIMIT_US (20 * 1000000ull)
 
@@ -55,18 +54,15 @@ static void run(void *ctx, store_db_t *c, uint64_t deadline) {
     j->out.rc = 0;
     j->status = 200;
     char err[256];
-    const schema_t *s;
-    if (thread_is_loop()) {
-        if (!(s = schema_peek(j->db, c))) {
-            j->out.rc = err_set_sub(&j->out.err, E_TIMEOUT, ES_OFF_LOOP, "the schema snapshot is built off the loop");
-            return;
+    const schema_t *s = airsequel_schema(j->db, c, &j->out, err, sizeof err);
+    if (!s) {
+        if (j->out.rc == 0) {
+            fail(j, 500, "%s", err);
         }
-    } else if (!(s = schema_acquire(j->db, c, err, sizeof err))) {
-        fail(j, 500, "%s", err);
         return;
     }
-    const tinfo_t *t = schema_find(s, j->seg[0]);
-    if (!t || (t->hidden && !t->is_virtual)) {
+    const tinfo_t *t = airsequel_table(s, j->seg[0]);
+    if (!t) {
         fail(j, 404, "Table \"%s\" not found", j->seg[0]);
     } else if (tinfo_col(t, j->seg[1]) < 0) {
         fail(j, 404, "Column \"%s\" not found", j->seg[1]);

@@ -15,7 +15,6 @@
 #include "core/sql.h"
 #include "core/value.h"
 #include "util/json.h"
-#include "util/thread.h"
 #include "util/timeutil.h"
 
 #define TIME_LIMIT_US (20 * 1000000ull)
@@ -239,18 +238,15 @@ static int64_t count_rows(tjob_t *j, store_db_t *c, const tinfo_t *t, bool searc
 
 static void run_table(tjob_t *j, store_db_t *c, uint64_t deadline) {
     char err[256];
-    const schema_t *s;
-    if (thread_is_loop()) {
-        if (!(s = schema_peek(j->db, c))) {
-            j->out.rc = err_set_sub(&j->out.err, E_TIMEOUT, ES_OFF_LOOP, "the schema snapshot is built off the loop");
-            return;
+    const schema_t *s = airsequel_schema(j->db, c, &j->out, err, sizeof err);
+    if (!s) {
+        if (j->out.rc == 0) {
+            fail(j, 500, err);
         }
-    } else if (!(s = schema_acquire(j->db, c, err, sizeof err))) {
-        fail(j, 500, err);
         return;
     }
-    const tinfo_t *t = schema_find(s, j->table);
-    if (!t || (t->hidden && !t->is_virtual)) {
+    const tinfo_t *t = airsequel_table(s, j->table);
+    if (!t) {
         char m[300];
         snprintf(m, sizeof m, "Table \"%s\" not found", j->table);
         fail(j, 404, m);
@@ -364,15 +360,8 @@ static void done(http_req_t *r, void *ctx) {
 /* ---- handlers ---------------------------------------------------------------------------- */
 
 static void start(http_req_t *r, tkind_t kind) {
-    actor_t a;
-    if (!airsequel_authenticate(r, &a)) return;
-    db_t *d = airsequel_resolve_db(r, &a, 0, DB_BY_NAME | DB_BY_ID | DB_BY_IDENTITY, false);
+    db_t *d = airsequel_readable_db(r);
     if (!d) return;
-    if (!auth_check(&a, d, ACT_READ)) {
-        airsequel_error(r, 403, "Permission denied");
-        db_release(d);
-        return;
-    }
     tjob_t *j = xcalloc(1, sizeof *j);
     j->db = d;
     j->kind = kind;
