@@ -218,3 +218,58 @@ def test_external_services_are_501(server, admin, method, path, feature):
         "message": f"{feature} needs an external service (billing, AI model, e-mail) and is not available in Atrium",
         "extensions": {"code": "NOT_IMPLEMENTED"}}
     assert server.req(method, path, token="bad").status_code == 401  # after the token is checked
+
+
+def test_shape_tables_and_columns(env):
+    server, admin, name = env
+    D = f"/api/dbs/{name}"
+    r = server.req("PUT", f"{D}/tables/notes", token=admin)  # no body: one "name" TEXT column
+    assert r.status_code == 200, r.text
+    b = r.json()
+    assert b["name"] == "notes" and [c["name"] for c in b["columns"]] == ["name"] and b["numberOfRows"] == 0
+    assert b["columns"][0]["sqliteDataType"] == "TEXT" and b["rowidColumnName"] == "rowid"
+    r = server.req("PUT", f"{D}/tables/notes", token=admin, json={})
+    assert r.status_code == 409 and r.json()["errors"][0]["message"] == 'Table "notes" already exists'
+    r = server.req("PUT", f"{D}/tables/tasks", token=admin, json={"columns": [
+        {"name": "id", "sqliteDataType": "INTEGER", "isPrimaryKey": True},
+        {"name": "title", "sqliteDataType": "VARCHAR(200)", "isNonNull": True, "default": "untitled"},
+        {"name": "done", "sqliteDataType": "BOOLEAN", "default": False},
+        {"name": "code", "isUnique": True}]})
+    assert r.status_code == 200, r.text
+    cols = {c["name"]: c for c in r.json()["columns"]}
+    assert cols["id"]["isPrimaryKey"] and cols["title"]["isNonNull"] and cols["code"]["isUnique"]
+    assert cols["title"]["sqliteDataType"] == "VARCHAR(200)" and cols["done"]["inputElement"] == "InputCheckbox"
+    # the new table is there for every door at once: GraphQL inserts into it
+    g = server.req("POST", f"/dbs/{name}/graphql", token=admin, json={
+        "query": 'mutation { insert_tasks(objects: [{code: "a"}]) { returning { id title done } } }'}).json()
+    assert g == {"data": {"insert_tasks": {"returning": [{"id": 1, "title": "untitled", "done": False}]}}}
+    # columns: add (with UNIQUE through an index), rename, drop
+    r = server.req("PUT", f"{D}/tables/tasks/columns/due", token=admin, json={"sqliteDataType": "TEXT", "isUnique": True})
+    assert r.status_code == 200, r.text
+    assert r.json()["name"] == "due" and r.json()["isUnique"] is True
+    r = server.req("PATCH", f"{D}/tables/tasks/columns/due", token=admin, json={"name": "due date"})
+    assert r.status_code == 200 and r.json() == {}
+    r = server.req("DELETE", f"{D}/tables/tasks/columns/title", token=admin)
+    assert r.status_code == 200 and r.json() == {}
+    names = [c["name"] for c in server.req("GET", f"{D}/tables/tasks", token=admin).json()["columns"]]
+    assert names == ["id", "done", "code", "due date"]
+    # SQLite's refusals are 400 with its words
+    r = server.req("DELETE", f"{D}/tables/tasks/columns/id", token=admin)
+    assert r.status_code == 400 and "PRIMARY KEY" in r.json()["errors"][0]["message"]
+    r = server.req("PUT", f"{D}/tables/tasks/columns/x", token=admin, json={"isNonNull": True})
+    assert r.status_code == 400 and "NOT NULL" in r.json()["errors"][0]["message"]
+    # hostile types and defaults never reach the SQL as text
+    r = server.req("PUT", f"{D}/tables/tasks/columns/y", token=admin,
+                   json={"sqliteDataType": "TEXT); DROP TABLE people; --"})
+    assert r.status_code == 400 and r.json()["errors"][0]["message"].startswith("Invalid SQLite data type")
+    r = server.req("PUT", f"{D}/tables/tasks/columns/z", token=admin, json={"default": "x'); DROP TABLE people; --"})
+    assert r.status_code == 200
+    assert server.req("GET", f"{D}/tables/people", token=admin).status_code == 200
+    # drop a table and a view; unknown ones are 404
+    assert server.req("DELETE", f"{D}/tables/notes", token=admin).json() == {}
+    assert server.req("DELETE", f"{D}/tables/staff", token=admin).json() == {}
+    r = server.req("DELETE", f"{D}/tables/notes", token=admin)
+    assert r.status_code == 404 and r.json()["errors"][0]["message"] == 'Table "notes" not found'
+    assert server.req("PUT", f"{D}/tables/nope/columns/a", token=admin).status_code == 404
+    server.req("POST", f"/dbs/{name}/sql", token=admin,
+               json={"query": "CREATE VIEW staff AS SELECT name FROM people WHERE kind = 'staff'"})

@@ -185,6 +185,23 @@ def call_reducer(c, kind):
     return c.send(kind, "POST", "/v1/database/mxdb/call/ping", data="[]")
 
 
+def ddl(what):
+    """Airsequel's table and column changes, each on something of its own."""
+    def go(c, kind):
+        t, col = c.fresh("mxt"), c.fresh("mxc")
+        D = "/api/dbs/mxdb/tables"
+        if what != "create":
+            assert c.s.req("PUT", f"{D}/{t}", token=c.owner).status_code == 200
+        if what in ("rename", "dropcol"):
+            assert c.s.req("PUT", f"{D}/{t}/columns/{col}", token=c.owner).status_code == 200
+        return {"create": lambda: c.send(kind, "PUT", f"{D}/{t}"),
+                "drop": lambda: c.send(kind, "DELETE", f"{D}/{t}"),
+                "add": lambda: c.send(kind, "PUT", f"{D}/{t}/columns/{col}"),
+                "rename": lambda: c.send(kind, "PATCH", f"{D}/{t}/columns/{col}", json={"name": col + "x"}),
+                "dropcol": lambda: c.send(kind, "DELETE", f"{D}/{t}/columns/{col}")}[what]()
+    return go
+
+
 # (METHOD, pattern) -> [(need, request), ...]
 MATRIX = {
     ("POST", "/dbs/:db/sql"): [("read", simple("POST", "/dbs/mxdb/sql", json={"query": "SELECT 1"})),
@@ -207,6 +224,11 @@ MATRIX = {
         ("POST", "/api/dbs/:db/prompt/describe-table"), ("POST", "/api/users/invite"), ("GET", "/verify-email/:key"),
         ("GET", "/password-reset/:key")]},
     ("GET", "/api/dbs"): [("token", simple("GET", "/api/dbs"))],
+    ("PUT", "/api/dbs/:db/tables/:table"): [("schema", ddl("create"))],
+    ("DELETE", "/api/dbs/:db/tables/:table"): [("schema", ddl("drop"))],
+    ("PUT", "/api/dbs/:db/tables/:table/columns/:column"): [("schema", ddl("add"))],
+    ("PATCH", "/api/dbs/:db/tables/:table/columns/:column"): [("schema", ddl("rename"))],
+    ("DELETE", "/api/dbs/:db/tables/:table/columns/:column"): [("schema", ddl("dropcol"))],
     ("GET", "/api/dbs/:db"): [("read", simple("GET", "/api/dbs/mxdb"))],
     ("GET", "/api/dbs/:db/schema"): [("read", simple("GET", "/api/dbs/mxdb/schema"))],
     ("GET", "/api/dbs/:db/tables/:table/columns/:column/files/:key/:value"): [

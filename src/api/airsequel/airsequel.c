@@ -422,4 +422,5 @@ void airsequel_register(router_t *rt) {
     airsequel_export_register(rt, &airsequel_dialect);
     airsequel_dbs_register(rt, &airsequel_dialect);
     airsequel_files_register(rt, &airsequel_dialect);
+    airsequel_ddl_register(rt, &airsequel_dialect);
 }

@@ -7,6 +7,7 @@
 #include "api/common.h"
 #include "core/auth.h"
 #include "core/schema.h"
+#include "util/json.h"
 #include "net/router.h"
 
 /* {"errors":[{"message","extensions":{"code"}}]} with status. */
@@ -28,10 +29,15 @@ const schema_t *airsequel_schema(db_t *d, store_db_t *c, api_out_t *out, char *e
 /* A table or view the REST routes may name (not SQLite's or shadow
  * tables), or NULL. */
 const tinfo_t *airsequel_table(const schema_t *s, const char *name);
+/* The Column shape (spec §2) of column c of t. */
+void airsequel_write_column(jw_t *w, const tinfo_t *t, const tcol_t *c);
+/* The rowid pseudo-column's name (§4.2), or NULL (views, WITHOUT ROWID). */
+const char *airsequel_rowid_name(const tinfo_t *t);
 void airsequel_graphql_register(router_t *rt, const dialect_t *d);
 void airsequel_tables_register(router_t *rt, const dialect_t *d);
 void airsequel_export_register(router_t *rt, const dialect_t *d);
 void airsequel_dbs_register(router_t *rt, const dialect_t *d);
 void airsequel_files_register(router_t *rt, const dialect_t *d);
+void airsequel_ddl_register(router_t *rt, const dialect_t *d);
 
 #endif

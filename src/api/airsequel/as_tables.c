@@ -81,7 +81,7 @@ static const char *gql_type(const char *decl, bool *file) {
 }
 
 /* The rowid pseudo-column's name (§4.2), or NULL. */
-static const char *rowid_name(const tinfo_t *t) {
+const char *airsequel_rowid_name(const tinfo_t *t) {
     if (!t->has_rowid || t->is_view) return NULL;
     static const char *names[] = {"rowid", "_rowid_", "oid"};
     for (int k = 0; k < 3; k++) {
@@ -92,7 +92,7 @@ static const char *rowid_name(const tinfo_t *t) {
     return NULL;
 }
 
-static void write_column(jw_t *w, const tinfo_t *t, const tcol_t *c) {
+void airsequel_write_column(jw_t *w, const tinfo_t *t, const tcol_t *c) {
     bool file;
     const char *gt = gql_type(c->type, &file);
     bool ipk = t->has_rowid && t->npk == 1 && c->pk == 1 && strcasecmp(c->type, "INTEGER") == 0;
@@ -253,7 +253,7 @@ static void run_table(tjob_t *j, store_db_t *c, uint64_t deadline) {
         schema_release(s);
         return;
     }
-    const char *rowid = rowid_name(t);
+    const char *rowid = airsequel_rowid_name(t);
     bool search = j->kind == TJ_SEARCH;
     err_t e = {0};
     int64_t total = count_rows(j, c, t, search, deadline, &e);
@@ -262,7 +262,7 @@ static void run_table(tjob_t *j, store_db_t *c, uint64_t deadline) {
     jw_obj_begin(&w);
     jw_key(&w, "columns");
     jw_arr_begin(&w);
-    for (int i = 0; i < t->ncols; i++) write_column(&w, t, &t->cols[i]);
+    for (int i = 0; i < t->ncols; i++) airsequel_write_column(&w, t, &t->cols[i]);
     jw_arr_end(&w);
     jw_key(&w, "description");
     jw_null(&w);
