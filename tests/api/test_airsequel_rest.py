@@ -273,3 +273,25 @@ def test_shape_tables_and_columns(env):
     assert server.req("PUT", f"{D}/tables/nope/columns/a", token=admin).status_code == 404
     server.req("POST", f"/dbs/{name}/sql", token=admin,
                json={"query": "CREATE VIEW staff AS SELECT name FROM people WHERE kind = 'staff'"})
+
+
+def test_login_and_logout(server, admin):
+    assert server.req("POST", "/v1/users/loginuser", token=admin, json={"password": "pw-login"}).status_code == 200
+    r = server.req("POST", "/api/login", json={"username": "loginuser", "password": "pw-login"})
+    assert r.status_code == 200, r.text
+    b = r.json()
+    assert list(b) == ["sessionToken", "teams", "username"] and b["username"] == "loginuser"
+    assert b["teams"] == [{"billing": None, "name": "loginuser", "numberOfDatabases": 0}]
+    tok = b["sessionToken"]
+    own = "lg" + uuid.uuid4().hex[:6]
+    assert server.req("POST", f"/v1/databases/{own}", token=tok).status_code == 200  # the token works on every door
+    b = server.req("POST", "/api/login", json={"username": "loginuser", "password": "pw-login"}).json()
+    assert b["teams"][0]["numberOfDatabases"] == 1
+    for body in ({"username": "loginuser", "password": "nope"}, {"username": "nobody", "password": "x"}):
+        r = server.req("POST", "/api/login", json=body)
+        assert r.status_code == 401 and r.json()["errors"][0]["message"] == "Invalid username or password"
+    assert server.req("POST", "/api/login", json={"username": 1}).status_code == 400
+    assert server.req("POST", "/api/logout", token=tok).json() == {}
+    r = server.req("GET", "/api/dbs", token=tok)
+    assert r.status_code == 401 and r.json()["errors"][0]["message"] == "Invalid or expired token"
+    assert server.req("POST", "/api/logout").status_code == 401

@@ -202,6 +202,18 @@ def ddl(what):
     return go
 
 
+def logout(c, kind):
+    """A logout revokes the token it is called with: never the shared ones."""
+    if kind in ("other_user", "owner", "admin"):
+        user = {"other_user": ("mxu", "pw-mxu"), "owner": ("mxo", "pw-mxo"), "admin": None}[kind]
+        tok = c.s.signin(*user) if user else c.s.signin()
+        return c.s.req("POST", "/api/logout", token=tok)
+    if kind in ("other_db_scope", "read_scope", "write_scope"):
+        tok = c.s.req("POST", "/-/create-token", token=c.owner, json={"restrict_all": VIEW}).json()["token"]
+        return c.s.req("POST", "/api/logout", token=tok)
+    return c.send(kind, "POST", "/api/logout")
+
+
 # (METHOD, pattern) -> [(need, request), ...]
 MATRIX = {
     ("POST", "/dbs/:db/sql"): [("read", simple("POST", "/dbs/mxdb/sql", json={"query": "SELECT 1"})),
@@ -224,6 +236,8 @@ MATRIX = {
         ("POST", "/api/dbs/:db/prompt/describe-table"), ("POST", "/api/users/invite"), ("GET", "/verify-email/:key"),
         ("GET", "/password-reset/:key")]},
     ("GET", "/api/dbs"): [("token", simple("GET", "/api/dbs"))],
+    ("POST", "/api/login"): [("open", simple("POST", "/api/login", json={"username": "mxu", "password": "wrong"}))],
+    ("POST", "/api/logout"): [("token", logout)],
     ("PUT", "/api/dbs/:db/tables/:table"): [("schema", ddl("create"))],
     ("DELETE", "/api/dbs/:db/tables/:table"): [("schema", ddl("drop"))],
     ("PUT", "/api/dbs/:db/tables/:table/columns/:column"): [("schema", ddl("add"))],

@@ -423,4 +423,5 @@ void airsequel_register(router_t *rt) {
     airsequel_dbs_register(rt, &airsequel_dialect);
     airsequel_files_register(rt, &airsequel_dialect);
     airsequel_ddl_register(rt, &airsequel_dialect);
+    airsequel_session_register(rt, &airsequel_dialect);
 }

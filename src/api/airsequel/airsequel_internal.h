@@ -39,5 +39,6 @@ void airsequel_export_register(router_t *rt, const dialect_t *d);
 void airsequel_dbs_register(router_t *rt, const dialect_t *d);
 void airsequel_files_register(router_t *rt, const dialect_t *d);
 void airsequel_ddl_register(router_t *rt, const dialect_t *d);
+void airsequel_session_register(router_t *rt, const dialect_t *d);
 
 #endif
