@@ -137,6 +137,10 @@ static void run_page(void *ctx, store_db_t *c, uint64_t deadline) {
     }
     store_stmt_t *st;
     int rc = -1, rows = 0;
+    /* the next page's key is kept aside until this page is done: a run cut
+     * short on the loop is run again on the pool from the same key */
+    store_value_t next[MAX_KEY];
+    int nnext = 0;
     store_set_deadline(c, deadline);
     if (store_prepare(c, q.data, &st) == 0) {
         for (int k = 0; k < nk && j->nkey == nk; k++) value_bind(st, k + 1, &j->key[k]);
@@ -150,15 +154,15 @@ static void run_page(void *ctx, store_db_t *c, uint64_t deadline) {
                 cell(b, &v);
             }
             buf_puts(b, "\r\n");
-            if (rows == PAGE_ROWS || nk) {
-                /* remember the last row's key for the next page */
-                key_free(j);
+            if (nk) {
+                /* the last row's key, for the next page */
+                for (int k = 0; k < nnext; k++) value_free(&next[k]);
                 for (int k = 0; k < nk; k++) {
                     store_value_t v;
                     store_col_value(st, k, &v);
-                    value_copy(&j->key[k], &v);
+                    value_copy(&next[k], &v);
                 }
-                j->nkey = nk;
+                nnext = nk;
             }
         }
         j->more = rc == STORE_ROW;
@@ -166,6 +170,16 @@ static void run_page(void *ctx, store_db_t *c, uint64_t deadline) {
         store_finalize(st);
     }
     store_set_deadline(c, 0);
+    if (rc == 0) {
+        if (nnext) {
+            key_free(j);
+            memcpy(j->key, next, (size_t)nnext * sizeof *next);
+            j->nkey = nnext;
+        }
+        j->offset += rows;
+    } else {
+        for (int k = 0; k < nnext; k++) value_free(&next[k]);
+    }
     if (rc < 0) {
         const char *m = store_errmsg(c);
         if (deadline && strstr(m, "interrupt")) j->out.rc = err_set(&j->out.err, E_TIMEOUT, "%s", m);
@@ -174,7 +188,6 @@ static void run_page(void *ctx, store_db_t *c, uint64_t deadline) {
             snprintf(j->msg, sizeof j->msg, "%s", m);
         }
     }
-    j->offset += rows;
     buf_free(&q);
     schema_release(s);
 }
