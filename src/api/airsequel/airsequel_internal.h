@@ -29,6 +29,9 @@ const schema_t *airsequel_schema(db_t *d, store_db_t *c, api_out_t *out, char *e
 /* A table or view the REST routes may name (not SQLite's or shadow
  * tables), or NULL. */
 const tinfo_t *airsequel_table(const schema_t *s, const char *name);
+/* The Table shape (spec §2): nrows rows, cut when rows were left out, and
+ * a "rows" array (JSON text) when rows is non-NULL. */
+void airsequel_write_table(jw_t *w, const tinfo_t *t, int64_t nrows, bool cut, const buf_t *rows);
 /* The Column shape (spec §2) of column c of t. */
 void airsequel_write_column(jw_t *w, const tinfo_t *t, const tcol_t *c);
 /* The rowid pseudo-column's name (§4.2), or NULL (views, WITHOUT ROWID). */

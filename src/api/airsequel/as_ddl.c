@@ -173,26 +173,7 @@ static int write_run(store_db_t *c, void *arg, err_t *e) {
         int i = tinfo_col(t, j->column);
         if (i >= 0) airsequel_write_column(&w, t, &t->cols[i]);
     } else if (t) {
-        const char *rowid = airsequel_rowid_name(t);
-        jw_obj_begin(&w);
-        jw_key(&w, "columns");
-        jw_arr_begin(&w);
-        for (int i = 0; i < t->ncols; i++) airsequel_write_column(&w, t, &t->cols[i]);
-        jw_arr_end(&w);
-        jw_key(&w, "description");
-        jw_null(&w);
-        jw_key(&w, "maxCellLimitReached");
-        jw_bool(&w, false);
-        jw_key(&w, "name");
-        jw_str(&w, t->name);
-        jw_key(&w, "numberOfRows");
-        jw_int(&w, 0);
-        jw_key(&w, "rowidColumnName");
-        if (rowid) jw_str(&w, rowid);
-        else jw_null(&w);
-        jw_key(&w, "tableType");
-        jw_str(&w, "Table");
-        jw_obj_end(&w);
+        airsequel_write_table(&w, t, 0, false, NULL);
     }
     if (s) schema_release(s);
     return 0;
@@ -242,6 +223,17 @@ static void submit(http_req_t *r, djob_t *j) {
         airsequel_error(r, 500, e.msg);
         djob_free(j);
     }
+}
+
+/* The body is done with: a 400 if it was refused (msg), else the job goes. */
+static void finish(http_req_t *r, djob_t *j, json_t *body, const char *msg) {
+    json_decref(body);
+    if (msg[0]) {
+        airsequel_error(r, 400, msg);
+        djob_free(j);
+        return;
+    }
+    submit(r, j);
 }
 
 static json_t *body_object(http_req_t *r, bool optional) {
@@ -297,13 +289,7 @@ static void h_create_table(http_req_t *r) {
         buf_putc(q, ')');
     }
     buf_putc(q, ')');
-    json_decref(body);
-    if (msg[0]) {
-        airsequel_error(r, 400, msg);
-        djob_free(j);
-        return;
-    }
-    submit(r, j);
+    finish(r, j, body, msg);
 }
 
 static void h_drop_table(http_req_t *r) {
@@ -344,13 +330,7 @@ static void h_add_column(http_req_t *r) {
         buf_putc(ix, ')');
         buf_free(&name);
     }
-    json_decref(body);
-    if (msg[0]) {
-        airsequel_error(r, 400, msg);
-        djob_free(j);
-        return;
-    }
-    submit(r, j);
+    finish(r, j, body, msg);
 }
 
 static void h_rename_column(http_req_t *r) {

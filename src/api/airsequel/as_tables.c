@@ -92,6 +92,33 @@ const char *airsequel_rowid_name(const tinfo_t *t) {
     return NULL;
 }
 
+void airsequel_write_table(jw_t *w, const tinfo_t *t, int64_t nrows, bool cut, const buf_t *rows) {
+    const char *rowid = airsequel_rowid_name(t);
+    jw_obj_begin(w);
+    jw_key(w, "columns");
+    jw_arr_begin(w);
+    for (int i = 0; i < t->ncols; i++) airsequel_write_column(w, t, &t->cols[i]);
+    jw_arr_end(w);
+    jw_key(w, "description");
+    jw_null(w);
+    jw_key(w, "maxCellLimitReached");
+    jw_bool(w, cut);
+    jw_key(w, "name");
+    jw_str(w, t->name);
+    jw_key(w, "numberOfRows");
+    jw_int(w, nrows);
+    jw_key(w, "rowidColumnName");
+    if (rowid) jw_str(w, rowid);
+    else jw_null(w);
+    if (rows) {
+        jw_key(w, "rows");
+        jw_raw(w, rows->data ? rows->data : "[]", rows->data ? rows->len : 2);
+    }
+    jw_key(w, "tableType");
+    jw_str(w, t->is_view ? "View" : "Table");
+    jw_obj_end(w);
+}
+
 void airsequel_write_column(jw_t *w, const tinfo_t *t, const tcol_t *c) {
     bool file;
     const char *gt = gql_type(c->type, &file);
@@ -257,19 +284,10 @@ static void run_table(tjob_t *j, store_db_t *c, uint64_t deadline) {
     bool search = j->kind == TJ_SEARCH;
     err_t e = {0};
     int64_t total = count_rows(j, c, t, search, deadline, &e);
-    jw_t w;
-    jw_init(&w, &j->out.rows, 0);
-    jw_obj_begin(&w);
-    jw_key(&w, "columns");
-    jw_arr_begin(&w);
-    for (int i = 0; i < t->ncols; i++) airsequel_write_column(&w, t, &t->cols[i]);
-    jw_arr_end(&w);
-    jw_key(&w, "description");
-    jw_null(&w);
     int64_t shown = 0;
+    buf_t rows = BUF_INIT;
     if (search && total >= 0) {
-        /* rows first into their own buffer: the keys go out in order */
-        buf_t rows = BUF_INIT, q = BUF_INIT;
+        buf_t q = BUF_INIT;
         jw_t rw;
         jw_init(&rw, &rows, 0);
         jw_arr_begin(&rw);
@@ -294,33 +312,13 @@ static void run_table(tjob_t *j, store_db_t *c, uint64_t deadline) {
         shown = r.rows;
         jw_arr_end(&rw);
         api_names_free(r.cols, r.ncols);
-        jw_key(&w, "maxCellLimitReached");
-        jw_bool(&w, total > shown);
-        jw_key(&w, "name");
-        jw_str(&w, t->name);
-        jw_key(&w, "numberOfRows");
-        jw_int(&w, total);
-        jw_key(&w, "rowidColumnName");
-        if (rowid) jw_str(&w, rowid);
-        else jw_null(&w);
-        jw_key(&w, "rows");
-        jw_raw(&w, rows.data, rows.len);
-        buf_free(&rows);
         buf_free(&q);
-    } else {
-        jw_key(&w, "maxCellLimitReached");
-        jw_bool(&w, false); /* no cells are sent with the table itself */
-        jw_key(&w, "name");
-        jw_str(&w, t->name);
-        jw_key(&w, "numberOfRows");
-        jw_int(&w, total);
-        jw_key(&w, "rowidColumnName");
-        if (rowid) jw_str(&w, rowid);
-        else jw_null(&w);
     }
-    jw_key(&w, "tableType");
-    jw_str(&w, t->is_view ? "View" : "Table");
-    jw_obj_end(&w);
+    jw_t w;
+    jw_init(&w, &j->out.rows, 0);
+    /* no cells go with the table itself: only a search's rows can be cut */
+    airsequel_write_table(&w, t, total, search && total > shown, search ? &rows : NULL);
+    buf_free(&rows);
     if (total < 0) {
         if (e.kind == E_TIMEOUT) j->out.rc = err_set(&j->out.err, E_TIMEOUT, "%s", e.msg);
         else fail(j, 400, e.msg[0] ? e.msg : "the table could not be read");
