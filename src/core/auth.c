@@ -1,6 +1,8 @@
 /* auth: users, passwords, tokens, auth_check (see auth.h). */
 #include "core/auth.h"
 
+#include "core/team.h"
+
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -68,9 +70,13 @@ static cache_entry_t *thread_cache(void) {
 
 static void bump_epoch(void) { __atomic_add_fetch(&auth_epoch, 1, __ATOMIC_RELEASE); }
 
+void auth_changed(void) { bump_epoch(); }
+
 static void token_hash(const char *token, uint8_t out[32]) {
     crypto_hash_sha256(out, (const uint8_t *)token, strlen(token));
 }
+
+void auth_token_digest(const char *token, uint8_t out[32]) { token_hash(token, out); }
 
 void auth_anonymous(actor_t *a) { memset(a, 0, sizeof *a); }
 
@@ -313,6 +319,15 @@ static int load_principal(store_db_t *s, int64_t id, actor_t *a) {
         g->actions = (unsigned)store_col_int(st, 1);
     }
     store_reset(st);
+    a->nteams = 0;
+    if (store_cached(s, "SELECT team_id, roles FROM team_members WHERE user_id = ? ORDER BY team_id", &st) < 0)
+        return -1;
+    store_bind_int(st, 1, id);
+    while (store_step(st) == STORE_ROW && a->nteams < AUTH_MAX_TEAMS) {
+        a->teams[a->nteams].id = store_col_int(st, 0);
+        a->teams[a->nteams++].roles = (unsigned)store_col_int(st, 1);
+    }
+    store_reset(st);
     return 0;
 }
 
@@ -545,6 +560,19 @@ int64_t auth_user_id(catalog_t *c, const char *name) {
     return id;
 }
 
+bool auth_user_is_admin(catalog_t *c, int64_t id) {
+    bool admin = false;
+    store_db_t *s = catalog_lock(c);
+    store_stmt_t *st;
+    if (store_cached(s, "SELECT is_admin FROM principals WHERE id = ?", &st) == 0) {
+        store_bind_int(st, 1, id);
+        if (store_step(st) == STORE_ROW) admin = store_col_int(st, 0) != 0;
+        store_reset(st);
+    }
+    catalog_unlock(c);
+    return admin;
+}
+
 int auth_user_create(catalog_t *c, const char *name, const char *password, err_t *e) {
     if (!name_valid(name, strlen(name))) return err_set(e, E_INVALID_NAME, "Invalid credential supplied.");
     if (!*password) return err_set(e, E_BAD_INPUT, "Incomplete user detail.");
@@ -595,9 +623,11 @@ int auth_user_create(catalog_t *c, const char *name, const char *password, err_t
     return rc < 0 ? -1 : 0;
 }
 
+/* Revokes a user's sessions and derived tokens; the API tokens of their
+ * personal team belong to the team's applications and stay. */
 static int revoke_all_locked(store_db_t *s, int64_t id) {
     store_stmt_t *st;
-    int rc = store_cached(s, "DELETE FROM tokens WHERE principal_id = ?", &st);
+    int rc = store_cached(s, "DELETE FROM tokens WHERE principal_id = ? AND kind != 'api'", &st);
     if (rc < 0) return rc;
     store_bind_int(st, 1, id);
     rc = store_step(st);
@@ -691,8 +721,27 @@ bool auth_check(const actor_t *a, const db_t *db, unsigned action) {
     if (db && db->public && action == ACT_READ) return true;
     if (a->scoped && !grants_allow(a->scopes, a->nscopes, db, action)) return false;
     if (a->is_admin) return true;
-    if (db && a->principal_id && db->owner_id == a->principal_id) return true;
-    return a->principal_id && grants_allow(a->grants, a->ngrants, db, action);
+    if (!a->principal_id) return false;
+    if (db) {
+        /* the owner: a user (or the team a team's API token speaks for), or a team of the user's */
+        int64_t owner = db_owner(db);
+        if (owner && owner == a->principal_id) return true;
+        for (int i = 0; owner && i < a->nteams; i++) {
+            unsigned have = team_role_actions(a->teams[i].roles);
+            have |= have & ACT_WRITE ? (unsigned)ACT_INSERT : 0u;
+            if (a->teams[i].id == owner && (have & action) == action) return true;
+        }
+    }
+    return grants_allow(a->grants, a->ngrants, db, action);
+}
+
+unsigned auth_team_roles(const actor_t *a, int64_t team_id, bool personal) {
+    if (a->scoped || !a->principal_id) return 0;
+    if (a->is_admin) return ROLE_ALL;
+    if (personal) return a->principal_id == team_id ? (unsigned)ROLE_ADMIN : 0u;
+    for (int i = 0; i < a->nteams; i++)
+        if (a->teams[i].id == team_id) return a->teams[i].roles;
+    return 0;
 }
 
 bool auth_check_user(const actor_t *a, const char *name) {

@@ -26,6 +26,7 @@ enum {
 };
 
 #define AUTH_MAX_GRANTS 32
+#define AUTH_MAX_TEAMS 32
 /* The db of a grant on the instance alone (see auth_check). */
 #define AUTH_INSTANCE "@"
 #define TOKEN_MAX_LEN 64 /* "atr_" + 43 base64url chars, with room */
@@ -45,6 +46,12 @@ typedef struct {
     bool scoped; /* the token restricts the principal's rights further */
     grant_t scopes[AUTH_MAX_GRANTS];
     int nscopes;
+    /* the teams the user belongs to (core/team), with their roles */
+    struct {
+        int64_t id;
+        unsigned roles;
+    } teams[AUTH_MAX_TEAMS];
+    int nteams;
     int64_t token_expires_ms; /* when the presented token expires; 0: never */
     bool ephemeral; /* an identity not yet stored (principal_id 0, identity set) */
 } actor_t;
@@ -83,6 +90,8 @@ int auth_token_issue(catalog_t *c, int64_t principal_id, const char *kind, const
 int auth_token_derive(catalog_t *c, actor_t *parent, const char *kind, const char *prefix, int64_t ttl_s,
                       const scope_t *scopes, int nscopes, char token[TOKEN_MAX_LEN], err_t *e);
 int auth_token_revoke(catalog_t *c, const char *token);
+/* The digest a token is stored under (tokens.hash). */
+void auth_token_digest(const char *token, uint8_t out[32]);
 
 /* Mints a new identity (SpacetimeDB's POST /v1/identity) and a token for it
  * that never expires. Nothing is stored: the token carries its identity's
@@ -103,6 +112,8 @@ void auth_principal_name(catalog_t *c, int64_t principal_id, char *out, size_t n
 int auth_user_create(catalog_t *c, const char *name, const char *password, err_t *e);
 /* The user's principal id, or 0 if there is no such user. */
 int64_t auth_user_id(catalog_t *c, const char *name);
+/* Whether principal id is a server admin. Off the loop. */
+bool auth_user_is_admin(catalog_t *c, int64_t id);
 int auth_user_set_password(catalog_t *c, const char *name, const char *password, err_t *e);
 int auth_user_delete(catalog_t *c, const char *name, err_t *e);
 /* Sorted user names; free each and the array. */
@@ -113,6 +124,14 @@ size_t auth_user_list(catalog_t *c, char ***names);
  * "*" or AUTH_INSTANCE)? ACT_ADMIN on NULL is instance administration
  * (users, grants); ACT_SCHEMA on NULL is creating databases. */
 bool auth_check(const actor_t *a, const db_t *db, unsigned action);
+/* The roles (ROLE_* of core/team) actor holds in the team whose principal
+ * is team_id (a user's id: their personal team): every role for the server
+ * admin, Admin for a user's own personal team; none through a scoped token
+ * (a token limited to databases manages no team). */
+unsigned auth_team_roles(const actor_t *a, int64_t team_id, bool personal);
+/* Call after changing principals, memberships or tokens in system.db:
+ * every thread's cache of verified tokens reloads. */
+void auth_changed(void);
 /* The right running statements of class cls needs (read, write, schema). */
 unsigned auth_action_for(sql_class_t cls);
 /* May actor manage the account of user `name` (see it, change its password,

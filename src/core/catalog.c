@@ -78,6 +78,25 @@ static const char *migrations[] = {
      * becomes the right to create databases ("@" = the instance alone). */
     "UPDATE grants SET db = '@', actions = 4 WHERE db = '*' AND actions = 7"
     " AND principal_id IN (SELECT id FROM principals WHERE kind = 'user' AND is_admin = 0);",
+    /* 3: teams (core/team) own databases beside users; API tokens are
+     * tokens of a team with a name and an id users can see; a database
+     * remembers when its owner last changed. */
+    "CREATE TABLE team_members("
+    "  team_id INTEGER NOT NULL REFERENCES principals(id) ON DELETE CASCADE,"
+    "  user_id INTEGER NOT NULL REFERENCES principals(id) ON DELETE CASCADE,"
+    "  roles INTEGER NOT NULL,"
+    "  PRIMARY KEY (team_id, user_id));"
+    "CREATE INDEX team_members_by_user ON team_members(user_id);"
+    "CREATE TABLE api_tokens("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  token_hash BLOB NOT NULL UNIQUE REFERENCES tokens(hash) ON DELETE CASCADE,"
+    "  team_id INTEGER NOT NULL REFERENCES principals(id) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL,"
+    "  description TEXT,"
+    "  shown TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL);"
+    "CREATE INDEX api_tokens_by_team ON api_tokens(team_id);"
+    "ALTER TABLE databases ADD COLUMN ownership_ms INTEGER;",
 };
 
 static int migrate(store_db_t *s, err_t *e) {
@@ -140,6 +159,7 @@ static db_t *db_from_row(store_stmt_t *st) {
     d->public = store_col_int(st, 6) != 0;
     d->created_ms = store_col_int(st, 7);
     d->modified_ms = store_col_int(st, 8);
+    d->ownership_ms = store_col_type(st, 9) == SV_NULL ? d->created_ms : store_col_int(st, 9);
     d->refs = 1; /* the registry's own reference */
     return d;
 }
@@ -162,8 +182,8 @@ static void reg_add(catalog_t *c, db_t *d) {
 static int load_registry(catalog_t *c, err_t *e) {
     store_stmt_t *st;
     if (store_prepare(c->sys,
-                      "SELECT id, identity, readonly_id, name, path, owner_id, public, created_ms, modified_ms"
-                      " FROM databases ORDER BY name",
+                      "SELECT id, identity, readonly_id, name, path, owner_id, public, created_ms, modified_ms,"
+                      " ownership_ms FROM databases ORDER BY name",
                       &st) < 0)
         return err_set(e, E_INTERNAL, "%s", store_errmsg(c->sys));
     while (store_step(st) == STORE_ROW) {
@@ -352,7 +372,7 @@ static db_t *new_entry(const char *name, int64_t owner_id, bool public) {
     d->name = xstrdup(name);
     d->owner_id = owner_id;
     d->public = public;
-    d->created_ms = d->modified_ms = time_now_ms();
+    d->created_ms = d->modified_ms = d->ownership_ms = time_now_ms();
     d->refs = 1;
     return d;
 }
@@ -519,6 +539,31 @@ int catalog_db_rename(catalog_t *c, db_t *d, const char *name, db_t **holder, er
     return rc < 0 ? -1 : 0;
 }
 
+int catalog_db_set_owner(catalog_t *c, db_t *d, int64_t owner_id, err_t *e) {
+    ASSERT_OFF_LOOP();
+    pthread_rwlock_wrlock(&c->reg_lock);
+    int64_t now = time_now_ms();
+    store_db_t *s = catalog_lock(c);
+    store_stmt_t *st;
+    int rc = store_cached(s, "UPDATE databases SET owner_id = ?, ownership_ms = ?, modified_ms = ? WHERE id = ?", &st);
+    if (rc == 0) {
+        store_bind_int(st, 1, owner_id);
+        store_bind_int(st, 2, now);
+        store_bind_int(st, 3, now);
+        store_bind_text(st, 4, d->id, strlen(d->id));
+        rc = store_step(st);
+        store_reset(st);
+    }
+    if (rc < 0) err_set(e, E_INTERNAL, "changing owner: %s", store_errmsg(s));
+    catalog_unlock(c);
+    if (rc >= 0) {
+        __atomic_store_n(&d->ownership_ms, now, __ATOMIC_RELEASE);
+        __atomic_store_n(&d->owner_id, owner_id, __ATOMIC_RELEASE);
+    }
+    pthread_rwlock_unlock(&c->reg_lock);
+    return rc < 0 ? -1 : 0;
+}
+
 int catalog_db_delete(catalog_t *c, db_t *d, err_t *e) {
     ASSERT_OFF_LOOP();
     pthread_rwlock_wrlock(&c->reg_lock);
@@ -560,6 +605,36 @@ int catalog_db_delete(catalog_t *c, db_t *d, err_t *e) {
     }
     db_release(d); /* the registry's reference */
     return 0;
+}
+
+char *catalog_db_description(catalog_t *c, const db_t *d) {
+    store_db_t *s = catalog_lock(c);
+    store_stmt_t *st;
+    char *v = NULL;
+    if (store_cached(s, "SELECT description FROM databases WHERE id = ? AND description IS NOT NULL", &st) == 0) {
+        store_bind_text(st, 1, d->id, strlen(d->id));
+        if (store_step(st) == STORE_ROW) v = xstrdup(store_col_text(st, 0, NULL));
+        store_reset(st);
+    }
+    catalog_unlock(c);
+    return v;
+}
+
+int catalog_db_set_description(catalog_t *c, const db_t *d, const char *text, err_t *e) {
+    store_db_t *s = catalog_lock(c);
+    store_stmt_t *st;
+    int rc = store_cached(s, "UPDATE databases SET description = ?, modified_ms = ? WHERE id = ?", &st);
+    if (rc == 0) {
+        if (text) store_bind_text(st, 1, text, strlen(text));
+        else store_bind_null(st, 1);
+        store_bind_int(st, 2, time_now_ms());
+        store_bind_text(st, 3, d->id, strlen(d->id));
+        rc = store_step(st);
+        store_reset(st);
+    }
+    if (rc < 0) err_set(e, E_INTERNAL, "describing database: %s", store_errmsg(s));
+    catalog_unlock(c);
+    return rc < 0 ? -1 : 0;
 }
 
 char *catalog_setting_get(catalog_t *c, const char *key) {

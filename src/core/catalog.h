@@ -28,8 +28,9 @@ typedef struct db {
     char *path;   /* absolute path of the SQLite file */
     bool in_place; /* served from a user's file: never deleted from disk */
     bool public;   /* anonymous actors may read */
-    int64_t owner_id;
+    int64_t owner_id; /* a user or team principal; changes: load atomically */
     int64_t created_ms, modified_ms;
+    int64_t ownership_ms; /* when owner_id last changed (atomic) */
     int refs; /* atomic */
     bool deleted;
     /* The engine's live state for this database (connections, writer),
@@ -57,6 +58,9 @@ typedef struct db {
     char **old_names;
     int nold_names;
 } db_t;
+
+/* d's owner now (0: none): a user or a team principal. Any thread. */
+static inline int64_t db_owner(const db_t *d) { return __atomic_load_n(&d->owner_id, __ATOMIC_ACQUIRE); }
 
 /* Closes a database's live state; called when it is deleted or freed. */
 typedef void (*db_state_closer_fn)(db_t *d);
@@ -94,6 +98,11 @@ int catalog_db_create(catalog_t *c, const char *name, int64_t owner_id, bool pub
 int catalog_db_register_file(catalog_t *c, const char *path, bool public, db_t **out, err_t *e);
 /* Unregisters; a managed database's files are removed, an in-place one's kept. */
 int catalog_db_delete(catalog_t *c, db_t *d, err_t *e);
+/* d's description (malloc'd) or NULL; setting NULL clears it. Off the loop. */
+char *catalog_db_description(catalog_t *c, const db_t *d);
+int catalog_db_set_description(catalog_t *c, const db_t *d, const char *text, err_t *e);
+/* Hands d to another owner (a user or a team principal). Off the loop. */
+int catalog_db_set_owner(catalog_t *c, db_t *d, int64_t owner_id, err_t *e);
 /* Renames d. If another database holds the name: E_EXISTS, and *holder
  * (when given) gets a reference to it (nothing changed). */
 int catalog_db_rename(catalog_t *c, db_t *d, const char *name, db_t **holder, err_t *e);

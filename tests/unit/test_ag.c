@@ -12,7 +12,9 @@
 #include <cmocka.h>
 
 #include "api/airsequel/ag.h"
+#include "core/apitoken.h"
 #include "core/auth.h"
+#include "core/team.h"
 
 static void encodes(const char *name, const char *want) {
     buf_t b = BUF_INIT;
@@ -106,6 +108,42 @@ static void modes(void **st) {
     ag_schema_release(io);
 }
 
+/* Team roles are rights on the team's databases, and only those; a scoped
+ * token narrows them like any grant, and manages no team. */
+static void team_roles_in_auth_check(void **st) {
+    (void)st;
+    db_t team_db = {.id = "01JTEAM", .owner_id = 50}, other = {.id = "01JOTHER", .owner_id = 60};
+    actor_t viewer = {.principal_id = 2, .nteams = 1, .teams = {{50, ROLE_VIEWER}}};
+    assert_true(auth_check(&viewer, &team_db, ACT_READ));
+    assert_false(auth_check(&viewer, &team_db, ACT_WRITE));
+    assert_false(auth_check(&viewer, &team_db, ACT_INSERT));
+    assert_false(auth_check(&viewer, &other, ACT_READ));
+    actor_t editor = {.principal_id = 3, .nteams = 1, .teams = {{50, ROLE_EDITOR}}};
+    assert_true(auth_check(&editor, &team_db, ACT_READ | ACT_WRITE | ACT_SCHEMA));
+    assert_true(auth_check(&editor, &team_db, ACT_INSERT));
+    assert_false(auth_check(&editor, &team_db, ACT_OWNER));
+    actor_t admin = {.principal_id = 4, .nteams = 1, .teams = {{50, ROLE_ADMIN}}};
+    assert_true(auth_check(&admin, &team_db, ACT_OWNER));
+    assert_false(auth_check(&admin, &other, ACT_READ));
+    assert_int_equal(auth_team_roles(&admin, 50, false), ROLE_ADMIN);
+    assert_int_equal(auth_team_roles(&admin, 4, true), ROLE_ADMIN); /* the personal team */
+    assert_int_equal(auth_team_roles(&admin, 3, true), 0);
+    admin.scoped = true;
+    admin.nscopes = 1;
+    admin.scopes[0] = (grant_t){"01JTEAM", ACT_READ};
+    assert_true(auth_check(&admin, &team_db, ACT_READ));
+    assert_false(auth_check(&admin, &team_db, ACT_WRITE));
+    assert_int_equal(auth_team_roles(&admin, 50, false), 0);
+    /* a team's API token: the team is its principal, its scopes the permissions */
+    actor_t api = {.principal_id = 50, .scoped = true, .nscopes = 1, .scopes = {{"01JTEAM", ACT_WRITE}}};
+    assert_true(auth_check(&api, &team_db, ACT_WRITE));
+    assert_false(auth_check(&api, &team_db, ACT_READ));
+    assert_false(auth_check(&api, &other, ACT_WRITE));
+    assert_int_equal(apitok_perm_actions("write"), ACT_READ | ACT_WRITE | ACT_SCHEMA);
+    assert_string_equal(apitok_perm_name(ACT_INSERT), "insertonly");
+    assert_int_equal(apitok_perm_actions("admin"), 0);
+}
+
 /* The insert right: implied by write, and alone it grants nothing else. */
 static void insert_right(void **st) {
     (void)st;
@@ -133,6 +171,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(double_x_names),
         cmocka_unit_test(insert_right),
+        cmocka_unit_test(team_roles_in_auth_check),
         cmocka_unit_test_setup_teardown(modes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

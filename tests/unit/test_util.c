@@ -18,6 +18,7 @@
 #include "util/md5.h"
 #include "util/url.h"
 #include "util/thread.h"
+#include "util/timeutil.h"
 #include "util/utf8.h"
 
 static char *esc(const char *s, size_t n, int flags) {
@@ -338,6 +339,26 @@ static void thread_roles_are_per_thread(void **st) {
     thread_assert_off_loop("test"); /* not a loop: returns */
 }
 
+static void iso8601_parses_what_it_prints(void **st) {
+    (void)st;
+    int64_t ms;
+    char out[25];
+    assert_int_equal(time_parse_iso8601("2023-06-21T09:44:42Z", &ms), 0);
+    assert_int_equal(ms, 1687340682000LL);
+    time_iso8601(1687340682123LL, out);
+    assert_int_equal(time_parse_iso8601(out, &ms), 0);
+    assert_int_equal(ms, 1687340682123LL);
+    assert_int_equal(time_parse_iso8601("2023-06-21", &ms), 0);
+    assert_int_equal(ms, 1687305600000LL);
+    assert_int_equal(time_parse_iso8601("2023-06-21T11:44:42+02:00", &ms), 0);
+    assert_int_equal(ms, 1687340682000LL);
+    assert_int_equal(time_parse_iso8601("2023-06-21T09:44:42.5Z", &ms), 0);
+    assert_int_equal(ms, 1687340682500LL);
+    const char *bad[] = {"", "tomorrow", "2023-6-21", "2023-02-30", "2023-06-21T25:00:00Z", "2023-06-21T09:44:42Zjunk",
+                         "2023-06-21T09:44:42.Z", "2023-13-01"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) assert_int_equal(time_parse_iso8601(bad[i], &ms), -1);
+}
+
 int main(void) {
     if (sodium_init() < 0) return 1;
     const struct CMUnitTest tests[] = {
@@ -358,6 +379,7 @@ int main(void) {
         cmocka_unit_test(md5_known_digests),
         cmocka_unit_test(form_encoding_like_urlencode),
         cmocka_unit_test(thread_roles_are_per_thread),
+        cmocka_unit_test(iso8601_parses_what_it_prints),
     };
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }

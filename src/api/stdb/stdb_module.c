@@ -293,7 +293,7 @@ typedef struct {
 
 static void info_work(void *data) {
     info_t *i = data;
-    if (i->db->owner_id) auth_principal_identity(i->cat, i->db->owner_id, i->owner);
+    if (db_owner(i->db)) auth_principal_identity(i->cat, db_owner(i->db), i->owner);
     err_t e;
     store_db_t *c = dbh_reader(i->db, &e);
     if (c) {
