@@ -426,7 +426,7 @@ static void h_database_delete(http_req_t *r) {
     if (!tdb_authenticate(r, &a) || !capture(r, 0, "database", &name)) goto out;
     db_t *d = readable_db(r, &a, name.data);
     if (!d) goto out;
-    if (!auth_check(&a, d, ACT_SCHEMA)) {
+    if (!auth_check(&a, d, ACT_OWNER)) { /* deleting is the owner's, on every door (a team's Editor may not) */
         tdb_forbidden(r);
     } else if (txn_count(d) > 0) {
         tdb_error(r, 400, "DBD2", "Cannot delete database since it is in use.", NULL);
