@@ -130,6 +130,21 @@ db_t *airsequel_readable_db(http_req_t *r) {
     return d;
 }
 
+int airsequel_patch_string(const json_t *v, const char **out) {
+    *out = NULL;
+    if (!v) return PATCH_ABSENT;
+    if (json_is_object(v)) {
+        const json_t *tag = json_object_get(v, "tag");
+        if (json_is_string(tag) && strcmp(json_string_value(tag), "TextNull") == 0) return PATCH_NULL;
+        if (!json_is_string(tag) || strcmp(json_string_value(tag), "TextValue") != 0) return PATCH_BAD;
+        v = json_object_get(v, "contents");
+    }
+    if (json_is_null(v)) return PATCH_NULL;
+    if (!json_is_string(v)) return PATCH_BAD;
+    *out = json_string_value(v);
+    return PATCH_STRING;
+}
+
 void airsequel_json(http_req_t *r, int status, const char *json) {
     http_respond(r, status, "application/json; charset=utf-8", json, strlen(json));
 }
@@ -424,4 +439,6 @@ void airsequel_register(router_t *rt) {
     airsequel_files_register(rt, &airsequel_dialect);
     airsequel_ddl_register(rt, &airsequel_dialect);
     airsequel_session_register(rt, &airsequel_dialect);
+    airsequel_teams_register(rt, &airsequel_dialect);
+    airsequel_dbadmin_register(rt, &airsequel_dialect);
 }

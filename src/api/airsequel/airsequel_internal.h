@@ -2,6 +2,7 @@
  * dialects). Loop thread, like every route handler. */
 #ifndef ATRIUM_API_AIRSEQUEL_INTERNAL_H
 #define ATRIUM_API_AIRSEQUEL_INTERNAL_H
+#include <jansson.h>
 #include <stdbool.h>
 
 #include "api/common.h"
@@ -12,6 +13,10 @@
 
 /* {"errors":[{"message","extensions":{"code"}}]} with status. */
 void airsequel_error(http_req_t *r, int status, const char *message);
+/* A PATCH member (spec §1): plain, or tagged {"tag":"TextValue","contents":
+ * v} / {"tag":"TextNull"}. PATCH_STRING sets *out (valid while v is). */
+enum { PATCH_BAD = -1, PATCH_ABSENT = 0, PATCH_NULL = 1, PATCH_STRING = 2 };
+int airsequel_patch_string(const json_t *v, const char **out);
 /* A JSON body as is. */
 void airsequel_json(http_req_t *r, int status, const char *json);
 /* The bearer's actor (none: anonymous); false after answering 401. */
@@ -43,5 +48,10 @@ void airsequel_dbs_register(router_t *rt, const dialect_t *d);
 void airsequel_files_register(router_t *rt, const dialect_t *d);
 void airsequel_ddl_register(router_t *rt, const dialect_t *d);
 void airsequel_session_register(router_t *rt, const dialect_t *d);
+void airsequel_teams_register(router_t *rt, const dialect_t *d);
+void airsequel_dbadmin_register(router_t *rt, const dialect_t *d);
+/* [{billing, name, numberOfDatabases}] of the teams user belongs to, the
+ * personal team first. Off the loop. */
+void airsequel_write_user_teams(jw_t *w, catalog_t *c, int64_t user);
 
 #endif

@@ -67,7 +67,7 @@ static void write_db(djob_t *j, jw_t *w, db_t *d) {
     struct stat sb;
     int64_t size = d->path && stat(d->path, &sb) == 0 ? (int64_t)sb.st_size : 0;
     char owner[300] = "";
-    if (d->owner_id) auth_principal_name(j->catalog, d->owner_id, owner, sizeof owner);
+    if (db_owner(d)) auth_principal_name(j->catalog, db_owner(d), owner, sizeof owner);
     char created[32], modified[32];
     time_iso8601(d->created_ms, created);
     time_iso8601(d->modified_ms, modified);
@@ -78,7 +78,10 @@ static void write_db(djob_t *j, jw_t *w, db_t *d) {
     jw_key(w, "createdUtc");
     jw_str(w, created);
     jw_key(w, "description");
-    jw_null(w);
+    char *desc = catalog_db_description(j->catalog, d);
+    if (desc) jw_str(w, desc);
+    else jw_null(w);
+    free(desc);
     jw_key(w, "environment");
     jw_null(w);
     jw_key(w, "fileFormat");

@@ -1,9 +1,8 @@
 /* airsequel/as_session: POST /api/login and /api/logout (spec §2).
  * Login signs in as TypeDB's /v1/signin does (Argon2id off the loop, the
  * same session tokens, usable on every door) and answers the seed's shape:
- * the token, the user's name and their teams — until teams exist as a core
- * concept, the personal team alone, named after the user, with the
- * databases the user owns. Logout revokes the token it was called with. */
+ * the token, the user's name and their teams (core/team: the personal team
+ * first). Logout revokes the token it was called with. */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +18,7 @@ typedef struct {
     engine_t *engine;
     char *user, *password;
     char token[TOKEN_MAX_LEN];
-    int64_t owned;
+    buf_t teams; /* the "teams" array */
     int rc;
     err_t err;
 } login_t;
@@ -29,11 +28,9 @@ static void login_work(void *data) {
     catalog_t *c = j->engine->catalog;
     j->rc = auth_signin(c, j->user, j->password, j->engine->token_ttl_s, j->token, &j->err);
     if (j->rc < 0) return;
-    int64_t id = auth_user_id(c, j->user);
-    db_t **all;
-    size_t n = catalog_db_list(c, &all);
-    for (size_t i = 0; i < n; i++) j->owned += id && all[i]->owner_id == id && all[i]->name[0] != '_';
-    catalog_db_list_free(all, n);
+    jw_t w;
+    jw_init(&w, &j->teams, 0);
+    airsequel_write_user_teams(&w, c, auth_user_id(c, j->user));
 }
 
 static void login_done(http_req_t *r, void *data) {
@@ -46,16 +43,7 @@ static void login_done(http_req_t *r, void *data) {
         jw_key(&w, "sessionToken");
         jw_str(&w, j->token);
         jw_key(&w, "teams");
-        jw_arr_begin(&w);
-        jw_obj_begin(&w);
-        jw_key(&w, "billing");
-        jw_null(&w);
-        jw_key(&w, "name");
-        jw_str(&w, j->user);
-        jw_key(&w, "numberOfDatabases");
-        jw_int(&w, j->owned);
-        jw_obj_end(&w);
-        jw_arr_end(&w);
+        jw_raw(&w, j->teams.data, j->teams.len);
         jw_key(&w, "username");
         jw_str(&w, j->user);
         jw_obj_end(&w);
@@ -66,6 +54,7 @@ static void login_done(http_req_t *r, void *data) {
         airsequel_error(r, 500, j->err.msg);
     }
     sodium_memzero(j->token, sizeof j->token);
+    buf_free(&j->teams);
     sodium_memzero(j->password, strlen(j->password));
     free(j->user);
     free(j->password);
