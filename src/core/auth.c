@@ -717,8 +717,10 @@ unsigned auth_action_for(sql_class_t cls) {
 }
 
 bool auth_check(const actor_t *a, const db_t *db, unsigned action) {
+    /* a locked schema changes for no one, on any door, until its owner unlocks it */
+    if (db && (action & ACT_SCHEMA) && db_schema_locked(db)) return false;
     /* What anyone may do, a restricted token may do too. */
-    if (db && db->public && action == ACT_READ) return true;
+    if (db && db_public(db) && action == ACT_READ) return true;
     if (a->scoped && !grants_allow(a->scopes, a->nscopes, db, action)) return false;
     if (a->is_admin) return true;
     if (!a->principal_id) return false;

@@ -97,6 +97,19 @@ static const char *migrations[] = {
     "  created_ms INTEGER NOT NULL);"
     "CREATE INDEX api_tokens_by_team ON api_tokens(team_id);"
     "ALTER TABLE databases ADD COLUMN ownership_ms INTEGER;",
+    /* 4: a database's settings (Airsequel's D/settings; schema_locked is
+     * enforced by auth_check on every door) and environment variables of
+     * databases and of the instance (scope '@'). */
+    "ALTER TABLE databases ADD COLUMN schema_locked INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE databases ADD COLUMN auditing INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE databases ADD COLUMN views_tab INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE databases ADD COLUMN environment TEXT;"
+    "CREATE TABLE env_vars("
+    "  scope TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (scope, name));",
 };
 
 static int migrate(store_db_t *s, err_t *e) {
@@ -160,6 +173,7 @@ static db_t *db_from_row(store_stmt_t *st) {
     d->created_ms = store_col_int(st, 7);
     d->modified_ms = store_col_int(st, 8);
     d->ownership_ms = store_col_type(st, 9) == SV_NULL ? d->created_ms : store_col_int(st, 9);
+    d->schema_locked = store_col_int(st, 10) != 0;
     d->refs = 1; /* the registry's own reference */
     return d;
 }
@@ -183,7 +197,7 @@ static int load_registry(catalog_t *c, err_t *e) {
     store_stmt_t *st;
     if (store_prepare(c->sys,
                       "SELECT id, identity, readonly_id, name, path, owner_id, public, created_ms, modified_ms,"
-                      " ownership_ms FROM databases ORDER BY name",
+                      " ownership_ms, schema_locked FROM databases ORDER BY name",
                       &st) < 0)
         return err_set(e, E_INTERNAL, "%s", store_errmsg(c->sys));
     while (store_step(st) == STORE_ROW) {
@@ -582,6 +596,12 @@ int catalog_db_delete(catalog_t *c, db_t *d, err_t *e) {
         rc = store_step(st);
         store_reset(st);
     }
+    /* its environment variables (core/env) go with it */
+    if (rc >= 0 && (rc = store_cached(s, "DELETE FROM env_vars WHERE scope = ?", &st)) == 0) {
+        store_bind_text(st, 1, d->id, strlen(d->id));
+        rc = store_step(st);
+        store_reset(st);
+    }
     if (rc < 0) err_set(e, E_INTERNAL, "unregistering database: %s", store_errmsg(s));
     catalog_unlock(c);
     if (rc < 0) {
@@ -604,6 +624,55 @@ int catalog_db_delete(catalog_t *c, db_t *d, err_t *e) {
         }
     }
     db_release(d); /* the registry's reference */
+    return 0;
+}
+
+int catalog_db_settings(catalog_t *c, const db_t *d, db_settings_t *out) {
+    memset(out, 0, sizeof *out);
+    out->public = db_public(d);
+    out->schema_locked = db_schema_locked(d);
+    store_db_t *s = catalog_lock(c);
+    store_stmt_t *st;
+    int rc = -1;
+    if (store_cached(s, "SELECT auditing, views_tab, environment FROM databases WHERE id = ?", &st) == 0) {
+        store_bind_text(st, 1, d->id, strlen(d->id));
+        if (store_step(st) == STORE_ROW) {
+            out->auditing = store_col_int(st, 0) != 0;
+            out->views_tab = store_col_int(st, 1) != 0;
+            if (store_col_type(st, 2) != SV_NULL)
+                snprintf(out->environment, sizeof out->environment, "%s", store_col_text(st, 2, NULL));
+            out->has_environment = store_col_type(st, 2) != SV_NULL;
+            rc = 0;
+        }
+        store_reset(st);
+    }
+    catalog_unlock(c);
+    return rc;
+}
+
+int catalog_db_set_settings(catalog_t *c, db_t *d, const db_settings_t *v, err_t *e) {
+    ASSERT_OFF_LOOP();
+    store_db_t *s = catalog_lock(c);
+    store_stmt_t *st;
+    int rc = store_cached(s, "UPDATE databases SET auditing = ?, views_tab = ?, environment = ?, schema_locked = ?,"
+                             " public = ?, modified_ms = ? WHERE id = ?", &st);
+    if (rc == 0) {
+        store_bind_int(st, 1, v->auditing);
+        store_bind_int(st, 2, v->views_tab);
+        if (v->has_environment) store_bind_text(st, 3, v->environment, strlen(v->environment));
+        else store_bind_null(st, 3);
+        store_bind_int(st, 4, v->schema_locked);
+        store_bind_int(st, 5, v->public);
+        store_bind_int(st, 6, time_now_ms());
+        store_bind_text(st, 7, d->id, strlen(d->id));
+        rc = store_step(st);
+        store_reset(st);
+    }
+    if (rc < 0) err_set(e, E_INTERNAL, "changing settings: %s", store_errmsg(s));
+    catalog_unlock(c);
+    if (rc < 0) return -1;
+    __atomic_store_n(&d->schema_locked, v->schema_locked, __ATOMIC_RELEASE);
+    __atomic_store_n(&d->public, v->public, __ATOMIC_RELEASE);
     return 0;
 }
 

@@ -27,7 +27,8 @@ typedef struct db {
     char *name;
     char *path;   /* absolute path of the SQLite file */
     bool in_place; /* served from a user's file: never deleted from disk */
-    bool public;   /* anonymous actors may read */
+    bool public;   /* anonymous actors may read (changes: read with db_public) */
+    bool schema_locked; /* no schema changes on any door (read with db_schema_locked) */
     int64_t owner_id; /* a user or team principal; changes: load atomically */
     int64_t created_ms, modified_ms;
     int64_t ownership_ms; /* when owner_id last changed (atomic) */
@@ -61,6 +62,9 @@ typedef struct db {
 
 /* d's owner now (0: none): a user or a team principal. Any thread. */
 static inline int64_t db_owner(const db_t *d) { return __atomic_load_n(&d->owner_id, __ATOMIC_ACQUIRE); }
+
+static inline bool db_public(const db_t *d) { return __atomic_load_n(&d->public, __ATOMIC_ACQUIRE); }
+static inline bool db_schema_locked(const db_t *d) { return __atomic_load_n(&d->schema_locked, __ATOMIC_ACQUIRE); }
 
 /* Closes a database's live state; called when it is deleted or freed. */
 typedef void (*db_state_closer_fn)(db_t *d);
@@ -98,6 +102,15 @@ int catalog_db_create(catalog_t *c, const char *name, int64_t owner_id, bool pub
 int catalog_db_register_file(catalog_t *c, const char *path, bool public, db_t **out, err_t *e);
 /* Unregisters; a managed database's files are removed, an in-place one's kept. */
 int catalog_db_delete(catalog_t *c, db_t *d, err_t *e);
+/* A database's settings (Airsequel's D/settings): visibility and the schema
+ * lock are also in db_t, which the setter updates. Off the loop. */
+typedef struct {
+    bool public, schema_locked, auditing, views_tab;
+    bool has_environment;
+    char environment[256];
+} db_settings_t;
+int catalog_db_settings(catalog_t *c, const db_t *d, db_settings_t *out);
+int catalog_db_set_settings(catalog_t *c, db_t *d, const db_settings_t *v, err_t *e);
 /* d's description (malloc'd) or NULL; setting NULL clears it. Off the loop. */
 char *catalog_db_description(catalog_t *c, const db_t *d);
 int catalog_db_set_description(catalog_t *c, const db_t *d, const char *text, err_t *e);

@@ -456,7 +456,7 @@ static void write_views(jw_t *w, db_t *d, const schema_t *s, int max) {
         jw_key(w, "name");
         jw_str(w, s->t[k].name);
         jw_key(w, "private");
-        jw_bool(w, !d->public);
+        jw_bool(w, !db_public(d));
         jw_obj_end(w);
         max--;
     }
@@ -532,7 +532,7 @@ static void write_index_entry(jw_t *w, db_t *d, store_db_t *c, const schema_t *s
     jw_arr_begin(w);
     int shown = 0;
     for (int k = 0; k < nv && shown < 5; k++, shown++)
-        write_table_entry(w, c, s, vis[k].t, !d->public, false, vis[k].count, vis[k].nrel);
+        write_table_entry(w, c, s, vis[k].t, !db_public(d), false, vis[k].count, vis[k].nrel);
     write_views(w, d, s, 5 - shown);
     jw_arr_end(w);
     jw_key(w, "tables_and_views_more");
@@ -550,7 +550,7 @@ static void write_index_entry(jw_t *w, db_t *d, store_db_t *c, const schema_t *s
     jw_key(w, "views_count");
     jw_int(w, nviews);
     jw_key(w, "private");
-    jw_bool(w, !d->public);
+    jw_bool(w, !db_public(d));
     jw_obj_end(w);
     buf_free(&route);
     buf_free(&path);
@@ -570,7 +570,7 @@ static void write_database_view(jw_t *w, db_t *d, store_db_t *c, const schema_t 
     jw_key(w, "database");
     jw_str(w, d->name);
     jw_key(w, "private");
-    jw_bool(w, !d->public);
+    jw_bool(w, !db_public(d));
     jw_key(w, "path");
     jw_str(w, path.data);
     jw_key(w, "size");
@@ -583,7 +583,7 @@ static void write_database_view(jw_t *w, db_t *d, store_db_t *c, const schema_t 
         for (int k = 0; k < s->n; k++) {
             const tinfo_t *t = schema_at(s, k);
             if (t->is_view || t->hidden != (pass == 1)) continue;
-            write_table_entry(w, c, s, t, !d->public, true, count_rows(c, t->name, 100), 0);
+            write_table_entry(w, c, s, t, !db_public(d), true, count_rows(c, t->name, 100), 0);
         }
     jw_arr_end(w);
     jw_key(w, "hidden_count");

@@ -976,7 +976,7 @@ void ds_table_page(http_req_t *r, const actor_t *a, db_t *d, const char *table, 
     bool csv = strcmp(fmt, ".csv") == 0;
     tjob_t *j = xcalloc(1, sizeof *j);
     j->db = d;
-    j->db_public = d->public;
+    j->db_public = db_public(d);
     j->table = xstrdup(table);
     j->id_seg = id_seg ? xstrdup(id_seg) : NULL;
     j->csv = csv;

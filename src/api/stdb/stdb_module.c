@@ -179,7 +179,7 @@ static void pub_work(void *data) {
         p->db = catalog_db_find(p->cat, p->noi, hex ? DB_BY_IDENTITY : DB_BY_NAME);
         if (p->db) {
             p->named = !hex;
-            if (!auth_check(&p->a, p->db, ACT_OWNER)) p->status = 401;
+            if (!auth_check(&p->a, p->db, ACT_OWNER | ACT_SCHEMA)) p->status = 401; /* a locked schema takes no module */
             return;
         }
         if (hex) {
