@@ -72,6 +72,7 @@ int harness_start(void) {
                         .typedb_max_txn_timeout_ms = 2000,
                         .typedb_max_answers = 1000,
                         .ds_max_insert_rows = 100};
+    pthread_mutex_init(&engine.hosts_lock, NULL);
     server_config_t cfg = {.host = "127.0.0.1",
                            .port = 0,
                            .threads = 1,

@@ -287,6 +287,8 @@ static int cmd_serve(int argc, char **argv) {
                        .ws_max_message_bytes = (size_t)o.ws_max_message,
                        .ws_max_queue_bytes = (size_t)o.ws_max_queue,
                        .ws_idle_ms = (uint64_t)(o.ws_idle * 1000)};
+    pthread_mutex_init(&engine.hosts_lock, NULL);
+    engine.allowed_hosts = catalog_setting_get(cat, ENGINE_ALLOWED_HOSTS);
     router_t *rt = api_router_new();
 
     server_config_t cfg = {
@@ -332,6 +334,8 @@ static int cmd_serve(int argc, char **argv) {
     free(served);
     free(o.files);
     router_free(rt);
+    free(engine.allowed_hosts);
+    pthread_mutex_destroy(&engine.hosts_lock);
     catalog_close(cat);
     if (!o.quiet) fprintf(stderr, "atrium: stopped\n");
     return 0;

@@ -2,6 +2,7 @@
  * catalog and the instance-wide settings; dialects read it, never copy it. */
 #ifndef ATRIUM_CORE_ENGINE_H
 #define ATRIUM_CORE_ENGINE_H
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,6 +23,14 @@ typedef struct {
     size_t ws_max_message_bytes;       /* largest inbound WebSocket message */
     size_t ws_max_queue_bytes;         /* a WebSocket's outbound bound (then 1008) */
     uint64_t ws_idle_ms;               /* a silent WebSocket is closed after it (pinged at half) */
+    /* Airsequel's instance allowedHosts: "\n"-joined, NULL or "" for any
+     * origin. Loaded from system.db at start, swapped by PATCH
+     * /api/settings; read or swap it only under hosts_lock, never holding
+     * the lock across anything slow (loops read it per response). */
+    pthread_mutex_t hosts_lock;
+    char *allowed_hosts;
 } engine_t;
+
+#define ENGINE_ALLOWED_HOSTS "allowedHosts" /* its system.db setting */
 
 #endif

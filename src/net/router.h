@@ -22,6 +22,9 @@ struct dialect {
     bool (*claims)(const char *path);
     /* Optional: headers added to every response of this dialect (CORS). */
     const char *extra_headers;
+    /* Optional: headers that depend on the request (CORS origins), appended
+     * as "Name: value\r\n" lines. Loop thread; must not block. */
+    void (*add_headers)(const http_req_t *r, buf_t *h);
     /* Optional: answers OPTIONS for any path of the dialect. */
     route_fn options;
     /* Optional: the dialect's own request body limit, if below the server's

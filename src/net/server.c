@@ -193,6 +193,7 @@ static void head_start(http_req_t *r, buf_t *h, int status, const char *ctype) {
     buf_printf(h, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, http_status_text(status), date_header(c->w));
     if (ctype) buf_printf(h, "Content-Type: %s\r\n", ctype);
     if (r->dialect && r->dialect->extra_headers) buf_puts(h, r->dialect->extra_headers);
+    if (r->dialect && r->dialect->add_headers) r->dialect->add_headers(r, h);
     if (r->extra_headers.len) buf_append(h, r->extra_headers.data, r->extra_headers.len);
     if (!r->keep_alive || c->w->stopping) {
         r->keep_alive = false;
