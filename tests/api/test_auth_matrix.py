@@ -82,6 +82,8 @@ class Ctx:
             "team_viewer": members["mxtv"],
             "team_editor": members["mxte"],
         }
+        for path in ("/api/dbs/mxdb/env", "/api/settings/env"):
+            assert s.req("POST", path, token=self.admin, json={"name": "MXVAR", "value": "v"}).status_code == 200
         self.api_ids = {}
         for kind in API_PERMS:
             self.tokens[kind] = self.api_token(kind)
@@ -235,6 +237,15 @@ def ddl(what):
     return go
 
 
+def env_var(c, db=None):
+    """A fresh variable of mxdb (or of the instance) to delete."""
+    name = c.fresh("MXD")
+    path = f"/api/dbs/{db}/env" if db else "/api/settings/env"
+    r = c.s.req("POST", path, token=c.admin, json={"name": name, "value": "v"})
+    assert r.status_code == 200, r.text
+    return name
+
+
 def fresh_team(c):
     name = c.fresh("mxtm")
     assert c.s.req("POST", "/api/teams", token=c.owner, json={"name": name}).status_code == 200
@@ -314,6 +325,23 @@ MATRIX = {
     ("POST", "/api/users"): [("admin", lambda c, k: c.send(k, "POST", "/api/users",
                                                           json={"username": c.fresh("mxnu"), "password": "pw"}))],
     ("GET", "/api/users/:user"): [("o", simple("GET", "/api/users/mxo"))],
+    ("GET", "/api/dbs/:db/settings"): [("o", simple("GET", "/api/dbs/mxdb/settings"))],
+    ("PATCH", "/api/dbs/:db/settings"): [("o", simple("PATCH", "/api/dbs/mxdb/settings", json={"auditing": False}))],
+    ("GET", "/api/dbs/:db/env"): [("o", simple("GET", "/api/dbs/mxdb/env"))],
+    ("POST", "/api/dbs/:db/env"): [("o", lambda c, k: c.send(k, "POST", "/api/dbs/mxdb/env",
+                                                             json={"name": c.fresh("MXE"), "value": "v"}))],
+    ("PATCH", "/api/dbs/:db/env/:var"): [("o", simple("PATCH", "/api/dbs/mxdb/env/MXVAR", json={"value": "v"}))],
+    ("DELETE", "/api/dbs/:db/env/:var"): [("o", lambda c, k: c.send(k, "DELETE", f"/api/dbs/mxdb/env/{env_var(c, 'mxdb')}"))],
+    ("GET", "/api/settings"): [("admin", simple("GET", "/api/settings"))],
+    ("PATCH", "/api/settings"): [("admin", simple("PATCH", "/api/settings", json={}))],
+    ("GET", "/api/settings/env"): [("admin", simple("GET", "/api/settings/env"))],
+    ("POST", "/api/settings/env"): [("admin", lambda c, k: c.send(k, "POST", "/api/settings/env",
+                                                                  json={"name": c.fresh("MXI"), "value": "v"}))],
+    ("PATCH", "/api/settings/env/:var"): [("admin", simple("PATCH", "/api/settings/env/MXVAR", json={"value": "v"}))],
+    ("DELETE", "/api/settings/env/:var"): [("admin", lambda c, k: c.send(k, "DELETE", f"/api/settings/env/{env_var(c)}"))],
+    ("GET", "/api/dbs/:db/apps"): [("read", simple("GET", "/api/dbs/mxdb/apps"))],
+    # no apps exist: 404 for everyone (checked for no 5xx)
+    ("GET", "/dbs/:db/apps/:app"): [("open", simple("GET", "/dbs/mxdb/apps/none"))],
     ("POST", "/api/login"): [("open", simple("POST", "/api/login", json={"username": "mxu", "password": "wrong"}))],
     ("POST", "/api/logout"): [("token", logout)],
     ("PUT", "/api/dbs/:db/tables/:table"): [("schema", ddl("create"))],

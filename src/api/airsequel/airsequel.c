@@ -39,9 +39,9 @@ static const dialect_t airsequel_dialect = {
     .name = "airsequel",
     .render_error = render_error,
     .claims = claims,
-    .extra_headers = "Access-Control-Allow-Origin: *\r\n"
-                     "Access-Control-Allow-Headers: Authorization, Content-Type\r\n"
+    .extra_headers = "Access-Control-Allow-Headers: Authorization, Content-Type\r\n"
                      "Access-Control-Allow-Methods: GET, POST, PUT, PATCH, DELETE, OPTIONS\r\n",
+    .add_headers = airsequel_cors_headers, /* the origin rule of instance allowedHosts */
     .options = options,
     .max_body_bytes = 2 * 1024 * 1024, /* spec: JSON bodies up to 2 MiB */
 };
@@ -143,6 +143,10 @@ int airsequel_patch_string(const json_t *v, const char **out) {
     if (!json_is_string(v)) return PATCH_BAD;
     *out = json_string_value(v);
     return PATCH_STRING;
+}
+
+const char *airsequel_refusal(const db_t *d, unsigned need) {
+    return (need & ACT_SCHEMA) && db_schema_locked(d) ? "Schema is locked" : "Permission denied";
 }
 
 void airsequel_json(http_req_t *r, int status, const char *json) {
@@ -415,7 +419,7 @@ static void h_sql(http_req_t *r) {
     unsigned need = auth_action_for(j->cls);
     if (!auth_check(&a, d, need)) {
         j->status = 403;
-        snprintf(j->status_msg, sizeof j->status_msg, "Permission denied");
+        snprintf(j->status_msg, sizeof j->status_msg, "%s", airsequel_refusal(d, need));
         respond_sql(r, j);
         return;
     }
@@ -441,4 +445,5 @@ void airsequel_register(router_t *rt) {
     airsequel_session_register(rt, &airsequel_dialect);
     airsequel_teams_register(rt, &airsequel_dialect);
     airsequel_dbadmin_register(rt, &airsequel_dialect);
+    airsequel_settings_register(rt, &airsequel_dialect);
 }

@@ -7,6 +7,7 @@
 
 #include "api/common.h"
 #include "core/auth.h"
+#include "core/engine.h"
 #include "core/schema.h"
 #include "util/json.h"
 #include "net/router.h"
@@ -41,6 +42,35 @@ void airsequel_write_table(jw_t *w, const tinfo_t *t, int64_t nrows, bool cut, c
 void airsequel_write_column(jw_t *w, const tinfo_t *t, const tcol_t *c);
 /* The rowid pseudo-column's name (§4.2), or NULL (views, WITHOUT ROWID). */
 const char *airsequel_rowid_name(const tinfo_t *t);
+/* A REST route that only touches the catalog (as_job.c): fn runs on the
+ * pool and writes its answer through w, or calls as_fail. */
+typedef struct as_job as_job_t;
+typedef void (*as_job_fn)(as_job_t *j);
+struct as_job {
+    engine_t *engine;
+    actor_t a;
+    as_job_fn fn;
+    db_t *db;     /* AS_DB_*: the route's database (capture 0) */
+    char *arg[2]; /* the other captures, in order */
+    json_t *body; /* AS_BODY: the JSON object */
+    int status;   /* 0: 200 with out */
+    char msg[sizeof(((err_t *)0)->msg)];
+    buf_t out;
+    jw_t w; /* writes into out */
+    char secret[TOKEN_MAX_LEN]; /* wiped when the job ends */
+};
+enum {
+    AS_USER = 1,     /* a user's own unrestricted token (401/403 else) */
+    AS_BODY = 2,     /* a JSON object body (400 else) */
+    AS_SIGNUP = 4,   /* with --allow-signup, anyone (overrides AS_USER) */
+    AS_ADMIN = 8,    /* the server admin */
+    AS_DB_OWNER = 16, /* capture 0 is a database the caller owns (O) */
+    AS_DB_READ = 32, /* capture 0 is a database the caller may read */
+};
+void airsequel_job(http_req_t *r, as_job_fn fn, int ncaps, int flags);
+int as_fail(as_job_t *j, int status, const char *msg);
+/* The status an error kind answers with (404, 409, 403, 400 or 500). */
+int as_fail_err(as_job_t *j, const err_t *e);
 void airsequel_graphql_register(router_t *rt, const dialect_t *d);
 void airsequel_tables_register(router_t *rt, const dialect_t *d);
 void airsequel_export_register(router_t *rt, const dialect_t *d);
@@ -50,6 +80,12 @@ void airsequel_ddl_register(router_t *rt, const dialect_t *d);
 void airsequel_session_register(router_t *rt, const dialect_t *d);
 void airsequel_teams_register(router_t *rt, const dialect_t *d);
 void airsequel_dbadmin_register(router_t *rt, const dialect_t *d);
+void airsequel_settings_register(router_t *rt, const dialect_t *d);
+/* Access-Control-Allow-Origin by the instance's allowedHosts (spec §1). */
+void airsequel_cors_headers(const http_req_t *r, buf_t *h);
+/* The 403 text when auth_check refused need on d: "Schema is locked" while
+ * the schema is, else "Permission denied". */
+const char *airsequel_refusal(const db_t *d, unsigned need);
 /* [{billing, name, numberOfDatabases}] of the teams user belongs to, the
  * personal team first. Off the loop. */
 void airsequel_write_user_teams(jw_t *w, catalog_t *c, int64_t user);

@@ -114,7 +114,7 @@ static void write_db(djob_t *j, jw_t *w, db_t *d) {
     jw_key(w, "viewsTab");
     jw_bool(w, false);
     jw_key(w, "visibility");
-    jw_str(w, d->public ? "public" : "private");
+    jw_str(w, db_public(d) ? "public" : "private");
     jw_obj_end(w);
     buf_free(&tables);
 }

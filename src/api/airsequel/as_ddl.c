@@ -195,7 +195,7 @@ static djob_t *begin(http_req_t *r, dkind_t kind, bool column) {
     db_t *d = airsequel_resolve_db(r, &a, 0, DB_BY_NAME | DB_BY_ID | DB_BY_IDENTITY, false);
     if (!d) return NULL;
     if (!auth_check(&a, d, ACT_SCHEMA)) {
-        airsequel_error(r, 403, "Permission denied");
+        airsequel_error(r, 403, airsequel_refusal(d, ACT_SCHEMA));
         db_release(d);
         return NULL;
     }

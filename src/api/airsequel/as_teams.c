@@ -17,57 +17,17 @@
 #include "util/json.h"
 #include "util/timeutil.h"
 
-#define ENGINE(r) ((engine_t *)(r)->app)
-
-typedef struct tjob tjob_t;
-typedef void (*tjob_fn)(tjob_t *j);
-
-struct tjob {
-    engine_t *engine;
-    actor_t a;
-    tjob_fn fn;
-    char *arg[2]; /* the route's captures */
-    json_t *body;
-    int status; /* 0: 200 with out */
-    char msg[sizeof(((err_t *)0)->msg)];
-    buf_t out;
-    jw_t w;
-    char token[TOKEN_MAX_LEN];
-};
-
-static int fail(tjob_t *j, int status, const char *msg) {
-    j->status = status;
-    snprintf(j->msg, sizeof j->msg, "%s", msg);
-    return -1;
-}
-
-static int fail_err(tjob_t *j, const err_t *e) {
-    int status;
-    switch (e->kind) {
-    case E_NOT_FOUND: status = 404; break;
-    case E_EXISTS:
-    case E_IN_USE: status = 409; break;
-    case E_FORBIDDEN: status = 403; break;
-    case E_BAD_INPUT:
-    case E_INVALID_NAME:
-    case E_INTERNAL_NAME:
-    case E_RESERVED_NAME: status = 400; break;
-    default: status = 500;
-    }
-    return fail(j, status, e->msg);
-}
-
 /* The team named name as the caller may see it: 404 unless a member, 403
  * when need (ROLE_*) is not among the caller's roles. */
-static int team_for(tjob_t *j, const char *name, unsigned need, team_t *t) {
+static int team_for(as_job_t *j, const char *name, unsigned need, team_t *t) {
     err_t e;
-    if (team_find(j->engine->catalog, name, t, &e) < 0) return fail_err(j, &e);
+    if (team_find(j->engine->catalog, name, t, &e) < 0) return as_fail_err(j, &e);
     unsigned roles = auth_team_roles(&j->a, t->id, t->personal);
     if (!roles) {
         snprintf(e.msg, sizeof e.msg, "Team \"%s\" does not exist", name);
-        return fail(j, 404, e.msg);
+        return as_fail(j, 404, e.msg);
     }
-    if (need && !(roles & need)) return fail(j, 403, "Permission denied");
+    if (need && !(roles & need)) return as_fail(j, 403, "Permission denied");
     return 0;
 }
 
@@ -94,7 +54,7 @@ static size_t owned(catalog_t *c, int64_t owner, db_t ***out) {
     return k;
 }
 
-static void write_team(tjob_t *j, const team_t *t) {
+static void write_team(as_job_t *j, const team_t *t) {
     jw_t *w = &j->w;
     db_t **dbs;
     size_t n = owned(j->engine->catalog, t->id, &dbs);
@@ -116,7 +76,7 @@ static void write_team(tjob_t *j, const team_t *t) {
         jw_key(w, "ownership_utc");
         iso_or_null(w, __atomic_load_n(&dbs[i]->ownership_ms, __ATOMIC_ACQUIRE));
         jw_key(w, "visibility");
-        jw_str(w, dbs[i]->public ? "public" : "private");
+        jw_str(w, db_public(dbs[i]) ? "public" : "private");
         jw_obj_end(w);
     }
     jw_arr_end(w);
@@ -149,47 +109,47 @@ void airsequel_write_user_teams(jw_t *w, catalog_t *c, int64_t user) {
 
 /* ---- teams ------------------------------------------------------------ */
 
-static void do_team_create(tjob_t *j) {
+static void do_team_create(as_job_t *j) {
     const json_t *name = json_object_get(j->body, "name");
     if (!json_is_string(name)) {
-        fail(j, 400, "Invalid request body: \"name\" must be a string");
+        as_fail(j, 400, "Invalid request body: \"name\" must be a string");
         return;
     }
     team_t t;
     err_t e;
     if (team_create(j->engine->catalog, json_string_value(name), j->a.principal_id, &t, &e) < 0) {
-        fail_err(j, &e);
+        as_fail_err(j, &e);
         return;
     }
     write_team(j, &t);
 }
 
-static void do_team_get(tjob_t *j) {
+static void do_team_get(as_job_t *j) {
     team_t t;
     if (team_for(j, j->arg[0], 0, &t) == 0) write_team(j, &t);
 }
 
-static void do_team_patch(tjob_t *j) {
+static void do_team_patch(as_job_t *j) {
     team_t t;
     if (team_for(j, j->arg[0], ROLE_ADMIN, &t) < 0) return;
     const json_t *name = json_object_get(j->body, "name");
     if (name && !json_is_string(name)) {
-        fail(j, 400, "Invalid request body: \"name\" must be a string");
+        as_fail(j, 400, "Invalid request body: \"name\" must be a string");
         return;
     }
     err_t e;
     if (name && team_rename(j->engine->catalog, &t, json_string_value(name), &e) < 0) {
-        fail_err(j, &e);
+        as_fail_err(j, &e);
         return;
     }
     write_team(j, &t); /* billing_* keys are accepted and ignored: no billing here */
 }
 
-static void do_team_delete(tjob_t *j) {
+static void do_team_delete(as_job_t *j) {
     team_t t;
     err_t e;
     if (team_for(j, j->arg[0], ROLE_ADMIN, &t) < 0) return;
-    if (team_delete(j->engine->catalog, &t, &e) < 0) fail_err(j, &e);
+    if (team_delete(j->engine->catalog, &t, &e) < 0) as_fail_err(j, &e);
     else jw_raw(&j->w, "{}", 2);
 }
 
@@ -200,7 +160,7 @@ static void write_roles(jw_t *w, unsigned roles) {
     jw_arr_end(w);
 }
 
-static void do_members(tjob_t *j) {
+static void do_members(as_job_t *j) {
     team_t t;
     if (team_for(j, j->arg[0], 0, &t) < 0) return;
     member_t *m;
@@ -221,7 +181,7 @@ static void do_members(tjob_t *j) {
     free(m);
 }
 
-static void do_member_patch(tjob_t *j) {
+static void do_member_patch(as_job_t *j) {
     team_t t;
     if (team_for(j, j->arg[0], ROLE_ADMIN, &t) < 0) return;
     const json_t *roles = json_object_get(j->body, "roles");
@@ -229,33 +189,33 @@ static void do_member_patch(tjob_t *j) {
     size_t i;
     const json_t *v;
     if (!json_is_array(roles)) {
-        fail(j, 400, "Invalid request body: \"roles\" must be a list of Admin, Editor, Viewer");
+        as_fail(j, 400, "Invalid request body: \"roles\" must be a list of Admin, Editor, Viewer");
         return;
     }
     json_array_foreach(roles, i, v) {
         unsigned b = json_is_string(v) ? team_role_parse(json_string_value(v)) : 0;
         if (!b) {
-            fail(j, 400, "Invalid request body: \"roles\" must be a list of Admin, Editor, Viewer");
+            as_fail(j, 400, "Invalid request body: \"roles\" must be a list of Admin, Editor, Viewer");
             return;
         }
         bits |= b;
     }
     err_t e;
-    if (team_member_set(j->engine->catalog, &t, j->arg[1], bits, &e) < 0) fail_err(j, &e);
+    if (team_member_set(j->engine->catalog, &t, j->arg[1], bits, &e) < 0) as_fail_err(j, &e);
     else jw_raw(&j->w, "{}", 2);
 }
 
-static void do_member_delete(tjob_t *j) {
+static void do_member_delete(as_job_t *j) {
     team_t t;
     if (team_for(j, j->arg[0], ROLE_ADMIN, &t) < 0) return;
     err_t e;
-    if (team_member_remove(j->engine->catalog, &t, j->arg[1], &e) < 0) fail_err(j, &e);
+    if (team_member_remove(j->engine->catalog, &t, j->arg[1], &e) < 0) as_fail_err(j, &e);
     else jw_raw(&j->w, "{}", 2);
 }
 
 /* ---- API tokens --------------------------------------------------------- */
 
-static void write_token(tjob_t *j, const apitok_t *t, const char *secret) {
+static void write_token(as_job_t *j, const apitok_t *t, const char *secret) {
     jw_t *w = &j->w;
     jw_obj_begin(w);
     jw_key(w, "body");
@@ -297,16 +257,16 @@ static void write_token(tjob_t *j, const apitok_t *t, const char *secret) {
 }
 
 /* name, description, expiration_utc of a POST or PATCH body into t. */
-static int token_fields(tjob_t *j, apitok_t *t, bool create) {
+static int token_fields(as_job_t *j, apitok_t *t, bool create) {
     const char *v;
     int k = airsequel_patch_string(json_object_get(j->body, "name"), &v);
     if (k == PATCH_BAD || k == PATCH_NULL || (create && k == PATCH_ABSENT))
-        return fail(j, 400, "Invalid request body: \"name\" must be a string");
-    if (v && strlen(v) > APITOK_NAME_MAX) return fail(j, 400, "\"name\" is too long");
+        return as_fail(j, 400, "Invalid request body: \"name\" must be a string");
+    if (v && strlen(v) > APITOK_NAME_MAX) return as_fail(j, 400, "\"name\" is too long");
     if (v) snprintf(t->name, sizeof t->name, "%s", v);
     k = airsequel_patch_string(json_object_get(j->body, "description"), &v);
-    if (k == PATCH_BAD) return fail(j, 400, "Invalid request body: \"description\" must be a string or null");
-    if (v && strlen(v) > APITOK_DESC_MAX) return fail(j, 400, "\"description\" is too long");
+    if (k == PATCH_BAD) return as_fail(j, 400, "Invalid request body: \"description\" must be a string or null");
+    if (v && strlen(v) > APITOK_DESC_MAX) return as_fail(j, 400, "\"description\" is too long");
     if (k != PATCH_ABSENT) {
         t->has_description = v != NULL;
         snprintf(t->description, sizeof t->description, "%s", v ? v : "");
@@ -314,12 +274,12 @@ static int token_fields(tjob_t *j, apitok_t *t, bool create) {
     k = airsequel_patch_string(json_object_get(j->body, "expiration_utc"), &v);
     int64_t ms = 0;
     if (k == PATCH_BAD || (v && time_parse_iso8601(v, &ms) < 0))
-        return fail(j, 400, "Invalid request body: \"expiration_utc\" must be an ISO-8601 time or null");
+        return as_fail(j, 400, "Invalid request body: \"expiration_utc\" must be an ISO-8601 time or null");
     if (k != PATCH_ABSENT) t->expires_ms = ms;
     return 0;
 }
 
-static void do_token_create(tjob_t *j) {
+static void do_token_create(as_job_t *j) {
     apitok_t *t = xcalloc(1, sizeof *t);
     team_t team;
     const json_t *tn = json_object_get(j->body, "team_name"), *perms = json_object_get(j->body, "permissions");
@@ -329,44 +289,44 @@ static void do_token_create(tjob_t *j) {
     const json_t *p;
     err_t e;
     if (tn && !json_is_string(tn)) {
-        fail(j, 400, "Invalid request body: \"team_name\" must be a string");
+        as_fail(j, 400, "Invalid request body: \"team_name\" must be a string");
     } else if (!json_is_array(perms)) {
-        fail(j, 400, "Invalid request body: \"permissions\" must be a list of {db_id, name}");
+        as_fail(j, 400, "Invalid request body: \"permissions\" must be a list of {db_id, name}");
     } else if (token_fields(j, t, true) == 0 && team_for(j, tn ? json_string_value(tn) : own, ROLE_ADMIN, &team) == 0) {
         t->team_id = team.id;
         json_array_foreach(perms, i, p) {
             const json_t *db = json_object_get(p, "db_id"), *name = json_object_get(p, "name");
             unsigned acts = json_is_string(name) ? apitok_perm_actions(json_string_value(name)) : 0;
             if (!json_is_string(db) || !acts) {
-                fail(j, 400, "Invalid request body: each permission is {db_id, name} with name read, write, "
+                as_fail(j, 400, "Invalid request body: each permission is {db_id, name} with name read, write, "
                              "writeonly or insertonly");
                 break;
             }
             if (t->nperms == AUTH_MAX_GRANTS) {
-                fail(j, 400, "Too many permissions on one token");
+                as_fail(j, 400, "Too many permissions on one token");
                 break;
             }
             snprintf(t->perms[t->nperms].db_id, sizeof t->perms[0].db_id, "%s", json_string_value(db));
             t->perms[t->nperms++].actions = acts;
         }
-        if (!j->status && apitok_create(j->engine->catalog, t, j->token, &e) < 0) fail_err(j, &e);
-        else if (!j->status) write_token(j, t, j->token);
+        if (!j->status && apitok_create(j->engine->catalog, t, j->secret, &e) < 0) as_fail_err(j, &e);
+        else if (!j->status) write_token(j, t, j->secret);
     }
     free(t);
 }
 
 /* The token of the route (capture 0) if the caller administers its team. */
-static apitok_t *token_for(tjob_t *j) {
+static apitok_t *token_for(as_job_t *j) {
     char *end;
     long long id = strtoll(j->arg[0], &end, 10);
     apitok_t *t = xcalloc(1, sizeof *t);
     err_t e;
     team_t team;
     if (*end || end == j->arg[0] || apitok_get(j->engine->catalog, id, t, &e) < 0) {
-        fail(j, 404, "Token not found");
+        as_fail(j, 404, "Token not found");
     } else if (team_get(j->engine->catalog, t->team_id, &team, &e) < 0 ||
                !(auth_team_roles(&j->a, team.id, team.personal) & ROLE_ADMIN)) {
-        fail(j, 404, "Token not found"); /* not the caller's to see */
+        as_fail(j, 404, "Token not found"); /* not the caller's to see */
     } else {
         return t;
     }
@@ -374,31 +334,31 @@ static apitok_t *token_for(tjob_t *j) {
     return NULL;
 }
 
-static void do_token_get(tjob_t *j) {
+static void do_token_get(as_job_t *j) {
     apitok_t *t = token_for(j);
     if (t) write_token(j, t, NULL);
     free(t);
 }
 
-static void do_token_patch(tjob_t *j) {
+static void do_token_patch(as_job_t *j) {
     apitok_t *t = token_for(j);
     err_t e;
     if (t && token_fields(j, t, false) == 0) {
-        if (apitok_update(j->engine->catalog, t, &e) < 0) fail_err(j, &e);
+        if (apitok_update(j->engine->catalog, t, &e) < 0) as_fail_err(j, &e);
         else write_token(j, t, NULL);
     }
     free(t);
 }
 
-static void do_token_delete(tjob_t *j) {
+static void do_token_delete(as_job_t *j) {
     apitok_t *t = token_for(j);
     err_t e;
-    if (t && apitok_revoke(j->engine->catalog, t->id, &e) < 0) fail_err(j, &e);
+    if (t && apitok_revoke(j->engine->catalog, t->id, &e) < 0) as_fail_err(j, &e);
     else if (t) jw_raw(&j->w, "{}", 2);
     free(t);
 }
 
-static void do_team_tokens(tjob_t *j) {
+static void do_team_tokens(as_job_t *j) {
     team_t team;
     if (team_for(j, j->arg[0], ROLE_ADMIN, &team) < 0) return;
     apitok_t *t;
@@ -414,30 +374,30 @@ static void do_team_tokens(tjob_t *j) {
 
 /* ---- users -------------------------------------------------------------- */
 
-static void do_user_create(tjob_t *j) {
+static void do_user_create(as_job_t *j) {
     const json_t *u = json_object_get(j->body, "username"), *p = json_object_get(j->body, "password");
     err_t e;
     if (!j->engine->allow_signup && !auth_check(&j->a, NULL, ACT_ADMIN)) {
-        fail(j, j->a.principal_id ? 403 : 401, j->a.principal_id ? "Permission denied" : "Authentication required");
+        as_fail(j, j->a.principal_id ? 403 : 401, j->a.principal_id ? "Permission denied" : "Authentication required");
     } else if (!json_is_string(u) || !json_is_string(p) || !json_string_length(p)) {
-        fail(j, 400, "Invalid request body: \"username\" and \"password\" must be strings");
+        as_fail(j, 400, "Invalid request body: \"username\" and \"password\" must be strings");
     } else if (!team_name_valid(json_string_value(u))) {
-        fail(j, 400, "User names start with a letter or digit and hold up to 64 letters, digits, '_', '.' or '-'");
+        as_fail(j, 400, "User names start with a letter or digit and hold up to 64 letters, digits, '_', '.' or '-'");
     } else if (team_find(j->engine->catalog, json_string_value(u), &(team_t){0}, &e) == 0) {
-        fail(j, 409, "The name is already taken");
+        as_fail(j, 409, "The name is already taken");
     } else if (auth_user_create(j->engine->catalog, json_string_value(u), json_string_value(p), &e) < 0) {
-        if (e.kind == E_EXISTS) fail(j, 409, "The name is already taken");
-        else fail_err(j, &e);
+        if (e.kind == E_EXISTS) as_fail(j, 409, "The name is already taken");
+        else as_fail_err(j, &e);
     } else {
         jw_raw(&j->w, "{}", 2);
     }
     if (json_is_string(p)) sodium_memzero((void *)json_string_value(p), json_string_length(p));
 }
 
-static void do_user_get(tjob_t *j) {
+static void do_user_get(as_job_t *j) {
     int64_t id = auth_user_id(j->engine->catalog, j->arg[0]);
     if (!id || !auth_check_user(&j->a, j->arg[0])) {
-        fail(j, 404, "User not found");
+        as_fail(j, 404, "User not found");
         return;
     }
     bool admin = auth_user_is_admin(j->engine->catalog, id);
@@ -453,81 +413,23 @@ static void do_user_get(tjob_t *j) {
     jw_obj_end(&j->w);
 }
 
-/* ---- plumbing ----------------------------------------------------------- */
-
-static void work(void *data) {
-    tjob_t *j = data;
-    jw_init(&j->w, &j->out, 0);
-    j->fn(j);
-}
-
-static void done(http_req_t *r, void *data) {
-    tjob_t *j = data;
-    if (j->status) airsequel_error(r, j->status, j->msg);
-    else http_respond_buf(r, 200, "application/json; charset=utf-8", &j->out);
-    buf_free(&j->out);
-    sodium_memzero(j->token, sizeof j->token);
-    for (int i = 0; i < 2; i++) free(j->arg[i]);
-    json_decref(j->body);
-    free(j);
-}
-
-enum { NEED_USER = 1, NEED_BODY = 2, OPEN_SIGNUP = 4 };
-
-static void start(http_req_t *r, tjob_fn fn, int ncaps, int flags) {
-    tjob_t *j = xcalloc(1, sizeof *j);
-    j->engine = ENGINE(r);
-    j->fn = fn;
-    if (!airsequel_authenticate(r, &j->a)) goto out;
-    bool signup = (flags & OPEN_SIGNUP) && j->engine->allow_signup;
-    if ((flags & NEED_USER) && !signup) {
-        if (!j->a.principal_id) {
-            airsequel_error(r, 401, "Authentication required");
-            goto out;
-        }
-        if (j->a.scoped || !j->a.name[0]) { /* a token limited to databases, or a team's API token */
-            airsequel_error(r, 403, "Permission denied");
-            goto out;
-        }
-    }
-    if (flags & NEED_BODY) {
-        char err[200];
-        if (!(j->body = api_json_object(r, err, sizeof err))) {
-            char m[260];
-            snprintf(m, sizeof m, "Invalid request body: %s", err);
-            airsequel_error(r, 400, m);
-            goto out;
-        }
-    }
-    for (int i = 0; i < ncaps; i++) {
-        buf_t b = BUF_INIT;
-        api_capture(r, i, &b);
-        j->arg[i] = b.data ? buf_detach(&b) : xstrdup("");
-    }
-    http_defer(r, work, done, j);
-    return;
-out:
-    json_decref(j->body);
-    free(j);
-}
-
 #define ROUTE(fname, fn, ncaps, flags) \
-    static void fname(http_req_t *r) { start(r, fn, ncaps, flags); }
+    static void fname(http_req_t *r) { airsequel_job(r, fn, ncaps, flags); }
 
-ROUTE(h_team_create, do_team_create, 0, NEED_USER | NEED_BODY)
-ROUTE(h_team_get, do_team_get, 1, NEED_USER)
-ROUTE(h_team_patch, do_team_patch, 1, NEED_USER | NEED_BODY)
-ROUTE(h_team_delete, do_team_delete, 1, NEED_USER)
-ROUTE(h_members, do_members, 1, NEED_USER)
-ROUTE(h_member_patch, do_member_patch, 2, NEED_USER | NEED_BODY)
-ROUTE(h_member_delete, do_member_delete, 2, NEED_USER)
-ROUTE(h_team_tokens, do_team_tokens, 1, NEED_USER)
-ROUTE(h_token_create, do_token_create, 0, NEED_USER | NEED_BODY)
-ROUTE(h_token_get, do_token_get, 1, NEED_USER)
-ROUTE(h_token_patch, do_token_patch, 1, NEED_USER | NEED_BODY)
-ROUTE(h_token_delete, do_token_delete, 1, NEED_USER)
-ROUTE(h_user_create, do_user_create, 0, NEED_USER | NEED_BODY | OPEN_SIGNUP)
-ROUTE(h_user_get, do_user_get, 1, NEED_USER)
+ROUTE(h_team_create, do_team_create, 0, AS_USER | AS_BODY)
+ROUTE(h_team_get, do_team_get, 1, AS_USER)
+ROUTE(h_team_patch, do_team_patch, 1, AS_USER | AS_BODY)
+ROUTE(h_team_delete, do_team_delete, 1, AS_USER)
+ROUTE(h_members, do_members, 1, AS_USER)
+ROUTE(h_member_patch, do_member_patch, 2, AS_USER | AS_BODY)
+ROUTE(h_member_delete, do_member_delete, 2, AS_USER)
+ROUTE(h_team_tokens, do_team_tokens, 1, AS_USER)
+ROUTE(h_token_create, do_token_create, 0, AS_USER | AS_BODY)
+ROUTE(h_token_get, do_token_get, 1, AS_USER)
+ROUTE(h_token_patch, do_token_patch, 1, AS_USER | AS_BODY)
+ROUTE(h_token_delete, do_token_delete, 1, AS_USER)
+ROUTE(h_user_create, do_user_create, 0, AS_USER | AS_BODY | AS_SIGNUP)
+ROUTE(h_user_get, do_user_get, 1, AS_USER)
 
 void airsequel_teams_register(router_t *rt, const dialect_t *d) {
     router_add(rt, d, M_POST, "/api/teams", h_team_create);

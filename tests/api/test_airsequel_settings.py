@@ -1,0 +1,173 @@
+"""Airsequel-style REST: database settings (schemaLocked on every door,
+visibility), environment variables, instance settings with allowedHosts
+CORS, and apps (spec/airsequel.md §1-§2)."""
+import uuid
+
+import pytest
+
+
+def uid(prefix):
+    return prefix + uuid.uuid4().hex[:8]
+
+
+def err(r, status, code, message=None):
+    assert r.status_code == status, r.text
+    e = r.json()["errors"][0]
+    assert e["extensions"]["code"] == code
+    if message is not None:
+        assert e["message"] == message
+    return e["message"]
+
+
+@pytest.fixture
+def owned(server, admin):
+    name = uid("own")
+    assert server.req("POST", "/api/users", token=admin, json={"username": name, "password": "pw"}).status_code == 200
+    tok = server.signin(name, "pw")
+    db = uid("sdb")
+    r = server.req("POST", "/api/dbs", token=tok, json={"name": db, "query": "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)"})
+    assert r.status_code == 200, r.text
+    return tok, db
+
+
+def test_settings_shape_and_patch(server, owned):
+    tok, db = owned
+    r = server.req("GET", f"/api/dbs/{db}/settings", token=tok)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"auditing": False, "envVars": [], "environment": None, "schemaLocked": False,
+                        "viewsTab": False, "visibility": "private"}
+    r = server.req("PATCH", f"/api/dbs/{db}/settings", token=tok, json={
+        "auditing": True, "envVars": [{"name": "HELLO", "value": "world"}],
+        "environment": {"contents": "production", "tag": "TextValue"}, "viewsTab": True})
+    assert r.status_code == 200 and r.json() == {}, r.text
+    assert server.req("GET", f"/api/dbs/{db}/settings", token=tok).json() == {
+        "auditing": True, "envVars": [{"name": "HELLO", "value": "world"}], "environment": "production",
+        "schemaLocked": False, "viewsTab": True, "visibility": "private"}
+    # any subset; envVars replaces the set
+    assert server.req("PATCH", f"/api/dbs/{db}/settings", token=tok, json={"envVars": []}).status_code == 200
+    s = server.req("GET", f"/api/dbs/{db}/settings", token=tok).json()
+    assert s["envVars"] == [] and s["auditing"] is True and s["environment"] == "production"
+    for bad in ({"auditing": "yes"}, {"visibility": "everyone"}, {"envVars": [{"name": "1X", "value": "v"}]},
+                {"envVars": {"A": "b"}}, {"environment": 5}):
+        err(server.req("PATCH", f"/api/dbs/{db}/settings", token=tok, json=bad), 400, "BAD_REQUEST")
+    # a failed PATCH changed nothing
+    assert server.req("GET", f"/api/dbs/{db}/settings", token=tok).json()["auditing"] is True
+    # settings are the owner's: the admin may, nobody else sees them
+    err(server.req("GET", f"/api/dbs/{db}/settings"), 404, "NOT_FOUND")
+
+
+def test_visibility_public_opens_reads_to_anyone(server, owned):
+    tok, db = owned
+    assert server.req("POST", f"/{db}/t/-/insert", token=tok, json={"row": {"v": "x"}}).status_code == 201
+    assert server.req("GET", f"/{db}/t.json").status_code in (403, 404)
+    assert server.req("PATCH", f"/api/dbs/{db}/settings", token=tok, json={"visibility": "public"}).status_code == 200
+    assert server.req("GET", f"/{db}/t.json?_shape=array").json() == [{"id": 1, "v": "x"}]
+    r = server.req("POST", f"/dbs/{db}/graphql", json={"query": "{ t { v } }"})
+    assert r.json() == {"data": {"t": [{"v": "x"}]}}, r.text
+    assert server.req("GET", f"/api/dbs/{db}", token=tok).json()["visibility"] == "public"
+    # reading only: anonymous writes stay refused
+    assert server.req("POST", f"/{db}/t/-/insert", json={"row": {"v": "y"}}).status_code in (401, 403)
+    assert server.req("PATCH", f"/api/dbs/{db}/settings", token=tok, json={"visibility": "private"}).status_code == 200
+    assert server.req("GET", f"/{db}/t.json").status_code in (403, 404)
+
+
+def test_schema_lock_holds_on_every_door(server, admin, owned):
+    tok, db = owned
+    assert server.req("PATCH", f"/api/dbs/{db}/settings", token=tok, json={"schemaLocked": True}).status_code == 200
+    # Airsequel REST and /sql say so in their words
+    err(server.req("PUT", f"/api/dbs/{db}/tables/nt", token=tok, json={}), 403, "FORBIDDEN", "Schema is locked")
+    r = server.req("POST", f"/dbs/{db}/sql", token=tok, json={"query": "CREATE TABLE x(a)"})
+    assert r.status_code == 403 and r.json()["errors"][0]["message"] == "Schema is locked", r.text
+    # Datasette, TypeDB and SpacetimeDB refuse too, even to the server admin
+    assert server.req("POST", f"/{db}/-/create", token=tok, json={"table": "nt", "columns": [{"name": "a"}]}).status_code == 403
+    r = server.req("POST", "/v1/query", token=admin, json={"databaseName": db, "transactionType": "schema",
+                                                          "query": "CREATE TABLE y(a)"})
+    assert r.status_code in (403, 404), r.text
+    r = server.req("PUT", f"/v1/database/{db}", token=tok, headers={"Content-Type": "text/x-lua"},
+                   data='atrium.table("m", { { "v", "string" } })\n')
+    assert r.status_code in (401, 403), r.text
+    # writes to rows go on
+    assert server.req("POST", f"/{db}/t/-/insert", token=tok, json={"row": {"v": "still"}}).status_code == 201
+    # unlocked, DDL works again
+    assert server.req("PATCH", f"/api/dbs/{db}/settings", token=tok, json={"schemaLocked": False}).status_code == 200
+    assert server.req("PUT", f"/api/dbs/{db}/tables/nt", token=tok, json={}).status_code == 200
+    assert server.req("GET", f"/api/dbs/{db}", token=tok).json()["schemaLocked"] is False
+
+
+def test_db_env_vars(server, owned):
+    tok, db = owned
+    base = f"/api/dbs/{db}/env"
+    assert server.req("GET", base, token=tok).json() == {"envVars": []}
+    r = server.req("POST", base, token=tok, json={"name": "ENVIRONMENT", "value": "development"})
+    assert r.status_code == 200, r.text
+    v = r.json()
+    assert list(v) == ["created_utc", "name", "value"] and v["name"] == "ENVIRONMENT" and v["value"] == "development"
+    err(server.req("POST", base, token=tok, json={"name": "ENVIRONMENT", "value": "x"}), 409, "CONFLICT")
+    err(server.req("POST", base, token=tok, json={"name": "not-valid", "value": "x"}), 400, "BAD_REQUEST")
+    err(server.req("POST", base, token=tok, json={"name": "X"}), 400, "BAD_REQUEST")
+    assert server.req("PATCH", f"{base}/ENVIRONMENT", token=tok, json={"value": "production"}).json() == {}
+    assert server.req("PATCH", f"{base}/ENVIRONMENT", token=tok, json={"name": "STAGE"}).json() == {}
+    got = server.req("GET", base, token=tok).json()["envVars"]
+    assert [(x["name"], x["value"]) for x in got] == [("STAGE", "production")]
+    err(server.req("PATCH", f"{base}/NOPE", token=tok, json={"value": "v"}), 404, "NOT_FOUND")
+    assert server.req("DELETE", f"{base}/STAGE", token=tok).json() == {}
+    err(server.req("DELETE", f"{base}/STAGE", token=tok), 404, "NOT_FOUND")
+    err(server.req("GET", base), 404, "NOT_FOUND")
+
+
+def test_instance_settings_and_cors(server, admin):
+    r = server.req("GET", "/api/status", headers={"Origin": "https://app.example.org"})
+    assert r.headers["access-control-allow-origin"] == "*"
+    assert server.req("GET", "/api/settings", token=admin).json() == {"allowedHosts": [], "envVars": []}
+    r = server.req("PATCH", "/api/settings", token=admin, json={"allowedHosts": ["localhost", "example.org:1234"],
+                                                               "envVars": [{"name": "HELLO", "value": "world"}]})
+    assert r.status_code == 200 and r.json() == {}, r.text
+    try:
+        assert server.req("GET", "/api/settings", token=admin).json() == {
+            "allowedHosts": ["localhost", "example.org:1234"], "envVars": [{"name": "HELLO", "value": "world"}]}
+        ok = server.req("GET", "/api/status", headers={"Origin": "http://example.org:1234"})
+        assert ok.headers["access-control-allow-origin"] == "http://example.org:1234" and "Origin" in ok.headers["vary"]
+        assert server.req("GET", "/api/status", headers={"Origin": "http://localhost:3000"}).headers[
+            "access-control-allow-origin"] == "http://localhost:3000"
+        for origin in ("https://evil.example", "http://example.org:9999", "http://example.org"):
+            r = server.req("GET", "/api/status", headers={"Origin": origin})
+            assert "access-control-allow-origin" not in r.headers, origin
+        assert "access-control-allow-origin" not in server.req("GET", "/api/status").headers
+        env = server.req("GET", "/api/settings/env", token=admin).json()["envVars"]
+        assert [x["name"] for x in env] == ["HELLO"] and env[0]["created_utc"].endswith("Z")
+        assert server.req("POST", "/api/settings/env", token=admin, json={"name": "B", "value": "2"}).status_code == 200
+        assert server.req("PATCH", "/api/settings/env/B", token=admin, json={"value": "3"}).status_code == 200
+        assert server.req("DELETE", "/api/settings/env/B", token=admin).status_code == 200
+        err(server.req("PATCH", "/api/settings", token=admin, json={"allowedHosts": ["a b"]}), 400, "BAD_REQUEST")
+    finally:
+        assert server.req("PATCH", "/api/settings", token=admin, json={"allowedHosts": [], "envVars": []}).status_code == 200
+    assert server.req("GET", "/api/status", headers={"Origin": "https://x.example"}).headers[
+        "access-control-allow-origin"] == "*"
+    # the instance's settings are the admin's alone
+    user = uid("nu")
+    assert server.req("POST", "/api/users", token=admin, json={"username": user, "password": "pw"}).status_code == 200
+    err(server.req("GET", "/api/settings", token=server.signin(user, "pw")), 403, "FORBIDDEN")
+    err(server.req("GET", "/api/settings/env"), 401, "UNAUTHENTICATED")
+
+
+def test_allowed_hosts_survive_a_restart(tmp_path):
+    from conftest import Server
+    s = Server(tmp_path)
+    try:
+        admin = s.signin()
+        assert s.req("PATCH", "/api/settings", token=admin, json={"allowedHosts": ["only.example"]}).status_code == 200
+        assert s.stop() == 0
+        s.start()
+        r = s.req("GET", "/api/status", headers={"Origin": "https://other.example"})
+        assert "access-control-allow-origin" not in r.headers
+        r = s.req("GET", "/api/status", headers={"Origin": "https://only.example"})
+        assert r.headers["access-control-allow-origin"] == "https://only.example"
+    finally:
+        assert s.stop() == 0
+
+
+def test_apps(server, owned):
+    tok, db = owned
+    assert server.req("GET", f"/api/dbs/{db}/apps", token=tok).json() == {"apps": []}
+    err(server.req("GET", f"/dbs/{db}/apps/abc", token=tok), 404, "NOT_FOUND")
+    err(server.req("GET", f"/api/dbs/{db}/apps"), 404, "NOT_FOUND")
