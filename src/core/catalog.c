@@ -110,6 +110,14 @@ static const char *migrations[] = {
     "  value TEXT NOT NULL,"
     "  created_ms INTEGER NOT NULL,"
     "  PRIMARY KEY (scope, name));",
+    /* 5: documents a database carries for its clients (core/docs). */
+    "CREATE TABLE db_documents("
+    "  db_id TEXT NOT NULL REFERENCES databases(id) ON DELETE CASCADE,"
+    "  kind TEXT NOT NULL,"
+    "  ulid TEXT NOT NULL,"
+    "  body TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (db_id, kind, ulid));",
 };
 
 static int migrate(store_db_t *s, err_t *e) {

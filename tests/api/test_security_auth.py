@@ -168,7 +168,7 @@ def test_users_hold_no_rights_on_others_databases_after_migration(fresh):
     c.execute("UPDATE grants SET db = '*', actions = 7 WHERE principal_id = "
               "(SELECT id FROM principals WHERE name = 'carol')")
     # ... and had none of what later migrations add
-    c.executescript("DROP TABLE team_members; DROP TABLE api_tokens; DROP TABLE env_vars;"
+    c.executescript("DROP TABLE team_members; DROP TABLE api_tokens; DROP TABLE env_vars; DROP TABLE db_documents;"
                     "ALTER TABLE databases DROP COLUMN ownership_ms; ALTER TABLE databases DROP COLUMN schema_locked;"
                     "ALTER TABLE databases DROP COLUMN auditing; ALTER TABLE databases DROP COLUMN views_tab;"
                     "ALTER TABLE databases DROP COLUMN environment")
