@@ -219,13 +219,8 @@ static int open_catalog(const char *dir, catalog_t **c) {
 
 static void print_route(void *ctx, const char *dialect, unsigned methods, const char *pattern) {
     (void)ctx;
-    static const struct {
-        unsigned bit;
-        const char *name;
-    } names[] = {{M_GET, "GET"},       {M_HEAD, "HEAD"},   {M_POST, "POST"},      {M_PUT, "PUT"},
-                 {M_DELETE, "DELETE"}, {M_PATCH, "PATCH"}, {M_OPTIONS, "OPTIONS"}, {M_OTHER, "OTHER"}};
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-        if (methods & names[i].bit) printf("%s %s %s\n", names[i].name, pattern, dialect);
+    for (unsigned bit = 1; bit <= M_OTHER; bit <<= 1)
+        if (methods & bit) printf("%s %s %s\n", router_method_name(bit), pattern, dialect);
 }
 
 /* `atrium routes`: the route table, one "METHOD PATTERN DIALECT" a line. */

@@ -155,3 +155,17 @@ void router_each(const router_t *rt, void (*fn)(void *ctx, const char *dialect, 
     for (size_t i = 0; i < rt->n; i++)
         fn(ctx, rt->routes[i].d->name, rt->routes[i].methods & ~(unsigned)M_HEAD, rt->routes[i].pattern);
 }
+
+const char *router_method_name(unsigned bit) {
+    switch (bit) {
+    case M_GET: return "GET";
+    case M_HEAD: return "HEAD";
+    case M_POST: return "POST";
+    case M_PUT: return "PUT";
+    case M_DELETE: return "DELETE";
+    case M_PATCH: return "PATCH";
+    case M_OPTIONS: return "OPTIONS";
+    case M_OTHER: return "OTHER";
+    default: return "";
+    }
+}

@@ -44,6 +44,8 @@ const dialect_t *router_dialect_for(const router_t *rt, const char *path);
  * implies it): the route table as data, for `atrium routes` and tests. */
 void router_each(const router_t *rt, void (*fn)(void *ctx, const char *dialect, unsigned methods, const char *pattern),
                  void *ctx);
+/* The name of one method bit ("GET", …, "OTHER"); "" for none. */
+const char *router_method_name(unsigned bit);
 /* Routes the request: calls the handler or answers 404/405/OPTIONS. */
 void router_dispatch(const router_t *rt, http_req_t *r);
 
