@@ -171,3 +171,66 @@ def test_apps(server, owned):
     assert server.req("GET", f"/api/dbs/{db}/apps", token=tok).json() == {"apps": []}
     err(server.req("GET", f"/dbs/{db}/apps/abc", token=tok), 404, "NOT_FOUND")
     err(server.req("GET", f"/api/dbs/{db}/apps"), 404, "NOT_FOUND")
+
+
+def test_charts_and_dashboards(server, admin, owned):
+    tok, db = owned
+    for kind in ("charts", "dashboards"):
+        base = f"/api/dbs/{db}/{kind}"
+        assert server.req("GET", base, token=tok).json() == {kind: []}
+        body = {"chartType": "BarChart", "headers": [], "hideNullValues": False, "labelRotation": 30,
+                "table": "t", "title": "Example"} if kind == "charts" else {"charts": [], "title": "Example"}
+        r = server.req("POST", base, token=tok, json={**body, "ulid": "mine"})
+        assert r.status_code == 200, r.text
+        made = r.json()
+        ulid = made.pop("ulid")
+        assert made == body and len(ulid) == 26 and ulid != "mine"
+        assert list(r.json()) == sorted(r.json())
+        assert server.req("PATCH", f"{base}/{ulid}", token=tok, json={"title": "Renamed"}).json() == {}
+        got = server.req("GET", base, token=tok).json()[kind]
+        assert got == [{**body, "title": "Renamed", "ulid": ulid}]
+        err(server.req("PATCH", f"{base}/01NOSUCHULID0000000000000", token=tok, json={"title": "x"}), 404, "NOT_FOUND")
+        err(server.req("POST", base, token=tok, json=[1]), 400, "BAD_REQUEST")
+        assert server.req("DELETE", f"{base}/{ulid}", token=tok).json() == {}
+        err(server.req("DELETE", f"{base}/{ulid}", token=tok), 404, "NOT_FOUND")
+        err(server.req("GET", base), 404, "NOT_FOUND")
+    # a chart name that looks like the other kind's route word stays a chart
+    r = server.req("POST", f"/api/dbs/{db}/charts", token=tok, json={"title": "dashboards"})
+    assert server.req("GET", f"/api/dbs/{db}/dashboards", token=tok).json() == {"dashboards": []}
+    # they go with their database
+    assert server.req("DELETE", f"/api/dbs/{db}", token=tok).status_code == 200
+
+
+def test_azimutt_schema(server, owned):
+    tok, db = owned
+    for q in ["CREATE TABLE authors(id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT UNIQUE,"
+              " kind TEXT DEFAULT 'staff' CHECK (kind IN ('staff', 'guest')))",
+              "CREATE TABLE books(id INTEGER PRIMARY KEY, author_id INTEGER REFERENCES authors(id), title TEXT)",
+              "CREATE VIEW titles AS SELECT title FROM books"]:
+        r = server.req("POST", f"/dbs/{db}/sql", token=tok, json={"query": q})
+        assert r.json()["errors"] == [], r.text
+    r = server.req("GET", f"/api/dbs/{db}/azimutt-schema", token=tok)
+    assert r.status_code == 200, r.text
+    s = r.json()
+    assert s["relations"] == [{"name": None, "ref": {"column": "id", "schema": "main", "table": "authors"},
+                               "src": {"column": "author_id", "schema": "main", "table": "books"}}]
+    tables = {t["table"]: t for t in s["tables"]}
+    assert set(tables) == {"authors", "books", "t", "titles"}
+    a = tables["authors"]
+    assert list(a) == ["checks", "columns", "comment", "primaryKey", "schema", "table", "uniques", "view"]
+    assert a["primaryKey"] == {"columns": ["id"], "name": None} and a["view"] is False and a["schema"] == "main"
+    assert a["uniques"] == [{"columns": ["email"], "definition": '(email)', "name": None}]
+    assert a["checks"] == [{"columns": ["kind"], "name": None, "predicate": "kind IN ('staff', 'guest')"}]
+    cols = {c["name"]: c for c in a["columns"]}
+    assert cols["name"] == {"columns": [], "comment": None, "default": None, "name": "name", "nullable": False,
+                            "type": "TEXT"}
+    assert cols["kind"]["default"] == "'staff'" and cols["kind"]["nullable"] is True
+    assert tables["titles"]["view"] is True and tables["titles"]["primaryKey"] is None
+    err(server.req("GET", f"/api/dbs/{db}/azimutt-schema"), 404, "NOT_FOUND")
+
+
+def test_api_docs(server):
+    r = server.req("GET", "/api/docs")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert "<code>GET /api/dbs/:db/azimutt-schema</code>" in r.text
+    assert "<code>POST /api/tokens</code>" in r.text and "/v1/signin" not in r.text

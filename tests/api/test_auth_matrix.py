@@ -237,6 +237,13 @@ def ddl(what):
     return go
 
 
+def doc(c, kind):
+    """A fresh chart or dashboard of mxdb."""
+    r = c.s.req("POST", f"/api/dbs/mxdb/{kind}", token=c.owner, json={"title": "x"})
+    assert r.status_code == 200, r.text
+    return r.json()["ulid"]
+
+
 def env_var(c, db=None):
     """A fresh variable of mxdb (or of the instance) to delete."""
     name = c.fresh("MXD")
@@ -340,6 +347,18 @@ MATRIX = {
     ("PATCH", "/api/settings/env/:var"): [("admin", simple("PATCH", "/api/settings/env/MXVAR", json={"value": "v"}))],
     ("DELETE", "/api/settings/env/:var"): [("admin", lambda c, k: c.send(k, "DELETE", f"/api/settings/env/{env_var(c)}"))],
     ("GET", "/api/dbs/:db/apps"): [("read", simple("GET", "/api/dbs/mxdb/apps"))],
+    ("GET", "/api/dbs/:db/azimutt-schema"): [("read", simple("GET", "/api/dbs/mxdb/azimutt-schema"))],
+    ("GET", "/api/docs"): [("open", simple("GET", "/api/docs"))],
+    ("GET", "/api/dbs/:db/dashboards"): [("read", simple("GET", "/api/dbs/mxdb/dashboards"))],
+    ("POST", "/api/dbs/:db/dashboards"): [("write", simple("POST", "/api/dbs/mxdb/dashboards", json={"title": "m"}))],
+    ("PATCH", "/api/dbs/:db/dashboards/:dashboard"): [("write", lambda c, k: c.send(k, "PATCH", f"/api/dbs/mxdb/dashboards/{doc(c, 'dashboards')}",
+                                                                          json={"title": "n"}))],
+    ("DELETE", "/api/dbs/:db/dashboards/:dashboard"): [("write", lambda c, k: c.send(k, "DELETE", f"/api/dbs/mxdb/dashboards/{doc(c, 'dashboards')}"))],
+    ("GET", "/api/dbs/:db/charts"): [("read", simple("GET", "/api/dbs/mxdb/charts"))],
+    ("POST", "/api/dbs/:db/charts"): [("write", simple("POST", "/api/dbs/mxdb/charts", json={"title": "m"}))],
+    ("PATCH", "/api/dbs/:db/charts/:chart"): [("write", lambda c, k: c.send(k, "PATCH", f"/api/dbs/mxdb/charts/{doc(c, 'charts')}",
+                                                                          json={"title": "n"}))],
+    ("DELETE", "/api/dbs/:db/charts/:chart"): [("write", lambda c, k: c.send(k, "DELETE", f"/api/dbs/mxdb/charts/{doc(c, 'charts')}"))],
     # no apps exist: 404 for everyone (checked for no 5xx)
     ("GET", "/dbs/:db/apps/:app"): [("open", simple("GET", "/dbs/mxdb/apps/none"))],
     ("POST", "/api/login"): [("open", simple("POST", "/api/login", json={"username": "mxu", "password": "wrong"}))],

@@ -434,7 +434,41 @@ static void h_sql(http_req_t *r) {
     }
 }
 
+/* GET /api/docs: the dialect's routes as an HTML list, from the route
+ * table itself (immutable once the server runs, so loops may read it). */
+static const router_t *doc_routes;
+
+static void doc_route(void *ctx, const char *dialect, unsigned methods, const char *pattern) {
+    buf_t *b = ctx;
+    if (strcmp(dialect, airsequel_dialect.name) != 0) return;
+    for (unsigned bit = 1; bit <= M_OTHER; bit <<= 1) {
+        if (!(methods & bit)) continue;
+        buf_printf(b, "<li><code>%s ", router_method_name(bit));
+        for (const char *p = pattern; *p; p++) {
+            if (*p == '<') buf_puts(b, "&lt;");
+            else if (*p == '>') buf_puts(b, "&gt;");
+            else if (*p == '&') buf_puts(b, "&amp;");
+            else buf_putc(b, *p);
+        }
+        buf_puts(b, "</code></li>\n");
+    }
+}
+
+static void h_docs(http_req_t *r) {
+    actor_t a;
+    if (!airsequel_authenticate(r, &a)) return;
+    buf_t b = BUF_INIT;
+    buf_puts(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Atrium: Airsequel JSON API</title></head>\n"
+                 "<body><h1>Airsequel JSON API</h1>\n<p>Routes served by this Atrium (see the Airsequel "
+                 "documentation for bodies).</p>\n<ul>\n");
+    router_each(doc_routes, doc_route, &b);
+    buf_puts(&b, "</ul></body></html>\n");
+    http_respond_buf(r, 200, "text/html; charset=utf-8", &b);
+}
+
 void airsequel_register(router_t *rt) {
+    doc_routes = rt;
+    router_add(rt, &airsequel_dialect, M_GET, "/api/docs", h_docs);
     router_add(rt, &airsequel_dialect, M_POST, "/dbs/:db/sql", h_sql);
     airsequel_graphql_register(rt, &airsequel_dialect);
     airsequel_tables_register(rt, &airsequel_dialect);
@@ -446,4 +480,5 @@ void airsequel_register(router_t *rt) {
     airsequel_teams_register(rt, &airsequel_dialect);
     airsequel_dbadmin_register(rt, &airsequel_dialect);
     airsequel_settings_register(rt, &airsequel_dialect);
+    airsequel_charts_register(rt, &airsequel_dialect);
 }

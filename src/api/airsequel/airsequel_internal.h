@@ -58,6 +58,7 @@ struct as_job {
     buf_t out;
     jw_t w; /* writes into out */
     char secret[TOKEN_MAX_LEN]; /* wiped when the job ends */
+    const char *tag; /* what the route told airsequel_job_tagged (static text) */
 };
 enum {
     AS_USER = 1,     /* a user's own unrestricted token (401/403 else) */
@@ -66,8 +67,10 @@ enum {
     AS_ADMIN = 8,    /* the server admin */
     AS_DB_OWNER = 16, /* capture 0 is a database the caller owns (O) */
     AS_DB_READ = 32, /* capture 0 is a database the caller may read */
+    AS_DB_WRITE = 64, /* capture 0 is a database the caller may write */
 };
 void airsequel_job(http_req_t *r, as_job_fn fn, int ncaps, int flags);
+void airsequel_job_tagged(http_req_t *r, as_job_fn fn, int ncaps, int flags, const char *tag);
 int as_fail(as_job_t *j, int status, const char *msg);
 /* The status an error kind answers with (404, 409, 403, 400 or 500). */
 int as_fail_err(as_job_t *j, const err_t *e);
@@ -81,6 +84,7 @@ void airsequel_session_register(router_t *rt, const dialect_t *d);
 void airsequel_teams_register(router_t *rt, const dialect_t *d);
 void airsequel_dbadmin_register(router_t *rt, const dialect_t *d);
 void airsequel_settings_register(router_t *rt, const dialect_t *d);
+void airsequel_charts_register(router_t *rt, const dialect_t *d);
 /* Access-Control-Allow-Origin by the instance's allowedHosts (spec §1). */
 void airsequel_cors_headers(const http_req_t *r, buf_t *h);
 /* The 403 text when auth_check refused need on d: "Schema is locked" while

@@ -55,10 +55,13 @@ static void done(http_req_t *r, void *data) {
     job_free(j);
 }
 
-void airsequel_job(http_req_t *r, as_job_fn fn, int ncaps, int flags) {
+void airsequel_job(http_req_t *r, as_job_fn fn, int ncaps, int flags) { airsequel_job_tagged(r, fn, ncaps, flags, NULL); }
+
+void airsequel_job_tagged(http_req_t *r, as_job_fn fn, int ncaps, int flags, const char *tag) {
     as_job_t *j = xcalloc(1, sizeof *j);
     j->engine = (engine_t *)r->app;
     j->fn = fn;
+    j->tag = tag;
     int cap = 0;
     if (!airsequel_authenticate(r, &j->a)) goto out;
     bool signup = (flags & AS_SIGNUP) && j->engine->allow_signup;
@@ -73,10 +76,11 @@ void airsequel_job(http_req_t *r, as_job_fn fn, int ncaps, int flags) {
             goto out;
         }
     }
-    if (flags & (AS_DB_OWNER | AS_DB_READ)) {
+    if (flags & (AS_DB_OWNER | AS_DB_READ | AS_DB_WRITE)) {
         j->db = airsequel_resolve_db(r, &j->a, cap++, DB_BY_NAME | DB_BY_ID | DB_BY_IDENTITY, false);
         if (!j->db) goto out;
-        if (!auth_check(&j->a, j->db, flags & AS_DB_OWNER ? ACT_OWNER : ACT_READ)) {
+        unsigned need = flags & AS_DB_OWNER ? ACT_OWNER : flags & AS_DB_WRITE ? ACT_WRITE : ACT_READ;
+        if (!auth_check(&j->a, j->db, need)) {
             airsequel_error(r, 403, "Permission denied");
             goto out;
         }

@@ -1,5 +1,5 @@
 /* airsequel/as_tables: the REST routes that read a database's shape and
- * rows (spec/airsequel.md §2): GET /api/status, D/schema, D/tables/:id and
+ * rows (spec/airsequel.md §2): GET /api/status, D/schema, D/azimutt-schema, D/tables/:id and
  * D/tables/:id/search/:searchTerm, where D = /api/dbs/:dbId. Each read runs
  * through api_read (the loop first, then the pool) on one snapshot; the
  * table and column facts come from the shared schema model (core/schema),
@@ -20,7 +20,7 @@
 #define TIME_LIMIT_US (20 * 1000000ull)
 #define SEARCH_ROWS 1000
 
-typedef enum { TJ_SCHEMA, TJ_TABLE, TJ_SEARCH } tkind_t;
+typedef enum { TJ_SCHEMA, TJ_TABLE, TJ_SEARCH, TJ_AZIMUTT } tkind_t;
 
 typedef struct {
     db_t *db;
@@ -60,6 +60,161 @@ static void run_schema(tjob_t *j, store_db_t *c) {
         buf_puts(&j->out.rows, ";\n");
     }
     store_finalize(st);
+}
+
+/* ---- D/azimutt-schema ---------------------------------------------------------------- */
+
+/* SQLite's schema name: every table here is in "main". */
+#define AZ_SCHEMA "main"
+
+static void az_names(jw_t *w, const char *col) {
+    jw_arr_begin(w);
+    jw_str(w, col);
+    jw_arr_end(w);
+}
+
+static void az_end(jw_t *w, const char *schema, const char *table, const char *column) {
+    jw_obj_begin(w);
+    jw_key(w, "column");
+    jw_str(w, column);
+    jw_key(w, "schema");
+    jw_str(w, schema);
+    jw_key(w, "table");
+    jw_str(w, table);
+    jw_obj_end(w);
+}
+
+/* Azimutt's schema of the tables and views (the shape of the seed): the
+ * facts the shared schema model holds — columns, primary key, one-column
+ * UNIQUE constraints, CHECK (c IN (…)) options as predicates, foreign keys
+ * as relations. Constraints have no names in SQLite: "name" is null. */
+static void az_table(jw_t *w, const tinfo_t *t) {
+    jw_obj_begin(w);
+    jw_key(w, "checks");
+    jw_arr_begin(w);
+    for (int i = 0; i < t->ncols; i++) {
+        const tcol_t *c = &t->cols[i];
+        if (!c->nitems) continue;
+        buf_t p = BUF_INIT;
+        sql_ident(&p, c->name);
+        buf_puts(&p, " IN (");
+        for (int k = 0; k < c->nitems; k++) {
+            if (k) buf_puts(&p, ", ");
+            sql_quote(&p, c->items[k], '\'');
+        }
+        buf_puts(&p, ")");
+        jw_obj_begin(w);
+        jw_key(w, "columns");
+        az_names(w, c->name);
+        jw_key(w, "name");
+        jw_null(w);
+        jw_key(w, "predicate");
+        jw_str(w, p.data);
+        jw_obj_end(w);
+        buf_free(&p);
+    }
+    jw_arr_end(w);
+    jw_key(w, "columns");
+    jw_arr_begin(w);
+    for (int i = 0; i < t->ncols; i++) {
+        const tcol_t *c = &t->cols[i];
+        jw_obj_begin(w);
+        jw_key(w, "columns");
+        jw_raw(w, "[]", 2);
+        jw_key(w, "comment");
+        jw_null(w);
+        jw_key(w, "default");
+        if (c->dflt) jw_str(w, c->dflt);
+        else jw_null(w);
+        jw_key(w, "name");
+        jw_str(w, c->name);
+        jw_key(w, "nullable");
+        jw_bool(w, !c->notnull && !(c->pk && !t->is_view));
+        jw_key(w, "type");
+        jw_str(w, c->type);
+        jw_obj_end(w);
+    }
+    jw_arr_end(w);
+    jw_key(w, "comment");
+    jw_null(w);
+    jw_key(w, "primaryKey");
+    if (t->npk) {
+        jw_obj_begin(w);
+        jw_key(w, "columns");
+        jw_arr_begin(w);
+        for (int k = 0; k < t->npk; k++) jw_str(w, t->cols[t->pk[k]].name);
+        jw_arr_end(w);
+        jw_key(w, "name");
+        jw_null(w);
+        jw_obj_end(w);
+    } else {
+        jw_null(w);
+    }
+    jw_key(w, "schema");
+    jw_str(w, AZ_SCHEMA);
+    jw_key(w, "table");
+    jw_str(w, t->name);
+    jw_key(w, "uniques");
+    jw_arr_begin(w);
+    for (int i = 0; i < t->ncols; i++) {
+        const tcol_t *c = &t->cols[i];
+        if (!c->unique || c->pk) continue;
+        buf_t def = BUF_INIT;
+        buf_puts(&def, "(");
+        sql_ident(&def, c->name);
+        buf_puts(&def, ")");
+        jw_obj_begin(w);
+        jw_key(w, "columns");
+        az_names(w, c->name);
+        jw_key(w, "definition");
+        jw_str(w, def.data);
+        jw_key(w, "name");
+        jw_null(w);
+        jw_obj_end(w);
+        buf_free(&def);
+    }
+    jw_arr_end(w);
+    jw_key(w, "view");
+    jw_bool(w, t->is_view);
+    jw_obj_end(w);
+}
+
+static void run_azimutt(tjob_t *j, store_db_t *c) {
+    char err[256];
+    const schema_t *s = airsequel_schema(j->db, c, &j->out, err, sizeof err);
+    if (!s) {
+        if (j->out.rc == 0) fail(j, 500, err);
+        return;
+    }
+    jw_t w;
+    jw_init(&w, &j->out.rows, 0);
+    jw_obj_begin(&w);
+    jw_key(&w, "relations");
+    jw_arr_begin(&w);
+    for (int i = 0; i < s->n; i++) {
+        const tinfo_t *t = schema_at(s, i);
+        if (!airsequel_table(s, t->name)) continue;
+        for (int k = 0; k < t->nout; k++) {
+            jw_obj_begin(&w);
+            jw_key(&w, "name");
+            jw_null(&w);
+            jw_key(&w, "ref");
+            az_end(&w, AZ_SCHEMA, t->out[k].other_table, t->out[k].other_column);
+            jw_key(&w, "src");
+            az_end(&w, AZ_SCHEMA, t->name, t->out[k].column);
+            jw_obj_end(&w);
+        }
+    }
+    jw_arr_end(&w);
+    jw_key(&w, "tables");
+    jw_arr_begin(&w);
+    for (int i = 0; i < s->n; i++) {
+        const tinfo_t *t = schema_at(s, i);
+        if (airsequel_table(s, t->name) == t) az_table(&w, t);
+    }
+    jw_arr_end(&w);
+    jw_obj_end(&w);
+    schema_release(s);
 }
 
 /* ---- the Table shape ---------------------------------------------------------------- */
@@ -333,6 +488,7 @@ static void run(void *ctx, store_db_t *c, uint64_t deadline) {
     j->status = 200;
     bool began = api_snapshot_begin(c); /* the count and the rows agree */
     if (j->kind == TJ_SCHEMA) run_schema(j, c);
+    else if (j->kind == TJ_AZIMUTT) run_azimutt(j, c);
     else run_table(j, c, deadline);
     api_snapshot_end(c, began);
 }
@@ -364,7 +520,7 @@ static void start(http_req_t *r, tkind_t kind) {
     j->db = d;
     j->kind = kind;
     buf_t seg = BUF_INIT;
-    if (kind != TJ_SCHEMA) {
+    if (kind != TJ_SCHEMA && kind != TJ_AZIMUTT) {
         if (api_capture(r, 1, &seg) < 0) {
             airsequel_error(r, 400, "Invalid table name");
             buf_free(&seg);
@@ -394,6 +550,7 @@ static void h_status(http_req_t *r) {
 
 static void h_schema(http_req_t *r) { start(r, TJ_SCHEMA); }
 static void h_table(http_req_t *r) { start(r, TJ_TABLE); }
+static void h_azimutt(http_req_t *r) { start(r, TJ_AZIMUTT); }
 static void h_search(http_req_t *r) { start(r, TJ_SEARCH); }
 
 /* Features that need a service Atrium does not run (spec §2): 501 after
@@ -445,6 +602,7 @@ void airsequel_tables_register(router_t *rt, const dialect_t *d) {
         router_add(rt, d, external[i].method, external[i].path, h_external);
     router_add(rt, d, M_GET, "/api/status", h_status);
     router_add(rt, d, M_GET, "/api/dbs/:db/schema", h_schema);
+    router_add(rt, d, M_GET, "/api/dbs/:db/azimutt-schema", h_azimutt);
     router_add(rt, d, M_GET, "/api/dbs/:db/tables/:table", h_table);
     router_add(rt, d, M_GET, "/api/dbs/:db/tables/:table/search/:term", h_search);
 }
