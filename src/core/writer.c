@@ -61,8 +61,15 @@ static void run_job(writer_t *w, write_job_t *j) {
 
 static void run_batch(writer_t *w, write_job_t *batch) {
     err_t e;
-    int rc = store_exec(w->db, "BEGIN IMMEDIATE");
-    if (rc < 0) {
+    int rc = batch->outside_txn ? 0 : store_exec(w->db, "BEGIN IMMEDIATE");
+    if (batch->outside_txn) {
+        err_clear(&batch->err);
+        batch->rc = batch->run(w->db, batch->arg, &batch->err);
+        if (store_in_txn(w->db)) { /* it must leave none open */
+            store_exec(w->db, "ROLLBACK");
+            if (batch->rc == 0) batch->rc = err_set(&batch->err, E_INTERNAL, "a job outside transactions left one open");
+        }
+    } else if (rc < 0) {
         err_sql(&e, rc, store_errmsg(w->db));
         for (write_job_t *j = batch; j; j = j->next) fail_job(j, &e);
     } else {
@@ -111,8 +118,11 @@ static void *writer_main(void *arg) {
         while (!w->head && !w->stopping) pthread_cond_wait(&w->wake, &w->lock);
         if (!w->head) break;
         write_job_t *batch = w->head, *last = batch;
-        /* An exclusive job is a batch of its own: its commit is its own. */
-        for (size_t k = 1; k < max && last->next && !batch->exclusive && !last->next->exclusive; k++)
+        /* An exclusive job is a batch of its own: its commit is its own (and
+         * a job outside transactions has none). */
+        for (size_t k = 1; k < max && last->next && !batch->exclusive && !last->next->exclusive &&
+                           !batch->outside_txn && !last->next->outside_txn;
+             k++)
             last = last->next;
         w->head = last->next;
         if (!w->head) w->tail = NULL;

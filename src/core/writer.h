@@ -33,6 +33,9 @@ struct write_job {
     err_t err;
     changeset_t changes;
     bool exclusive;    /* runs alone in its batch (interactive transactions) */
+    /* runs alone and outside any transaction (VACUUM, restoring a copy):
+     * run sees the bare connection; no changes are captured */
+    bool outside_txn;
     /* Who made this write, for live subscriptions (core/subs'
      * subs_origin_t): the commit listener takes it; whatever is left when
      * done runs is the job owner's to free. */

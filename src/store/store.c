@@ -138,6 +138,35 @@ fail:
     return rc;
 }
 
+int store_backup(store_db_t *dst, store_db_t *src, char *err, size_t errlen) {
+    sqlite3_backup *b = sqlite3_backup_init(dst->db, "main", src->db, "main");
+    if (!b) {
+        snprintf(err, errlen, "%s", sqlite3_errmsg(dst->db));
+        return -1;
+    }
+    int rc = sqlite3_backup_step(b, -1);
+    int fin = sqlite3_backup_finish(b);
+    if (rc != SQLITE_DONE || fin != SQLITE_OK) {
+        snprintf(err, errlen, "%s", rc != SQLITE_DONE && rc != SQLITE_OK ? sqlite3_errstr(rc) : sqlite3_errmsg(dst->db));
+        return -1;
+    }
+    return 0;
+}
+
+int store_quick_check(store_db_t *db, char *err, size_t errlen) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db->db, "PRAGMA quick_check(1)", -1, &st, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s", sqlite3_errmsg(db->db));
+        return -1;
+    }
+    int rc = sqlite3_step(st);
+    const char *v = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+    int ok = v && strcmp(v, "ok") == 0;
+    if (!ok) snprintf(err, errlen, "%s", v ? v : sqlite3_errmsg(db->db));
+    sqlite3_finalize(st);
+    return ok ? 0 : -1;
+}
+
 void store_close(store_db_t *db) {
     if (!db) return;
     if (db->aux_free) db->aux_free(db->aux);

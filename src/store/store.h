@@ -49,6 +49,14 @@ const char *store_errmsg(store_db_t *db);
 const char *store_version(void);
 
 int store_exec(store_db_t *db, const char *sql);
+/* Copies the whole of src's main database into dst's, in one step (so a
+ * copy is one consistent snapshot of src, and readers of dst see the old
+ * content or the new, never a mix). dst must have no transaction open.
+ * 0 or -1 with err set. */
+int store_backup(store_db_t *dst, store_db_t *src, char *err, size_t errlen);
+/* SQLite's PRAGMA quick_check: 0 if it answers "ok", else -1 with its
+ * first complaint in err. */
+int store_quick_check(store_db_t *db, char *err, size_t errlen);
 int store_prepare(store_db_t *db, const char *sql, store_stmt_t **out);
 /* A prepared statement kept for the connection's life, keyed by the sql text;
  * hand it back with store_reset(), never finalize it. */

@@ -221,6 +221,31 @@ static void job_may_not_end_the_transaction(void **st) {
     assert_int_equal(count("SELECT count(*) FROM t WHERE id = 21"), 1);
 }
 
+/* VACUUM cannot run in a transaction: an outside_txn job has the writer
+ * to itself, between batches that commit as usual. */
+static void outside_txn_job_runs_alone(void **st) {
+    (void)st;
+    writer_t *w;
+    err_t e;
+    writer_opts_t o = {.group_commit = true};
+    assert_int_equal(writer_open(path, &o, &w, &e), 0);
+    sql_job_t jobs[4] = {
+        {.sql = "INSERT INTO t(id) VALUES (30);"},
+        {.sql = "VACUUM;"},
+        {.sql = "INSERT INTO t(id) VALUES (31);"},
+        {.sql = "VACUUM;"},
+    };
+    jobs[1].job.outside_txn = true;
+    run_jobs(w, jobs, 4);
+    assert_int_equal(jobs[0].job.rc, 0);
+    assert_int_equal(jobs[1].job.rc, 0);
+    assert_int_equal(jobs[2].job.rc, 0);
+    assert_int_equal(jobs[3].job.rc, -1); /* inside a batch's transaction, SQLite refuses it */
+    for (int i = 0; i < 4; i++) changeset_free(&jobs[i].job.changes);
+    writer_close(w);
+    assert_int_equal(count("SELECT count(*) FROM t WHERE id IN (30, 31)"), 2);
+}
+
 typedef struct {
     size_t batches, jobs;
 } listen_stats_t;
@@ -294,6 +319,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(capture_overflow_names_tables, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_job_rolls_back_only_itself, setup, teardown),
         cmocka_unit_test_setup_teardown(job_may_not_end_the_transaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(outside_txn_job_runs_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(group_commit_batches_jobs, setup, teardown),
         cmocka_unit_test_setup_teardown(deadline_interrupts_long_statement, setup, teardown),
     };
