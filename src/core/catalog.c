@@ -1,6 +1,7 @@
 /* catalog: system.db and the database registry (see catalog.h). */
 #include "core/catalog.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -221,6 +222,13 @@ int catalog_open(const char *data_dir, catalog_t **out, err_t *e) {
     *out = NULL;
     char abs[PATH_MAX];
     buf_t p = BUF_INIT;
+    buf_printf(&p, "%s/tmp", data_dir);
+    if (mkdir_p(p.data) < 0) {
+        err_set(e, E_INTERNAL, "cannot create %s: %s", p.data, strerror(errno));
+        buf_free(&p);
+        return -1;
+    }
+    buf_reset(&p);
     buf_printf(&p, "%s/dbs", data_dir);
     if (mkdir_p(p.data) < 0) {
         err_set(e, E_INTERNAL, "cannot create %s: %s", p.data, strerror(errno));
@@ -485,8 +493,47 @@ int catalog_claim_dir(const catalog_t *c, err_t *e) {
         return -1;
     }
     buf_free(&p);
-    /* fd stays open (and locked) until the process exits. */
+    /* fd stays open (and locked) until the process exits. The server owns
+     * the directory now: scratch files a crash left behind go. */
+    buf_t tmp = BUF_INIT;
+    buf_printf(&tmp, "%s/tmp", c->dir);
+    DIR *dir = opendir(tmp.data);
+    for (struct dirent *de; dir && (de = readdir(dir));) {
+        if (de->d_name[0] == '.') continue;
+        buf_t f = BUF_INIT;
+        buf_printf(&f, "%s/%s", tmp.data, de->d_name);
+        unlink(f.data);
+        buf_free(&f);
+    }
+    if (dir) closedir(dir);
+    buf_free(&tmp);
     return 0;
+}
+
+void catalog_tmp_path(const catalog_t *c, buf_t *out) {
+    char id[ULID_LEN + 1];
+    ulid_new(id);
+    buf_printf(out, "%s/tmp/%s", c->dir, id);
+}
+
+int catalog_db_adopt(catalog_t *c, const char *name, int64_t owner_id, bool public, const char *from, db_t **out,
+                     err_t *e) {
+    ASSERT_OFF_LOOP();
+    *out = NULL;
+    pthread_rwlock_wrlock(&c->reg_lock);
+    if (name_taken_locked(c, name)) {
+        pthread_rwlock_unlock(&c->reg_lock);
+        return err_set(e, E_EXISTS, "database '%s' already exists", name);
+    }
+    db_t *d = new_entry(name, owner_id, public);
+    set_managed_path(c, d);
+    if (rename(from, d->path) < 0) {
+        pthread_rwlock_unlock(&c->reg_lock);
+        err_set(e, E_INTERNAL, "moving %s into place: %s", from, strerror(errno));
+        db_release(d);
+        return -1;
+    }
+    return publish_locked(c, d, d->path, out, e);
 }
 
 int catalog_db_register_file(catalog_t *c, const char *path, bool public, db_t **out, err_t *e) {

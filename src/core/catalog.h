@@ -13,6 +13,7 @@
 
 #include "core/err.h"
 #include "store/store.h"
+#include "util/buf.h"
 #include "util/ids.h"
 
 #define IDENTITY_HEX_LEN 64
@@ -114,6 +115,13 @@ int catalog_db_set_settings(catalog_t *c, db_t *d, const db_settings_t *v, err_t
 /* d's description (malloc'd) or NULL; setting NULL clears it. Off the loop. */
 char *catalog_db_description(catalog_t *c, const db_t *d);
 int catalog_db_set_description(catalog_t *c, const db_t *d, const char *text, err_t *e);
+/* A fresh scratch file name under DATA/tmp (same filesystem as the
+ * databases, emptied when a server claims the directory). */
+void catalog_tmp_path(const catalog_t *c, buf_t *out);
+/* catalog_db_create for content that exists: the SQLite file at `from`
+ * (a scratch file) is moved in as the new database. Off the loop. */
+int catalog_db_adopt(catalog_t *c, const char *name, int64_t owner_id, bool public, const char *from, db_t **out,
+                     err_t *e);
 /* Hands d to another owner (a user or a team principal). Off the loop. */
 int catalog_db_set_owner(catalog_t *c, db_t *d, int64_t owner_id, err_t *e);
 /* Renames d. If another database holds the name: E_EXISTS, and *holder

@@ -4,6 +4,7 @@
 #include "core/subs.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "util/buf.h"
@@ -235,4 +236,20 @@ uint64_t dbh_version(db_t *d) {
     pthread_mutex_unlock(&d->state_lock);
     if (dv < 0) return DBH_VERSION_UNKNOWN;
     return (v << 32) | ((uint64_t)dv & 0xffffffffu);
+}
+
+int dbh_copy_to(db_t *d, const char *path, err_t *e) {
+    ASSERT_OFF_LOOP();
+    store_db_t *src = dbh_reader(d, e), *dst = NULL;
+    if (!src) return -1;
+    char msg[256];
+    int rc = store_open(path, STORE_CREATE, &dst, msg, sizeof msg);
+    if (rc == 0) rc = store_backup(dst, src, msg, sizeof msg);
+    store_close(dst);
+    dbh_reader_put(d, src);
+    if (rc < 0) {
+        unlink(path);
+        return err_set(e, E_INTERNAL, "copying %s: %s", d->name, msg);
+    }
+    return 0;
 }
