@@ -25,6 +25,7 @@ ALLOWED = {
     "write": {"write_scope", "owner", "admin", "team_editor", "api_write"},
     "schema": {"owner", "admin", "team_editor", "api_write"},
     "member": {"owner", "admin", "team_viewer", "team_editor"},  # sees the team mxteam
+    "read_user": {"owner", "admin", "team_viewer", "team_editor"},  # reads mxdb, and is a user
     "o": {"owner", "admin"},  # the owner (mxteam's Admin), or the server admin; also: one's own account
     "admin": {"admin"},
     "txn": {"write_scope", "owner"},  # the owner's transaction, with the write right; not even the admin
@@ -84,6 +85,7 @@ class Ctx:
         }
         for path in ("/api/dbs/mxdb/env", "/api/settings/env"):
             assert s.req("POST", path, token=self.admin, json={"name": "MXVAR", "value": "v"}).status_code == 200
+        self.readonly = s.req("GET", "/api/dbs/mxdb", token=self.owner).json()["readonlyId"]
         self.api_ids = {}
         for kind in API_PERMS:
             self.tokens[kind] = self.api_token(kind)
@@ -349,6 +351,10 @@ MATRIX = {
     ("GET", "/api/dbs/:db/apps"): [("read", simple("GET", "/api/dbs/mxdb/apps"))],
     ("GET", "/api/dbs/:db/azimutt-schema"): [("read", simple("GET", "/api/dbs/mxdb/azimutt-schema"))],
     ("GET", "/api/docs"): [("open", simple("GET", "/api/docs"))],
+    ("POST", "/api/dbs/:db/vacuum"): [("write", simple("POST", "/api/dbs/mxdb/vacuum"))],
+    ("GET", "/dbs/:db/download"): [("read", simple("GET", "/dbs/mxdb/download"))],
+    ("GET", "/dbs/:db/duplicate"): [("read_user", simple("GET", "/dbs/mxdb/duplicate"))],
+    ("GET", "/readonly/:db/duplicate"): [("user", lambda c, k: c.send(k, "GET", f"/readonly/{c.readonly}/duplicate"))],
     ("GET", "/api/dbs/:db/dashboards"): [("read", simple("GET", "/api/dbs/mxdb/dashboards"))],
     ("POST", "/api/dbs/:db/dashboards"): [("write", simple("POST", "/api/dbs/mxdb/dashboards", json={"title": "m"}))],
     ("PATCH", "/api/dbs/:db/dashboards/:dashboard"): [("write", lambda c, k: c.send(k, "PATCH", f"/api/dbs/mxdb/dashboards/{doc(c, 'dashboards')}",

@@ -481,4 +481,5 @@ void airsequel_register(router_t *rt) {
     airsequel_dbadmin_register(rt, &airsequel_dialect);
     airsequel_settings_register(rt, &airsequel_dialect);
     airsequel_charts_register(rt, &airsequel_dialect);
+    airsequel_dbfile_register(rt, &airsequel_dialect);
 }

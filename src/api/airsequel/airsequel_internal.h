@@ -68,6 +68,7 @@ enum {
     AS_DB_OWNER = 16, /* capture 0 is a database the caller owns (O) */
     AS_DB_READ = 32, /* capture 0 is a database the caller may read */
     AS_DB_WRITE = 64, /* capture 0 is a database the caller may write */
+    AS_DB_READONLY = 128, /* capture 0 is a readonly id (which grants R to anyone) */
 };
 void airsequel_job(http_req_t *r, as_job_fn fn, int ncaps, int flags);
 void airsequel_job_tagged(http_req_t *r, as_job_fn fn, int ncaps, int flags, const char *tag);
@@ -85,6 +86,7 @@ void airsequel_teams_register(router_t *rt, const dialect_t *d);
 void airsequel_dbadmin_register(router_t *rt, const dialect_t *d);
 void airsequel_settings_register(router_t *rt, const dialect_t *d);
 void airsequel_charts_register(router_t *rt, const dialect_t *d);
+void airsequel_dbfile_register(router_t *rt, const dialect_t *d);
 /* Access-Control-Allow-Origin by the instance's allowedHosts (spec §1). */
 void airsequel_cors_headers(const http_req_t *r, buf_t *h);
 /* The 403 text when auth_check refused need on d: "Schema is locked" while

@@ -76,7 +76,9 @@ void airsequel_job_tagged(http_req_t *r, as_job_fn fn, int ncaps, int flags, con
             goto out;
         }
     }
-    if (flags & (AS_DB_OWNER | AS_DB_READ | AS_DB_WRITE)) {
+    if (flags & AS_DB_READONLY) {
+        if (!(j->db = airsequel_resolve_db(r, &j->a, cap++, DB_BY_READONLY, true))) goto out;
+    } else if (flags & (AS_DB_OWNER | AS_DB_READ | AS_DB_WRITE)) {
         j->db = airsequel_resolve_db(r, &j->a, cap++, DB_BY_NAME | DB_BY_ID | DB_BY_IDENTITY, false);
         if (!j->db) goto out;
         unsigned need = flags & AS_DB_OWNER ? ACT_OWNER : flags & AS_DB_WRITE ? ACT_WRITE : ACT_READ;
