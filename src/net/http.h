@@ -37,6 +37,10 @@ struct http_req {
     http_header_t headers[HTTP_MAX_HEADERS];
     int nheaders;
     buf_t body;
+    /* A body spooled to a file instead (see dialect_t.spool_limit): its
+     * path and size; body is then empty. The file goes with the request. */
+    char *body_path;
+    size_t body_size;
     /* Router captures: raw path segments (not decoded). */
     const char *cap[HTTP_MAX_CAPTURES];
     size_t cap_len[HTTP_MAX_CAPTURES];

@@ -20,7 +20,9 @@
 #define DRAIN_GRACE_MS 5000 /* then what busy requests wait for is interrupted… */
 #define DRAIN_ANSWER_MS 1000 /* …and they get this long to answer before their connections are dropped */
 
-typedef enum { ST_IDLE, ST_HEADERS, ST_BODY, ST_HANDLING, ST_CLOSING, ST_UPGRADED } conn_state_t;
+/* ST_SPOOLING: the body's last chunk is being written to its spool file
+ * (parsing waits; the socket reads on up to MAX_PENDING_INPUT). */
+typedef enum { ST_IDLE, ST_HEADERS, ST_BODY, ST_SPOOLING, ST_HANDLING, ST_CLOSING, ST_UPGRADED } conn_state_t;
 
 typedef struct worker worker_t;
 typedef struct conn conn_t;
@@ -94,6 +96,12 @@ struct conn {
     net_session_t *session; /* ST_UPGRADED: who gets the bytes */
     http_done_fn drain_fn; /* a stream waiting for its queue to empty */
     void *drain_data;
+    /* A spooled body (dialect_t.spool_limit): the file, its size so far,
+     * whether the parser waits for a flush, and whether one runs. */
+    char *spool_path;
+    int spool_fd;
+    size_t spool_size;
+    bool spool, spool_flush, spool_busy;
 };
 
 /* server.c, loop thread: the handlers loop.c installs. */

@@ -30,6 +30,11 @@ struct dialect {
     /* Optional: the dialect's own request body limit, if below the server's
      * (the transport answers 413 past it, as for the server's). */
     size_t max_body_bytes;
+    /* Optional: for requests whose bodies may be large (uploads), the body
+     * limit; their body is written to a file under the server's spool_dir
+     * a chunk at a time, off the loop, so memory stays bounded whatever
+     * the size (r->body_path). 0: the request's body stays in memory. */
+    size_t (*spool_limit)(http_method_t method, const char *path);
 };
 
 typedef struct router router_t;

@@ -13,6 +13,7 @@
 #include "net/server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <http_parser.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -108,6 +109,10 @@ static void req_free(http_req_t *r) {
         free(r->headers[i].value);
     }
     buf_free(&r->body);
+    if (r->body_path) {
+        unlink(r->body_path);
+        free(r->body_path);
+    }
     buf_free(&r->extra_headers);
     if (r->prepared_free) r->prepared_free(r->prepared);
     free(r);
@@ -129,6 +134,7 @@ typedef struct {
 } write_req_t;
 
 #define STREAM_HIGH_WATER (1u << 20)
+#define SPOOL_CHUNK (1u << 20) /* a spooled body is written this much at a time */
 
 /* Wakes a stream waiting for its queue to drain. Through the loop's post
  * queue, never as a nested call: a stream that is always ready would
@@ -443,6 +449,19 @@ net_session_t *http_upgrade(http_req_t *r, const net_proto_t *proto, void *ctx) 
 
 static void set_timer(conn_t *c, uint64_t ms);
 
+/* Forgets a spool file that never became a request's body. */
+static void spool_drop(conn_t *c) {
+    if (c->spool_fd >= 0) close(c->spool_fd);
+    c->spool_fd = -1;
+    if (c->spool_path) {
+        unlink(c->spool_path);
+        free(c->spool_path);
+        c->spool_path = NULL;
+    }
+    c->spool = c->spool_flush = false;
+    c->spool_size = 0;
+}
+
 static void conn_free_if_done(conn_t *c) {
     if (c->handles_open > 0) return;
     /* A request still being read when the connection closed (never
@@ -454,6 +473,7 @@ static void conn_free_if_done(conn_t *c) {
         c->req = NULL;
     }
     if (c->req) return;
+    spool_drop(c);
     buf_free(&c->in);
     buf_free(&c->hfield);
     buf_free(&c->hvalue);
@@ -527,6 +547,7 @@ static void on_timer(uv_timer_t *t) {
     switch (c->state) {
     case ST_HEADERS:
     case ST_BODY:
+    case ST_SPOOLING:
         /* Answer as a transport error on whatever request is half-read. */
         transport_error(c, 408, "Request timeout");
         break;
@@ -598,6 +619,7 @@ static int header_budget(conn_t *c, size_t n) {
 static int on_message_begin(http_parser *p) {
     conn_t *c = p->data;
     if (!c->req) c->req = req_new(c);
+    spool_drop(c); /* (nothing: the last request's file went with it) */
     c->state = ST_HEADERS;
     set_timer(c, c->w->srv->cfg.header_timeout_ms);
     buf_reset(&c->url);
@@ -703,6 +725,17 @@ static int on_headers_complete(http_parser *p) {
         const dialect_t *dl = router_dialect_for(c->w->srv->cfg.router, r->path);
         if (dl && dl->max_body_bytes && dl->max_body_bytes < max) max = dl->max_body_bytes;
     }
+    const dialect_t *sdl = has_body && c->w->srv->cfg.spool_dir ? router_dialect_for(c->w->srv->cfg.router, r->path) : NULL;
+    size_t spool = sdl && sdl->spool_limit ? sdl->spool_limit(r->method, r->path) : 0;
+    if (spool) {
+        max = spool;
+        c->spool = true;
+        static uint64_t seq;
+        buf_t path = BUF_INIT;
+        buf_printf(&path, "%s/body-%ld-%llu", c->w->srv->cfg.spool_dir, (long)getpid(),
+                   (unsigned long long)__atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED));
+        c->spool_path = buf_detach(&path);
+    }
     c->body_max = max;
     if (!(p->flags & F_CHUNKED) && p->content_length != ULLONG_MAX && p->content_length > max) {
         c->err_status = 413;
@@ -731,14 +764,117 @@ static int on_headers_complete(http_parser *p) {
 
 static int on_body(http_parser *p, const char *at, size_t n) {
     conn_t *c = p->data;
-    if (c->req->body.len + n > c->body_max) {
+    if (c->spool_size + c->req->body.len + n > c->body_max) {
         c->err_status = 413;
         c->err_msg = "Request body too large";
         http_parser_pause(p, 1);
         return 0;
     }
     buf_append(&c->req->body, at, n);
+    if (c->spool && c->req->body.len >= SPOOL_CHUNK) {
+        /* this much waits for the disk: parsing stops until it is written */
+        c->spool_flush = true;
+        http_parser_pause(p, 1);
+    }
     return 0;
+}
+
+/* ---- spooled bodies: written a chunk at a time on the thread pool ---- */
+
+typedef struct {
+    uv_work_t work;
+    conn_t *c;
+    char *path; /* borrowed from the connection */
+    int fd;
+    char *data;
+    size_t len;
+    bool final;
+    int err; /* errno */
+} spool_job_t;
+
+static void spool_work(uv_work_t *w) {
+    spool_job_t *j = w->data;
+    if (j->fd < 0) j->fd = open(j->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (j->fd < 0) {
+        j->err = errno;
+        return;
+    }
+    for (size_t off = 0; off < j->len;) {
+        ssize_t k = write(j->fd, j->data + off, j->len - off);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) {
+            j->err = k < 0 ? errno : EIO;
+            return;
+        }
+        off += (size_t)k;
+    }
+    if (j->final) {
+        close(j->fd);
+        j->fd = -1;
+    }
+}
+
+static void dispatch(conn_t *c);
+
+static void spool_after(uv_work_t *w, int status) {
+    spool_job_t *j = w->data;
+    conn_t *c = j->c;
+    c->handles_open--;
+    c->spool_busy = false;
+    c->spool_fd = j->fd;
+    int err = status < 0 ? EIO : j->err;
+    bool final = j->final;
+    free(j->data);
+    free(j);
+    if (c->closing) {
+        conn_free_if_done(c);
+        return;
+    }
+    if (c->state == ST_CLOSING || (c->req && c->req->answered)) {
+        spool_drop(c); /* answered meanwhile (a timeout): nothing more to do */
+        return;
+    }
+    if (err) {
+        spool_drop(c);
+        transport_error(c, 500, "The request body could not be stored");
+        return;
+    }
+    if (final) {
+        http_req_t *r = c->req;
+        r->body_path = c->spool_path;
+        r->body_size = c->spool_size;
+        c->spool_path = NULL;
+        c->spool = false;
+        dispatch(c);
+        return;
+    }
+    c->state = ST_BODY;
+    if (!c->in_process) process(c);
+}
+
+/* Hands what the body buffer holds to the pool for the spool file; the
+ * final flush dispatches the request when it is written. */
+static void spool_flush(conn_t *c, bool final) {
+    spool_job_t *j = xcalloc(1, sizeof *j);
+    j->work.data = j;
+    j->c = c;
+    j->path = c->spool_path;
+    j->fd = c->spool_fd;
+    j->final = final;
+    j->len = c->req->body.len;
+    j->data = buf_detach(&c->req->body);
+    c->spool_size += j->len;
+    c->spool_busy = true;
+    if (!final) c->state = ST_SPOOLING;
+    c->handles_open++; /* the connection outlives the job */
+    if (uv_queue_work(&c->w->loop, &j->work, spool_work, spool_after) < 0) {
+        c->handles_open--;
+        c->spool_busy = false;
+        free(j->data);
+        free(j);
+        spool_drop(c);
+        transport_error(c, 500, "The request body could not be stored");
+    }
 }
 
 static int on_message_complete(http_parser *p) {
@@ -769,6 +905,10 @@ static void prepare_done(http_req_t *r, void *data) {
 }
 
 static void dispatch(conn_t *c) {
+    if (c->spool) {
+        spool_flush(c, true); /* dispatched once the body is all on disk */
+        return;
+    }
     set_timer(c, 0);
     c->w->inflight++;
     http_req_t *r = c->req;
@@ -803,7 +943,7 @@ static void process(conn_t *c) {
     c->in_process = true;
     size_t off = 0;
     while (!c->closing && off < c->in.len && c->state != ST_HANDLING && c->state != ST_CLOSING &&
-           c->state != ST_UPGRADED) {
+           c->state != ST_UPGRADED && c->state != ST_SPOOLING) {
         size_t n = http_parser_execute(&c->parser, &parser_settings, c->in.data + off, c->in.len - off);
         off += n;
         enum http_errno en = HTTP_PARSER_ERRNO(&c->parser);
@@ -812,6 +952,11 @@ static void process(conn_t *c) {
             if (c->err_status) {
                 off = c->in.len;
                 transport_error(c, c->err_status, c->err_msg);
+                break;
+            }
+            if (c->spool_flush) {
+                c->spool_flush = false;
+                spool_flush(c, false);
                 break;
             }
             dispatch(c);
@@ -894,6 +1039,7 @@ void net_on_connection(uv_stream_t *ls, int status) {
     uv_timer_init(&w->loop, &c->timer);
     c->tcp.data = c->timer.data = c;
     c->handles_open = 2;
+    c->spool_fd = -1;
     __atomic_add_fetch(&w->srv->nconns, 1, __ATOMIC_RELAXED);
     c->next = w->conns;
     if (w->conns) w->conns->prev = c;

@@ -38,6 +38,9 @@ typedef struct {
      * (after that pass's I/O callbacks), and once more when the loop ends:
      * where what the loop held for one pass is let go. */
     void (*on_pass_end)(void);
+    /* Where spooled request bodies are written (dialect_t.spool_limit);
+     * NULL: none are. */
+    const char *spool_dir;
     const router_t *router;
     void *app; /* handed to handlers as req->app */
 } server_config_t;
