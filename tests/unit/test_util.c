@@ -15,7 +15,9 @@
 #include "util/buf.h"
 #include "util/ids.h"
 #include "util/json.h"
+#include "util/csv.h"
 #include "util/md5.h"
+#include "util/multipart.h"
 #include "util/url.h"
 #include "util/thread.h"
 #include "util/timeutil.h"
@@ -359,6 +361,73 @@ static void iso8601_parses_what_it_prints(void **st) {
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) assert_int_equal(time_parse_iso8601(bad[i], &ms), -1);
 }
 
+static void csv_reader_reads_rfc4180(void **st) {
+    (void)st;
+    static const char text[] = "\xEF\xBB\xBF" "a,\"b,c\",\"say \"\"hi\"\"\"\r\n1,,\"\"\n\"two\nlines\",x\n";
+    FILE *f = fmemopen((void *)text, sizeof text - 1, "r");
+    csv_reader_t r;
+    csv_reader_init(&r, f);
+    char err[128];
+    assert_int_equal(csv_read(&r, err, sizeof err), 1);
+    assert_int_equal(r.nfields, 3);
+    assert_string_equal(csv_get(&r, 0), "a");
+    assert_string_equal(csv_get(&r, 1), "b,c");
+    assert_string_equal(csv_get(&r, 2), "say \"hi\"");
+    assert_int_equal(csv_read(&r, err, sizeof err), 1);
+    assert_int_equal(r.nfields, 3);
+    assert_string_equal(csv_get(&r, 1), "");
+    assert_false(r.quoted[1]);
+    assert_true(r.quoted[2]);
+    assert_int_equal(csv_read(&r, err, sizeof err), 1);
+    assert_string_equal(csv_get(&r, 0), "two\nlines");
+    assert_int_equal(csv_read(&r, err, sizeof err), 0);
+    csv_reader_free(&r);
+    fclose(f);
+    static const char bad[] = "a,\"open\n";
+    f = fmemopen((void *)bad, sizeof bad - 1, "r");
+    csv_reader_init(&r, f);
+    assert_int_equal(csv_read(&r, err, sizeof err), -1);
+    csv_reader_free(&r);
+    fclose(f);
+}
+
+static int mp_begin(void *ctx, const mp_part_t *p) {
+    buf_printf(ctx, "<%s|%s|%s>", p->name, p->filename, p->content_type);
+    return 0;
+}
+static int mp_data(void *ctx, const char *p, size_t n) {
+    buf_append(ctx, p, n);
+    return 0;
+}
+static int mp_end(void *ctx) {
+    buf_puts(ctx, "</>");
+    return 0;
+}
+
+static void multipart_reads_parts_across_chunks(void **st) {
+    (void)st;
+    char boundary[MP_BOUNDARY_MAX + 1];
+    assert_int_equal(multipart_boundary("multipart/form-data; boundary=\"q-1\"", boundary), 0);
+    assert_string_equal(boundary, "q-1");
+    assert_int_equal(multipart_boundary("application/json", boundary), -1);
+    buf_t body = BUF_INIT;
+    buf_puts(&body, "--q-1\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a b.csv\"\r\n"
+                    "Content-Type: text/csv\r\n\r\n");
+    for (int i = 0; i < 40000; i++) buf_puts(&body, "x,\r\n-"); /* 200 KB, near-boundaries everywhere */
+    buf_puts(&body, "\r\n--q-1\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\nbooks\r\n--q-1--\r\n");
+    FILE *f = fmemopen(body.data, body.len, "r");
+    buf_t out = BUF_INIT;
+    mp_callbacks_t cb = {mp_begin, mp_data, mp_end};
+    char err[128];
+    assert_int_equal(multipart_read(f, "q-1", &cb, &out, err, sizeof err), 0);
+    fclose(f);
+    assert_true(strncmp(out.data, "<file|a b.csv|text/csv>x,\r\n-", 28) == 0);
+    assert_int_equal(out.len, strlen("<file|a b.csv|text/csv>") + 40000 * 5 + strlen("</><name||>books</>"));
+    assert_true(memcmp(out.data + out.len - 19, "</><name||>books</>", 19) == 0);
+    buf_free(&out);
+    buf_free(&body);
+}
+
 int main(void) {
     if (sodium_init() < 0) return 1;
     const struct CMUnitTest tests[] = {
@@ -380,6 +449,8 @@ int main(void) {
         cmocka_unit_test(form_encoding_like_urlencode),
         cmocka_unit_test(thread_roles_are_per_thread),
         cmocka_unit_test(iso8601_parses_what_it_prints),
+        cmocka_unit_test(csv_reader_reads_rfc4180),
+        cmocka_unit_test(multipart_reads_parts_across_chunks),
     };
     return cmocka_run_group_tests_name("util", tests, NULL, NULL);
 }
