@@ -285,6 +285,8 @@ static int cmd_serve(int argc, char **argv) {
     pthread_mutex_init(&engine.hosts_lock, NULL);
     engine.allowed_hosts = catalog_setting_get(cat, ENGINE_ALLOWED_HOSTS);
     router_t *rt = api_router_new();
+    buf_t spool_dir = BUF_INIT;
+    buf_printf(&spool_dir, "%s/tmp", catalog_data_dir(cat));
 
     server_config_t cfg = {
         .host = o.host,
@@ -300,6 +302,7 @@ static int cmd_serve(int argc, char **argv) {
         .on_grace_expired = interrupt_all,
         .prepare = api_prepare_body,
         .prepare_min_body = API_PREPARE_MIN_BODY,
+        .spool_dir = spool_dir.data, /* uploads, beside the databases they become */
         .router = rt,
         .on_pass_end = dbh_pass_end,
         .app = &engine,
@@ -330,6 +333,7 @@ static int cmd_serve(int argc, char **argv) {
     free(o.files);
     router_free(rt);
     free(engine.allowed_hosts);
+    buf_free(&spool_dir);
     pthread_mutex_destroy(&engine.hosts_lock);
     catalog_close(cat);
     if (!o.quiet) fprintf(stderr, "atrium: stopped\n");

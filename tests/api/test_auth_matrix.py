@@ -239,6 +239,23 @@ def ddl(what):
     return go
 
 
+def tiny_sqlite():
+    import os
+    import sqlite3
+    import tempfile
+    fd, path = tempfile.mkstemp(suffix=".sqlite")
+    os.close(fd)
+    os.unlink(path)
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE t(a)")
+    db.commit()
+    db.close()
+    with open(path, "rb") as f:
+        data = f.read()
+    os.unlink(path)
+    return data
+
+
 def doc(c, kind):
     """A fresh chart or dashboard of mxdb."""
     r = c.s.req("POST", f"/api/dbs/mxdb/{kind}", token=c.owner, json={"title": "x"})
@@ -351,6 +368,10 @@ MATRIX = {
     ("GET", "/api/dbs/:db/apps"): [("read", simple("GET", "/api/dbs/mxdb/apps"))],
     ("GET", "/api/dbs/:db/azimutt-schema"): [("read", simple("GET", "/api/dbs/mxdb/azimutt-schema"))],
     ("GET", "/api/docs"): [("open", simple("GET", "/api/docs"))],
+    ("POST", "/dbs"): [("create", lambda c, k: c.send(k, "POST", "/dbs", data={"name": c.fresh("mxup")},
+                                                      files={"file": ("x.csv", b"a,b\n1,2\n", "text/csv")}))],
+    ("PUT", "/dbs/:db"): [("o", lambda c, k: c.send(k, "PUT", f"/dbs/{c.team_db()}",
+                                                    files={"file": ("x.sqlite", tiny_sqlite())}))],
     ("POST", "/api/dbs/:db/vacuum"): [("write", simple("POST", "/api/dbs/mxdb/vacuum"))],
     ("GET", "/dbs/:db/download"): [("read", simple("GET", "/dbs/mxdb/download"))],
     ("GET", "/dbs/:db/duplicate"): [("read_user", simple("GET", "/dbs/mxdb/duplicate"))],

@@ -34,6 +34,7 @@
 static void render_error(http_req_t *r, int status, const char *message);
 static void options(http_req_t *r);
 static bool claims(const char *path);
+size_t airsequel_spool_limit(http_method_t method, const char *path);
 
 static const dialect_t airsequel_dialect = {
     .name = "airsequel",
@@ -44,6 +45,7 @@ static const dialect_t airsequel_dialect = {
     .add_headers = airsequel_cors_headers, /* the origin rule of instance allowedHosts */
     .options = options,
     .max_body_bytes = 2 * 1024 * 1024, /* spec: JSON bodies up to 2 MiB */
+    .spool_limit = airsequel_spool_limit, /* uploads: up to 100 MiB, on disk */
 };
 
 static const char *code_for(int status) {
@@ -482,4 +484,5 @@ void airsequel_register(router_t *rt) {
     airsequel_settings_register(rt, &airsequel_dialect);
     airsequel_charts_register(rt, &airsequel_dialect);
     airsequel_dbfile_register(rt, &airsequel_dialect);
+    airsequel_upload_register(rt, &airsequel_dialect);
 }

@@ -8,6 +8,7 @@
 #include "api/common.h"
 #include "core/auth.h"
 #include "core/engine.h"
+#include "core/team.h"
 #include "core/schema.h"
 #include "util/json.h"
 #include "net/router.h"
@@ -87,6 +88,19 @@ void airsequel_dbadmin_register(router_t *rt, const dialect_t *d);
 void airsequel_settings_register(router_t *rt, const dialect_t *d);
 void airsequel_charts_register(router_t *rt, const dialect_t *d);
 void airsequel_dbfile_register(router_t *rt, const dialect_t *d);
+void airsequel_upload_register(router_t *rt, const dialect_t *d);
+/* The upload routes' body limit (spooled to disk); 0 for the rest. */
+size_t airsequel_spool_limit(http_method_t method, const char *path);
+/* The team to own a database the actor makes or hands over: the named one
+ * (the actor holding one of the roles in need there) or, with no name,
+ * their personal team (with the right to create databases). 0, or the
+ * HTTP status to answer with msg. Off the loop. */
+int airsequel_new_owner(catalog_t *c, const actor_t *a, const char *team, unsigned need, team_t *out, char *msg,
+                        size_t msglen);
+/* POST /api/dbs's work: makes database name for team (NULL: personal),
+ * runs the optional query script in it (deleting it again on failure),
+ * and answers Created or the error. Takes the strings. Loop thread. */
+void airsequel_create_db(http_req_t *r, const actor_t *a, char *name, char *team, char *query);
 /* Access-Control-Allow-Origin by the instance's allowedHosts (spec §1). */
 void airsequel_cors_headers(const http_req_t *r, buf_t *h);
 /* The 403 text when auth_check refused need on d: "Schema is locked" while

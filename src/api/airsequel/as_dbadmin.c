@@ -64,32 +64,33 @@ static int status_for(err_kind_t k) {
     }
 }
 
-/* The team that is to own a database: name given (roles needed among
- * need), else the caller's personal team. */
-static int owner_team(cjob_t *j, const char *name, unsigned need) {
+int airsequel_new_owner(catalog_t *c, const actor_t *a, const char *name, unsigned need, team_t *out, char *msg,
+                        size_t msglen) {
     err_t e;
     if (!name) {
-        if (team_get(j->engine->catalog, j->a.principal_id, &j->owner, &e) < 0 || !j->owner.personal) {
-            fail(j, 403, "Permission denied");
-            return -1;
+        /* a personal database needs the right to create databases */
+        if (!auth_check(a, NULL, ACT_SCHEMA) || team_get(c, a->principal_id, out, &e) < 0 || !out->personal) {
+            snprintf(msg, msglen, "Permission denied");
+            return 403;
         }
         return 0;
     }
-    if (team_find(j->engine->catalog, name, &j->owner, &e) < 0) {
-        fail(j, 404, e.msg);
-        return -1;
+    if (team_find(c, name, out, &e) < 0 || !auth_team_roles(a, out->id, out->personal)) {
+        snprintf(msg, msglen, "Team \"%s\" does not exist", name);
+        return 404;
     }
-    unsigned roles = auth_team_roles(&j->a, j->owner.id, j->owner.personal);
-    if (!roles) {
-        snprintf(e.msg, sizeof e.msg, "Team \"%s\" does not exist", name);
-        fail(j, 404, e.msg);
-        return -1;
-    }
-    if (!(roles & need)) {
-        fail(j, 403, "Permission denied");
-        return -1;
+    if (!(auth_team_roles(a, out->id, out->personal) & need)) {
+        snprintf(msg, msglen, "Permission denied");
+        return 403;
     }
     return 0;
+}
+
+/* The team that is to own a database: name given (roles needed among
+ * need), else the caller's personal team. */
+static int owner_team(cjob_t *j, const char *name, unsigned need) {
+    j->status = airsequel_new_owner(j->engine->catalog, &j->a, name, need, &j->owner, j->msg, sizeof j->msg);
+    return j->status ? -1 : 0;
 }
 
 static void respond_created(http_req_t *r, cjob_t *j) {
@@ -122,11 +123,7 @@ static void answer(http_req_t *r, void *data) {
 static void create_work(void *data) {
     cjob_t *j = data;
     err_t e;
-    /* a personal database needs the right to create databases; a team's, Editor or Admin there */
-    if (!j->team && !auth_check(&j->a, NULL, ACT_SCHEMA)) {
-        fail(j, 403, "Permission denied");
-        return;
-    }
+    /* a team's database needs an Editor or Admin there */
     if (owner_team(j, j->team, ROLE_ADMIN | ROLE_EDITOR) < 0) return;
     if (name_check_db(j->name, &e) < 0 || catalog_db_create(j->engine->catalog, j->name, j->owner.id, false, &j->db, &e) < 0) {
         if (e.kind == E_EXISTS) snprintf(e.msg, sizeof e.msg, "Database \"%s\" already exists", j->name);
@@ -221,11 +218,25 @@ static void h_create(http_req_t *r) {
         return;
     }
     j->name = xstrdup(json_string_value(name));
+    json_decref(body);
+    char *n = j->name, *t = j->team, *q = j->query;
+    actor_t a = j->a;
+    j->name = j->team = j->query = NULL;
+    cjob_free(j);
+    airsequel_create_db(r, &a, n, t, q);
+}
+
+void airsequel_create_db(http_req_t *r, const actor_t *a, char *name, char *team, char *query) {
+    cjob_t *j = xcalloc(1, sizeof *j);
+    j->engine = ENGINE(r);
+    j->a = *a;
+    j->name = name;
+    j->team = team;
+    j->query = query;
     if (j->query && !j->query[0]) {
         free(j->query);
         j->query = NULL;
     }
-    json_decref(body);
     j->created = true;
     http_defer(r, create_work, create_done, j);
 }
