@@ -244,3 +244,34 @@ def test_large_uploads_in_bounded_memory(tmp_path):
         assert r.status_code == 413
     finally:
         assert s.stop() == 0
+
+
+def test_file_cell_put(server, admin):
+    _, tok = user(server, admin)
+    db = uid("cells")
+    r = server.req("POST", "/api/dbs", token=tok, json={
+        "name": db, "query": "CREATE TABLE docs(id INTEGER PRIMARY KEY, code TEXT UNIQUE, body BLOB);"
+                             "INSERT INTO docs(id, code) VALUES (1, 'a'), (2, 'b')"})
+    assert r.status_code == 200, r.text
+    base = f"{server.url}/api/dbs/{db}/tables/docs/columns/body/files"
+    auth = {"Authorization": f"Bearer {tok}"}
+    payload = bytes(range(256)) * 100
+    r = requests.put(f"{base}/id/1", headers=auth, files={"file": ("x.bin", payload)}, timeout=60)
+    assert r.status_code == 200 and r.json() == {}, r.text
+    got = server.req("GET", f"/api/dbs/{db}/tables/docs/columns/body/files/id/1", token=tok)
+    assert got.status_code == 200 and got.content == payload
+    # by a unique column; the cell is a BLOB for every door
+    assert requests.put(f"{base}/code/b", headers=auth, files={"file": ("y", b"\x00\x01")}, timeout=60).status_code == 200
+    r = server.req("POST", f"/dbs/{db}/sql", token=tok, json={"query": "SELECT typeof(body) AS t, length(body) AS n FROM docs WHERE code = 'b'"})
+    assert r.json()["rows"] == [{"t": "blob", "n": 2}], r.text
+    err(requests.put(f"{base}/id/9", headers=auth, files={"file": ("x", b"1")}, timeout=60), 404, "NOT_FOUND")
+    err(requests.put(f"{server.url}/api/dbs/{db}/tables/docs/columns/nope/files/id/1", headers=auth,
+                     files={"file": ("x", b"1")}, timeout=60), 404, "NOT_FOUND")
+    err(requests.put(f"{base}/body/1", headers=auth, files={"file": ("x", b"1")}, timeout=60), 400, "BAD_REQUEST")
+    err(requests.put(f"{base}/id/1", headers=auth, data=b"raw", timeout=60), 415, "UNSUPPORTED_MEDIA_TYPE")
+    err(requests.put(f"{base}/id/1", headers=auth, files={"other": ("x", b"1")}, timeout=60), 400, "BAD_REQUEST")
+    err(requests.put(f"{base}/id/1", headers=auth, files={"file": ("x", b"0" * (10 * 1024 * 1024 + 1))}, timeout=60),
+        413, "PAYLOAD_TOO_LARGE")
+    err(requests.put(f"{base}/id/1", files={"file": ("x", b"1")}, timeout=60), 404, "NOT_FOUND")
+    # the failed writes changed nothing
+    assert server.req("GET", f"/api/dbs/{db}/tables/docs/columns/body/files/id/1", token=tok).content == payload

@@ -397,6 +397,8 @@ MATRIX = {
     ("DELETE", "/api/dbs/:db/tables/:table/columns/:column"): [("schema", ddl("dropcol"))],
     ("GET", "/api/dbs/:db"): [("read", simple("GET", "/api/dbs/mxdb"))],
     ("GET", "/api/dbs/:db/schema"): [("read", simple("GET", "/api/dbs/mxdb/schema"))],
+    ("PUT", "/api/dbs/:db/tables/:table/columns/:column/files/:key/:value"): [
+        ("write", simple("PUT", "/api/dbs/mxdb/tables/t/columns/v/files/id/1", files={"file": ("v", b"one")}))],
     ("GET", "/api/dbs/:db/tables/:table/columns/:column/files/:key/:value"): [
         ("read", simple("GET", "/api/dbs/mxdb/tables/t/columns/v/files/id/1"))],
     ("GET", "/readonly/:db/tables/:table/columns/:column/files/:key/:value"): [

@@ -376,6 +376,9 @@ size_t airsequel_spool_limit(http_method_t method, const char *path) {
     if (method == M_POST && strcmp(path, "/dbs") == 0) return UPLOAD_MAX + overhead;
     if (method == M_PUT && strncmp(path, "/dbs/", 5) == 0 && path[5] && !strchr(path + 5, '/'))
         return UPLOAD_MAX + overhead;
+    /* a file cell: PUT /api/dbs/:db/tables/:t/columns/:c/files/:key/:value */
+    if (method == M_PUT && strncmp(path, "/api/dbs/", 9) == 0 && strstr(path, "/columns/") && strstr(path, "/files/"))
+        return 10u * 1024 * 1024 + overhead;
     return 0;
 }
 
