@@ -119,6 +119,13 @@ static const char *migrations[] = {
     "  body TEXT NOT NULL,"
     "  created_ms INTEGER NOT NULL,"
     "  PRIMARY KEY (db_id, kind, ulid));",
+    /* 6: users' e-mail addresses and password reset keys (core/reset). */
+    "ALTER TABLE principals ADD COLUMN email TEXT;"
+    "CREATE UNIQUE INDEX principals_by_email ON principals(email) WHERE email IS NOT NULL;"
+    "CREATE TABLE reset_keys("
+    "  hash BLOB PRIMARY KEY,"
+    "  user_id INTEGER NOT NULL REFERENCES principals(id) ON DELETE CASCADE,"
+    "  expires_ms INTEGER NOT NULL);",
 };
 
 static int migrate(store_db_t *s, err_t *e) {
