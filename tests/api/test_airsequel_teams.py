@@ -341,3 +341,32 @@ def test_team_token_follows_team(server, admin):
     # deleting the team takes its tokens with it
     assert server.req("DELETE", f"/api/teams/{team}", token=ann_tok).status_code == 200
     assert server.req("GET", "/api/dbs", token=secret).status_code == 401
+
+
+def test_password_reset_without_mail(server, admin):
+    name = uid("rp")
+    mail = name + "@example.org"
+    r = server.req("POST", "/api/users", token=admin, json={"username": name, "password": "old-pw", "email_address": mail})
+    assert r.status_code == 200, r.text
+    old = server.signin(name, "old-pw")
+    # the address is one user's only
+    err(server.req("POST", "/api/users", token=admin, json={"username": uid("rq"), "password": "p", "email_address": mail}),
+        409, "CONFLICT")
+    err(server.req("POST", "/api/users", token=admin, json={"username": uid("rq"), "password": "p", "email_address": "nope"}),
+        400, "BAD_REQUEST")
+    # only the admin gets a key; for anyone else it would take e-mail
+    err(server.req("POST", "/api/users/reset-password", token=old, json={"email": mail}), 501, "NOT_IMPLEMENTED")
+    err(server.req("POST", "/api/users/reset-password", json={"email": mail}), 501, "NOT_IMPLEMENTED")
+    err(server.req("POST", "/api/users/reset-password", token=admin, json={"email": "who@example.org"}), 404, "NOT_FOUND")
+    r = server.req("POST", "/api/users/reset-password", token=admin, json={"email": mail})
+    assert r.status_code == 200, r.text
+    key = r.json()["resetKey"]
+    assert list(r.json()) == ["expiresUtc", "resetKey"] and len(key) == 48 and r.json()["expiresUtc"].endswith("Z")
+    err(server.req("POST", "/api/users/reset-password/submit", json={"password": "x", "resetKey": "bad"}), 400, "BAD_REQUEST")
+    r = server.req("POST", "/api/users/reset-password/submit", json={"password": "new-pw", "resetKey": key})
+    assert r.status_code == 200 and r.json() == {}, r.text
+    # the old session is gone, the new password works, the key is spent
+    assert server.req("GET", f"/api/users/{name}", token=old).status_code == 401
+    assert server.req("POST", "/api/login", json={"username": name, "password": "new-pw"}).status_code == 200
+    err(server.req("POST", "/api/users/reset-password/submit", json={"password": "again", "resetKey": key}),
+        400, "BAD_REQUEST")

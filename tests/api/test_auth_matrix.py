@@ -351,6 +351,11 @@ MATRIX = {
     ("POST", "/api/users"): [("admin", lambda c, k: c.send(k, "POST", "/api/users",
                                                           json={"username": c.fresh("mxnu"), "password": "pw"}))],
     ("GET", "/api/users/:user"): [("o", simple("GET", "/api/users/mxo"))],
+    # the admin gets a key (404 here: no user has the address); everyone else 501 (no e-mail)
+    ("POST", "/api/users/reset-password"): [("open", simple("POST", "/api/users/reset-password",
+                                                            json={"email": "nobody@example.org"}))],
+    ("POST", "/api/users/reset-password/submit"): [("open", simple("POST", "/api/users/reset-password/submit",
+                                                                   json={"password": "x", "resetKey": "bad"}))],
     ("GET", "/api/dbs/:db/settings"): [("o", simple("GET", "/api/dbs/mxdb/settings"))],
     ("PATCH", "/api/dbs/:db/settings"): [("o", simple("PATCH", "/api/dbs/mxdb/settings", json={"auditing": False}))],
     ("GET", "/api/dbs/:db/env"): [("o", simple("GET", "/api/dbs/mxdb/env"))],

@@ -12,6 +12,7 @@
 
 #include "api/airsequel/airsequel_internal.h"
 #include "core/apitoken.h"
+#include "core/reset.h"
 #include "core/engine.h"
 #include "core/team.h"
 #include "util/json.h"
@@ -375,11 +376,13 @@ static void do_team_tokens(as_job_t *j) {
 /* ---- users -------------------------------------------------------------- */
 
 static void do_user_create(as_job_t *j) {
-    const json_t *u = json_object_get(j->body, "username"), *p = json_object_get(j->body, "password");
+    const json_t *u = json_object_get(j->body, "username"), *p = json_object_get(j->body, "password"),
+                 *mail = json_object_get(j->body, "email_address");
     err_t e;
     if (!j->engine->allow_signup && !auth_check(&j->a, NULL, ACT_ADMIN)) {
         as_fail(j, j->a.principal_id ? 403 : 401, j->a.principal_id ? "Permission denied" : "Authentication required");
-    } else if (!json_is_string(u) || !json_is_string(p) || !json_string_length(p)) {
+    } else if (!json_is_string(u) || !json_is_string(p) || !json_string_length(p) || (mail && !json_is_string(mail) &&
+                                                                                        !json_is_null(mail))) {
         as_fail(j, 400, "Invalid request body: \"username\" and \"password\" must be strings");
     } else if (!team_name_valid(json_string_value(u))) {
         as_fail(j, 400, "User names start with a letter or digit and hold up to 64 letters, digits, '_', '.' or '-'");
@@ -388,9 +391,48 @@ static void do_user_create(as_job_t *j) {
     } else if (auth_user_create(j->engine->catalog, json_string_value(u), json_string_value(p), &e) < 0) {
         if (e.kind == E_EXISTS) as_fail(j, 409, "The name is already taken");
         else as_fail_err(j, &e);
+    } else if (json_is_string(mail) && reset_set_email(j->engine->catalog, json_string_value(u), json_string_value(mail), &e) < 0) {
+        as_fail_err(j, &e); /* the address is someone else's, or none: the user goes again */
+        auth_user_delete(j->engine->catalog, json_string_value(u), &e);
     } else {
         jw_raw(&j->w, "{}", 2);
     }
+    if (json_is_string(p)) sodium_memzero((void *)json_string_value(p), json_string_length(p));
+}
+
+/* POST /api/users/reset-password: the server admin gets a key to hand
+ * over; anyone else would need e-mail, which Atrium does not send. */
+static void do_reset_issue(as_job_t *j) {
+    const json_t *mail = json_object_get(j->body, "email");
+    err_t e;
+    int64_t expires;
+    if (!auth_check(&j->a, NULL, ACT_ADMIN)) {
+        as_fail(j, 501, "Password reset by e-mail needs an external service (billing, AI model, e-mail) and is not "
+                        "available in Atrium");
+    } else if (!json_is_string(mail)) {
+        as_fail(j, 400, "Invalid request body: \"email\" must be a string");
+    } else if (reset_issue(j->engine->catalog, json_string_value(mail), j->secret, &expires, &e) < 0) {
+        as_fail_err(j, &e);
+    } else {
+        char iso[32];
+        time_iso8601(expires, iso);
+        jw_obj_begin(&j->w);
+        jw_key(&j->w, "expiresUtc");
+        jw_str(&j->w, iso);
+        jw_key(&j->w, "resetKey");
+        jw_str(&j->w, j->secret);
+        jw_obj_end(&j->w);
+    }
+}
+
+static void do_reset_submit(as_job_t *j) {
+    const json_t *key = json_object_get(j->body, "resetKey"), *p = json_object_get(j->body, "password");
+    err_t e;
+    if (!json_is_string(key) || !json_is_string(p) || !json_string_length(p))
+        as_fail(j, 400, "Invalid request body: \"password\" and \"resetKey\" must be strings");
+    else if (reset_submit(j->engine->catalog, json_string_value(key), json_string_value(p), &e) < 0)
+        as_fail(j, 400, e.kind == E_BAD_INPUT ? e.msg : "The password could not be set");
+    else jw_raw(&j->w, "{}", 2);
     if (json_is_string(p)) sodium_memzero((void *)json_string_value(p), json_string_length(p));
 }
 
@@ -430,6 +472,8 @@ ROUTE(h_token_patch, do_token_patch, 1, AS_USER | AS_BODY)
 ROUTE(h_token_delete, do_token_delete, 1, AS_USER)
 ROUTE(h_user_create, do_user_create, 0, AS_USER | AS_BODY | AS_SIGNUP)
 ROUTE(h_user_get, do_user_get, 1, AS_USER)
+ROUTE(h_reset_issue, do_reset_issue, 0, AS_BODY)
+ROUTE(h_reset_submit, do_reset_submit, 0, AS_BODY)
 
 void airsequel_teams_register(router_t *rt, const dialect_t *d) {
     router_add(rt, d, M_POST, "/api/teams", h_team_create);
@@ -446,4 +490,6 @@ void airsequel_teams_register(router_t *rt, const dialect_t *d) {
     router_add(rt, d, M_DELETE, "/api/tokens/:token", h_token_delete);
     router_add(rt, d, M_POST, "/api/users", h_user_create);
     router_add(rt, d, M_GET, "/api/users/:user", h_user_get);
+    router_add(rt, d, M_POST, "/api/users/reset-password", h_reset_issue);
+    router_add(rt, d, M_POST, "/api/users/reset-password/submit", h_reset_submit);
 }
