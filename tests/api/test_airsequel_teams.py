@@ -370,3 +370,28 @@ def test_password_reset_without_mail(server, admin):
     assert server.req("POST", "/api/login", json={"username": name, "password": "new-pw"}).status_code == 200
     err(server.req("POST", "/api/users/reset-password/submit", json={"password": "again", "resetKey": key}),
         400, "BAD_REQUEST")
+
+
+def test_one_database_through_every_door(server, admin):
+    """Made through Airsequel, read through Datasette and TypeDB; a table
+    made through Datasette shows in Airsequel's database and column routes."""
+    ann, tok = user(server, admin)
+    db = uid("doors")
+    r = server.req("POST", "/api/dbs", token=tok, json={"name": db, "query": "CREATE TABLE a(x INTEGER); INSERT INTO a VALUES (7)"})
+    assert r.status_code == 200, r.text
+    assert server.req("GET", f"/{db}/a.json?_shape=array", token=tok).json() == [{"rowid": 1, "x": 7}]
+    r = server.req("POST", "/v1/query", token=tok, json={"databaseName": db, "transactionType": "read", "query": "SELECT x FROM a"})
+    assert r.status_code == 200 and "7" in r.text, r.text
+    assert db in [d["name"] for d in server.req("GET", "/v1/databases", token=tok).json()["databases"]]
+    r = server.req("POST", f"/{db}/-/create", token=tok, json={"table": "made_by_ds", "columns": [
+        {"name": "id", "type": "integer"}, {"name": "title", "type": "text"}], "pk": "id"})
+    assert r.status_code == 201, r.text
+    tables = server.req("GET", f"/api/dbs/{db}", token=tok).json()["tables"]
+    assert {"name": "made_by_ds", "tableType": "Table"} in tables
+    t = server.req("GET", f"/api/dbs/{db}/tables/made_by_ds", token=tok).json()
+    assert [c["name"] for c in t["columns"]] == ["id", "title"]
+    r = server.req("PUT", f"/api/dbs/{db}/tables/made_by_ds/columns/year", token=tok, json={"sqliteDataType": "INTEGER"})
+    assert r.status_code == 200 and r.json()["name"] == "year", r.text
+    r = server.req("POST", f"/{db}/made_by_ds/-/insert", token=tok, json={"row": {"title": "T", "year": 1999}})
+    assert r.status_code == 201, r.text
+    assert server.req("GET", f"/{db}/made_by_ds.json?_shape=array", token=tok).json() == [{"id": 1, "title": "T", "year": 1999}]
