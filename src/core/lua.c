@@ -63,7 +63,7 @@ static void hook(lua_State *L, lua_Debug *ar) {
     }
 }
 
-static void arm(lua_State *L, lbox_t *b) {
+void lua_sandbox_arm(lua_State *L, lbox_t *b) {
     lua_sethook(L, hook, LUA_MASKCOUNT, HOOK_EVERY);
     b->armed = true;
     b->tripped = false;
@@ -71,7 +71,7 @@ static void arm(lua_State *L, lbox_t *b) {
     b->deadline_us = time_mono_us() + (uint64_t)LUA_MAX_MS * 1000;
 }
 
-static lua_State *sandbox_new(lbox_t *b) {
+lua_State *lua_sandbox_new(lbox_t *b) {
     memset(b, 0, sizeof *b);
     b->limit = LUA_MAX_BYTES;
     lua_State *L = lua_newstate(l_alloc, b);
@@ -99,7 +99,7 @@ static lua_State *sandbox_new(lbox_t *b) {
 
 /* The error at the top of the stack as text, without "module:<line>: ";
  * *line gets that line (0 if none). */
-static void error_text(lua_State *L, char *out, size_t n, int *line) {
+void lua_error_text(lua_State *L, char *out, size_t n, int *line) {
     const char *m = lua_tostring(L, -1);
     if (!m) m = luaL_typename(L, -1);
     *line = 0;
@@ -380,7 +380,7 @@ static int load_module(lua_State *L, lbox_t *b, const char *src, size_t n, loadi
                                    {NULL, NULL}};
     luaL_newlib(L, fns);
     lua_setglobal(L, "atrium");
-    arm(L, b);
+    lua_sandbox_arm(L, b);
     int rc = luaL_loadbufferx(L, src, n, "=module", "t");
     if (rc == LUA_OK) rc = lua_pcall(L, 0, 0, 0);
     b->armed = false;
@@ -390,7 +390,7 @@ static int load_module(lua_State *L, lbox_t *b, const char *src, size_t n, loadi
         char msg[400];
         int line;
         if (b->tripped) snprintf(msg, sizeof msg, "%s", b->why);
-        else error_text(L, msg, sizeof msg, &line);
+        else lua_error_text(L, msg, sizeof msg, &line);
         lua_pop(L, 1);
         return err_set(e, E_BAD_INPUT, "module failed to load: %s", msg);
     }
@@ -419,7 +419,7 @@ static int load_module(lua_State *L, lbox_t *b, const char *src, size_t n, loadi
 int lua_define(const char *src, size_t n, mdef_t **out, err_t *e) {
     *out = NULL;
     lbox_t b;
-    lua_State *L = sandbox_new(&b);
+    lua_State *L = lua_sandbox_new(&b);
     if (!L) return err_set(e, E_INTERNAL, "cannot create a Lua state");
     loading_t ld = {0};
     int rc = load_module(L, &b, src, n, &ld, e);
@@ -442,7 +442,7 @@ int lrt_open(const char *src, size_t n, lua_log_fn log, void *log_ctx, lrt_t **o
     lrt_t *rt = calloc(1, sizeof *rt);
     rt->log = log;
     rt->log_ctx = log_ctx;
-    rt->L = sandbox_new(&rt->box);
+    rt->L = lua_sandbox_new(&rt->box);
     if (!rt->L) {
         free(rt);
         return err_set(e, E_INTERNAL, "cannot create a Lua state");
@@ -629,7 +629,7 @@ static int call_index(lrt_t *rt, db_t *d, store_db_t *c, int i, const json_t *ar
         }
         nargs++;
     }
-    arm(L, &rt->box);
+    lua_sandbox_arm(L, &rt->box);
     int rc = lua_pcall(L, nargs, 0, 0);
     rt->box.armed = false;
     lua_pushnil(L);
@@ -640,7 +640,7 @@ static int call_index(lrt_t *rt, db_t *d, store_db_t *c, int i, const json_t *ar
         char text[400];
         int line;
         if (rt->box.tripped) snprintf(text, sizeof text, "%s", rt->box.why);
-        else error_text(L, text, sizeof text, &line);
+        else lua_error_text(L, text, sizeof text, &line);
         lua_settop(L, 0);
         if (rt->log) {
             char full[480];

@@ -130,6 +130,33 @@ typedef struct {
  * E_REDUCER (the reducer failed or a limit tripped: its text). */
 int lrt_call(lrt_t *rt, db_t *d, store_db_t *c, const char *name, const json_t *args, bool lifecycle_ok,
              const lcall_t *who, err_t *e);
+/* ---- functions (Airsequel's Lua functions, spec/airsequel.md §2) ----
+ * A function is a chunk that returns function(req). It runs in the same
+ * sandbox and with the same limits as modules, with log and print, the db
+ * handles and db:exec/db:query on its database, and a read-only `env`
+ * table. */
+
+/* Loads a function's chunk: 0, or -1 with the problem in msg and its line
+ * in *line (0 if unknown), as the function's diagnostics. */
+int lfn_check(const char *src, size_t n, char *msg, size_t msglen, int *line);
+
+typedef struct {
+    int status;      /* 200 unless the result says otherwise */
+    json_t *headers; /* an object of strings, or NULL */
+    buf_t body;
+    char content_type[128];
+} lfn_response_t;
+void lfn_response_free(lfn_response_t *r);
+
+/* Runs the function in src with req (a JSON object: method, path, query,
+ * headers, body, json) and env (an object of strings) on the writer's
+ * connection c of d, inside the caller's write job. The result: a
+ * {status, headers, body} table as it is, a string as text/plain, anything
+ * else as JSON. E_BAD_INPUT if it does not load, E_REDUCER if it fails (a
+ * limit: ES_LIMIT). Log lines go to log. */
+int lfn_run(const char *src, size_t n, db_t *d, store_db_t *c, const json_t *req, const json_t *env, lua_log_fn log,
+            void *log_ctx, lfn_response_t *out, err_t *e);
+
 /* True once a limit tripped in this runtime (then it is not reused). */
 bool lrt_tripped(const lrt_t *rt);
 /* Runs a lifecycle hook if the module has one (0 if not). */

@@ -31,6 +31,13 @@ struct lrt {
     const schema_t *schema;
 };
 
+/* A fresh sandboxed state (see lua.h) whose budget is b. */
+lua_State *lua_sandbox_new(lbox_t *b);
+/* Starts a load's or call's limits (instructions, time). */
+void lua_sandbox_arm(lua_State *L, lbox_t *b);
+/* The error at the top of the stack as text without "module:<line>: ";
+ * *line gets that line (0 if none). */
+void lua_error_text(lua_State *L, char *out, size_t n, int *line);
 /* The runtime a state belongs to (NULL while only defining). */
 lrt_t *lua_rt_of(lua_State *L);
 bool ltype_is_integer(ltype_t t);
