@@ -126,6 +126,29 @@ static const char *migrations[] = {
     "  hash BLOB PRIMARY KEY,"
     "  user_id INTEGER NOT NULL REFERENCES principals(id) ON DELETE CASCADE,"
     "  expires_ms INTEGER NOT NULL);",
+    /* 7: Lua functions, their versions and invocation logs (core/functions). */
+    "CREATE TABLE functions("
+    "  id TEXT PRIMARY KEY,"
+    "  db_id TEXT NOT NULL REFERENCES databases(id) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL,"
+    "  description TEXT,"
+    "  created_ms INTEGER NOT NULL);"
+    "CREATE INDEX functions_by_db ON functions(db_id);"
+    "CREATE TABLE function_versions("
+    "  id TEXT PRIMARY KEY,"
+    "  function_id TEXT NOT NULL REFERENCES functions(id) ON DELETE CASCADE,"
+    "  content TEXT NOT NULL,"
+    "  diagnostics TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL);"
+    "CREATE INDEX function_versions_by_fn ON function_versions(function_id);"
+    "CREATE TABLE function_invocations("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  function_id TEXT NOT NULL REFERENCES functions(id) ON DELETE CASCADE,"
+    "  created_ms INTEGER NOT NULL,"
+    "  runtime_ms REAL NOT NULL,"
+    "  data TEXT,"
+    "  logs TEXT NOT NULL);"
+    "CREATE INDEX function_invocations_by_fn ON function_invocations(function_id, id);",
 };
 
 static int migrate(store_db_t *s, err_t *e) {
