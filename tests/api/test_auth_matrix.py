@@ -86,6 +86,9 @@ class Ctx:
         for path in ("/api/dbs/mxdb/env", "/api/settings/env"):
             assert s.req("POST", path, token=self.admin, json={"name": "MXVAR", "value": "v"}).status_code == 200
         self.readonly = s.req("GET", "/api/dbs/mxdb", token=self.owner).json()["readonlyId"]
+        r = s.req("POST", "/api/dbs/mxdb/functions", token=self.owner, json={"name": "mxfn", "content": FN})
+        assert r.status_code == 200, r.text
+        self.fn, self.fn_version = r.json()["id"], r.json()["versions"][0]
         self.api_ids = {}
         for kind in API_PERMS:
             self.tokens[kind] = self.api_token(kind)
@@ -256,6 +259,15 @@ def tiny_sqlite():
     return data
 
 
+FN = "return function(req) return { ok = true } end"
+
+
+def new_fn(c):
+    r = c.s.req("POST", "/api/dbs/mxdb/functions", token=c.owner, json={"name": "f", "content": FN})
+    assert r.status_code == 200, r.text
+    return r.json()["id"]
+
+
 def doc(c, kind):
     """A fresh chart or dashboard of mxdb."""
     r = c.s.req("POST", f"/api/dbs/mxdb/{kind}", token=c.owner, json={"title": "x"})
@@ -373,6 +385,21 @@ MATRIX = {
     ("GET", "/api/dbs/:db/apps"): [("read", simple("GET", "/api/dbs/mxdb/apps"))],
     ("GET", "/api/dbs/:db/azimutt-schema"): [("read", simple("GET", "/api/dbs/mxdb/azimutt-schema"))],
     ("GET", "/api/docs"): [("open", simple("GET", "/api/docs"))],
+    ("GET", "/api/dbs/:db/functions"): [("read", simple("GET", "/api/dbs/mxdb/functions"))],
+    ("POST", "/api/dbs/:db/functions"): [("o", simple("POST", "/api/dbs/mxdb/functions", json={"name": "m", "content": FN}))],
+    ("GET", "/api/dbs/:db/functions/:fn"): [("read", lambda c, k: c.send(k, "GET", f"/api/dbs/mxdb/functions/{c.fn}"))],
+    ("PATCH", "/api/dbs/:db/functions/:fn"): [("o", lambda c, k: c.send(k, "PATCH", f"/api/dbs/mxdb/functions/{c.fn}",
+                                                                       json={"content": FN}))],
+    ("DELETE", "/api/dbs/:db/functions/:fn"): [("o", lambda c, k: c.send(k, "DELETE", f"/api/dbs/mxdb/functions/{new_fn(c)}"))],
+    ("POST", "/api/dbs/:db/functions/:fn/republish"): [
+        ("o", lambda c, k: c.send(k, "POST", f"/api/dbs/mxdb/functions/{c.fn}/republish", json={"version": c.fn_version}))],
+    ("GET", "/api/dbs/:db/functions/:fn/versions/:version"): [
+        ("read", lambda c, k: c.send(k, "GET", f"/api/dbs/mxdb/functions/{c.fn}/versions/{c.fn_version}"))],
+    ("GET", "/api/dbs/:db/functions/:fn/invocations"): [
+        ("read", lambda c, k: c.send(k, "GET", f"/api/dbs/mxdb/functions/{c.fn}/invocations"))],
+    # the function's id is the capability: anyone who has it may call it
+    **{(m, "/fns/:fn"): [("open", lambda c, k, m=m: c.send(k, m, f"/fns/{c.fn}"))]
+       for m in ("GET", "POST", "PUT", "DELETE", "PATCH")},
     ("POST", "/dbs"): [("create", lambda c, k: c.send(k, "POST", "/dbs", data={"name": c.fresh("mxup")},
                                                       files={"file": ("x.csv", b"a,b\n1,2\n", "text/csv")}))],
     ("PUT", "/dbs/:db"): [("o", lambda c, k: c.send(k, "PUT", f"/dbs/{c.team_db()}",

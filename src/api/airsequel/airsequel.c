@@ -485,4 +485,5 @@ void airsequel_register(router_t *rt) {
     airsequel_charts_register(rt, &airsequel_dialect);
     airsequel_dbfile_register(rt, &airsequel_dialect);
     airsequel_upload_register(rt, &airsequel_dialect);
+    airsequel_functions_register(rt, &airsequel_dialect);
 }

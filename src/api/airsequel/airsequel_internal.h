@@ -89,6 +89,7 @@ void airsequel_settings_register(router_t *rt, const dialect_t *d);
 void airsequel_charts_register(router_t *rt, const dialect_t *d);
 void airsequel_dbfile_register(router_t *rt, const dialect_t *d);
 void airsequel_upload_register(router_t *rt, const dialect_t *d);
+void airsequel_functions_register(router_t *rt, const dialect_t *d);
 /* The upload routes' body limit (spooled to disk); 0 for the rest. */
 size_t airsequel_spool_limit(http_method_t method, const char *path);
 /* The team to own a database the actor makes or hands over: the named one
