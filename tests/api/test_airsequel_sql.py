@@ -159,3 +159,21 @@ def test_cors_and_options(env):
     assert r.status_code == 405 and r.json()["errors"][0]["extensions"]["code"] == "METHOD_NOT_ALLOWED"
     r = server.req("GET", "/api/nothing")
     assert r.status_code == 404 and r.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+def test_create_table_lints(env):
+    server, admin, name = env
+    b = ok(sql(env, "CREATE TABLE wr(k TEXT PRIMARY KEY) WITHOUT ROWID"))
+    assert b["errors"] == ["Table 'wr' does not have a rowid column. Such tables are not currently supported by Airsequel."]
+    assert b["affectedTables"] == [] and b["rows"] == []
+    ok(sql(env, "CREATE TABLE goo(x TEXT)"))
+    b = ok(sql(env, "CREATE TABLE foo(bar INTEGER REFERENCES goo(rowid))"))
+    assert b["errors"] == ["Column 'bar' references the rowid column of table 'goo'.\nThis is not supported by SQLite:\n"
+                           "https://www.sqlite.org/foreignkeys.html"]
+    # both were rolled back
+    names = [r["name"] for r in ok(sql(env, "SELECT name FROM sqlite_schema WHERE name IN ('wr', 'foo')"))["rows"]]
+    assert names == []
+    # a real column called rowid may be referenced
+    ok(sql(env, 'CREATE TABLE hasrowid("rowid" INTEGER PRIMARY KEY, v TEXT)'))
+    b = ok(sql(env, "CREATE TABLE ref(r INTEGER REFERENCES hasrowid(rowid))"))
+    assert b["errors"] == [] and b["affectedTables"] == ["ref"]

@@ -33,15 +33,26 @@ before(async () => {
   dbs.airsequel = uniqueName('gq-as');
   let r = await server.req('POST', `/v1/databases/${dbs.airsequel}`, { token: admin });
   assert.equal(r.status, 200, r.text);
+  // /sql refuses WITHOUT ROWID tables (its lint): pairs comes through TypeDB's door, in its place
+  const pairs = 'CREATE TABLE pairs(a INTEGER NOT NULL, b TEXT NOT NULL, v TEXT, PRIMARY KEY (a, b)) WITHOUT ROWID';
   for (const q of [
     'CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT UNIQUE, score REAL, '
       + "active BOOLEAN, avatar BLOB, born DATETIME, kind TEXT CHECK (kind IN ('a', 'b')))",
     'CREATE TABLE "name with-special$chars"("__index__" TEXT, "ü" INTEGER, "9lives" INT)',
-    'CREATE TABLE pairs(a INTEGER NOT NULL, b TEXT NOT NULL, v TEXT, PRIMARY KEY (a, b)) WITHOUT ROWID',
+    pairs,
     'CREATE TABLE foo(x)', 'CREATE TABLE foo_by_pk(y)', 'CREATE TABLE foo_by_pk_(z)', 'CREATE TABLE "rowid"(rowid TEXT, oid INT)',
     'CREATE VIEW adults AS SELECT name, score FROM users WHERE score > 5',
     "INSERT INTO users(name, email, score) VALUES ('Ada', 'ada@x.io', 9.5), ('Grace', NULL, 7)",
-  ]) await sql(dbs.airsequel, q);
+  ]) {
+    if (q !== pairs) {
+      await sql(dbs.airsequel, q);
+      continue;
+    }
+    r = await server.req('POST', '/v1/query', {
+      token: admin, json: { databaseName: dbs.airsequel, transactionType: 'schema', query: q },
+    });
+    assert.equal(r.status, 200, r.text);
+  }
   // made through TypeDB's door, filled through Datasette's JSON write API
   dbs.typedb = uniqueName('gq-tdb');
   r = await server.req('POST', `/v1/databases/${dbs.typedb}`, { token: admin });

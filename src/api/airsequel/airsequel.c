@@ -297,6 +297,35 @@ static void run_sql(void *data, store_db_t *db, uint64_t deadline_us) {
     jw_arr_end(&j->out.w);
 }
 
+/* §3's CREATE TABLE lints, on a table the statement made (or remade): no
+ * WITHOUT ROWID tables, no foreign keys to a rowid that is not a column. */
+static int lint_table(store_db_t *db, const char *name, err_t *e) {
+    store_stmt_t *st;
+    int rc = 0;
+    if (store_prepare(db, "SELECT wr FROM pragma_table_list WHERE schema = 'main' AND type = 'table' AND name = ?",
+                      &st) == 0) {
+        store_bind_text(st, 1, name, strlen(name));
+        if (store_step(st) == STORE_ROW && store_col_int(st, 0))
+            rc = err_set(e, E_BAD_INPUT,
+                         "Table '%s' does not have a rowid column. Such tables are not currently supported by Airsequel.",
+                         name);
+        store_finalize(st);
+    }
+    if (rc == 0 && store_prepare(db, "SELECT f.\"from\", f.\"table\" FROM pragma_foreign_key_list(?1) f"
+                                     " WHERE lower(f.\"to\") IN ('rowid', '_rowid_', 'oid') AND NOT EXISTS"
+                                     " (SELECT 1 FROM pragma_table_xinfo(f.\"table\") c WHERE lower(c.name) = lower(f.\"to\"))",
+                                  &st) == 0) {
+        store_bind_text(st, 1, name, strlen(name));
+        if (store_step(st) == STORE_ROW)
+            rc = err_set(e, E_BAD_INPUT,
+                         "Column '%s' references the rowid column of table '%s'.\nThis is not supported by SQLite:\n"
+                         "https://www.sqlite.org/foreignkeys.html",
+                         store_col_text(st, 0, NULL), store_col_text(st, 1, NULL));
+        store_finalize(st);
+    }
+    return rc;
+}
+
 /* Runs inside the writer's savepoint: a failure here undoes the query. */
 static int write_run(store_db_t *db, void *arg, err_t *e) {
     sql_job_t *j = arg;
@@ -307,7 +336,14 @@ static int write_run(store_db_t *db, void *arg, err_t *e) {
     if (j->out.rc == 0) {
         size_t na = schema_snapshot(db, &after);
         sort_names(after, na);
-        compute_affected(j, before, nb, after, na);
+        /* tables the statement made or remade must pass the lints */
+        for (size_t i = 0; i < na && j->out.rc == 0 && j->cls == SQL_SCHEMA; i++) {
+            if (nb && bsearch(&after[i], before, nb, sizeof *before, cmp_str)) continue;
+            char *name = xstrndup(after[i], strcspn(after[i], "\x1f"));
+            j->out.rc = lint_table(db, name, &j->out.err);
+            free(name);
+        }
+        if (j->out.rc == 0) compute_affected(j, before, nb, after, na);
         for (size_t i = 0; i < na; i++) free(after[i]);
         free(after);
     }
