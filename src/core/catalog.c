@@ -454,16 +454,25 @@ static int publish_locked(catalog_t *c, db_t *d, const char *remove_on_failure, 
     return 0;
 }
 
-int catalog_db_create(catalog_t *c, const char *name, int64_t owner_id, bool public, db_t **out, err_t *e) {
-    ASSERT_OFF_LOOP();
-    *out = NULL;
+/* A new entry with its managed path, unless the name is taken (E_EXISTS:
+ * NULL, the registry unlocked). Takes the registry's write lock. */
+static db_t *managed_entry(catalog_t *c, const char *name, int64_t owner_id, bool public, err_t *e) {
     pthread_rwlock_wrlock(&c->reg_lock);
     if (name_taken_locked(c, name)) {
         pthread_rwlock_unlock(&c->reg_lock);
-        return err_set(e, E_EXISTS, "database '%s' already exists", name);
+        err_set(e, E_EXISTS, "database '%s' already exists", name);
+        return NULL;
     }
     db_t *d = new_entry(name, owner_id, public);
     set_managed_path(c, d);
+    return d;
+}
+
+int catalog_db_create(catalog_t *c, const char *name, int64_t owner_id, bool public, db_t **out, err_t *e) {
+    ASSERT_OFF_LOOP();
+    *out = NULL;
+    db_t *d = managed_entry(c, name, owner_id, public, e);
+    if (!d) return -1;
     /* Create the file first: a registry row must never point at nothing. */
     store_db_t *s;
     char msg[256];
@@ -550,13 +559,8 @@ int catalog_db_adopt(catalog_t *c, const char *name, int64_t owner_id, bool publ
                      err_t *e) {
     ASSERT_OFF_LOOP();
     *out = NULL;
-    pthread_rwlock_wrlock(&c->reg_lock);
-    if (name_taken_locked(c, name)) {
-        pthread_rwlock_unlock(&c->reg_lock);
-        return err_set(e, E_EXISTS, "database '%s' already exists", name);
-    }
-    db_t *d = new_entry(name, owner_id, public);
-    set_managed_path(c, d);
+    db_t *d = managed_entry(c, name, owner_id, public, e);
+    if (!d) return -1;
     if (rename(from, d->path) < 0) {
         pthread_rwlock_unlock(&c->reg_lock);
         err_set(e, E_INTERNAL, "moving %s into place: %s", from, strerror(errno));

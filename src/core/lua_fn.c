@@ -165,49 +165,49 @@ static json_t *to_json(lua_State *L, int idx, int depth) {
     }
 }
 
-/* The function's result at the top of the stack into out. */
-static void take_result(lua_State *L, lfn_response_t *out) {
-    out->status = 200;
-    if (lua_type(L, -1) == LUA_TSTRING) {
+/* The value at idx as the body: a string as text, anything else as JSON. */
+static void set_body(lua_State *L, int idx, lfn_response_t *out) {
+    if (lua_type(L, idx) == LUA_TSTRING) {
         size_t n;
-        const char *s = lua_tolstring(L, -1, &n);
+        const char *s = lua_tolstring(L, idx, &n);
         buf_append(&out->body, s, n);
         snprintf(out->content_type, sizeof out->content_type, "text/plain; charset=utf-8");
         return;
     }
+    json_t *j = to_json(L, idx, 0);
+    char *text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    buf_puts(&out->body, text ? text : "null");
+    free(text);
+    json_decref(j);
+    snprintf(out->content_type, sizeof out->content_type, "application/json; charset=utf-8");
+}
+
+/* The function's result at the top of the stack into out: a table with a
+ * status (or a string body) is a response; anything else is the body. */
+static void take_result(lua_State *L, lfn_response_t *out) {
+    out->status = 200;
     if (lua_istable(L, -1)) {
         lua_getfield(L, -1, "status");
         bool has_status = lua_isinteger(L, -1);
         lua_Integer st = has_status ? lua_tointeger(L, -1) : 200;
         lua_pop(L, 1);
         lua_getfield(L, -1, "body");
-        bool has_body = !lua_isnil(L, -1);
-        if (has_status || (has_body && lua_type(L, -1) == LUA_TSTRING)) {
+        if (has_status || lua_type(L, -1) == LUA_TSTRING) {
             out->status = st >= 100 && st <= 599 ? (int)st : 500;
-            if (lua_type(L, -1) == LUA_TSTRING) {
-                size_t n;
-                const char *s = lua_tolstring(L, -1, &n);
-                buf_append(&out->body, s, n);
-                snprintf(out->content_type, sizeof out->content_type, "text/plain; charset=utf-8");
-            } else if (has_body) {
-                json_t *j = to_json(L, -1, 0);
-                char *text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
-                buf_puts(&out->body, text ? text : "null");
-                free(text);
-                json_decref(j);
-                snprintf(out->content_type, sizeof out->content_type, "application/json; charset=utf-8");
-            }
+            if (!lua_isnil(L, -1)) set_body(L, -1, out);
             lua_pop(L, 1);
             lua_getfield(L, -1, "headers");
             if (lua_istable(L, -1)) {
                 out->headers = json_object();
                 lua_pushnil(L);
                 while (lua_next(L, -2)) {
-                    if (lua_type(L, -2) == LUA_TSTRING && (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER)) {
-                        const char *k = lua_tostring(L, -2);
-                        const char *v = lua_tostring(L, -1);
+                    int kt = lua_type(L, -2), vt = lua_type(L, -1);
+                    if (kt == LUA_TSTRING && (vt == LUA_TSTRING || vt == LUA_TNUMBER)) {
+                        const char *k = lua_tostring(L, -2), *v = lua_tostring(L, -1);
+                        json_t *js = json_string(v);
                         if (strcasecmp(k, "content-type") == 0) snprintf(out->content_type, sizeof out->content_type, "%s", v);
-                        else json_object_set_new(out->headers, k, json_string(v) ? json_string(v) : json_string(""));
+                        else if (js) json_object_set(out->headers, k, js);
+                        json_decref(js);
                     }
                     lua_pop(L, 1);
                 }
@@ -217,12 +217,7 @@ static void take_result(lua_State *L, lfn_response_t *out) {
         }
         lua_pop(L, 1);
     }
-    json_t *j = to_json(L, -1, 0);
-    char *text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
-    buf_puts(&out->body, text ? text : "null");
-    free(text);
-    json_decref(j);
-    snprintf(out->content_type, sizeof out->content_type, "application/json; charset=utf-8");
+    set_body(L, -1, out);
 }
 
 int lfn_run(const char *src, size_t n, db_t *d, store_db_t *c, const json_t *req, const json_t *env, lua_log_fn log,

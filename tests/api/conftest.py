@@ -149,3 +149,29 @@ def read_http_response(sock):
             break
         rest += chunk
     return status, headers, rest[:n], rest[n:]
+
+
+# ---- Airsequel helpers shared by its test files ----
+
+def uid(prefix):
+    """A fresh name: the tests share one server."""
+    import uuid
+    return prefix + uuid.uuid4().hex[:8]
+
+
+def as_err(r, status, code, message=None):
+    """An Airsequel error answer (spec §1): the status, the code, maybe the text; returns the text."""
+    assert r.status_code == status, r.text
+    e = r.json()["errors"][0]
+    assert e["extensions"]["code"] == code
+    if message is not None:
+        assert e["message"] == message
+    return e["message"]
+
+
+def as_user(server, admin, name=None):
+    """A new user made through POST /api/users, and a session token for it."""
+    name = name or uid("u")
+    r = server.req("POST", "/api/users", token=admin, json={"username": name, "password": "pw-" + name})
+    assert r.status_code == 200 and r.json() == {}, r.text
+    return name, server.signin(name, "pw-" + name)

@@ -3,15 +3,7 @@ duplicate (spec/airsequel.md §2)."""
 import sqlite3
 import threading
 import uuid
-
-
-def uid(prefix):
-    return prefix + uuid.uuid4().hex[:8]
-
-
-def err(r, status, code):
-    assert r.status_code == status, r.text
-    assert r.json()["errors"][0]["extensions"]["code"] == code
+from conftest import as_err as err, uid
 
 
 def make(server, admin):

@@ -4,19 +4,7 @@ CORS, and apps (spec/airsequel.md §1-§2)."""
 import uuid
 
 import pytest
-
-
-def uid(prefix):
-    return prefix + uuid.uuid4().hex[:8]
-
-
-def err(r, status, code, message=None):
-    assert r.status_code == status, r.text
-    e = r.json()["errors"][0]
-    assert e["extensions"]["code"] == code
-    if message is not None:
-        assert e["message"] == message
-    return e["message"]
+from conftest import as_err as err, uid
 
 
 @pytest.fixture

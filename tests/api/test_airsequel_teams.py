@@ -6,27 +6,7 @@ import time
 import uuid
 
 import pytest
-
-
-def uid(prefix):
-    return prefix + uuid.uuid4().hex[:8]
-
-
-def user(server, admin, name=None):
-    name = name or uid("u")
-    r = server.req("POST", "/api/users", token=admin, json={"username": name, "password": "pw-" + name,
-                                                            "email_address": name + "@example.org"})
-    assert r.status_code == 200 and r.json() == {}, r.text
-    return name, server.signin(name, "pw-" + name)
-
-
-def err(r, status, code, message=None):
-    assert r.status_code == status, r.text
-    e = r.json()["errors"][0]
-    assert e["extensions"]["code"] == code
-    if message is not None:
-        assert e["message"] == message
-    return e["message"]
+from conftest import as_err as err, uid, as_user as user
 
 
 def test_users_create_and_get(server, admin):

@@ -10,22 +10,7 @@ import pytest
 import requests
 
 from conftest import Server
-
-
-def uid(prefix):
-    return prefix + uuid.uuid4().hex[:8]
-
-
-def err(r, status, code):
-    assert r.status_code == status, r.text
-    assert r.json()["errors"][0]["extensions"]["code"] == code
-    return r.json()["errors"][0]["message"]
-
-
-def user(server, admin):
-    name = uid("up")
-    assert server.req("POST", "/api/users", token=admin, json={"username": name, "password": "pw"}).status_code == 200
-    return name, server.signin(name, "pw")
+from conftest import as_err as err, uid, as_user as user
 
 
 def upload(server, tok, filename, content, ctype="application/octet-stream", **fields):

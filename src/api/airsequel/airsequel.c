@@ -120,16 +120,20 @@ const tinfo_t *airsequel_table(const schema_t *s, const char *name) {
     return t && (!t->hidden || t->is_virtual) && strncmp(t->name, "sqlite_", 7) != 0 ? t : NULL;
 }
 
-db_t *airsequel_readable_db(http_req_t *r) {
-    actor_t a;
-    if (!airsequel_authenticate(r, &a)) return NULL;
-    db_t *d = airsequel_resolve_db(r, &a, 0, DB_BY_NAME | DB_BY_ID | DB_BY_IDENTITY, false);
-    if (d && !auth_check(&a, d, ACT_READ)) {
-        airsequel_error(r, 403, "Permission denied");
+db_t *airsequel_db_for(http_req_t *r, actor_t *a, unsigned need) {
+    if (!airsequel_authenticate(r, a)) return NULL;
+    db_t *d = airsequel_resolve_db(r, a, 0, DB_BY_NAME | DB_BY_ID | DB_BY_IDENTITY, false);
+    if (d && !auth_check(a, d, need)) {
+        airsequel_error(r, 403, airsequel_refusal(d, need));
         db_release(d);
         d = NULL;
     }
     return d;
+}
+
+db_t *airsequel_readable_db(http_req_t *r) {
+    actor_t a;
+    return airsequel_db_for(r, &a, ACT_READ);
 }
 
 int airsequel_patch_string(const json_t *v, const char **out) {

@@ -29,6 +29,8 @@ db_t *airsequel_resolve_db(http_req_t *r, const actor_t *a, int cap, unsigned by
 /* :dbId (capture 0) for a route that needs R: authenticated, resolved and
  * checked, or NULL after answering 401/404/403. */
 db_t *airsequel_readable_db(http_req_t *r);
+/* The same for any right need (a's actor filled in). */
+db_t *airsequel_db_for(http_req_t *r, actor_t *a, unsigned need);
 /* The schema snapshot a run reads through c, or NULL with out set (on the
  * loop: ES_OFF_LOOP when it must be built; the pool retries) or, off it,
  * err set. */

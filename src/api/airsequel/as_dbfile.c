@@ -46,14 +46,8 @@ static void vacuum_done(http_req_t *r, void *data) {
 
 static void h_vacuum(http_req_t *r) {
     actor_t a;
-    if (!airsequel_authenticate(r, &a)) return;
-    db_t *d = airsequel_resolve_db(r, &a, 0, DB_BY_NAME | DB_BY_ID | DB_BY_IDENTITY, false);
+    db_t *d = airsequel_db_for(r, &a, ACT_WRITE);
     if (!d) return;
-    if (!auth_check(&a, d, ACT_WRITE)) {
-        airsequel_error(r, 403, "Permission denied");
-        db_release(d);
-        return;
-    }
     vjob_t *j = xcalloc(1, sizeof *j);
     j->db = d;
     j->w.job.outside_txn = true; /* VACUUM cannot run inside one: it has the writer to itself */

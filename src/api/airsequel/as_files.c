@@ -137,6 +137,22 @@ static void done(http_req_t *r, void *ctx) {
     fjob_free(j);
 }
 
+/* The route's table, column, key and value (captures 1-4); -1 after
+ * answering 400 (and freeing j). */
+static int take_segments(http_req_t *r, fjob_t *j) {
+    for (int i = 0; i < 4; i++) {
+        buf_t seg = BUF_INIT;
+        if (api_capture(r, i + 1, &seg) < 0) {
+            buf_free(&seg);
+            airsequel_error(r, 400, "Invalid path segment");
+            fjob_free(j);
+            return -1;
+        }
+        j->seg[i] = seg.data ? buf_detach(&seg) : xstrdup("");
+    }
+    return 0;
+}
+
 static void serve(http_req_t *r, bool by_readonly) {
     actor_t a;
     if (!airsequel_authenticate(r, &a)) return;
@@ -150,16 +166,7 @@ static void serve(http_req_t *r, bool by_readonly) {
     }
     fjob_t *j = xcalloc(1, sizeof *j);
     j->db = d;
-    for (int i = 0; i < 4; i++) {
-        buf_t seg = BUF_INIT;
-        if (api_capture(r, i + 1, &seg) < 0) {
-            buf_free(&seg);
-            airsequel_error(r, 400, "Invalid path segment");
-            fjob_free(j);
-            return;
-        }
-        j->seg[i] = seg.data ? buf_detach(&seg) : xstrdup("");
-    }
+    if (take_segments(r, j) < 0) return;
     api_read(r, d, TIME_LIMIT_US, &j->out, run, reset, done, j);
 }
 
@@ -264,14 +271,8 @@ static void parsed(http_req_t *r, void *data) {
 
 static void h_put_file(http_req_t *r) {
     actor_t a;
-    if (!airsequel_authenticate(r, &a)) return;
-    db_t *d = airsequel_resolve_db(r, &a, 0, DB_BY_NAME | DB_BY_ID | DB_BY_IDENTITY, false);
+    db_t *d = airsequel_db_for(r, &a, ACT_WRITE);
     if (!d) return;
-    if (!auth_check(&a, d, ACT_WRITE)) {
-        airsequel_error(r, 403, "Permission denied");
-        db_release(d);
-        return;
-    }
     fjob_t *j = xcalloc(1, sizeof *j);
     j->db = d;
     j->status = 200;
@@ -280,16 +281,7 @@ static void h_put_file(http_req_t *r) {
         fjob_free(j);
         return;
     }
-    for (int i = 0; i < 4; i++) {
-        buf_t seg = BUF_INIT;
-        if (api_capture(r, i + 1, &seg) < 0) {
-            buf_free(&seg);
-            airsequel_error(r, 400, "Invalid path segment");
-            fjob_free(j);
-            return;
-        }
-        j->seg[i] = seg.data ? buf_detach(&seg) : xstrdup("");
-    }
+    if (take_segments(r, j) < 0) return;
     j->body_path = r->body_path;
     j->mem = r->body.data;
     j->memlen = r->body.len;
