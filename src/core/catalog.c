@@ -149,6 +149,10 @@ static const char *migrations[] = {
     "  data TEXT,"
     "  logs TEXT NOT NULL);"
     "CREATE INDEX function_invocations_by_fn ON function_invocations(function_id, id);",
+    /* 8: the id clients see can be regenerated apart from the engine's key
+     * (NULL: the same). */
+    "ALTER TABLE databases ADD COLUMN public_id TEXT;"
+    "CREATE UNIQUE INDEX databases_by_public_id ON databases(public_id) WHERE public_id IS NOT NULL;",
 };
 
 static int migrate(store_db_t *s, err_t *e) {
@@ -203,7 +207,7 @@ static db_t *db_from_row(store_stmt_t *st) {
     db_t *d = db_alloc();
     snprintf(d->id, sizeof d->id, "%s", store_col_text(st, 0, NULL));
     snprintf(d->identity, sizeof d->identity, "%s", store_col_text(st, 1, NULL));
-    snprintf(d->readonly_id, sizeof d->readonly_id, "%s", store_col_text(st, 2, NULL));
+    d->readonly_id = xstrdup(store_col_text(st, 2, NULL));
     d->name = xstrdup(store_col_text(st, 3, NULL));
     d->in_place = store_col_type(st, 4) != SV_NULL;
     d->path = xstrdup(store_col_text(st, 4, NULL));
@@ -213,6 +217,7 @@ static db_t *db_from_row(store_stmt_t *st) {
     d->modified_ms = store_col_int(st, 8);
     d->ownership_ms = store_col_type(st, 9) == SV_NULL ? d->created_ms : store_col_int(st, 9);
     d->schema_locked = store_col_int(st, 10) != 0;
+    d->public_id = xstrdup(store_col_type(st, 11) == SV_NULL ? d->id : store_col_text(st, 11, NULL));
     d->refs = 1; /* the registry's own reference */
     return d;
 }
@@ -236,7 +241,7 @@ static int load_registry(catalog_t *c, err_t *e) {
     store_stmt_t *st;
     if (store_prepare(c->sys,
                       "SELECT id, identity, readonly_id, name, path, owner_id, public, created_ms, modified_ms,"
-                      " ownership_ms, schema_locked FROM databases ORDER BY name",
+                      " ownership_ms, schema_locked, public_id FROM databases ORDER BY name",
                       &st) < 0)
         return err_set(e, E_INTERNAL, "%s", store_errmsg(c->sys));
     while (store_step(st) == STORE_ROW) {
@@ -328,23 +333,28 @@ void db_release(db_t *d) {
         free(d->name);
         for (int k = 0; k < d->nold_names; k++) free(d->old_names[k]);
         free(d->old_names);
+        for (int k = 0; k < d->nold_ids; k++) free(d->old_ids[k]);
+        free(d->old_ids);
+        free(d->public_id);
+        free(d->readonly_id);
         free(d->path);
         free(d);
     }
 }
 
 db_t *catalog_db_find(catalog_t *c, const char *key, int how) {
-    static const int order[] = {DB_BY_NAME, DB_BY_ID, DB_BY_IDENTITY, DB_BY_READONLY};
+    static const int order[] = {DB_BY_NAME, DB_BY_ID, DB_BY_IDENTITY, DB_BY_READONLY, DB_BY_KEY};
     db_t *found = NULL;
     pthread_rwlock_rdlock(&c->reg_lock);
-    for (int k = 0; k < 4 && !found; k++) {
+    for (int k = 0; k < 5 && !found; k++) {
         if (!(how & order[k])) continue;
         for (size_t i = 0; i < c->ndbs && !found; i++) {
             db_t *d = c->dbs[i];
-            const char *v = order[k] == DB_BY_NAME ? d->name
-                            : order[k] == DB_BY_ID ? d->id
+            const char *v = order[k] == DB_BY_NAME       ? d->name
+                            : order[k] == DB_BY_ID       ? d->public_id
                             : order[k] == DB_BY_IDENTITY ? d->identity
-                                                         : d->readonly_id;
+                            : order[k] == DB_BY_READONLY ? d->readonly_id
+                                                         : d->id;
             if (strcmp(v, key) == 0) found = d;
         }
     }
@@ -428,7 +438,9 @@ static db_t *new_entry(const char *name, int64_t owner_id, bool public) {
     char sub[64];
     snprintf(sub, sizeof sub, "database:%s", d->id);
     identity_derive(sub, d->identity);
+    d->readonly_id = xmalloc(READONLY_ID_LEN + 1);
     random_base32(d->readonly_id, READONLY_ID_LEN);
+    d->public_id = xstrdup(d->id);
     d->name = xstrdup(name);
     d->owner_id = owner_id;
     d->public = public;
@@ -637,6 +649,52 @@ int catalog_db_rename(catalog_t *c, db_t *d, const char *name, db_t **holder, er
         d->old_names = xrealloc(d->old_names, (size_t)(d->nold_names + 1) * sizeof *d->old_names);
         d->old_names[d->nold_names++] = d->name;
         __atomic_store_n(&d->name, xstrdup(name), __ATOMIC_RELEASE);
+    }
+    pthread_rwlock_unlock(&c->reg_lock);
+    return rc < 0 ? -1 : 0;
+}
+
+/* Swaps one of d's client-facing ids (registry write lock held). */
+static void swap_id(db_t *d, char **slot, char *fresh) {
+    d->old_ids = xrealloc(d->old_ids, (size_t)(d->nold_ids + 1) * sizeof *d->old_ids);
+    d->old_ids[d->nold_ids++] = *slot;
+    __atomic_store_n(slot, fresh, __ATOMIC_RELEASE);
+}
+
+int catalog_db_regenerate(catalog_t *c, db_t *d, bool public_id, bool readonly_id, err_t *e) {
+    ASSERT_OFF_LOOP();
+    char *pid = NULL, *rid = NULL;
+    if (public_id) {
+        pid = xmalloc(ULID_LEN + 1);
+        ulid_new(pid);
+    }
+    if (readonly_id) {
+        rid = xmalloc(READONLY_ID_LEN + 1);
+        random_base32(rid, READONLY_ID_LEN);
+    }
+    pthread_rwlock_wrlock(&c->reg_lock);
+    store_db_t *s = catalog_lock(c);
+    store_stmt_t *st;
+    int rc = store_cached(s, "UPDATE databases SET public_id = coalesce(?, public_id),"
+                             " readonly_id = coalesce(?, readonly_id), modified_ms = ? WHERE id = ?", &st);
+    if (rc == 0) {
+        if (pid) store_bind_text(st, 1, pid, strlen(pid));
+        else store_bind_null(st, 1);
+        if (rid) store_bind_text(st, 2, rid, strlen(rid));
+        else store_bind_null(st, 2);
+        store_bind_int(st, 3, time_now_ms());
+        store_bind_text(st, 4, d->id, strlen(d->id));
+        rc = store_step(st);
+        store_reset(st);
+    }
+    if (rc < 0) err_set(e, E_INTERNAL, "regenerating ids: %s", store_errmsg(s));
+    catalog_unlock(c);
+    if (rc >= 0) {
+        if (pid) swap_id(d, &d->public_id, pid);
+        if (rid) swap_id(d, &d->readonly_id, rid);
+    } else {
+        free(pid);
+        free(rid);
     }
     pthread_rwlock_unlock(&c->reg_lock);
     return rc < 0 ? -1 : 0;

@@ -22,9 +22,16 @@
 typedef struct catalog catalog_t;
 
 typedef struct db {
+    /* the key everything in the engine files by (grants, token scopes, the
+     * file's name): never changes */
     char id[ULID_LEN + 1];
     char identity[IDENTITY_HEX_LEN + 1];
-    char readonly_id[READONLY_ID_LEN + 1];
+    /* the ids clients hold (Airsequel's dbId and readonly id): regenerated
+     * on request, so read them with db_public_id / db_readonly_id */
+    char *public_id;
+    char *readonly_id;
+    char **old_ids; /* retired ones, kept until the db_t goes (readers may hold them) */
+    int nold_ids;
     char *name;
     char *path;   /* absolute path of the SQLite file */
     bool in_place; /* served from a user's file: never deleted from disk */
@@ -64,6 +71,8 @@ typedef struct db {
 /* d's owner now (0: none): a user or a team principal. Any thread. */
 static inline int64_t db_owner(const db_t *d) { return __atomic_load_n(&d->owner_id, __ATOMIC_ACQUIRE); }
 
+static inline const char *db_public_id(const db_t *d) { return __atomic_load_n(&d->public_id, __ATOMIC_ACQUIRE); }
+static inline const char *db_readonly_id(const db_t *d) { return __atomic_load_n(&d->readonly_id, __ATOMIC_ACQUIRE); }
 static inline bool db_public(const db_t *d) { return __atomic_load_n(&d->public, __ATOMIC_ACQUIRE); }
 static inline bool db_schema_locked(const db_t *d) { return __atomic_load_n(&d->schema_locked, __ATOMIC_ACQUIRE); }
 
@@ -71,7 +80,8 @@ static inline bool db_schema_locked(const db_t *d) { return __atomic_load_n(&d->
 typedef void (*db_state_closer_fn)(db_t *d);
 void catalog_set_state_closer(db_state_closer_fn fn);
 
-enum { DB_BY_NAME = 1, DB_BY_ID = 2, DB_BY_IDENTITY = 4, DB_BY_READONLY = 8 };
+/* DB_BY_ID: the id clients see (db_public_id); DB_BY_KEY: the engine's own. */
+enum { DB_BY_NAME = 1, DB_BY_ID = 2, DB_BY_IDENTITY = 4, DB_BY_READONLY = 8, DB_BY_KEY = 16 };
 
 /* An identity: BLAKE2b over the claims "atrium|<sub>", laid out as
  * spec/spacetimedb.md §1 says (c2 00, checksum, hash), as 64 hex digits. */
@@ -122,6 +132,9 @@ void catalog_tmp_path(const catalog_t *c, buf_t *out);
  * (a scratch file) is moved in as the new database. Off the loop. */
 int catalog_db_adopt(catalog_t *c, const char *name, int64_t owner_id, bool public, const char *from, db_t **out,
                      err_t *e);
+/* New client-facing ids for d (Airsequel's regenerate routes): the old
+ * ones stop resolving at once. Off the loop. */
+int catalog_db_regenerate(catalog_t *c, db_t *d, bool public_id, bool readonly_id, err_t *e);
 /* Hands d to another owner (a user or a team principal). Off the loop. */
 int catalog_db_set_owner(catalog_t *c, db_t *d, int64_t owner_id, err_t *e);
 /* Renames d. If another database holds the name: E_EXISTS, and *holder
