@@ -3,7 +3,7 @@ duplicate (spec/airsequel.md §2)."""
 import sqlite3
 import threading
 import uuid
-from conftest import as_err as err, uid
+from conftest import as_err as err, uid, as_user as user
 
 
 def make(server, admin):
@@ -109,3 +109,35 @@ def test_duplicate(server, admin):
     # copying needs a user: anonymous callers are refused even with the readonly id
     err(server.req("GET", f"/readonly/{ro}/duplicate"), 401, "UNAUTHENTICATED")
     err(server.req("GET", "/readonly/nosuchid00000/duplicate", token=other_tok), 404, "NOT_FOUND")
+
+
+def test_regenerate_ids(server, admin):
+    owner, tok, db = make(server, admin)
+    before = server.req("GET", f"/api/dbs/{db}", token=tok).json()
+    r = server.req("POST", "/api/tokens", token=tok, json={"name": "app", "permissions": [{"db_id": before["id"], "name": "read"}]})
+    assert r.status_code == 200, r.text
+    app, tid = r.json()["body"], r.json()["id"]
+    r = server.req("GET", f"/dbs/{db}/regenerate-db-id", token=tok)
+    assert r.status_code == 200, r.text
+    ids = r.json()
+    assert list(ids) == ["id", "readonlyId"] and ids["id"] != before["id"] and ids["readonlyId"] == before["readonlyId"]
+    err(server.req("GET", f"/api/dbs/{before['id']}", token=tok), 404, "NOT_FOUND")  # the old id is gone
+    assert server.req("GET", f"/api/dbs/{ids['id']}", token=tok).json()["name"] == db
+    # what was granted on the database still holds, and shows the new id
+    assert server.req("GET", f"/{db}/t.json?_size=1", token=app).status_code == 200
+    assert server.req("GET", f"/api/tokens/{tid}", token=tok).json()["permissions"][0]["db_id"] == ids["id"]
+    # the readonly id: the old one stops opening GraphQL, the new one does
+    old_ro = before["readonlyId"]
+    assert server.req("POST", f"/readonly/{old_ro}/graphql", json={"query": "{ t(limit: 1) { id } }"}).status_code == 200
+    r = server.req("GET", f"/dbs/{ids['id']}/regenerate-readonly-id", token=tok)
+    assert r.status_code == 200 and r.json()["id"] == ids["id"] and r.json()["readonlyId"] != old_ro, r.text
+    new_ro = r.json()["readonlyId"]
+    assert len(new_ro) == 13
+    err(server.req("POST", f"/readonly/{old_ro}/graphql", json={"query": "{ t(limit: 1) { id } }"}), 404, "NOT_FOUND")
+    r = server.req("POST", f"/readonly/{new_ro}/graphql", json={"query": "{ t(limit: 1) { id } }"})
+    assert r.status_code == 200 and r.json() == {"data": {"t": [{"id": 1}]}}, r.text
+    assert server.req("GET", f"/api/dbs/{db}", token=tok).json()["readonlyId"] == new_ro
+    # only the owner regenerates
+    _, other = user(server, admin)
+    err(server.req("GET", f"/dbs/{db}/regenerate-db-id", token=other), 404, "NOT_FOUND")
+    err(server.req("GET", f"/dbs/{db}/regenerate-db-id", token=app), 403, "FORBIDDEN")

@@ -406,6 +406,9 @@ MATRIX = {
                                                     files={"file": ("x.sqlite", tiny_sqlite())}))],
     ("POST", "/api/dbs/:db/vacuum"): [("write", simple("POST", "/api/dbs/mxdb/vacuum"))],
     ("GET", "/dbs/:db/download"): [("read", simple("GET", "/dbs/mxdb/download"))],
+    ("GET", "/dbs/:db/regenerate-db-id"): [("o", lambda c, k: c.send(k, "GET", f"/dbs/{c.team_db()}/regenerate-db-id"))],
+    ("GET", "/dbs/:db/regenerate-readonly-id"): [
+        ("o", lambda c, k: c.send(k, "GET", f"/dbs/{c.team_db()}/regenerate-readonly-id"))],
     ("GET", "/dbs/:db/duplicate"): [("read_user", simple("GET", "/dbs/mxdb/duplicate"))],
     ("GET", "/readonly/:db/duplicate"): [("user", lambda c, k: c.send(k, "GET", f"/readonly/{c.readonly}/duplicate"))],
     ("GET", "/api/dbs/:db/dashboards"): [("read", simple("GET", "/api/dbs/mxdb/dashboards"))],

@@ -92,6 +92,10 @@ static ag_schema_t *derived(db_t *d, store_db_t *c, ag_mode_t mode, api_out_t *o
         return NULL;
     }
     ag_schema_t *as = cache_get(d->id, s, mode);
+    if (as && strcmp(as->readonly_id, db_readonly_id(d)) != 0) { /* regenerated: its file URLs changed */
+        ag_schema_release(as);
+        as = NULL;
+    }
     if (as) {
         schema_release(s);
         return as;
@@ -101,7 +105,7 @@ static ag_schema_t *derived(db_t *d, store_db_t *c, ag_mode_t mode, api_out_t *o
         out->rc = err_set_sub(&out->err, E_TIMEOUT, ES_OFF_LOOP, "schema built off the loop");
         return NULL;
     }
-    as = ag_schema_build(c, s, mode, d->readonly_id, e, sizeof e);
+    as = ag_schema_build(c, s, mode, db_readonly_id(d), e, sizeof e);
     if (!as) {
         out->rc = err_set(&out->err, E_INTERNAL, "%s", e);
         return NULL;

@@ -101,7 +101,7 @@ static void respond_created(http_req_t *r, cjob_t *j) {
     time_iso8601(__atomic_load_n(&j->db->ownership_ms, __ATOMIC_ACQUIRE), iso);
     jw_obj_begin(&w);
     jw_key(&w, "id");
-    jw_str(&w, j->db->id);
+    jw_str(&w, db_public_id(j->db));
     jw_key(&w, "ownerName");
     jw_str(&w, j->owner.name);
     jw_key(&w, "ownershipUtc");
@@ -315,7 +315,29 @@ static void h_delete(http_req_t *r) {
     http_defer(r, delete_work, answer, j);
 }
 
+/* ---- GET /dbs/:dbId/regenerate-db-id, …/regenerate-readonly-id ------------------ */
+
+static void do_regenerate(as_job_t *j) {
+    err_t e;
+    bool db_id = strcmp(j->tag, "db") == 0;
+    if (catalog_db_regenerate(j->engine->catalog, j->db, db_id, !db_id, &e) < 0) {
+        as_fail_err(j, &e);
+        return;
+    }
+    jw_obj_begin(&j->w);
+    jw_key(&j->w, "id");
+    jw_str(&j->w, db_public_id(j->db));
+    jw_key(&j->w, "readonlyId");
+    jw_str(&j->w, db_readonly_id(j->db));
+    jw_obj_end(&j->w);
+}
+
+static void h_regen_id(http_req_t *r) { airsequel_job_tagged(r, do_regenerate, 1, AS_DB_OWNER, "db"); }
+static void h_regen_ro(http_req_t *r) { airsequel_job_tagged(r, do_regenerate, 1, AS_DB_OWNER, "readonly"); }
+
 void airsequel_dbadmin_register(router_t *rt, const dialect_t *d) {
+    router_add(rt, d, M_GET, "/dbs/:db/regenerate-db-id", h_regen_id);
+    router_add(rt, d, M_GET, "/dbs/:db/regenerate-readonly-id", h_regen_ro);
     router_add(rt, d, M_POST, "/api/dbs", h_create);
     router_add(rt, d, M_PATCH, "/api/dbs/:db", h_patch);
     router_add(rt, d, M_DELETE, "/api/dbs/:db", h_delete);

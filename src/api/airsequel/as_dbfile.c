@@ -180,7 +180,7 @@ static void do_duplicate(as_job_t *j) {
         time_iso8601(copy->ownership_ms, iso);
         jw_obj_begin(&j->w);
         jw_key(&j->w, "id");
-        jw_str(&j->w, copy->id);
+        jw_str(&j->w, db_public_id(copy));
         jw_key(&j->w, "ownerName");
         jw_str(&j->w, owner.name);
         jw_key(&j->w, "ownershipUtc");

@@ -89,7 +89,7 @@ static void write_db(djob_t *j, jw_t *w, db_t *d) {
     jw_key(w, "fileName");
     jw_str(w, file ? file + 1 : d->path ? d->path : "");
     jw_key(w, "id");
-    jw_str(w, d->id);
+    jw_str(w, db_public_id(d));
     jw_key(w, "lastModifiedUtc");
     jw_str(w, modified);
     jw_key(w, "location");
@@ -100,7 +100,7 @@ static void write_db(djob_t *j, jw_t *w, db_t *d) {
     if (owner[0]) jw_str(w, owner);
     else jw_null(w);
     jw_key(w, "readonlyId");
-    jw_str(w, d->readonly_id);
+    jw_str(w, db_readonly_id(d));
     jw_key(w, "schemaLocked");
     jw_bool(w, false);
     jw_key(w, "schemaVersion");

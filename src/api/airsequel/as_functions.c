@@ -290,7 +290,7 @@ static void lookup_work(void *data) {
     err_t e;
     char db_id[ULID_LEN + 1];
     if (fn_lookup(k->catalog, k->id, db_id, &k->content, &e) < 0 ||
-        !(k->db = catalog_db_find(k->catalog, db_id, DB_BY_ID))) {
+        !(k->db = catalog_db_find(k->catalog, db_id, DB_BY_KEY))) {
         k->status = 404;
         snprintf(k->msg, sizeof k->msg, "Function \"%s\" does not exist", k->id);
         return;

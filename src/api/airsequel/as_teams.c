@@ -71,7 +71,7 @@ static void write_team(as_job_t *j, const team_t *t) {
         jw_key(w, "environment");
         jw_null(w);
         jw_key(w, "id");
-        jw_str(w, dbs[i]->id);
+        jw_str(w, db_public_id(dbs[i]));
         jw_key(w, "name");
         jw_str(w, dbs[i]->name);
         jw_key(w, "ownership_utc");
@@ -241,10 +241,10 @@ static void write_token(as_job_t *j, const apitok_t *t, const char *secret) {
     jw_key(w, "permissions");
     jw_arr_begin(w);
     for (int i = 0; i < t->nperms; i++) {
-        db_t *d = catalog_db_find(j->engine->catalog, t->perms[i].db_id, DB_BY_ID);
+        db_t *d = catalog_db_find(j->engine->catalog, t->perms[i].db_id, DB_BY_KEY);
         jw_obj_begin(w);
         jw_key(w, "db_id");
-        jw_str(w, t->perms[i].db_id);
+        jw_str(w, d ? db_public_id(d) : t->perms[i].db_id);
         jw_key(w, "db_name");
         if (d) jw_str(w, d->name);
         else jw_null(w);

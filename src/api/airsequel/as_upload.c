@@ -252,7 +252,7 @@ static void respond_created(http_req_t *r, const db_t *d, const char *owner) {
     time_iso8601(__atomic_load_n(&d->ownership_ms, __ATOMIC_ACQUIRE), iso);
     jw_obj_begin(&w);
     jw_key(&w, "id");
-    jw_str(&w, d->id);
+    jw_str(&w, db_public_id(d));
     jw_key(&w, "ownerName");
     jw_str(&w, owner);
     jw_key(&w, "ownershipUtc");
