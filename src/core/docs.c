@@ -118,3 +118,62 @@ int docs_delete(catalog_t *c, const db_t *d, const char *kind, const char *ulid,
     catalog_unlock(c);
     return rc;
 }
+
+char *docs_get(catalog_t *c, const db_t *d, const char *kind, const char *key) {
+    ASSERT_OFF_LOOP();
+    store_db_t *s = catalog_lock(c);
+    store_stmt_t *st;
+    char *body = NULL;
+    if (store_cached(s, "SELECT body FROM db_documents WHERE db_id = ? AND kind = ? AND ulid = ?", &st) == 0) {
+        store_bind_text(st, 1, d->id, strlen(d->id));
+        store_bind_text(st, 2, kind, strlen(kind));
+        store_bind_text(st, 3, key, strlen(key));
+        if (store_step(st) == STORE_ROW) body = xstrdup(store_col_text(st, 0, NULL));
+        store_reset(st);
+    }
+    catalog_unlock(c);
+    return body;
+}
+
+int docs_set(catalog_t *c, const db_t *d, const char *kind, const char *key, const char *body, err_t *e) {
+    ASSERT_OFF_LOOP();
+    if (!body) {
+        int rc = docs_delete(c, d, kind, key, e);
+        return rc < 0 && e->kind == E_NOT_FOUND ? 0 : rc;
+    }
+    if (strlen(body) > DOCS_MAX_BYTES) return err_set(e, E_TOO_BIG, "The document is larger than %d bytes", DOCS_MAX_BYTES);
+    store_db_t *s = catalog_lock(c);
+    int rc = 0;
+    if (put(s, "INSERT INTO db_documents(body, db_id, kind, ulid, created_ms) VALUES (?, ?, ?, ?, ?)"
+               " ON CONFLICT (db_id, kind, ulid) DO UPDATE SET body = excluded.body",
+            d, kind, key, body, true) < 0)
+        rc = err_set(e, E_INTERNAL, "storing document: %s", store_errmsg(s));
+    catalog_unlock(c);
+    return rc;
+}
+
+int docs_move(catalog_t *c, const db_t *d, const char *kind, const char *from, const char *to, err_t *e) {
+    ASSERT_OFF_LOOP();
+    store_db_t *s = catalog_lock(c);
+    store_stmt_t *st;
+    int rc = 0;
+    store_exec(s, "SAVEPOINT docs_move");
+    static const char *sql[] = {"DELETE FROM db_documents WHERE db_id = ?1 AND kind = ?2 AND ulid = ?4",
+                                "UPDATE db_documents SET ulid = ?4 WHERE db_id = ?1 AND kind = ?2 AND ulid = ?3"};
+    for (int i = 0; i < 2 && rc == 0; i++) {
+        if (store_cached(s, sql[i], &st) < 0) {
+            rc = -1;
+            break;
+        }
+        store_bind_text(st, 1, d->id, strlen(d->id));
+        store_bind_text(st, 2, kind, strlen(kind));
+        if (i) store_bind_text(st, 3, from, strlen(from));
+        store_bind_text(st, 4, to, strlen(to));
+        if (store_step(st) < 0) rc = -1;
+        store_reset(st);
+    }
+    if (rc < 0) err_set(e, E_INTERNAL, "moving document: %s", store_errmsg(s));
+    store_exec(s, rc < 0 ? "ROLLBACK TO docs_move; RELEASE docs_move" : "RELEASE docs_move");
+    catalog_unlock(c);
+    return rc;
+}

@@ -33,4 +33,11 @@ int docs_update(catalog_t *c, const db_t *d, const char *kind, const char *ulid,
                 err_t *e);
 int docs_delete(catalog_t *c, const db_t *d, const char *kind, const char *ulid, err_t *e);
 
+/* Documents by a key of the caller's (e.g. a table's name) instead of a
+ * ULID: get (malloc'd, NULL if none), set (NULL body: delete) and move to
+ * another key (replacing what was there). */
+char *docs_get(catalog_t *c, const db_t *d, const char *kind, const char *key);
+int docs_set(catalog_t *c, const db_t *d, const char *kind, const char *key, const char *body, err_t *e);
+int docs_move(catalog_t *c, const db_t *d, const char *kind, const char *from, const char *to, err_t *e);
+
 #endif
