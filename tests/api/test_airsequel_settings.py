@@ -222,3 +222,42 @@ def test_api_docs(server):
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert "<code>GET /api/dbs/:db/azimutt-schema</code>" in r.text
     assert "<code>POST /api/tokens</code>" in r.text and "/v1/signin" not in r.text
+
+
+def test_table_patch(server, owned):
+    tok, db = owned
+    for q in ["CREATE TABLE a(x)", "CREATE TABLE b(x)", "CREATE VIEW v AS SELECT 1 AS one"]:
+        assert server.req("POST", f"/dbs/{db}/sql", token=tok, json={"query": q}).json()["errors"] == []
+    names = lambda: [t["name"] for t in server.req("GET", f"/api/dbs/{db}", token=tok).json()["tables"]]
+    assert names() == ["t", "a", "b", "v"]
+    r = server.req("PATCH", f"/api/dbs/{db}/tables/t", token=tok,
+                   json={"description": {"tag": "TextValue", "contents": "the first"}, "after": "b"})
+    assert r.status_code == 200 and r.json() == {}, r.text
+    assert server.req("GET", f"/api/dbs/{db}/tables/t", token=tok).json()["description"] == "the first"
+    assert names() == ["a", "b", "t", "v"]
+    # rename: the data, the description and the order go with it
+    assert server.req("POST", f"/{db}/t/-/insert", token=tok, json={"row": {"v": "kept"}}).status_code == 201
+    assert server.req("PATCH", f"/api/dbs/{db}/tables/t", token=tok, json={"name": "renamed"}).json() == {}
+    t = server.req("GET", f"/api/dbs/{db}/tables/renamed", token=tok).json()
+    assert t["description"] == "the first" and t["numberOfRows"] == 1
+    assert names() == ["a", "b", "renamed", "v"]
+    err(server.req("GET", f"/api/dbs/{db}/tables/t", token=tok), 404, "NOT_FOUND")
+    # GraphQL sees the new name
+    r = server.req("POST", f"/dbs/{db}/graphql", token=tok, json={"query": "{ renamed { v } }"})
+    assert r.json() == {"data": {"renamed": [{"v": "kept"}]}}, r.text
+    # clearing
+    assert server.req("PATCH", f"/api/dbs/{db}/tables/renamed", token=tok, json={"description": None, "after": None}).status_code == 200
+    assert server.req("GET", f"/api/dbs/{db}/tables/renamed", token=tok).json()["description"] is None
+    # refusals
+    err(server.req("PATCH", f"/api/dbs/{db}/tables/nope", token=tok, json={"description": "x"}), 404, "NOT_FOUND")
+    err(server.req("PATCH", f"/api/dbs/{db}/tables/a", token=tok, json={"name": "b"}), 409, "CONFLICT")
+    err(server.req("PATCH", f"/api/dbs/{db}/tables/a", token=tok, json={"after": "nope"}), 400, "BAD_REQUEST")
+    err(server.req("PATCH", f"/api/dbs/{db}/tables/v", token=tok, json={"name": "w"}), 400, "BAD_REQUEST")
+    err(server.req("PATCH", f"/api/dbs/{db}/tables/a", token=tok, json={"name": 5}), 400, "BAD_REQUEST")
+    # a view takes a description
+    assert server.req("PATCH", f"/api/dbs/{db}/tables/v", token=tok, json={"description": "a view"}).status_code == 200
+    assert server.req("GET", f"/api/dbs/{db}/tables/v", token=tok).json()["description"] == "a view"
+    # dropped through REST: its metadata goes; a new table of that name starts bare
+    assert server.req("DELETE", f"/api/dbs/{db}/tables/renamed", token=tok).status_code == 200
+    assert server.req("PUT", f"/api/dbs/{db}/tables/renamed", token=tok, json={}).status_code == 200
+    assert server.req("GET", f"/api/dbs/{db}/tables/renamed", token=tok).json()["description"] is None

@@ -427,6 +427,7 @@ MATRIX = {
     ("POST", "/api/logout"): [("token", logout)],
     ("PUT", "/api/dbs/:db/tables/:table"): [("schema", ddl("create"))],
     ("DELETE", "/api/dbs/:db/tables/:table"): [("schema", ddl("drop"))],
+    ("PATCH", "/api/dbs/:db/tables/:table"): [("schema", simple("PATCH", "/api/dbs/mxdb/tables/t", json={"description": "m"}))],
     ("PUT", "/api/dbs/:db/tables/:table/columns/:column"): [("schema", ddl("add"))],
     ("PATCH", "/api/dbs/:db/tables/:table/columns/:column"): [("schema", ddl("rename"))],
     ("DELETE", "/api/dbs/:db/tables/:table/columns/:column"): [("schema", ddl("dropcol"))],

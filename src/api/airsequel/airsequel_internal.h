@@ -40,7 +40,14 @@ const schema_t *airsequel_schema(db_t *d, store_db_t *c, api_out_t *out, char *e
 const tinfo_t *airsequel_table(const schema_t *s, const char *name);
 /* The Table shape (spec §2): nrows rows, cut when rows were left out, and
  * a "rows" array (JSON text) when rows is non-NULL. */
-void airsequel_write_table(jw_t *w, const tinfo_t *t, int64_t nrows, bool cut, const buf_t *rows);
+void airsequel_write_table(jw_t *w, const tinfo_t *t, int64_t nrows, bool cut, const buf_t *rows,
+                           const char *description);
+/* A table's REST metadata (description, display order: the table it comes
+ * after), kept as a core/docs document of this kind keyed by its name. */
+#define AIRSEQUEL_TABLE_META "table"
+/* Reads it (malloc'd strings, NULL when unset; after may be NULL); 1 if
+ * there is any. Off the loop. */
+int airsequel_table_meta(catalog_t *c, const db_t *d, const char *table, char **description, char **after);
 /* The Column shape (spec §2) of column c of t. */
 void airsequel_write_column(jw_t *w, const tinfo_t *t, const tcol_t *c);
 /* The rowid pseudo-column's name (§4.2), or NULL (views, WITHOUT ROWID). */

@@ -12,6 +12,7 @@
 
 #include "api/airsequel/airsequel_internal.h"
 #include "core/dbh.h"
+#include "core/docs.h"
 #include "core/engine.h"
 #include "util/json.h"
 #include "util/timeutil.h"
@@ -28,6 +29,40 @@ typedef struct {
     char msg[sizeof(((err_t *)0)->msg) + 64];
 } djob_t;
 
+typedef struct {
+    char *name;
+    bool view;
+} tname_t;
+
+/* Display order (spec §2 table PATCH "after"): each table whose metadata
+ * names another it comes after moves right behind it, taken in the order
+ * of the tables' names. */
+static void apply_order(catalog_t *c, const db_t *d, tname_t *t, size_t n) {
+    doc_t *docs;
+    size_t nd = docs_list(c, d, AIRSEQUEL_TABLE_META, &docs);
+    for (size_t k = 0; k < nd; k++) {
+        json_t *m = json_loads(docs[k].body, 0, NULL);
+        const char *after = json_string_value(json_object_get(m, "after"));
+        size_t from = n, to = n;
+        for (size_t i = 0; i < n; i++) {
+            if (strcmp(t[i].name, docs[k].ulid) == 0) from = i;
+            if (after && strcmp(t[i].name, after) == 0) to = i;
+        }
+        if (from < n && to < n && from != to) {
+            tname_t moved = t[from];
+            if (from < to) {
+                memmove(t + from, t + from + 1, (to - from) * sizeof *t); /* `to` slid down by one */
+                t[to] = moved;
+            } else {
+                memmove(t + to + 2, t + to + 1, (from - to - 1) * sizeof *t);
+                t[to + 1] = moved;
+            }
+        }
+        json_decref(m);
+    }
+    docs_free(docs, nd);
+}
+
 static void write_db(djob_t *j, jw_t *w, db_t *d) {
     err_t e;
     store_db_t *c = dbh_reader(d, &e);
@@ -36,6 +71,8 @@ static void write_db(djob_t *j, jw_t *w, db_t *d) {
     jw_t tw;
     jw_init(&tw, &tables, 0);
     jw_arr_begin(&tw);
+    tname_t *names = NULL;
+    size_t nnames = 0, cap = 0;
     if (c) {
         store_stmt_t *st;
         if (store_prepare(c, "SELECT (SELECT schema_version FROM pragma_schema_version),"
@@ -52,17 +89,25 @@ static void write_db(djob_t *j, jw_t *w, db_t *d) {
                              " AND s.name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND coalesce(l.type, '') != 'shadow'",
                           &st) == 0) {
             while (store_step(st) == STORE_ROW) {
-                jw_obj_begin(&tw);
-                jw_key(&tw, "name");
-                jw_str(&tw, store_col_text(st, 0, NULL));
-                jw_key(&tw, "tableType");
-                jw_str(&tw, strcmp(store_col_text(st, 1, NULL), "view") == 0 ? "View" : "Table");
-                jw_obj_end(&tw);
+                if (nnames == cap) names = xrealloc(names, (cap = cap ? cap * 2 : 16) * sizeof *names);
+                names[nnames].name = xstrdup(store_col_text(st, 0, NULL));
+                names[nnames++].view = strcmp(store_col_text(st, 1, NULL), "view") == 0;
             }
             store_finalize(st);
         }
         dbh_reader_put(d, c);
     }
+    apply_order(j->catalog, d, names, nnames);
+    for (size_t i = 0; i < nnames; i++) {
+        jw_obj_begin(&tw);
+        jw_key(&tw, "name");
+        jw_str(&tw, names[i].name);
+        jw_key(&tw, "tableType");
+        jw_str(&tw, names[i].view ? "View" : "Table");
+        jw_obj_end(&tw);
+        free(names[i].name);
+    }
+    free(names);
     jw_arr_end(&tw);
     struct stat sb;
     int64_t size = d->path && stat(d->path, &sb) == 0 ? (int64_t)sb.st_size : 0;

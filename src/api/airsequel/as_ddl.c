@@ -2,6 +2,8 @@
  *   PUT    D/tables/:t                 create ({columns?: [{name, sqliteDataType, isNonNull,
  *                                      isPrimaryKey, isUnique, default}]}; none: "name" TEXT) → Table
  *   DELETE D/tables/:t                 drop the table or view → {}
+ *   PATCH  D/tables/:t                 {name?, description?, after?}: rename the table; a
+ *                                      description and display order kept as metadata → {}
  *   PUT    D/tables/:t/columns/:c      ADD COLUMN ({sqliteDataType = TEXT, isNonNull, default,
  *                                      isUnique}) → Column
  *   PATCH  D/tables/:t/columns/:c      {name}: RENAME COLUMN → {}
@@ -19,9 +21,11 @@
 #include <string.h>
 
 #include "api/airsequel/airsequel_internal.h"
+#include "core/docs.h"
+#include "core/engine.h"
 #include "core/sql.h"
 
-typedef enum { DDL_CREATE, DDL_DROP, DDL_ADD, DDL_RENAME, DDL_DROP_COLUMN } dkind_t;
+typedef enum { DDL_CREATE, DDL_DROP, DDL_ADD, DDL_RENAME, DDL_DROP_COLUMN, DDL_PATCH } dkind_t;
 
 typedef struct {
     api_write_t w; /* first */
@@ -31,6 +35,10 @@ typedef struct {
     buf_t sql[2]; /* the statements: the DDL, then maybe a UNIQUE index */
     int nsql;
     api_out_t out; /* rows: the answer */
+    /* DDL_PATCH: the new name, and the metadata to set */
+    char *new_name, *desc, *after;
+    bool set_desc, set_after;
+    catalog_t *catalog;
     int status;
     char msg[sizeof(((err_t *)0)->msg) + 64];
 } djob_t;
@@ -41,6 +49,9 @@ static void djob_free(djob_t *j) {
     for (int i = 0; i < 2; i++) buf_free(&j->sql[i]);
     free(j->table);
     free(j->column);
+    free(j->new_name);
+    free(j->desc);
+    free(j->after);
     db_release(j->db);
     free(j);
 }
@@ -144,8 +155,16 @@ static int write_run(store_db_t *c, void *arg, err_t *e) {
     char type[8];
     object_type(c, j->table, type);
     if (j->kind == DDL_CREATE && type[0]) return refuse(j, e, 409, "Table \"%s\" already exists", j->table);
-    if (j->kind != DDL_CREATE && strcmp(type, "table") != 0 && !(j->kind == DDL_DROP && type[0]))
+    if (j->kind != DDL_CREATE && strcmp(type, "table") != 0 && !((j->kind == DDL_DROP || j->kind == DDL_PATCH) && type[0]))
         return refuse(j, e, 404, "Table \"%s\" not found", j->table);
+    if (j->kind == DDL_PATCH) {
+        if (j->new_name && strcmp(type, "table") != 0) return refuse(j, e, 400, "Only a table can be renamed, not \"%s\"", j->table);
+        char other[8];
+        if (j->new_name) object_type(c, j->new_name, other);
+        if (j->new_name && other[0]) return refuse(j, e, 409, "Table \"%s\" already exists", j->new_name);
+        if (j->after) object_type(c, j->after, other);
+        if (j->after && !other[0]) return refuse(j, e, 400, "Table \"%s\" not found", j->after);
+    }
     if (j->kind == DDL_DROP && strcmp(type, "view") == 0) {
         buf_reset(&j->sql[0]);
         buf_puts(&j->sql[0], "DROP VIEW ");
@@ -173,14 +192,55 @@ static int write_run(store_db_t *c, void *arg, err_t *e) {
         int i = tinfo_col(t, j->column);
         if (i >= 0) airsequel_write_column(&w, t, &t->cols[i]);
     } else if (t) {
-        airsequel_write_table(&w, t, 0, false, NULL);
+        airsequel_write_table(&w, t, 0, false, NULL, NULL);
     }
     if (s) schema_release(s);
     return 0;
 }
 
+/* After a rename, a drop or a PATCH: the table's metadata follows (pool). */
+static void meta_work(void *data) {
+    djob_t *j = data;
+    err_t e;
+    if (j->kind == DDL_DROP) {
+        docs_set(j->catalog, j->db, AIRSEQUEL_TABLE_META, j->table, NULL, &e);
+        return;
+    }
+    const char *key = j->new_name ? j->new_name : j->table;
+    if (j->new_name) docs_move(j->catalog, j->db, AIRSEQUEL_TABLE_META, j->table, key, &e);
+    if (!j->set_desc && !j->set_after) return;
+    char *desc, *after;
+    airsequel_table_meta(j->catalog, j->db, key, &desc, &after);
+    json_t *m = json_object();
+    const char *d = j->set_desc ? j->desc : desc, *a = j->set_after ? j->after : after;
+    if (d) json_object_set_new(m, "description", json_string(d));
+    if (a) json_object_set_new(m, "after", json_string(a));
+    char *text = json_object_size(m) ? json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    if (docs_set(j->catalog, j->db, AIRSEQUEL_TABLE_META, key, text, &e) < 0) {
+        j->status = 500;
+        snprintf(j->msg, sizeof j->msg, "%s", e.msg);
+    }
+    free(text);
+    json_decref(m);
+    free(desc);
+    free(after);
+}
+
+static void answer(http_req_t *r, void *data) {
+    djob_t *j = data;
+    if (j->status && j->status != 200) airsequel_error(r, j->status, j->msg);
+    else http_respond_buf(r, 200, "application/json; charset=utf-8", &j->out.rows);
+    djob_free(j);
+}
+
 static void posted(http_req_t *r, void *data) {
     djob_t *j = data;
+    bool ok = !(j->status && j->status != 200) && j->out.rc == 0 && !j->w.commit_failed;
+    if (ok && (j->kind == DDL_PATCH || j->kind == DDL_DROP)) {
+        j->catalog = ((engine_t *)r->app)->catalog;
+        http_defer(r, meta_work, answer, j);
+        return;
+    }
     if (j->status && j->status != 200) airsequel_error(r, j->status, j->msg);
     else if (j->out.rc < 0 || j->w.commit_failed) airsequel_error(r, 500, j->out.err.msg[0] ? j->out.err.msg : "The change could not be committed");
     else http_respond_buf(r, 200, "application/json; charset=utf-8", &j->out.rows);
@@ -370,7 +430,43 @@ static void h_drop_column(http_req_t *r) {
     submit(r, j);
 }
 
+static void h_patch_table(http_req_t *r) {
+    djob_t *j = begin(r, DDL_PATCH, false);
+    if (!j) return;
+    json_t *body = body_object(r, false);
+    if (!body) {
+        djob_free(j);
+        return;
+    }
+    const char *name, *desc;
+    int kn = airsequel_patch_string(json_object_get(body, "name"), &name);
+    int kd = airsequel_patch_string(json_object_get(body, "description"), &desc);
+    const json_t *after = json_object_get(body, "after");
+    char msg[300] = "";
+    if (kn == PATCH_BAD || kn == PATCH_NULL || (name && !*name)) snprintf(msg, sizeof msg, "Invalid request body: \"name\" must be a string");
+    else if (kd == PATCH_BAD) snprintf(msg, sizeof msg, "Invalid request body: \"description\" must be a string or null");
+    else if (after && !json_is_null(after) && !json_is_string(after))
+        snprintf(msg, sizeof msg, "Invalid request body: \"after\" must be a table's name or null");
+    else if (desc && strlen(desc) > 4096) snprintf(msg, sizeof msg, "The description is too long");
+    if (!msg[0]) {
+        if (name && strcmp(name, j->table) != 0) {
+            j->new_name = xstrdup(name);
+            buf_t *q = &j->sql[j->nsql++];
+            buf_puts(q, "ALTER TABLE ");
+            sql_ident(q, j->table);
+            buf_puts(q, " RENAME TO ");
+            sql_ident(q, name);
+        }
+        j->set_desc = kd != PATCH_ABSENT;
+        j->desc = desc ? xstrdup(desc) : NULL;
+        j->set_after = after != NULL;
+        j->after = json_is_string(after) ? xstrdup(json_string_value(after)) : NULL;
+    }
+    finish(r, j, body, msg);
+}
+
 void airsequel_ddl_register(router_t *rt, const dialect_t *d) {
+    router_add(rt, d, M_PATCH, "/api/dbs/:db/tables/:table", h_patch_table);
     router_add(rt, d, M_PUT, "/api/dbs/:db/tables/:table", h_create_table);
     router_add(rt, d, M_DELETE, "/api/dbs/:db/tables/:table", h_drop_table);
     router_add(rt, d, M_PUT, "/api/dbs/:db/tables/:table/columns/:column", h_add_column);

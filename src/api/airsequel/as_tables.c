@@ -11,6 +11,8 @@
 #include <strings.h>
 
 #include "api/airsequel/airsequel_internal.h"
+#include "core/docs.h"
+#include "core/engine.h"
 #include "core/schema.h"
 #include "core/sql.h"
 #include "core/value.h"
@@ -24,9 +26,11 @@ typedef enum { TJ_SCHEMA, TJ_TABLE, TJ_SEARCH, TJ_AZIMUTT } tkind_t;
 
 typedef struct {
     db_t *db;
+    catalog_t *catalog;
     tkind_t kind;
     char *table;
     char *term;
+    char *description; /* the table's (its REST metadata), or NULL */
     api_out_t out; /* rows: the answer's body */
     int status;    /* non-200: answer with airsequel_error(msg) */
     char msg[sizeof(((err_t *)0)->msg) + 64];
@@ -34,6 +38,7 @@ typedef struct {
 
 static void tjob_free(tjob_t *j) {
     api_out_reset(&j->out);
+    free(j->description);
     free(j->table);
     free(j->term);
     db_release(j->db);
@@ -247,7 +252,23 @@ const char *airsequel_rowid_name(const tinfo_t *t) {
     return NULL;
 }
 
-void airsequel_write_table(jw_t *w, const tinfo_t *t, int64_t nrows, bool cut, const buf_t *rows) {
+int airsequel_table_meta(catalog_t *c, const db_t *d, const char *table, char **description, char **after) {
+    *description = NULL;
+    if (after) *after = NULL;
+    char *doc = docs_get(c, d, AIRSEQUEL_TABLE_META, table);
+    json_t *m = doc ? json_loads(doc, 0, NULL) : NULL;
+    free(doc);
+    if (!m) return 0;
+    const json_t *v = json_object_get(m, "description");
+    if (json_is_string(v)) *description = xstrdup(json_string_value(v));
+    v = json_object_get(m, "after");
+    if (after && json_is_string(v)) *after = xstrdup(json_string_value(v));
+    json_decref(m);
+    return 1;
+}
+
+void airsequel_write_table(jw_t *w, const tinfo_t *t, int64_t nrows, bool cut, const buf_t *rows,
+                           const char *description) {
     const char *rowid = airsequel_rowid_name(t);
     jw_obj_begin(w);
     jw_key(w, "columns");
@@ -255,7 +276,8 @@ void airsequel_write_table(jw_t *w, const tinfo_t *t, int64_t nrows, bool cut, c
     for (int i = 0; i < t->ncols; i++) airsequel_write_column(w, t, &t->cols[i]);
     jw_arr_end(w);
     jw_key(w, "description");
-    jw_null(w);
+    if (description) jw_str(w, description);
+    else jw_null(w);
     jw_key(w, "maxCellLimitReached");
     jw_bool(w, cut);
     jw_key(w, "name");
@@ -472,7 +494,7 @@ static void run_table(tjob_t *j, store_db_t *c, uint64_t deadline) {
     jw_t w;
     jw_init(&w, &j->out.rows, 0);
     /* no cells go with the table itself: only a search's rows can be cut */
-    airsequel_write_table(&w, t, total, search && total > shown, search ? &rows : NULL);
+    airsequel_write_table(&w, t, total, search && total > shown, search ? &rows : NULL, j->description);
     buf_free(&rows);
     if (total < 0) {
         if (e.kind == E_TIMEOUT) j->out.rc = err_set(&j->out.err, E_TIMEOUT, "%s", e.msg);
@@ -513,6 +535,16 @@ static void done(http_req_t *r, void *ctx) {
 
 /* ---- handlers ---------------------------------------------------------------------------- */
 
+static void meta_work(void *data) {
+    tjob_t *j = data;
+    airsequel_table_meta(j->catalog, j->db, j->table, &j->description, NULL);
+}
+
+static void meta_done(http_req_t *r, void *data) {
+    tjob_t *j = data;
+    api_read(r, j->db, TIME_LIMIT_US, &j->out, run, reset, done, j);
+}
+
 static void start(http_req_t *r, tkind_t kind) {
     db_t *d = airsequel_readable_db(r);
     if (!d) return;
@@ -539,6 +571,12 @@ static void start(http_req_t *r, tkind_t kind) {
         j->term = seg.data ? buf_detach(&seg) : xstrdup("");
     }
     buf_free(&seg);
+    if (kind == TJ_TABLE || kind == TJ_SEARCH) {
+        /* the table's description is catalog metadata: read on the pool first */
+        j->catalog = ((engine_t *)r->app)->catalog;
+        http_defer(r, meta_work, meta_done, j);
+        return;
+    }
     api_read(r, d, TIME_LIMIT_US, &j->out, run, reset, done, j);
 }
 
