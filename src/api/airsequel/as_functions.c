@@ -277,7 +277,8 @@ static void on_log(void *ctx, const char *level, int line, const char *function,
     char iso[32];
     time_iso8601(time_now_ms(), iso);
     json_t *l = json_object();
-    json_object_set_new(l, "message", json_string(msg) ? json_string(msg) : json_string("(not UTF-8)"));
+    json_t *m = json_string(msg);
+    json_object_set_new(l, "message", m ? m : json_string("(not UTF-8)"));
     json_object_set_new(l, "stream", json_string(strcmp(level, "Error") == 0 || strcmp(level, "Warn") == 0 ? "stderr"
                                                                                                              : "stdout"));
     json_object_set_new(l, "utc", json_string(iso));
