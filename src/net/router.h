@@ -33,8 +33,10 @@ struct dialect {
     /* Optional: for requests whose bodies may be large (uploads), the body
      * limit; their body is written to a file under the server's spool_dir
      * a chunk at a time, off the loop, so memory stays bounded whatever
-     * the size (r->body_path). 0: the request's body stays in memory. */
-    size_t (*spool_limit)(http_method_t method, const char *path);
+     * the size (r->body_path). 0: the request's body stays in memory.
+     * Asked when the headers are in (method, path and headers are set);
+     * loop thread, must not block. */
+    size_t (*spool_limit)(const http_req_t *r);
 };
 
 typedef struct router router_t;

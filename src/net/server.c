@@ -726,7 +726,7 @@ static int on_headers_complete(http_parser *p) {
         if (dl && dl->max_body_bytes && dl->max_body_bytes < max) max = dl->max_body_bytes;
     }
     const dialect_t *sdl = has_body && c->w->srv->cfg.spool_dir ? router_dialect_for(c->w->srv->cfg.router, r->path) : NULL;
-    size_t spool = sdl && sdl->spool_limit ? sdl->spool_limit(r->method, r->path) : 0;
+    size_t spool = sdl && sdl->spool_limit ? sdl->spool_limit(r) : 0;
     if (spool) {
         max = spool;
         c->spool = true;

@@ -4,12 +4,13 @@ bounded (spec/airsequel.md §2)."""
 import os
 import sqlite3
 import threading
+import time
 import uuid
 
 import pytest
 import requests
 
-from conftest import Server
+from conftest import SLOW, Server
 from conftest import as_err as err, uid, as_user as user
 
 
@@ -73,8 +74,15 @@ def test_bad_uploads(server, admin, tmp_path):
     err(upload(server, "not-a-token", "x.csv", b"a\n1\n"), 401, "UNAUTHENTICATED")
     r = requests.post(server.url + "/dbs", files={"file": ("x.csv", b"a\n1\n")}, timeout=30)
     err(r, 401, "UNAUTHENTICATED")
-    # nothing was left behind in the scratch directory
+    # nothing is left behind in the scratch directory (a request's spool file
+    # goes when the request is done, just after its answer is sent)
+    deadline = time.monotonic() + 10 * SLOW
+    while os.listdir(os.path.join(server.data_dir, "tmp")) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert os.listdir(os.path.join(server.data_dir, "tmp")) == []
+    # an anonymous upload is not written to disk: past 2 MiB it is refused as too large
+    r = requests.post(server.url + "/dbs", files={"file": ("x.csv", b"a\n" + b"1\n" * (1024 * 1024 + 10))}, timeout=60)
+    assert r.status_code == 413, r.text
 
 
 def test_csv_upload_infers_types(server, admin):

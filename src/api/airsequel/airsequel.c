@@ -34,7 +34,7 @@
 static void render_error(http_req_t *r, int status, const char *message);
 static void options(http_req_t *r);
 static bool claims(const char *path);
-size_t airsequel_spool_limit(http_method_t method, const char *path);
+size_t airsequel_spool_limit(const http_req_t *r);
 
 static const dialect_t airsequel_dialect = {
     .name = "airsequel",

@@ -100,7 +100,7 @@ void airsequel_dbfile_register(router_t *rt, const dialect_t *d);
 void airsequel_upload_register(router_t *rt, const dialect_t *d);
 void airsequel_functions_register(router_t *rt, const dialect_t *d);
 /* The upload routes' body limit (spooled to disk); 0 for the rest. */
-size_t airsequel_spool_limit(http_method_t method, const char *path);
+size_t airsequel_spool_limit(const http_req_t *r);
 /* The team to own a database the actor makes or hands over: the named one
  * (the actor holding one of the roles in need there) or, with no name,
  * their personal team (with the right to create databases). 0, or the

@@ -370,9 +370,16 @@ static void h_replace(http_req_t *r) {
     http_defer(r, replace_work, replace_parsed, j);
 }
 
-/* The transport's question: which bodies go to disk, and how large. */
-size_t airsequel_spool_limit(http_method_t method, const char *path) {
+/* The transport's question: which bodies go to disk, and how large. Only
+ * a request that presents a bearer token gets that far: an anonymous one
+ * stays under the dialect's 2 MiB and hears its 401 without the server
+ * writing anything to disk. */
+size_t airsequel_spool_limit(const http_req_t *r) {
     const size_t overhead = 64 * 1024; /* the multipart framing around the file */
+    const char *auth = http_header(r, "authorization");
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) return 0;
+    http_method_t method = r->method;
+    const char *path = r->path;
     if (method == M_POST && strcmp(path, "/dbs") == 0) return UPLOAD_MAX + overhead;
     if (method == M_PUT && strncmp(path, "/dbs/", 5) == 0 && path[5] && !strchr(path + 5, '/'))
         return UPLOAD_MAX + overhead;
