@@ -89,6 +89,9 @@ void http_stream_end(http_req_t *r);
  * away; always from the loop's queue, never inside this call (so a stream
  * that never waits does not recurse). One waiter per request. */
 void http_on_drain(http_req_t *r, http_done_fn fn, void *data);
+/* Closes fd (-1: none) and unlinks path (malloc'd, taken; NULL: none) on
+ * the thread pool, so the loop never waits on the disk. Loop thread. */
+void http_discard_file(http_req_t *r, int fd, char *path);
 /* True once the client's connection is closed (further output is dropped). */
 bool http_gone(const http_req_t *r);
 

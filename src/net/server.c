@@ -99,6 +99,45 @@ void http_add_header(http_req_t *r, const char *name, const char *value) {
     buf_puts(&r->extra_headers, "\r\n");
 }
 
+/* Closing a written file and unlinking it touch the disk (the last close
+ * of an unlinked 100 MiB file frees its blocks): the pool does it. */
+typedef struct {
+    uv_work_t work;
+    int fd;
+    char *path;
+} discard_t;
+
+static void discard_work(uv_work_t *w) {
+    discard_t *d = w->data;
+    if (d->fd >= 0) close(d->fd);
+    if (d->path) unlink(d->path);
+}
+
+static void discard_after(uv_work_t *w, int status) {
+    (void)status;
+    discard_t *d = w->data;
+    free(d->path);
+    free(d);
+}
+
+/* Takes fd (may be -1) and path (malloc'd, may be NULL). Loop thread. */
+static void discard_file(worker_t *w, int fd, char *path) {
+    if (fd < 0 && !path) return;
+    discard_t *d = xcalloc(1, sizeof *d);
+    d->work.data = d;
+    d->fd = fd;
+    d->path = path;
+    if (uv_queue_work(&w->loop, &d->work, discard_work, discard_after) < 0) {
+        discard_work(&d->work); /* the loop is going: do it here, once */
+        discard_after(&d->work, 0);
+    }
+}
+
+void http_discard_file(http_req_t *r, int fd, char *path) {
+    ASSERT_ON_LOOP();
+    discard_file(((conn_t *)r->conn)->w, fd, path);
+}
+
 static void req_free(http_req_t *r) {
     if (!r) return;
     free(r->target);
@@ -109,10 +148,7 @@ static void req_free(http_req_t *r) {
         free(r->headers[i].value);
     }
     buf_free(&r->body);
-    if (r->body_path) {
-        unlink(r->body_path);
-        free(r->body_path);
-    }
+    if (r->body_path) discard_file(((conn_t *)r->conn)->w, -1, r->body_path);
     buf_free(&r->extra_headers);
     if (r->prepared_free) r->prepared_free(r->prepared);
     free(r);
@@ -451,13 +487,9 @@ static void set_timer(conn_t *c, uint64_t ms);
 
 /* Forgets a spool file that never became a request's body. */
 static void spool_drop(conn_t *c) {
-    if (c->spool_fd >= 0) close(c->spool_fd);
+    discard_file(c->w, c->spool_fd, c->spool_path);
     c->spool_fd = -1;
-    if (c->spool_path) {
-        unlink(c->spool_path);
-        free(c->spool_path);
-        c->spool_path = NULL;
-    }
+    c->spool_path = NULL;
     c->spool = c->spool_flush = false;
     c->spool_size = 0;
 }

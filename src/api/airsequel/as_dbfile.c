@@ -71,8 +71,9 @@ typedef struct {
     char msg[sizeof(((err_t *)0)->msg)];
 } fjob_t;
 
-static void fjob_free(fjob_t *j) {
-    if (j->fd >= 0) close(j->fd);
+/* r: the request, still open (closing the copy frees its blocks: the pool does it). */
+static void fjob_free(http_req_t *r, fjob_t *j) {
+    http_discard_file(r, j->fd, NULL);
     free(j->buf);
     db_release(j->db);
     free(j);
@@ -104,8 +105,8 @@ static void chunk_done(http_req_t *r, void *data);
 static void more(http_req_t *r, void *data) {
     fjob_t *j = data;
     if (http_gone(r)) { /* the client left: the stream ends here */
+        fjob_free(r, j);
         http_stream_end(r);
-        fjob_free(j);
         return;
     }
     http_defer(r, read_work, chunk_done, j);
@@ -118,15 +119,17 @@ static void chunk_done(http_req_t *r, void *data) {
         http_on_drain(r, more, j);
         return;
     }
+    fjob_free(r, j);
     http_stream_end(r); /* a read error midway can only cut the stream short */
-    fjob_free(j);
 }
 
 static void snapshot_done(http_req_t *r, void *data) {
     fjob_t *j = data;
     if (j->fd < 0) {
-        airsequel_error(r, 500, j->msg);
-        fjob_free(j);
+        char msg[sizeof j->msg];
+        snprintf(msg, sizeof msg, "%s", j->msg);
+        fjob_free(r, j);
+        airsequel_error(r, 500, msg);
         return;
     }
     buf_t dispo = BUF_INIT;

@@ -56,9 +56,17 @@ typedef struct {
     char msg[sizeof(((err_t *)0)->msg) + 64];
 } ujob_t;
 
-static void ujob_free(ujob_t *j) {
+/* The scratch file goes on the pool (drop_scratch) once it has served;
+ * only a rare failure before that leaves it to here. */
+static void drop_scratch(ujob_t *j) {
     if (j->fout) fclose(j->fout);
+    j->fout = NULL;
     if (j->file_path.data) unlink(j->file_path.data);
+    buf_free(&j->file_path);
+}
+
+static void ujob_free(ujob_t *j) {
+    drop_scratch(j);
     buf_free(&j->file_path);
     buf_free(&j->name);
     buf_free(&j->team);
@@ -189,8 +197,15 @@ static void db_name(ujob_t *j, buf_t *out) {
 
 /* ---- POST /dbs --------------------------------------------------------------------- */
 
+static void upload_one(ujob_t *j);
+
 static void upload_work(void *data) {
     ujob_t *j = data;
+    upload_one(j);
+    drop_scratch(j); /* adopted (moved away), imported, read, or refused: done with */
+}
+
+static void upload_one(ujob_t *j) {
     catalog_t *c = j->engine->catalog;
     if (read_parts(j) < 0) return;
     j->kind = kind_of(j);
@@ -308,14 +323,15 @@ static void h_upload(http_req_t *r) {
 
 static void replace_work(void *data) {
     ujob_t *j = data;
-    if (read_parts(j) < 0) return;
-    if (kind_of(j) != K_SQLITE) {
-        fail(j, 415, "Replace a database with a SQLite database file");
-        return;
-    }
     err_t e;
-    if (check_sqlite(j) == 0 && team_get(j->engine->catalog, db_owner(j->target), &j->owner, &e) < 0)
+    if (read_parts(j) < 0) {
+        /* refused: nothing to keep */
+    } else if (kind_of(j) != K_SQLITE) {
+        fail(j, 415, "Replace a database with a SQLite database file");
+    } else if (check_sqlite(j) == 0 && team_get(j->engine->catalog, db_owner(j->target), &j->owner, &e) < 0) {
         snprintf(j->owner.name, sizeof j->owner.name, "%s", "");
+    }
+    if (j->status) drop_scratch(j);
 }
 
 static int restore_run(store_db_t *c, void *arg, err_t *e) {
@@ -327,6 +343,7 @@ static int restore_run(store_db_t *c, void *arg, err_t *e) {
         rc = store_backup(c, src, msg, sizeof msg);
         store_close(src);
     }
+    drop_scratch(j); /* copied in (or not): the writer's thread lets it go */
     if (rc < 0) j->out.rc = err_set(e, E_BAD_INPUT, "The database could not be replaced: %s", msg);
     if (j->out.rc < 0) j->out.err = *e;
     return j->out.rc;
