@@ -245,6 +245,7 @@ typedef struct {
     api_write_t w;
     api_out_t out;
     catalog_t *catalog;
+    const http_req_t *r; /* read on the pool while the request waits (as api_prepare_body does) */
     char id[ULID_LEN + 1];
     db_t *db;
     char *content;
@@ -286,9 +287,12 @@ static void on_log(void *ctx, const char *level, int line, const char *function,
 }
 
 /* The function, its database and the variables it sees. */
+static json_t *request_of(const http_req_t *r);
+
 static void lookup_work(void *data) {
     call_t *k = data;
     err_t e;
+    k->req = request_of(k->r); /* the body may be a 2 MiB JSON document: parsed here, not on the loop */
     char db_id[ULID_LEN + 1];
     if (fn_lookup(k->catalog, k->id, db_id, &k->content, &e) < 0 ||
         !(k->db = catalog_db_find(k->catalog, db_id, DB_BY_KEY))) {
@@ -375,7 +379,7 @@ static void looked_up(http_req_t *r, void *data) {
 }
 
 /* req = {method, path, query, headers, body, json} */
-static json_t *request_of(http_req_t *r) {
+static json_t *request_of(const http_req_t *r) {
     json_t *req = json_object(), *q = json_object(), *h = json_object();
     json_object_set_new(req, "method", json_string(r->method_name ? r->method_name : ""));
     json_object_set_new(req, "path", json_string(r->path));
@@ -413,7 +417,7 @@ static void h_call(http_req_t *r) {
     k->catalog = ((engine_t *)r->app)->catalog;
     snprintf(k->id, sizeof k->id, "%s", id.data);
     buf_free(&id);
-    k->req = request_of(r);
+    k->r = r;
     k->logs = json_array();
     http_defer(r, lookup_work, looked_up, k);
 }
