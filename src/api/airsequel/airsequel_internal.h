@@ -81,6 +81,9 @@ enum {
     AS_DB_READONLY = 128, /* capture 0 is a readonly id (which grants R to anyone) */
 };
 void airsequel_job(http_req_t *r, as_job_fn fn, int ncaps, int flags);
+/* A route handler that runs fn through airsequel_job. */
+#define AS_ROUTE(handler, fn, ncaps, flags) \
+    static void handler(http_req_t *r) { airsequel_job(r, fn, ncaps, flags); }
 void airsequel_job_tagged(http_req_t *r, as_job_fn fn, int ncaps, int flags, const char *tag);
 int as_fail(as_job_t *j, int status, const char *msg);
 /* The status an error kind answers with (404, 409, 403, 400 or 500). */

@@ -227,17 +227,14 @@ static void do_invocations(as_job_t *j) {
     fn_invocations_free(v, n);
 }
 
-#define ROUTE(fname, fn, ncaps, flags) \
-    static void fname(http_req_t *r) { airsequel_job(r, fn, ncaps, flags); }
-
-ROUTE(h_list, do_list, 1, AS_DB_READ)
-ROUTE(h_create, do_create, 1, AS_DB_OWNER | AS_BODY)
-ROUTE(h_get, do_get, 2, AS_DB_READ)
-ROUTE(h_patch, do_patch, 2, AS_DB_OWNER | AS_BODY)
-ROUTE(h_delete, do_delete, 2, AS_DB_OWNER)
-ROUTE(h_republish, do_republish, 2, AS_DB_OWNER | AS_BODY)
-ROUTE(h_version, do_get, 3, AS_DB_READ)
-ROUTE(h_invocations, do_invocations, 2, AS_DB_READ)
+AS_ROUTE(h_list, do_list, 1, AS_DB_READ)
+AS_ROUTE(h_create, do_create, 1, AS_DB_OWNER | AS_BODY)
+AS_ROUTE(h_get, do_get, 2, AS_DB_READ)
+AS_ROUTE(h_patch, do_patch, 2, AS_DB_OWNER | AS_BODY)
+AS_ROUTE(h_delete, do_delete, 2, AS_DB_OWNER)
+AS_ROUTE(h_republish, do_republish, 2, AS_DB_OWNER | AS_BODY)
+AS_ROUTE(h_version, do_get, 3, AS_DB_READ)
+AS_ROUTE(h_invocations, do_invocations, 2, AS_DB_READ)
 
 /* ---- /fns/:funcId ------------------------------------------------------------------ */
 

@@ -301,23 +301,20 @@ static void do_app(as_job_t *j) {
     as_fail(j, 404, m);
 }
 
-#define ROUTE(fname, fn, ncaps, flags) \
-    static void fname(http_req_t *r) { airsequel_job(r, fn, ncaps, flags); }
-
-ROUTE(h_db_env, do_env_list, 1, AS_DB_OWNER)
-ROUTE(h_db_env_add, do_env_add, 1, AS_DB_OWNER | AS_BODY)
-ROUTE(h_db_env_patch, do_env_patch, 2, AS_DB_OWNER | AS_BODY)
-ROUTE(h_db_env_delete, do_env_delete, 2, AS_DB_OWNER)
-ROUTE(h_env, do_env_list, 0, AS_ADMIN)
-ROUTE(h_env_add, do_env_add, 0, AS_ADMIN | AS_BODY)
-ROUTE(h_env_patch, do_env_patch, 1, AS_ADMIN | AS_BODY)
-ROUTE(h_env_delete, do_env_delete, 1, AS_ADMIN)
-ROUTE(h_settings_get, do_settings_get, 1, AS_DB_OWNER)
-ROUTE(h_settings_patch, do_settings_patch, 1, AS_DB_OWNER | AS_BODY)
-ROUTE(h_instance_get, do_instance_get, 0, AS_ADMIN)
-ROUTE(h_instance_patch, do_instance_patch, 0, AS_ADMIN | AS_BODY)
-ROUTE(h_apps, do_apps, 1, AS_DB_READ)
-ROUTE(h_app, do_app, 2, AS_DB_READ)
+AS_ROUTE(h_db_env, do_env_list, 1, AS_DB_OWNER)
+AS_ROUTE(h_db_env_add, do_env_add, 1, AS_DB_OWNER | AS_BODY)
+AS_ROUTE(h_db_env_patch, do_env_patch, 2, AS_DB_OWNER | AS_BODY)
+AS_ROUTE(h_db_env_delete, do_env_delete, 2, AS_DB_OWNER)
+AS_ROUTE(h_env, do_env_list, 0, AS_ADMIN)
+AS_ROUTE(h_env_add, do_env_add, 0, AS_ADMIN | AS_BODY)
+AS_ROUTE(h_env_patch, do_env_patch, 1, AS_ADMIN | AS_BODY)
+AS_ROUTE(h_env_delete, do_env_delete, 1, AS_ADMIN)
+AS_ROUTE(h_settings_get, do_settings_get, 1, AS_DB_OWNER)
+AS_ROUTE(h_settings_patch, do_settings_patch, 1, AS_DB_OWNER | AS_BODY)
+AS_ROUTE(h_instance_get, do_instance_get, 0, AS_ADMIN)
+AS_ROUTE(h_instance_patch, do_instance_patch, 0, AS_ADMIN | AS_BODY)
+AS_ROUTE(h_apps, do_apps, 1, AS_DB_READ)
+AS_ROUTE(h_app, do_app, 2, AS_DB_READ)
 
 void airsequel_settings_register(router_t *rt, const dialect_t *d) {
     router_add(rt, d, M_GET, "/api/dbs/:db/settings", h_settings_get);

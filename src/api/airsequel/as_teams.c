@@ -455,25 +455,22 @@ static void do_user_get(as_job_t *j) {
     jw_obj_end(&j->w);
 }
 
-#define ROUTE(fname, fn, ncaps, flags) \
-    static void fname(http_req_t *r) { airsequel_job(r, fn, ncaps, flags); }
-
-ROUTE(h_team_create, do_team_create, 0, AS_USER | AS_BODY)
-ROUTE(h_team_get, do_team_get, 1, AS_USER)
-ROUTE(h_team_patch, do_team_patch, 1, AS_USER | AS_BODY)
-ROUTE(h_team_delete, do_team_delete, 1, AS_USER)
-ROUTE(h_members, do_members, 1, AS_USER)
-ROUTE(h_member_patch, do_member_patch, 2, AS_USER | AS_BODY)
-ROUTE(h_member_delete, do_member_delete, 2, AS_USER)
-ROUTE(h_team_tokens, do_team_tokens, 1, AS_USER)
-ROUTE(h_token_create, do_token_create, 0, AS_USER | AS_BODY)
-ROUTE(h_token_get, do_token_get, 1, AS_USER)
-ROUTE(h_token_patch, do_token_patch, 1, AS_USER | AS_BODY)
-ROUTE(h_token_delete, do_token_delete, 1, AS_USER)
-ROUTE(h_user_create, do_user_create, 0, AS_USER | AS_BODY | AS_SIGNUP)
-ROUTE(h_user_get, do_user_get, 1, AS_USER)
-ROUTE(h_reset_issue, do_reset_issue, 0, AS_BODY)
-ROUTE(h_reset_submit, do_reset_submit, 0, AS_BODY)
+AS_ROUTE(h_team_create, do_team_create, 0, AS_USER | AS_BODY)
+AS_ROUTE(h_team_get, do_team_get, 1, AS_USER)
+AS_ROUTE(h_team_patch, do_team_patch, 1, AS_USER | AS_BODY)
+AS_ROUTE(h_team_delete, do_team_delete, 1, AS_USER)
+AS_ROUTE(h_members, do_members, 1, AS_USER)
+AS_ROUTE(h_member_patch, do_member_patch, 2, AS_USER | AS_BODY)
+AS_ROUTE(h_member_delete, do_member_delete, 2, AS_USER)
+AS_ROUTE(h_team_tokens, do_team_tokens, 1, AS_USER)
+AS_ROUTE(h_token_create, do_token_create, 0, AS_USER | AS_BODY)
+AS_ROUTE(h_token_get, do_token_get, 1, AS_USER)
+AS_ROUTE(h_token_patch, do_token_patch, 1, AS_USER | AS_BODY)
+AS_ROUTE(h_token_delete, do_token_delete, 1, AS_USER)
+AS_ROUTE(h_user_create, do_user_create, 0, AS_USER | AS_BODY | AS_SIGNUP)
+AS_ROUTE(h_user_get, do_user_get, 1, AS_USER)
+AS_ROUTE(h_reset_issue, do_reset_issue, 0, AS_BODY)
+AS_ROUTE(h_reset_submit, do_reset_submit, 0, AS_BODY)
 
 void airsequel_teams_register(router_t *rt, const dialect_t *d) {
     router_add(rt, d, M_POST, "/api/teams", h_team_create);
