@@ -104,15 +104,16 @@ static bool claims(const char *path) {
 
 static void options(http_req_t *r) { http_respond(r, 204, NULL, "", 0); }
 
-const schema_t *airsequel_schema(db_t *d, store_db_t *c, api_out_t *out, char *err, size_t errlen) {
+const schema_t *airsequel_schema(db_t *d, store_db_t *c, api_out_t *out) {
     const schema_t *s;
     if (thread_is_loop()) {
         /* the loop never builds a snapshot: the pool does (api_read retries there) */
-        if (!(s = schema_peek(d, c))) err_set_sub(&out->err, E_TIMEOUT, ES_OFF_LOOP, "schema built off the loop");
-        if (!s) out->rc = -1;
+        if (!(s = schema_peek(d, c))) out->rc = err_set_sub(&out->err, E_TIMEOUT, ES_OFF_LOOP, "schema built off the loop");
         return s;
     }
-    return schema_acquire(d, c, err, errlen);
+    char err[256];
+    if (!(s = schema_acquire(d, c, err, sizeof err))) out->rc = err_set(&out->err, E_INTERNAL, "%s", err);
+    return s;
 }
 
 const tinfo_t *airsequel_table(const schema_t *s, const char *name) {

@@ -31,10 +31,10 @@ db_t *airsequel_resolve_db(http_req_t *r, const actor_t *a, int cap, unsigned by
 db_t *airsequel_readable_db(http_req_t *r);
 /* The same for any right need (a's actor filled in). */
 db_t *airsequel_db_for(http_req_t *r, actor_t *a, unsigned need);
-/* The schema snapshot a run reads through c, or NULL with out set (on the
- * loop: ES_OFF_LOOP when it must be built; the pool retries) or, off it,
- * err set. */
-const schema_t *airsequel_schema(db_t *d, store_db_t *c, api_out_t *out, char *err, size_t errlen);
+/* The schema snapshot a run reads through c, or NULL with out->rc -1 and
+ * out->err set (on the loop: ES_OFF_LOOP when it must be built, and the
+ * pool retries; off it, E_INTERNAL, which done answers as 500). */
+const schema_t *airsequel_schema(db_t *d, store_db_t *c, api_out_t *out);
 /* A table or view the REST routes may name (not SQLite's or shadow
  * tables), or NULL. */
 const tinfo_t *airsequel_table(const schema_t *s, const char *name);

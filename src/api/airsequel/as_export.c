@@ -77,15 +77,8 @@ static void run_page(void *ctx, store_db_t *c, uint64_t deadline) {
     buf_reset(&j->out.rows);
     j->out.rc = 0;
     j->status = 200;
-    char err[256];
-    const schema_t *s = airsequel_schema(j->db, c, &j->out, err, sizeof err);
-    if (!s) {
-        if (j->out.rc == 0) {
-            j->status = 500;
-            snprintf(j->msg, sizeof j->msg, "%s", err);
-        }
-        return;
-    }
+    const schema_t *s = airsequel_schema(j->db, c, &j->out);
+    if (!s) return;
     const tinfo_t *t = airsequel_table(s, j->table);
     if (!t) {
         j->status = 404;

@@ -78,14 +78,8 @@ static void run(void *ctx, store_db_t *c, uint64_t deadline) {
     buf_reset(&j->out.rows);
     j->out.rc = 0;
     j->status = 200;
-    char err[256];
-    const schema_t *s = airsequel_schema(j->db, c, &j->out, err, sizeof err);
-    if (!s) {
-        if (j->out.rc == 0) {
-            fail(j, 500, "%s", err);
-        }
-        return;
-    }
+    const schema_t *s = airsequel_schema(j->db, c, &j->out);
+    if (!s) return;
     const tinfo_t *t = cell_table(j, s);
     if (t) {
         buf_t q = BUF_INIT;

@@ -185,12 +185,8 @@ static void az_table(jw_t *w, const tinfo_t *t) {
 }
 
 static void run_azimutt(tjob_t *j, store_db_t *c) {
-    char err[256];
-    const schema_t *s = airsequel_schema(j->db, c, &j->out, err, sizeof err);
-    if (!s) {
-        if (j->out.rc == 0) fail(j, 500, err);
-        return;
-    }
+    const schema_t *s = airsequel_schema(j->db, c, &j->out);
+    if (!s) return;
     jw_t w;
     jw_init(&w, &j->out.rows, 0);
     jw_obj_begin(&w);
@@ -441,14 +437,8 @@ static int64_t count_rows(tjob_t *j, store_db_t *c, const tinfo_t *t, bool searc
 }
 
 static void run_table(tjob_t *j, store_db_t *c, uint64_t deadline) {
-    char err[256];
-    const schema_t *s = airsequel_schema(j->db, c, &j->out, err, sizeof err);
-    if (!s) {
-        if (j->out.rc == 0) {
-            fail(j, 500, err);
-        }
-        return;
-    }
+    const schema_t *s = airsequel_schema(j->db, c, &j->out);
+    if (!s) return;
     const tinfo_t *t = airsequel_table(s, j->table);
     if (!t) {
         char m[300];
