@@ -51,22 +51,26 @@ static int add_field(csv_reader_t *r, size_t start, bool quoted) {
 int csv_read(csv_reader_t *r, char *err, size_t errlen) {
     buf_reset(&r->text);
     r->nfields = 0;
-    int c = getc(r->f);
     if (!r->started) {
+        /* a UTF-8 byte order mark is skipped; anything else is read again */
         r->started = true;
-        if (c == 0xEF) { /* a UTF-8 byte order mark */
-            int c2 = getc(r->f), c3 = getc(r->f);
-            if (c2 != 0xBB || c3 != 0xBF) {
-                snprintf(err, errlen, "line 1: not UTF-8 text");
-                return -1;
-            }
-            c = getc(r->f);
+        long at = ftell(r->f);
+        unsigned char bom[3];
+        size_t got = fread(bom, 1, 3, r->f);
+        if (!(got == 3 && bom[0] == 0xEF && bom[1] == 0xBB && bom[2] == 0xBF) && fseek(r->f, at, SEEK_SET) != 0) {
+            snprintf(err, errlen, "the file cannot be read from its start");
+            return -1;
         }
     }
+    int c = getc(r->f);
     if (c == EOF) return 0;
     size_t start = 0;
     bool quoted = false, in_quotes = false, after_quote = false;
     for (;; c = getc(r->f)) {
+        if (c == 0) { /* text has none, and fields are C strings */
+            snprintf(err, errlen, "line %ld: a NUL byte", r->line);
+            return -1;
+        }
         if (r->text.len > CSV_MAX_RECORD) {
             snprintf(err, errlen, "line %ld: a record longer than %d bytes", r->line, CSV_MAX_RECORD);
             return -1;

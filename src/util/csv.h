@@ -11,7 +11,8 @@
 
 void csv_field(buf_t *b, const char *s, size_t n);
 
-/* Reading RFC 4180 (LF line ends and a UTF-8 BOM accepted) from a FILE,
+/* Reading RFC 4180 (LF line ends and a UTF-8 BOM accepted) from a
+ * seekable FILE (the reader looks at the first three bytes for a BOM),
  * one record at a time: fields are NUL-terminated strings in one buffer;
  * a record longer than CSV_MAX_RECORD bytes or wider than CSV_MAX_FIELDS
  * is an error, so memory stays bounded whatever the file. */
@@ -29,7 +30,8 @@ typedef struct {
 
 void csv_reader_init(csv_reader_t *r, FILE *f);
 /* 1 with a record, 0 at the end, -1 with err set (unterminated quote,
- * a record too long or too wide, a character after a closing quote). */
+ * a record too long or too wide, a character after a closing quote, a
+ * NUL byte). */
 int csv_read(csv_reader_t *r, char *err, size_t errlen);
 static inline const char *csv_get(const csv_reader_t *r, size_t i) { return r->text.data + r->off[i]; }
 void csv_reader_free(csv_reader_t *r);

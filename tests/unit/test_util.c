@@ -383,6 +383,20 @@ static void csv_reader_reads_rfc4180(void **st) {
     assert_int_equal(csv_read(&r, err, sizeof err), 0);
     csv_reader_free(&r);
     fclose(f);
+    /* a first byte of 0xEF that starts no BOM is text (U+F000 here) */
+    static const char ef[] = "\xEF\x80\x80,x\n";
+    f = fmemopen((void *)ef, sizeof ef - 1, "r");
+    csv_reader_init(&r, f);
+    assert_int_equal(csv_read(&r, err, sizeof err), 1);
+    assert_string_equal(csv_get(&r, 0), "\xEF\x80\x80");
+    csv_reader_free(&r);
+    fclose(f);
+    static const char nul[] = "a,b\0c\n";
+    f = fmemopen((void *)nul, sizeof nul - 1, "r");
+    csv_reader_init(&r, f);
+    assert_int_equal(csv_read(&r, err, sizeof err), -1);
+    csv_reader_free(&r);
+    fclose(f);
     static const char bad[] = "a,\"open\n";
     f = fmemopen((void *)bad, sizeof bad - 1, "r");
     csv_reader_init(&r, f);
