@@ -195,10 +195,11 @@ class RssWatch:
         self.th.join()
 
 
-@pytest.mark.skipif(bool(os.environ.get("ATRIUM_SANITIZED")), reason="sanitizers change the memory footprint")
 def test_large_uploads_in_bounded_memory(tmp_path):
     """A 50 MB CSV and a 100 MB SQLite file: the server's peak RSS grows by
-    far less than either (bodies are spooled, files parsed as streams)."""
+    far less than either (bodies are spooled, files parsed as streams).
+    Under sanitizers the uploads run all the same; only the RSS bound is
+    not asserted there (their shadow memory and quarantine are not ours)."""
     (tmp_path / "data").mkdir()
     s = Server(tmp_path / "data")
     try:
@@ -229,7 +230,8 @@ def test_large_uploads_in_bounded_memory(tmp_path):
         assert r.status_code == 200, r.text
         for what, w in (("50 MB CSV", w1), ("100 MB SQLite", w2)):
             print(f"{what}: RSS {w.base / 1024:.1f} MiB before, peak {w.peak / 1024:.1f} MiB during")
-            assert w.peak - w.base < 40 * 1024, f"{what}: RSS grew by {w.peak - w.base} KiB"
+            if not os.environ.get("ATRIUM_SANITIZED"):
+                assert w.peak - w.base < 40 * 1024, f"{what}: RSS grew by {w.peak - w.base} KiB"
         # past the limit: refused before it is read
         r = requests.post(s.url + "/dbs", headers={"Authorization": f"Bearer {admin}",
                                                     "Content-Type": "multipart/form-data; boundary=x",
