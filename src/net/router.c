@@ -1,14 +1,31 @@
 /* router: method + path patterns (see router.h). */
 #include "net/router.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* No route pattern is longer than this (checked when it is added). */
+#define ROUTER_MAX_SEGS 16
+
+/* A bad pattern is a programming error found at start-up. */
+static void bad_pattern(const char *pattern, const char *why) {
+    fprintf(stderr, "router: pattern %s: %s\n", pattern, why);
+    abort();
+}
+
+typedef struct {
+    char *s;
+    size_t len;
+    char kind; /* 'l' literal, 'c' capture (":x"), 's' the rest ("*") */
+} seg_t;
 
 typedef struct {
     const dialect_t *d;
     unsigned methods;
-    char **segs; /* pattern segments */
+    seg_t *segs; /* pattern segments */
     int nsegs;
+    bool star;   /* the last segment is "*" */
     route_fn fn;
     char *pattern;
     bool fallback; /* pattern slash-star: yields to paths another dialect claims */
@@ -26,7 +43,7 @@ router_t *router_new(void) { return xcalloc(1, sizeof(router_t)); }
 void router_free(router_t *rt) {
     if (!rt) return;
     for (size_t i = 0; i < rt->n; i++) {
-        for (int k = 0; k < rt->routes[i].nsegs; k++) free(rt->routes[i].segs[k]);
+        for (int k = 0; k < rt->routes[i].nsegs; k++) free(rt->routes[i].segs[k].s);
         free(rt->routes[i].segs);
         free(rt->routes[i].pattern);
     }
@@ -46,6 +63,7 @@ void router_add(router_t *rt, const dialect_t *d, unsigned methods, const char *
     r->fn = fn;
     r->pattern = xstrdup(pattern);
     r->fallback = strcmp(pattern, "/*") == 0;
+    r->star = false;
     r->segs = NULL;
     r->nsegs = 0;
     const char *p = pattern;
@@ -53,11 +71,17 @@ void router_add(router_t *rt, const dialect_t *d, unsigned methods, const char *
     while (*p) {
         const char *e = strchr(p, '/');
         size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (r->star) bad_pattern(pattern, "\"*\" must be the last segment");
         r->segs = xrealloc(r->segs, (size_t)(r->nsegs + 1) * sizeof *r->segs);
-        r->segs[r->nsegs++] = xstrndup(p, len);
+        seg_t *s = &r->segs[r->nsegs++];
+        s->s = xstrndup(p, len);
+        s->len = len;
+        s->kind = strcmp(s->s, "*") == 0 ? 's' : s->s[0] == ':' ? 'c' : 'l';
+        r->star = s->kind == 's';
         p += len;
         while (*p == '/') p++;
     }
+    if (r->nsegs > ROUTER_MAX_SEGS) bad_pattern(pattern, "too many segments");
     bool known = false;
     for (size_t i = 0; i < rt->nd; i++) known |= rt->dialects[i] == d;
     if (!known) {
@@ -66,53 +90,79 @@ void router_add(router_t *rt, const dialect_t *d, unsigned methods, const char *
     }
 }
 
-/* Matches path against a route; fills captures on success. The path is
- * split on '/' exactly: "/a//b" has an empty segment, which never matches a
- * literal and is captured as "" by ":x" (handlers reject empty names). */
-static bool match(const route_t *rt, const char *path, http_req_t *r) {
-    const char *p = path;
-    if (*p == '/') p++;
-    int ncap = 0;
-    for (int i = 0; i < rt->nsegs; i++) {
-        const char *seg = rt->segs[i];
-        if (strcmp(seg, "*") == 0) {
-            if (r) {
-                r->cap[ncap] = p;
-                r->cap_len[ncap] = strlen(p);
-            }
-            ncap++;
-            if (r) r->ncap = ncap;
-            return true;
-        }
-        if (*p == 0) return false;
+/* A request path cut at each '/' once, so each route compares lengths and
+ * bytes instead of scanning the path again. After the leading '/', "a/b"
+ * has two segments, "a/b/" three (the last empty: a trailing slash), "" none;
+ * "a//b" has an empty middle one. Only the first ROUTER_MAX_SEGS are kept
+ * (no route is longer). */
+typedef struct {
+    const char *path, *rest; /* rest: after the leading '/' */
+    int n;                   /* all segments, kept or not */
+    const char *at[ROUTER_MAX_SEGS];
+    size_t len[ROUTER_MAX_SEGS];
+} split_t;
+
+static void split(const char *path, split_t *sp) {
+    sp->path = path;
+    sp->rest = path + (*path == '/');
+    sp->n = 0;
+    const char *p = sp->rest;
+    if (!*p) return;
+    for (;;) {
         const char *e = strchr(p, '/');
         size_t len = e ? (size_t)(e - p) : strlen(p);
-        if (seg[0] == ':') {
-            if (ncap >= HTTP_MAX_CAPTURES) return false;
-            if (r) {
-                r->cap[ncap] = p;
-                r->cap_len[ncap] = len;
-            }
-            ncap++;
-        } else if (strlen(seg) != len || memcmp(seg, p, len) != 0) {
-            return false;
+        if (sp->n < ROUTER_MAX_SEGS) {
+            sp->at[sp->n] = p;
+            sp->len[sp->n] = len;
         }
-        p += len;
-        if (*p == '/') {
-            p++;
-            if (*p == 0 && i == rt->nsegs - 1) return false; /* trailing slash */
-        } else if (i < rt->nsegs - 1 && *p == 0) {
+        sp->n++;
+        if (!e) return;
+        p = e + 1;
+    }
+}
+
+/* Matches a split path against a route; fills captures on success. An empty
+ * segment never matches a literal and is captured as "" by ":x" (handlers
+ * reject empty names), except the empty last one of a trailing slash, which
+ * matches nothing but "*". */
+static bool match(const route_t *rt, const split_t *sp, http_req_t *r) {
+    int fixed = rt->nsegs - rt->star; /* segments before any "*" */
+    if (rt->star ? sp->n < rt->nsegs && !(fixed == 0 && sp->n == 0) : sp->n != rt->nsegs) return false;
+    bool trailing = sp->n > 0 && sp->n <= ROUTER_MAX_SEGS && sp->len[sp->n - 1] == 0 &&
+                    sp->at[sp->n - 1][0] == 0;
+    if (!rt->star && trailing) return false;
+    int ncap = 0;
+    for (int i = 0; i < fixed; i++) {
+        const seg_t *s = &rt->segs[i];
+        if (s->kind == 'c') {
+            if (ncap >= HTTP_MAX_CAPTURES) return false;
+            ncap++;
+        } else if (s->len != sp->len[i] || memcmp(s->s, sp->at[i], s->len) != 0) {
             return false;
         }
     }
-    if (*p != 0) return false;
-    if (r) r->ncap = ncap;
+    if (rt->star && ncap >= HTTP_MAX_CAPTURES) return false;
+    if (!r) return true;
+    ncap = 0;
+    for (int i = 0; i < fixed; i++) {
+        if (rt->segs[i].kind != 'c') continue;
+        r->cap[ncap] = sp->at[i];
+        r->cap_len[ncap++] = sp->len[i];
+    }
+    if (rt->star) {
+        const char *rest = fixed < sp->n ? sp->at[fixed] : sp->rest;
+        r->cap[ncap] = rest;
+        r->cap_len[ncap++] = strlen(rest);
+    }
+    r->ncap = ncap;
     return true;
 }
 
 const dialect_t *router_dialect_for(const router_t *rt, const char *path) {
+    split_t sp;
+    split(path, &sp);
     for (size_t i = 0; i < rt->n; i++)
-        if (!rt->routes[i].fallback && match(&rt->routes[i], path, NULL)) return rt->routes[i].d;
+        if (!rt->routes[i].fallback && match(&rt->routes[i], &sp, NULL)) return rt->routes[i].d;
     for (size_t i = 0; i < rt->nd; i++)
         if (rt->dialects[i]->claims && rt->dialects[i]->claims(path)) return rt->dialects[i];
     for (size_t i = 0; i < rt->n; i++)
@@ -129,13 +179,15 @@ static bool claimed_by_other(const router_t *rt, const char *path, const dialect
 
 void router_dispatch(const router_t *rt, http_req_t *r) {
     const route_t *path_match = NULL;
+    split_t sp;
+    split(r->path, &sp);
     for (size_t i = 0; i < rt->n; i++) {
         const route_t *ro = &rt->routes[i];
-        if (!match(ro, r->path, NULL)) continue;
+        if (!match(ro, &sp, NULL)) continue;
         if (ro->fallback && claimed_by_other(rt, r->path, ro->d)) continue;
         if (!path_match) path_match = ro;
         if (ro->methods & r->method) {
-            match(ro, r->path, r);
+            match(ro, &sp, r);
             r->dialect = ro->d;
             ro->fn(r);
             return;

@@ -166,8 +166,75 @@ static void upgrade_refused_or_not_asked(void **st) {
     close(fd);
 }
 
+/* ---- route matching ---- */
+
+static int hit;
+static char caps[HTTP_MAX_CAPTURES][64];
+static int ncaps;
+
+static void record(http_req_t *r, int which) {
+    hit = which;
+    ncaps = r->ncap;
+    for (int i = 0; i < r->ncap; i++) snprintf(caps[i], sizeof caps[i], "%.*s", (int)r->cap_len[i], r->cap[i]);
+}
+static void r1(http_req_t *r) { record(r, 1); }
+static void r2(http_req_t *r) { record(r, 2); }
+static void r3(http_req_t *r) { record(r, 3); }
+static void r4(http_req_t *r) { record(r, 4); }
+static void r5(http_req_t *r) { record(r, 5); }
+static void r6(http_req_t *r) { record(r, 6); }
+
+static int route(const router_t *rt, const char *path) {
+    http_req_t r = {0};
+    r.path = (char *)path;
+    r.method = M_GET;
+    hit = 0;
+    ncaps = -1;
+    router_dispatch(rt, &r);
+    return hit;
+}
+
+static void routes_match_segments(void **st) {
+    (void)st;
+    router_t *rt = router_new();
+    router_add(rt, &d, M_GET, "/a", r1);
+    router_add(rt, &d, M_GET, "/a/:x", r2);
+    router_add(rt, &d, M_GET, "/a/:x/b", r3);
+    router_add(rt, &d, M_GET, "/s/*", r4);
+    router_add(rt, &d, M_GET, "/", r6);
+    router_add(rt, &d, M_GET, "/*", r5);
+    assert_int_equal(route(rt, "/a"), 1);
+    assert_int_equal(ncaps, 0);
+    assert_int_equal(route(rt, "/a/q"), 2);
+    assert_string_equal(caps[0], "q");
+    assert_int_equal(route(rt, "/a/"), 5); /* a trailing slash is no empty capture */
+    assert_string_equal(caps[0], "a/");
+    assert_int_equal(route(rt, "/a//b"), 3); /* an empty middle segment is */
+    assert_int_equal(ncaps, 1);
+    assert_string_equal(caps[0], "");
+    assert_int_equal(route(rt, "/a/q%2F/b"), 3);
+    assert_string_equal(caps[0], "q%2F");
+    assert_int_equal(route(rt, "/a/q/b/"), 5);
+    assert_int_equal(route(rt, "/ab"), 5);
+    assert_int_equal(route(rt, "/a/q/c"), 5);
+    assert_int_equal(route(rt, "/s"), 5);
+    assert_int_equal(route(rt, "/s/"), 4);
+    assert_string_equal(caps[0], "");
+    assert_int_equal(route(rt, "/s/x/y/"), 4);
+    assert_string_equal(caps[0], "x/y/");
+    assert_int_equal(route(rt, "/"), 6);
+    assert_int_equal(route(rt, "//"), 5);
+    assert_string_equal(caps[0], "/");
+    /* longer than any route: only "*" routes can take it */
+    assert_int_equal(route(rt, "/s/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16/17/18/19/20"), 4);
+    assert_string_equal(caps[0], "1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16/17/18/19/20");
+    assert_int_equal(route(rt, "/a/1/2/3/4/5/6/7/8/9/10/11/12/13/14/15/16/17/18/19/20"), 5);
+    router_free(rt);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(routes_match_segments),
         cmocka_unit_test(upgrade_echo_post_close),
         cmocka_unit_test(upgrade_refused_or_not_asked),
     };
