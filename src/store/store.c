@@ -47,6 +47,7 @@ struct store_db {
     uint64_t dyn_clock;
     void *aux;
     void (*aux_free)(void *);
+    sqlite3_stmt *begin, *commit; /* kept: each loop pass runs both */
 };
 
 #include "util/timeutil.h"
@@ -176,13 +177,28 @@ void store_close(store_db_t *db) {
         free(db->dyn[i].sql);
     }
     for (int i = 0; i < db->ncache; i++) sqlite3_finalize(db->cache[i].stmt.st);
+    sqlite3_finalize(db->begin);
+    sqlite3_finalize(db->commit);
     sqlite3_close_v2(db->db);
     free(db);
 }
 
 const char *store_errmsg(store_db_t *db) { return sqlite3_errmsg(db->db); }
 
+/* BEGIN and COMMIT run once per read snapshot: prepared once, not parsed
+ * each time. */
+static int exec_kept(store_db_t *db, sqlite3_stmt **slot, const char *sql) {
+    if (!*slot && sqlite3_prepare_v3(db->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL) != SQLITE_OK)
+        return -sqlite3_extended_errcode(db->db);
+    int rc = sqlite3_step(*slot);
+    int ext = rc == SQLITE_DONE ? 0 : sqlite3_extended_errcode(db->db);
+    sqlite3_reset(*slot);
+    return rc == SQLITE_DONE ? 0 : -(ext ? ext : rc);
+}
+
 int store_exec(store_db_t *db, const char *sql) {
+    if (strcmp(sql, "BEGIN") == 0) return exec_kept(db, &db->begin, sql);
+    if (strcmp(sql, "COMMIT") == 0) return exec_kept(db, &db->commit, sql);
     /* The engine's own ROLLBACK [TO …] may undo schema changes: what the
      * connection cached about its uncommitted state goes. */
     if (strncasecmp(sql, "ROLLBACK", 8) == 0) store_set_aux(db, NULL, NULL);
