@@ -93,10 +93,18 @@ const char *http_header(const http_req_t *r, const char *name) {
 }
 
 void http_add_header(http_req_t *r, const char *name, const char *value) {
-    buf_printf(&r->extra_headers, "%s: ", name);
+    buf_t *h = &r->extra_headers;
+    buf_puts(h, name);
+    buf_append(h, ": ", 2);
     /* Never let a value end the header block: CR and LF become spaces. */
-    for (const char *c = value; *c; c++) buf_putc(&r->extra_headers, *c == '\r' || *c == '\n' ? ' ' : *c);
-    buf_puts(&r->extra_headers, "\r\n");
+    for (;;) {
+        size_t n = strcspn(value, "\r\n");
+        buf_append(h, value, n);
+        if (!value[n]) break;
+        buf_putc(h, ' ');
+        value += n + 1;
+    }
+    buf_append(h, "\r\n", 2);
 }
 
 /* Closing a written file and unlinking it touch the disk (the last close
@@ -232,8 +240,19 @@ static void access_log(http_req_t *r) {
 
 static void head_start(http_req_t *r, buf_t *h, int status, const char *ctype) {
     conn_t *c = r->conn;
-    buf_printf(h, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, http_status_text(status), date_header(c->w));
-    if (ctype) buf_printf(h, "Content-Type: %s\r\n", ctype);
+    char code[4] = {(char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10), (char)('0' + status % 10), ' '};
+    buf_reserve(h, 256);
+    buf_append(h, "HTTP/1.1 ", 9);
+    buf_append(h, code, 4);
+    buf_puts(h, http_status_text(status));
+    buf_append(h, "\r\nDate: ", 8);
+    buf_puts(h, date_header(c->w));
+    buf_append(h, "\r\n", 2);
+    if (ctype) {
+        buf_append(h, "Content-Type: ", 14);
+        buf_puts(h, ctype);
+        buf_append(h, "\r\n", 2);
+    }
     if (r->dialect && r->dialect->extra_headers) buf_puts(h, r->dialect->extra_headers);
     if (r->dialect && r->dialect->add_headers) r->dialect->add_headers(r, h);
     if (r->extra_headers.len) buf_append(h, r->extra_headers.data, r->extra_headers.len);
@@ -262,8 +281,16 @@ void http_respond(http_req_t *r, int status, const char *ctype, const void *body
     buf_t h = BUF_INIT;
     head_start(r, &h, status, ctype);
     bool no_body = status == 204 || status == 304 || (status >= 100 && status < 200);
-    if (!no_body) buf_printf(&h, "Content-Length: %zu\r\n", len);
-    buf_puts(&h, "\r\n");
+    if (!no_body) {
+        char n[24];
+        int k = sizeof n;
+        size_t v = len;
+        do n[--k] = (char)('0' + v % 10); while ((v /= 10) && k > 0);
+        buf_append(&h, "Content-Length: ", 16);
+        buf_append(&h, n + k, sizeof n - (size_t)k);
+        buf_append(&h, "\r\n", 2);
+    }
+    buf_append(&h, "\r\n", 2);
     if (!no_body && r->method != M_HEAD) {
         buf_append(&h, body, len);
         r->bytes_out = len;
