@@ -73,7 +73,7 @@ store_db_t *dbh_reader(db_t *d, err_t *e) {
         return NULL;
     }
     /* Readers never write, whatever the SQL says. */
-    store_exec(c, "PRAGMA query_only=1;");
+    store_exec(c, "PRAGMA query_only=1; PRAGMA mmap_size=1073741824;");
     return c;
 }
 
