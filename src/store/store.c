@@ -48,8 +48,10 @@ struct store_db {
     void *aux;
     void (*aux_free)(void *);
     sqlite3_stmt *begin, *commit; /* kept: each loop pass runs both */
+    uint64_t *checkpoints; /* counted here too, if set (atomic) */
 };
 
+#include "util/metrics.h"
 #include "util/timeutil.h"
 
 const char *store_version(void) { return sqlite3_libversion(); }
@@ -96,8 +98,22 @@ void store_set_max_value(int max_value) {
     if (max_value > 0) max_value_bytes = max_value;
 }
 
+/* SQLite's own automatic checkpoint (a passive one once the WAL holds 1000
+ * pages), counted. Runs on the committing connection's thread. */
+static int on_wal(void *arg, sqlite3 *db, const char *name, int frames) {
+    store_db_t *s = arg;
+    if (frames < 1000) return SQLITE_OK;
+    sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    metrics_inc(MET_CHECKPOINTS);
+    if (s->checkpoints) __atomic_add_fetch(s->checkpoints, 1, __ATOMIC_RELAXED);
+    return SQLITE_OK;
+}
+
+void store_count_checkpoints(store_db_t *db, uint64_t *counter) { db->checkpoints = counter; }
+
 int store_open(const char *path, int flags, store_db_t **out, char *err, size_t errlen) {
     *out = NULL;
+    store_vfs_init();
     int of = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI;
     of |= (flags & STORE_READONLY) ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
     if (flags & STORE_CREATE) of |= SQLITE_OPEN_CREATE;
@@ -126,6 +142,7 @@ int store_open(const char *path, int flags, store_db_t **out, char *err, size_t 
                                    &text_fns[i], call_text_fn, NULL, NULL, NULL);
     if (flags & STORE_WAL) {
         if ((rc = store_exec(s, "PRAGMA journal_mode=WAL;")) < 0) goto fail;
+        sqlite3_wal_hook(db, on_wal, s);
     }
     if (!(flags & STORE_READONLY)) {
         const char *sync = (flags & STORE_SYNC_NORMAL) ? "PRAGMA synchronous=NORMAL;" : "PRAGMA synchronous=FULL;";
@@ -139,14 +156,34 @@ fail:
     return rc;
 }
 
-int store_backup(store_db_t *dst, store_db_t *src, char *err, size_t errlen) {
+int store_backup(store_db_t *dst, store_db_t *src, store_progress_fn progress, void *ctx, char *err,
+                 size_t errlen) {
     sqlite3_backup *b = sqlite3_backup_init(dst->db, "main", src->db, "main");
     if (!b) {
         snprintf(err, errlen, "%s", sqlite3_errmsg(dst->db));
         return -1;
     }
-    int rc = sqlite3_backup_step(b, -1);
+    /* One read transaction on src for every step: the copy is one snapshot
+     * (a write elsewhere meanwhile neither shows nor restarts it). dst's
+     * write transaction lasts from the first step to the last. */
+    bool began = !progress ? false
+                 : !store_in_txn(src) && store_exec(src, "BEGIN") == 0 &&
+                       sqlite3_exec(src->db, "SELECT 1 FROM sqlite_schema LIMIT 1", NULL, NULL, NULL) == SQLITE_OK;
+    int rc;
+    bool cancelled = false;
+    do {
+        rc = sqlite3_backup_step(b, progress ? 256 : -1);
+        if (progress && (rc == SQLITE_OK || rc == SQLITE_DONE)) {
+            int total = sqlite3_backup_pagecount(b);
+            cancelled = !progress(ctx, (uint64_t)(total - sqlite3_backup_remaining(b)), (uint64_t)total);
+        }
+    } while (rc == SQLITE_OK && !cancelled);
     int fin = sqlite3_backup_finish(b);
+    if (began) store_exec(src, "COMMIT");
+    if (cancelled && rc != SQLITE_DONE) {
+        snprintf(err, errlen, "cancelled");
+        return -1;
+    }
     if (rc != SQLITE_DONE || fin != SQLITE_OK) {
         snprintf(err, errlen, "%s", rc != SQLITE_DONE && rc != SQLITE_OK ? sqlite3_errstr(rc) : sqlite3_errmsg(dst->db));
         return -1;

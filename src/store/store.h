@@ -44,16 +44,28 @@ int store_global_init(void);
 
 /* Opens path; on failure returns -code and writes a message into err. */
 int store_open(const char *path, int flags, store_db_t **out, char *err, size_t errlen);
+/* Installs the fsync-timing VFS as SQLite's default (store_open does it
+ * before its first open; idempotent). */
+void store_vfs_init(void);
+/* A connection opened with STORE_WAL checkpoints as SQLite does by default
+ * (passively, past 1000 WAL pages) and counts each one in the metrics and,
+ * if set, in *counter (atomically). Set it before the first commit. */
+void store_count_checkpoints(store_db_t *db, uint64_t *counter);
 void store_close(store_db_t *db);
 const char *store_errmsg(store_db_t *db);
 const char *store_version(void);
 
 int store_exec(store_db_t *db, const char *sql);
-/* Copies the whole of src's main database into dst's, in one step (so a
- * copy is one consistent snapshot of src, and readers of dst see the old
- * content or the new, never a mix). dst must have no transaction open.
- * 0 or -1 with err set. */
-int store_backup(store_db_t *dst, store_db_t *src, char *err, size_t errlen);
+/* Reports a long copy's progress (pages done of total); false cancels it. */
+typedef bool (*store_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+/* Copies the whole of src's main database into dst's as one consistent
+ * snapshot of src; readers of dst see the old content or the new, never a
+ * mix. Without progress, in one step; with it, 256 pages at a time inside
+ * one read transaction of src, calling progress after each. dst must have
+ * no transaction open. 0 or -1 with err set ("cancelled" if progress said
+ * stop). */
+int store_backup(store_db_t *dst, store_db_t *src, store_progress_fn progress, void *ctx, char *err,
+                 size_t errlen);
 /* SQLite's PRAGMA quick_check: 0 if it answers "ok", else -1 with its
  * first complaint in err. */
 int store_quick_check(store_db_t *db, char *err, size_t errlen);
