@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "core/dbh.h"
+#include "util/metrics.h"
 #include "util/thread.h"
 #include "util/timeutil.h"
 #include "util/url.h"
@@ -102,7 +103,10 @@ api_who_t api_actor(http_req_t *r, catalog_t *c, unsigned flags, actor_t *a, err
     api_who_t who = API_ANONYMOUS;
     switch (api_bearer(r, &tok)) {
     case BEARER_OK: break;
-    case BEARER_MALFORMED: return (flags & API_FOREIGN_ANON) ? API_ANONYMOUS : API_MALFORMED;
+    case BEARER_MALFORMED:
+        if (flags & API_FOREIGN_ANON) return API_ANONYMOUS;
+        metrics_inc1(MET_AUTH_FAILURES, "malformed_token");
+        return API_MALFORMED;
     case BEARER_NONE:
         if ((flags & API_TOKEN_QUERY) && r->query) {
             qs_t q;
@@ -118,6 +122,8 @@ api_who_t api_actor(http_req_t *r, catalog_t *c, unsigned flags, actor_t *a, err
     else if ((flags & API_TOKEN_SHAPE) && !our_shape(tok)) who = API_MALFORMED;
     else who = auth_verify_token(c, tok, a, e) == 0 ? API_ACTOR : API_REJECTED;
     if (who == API_REJECTED) auth_anonymous(a);
+    if (who == API_REJECTED || who == API_MALFORMED)
+        metrics_inc1(MET_AUTH_FAILURES, who == API_MALFORMED ? "malformed_token" : "invalid_token");
     buf_free(&query_tok);
     return who;
 }
@@ -232,6 +238,7 @@ static void slow_abort(http_req_t *r, void *data) {
 
 static void slow_done(http_req_t *r, void *data) {
     read_t *rd = data;
+    if (rd->out->rc < 0 && rd->out->err.kind == E_TIMEOUT) metrics_inc(MET_SQL_TIME_LIMITS);
     http_done_fn done = rd->done;
     void *ctx = rd->ctx;
     http_on_abort(r, NULL, NULL);
@@ -248,6 +255,7 @@ void api_read(http_req_t *r, db_t *d, uint64_t limit_us, api_out_t *out, api_run
     bool on_loop_only = limit_us <= API_LOOP_BUDGET_US;
     bool timed_out = attempt(&rd, on_loop_only ? rd.deadline_us : start + API_LOOP_BUDGET_US);
     if (!timed_out || (on_loop_only && out->err.sub != ES_OFF_LOOP)) {
+        if (timed_out) metrics_inc(MET_SQL_TIME_LIMITS);
         done(r, ctx);
         return;
     }

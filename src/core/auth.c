@@ -13,6 +13,7 @@
 #include "util/thread.h"
 #include "util/buf.h"
 #include "util/ids.h"
+#include "util/metrics.h"
 #include "util/timeutil.h"
 
 #define PW_OPS crypto_pwhash_OPSLIMIT_INTERACTIVE
@@ -543,7 +544,10 @@ int auth_signin(catalog_t *c, const char *user, const char *password, int64_t tt
     /* Verify outside the lock: it takes tens of milliseconds by design. */
     bool ok = crypto_pwhash_str_verify(hash ? hash : dummy_hash, password, strlen(password)) == 0 && hash;
     free(hash);
-    if (!ok) return err_set(e, E_BAD_CREDENTIALS, "Invalid credential supplied.");
+    if (!ok) {
+        metrics_inc1(MET_AUTH_FAILURES, "bad_password");
+        return err_set(e, E_BAD_CREDENTIALS, "Invalid credential supplied.");
+    }
     return auth_token_issue(c, id, "signin", "atr_", ttl_s, NULL, 0, token, e);
 }
 

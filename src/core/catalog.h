@@ -62,6 +62,7 @@ typedef struct db {
     /* batches the writer committed (atomic; core/writer bumps it before
      * acknowledging them): what caches of read answers key on */
     uint64_t version;
+    uint64_t checkpoints; /* WAL checkpoints its writer ran (atomic) */
     /* names it had before a rename, kept until the db_t goes (readers may
      * still hold the old pointer) */
     char **old_names;

@@ -18,6 +18,7 @@
 #include "core/sql.h"
 #include "core/value.h"
 #include "util/ids.h"
+#include "util/metrics.h"
 #include "util/timeutil.h"
 
 /* ---- the sandbox ---------------------------------------------------------- */
@@ -632,6 +633,8 @@ static int call_index(lrt_t *rt, db_t *d, store_db_t *c, int i, const json_t *ar
     lua_sandbox_arm(L, &rt->box);
     int rc = lua_pcall(L, nargs, 0, 0);
     rt->box.armed = false;
+    metrics_inc1(MET_LUA_CALLS, "reducer");
+    if (rc != LUA_OK) metrics_inc1(rt->box.tripped ? MET_LUA_LIMITS : MET_LUA_ERRORS, "reducer");
     lua_pushnil(L);
     lua_setglobal(L, "db"); /* db exists only inside reducers */
     schema_release(s);

@@ -10,6 +10,7 @@
 #include "core/lua.h"
 #include "core/lua_internal.h"
 #include "core/schema.h"
+#include "util/metrics.h"
 #include "util/thread.h"
 
 #define MAX_DEPTH 64
@@ -248,6 +249,8 @@ int lfn_run(const char *src, size_t n, db_t *d, store_db_t *c, const json_t *req
     int rc = lua_pcall(L, 1, 1, 0);
     if (rc == LUA_OK) take_result(L, out);
     rt->box.armed = false;
+    metrics_inc1(MET_LUA_CALLS, "function");
+    if (rc != LUA_OK) metrics_inc1(rt->box.tripped ? MET_LUA_LIMITS : MET_LUA_ERRORS, "function");
     schema_release(s);
     rt->schema = NULL, rt->c = NULL, rt->db = NULL;
     if (rc != LUA_OK) {

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/metrics.h"
+
 typedef struct entry {
     struct entry *next;             /* in its bucket */
     struct entry *newer, *older;    /* the LRU list */
@@ -104,6 +106,7 @@ bool rcache_get(const void *key, size_t klen, uint64_t version, buf_t *out) {
     if (hit) c.stats.hits++;
     else c.stats.misses++;
     pthread_mutex_unlock(&c.m);
+    metrics_inc(hit ? MET_CACHE_HITS : MET_CACHE_MISSES);
     return hit;
 }
 

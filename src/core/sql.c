@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util/metrics.h"
 #include "util/timeutil.h"
 
 typedef struct {
@@ -284,6 +285,8 @@ int sql_run(store_db_t *db, const char *sql, size_t len, const sql_opts_t *o, co
         }
         if (c > res->cls) res->cls = c;
         res->facts |= in.facts;
+        static const char *const kinds[] = {"read", "write", "schema"};
+        metrics_inc1(MET_SQL_STATEMENTS, kinds[c]);
         for (int i = 1; o->bind && i <= store_param_count(st); i++) {
             if (o->bind(o->bind_ctx, st, i, store_param_name(st, i), e) < 0) {
                 rc = -1;

@@ -24,6 +24,7 @@
 #include "core/sql.h"
 #include "core/value.h"
 #include "util/buf.h"
+#include "util/metrics.h"
 #include "util/thread.h"
 #include "util/timeutil.h"
 
@@ -115,6 +116,7 @@ typedef struct batch {
     changeset_t *jobs;        /* committed jobs' changes, in order */
     subs_origin_t **origins;  /* per job, or NULL */
     struct batch *next;
+    uint64_t committed_us; /* when the writer handed it over */
 } batch_t;
 
 typedef struct subs_db {
@@ -217,6 +219,7 @@ void subs_client_close(subs_client_t *c) {
     pthread_mutex_lock(&r->m);
     c->closed = true;
     r->nsets -= (int)c->nsets;
+    metrics_gauge_add0(MET_SUBSCRIPTIONS, -(int64_t)c->nsets);
     for (size_t i = 0; i < c->nsets; i++) set_free(&c->sets[i]);
     free(c->sets);
     c->sets = NULL;
@@ -456,6 +459,7 @@ static int set_run(store_db_t *db, void *arg, err_t *e) {
                 set_free(&c->sets[at]);
                 c->sets[at] = c->sets[--c->nsets];
                 r->nsets--;
+                metrics_gauge_add0(MET_SUBSCRIPTIONS, -1);
             }
             if (j->add) {
                 ns.start_seq = r->committed; /* the last batch before this job: follow the next ones */
@@ -463,6 +467,7 @@ static int set_run(store_db_t *db, void *arg, err_t *e) {
                 c->sets[c->nsets++] = ns;
                 ns = (set_t){0};
                 r->nsets++;
+                metrics_gauge_add0(MET_SUBSCRIPTIONS, 1);
             }
         }
         pthread_mutex_unlock(&r->m);
@@ -599,6 +604,7 @@ void subs_on_commit(void *ctx, write_job_t *const *jobs, size_t n) {
     }
     batch_t *b = xcalloc(1, sizeof *b);
     b->seq = seq;
+    b->committed_us = time_mono_us();
     b->jobs = xcalloc(n + 1, sizeof *b->jobs);
     b->origins = xcalloc(n + 1, sizeof *b->origins);
     for (size_t i = 0; i < n; i++) {
@@ -964,6 +970,7 @@ static void fan_job(subs_db_t *r, uint64_t seq, changeset_t *cs, const subs_orig
                 set_free(&c->sets[i]);
                 c->sets[i] = c->sets[--c->nsets];
                 r->nsets--;
+                metrics_gauge_add0(MET_SUBSCRIPTIONS, -1);
                 had = true;
             }
         bool closed = c->closed;
@@ -1060,6 +1067,7 @@ static void *fan_main(void *arg) {
                 changeset_free(&b->jobs[i]);
                 subs_origin_free(b->origins[i]);
             }
+            metrics_observe0(MET_FANOUT_DURATION, (double)(time_mono_us() - b->committed_us) / 1e6);
             free(b->jobs);
             free(b->origins);
             free(b);

@@ -7,7 +7,9 @@
 #include <string.h>
 
 #include "util/buf.h"
+#include "util/metrics.h"
 #include "util/thread.h"
+#include "util/timeutil.h"
 
 struct writer {
     store_db_t *db;
@@ -84,7 +86,9 @@ static void run_batch(writer_t *w, write_job_t *batch) {
                 store_exec(w->db, "BEGIN IMMEDIATE");
             }
         }
+        uint64_t t0 = time_mono_us();
         rc = store_exec(w->db, "COMMIT");
+        metrics_observe0(MET_COMMIT_DURATION, (double)(time_mono_us() - t0) / 1e6);
         if (rc < 0) {
             /* Nothing of the batch is durable: every job fails. */
             err_sql(&e, rc, store_errmsg(w->db));
@@ -95,6 +99,7 @@ static void run_batch(writer_t *w, write_job_t *batch) {
     }
     size_t n = 0;
     for (write_job_t *j = batch; j; j = j->next) n++;
+    metrics_observe0(MET_COMMIT_BATCH, (double)n);
     write_job_t **arr = xmalloc((n ? n : 1) * sizeof *arr);
     n = 0;
     for (write_job_t *j = batch; j; j = j->next) arr[n++] = j;
@@ -127,6 +132,9 @@ static void *writer_main(void *arg) {
         w->head = last->next;
         if (!w->head) w->tail = NULL;
         last->next = NULL;
+        int64_t taken = 0;
+        for (write_job_t *j = batch; j; j = j->next) taken++;
+        metrics_gauge_add0(MET_WRITER_QUEUE, -taken);
         pthread_mutex_unlock(&w->lock);
         run_batch(w, batch);
         pthread_mutex_lock(&w->lock);
@@ -145,6 +153,7 @@ int writer_open(const char *path, const writer_opts_t *o, writer_t **out, err_t 
         free(w);
         return err_set(e, E_INTERNAL, "opening writer for %s: %s", path, msg);
     }
+    store_count_checkpoints(w->db, o->checkpoints);
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->wake, NULL);
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
@@ -173,6 +182,7 @@ void writer_submit(writer_t *w, write_job_t *job) {
     if (w->tail) w->tail->next = job;
     else w->head = job;
     w->tail = job;
+    metrics_gauge_add0(MET_WRITER_QUEUE, 1);
     pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->lock);
 }
@@ -186,6 +196,7 @@ bool writer_cancel(writer_t *w, write_job_t *job) {
         else w->head = j->next;
         if (w->tail == j) w->tail = prev;
         j->next = NULL;
+        metrics_gauge_add0(MET_WRITER_QUEUE, -1);
     }
     pthread_mutex_unlock(&w->lock);
     return j != NULL;

@@ -53,6 +53,7 @@ typedef struct {
      * of it, so a reader that sees an acknowledged write also sees the
      * new number (may be NULL) */
     uint64_t *version;
+    uint64_t *checkpoints; /* WAL checkpoints, counted (atomically; may be NULL) */
 } writer_opts_t;
 
 int writer_open(const char *path, const writer_opts_t *o, writer_t **out, err_t *e);

@@ -46,6 +46,7 @@ struct http_req {
     size_t cap_len[HTTP_MAX_CAPTURES];
     int ncap;
     const dialect_t *dialect; /* who answers errors for this path */
+    const char *route;        /* the pattern that matched (NULL: none did) */
     void *app;                /* the application context the server was given */
     /* transport-private */
     void *conn;

@@ -189,6 +189,7 @@ void router_dispatch(const router_t *rt, http_req_t *r) {
         if (ro->methods & r->method) {
             match(ro, &sp, r);
             r->dialect = ro->d;
+            r->route = ro->pattern;
             ro->fn(r);
             return;
         }

@@ -30,6 +30,7 @@
 
 #include "net/net_internal.h"
 #include "util/json.h"
+#include "util/metrics.h"
 #include "util/thread.h"
 #include "util/timeutil.h"
 
@@ -236,6 +237,33 @@ static void access_log(http_req_t *r) {
     if (n > (int)sizeof line - 1) n = (int)sizeof line - 1, line[n - 1] = '\n';
     ssize_t wr = write(2, line, (size_t)n);
     (void)wr;
+}
+
+/* The request's line in the metrics: its dialect, the route pattern that
+ * took it (a bounded set: never the path itself) and its status. Each loop
+ * remembers the series of the last combinations it saw (the pattern and
+ * dialect strings are the router's, so pointers identify them). */
+typedef struct {
+    const void *route, *dialect;
+    int status;
+    mseries_t *count, *hist;
+} req_series_t;
+static __thread req_series_t seen_series[64];
+
+static void count_request(const http_req_t *r) {
+    const char *route = r->route ? r->route : "(unmatched)";
+    const char *dialect = r->dialect ? r->dialect->name : "none";
+    uintptr_t h = ((uintptr_t)route >> 4) ^ ((uintptr_t)dialect >> 4) ^ (uintptr_t)r->status * 31u;
+    req_series_t *e = &seen_series[h % 64];
+    if (e->route != route || e->dialect != dialect || e->status != r->status || !e->count) {
+        char status[12];
+        snprintf(status, sizeof status, "%d", r->status);
+        const char *labels[3] = {dialect, route, status};
+        *e = (req_series_t){route, dialect, r->status, metrics_series(MET_HTTP_REQUESTS, labels),
+                            metrics_series(MET_HTTP_DURATION, labels)};
+    }
+    metrics_add(e->count, 1);
+    metrics_observe(e->hist, (double)(time_mono_us() - r->start_us) / 1e6);
 }
 
 static void head_start(http_req_t *r, buf_t *h, int status, const char *ctype) {
@@ -538,6 +566,7 @@ static void conn_free_if_done(conn_t *c) {
     buf_free(&c->hvalue);
     buf_free(&c->url);
     __atomic_sub_fetch(&c->w->srv->nconns, 1, __ATOMIC_RELAXED);
+    metrics_gauge_add0(MET_HTTP_OPEN, -1);
     free(c);
 }
 
@@ -644,6 +673,7 @@ static void finish_request(conn_t *c) {
     if (r) {
         if (r->dispatched) c->w->inflight--;
         access_log(r);
+        count_request(r);
         bool keep = r->keep_alive;
         c->req = NULL;
         req_free(r);
@@ -1100,6 +1130,8 @@ void net_on_connection(uv_stream_t *ls, int status) {
     c->handles_open = 2;
     c->spool_fd = -1;
     __atomic_add_fetch(&w->srv->nconns, 1, __ATOMIC_RELAXED);
+    metrics_inc(MET_HTTP_CONNECTIONS);
+    metrics_gauge_add0(MET_HTTP_OPEN, 1);
     c->next = w->conns;
     if (w->conns) w->conns->prev = c;
     w->conns = c;
@@ -1119,6 +1151,7 @@ void net_on_connection(uv_stream_t *ls, int status) {
                          sizeof body - 1, body);
         uv_buf_t b = uv_buf_init(busy, (unsigned)n);
         uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        metrics_inc(MET_HTTP_REJECTED);
         net_conn_close(c);
         return;
     }

@@ -15,6 +15,7 @@
 #include "net/net_internal.h"
 #include "net/session.h"
 #include "util/buf.h"
+#include "util/metrics.h"
 #include "util/thread.h"
 
 #define WS_TICK_MS 5000
@@ -35,6 +36,8 @@ struct ws {
     bool closing, gone, flushing;
     bool started; /* input is processed only once the accepting handler is done */
     int refs; /* atomic */
+    /* its lines in the metrics: messages and bytes, in and out */
+    mseries_t *msgs_in, *msgs_out, *bytes_in, *bytes_out;
 };
 
 void ws_retain(ws_t *ws) { __atomic_add_fetch(&ws->refs, 1, __ATOMIC_RELAXED); }
@@ -121,6 +124,10 @@ static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
     (void)ctx;
     ws_t *ws = user;
     if (ws->gone || ws->closing) return;
+    if (a->opcode == WSLAY_TEXT_FRAME || a->opcode == WSLAY_BINARY_FRAME) {
+        metrics_add(ws->msgs_in, 1);
+        metrics_add(ws->bytes_in, a->msg_length);
+    }
     if (a->opcode == WSLAY_TEXT_FRAME || a->opcode == WSLAY_BINARY_FRAME)
         ws->proto->on_message(ws, ws->pctx, a->opcode == WSLAY_BINARY_FRAME, (const char *)a->msg, a->msg_length);
     else if (a->opcode == WSLAY_CONNECTION_CLOSE)
@@ -234,6 +241,11 @@ ws_t *ws_accept(http_req_t *r, const char *protocol, const ws_limits_t *limits, 
     ws->proto = proto;
     ws->pctx = ctx;
     ws->refs = 2; /* the connection's and the timer's */
+    const char *in[2] = {protocol ? protocol : "none", "in"}, *out[2] = {in[0], "out"};
+    ws->msgs_in = metrics_series(MET_WS_MESSAGES, in);
+    ws->msgs_out = metrics_series(MET_WS_MESSAGES, out);
+    ws->bytes_in = metrics_series(MET_WS_BYTES, in);
+    ws->bytes_out = metrics_series(MET_WS_BYTES, out);
     ws->max_out = limits && limits->max_out ? limits->max_out : (256u << 20);
     ws->idle_ms = limits && limits->idle_ms ? limits->idle_ms : WS_IDLE_MS;
     ws->ping_ms = ws->idle_ms / 2;
@@ -274,6 +286,8 @@ bool ws_send(ws_t *ws, bool binary, const void *p, size_t n) {
         ws_close(ws, 1008, "send queue full");
         return false;
     }
+    metrics_add(ws->msgs_out, 1);
+    metrics_add(ws->bytes_out, n);
     if (wslay_event_get_queued_msg_count(ws->ctx) == 0 && !wslay_event_want_write(ws->ctx)) {
         /* wslay has nothing of its own in flight: frame the message
          * straight into this pass's output (a server's frames are
