@@ -182,7 +182,8 @@ int dbh_submit(db_t *d, write_job_t *job, err_t *e) {
                             .sync_normal = opts.sync_normal,
                             .listener = opts.listener,
                             .listener_ctx = d,
-                            .version = &d->version};
+                            .version = &d->version,
+                            .checkpoints = &d->checkpoints};
         if (writer_open(d->path, &wo, &h->writer, e) < 0) h->writer = NULL;
     }
     writer_t *w = h ? h->writer : NULL;
@@ -238,13 +239,14 @@ uint64_t dbh_version(db_t *d) {
     return (v << 32) | ((uint64_t)dv & 0xffffffffu);
 }
 
-int dbh_copy_to(db_t *d, const char *path, err_t *e) {
+int dbh_copy_to(db_t *d, const char *path, op_t *op, err_t *e) {
     ASSERT_OFF_LOOP();
     store_db_t *src = dbh_reader(d, e), *dst = NULL;
     if (!src) return -1;
     char msg[256];
     int rc = store_open(path, STORE_CREATE, &dst, msg, sizeof msg);
-    if (rc == 0) rc = store_backup(dst, src, msg, sizeof msg);
+    op_phase(op, "copying", 0, "pages");
+    if (rc == 0) rc = store_backup(dst, src, op ? op_pages : NULL, op, msg, sizeof msg);
     store_close(dst);
     dbh_reader_put(d, src);
     if (rc < 0) {

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "core/catalog.h"
+#include "core/ops.h"
 #include "core/writer.h"
 
 typedef struct {
@@ -58,8 +59,9 @@ bool dbh_cancel(db_t *d, write_job_t *job);
 #define DBH_VERSION_UNKNOWN UINT64_MAX
 uint64_t dbh_version(db_t *d);
 /* Writes a consistent copy of d (one read snapshot) to a new SQLite file
- * at path. Pool threads only (it reads the whole file). */
-int dbh_copy_to(db_t *d, const char *path, err_t *e);
+ * at path, reporting pages copied to op (may be NULL; a cancelled op stops
+ * the copy). Pool threads only (it reads the whole file). */
+int dbh_copy_to(db_t *d, const char *path, op_t *op, err_t *e);
 /* Closes the live state now (writer drained first). */
 void dbh_close(db_t *d);
 

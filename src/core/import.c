@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/sql.h"
@@ -35,12 +36,24 @@ static bool blank(const csv_reader_t *r) { return r->nfields == 1 && !r->quoted[
 
 static int bad(err_t *e, const char *what, const char *msg) { return err_set(e, E_BAD_INPUT, "%s: %s", what, msg); }
 
-int import_csv(const char *csv_path, const char *db_path, const char *table, int64_t *rows, err_t *e) {
+/* Every 1024 records: how far through the file, and whether to stop. */
+static bool keep_going(op_t *op, FILE *f, uint64_t size, uint64_t n) {
+    if (!op || n % 1024) return true;
+    long at = ftell(f);
+    op_progress(op, at > 0 ? (uint64_t)at : 0, size);
+    return !op_cancelled(op);
+}
+
+int import_csv(const char *csv_path, const char *db_path, const char *table, op_t *op, int64_t *rows, err_t *e) {
     ASSERT_OFF_LOOP();
     *rows = 0;
     err_clear(e);
     FILE *f = fopen(csv_path, "rb");
     if (!f) return err_set(e, E_INTERNAL, "reading the upload: %s", strerror(errno));
+    struct stat sb;
+    uint64_t size = fstat(fileno(f), &sb) == 0 ? (uint64_t)sb.st_size : 0;
+    uint64_t nrec = 0;
+    op_phase(op, "scanning", size, "bytes");
     csv_reader_t r;
     csv_reader_init(&r, f);
     char msg[200];
@@ -72,6 +85,11 @@ int import_csv(const char *csv_path, const char *db_path, const char *table, int
     unsigned *type = xcalloc(ncols, sizeof *type);
     for (size_t i = 0; i < ncols; i++) type[i] = T_INT | T_REAL;
     while ((rc = csv_read(&r, msg, sizeof msg)) == 1) {
+        if (!keep_going(op, f, size, ++nrec)) {
+            snprintf(msg, sizeof msg, "cancelled");
+            rc = -1;
+            break;
+        }
         if (blank(&r)) continue;
         if (r.nfields > ncols) {
             snprintf(msg, sizeof msg, "line %ld has %zu fields, the header %zu", r.line - 1, r.nfields, ncols);
@@ -90,7 +108,8 @@ int import_csv(const char *csv_path, const char *db_path, const char *table, int
     store_stmt_t *ins = NULL;
     buf_t q = BUF_INIT;
     if (rc < 0) {
-        bad(e, "The CSV file is malformed", msg);
+        if (op_cancelled(op)) err_set(e, E_BAD_INPUT, "The import was cancelled");
+        else bad(e, "The CSV file is malformed", msg);
         goto out;
     }
     if (store_open(db_path, STORE_CREATE, &db, msg, sizeof msg) < 0) {
@@ -121,11 +140,16 @@ int import_csv(const char *csv_path, const char *db_path, const char *table, int
         goto out;
     }
     /* pass 2: the rows */
+    op_phase(op, "importing", size, "bytes");
     rewind(f);
     csv_reader_free(&r);
     csv_reader_init(&r, f);
     rc = csv_read(&r, msg, sizeof msg); /* the header again */
     while (rc >= 0 && (rc = csv_read(&r, msg, sizeof msg)) == 1) {
+        if (!keep_going(op, f, size, ++nrec)) {
+            rc = err_set(e, E_BAD_INPUT, "The import was cancelled");
+            break;
+        }
         if (blank(&r)) continue;
         for (size_t i = 0; i < ncols; i++) {
             const char *v = i < r.nfields ? csv_get(&r, i) : "";

@@ -11,9 +11,11 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "core/ops.h"
 
 /* Reads csv_path, writes a new database at db_path with one table. The
- * number of rows imported into *rows. E_BAD_INPUT for a malformed file. */
-int import_csv(const char *csv_path, const char *db_path, const char *table, int64_t *rows, err_t *e);
+ * number of rows imported into *rows. E_BAD_INPUT for a malformed file, or
+ * when op (may be NULL), which hears each pass's progress, is cancelled. */
+int import_csv(const char *csv_path, const char *db_path, const char *table, op_t *op, int64_t *rows, err_t *e);
 
 #endif

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "api/airsequel/airsequel_internal.h"
@@ -26,10 +27,12 @@ typedef struct {
     api_write_t w;
     api_out_t out;
     db_t *db;
+    op_t *op;
 } vjob_t;
 
 static int vacuum_run(store_db_t *c, void *arg, err_t *e) {
     vjob_t *j = arg;
+    op_phase(j->op, "vacuuming", 0, ""); /* SQLite tells nothing of VACUUM's progress */
     if (store_exec(c, "VACUUM") < 0) j->out.rc = err_set(e, E_INTERNAL, "VACUUM failed: %s", store_errmsg(c));
     if (j->out.rc < 0) j->out.err = *e;
     return j->out.rc;
@@ -37,6 +40,7 @@ static int vacuum_run(store_db_t *c, void *arg, err_t *e) {
 
 static void vacuum_done(http_req_t *r, void *data) {
     vjob_t *j = data;
+    op_end(j->op, j->out.rc, j->out.err.msg);
     if (j->out.rc < 0) airsequel_error(r, 500, j->out.err.msg);
     else airsequel_json(r, 200, "{}");
     api_out_reset(&j->out);
@@ -51,8 +55,11 @@ static void h_vacuum(http_req_t *r) {
     vjob_t *j = xcalloc(1, sizeof *j);
     j->db = d;
     j->w.job.outside_txn = true; /* VACUUM cannot run inside one: it has the writer to itself */
+    j->op = op_begin("vacuum", d->id, d->name, a.principal_id, false);
+    op_phase(j->op, "queued", 0, "");
     err_t e;
     if (api_write(r, d, &j->w, vacuum_run, &j->out, vacuum_done, j, &e) < 0) {
+        op_end(j->op, -1, e.msg);
         airsequel_error(r, 500, e.msg);
         db_release(d);
         free(j);
@@ -68,11 +75,17 @@ typedef struct {
     char *buf;
     ssize_t n; /* bytes read into buf; 0 at the end; < 0 failed */
     bool started;
+    op_t *op;
+    uint64_t size, sent;
     char msg[sizeof(((err_t *)0)->msg)];
 } fjob_t;
 
 /* r: the request, still open (closing the copy frees its blocks: the pool does it). */
 static void fjob_free(http_req_t *r, fjob_t *j) {
+    if (j->op) {
+        bool whole = j->fd >= 0 && j->sent == j->size;
+        op_end(j->op, whole ? 0 : -1, whole ? NULL : j->msg[0] ? j->msg : "the download stopped before its end");
+    }
     http_discard_file(r, j->fd, NULL);
     free(j->buf);
     db_release(j->db);
@@ -84,11 +97,14 @@ static void snapshot_work(void *data) {
     buf_t path = BUF_INIT;
     catalog_tmp_path(j->catalog, &path);
     err_t e;
-    if (dbh_copy_to(j->db, path.data, &e) < 0) {
+    if (dbh_copy_to(j->db, path.data, j->op, &e) < 0) {
         snprintf(j->msg, sizeof j->msg, "%s", e.msg);
     } else {
         j->fd = open(path.data, O_RDONLY | O_CLOEXEC);
         if (j->fd < 0) snprintf(j->msg, sizeof j->msg, "opening the copy: %s", strerror(errno));
+        struct stat sb;
+        j->size = j->fd >= 0 && fstat(j->fd, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+        op_phase(j->op, "sending", j->size, "bytes");
         unlink(path.data); /* gone from the directory; the open file stays until the answer ends */
     }
     buf_free(&path);
@@ -104,7 +120,7 @@ static void chunk_done(http_req_t *r, void *data);
 
 static void more(http_req_t *r, void *data) {
     fjob_t *j = data;
-    if (http_gone(r)) { /* the client left: the stream ends here */
+    if (http_gone(r) || op_cancelled(j->op)) { /* the client left (or asked to stop): the stream ends here */
         fjob_free(r, j);
         http_stream_end(r);
         return;
@@ -115,6 +131,8 @@ static void more(http_req_t *r, void *data) {
 static void chunk_done(http_req_t *r, void *data) {
     fjob_t *j = data;
     if (j->n > 0) {
+        j->sent += (uint64_t)j->n;
+        op_progress(j->op, j->sent, j->size);
         http_stream_write(r, j->buf, (size_t)j->n);
         http_on_drain(r, more, j);
         return;
@@ -144,12 +162,14 @@ static void snapshot_done(http_req_t *r, void *data) {
 }
 
 static void h_download(http_req_t *r) {
-    db_t *d = airsequel_readable_db(r);
+    actor_t a;
+    db_t *d = airsequel_db_for(r, &a, ACT_READ);
     if (!d) return;
     fjob_t *j = xcalloc(1, sizeof *j);
     j->catalog = ((engine_t *)r->app)->catalog;
     j->db = d;
     j->fd = -1;
+    j->op = op_begin("download", d->id, d->name, a.principal_id, true);
     http_defer(r, snapshot_work, snapshot_done, j);
 }
 
@@ -166,7 +186,9 @@ static void do_duplicate(as_job_t *j) {
     buf_t path = BUF_INIT, name = BUF_INIT;
     catalog_tmp_path(c, &path);
     db_t *copy = NULL;
-    if (dbh_copy_to(j->db, path.data, &e) == 0) {
+    op_t *op = op_begin("duplicate", j->db->id, j->db->name, j->a.principal_id, true);
+    if (dbh_copy_to(j->db, path.data, op, &e) == 0) {
+        op_phase(op, "registering", 0, "");
         for (int k = 1; k < 1000 && !copy; k++) {
             buf_reset(&name);
             buf_printf(&name, "%s-copy", j->db->name);
@@ -175,6 +197,7 @@ static void do_duplicate(as_job_t *j) {
             if (catalog_db_adopt(c, name.data, owner.id, false, path.data, &copy, &e) < 0 && e.kind != E_EXISTS) break;
         }
     }
+    op_end(op, copy ? 0 : -1, e.msg);
     if (!copy) {
         unlink(path.data);
         as_fail_err(j, &e);

@@ -54,6 +54,8 @@ typedef struct {
     team_t owner;
     int status;
     char msg[sizeof(((err_t *)0)->msg) + 64];
+    op_t *op; /* at /-/operations while it lasts */
+    size_t body_size;
 } ujob_t;
 
 /* The scratch file goes on the pool (drop_scratch) once it has served;
@@ -66,6 +68,7 @@ static void drop_scratch(ujob_t *j) {
 }
 
 static void ujob_free(ujob_t *j) {
+    op_end(j->op, j->status || j->out.rc < 0 ? -1 : 0, j->status ? j->msg : j->out.err.msg);
     drop_scratch(j);
     buf_free(&j->file_path);
     buf_free(&j->name);
@@ -112,6 +115,8 @@ static int part_data(void *ctx, const char *p, size_t n) {
     if (j->fout) {
         if (n && fwrite(p, 1, n, j->fout) != n) return fail(j, 500, "The upload could not be stored");
         j->file_size += n;
+        op_progress(j->op, j->file_size, j->body_size);
+        if (op_cancelled(j->op)) return fail(j, 409, "The upload was cancelled");
         return 0;
     }
     if (j->field) {
@@ -136,6 +141,7 @@ static int part_end(void *ctx) {
 
 /* Reads the body's parts: the file to a scratch file, the fields to memory. */
 static int read_parts(ujob_t *j) {
+    op_phase(j->op, "reading", j->body_size, "bytes");
     FILE *f = j->body_path ? fopen(j->body_path, "rb") : fmemopen((void *)j->mem, j->memlen, "rb");
     if (!f) return fail(j, j->memlen || j->body_path ? 500 : 400, "The request has no body");
     static const mp_callbacks_t cb = {part_begin, part_data, part_end};
@@ -169,6 +175,7 @@ static kind_t kind_of(ujob_t *j) {
 
 /* A SQLite file that opens and passes quick_check. */
 static int check_sqlite(ujob_t *j) {
+    op_phase(j->op, "checking", 0, "");
     store_db_t *s;
     char msg[256];
     int rc = store_open(j->file_path.data, STORE_READONLY, &s, msg, sizeof msg);
@@ -235,6 +242,7 @@ static void upload_one(ujob_t *j) {
     buf_t name = BUF_INIT, dbfile = BUF_INIT;
     err_t e;
     db_name(j, &name);
+    op_rename(j->op, name.data);
     if (name_check_db(name.data, &e) < 0) {
         fail(j, 400, e.msg);
     } else if (j->kind == K_SQLITE) {
@@ -248,7 +256,7 @@ static void upload_one(ujob_t *j) {
         if (dot && dot != stem) *dot = 0;
         catalog_tmp_path(c, &dbfile);
         int64_t rows;
-        if (import_csv(j->file_path.data, dbfile.data, stem, &rows, &e) < 0) {
+        if (import_csv(j->file_path.data, dbfile.data, stem, j->op, &rows, &e) < 0) {
             fail(j, e.kind == E_BAD_INPUT ? 400 : 500, e.msg);
         } else if (catalog_db_adopt(c, name.data, j->owner.id, false, dbfile.data, &j->made, &e) < 0) {
             fail(j, e.kind == E_EXISTS ? 409 : 500, e.kind == E_EXISTS ? "A database with this name already exists" : e.msg);
@@ -308,6 +316,7 @@ static ujob_t *begin(http_req_t *r) {
     j->body_path = r->body_path;
     j->mem = r->body.data;
     j->memlen = r->body.len;
+    j->body_size = r->body_path ? r->body_size : r->body.len;
     return j;
 fail:
     ujob_free(j);
@@ -316,7 +325,9 @@ fail:
 
 static void h_upload(http_req_t *r) {
     ujob_t *j = begin(r);
-    if (j) http_defer(r, upload_work, upload_done, j);
+    if (!j) return;
+    j->op = op_begin("upload", "", "", j->a.principal_id, true);
+    http_defer(r, upload_work, upload_done, j);
 }
 
 /* ---- PUT /dbs/:dbId ------------------------------------------------------------------- */
@@ -340,7 +351,8 @@ static int restore_run(store_db_t *c, void *arg, err_t *e) {
     char msg[256];
     int rc = store_open(j->file_path.data, STORE_READONLY, &src, msg, sizeof msg);
     if (rc == 0) {
-        rc = store_backup(c, src, msg, sizeof msg);
+        op_phase(j->op, "copying", 0, "pages");
+        rc = store_backup(c, src, op_pages, j->op, msg, sizeof msg);
         store_close(src);
     }
     drop_scratch(j); /* copied in (or not): the writer's thread lets it go */
@@ -384,6 +396,7 @@ static void h_replace(http_req_t *r) {
         ujob_free(j);
         return;
     }
+    j->op = op_begin("replace", j->target->id, j->target->name, j->a.principal_id, true);
     http_defer(r, replace_work, replace_parsed, j);
 }
 
