@@ -54,6 +54,8 @@ static const char *usage_serve =
     "  --private               FILE.db arguments are not readable anonymously\n"
     "  --cors                  send CORS headers on the Datasette routes\n"
     "  --allow-signup          anyone may create a user (Airsequel's POST /api/users)\n"
+    "  --metrics-public        anyone may read /metrics (without the per-database series, which\n"
+    "                          name databases: those stay the admin's)\n"
     "  --quiet                 no access log\n"
     "  --token-ttl S           sign-in token lifetime in seconds (default 14400, max 31536000)\n"
     "  --max-body BYTES        request body limit (default 67108864 = 64 MiB)\n"
@@ -104,7 +106,7 @@ typedef struct {
     int port;
     int threads;
     const char *admin_password;
-    bool private_files, cors, allow_signup, quiet, no_group_commit, sync_normal;
+    bool private_files, cors, allow_signup, metrics_public, quiet, no_group_commit, sync_normal;
     double max_txn_s, max_answers, max_insert_rows, sql_time_limit_ms, token_ttl, max_body, max_header, max_conns, header_timeout, idle_timeout,
         body_timeout, max_response, ws_max_message, ws_max_queue, ws_idle, cache_bytes;
     const char **files;
@@ -155,6 +157,7 @@ static int parse_serve(int argc, char **argv, serve_opts_t *o) {
         } else if (strcmp(a, "--private") == 0) o->private_files = true;
         else if (strcmp(a, "--cors") == 0) o->cors = true;
         else if (strcmp(a, "--allow-signup") == 0) o->allow_signup = true;
+        else if (strcmp(a, "--metrics-public") == 0) o->metrics_public = true;
         else if (strcmp(a, "--quiet") == 0) o->quiet = true;
         else if (strcmp(a, "--no-group-commit") == 0) o->no_group_commit = true;
         else if ((v = opt_value(argc, argv, &i, "--sync"))) {
@@ -275,6 +278,7 @@ static int cmd_serve(int argc, char **argv) {
                        .token_ttl_s = (int64_t)o.token_ttl,
                        .cors = o.cors,
                        .allow_signup = o.allow_signup,
+                       .metrics_public = o.metrics_public,
                        .sql_time_limit_ms = (int64_t)o.sql_time_limit_ms,
                        .typedb_max_txn_timeout_ms = (int64_t)(o.max_txn_s * 1000),
                        .typedb_max_answers = (int64_t)o.max_answers,

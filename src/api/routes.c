@@ -3,11 +3,13 @@
 
 #include "api/airsequel/airsequel.h"
 #include "api/datasette/datasette.h"
+#include "api/ops/ops.h"
 #include "api/stdb/stdb.h"
 #include "api/typedb/typedb.h"
 
 router_t *api_router_new(void) {
     router_t *rt = router_new();
+    ops_register(rt); /* the server's own paths first: /metrics, /-/operations */
     /* Order matters for paths no route matches: the more specific claims first. */
     airsequel_register(rt);
     stdb_register(rt); /* before typedb: its claims on /v1/identity, /v1/database win */

@@ -16,6 +16,7 @@ typedef struct {
     int64_t token_ttl_s; /* lifetime of sign-in tokens */
     bool cors;           /* --cors: CORS headers on the Datasette routes */
     bool allow_signup;   /* --allow-signup: anyone may create a user (Airsequel's POST /api/users) */
+    bool metrics_public; /* --metrics-public: /metrics without a token (no per-database series) */
     int64_t sql_time_limit_ms; /* default statement time limit (Datasette's 1000) */
     int64_t typedb_max_txn_timeout_ms; /* clamp of transactionTimeoutMillis */
     int64_t typedb_max_answers;        /* clamp of answerCountLimit */

@@ -385,6 +385,10 @@ MATRIX = {
     ("GET", "/api/dbs/:db/apps"): [("read", simple("GET", "/api/dbs/mxdb/apps"))],
     ("GET", "/api/dbs/:db/azimutt-schema"): [("read", simple("GET", "/api/dbs/mxdb/azimutt-schema"))],
     ("GET", "/api/docs"): [("open", simple("GET", "/api/docs"))],
+    ("GET", "/metrics"): [("admin", simple("GET", "/metrics"))],
+    # everyone may list: each sees only the operations it may (test_metrics_ops checks who sees what)
+    ("GET", "/-/operations"): [("open", simple("GET", "/-/operations"))],
+    ("DELETE", "/-/operations/:id"): [("open", simple("DELETE", "/-/operations/999999"))],
     ("GET", "/api/dbs/:db/functions"): [("read", simple("GET", "/api/dbs/mxdb/functions"))],
     ("POST", "/api/dbs/:db/functions"): [("o", simple("POST", "/api/dbs/mxdb/functions", json={"name": "m", "content": FN}))],
     ("GET", "/api/dbs/:db/functions/:fn"): [("read", lambda c, k: c.send(k, "GET", f"/api/dbs/mxdb/functions/{c.fn}"))],
