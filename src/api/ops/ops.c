@@ -30,20 +30,8 @@
 #define ENGINE(r) ((engine_t *)(r)->app)
 #define PROM_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
-static void render_error(http_req_t *r, int status, const char *message) {
-    buf_t b = BUF_INIT;
-    jw_t w;
-    jw_init(&w, &b, 0);
-    jw_obj_begin(&w);
-    jw_key(&w, "error");
-    jw_str(&w, message);
-    jw_key(&w, "status");
-    jw_int(&w, status);
-    jw_obj_end(&w);
-    http_respond_buf(r, status, "application/json; charset=utf-8", &b);
-}
-
-static const dialect_t dialect = {.name = "atrium", .render_error = render_error};
+/* No renderer of its own: the transport's {"error", "status"} JSON. */
+static const dialect_t dialect = {.name = "atrium"};
 
 /* The caller, or NULL after answering 401 for a bad token. */
 static bool who(http_req_t *r, actor_t *a) {
@@ -51,7 +39,7 @@ static bool who(http_req_t *r, actor_t *a) {
     api_who_t w = api_actor(r, ENGINE(r)->catalog, 0, a, &e);
     if (w == API_MALFORMED || w == API_REJECTED) {
         http_add_header(r, "WWW-Authenticate", "Bearer");
-        render_error(r, 401, w == API_MALFORMED ? "Malformed credentials" : "Invalid or expired token");
+        http_respond_error(r, 401, w == API_MALFORMED ? "Malformed credentials" : "Invalid or expired token");
         return false;
     }
     return true;
@@ -160,9 +148,9 @@ static void h_metrics(http_req_t *r) {
     if (!admin && !ENGINE(r)->metrics_public) {
         if (!a.principal_id && !a.identity[0]) {
             http_add_header(r, "WWW-Authenticate", "Bearer");
-            render_error(r, 401, "Authentication required: /metrics is the admin's (or start with --metrics-public)");
+            http_respond_error(r, 401, "Authentication required: /metrics is the admin's (or start with --metrics-public)");
         } else {
-            render_error(r, 403, "Only the admin may read /metrics");
+            http_respond_error(r, 403, "Only the admin may read /metrics");
         }
         return;
     }
@@ -204,9 +192,9 @@ static void h_operation_cancel(http_req_t *r) {
     int rc = ok ? op_cancel(v, &a, can_read, ENGINE(r)->catalog) : -1;
     switch (rc) {
     case 0: http_respond(r, 202, "application/json; charset=utf-8", "{\"ok\":true}", 11); break;
-    case -2: render_error(r, 409, "The operation has ended or cannot be cancelled"); break;
-    case -3: render_error(r, 403, "Only who started the operation, or the admin, may cancel it"); break;
-    default: render_error(r, 404, "No such operation"); break;
+    case -2: http_respond_error(r, 409, "The operation has ended or cannot be cancelled"); break;
+    case -3: http_respond_error(r, 403, "Only who started the operation, or the admin, may cancel it"); break;
+    default: http_respond_error(r, 404, "No such operation"); break;
     }
 }
 
