@@ -35,6 +35,11 @@ void jw_arr_begin(jw_t *w);
 void jw_arr_end(jw_t *w);
 void jw_key(jw_t *w, const char *k);
 void jw_keyn(jw_t *w, const char *k, size_t n);
+/* A key written for many rows: jw_key_render appends k as w would spell
+ * it as a key ("k": with w's flags) to b; jw_key_pre writes such a
+ * rendering as the next key, without escaping it again. */
+void jw_key_render(const jw_t *w, buf_t *b, const char *k, size_t n);
+void jw_key_pre(jw_t *w, const char *rendered, size_t n);
 void jw_str(jw_t *w, const char *s);
 void jw_strn(jw_t *w, const char *s, size_t n);
 void jw_int(jw_t *w, int64_t v);

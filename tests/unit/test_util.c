@@ -38,6 +38,36 @@ static void json_escapes_controls_and_quotes(void **st) {
     free(s);
 }
 
+/* The writer tests eight bytes at a time: every byte that needs escaping
+ * must be caught at every position of a word and of the tail after it. */
+static void json_escape_catches_every_position(void **st) {
+    (void)st;
+    const unsigned char specials[] = {'"', '\\', 0x00, 0x1f, 0x7f, 0x80, 0xe9, ' ', '~', '!', '#', '[', ']'};
+    for (size_t len = 1; len <= 19; len++) {
+        for (size_t at = 0; at < len; at++) {
+            for (size_t k = 0; k < sizeof specials; k++) {
+                char in[24];
+                memset(in, 'a', len);
+                in[at] = (char)specials[k];
+                char *got = esc(in, len, 0);
+                /* the same text escaped one byte at a time */
+                buf_t want = BUF_INIT;
+                buf_putc(&want, '"');
+                for (size_t i = 0; i < len; i++) {
+                    buf_t one = BUF_INIT;
+                    json_escape(&one, in + i, 1, 0);
+                    buf_append(&want, one.data ? one.data : "", one.len);
+                    buf_free(&one);
+                }
+                buf_putc(&want, '"');
+                assert_string_equal(got, want.data);
+                free(got);
+                buf_free(&want);
+            }
+        }
+    }
+}
+
 static void json_passes_utf8_and_replaces_invalid(void **st) {
     (void)st;
     char *s = esc("é資😎", strlen("é資😎"), 0);
@@ -446,6 +476,7 @@ int main(void) {
     if (sodium_init() < 0) return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(json_escapes_controls_and_quotes),
+        cmocka_unit_test(json_escape_catches_every_position),
         cmocka_unit_test(json_passes_utf8_and_replaces_invalid),
         cmocka_unit_test(json_ascii_mode_uses_surrogates),
         cmocka_unit_test(json_structure_and_separators),

@@ -21,6 +21,8 @@ void ds_plan_free(plan_t *p) {
     free(p->human);
     free(p->cells); /* their text lives in the arena */
     buf_free(&p->arena);
+    buf_free(&p->keys);
+    free(p->key_end);
     free(p->next);
     if (p->lab_keys) {
         for (int c = 0; c < p->q.nsel; c++) {

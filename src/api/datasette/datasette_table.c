@@ -194,7 +194,7 @@ static void write_cell(jw_t *w, const plan_t *p, int row, int col) {
     ds_write_value(w, v, p->infinity);
 }
 
-static void write_row(jw_t *w, const plan_t *p, int row, shape_t shape) {
+static void write_row(jw_t *w, plan_t *p, int row, shape_t shape) {
     if (shape == SH_ARRAYS) {
         jw_arr_begin(w);
         for (int c = 0; c < p->nvis; c++) write_cell(w, p, row, c);
@@ -205,9 +205,18 @@ static void write_row(jw_t *w, const plan_t *p, int row, shape_t shape) {
         write_cell(w, p, row, 0);
         return;
     }
+    if (!p->key_end) {
+        p->key_end = xmalloc(((size_t)p->nvis + 1) * sizeof *p->key_end);
+        for (int c = 0; c < p->nvis; c++) {
+            const char *k = query_sel_name(&p->q, c);
+            jw_key_render(w, &p->keys, k, strlen(k));
+            p->key_end[c] = p->keys.len;
+        }
+    }
     jw_obj_begin(w);
     for (int c = 0; c < p->nvis; c++) {
-        jw_key(w, query_sel_name(&p->q, c));
+        size_t from = c ? p->key_end[c - 1] : 0;
+        jw_key_pre(w, p->keys.data + from, p->key_end[c] - from);
         write_cell(w, p, row, c);
     }
     jw_obj_end(w);
@@ -231,7 +240,7 @@ static void pk_path(buf_t *b, const plan_t *p, int row) {
     }
 }
 
-static void write_rows(jw_t *w, const plan_t *p, int nrows, shape_t shape) {
+static void write_rows(jw_t *w, plan_t *p, int nrows, shape_t shape) {
     if (shape == SH_OBJECT) {
         jw_obj_begin(w);
         for (int r = 0; r < nrows; r++) {

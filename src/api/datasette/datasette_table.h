@@ -68,6 +68,9 @@ typedef struct {
     store_value_t **lab_keys, **lab_vals;
     int *nlab;
     bool *json_cols;
+    /* the shown columns' keys as JSON, rendered once for all rows */
+    buf_t keys;
+    size_t *key_end;
     extras_t ex;
     bool infinity;
 } plan_t;
