@@ -180,8 +180,13 @@ void query_sort(query_t *q, int column, bool desc) {
 
 static void freeze_pre_keyset(query_t *q) {
     buf_reset(&q->pre_keyset);
-    if (q->nwhere) buf_printf(&q->pre_keyset, "where %s ", q->where.data);
-    else buf_puts(&q->pre_keyset, "");
+    if (q->nwhere) {
+        buf_puts(&q->pre_keyset, "where ");
+        buf_append(&q->pre_keyset, q->where.data, q->where.len);
+        buf_putc(&q->pre_keyset, ' ');
+    } else {
+        buf_puts(&q->pre_keyset, "");
+    }
 }
 
 /* (a > :k0) or (a = :k0 and b > :k1) …, for a key starting at parameter
@@ -259,19 +264,40 @@ void query_compile(query_t *q) {
         buf_puts(&order, "order by ");
         sql_ident(&order, q->sort >= 0 ? t->cols[q->sort].name : "rowid");
         if (q->desc) buf_puts(&order, " desc");
-        if (!t->is_view && pks.len) buf_printf(&order, ", %s", pks.data);
+        if (!t->is_view && pks.len) {
+            buf_puts(&order, ", ");
+            buf_append(&order, pks.data, pks.len);
+        }
     } else if (!t->is_view && pks.len) {
-        buf_printf(&order, "order by %s", pks.data);
+        buf_puts(&order, "order by ");
+        buf_append(&order, pks.data, pks.len);
     }
+    /* Built with appends, not printf: this runs for every table page. */
+    const char *tname = tn.data, *pre = q->pre_keyset.data ? q->pre_keyset.data : "";
     buf_reset(&q->sql);
-    buf_printf(&q->sql, "select %s from %s %s%s%s%s", cols.data, tn.data, q->nwhere ? "where " : "",
-               q->nwhere ? q->where.data : "", q->nwhere ? " " : "", order.data ? order.data : "");
+    buf_puts(&q->sql, "select ");
+    buf_append(&q->sql, cols.data, cols.len);
+    buf_puts(&q->sql, " from ");
+    buf_append(&q->sql, tname, tn.len);
+    buf_putc(&q->sql, ' ');
+    if (q->nwhere) {
+        buf_puts(&q->sql, "where ");
+        buf_append(&q->sql, q->where.data, q->where.len);
+        buf_putc(&q->sql, ' ');
+    }
+    if (order.len) buf_append(&q->sql, order.data, order.len);
     if (q->limit > 0) buf_printf(&q->sql, " limit %d", q->limit);
     if (q->offset) buf_printf(&q->sql, "%s offset %lld", q->limit > 0 ? "" : " limit -1", (long long)q->offset);
     buf_reset(&q->count_sql);
-    buf_printf(&q->count_sql, "select count(*) from %s %s", tn.data, q->pre_keyset.data);
+    buf_puts(&q->count_sql, "select count(*) from ");
+    buf_append(&q->count_sql, tname, tn.len);
+    buf_putc(&q->count_sql, ' ');
+    buf_puts(&q->count_sql, pre);
     buf_reset(&q->base_sql);
-    buf_printf(&q->base_sql, "select * from %s %s", tn.data, q->pre_keyset.data);
+    buf_puts(&q->base_sql, "select * from ");
+    buf_append(&q->base_sql, tname, tn.len);
+    buf_putc(&q->base_sql, ' ');
+    buf_puts(&q->base_sql, pre);
     buf_free(&tn);
     buf_free(&cols);
     buf_free(&order);

@@ -125,6 +125,14 @@ static void split(const char *path, split_t *sp) {
  * segment never matches a literal and is captured as "" by ":x" (handlers
  * reject empty names), except the empty last one of a trailing slash, which
  * matches nothing but "*". */
+/* The quick rejection most routes get for a given path, before match():
+ * the segment count, then the first segment when it is a literal. */
+static inline bool may_match(const route_t *rt, const split_t *sp) {
+    if (rt->star ? sp->n < rt->nsegs - 1 : sp->n != rt->nsegs) return false;
+    if (rt->nsegs == 0 || rt->segs[0].kind != 'l' || sp->n == 0) return true;
+    return rt->segs[0].len == sp->len[0] && rt->segs[0].s[0] == sp->at[0][0];
+}
+
 static bool match(const route_t *rt, const split_t *sp, http_req_t *r) {
     int fixed = rt->nsegs - rt->star; /* segments before any "*" */
     if (rt->star ? sp->n < rt->nsegs && !(fixed == 0 && sp->n == 0) : sp->n != rt->nsegs) return false;
@@ -183,7 +191,7 @@ void router_dispatch(const router_t *rt, http_req_t *r) {
     split(r->path, &sp);
     for (size_t i = 0; i < rt->n; i++) {
         const route_t *ro = &rt->routes[i];
-        if (!match(ro, &sp, NULL)) continue;
+        if (!may_match(ro, &sp) || !match(ro, &sp, NULL)) continue;
         if (ro->fallback && claimed_by_other(rt, r->path, ro->d)) continue;
         if (!path_match) path_match = ro;
         if (ro->methods & r->method) {

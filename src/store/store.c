@@ -378,15 +378,36 @@ const void *store_col_blob(store_stmt_t *st, int i, size_t *n) {
     return p;
 }
 
+/* Every cell of every row passes here: read it through its sqlite3_value,
+ * one lookup instead of a type, value and length call that each look the
+ * column up and check the connection's error state again. The value is
+ * the statement's own (unprotected), read by the thread that steps it, on
+ * a connection opened without a mutex. */
 void store_col_value(store_stmt_t *st, int i, store_value_t *v) {
-    v->type = store_col_type(st, i);
+    sqlite3_value *sv = sqlite3_column_value(st->st, i);
     v->p = NULL, v->n = 0, v->i = 0, v->d = 0;
-    switch (v->type) {
-    case SV_INT: v->i = sqlite3_column_int64(st->st, i); break;
-    case SV_REAL: v->d = sqlite3_column_double(st->st, i); break;
-    case SV_TEXT: v->p = store_col_text(st, i, &v->n); break;
-    case SV_BLOB: v->p = store_col_blob(st, i, &v->n); break;
-    case SV_NULL: break;
+    switch (sqlite3_value_type(sv)) {
+    case SQLITE_INTEGER:
+        v->type = SV_INT;
+        v->i = sqlite3_value_int64(sv);
+        break;
+    case SQLITE_FLOAT:
+        v->type = SV_REAL;
+        v->d = sqlite3_value_double(sv);
+        break;
+    case SQLITE_TEXT: {
+        v->type = SV_TEXT;
+        const char *p = (const char *)sqlite3_value_text(sv);
+        v->n = p ? (size_t)sqlite3_value_bytes(sv) : 0;
+        v->p = p ? p : "";
+        break;
+    }
+    case SQLITE_BLOB:
+        v->type = SV_BLOB;
+        v->p = sqlite3_value_blob(sv);
+        v->n = (size_t)sqlite3_value_bytes(sv);
+        break;
+    default: v->type = SV_NULL; break;
     }
 }
 
