@@ -23,10 +23,10 @@ FUZZ_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-
 FUZZ_TARGETS := http table url json subs ws bsatn graphql multipart csv
 FUZZ_RUNS ?= 3000
 
-# Debian packages the build, tests and benchmarks need.
+# Debian packages the build, tests and benchmarks need (chromium: the console's browser tests).
 DEB_PKGS := build-essential pkg-config clang libclang-rt-14-dev libuv1-dev libhttp-parser-dev libwslay-dev \
             libjansson-dev libsodium-dev nettle-dev liblua5.4-dev libsqlite3-dev libcmocka-dev \
-            python3-pytest python3-requests python3-websockets wrk nginx-light
+            python3-pytest python3-requests python3-websockets wrk nginx-light chromium
 PYTHON  := /usr/bin/python3
 PYTEST  := $(PYTHON) -m pytest
 
@@ -61,22 +61,32 @@ build/fuzz/%.o: src/%.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(ALL_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
 
-build/libatrium-tsan.a: $(filter-out build/tsan/main.o,$(TSANOBJ))
+# The browser console (console/), compiled in as data: one object shared by
+# every flavour of the library (it holds no code to instrument).
+CONSOLE_FILES := $(sort $(wildcard console/*.html console/*.js console/*.css))
+build/console_assets.c: $(CONSOLE_FILES) tools/embed_console.py
+	@mkdir -p build
+	$(PYTHON) tools/embed_console.py $@ $(CONSOLE_FILES)
+
+build/console_assets.o: build/console_assets.c src/api/console/assets.h
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+build/libatrium-tsan.a: $(filter-out build/tsan/main.o,$(TSANOBJ)) build/console_assets.o
 	@rm -f $@
 	ar rcs $@ $^
 
-build/libatrium-fuzz.a: $(filter-out build/fuzz/main.o,$(FUZZOBJ))
+build/libatrium-fuzz.a: $(filter-out build/fuzz/main.o,$(FUZZOBJ)) build/console_assets.o
 	@rm -f $@
 	ar rcs $@ $^
 
 build/fuzz/fuzz_%: fuzz/fuzz_%.c fuzz/harness.c fuzz/harness.h build/libatrium-fuzz.a
 	$(FUZZ_CC) $(ALL_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< fuzz/harness.c build/libatrium-fuzz.a $(LDLIBS)
 
-build/libatrium.a: $(filter-out build/main.o,$(LIBOBJ))
+build/libatrium.a: $(filter-out build/main.o,$(LIBOBJ)) build/console_assets.o
 	@rm -f $@
 	ar rcs $@ $^
 
-build/libatrium-asan.a: $(filter-out build/asan/main.o,$(ASANOBJ))
+build/libatrium-asan.a: $(filter-out build/asan/main.o,$(ASANOBJ)) build/console_assets.o
 	@rm -f $@
 	ar rcs $@ $^
 

@@ -387,6 +387,9 @@ MATRIX = {
     ("GET", "/api/docs"): [("open", simple("GET", "/api/docs"))],
     ("GET", "/metrics"): [("admin", simple("GET", "/metrics"))],
     # everyone may list: each sees only the operations it may (test_metrics_ops checks who sees what)
+    # the console's static files: public (the page signs in through /v1/signin like any client)
+    ("GET", "/"): [("open", simple("GET", "/"))],
+    ("GET", "/-/console/:file"): [("open", simple("GET", "/-/console/app.js"))],
     ("GET", "/-/operations"): [("open", simple("GET", "/-/operations"))],
     ("DELETE", "/-/operations/:id"): [("open", simple("DELETE", "/-/operations/999999"))],
     ("GET", "/api/dbs/:db/functions"): [("read", simple("GET", "/api/dbs/mxdb/functions"))],
