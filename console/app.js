@@ -195,6 +195,17 @@ function cell(v) {
   return h('td', { title: String(v).length > 60 ? String(v) : null }, String(v));
 }
 
+
+// A TypeDB-style answer's rows as plain columns and values.
+function conceptRows(r) {
+  const rows = (r.answers || []).map((a) => a.data || {});
+  const cols = rows.length ? Object.keys(rows[0]) : [];
+  return { cols, rows: rows.map((d) => cols.map((c) => (d[c] && typeof d[c] === 'object' && 'value' in d[c] ? d[c].value : d[c]))) };
+}
+
+// Open TypeDB-style transactions of this tab: id → {db, type, deadline}.
+const openTx = new Map();
+
 async function viewDatabase(db) {
   const tables = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
   const hist = history(db);
@@ -221,6 +232,100 @@ async function viewDatabase(db) {
   };
   sql.addEventListener('keydown', (ev) => { if ((ev.ctrlKey || ev.metaKey) && ev.key === 'Enter') run(); });
 
+  // The write guard: the statement runs in a write (or schema) transaction
+  // that is always rolled back, and reports what it would have changed.
+  const dryRun = async () => {
+    const q = sql.value.trim();
+    if (!q) return;
+    let id = null;
+    try {
+      let kind = 'write';
+      for (const type of ['write', 'schema']) {
+        const o = await request('POST', '/v1/transactions/open', { json: { databaseName: db, transactionType: type }, note: 'dry run: open (TypeDB-style)' });
+        id = o.transactionId;
+        kind = type;
+        try {
+          await request('POST', `/v1/transactions/${id}/query`, { json: { query: q }, note: 'dry run: the statement' });
+          break;
+        } catch (e) {
+          await request('POST', `/v1/transactions/${id}/close`, { note: 'dry run: close' }).catch(() => {});
+          id = null;
+          if (type === 'schema' || !/schema transactions/i.test(e.message)) throw e;
+        }
+      }
+      const c = conceptRows(await request('POST', `/v1/transactions/${id}/query`, { json: { query: 'select changes() as rows_changed, total_changes() as total' }, note: 'dry run: count' }));
+      await request('POST', `/v1/transactions/${id}/rollback`, { note: 'dry run: roll back' });
+      await request('POST', `/v1/transactions/${id}/close`, { note: 'dry run: close' }).catch(() => {});
+      id = null;
+      sqlOut.replaceChildren(h('p', { class: 'good', id: 'dry-run' }, `Dry run (${kind} transaction, rolled back): would change ${c.rows[0] ? c.rows[0][0] : 0} row(s). Nothing was written.`));
+    } catch (e) {
+      if (id) await request('POST', `/v1/transactions/${id}/close`, { note: 'dry run: close' }).catch(() => {});
+      sqlOut.replaceChildren(h('p', { class: 'bad' }, 'Dry run: ' + e.message));
+    }
+  };
+
+  // TypeDB-style transaction mode: open, run statements, commit or roll back.
+  const txType = h('select', { id: 'tx-type' }, ['read', 'write', 'schema'].map((t) => h('option', { value: t }, t)));
+  const txTimeout = h('input', { id: 'tx-timeout', type: 'number', value: 300, min: 1, title: 'seconds' });
+  const txQuery = h('textarea', { id: 'tx-query', rows: 3, spellcheck: 'false', placeholder: 'a statement to run inside the transaction' });
+  const txOut = h('div', { id: 'tx-result' });
+  const txList = h('div', { id: 'tx-list' });
+  let current = null;
+  const renderTx = () => {
+    const mine = [...openTx.entries()].filter(([, t]) => t.db === db);
+    txList.replaceChildren(mine.length ? h('table', { class: 'grid' },
+      h('thead', {}, h('tr', {}, ['Transaction', 'Type', 'Times out in', ''].map((c) => h('th', {}, c)))),
+      h('tbody', {}, mine.map(([id, t]) => h('tr', { class: id === current ? 'sel' : '' },
+        h('td', {}, id.slice(0, 8)), h('td', {}, t.type),
+        h('td', {}, Math.max(0, Math.round((t.deadline - Date.now()) / 1000)) + ' s'),
+        h('td', {}, h('button', { type: 'button', onclick: () => { current = id; renderTx(); } }, 'Use')))))) : h('p', { class: 'muted' }, 'No open transaction.'));
+  };
+  const txTimer = setInterval(() => {
+    for (const [id, t] of openTx) if (t.deadline < Date.now()) { openTx.delete(id); if (current === id) current = null; }
+    renderTx();
+  }, 1000);
+  stopView = () => clearInterval(txTimer);
+  const txEnd = async (what) => {
+    if (!current) return;
+    const id = current;
+    try {
+      await request('POST', `/v1/transactions/${id}/${what}`, { note: `${what} a transaction (TypeDB-style)` });
+      if (what !== 'close') await request('POST', `/v1/transactions/${id}/close`, { note: 'close' }).catch(() => {});
+      txOut.replaceChildren(h('p', { class: 'good' }, what === 'commit' ? 'Committed.' : what === 'rollback' ? 'Rolled back.' : 'Closed.'));
+    } catch (e) { txOut.replaceChildren(h('p', { class: 'bad' }, e.message)); }
+    openTx.delete(id);
+    current = null;
+    renderTx();
+  };
+  const txPanel = h('section', { id: 'tx-panel' }, h('h2', {}, 'Transaction mode'),
+    h('div', { class: 'row' }, txType, h('label', {}, 'timeout (s)'), txTimeout,
+      h('button', { type: 'button', id: 'tx-open', onclick: async () => {
+        try {
+          const ms = Number(txTimeout.value) * 1000;
+          const o = await request('POST', '/v1/transactions/open', { json: { databaseName: db, transactionType: txType.value,
+            transactionOptions: { transactionTimeoutMillis: ms } }, note: 'open a transaction (TypeDB-style)' });
+          openTx.set(o.transactionId, { db, type: txType.value, deadline: Date.now() + ms });
+          current = o.transactionId;
+          txOut.replaceChildren(h('p', { class: 'muted' }, `Opened ${txType.value} transaction ${o.transactionId}.`));
+          renderTx();
+        } catch (e) { txOut.replaceChildren(h('p', { class: 'bad' }, e.message)); }
+      } }, 'Open')),
+    txQuery,
+    h('div', { class: 'row' },
+      h('button', { type: 'button', class: 'primary', id: 'tx-run', onclick: async () => {
+        if (!current) return txOut.replaceChildren(h('p', { class: 'bad' }, 'Open a transaction first.'));
+        try {
+          const r = await request('POST', `/v1/transactions/${current}/query`, { json: { query: txQuery.value }, note: 'query in a transaction (TypeDB-style)' });
+          const c = conceptRows(r);
+          txOut.replaceChildren(h('p', { class: 'muted' }, `${r.queryType} query: ${r.answerType}`), c.cols.length ? resultGrid(c.cols, c.rows) : '');
+        } catch (e) { txOut.replaceChildren(h('p', { class: 'bad' }, e.message)); }
+      } }, 'Run in transaction'),
+      h('button', { type: 'button', id: 'tx-commit', onclick: () => txEnd('commit') }, 'Commit'),
+      h('button', { type: 'button', id: 'tx-rollback', onclick: () => txEnd('rollback') }, 'Roll back'),
+      h('button', { type: 'button', onclick: () => txEnd('close') }, 'Close')),
+    txList, txOut);
+  renderTx();
+
   const gql = h('textarea', { id: 'graphql', rows: 6, spellcheck: 'false' });
   const gqlOut = h('pre', { id: 'graphql-result' });
   const runGql = async () => {
@@ -240,11 +345,13 @@ async function viewDatabase(db) {
       h('section', {}, h('h2', {}, 'SQL'), sql,
         h('div', { class: 'row' },
           h('button', { class: 'primary', type: 'button', id: 'run-sql', onclick: () => run() }, 'Run (Ctrl+Enter)'),
-          h('button', { type: 'button', onclick: () => run('EXPLAIN QUERY PLAN ') }, 'Explain'), histSel),
+          h('button', { type: 'button', onclick: () => run('EXPLAIN QUERY PLAN ') }, 'Explain'),
+          h('button', { type: 'button', id: 'dry-run-sql', title: 'Run in a transaction that is rolled back', onclick: dryRun }, 'Dry run'), histSel),
         sqlOut),
       h('section', {}, h('h2', {}, 'GraphQL'), gql,
         h('div', { class: 'row' }, h('button', { class: 'primary', type: 'button', id: 'run-graphql', onclick: runGql }, 'Run')),
-        gqlOut)));
+        gqlOut)),
+    txPanel);
 
   try {
     const r = await request('GET', `/${tilde(db)}.json`, { note: 'database page (Datasette)' });

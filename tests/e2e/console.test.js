@@ -134,13 +134,31 @@ test('the console, end to end', async () => {
   await page.fill('#graphql', '{ items(limit: 2, where: {id: {_eq: 120}}) { id name } }');
   await page.click('#run-graphql');
   await page.waitForSelector('#graphql-result >> text=renamed in the console');
-  await shot(page, 'database');
-
   // the API panel shows the same read through the four doors
   await page.click('#show-api');
   await page.waitForSelector('#api-panel >> text=SpacetimeDB');
   assert.match(await page.textContent('#api-panel'), /curl -X POST/);
   await page.click('#api-close');
+  // the write guard: a dry run reports what a statement would change and writes nothing
+  await page.fill('#sql', 'delete from items where id <= 10');
+  await page.click('#dry-run-sql');
+  await page.waitForSelector('#dry-run >> text=would change 10 row(s)');
+  assert.equal((await sql('shop', 'SELECT count(*) AS n FROM items')).rows[0].n, 120);
+  // TypeDB-style transaction mode: a rolled-back insert leaves nothing, a committed one stays
+  for (const [end, id] of [['#tx-rollback', 900], ['#tx-commit', 901]]) {
+    await page.selectOption('#tx-type', 'write');
+    await page.click('#tx-open');
+    await page.waitForSelector('#tx-list >> text=write');
+    await page.fill('#tx-query', `insert into items(id, name, price) values (${id}, 'tx ${id}', 1)`);
+    await page.click('#tx-run');
+    await page.waitForSelector('#tx-result >> text=write query');
+    await page.click(end);
+    await page.waitForSelector(`#tx-result >> text=${end === '#tx-commit' ? 'Committed.' : 'Rolled back.'}`);
+  }
+  const kept = (await sql('shop', 'SELECT id FROM items WHERE id IN (900, 901)')).rows.map((r) => r.id);
+  assert.deepEqual(kept, [901]);
+  await shot(page, 'database');
+
 
   // live: a subscription in this tab, an insert through the Datasette write API in another
   await page.goto(server.url + '/#/live?db=shop&q=' + encodeURIComponent('SELECT * FROM items'));
