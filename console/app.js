@@ -341,6 +341,7 @@ async function viewDatabase(db) {
     h('div', { class: 'row' }, h('button', { type: 'button', onclick: () => download(db) }, 'Download snapshot'),
       h('a', { href: `#/live?db=${encodeURIComponent(db)}` }, 'Live subscriptions and reducers')),
     h('h2', {}, 'Tables'), tables,
+    createTableForm(db, (t) => { location.hash = `#/db/${encodeURIComponent(db)}/${encodeURIComponent(t)}`; }),
     h('div', { class: 'cols' },
       h('section', {}, h('h2', {}, 'SQL'), sql,
         h('div', { class: 'row' },
@@ -376,6 +377,49 @@ async function viewDatabase(db) {
 const OPS = ['exact', 'not', 'contains', 'startswith', 'endswith', 'gt', 'gte', 'lt', 'lte', 'like', 'glob', 'in', 'notin',
   'isnull', 'notnull', 'isblank', 'notblank'];
 
+
+const TYPES = ['TEXT', 'INTEGER', 'REAL', 'BLOB', 'NUMERIC', 'BOOLEAN', 'DATETIME'];
+
+// Add, rename and drop columns through Airsequel's table REST routes.
+function columnsEditor(db, table, changed) {
+  const api = `/api/dbs/${encodeURIComponent(db)}/tables/${encodeURIComponent(table)}/columns/`;
+  const name = h('input', { id: 'col-name', placeholder: 'column', required: true });
+  const type = h('select', { id: 'col-type' }, TYPES.map((t) => h('option', { value: t }, t)));
+  const notNull = h('input', { type: 'checkbox' });
+  const dflt = h('input', { placeholder: 'default (needed with not null)' });
+  const from = h('input', { placeholder: 'column to rename or drop', id: 'col-from' });
+  const to = h('input', { placeholder: 'new name' });
+  const act = (fn) => async (ev) => { ev.preventDefault(); try { await fn(); toast('Table changed'); changed(); } catch (e) { fail(e); } };
+  return h('details', { class: 'card', id: 'columns-editor' }, h('summary', {}, 'Columns'),
+    h('form', { class: 'row', id: 'add-column', onsubmit: act(() => {
+      const body = { sqliteDataType: type.value, isNonNull: notNull.checked };
+      if (dflt.value !== '') body.default = dflt.value;
+      return request('PUT', api + encodeURIComponent(name.value), { json: body, note: 'add a column (Airsequel)' });
+    }) }, name, type, h('label', {}, notNull, ' not null'), dflt, h('button', { type: 'submit' }, 'Add column')),
+    h('form', { class: 'row', onsubmit: act(() => request('PATCH', api + encodeURIComponent(from.value), { json: { name: to.value }, note: 'rename a column (Airsequel)' })) },
+      from, to, h('button', { type: 'submit' }, 'Rename'),
+      h('button', { type: 'button', onclick: act(() => { if (!confirm(`Drop column ${from.value}?`)) throw new Error('kept'); return request('DELETE', api + encodeURIComponent(from.value), { note: 'drop a column (Airsequel)' }); }) }, 'Drop')));
+}
+
+// Create a table through Airsequel's REST route: one column a line, "name TYPE [pk] [not null]".
+function createTableForm(db, done) {
+  const name = h('input', { id: 'new-table', placeholder: 'table', required: true });
+  const cols = h('textarea', { id: 'new-table-columns', rows: 3, placeholder: 'id INTEGER pk\nname TEXT not null' });
+  return h('form', { class: 'card', id: 'create-table', onsubmit: async (ev) => {
+    ev.preventDefault();
+    const columns = cols.value.split('\n').map((l) => l.trim()).filter(Boolean).map((l) => {
+      const [n, t = 'TEXT', ...rest] = l.split(/\s+/);
+      const flags = rest.join(' ').toLowerCase();
+      return { name: n, sqliteDataType: t.toUpperCase(), isPrimaryKey: /\bpk\b|primary/.test(flags), isNonNull: /not null/.test(flags) };
+    });
+    try {
+      await request('PUT', `/api/dbs/${encodeURIComponent(db)}/tables/${encodeURIComponent(name.value)}`, { json: { columns }, note: 'create a table (Airsequel)' });
+      toast(`Created ${name.value}`);
+      done(name.value);
+    } catch (e) { fail(e); }
+  } }, h('strong', {}, 'New table '), name, cols, h('button', { type: 'submit' }, 'Create table'));
+}
+
 async function viewTable(db, table, params) {
   const state = { filters: [], sort: params.get('_sort') || '', desc: params.get('_sort_desc') || '', next: null, pages: [null],
                   facet: '', columns: [], pks: [], rows: [] };
@@ -403,7 +447,16 @@ async function viewTable(db, table, params) {
     return q;
   }
 
+  // foreign keys both ways, from the database page: outgoing ones make
+  // cells links to the row they name, incoming ones list the rows naming this one
+  let fks = { incoming: [], outgoing: [] };
+  const fkReady = request('GET', `/${tilde(db)}.json`, { note: 'foreign keys (Datasette)' })
+    .then((d) => { const t = (d.tables || []).find((x) => x.name === table); if (t && t.foreign_keys) fks = t.foreign_keys; })
+    .catch(() => {});
+  const linkTo = (other, col, v) => `#/db/${encodeURIComponent(db)}/${encodeURIComponent(other)}?${encodeURIComponent(col + '__exact')}=${encodeURIComponent(v)}`;
+
   async function load(nextTok) {
+    await fkReady;
     try {
       const r = await request('GET', `${base}.json?${query(nextTok)}`, { note: 'table page (Datasette)' });
       state.columns = r.columns || (r.rows[0] ? Object.keys(r.rows[0]) : []);
@@ -431,7 +484,13 @@ async function viewTable(db, table, params) {
         if (ev.key === 'ArrowDown' && tr.nextSibling) { ev.preventDefault(); tr.nextSibling.focus(); }
         else if (ev.key === 'ArrowUp' && tr.previousSibling) { ev.preventDefault(); tr.previousSibling.focus(); }
         else if (ev.key === 'Enter') edit(i);
-      } }, state.columns.map((c) => cell(row[c] && typeof row[c] === 'object' && 'value' in row[c] ? row[c].value : row[c])));
+      } }, state.columns.map((c) => {
+        const v = row[c] && typeof row[c] === 'object' && 'value' in row[c] ? row[c].value : row[c];
+        const fk = v != null && fks.outgoing.find((f) => f.column === c);
+        if (!fk) return cell(v);
+        const label = row[c] && typeof row[c] === 'object' && row[c].label != null ? ` ${row[c].label}` : '';
+        return h('td', {}, h('a', { href: linkTo(fk.other_table, fk.other_column, v), class: 'fk', onclick: (ev) => ev.stopPropagation() }, String(v) + label));
+      }));
       return tr;
     }));
     grid.replaceChildren(h('table', { class: 'grid' }, h('thead', {}, h('tr', {}, state.columns.map(th))), body));
@@ -504,8 +563,14 @@ async function viewTable(db, table, params) {
         load(state.pages[state.pages.length - 1]);
       } catch (e) { fail(e); }
     };
+    const refs = row ? fks.incoming.map((f) => {
+      // Datasette's incoming entry: column is this table's, other_column the referring table's
+      const v = row[f.column] && typeof row[f.column] === 'object' ? row[f.column].value : row[f.column];
+      return v == null ? null : h('li', {}, h('a', { href: linkTo(f.other_table, f.other_column, v), class: 'fk-in' }, `${f.other_table} where ${f.other_column} = ${v}`));
+    }).filter(Boolean) : [];
     editor.replaceChildren(h('div', { class: 'card', id: 'row-form' },
       h('h2', {}, row ? 'Edit row' : 'Insert row'), h('div', { class: 'kv' }, fields),
+      refs.length ? [h('p', { class: 'muted' }, 'Rows that refer to this one:'), h('ul', { id: 'incoming' }, refs)] : '',
       h('p', { class: 'muted' }, 'Change:'), preview,
       h('div', { class: 'row' }, h('button', { class: 'primary', type: 'button', id: 'save-row', onclick: save }, row ? 'Save' : 'Insert'),
         row ? h('button', { type: 'button', id: 'delete-row', onclick: del }, 'Delete row') : '',
@@ -526,7 +591,7 @@ async function viewTable(db, table, params) {
       h('button', { type: 'button', id: 'insert-row', onclick: () => edit(null) }, 'Insert row')),
     chips, facets,
     h('div', { class: 'row' }, prev, next, info),
-    grid, editor);
+    grid, editor, columnsEditor(db, table, () => { colSel.replaceChildren(); reset(); }));
   load(null);
 }
 

@@ -205,6 +205,27 @@ test('the console, end to end', async () => {
   const n = (await sql('scores', 'SELECT count(*) AS n FROM scores')).rows[0].n;
   assert.equal(n, 60000);
 
+  // schema from the console (Airsequel's table routes), then foreign keys both ways
+  await page.goto(server.url + '/#/db/shop');
+  await page.fill('#new-table', 'orders');
+  await page.fill('#new-table-columns', 'id INTEGER pk\nqty INTEGER');
+  await page.click('#create-table button[type=submit]');
+  await page.waitForSelector('#columns-editor');
+  await page.click('#columns-editor summary');
+  await page.fill('#col-name', 'note');
+  await page.click('#add-column button[type=submit]');
+  await page.waitForSelector('#grid th >> text=note');
+  await sql('shop', 'CREATE TABLE lines(id INTEGER PRIMARY KEY, item_id INTEGER REFERENCES items(id), n INTEGER)');
+  await sql('shop', 'INSERT INTO lines VALUES (1, 5, 2), (2, 5, 3), (3, 6, 1)');
+  await page.goto(server.url + '/#/db/shop/lines');
+  await page.waitForSelector('#grid a.fk');
+  await page.click('#grid tbody tr:first-child a.fk');
+  await page.waitForSelector('#grid-info >> text=1 rows match');
+  await page.click('#grid tbody tr:first-child');
+  await page.click('#incoming a.fk-in');
+  await page.waitForSelector('#grid-info >> text=2 rows match');
+  await shot(page, 'foreign-keys');
+
   // metrics and operations pages
   await page.goto(server.url + '/#/metrics');
   await page.waitForSelector('#metrics >> text=atrium_http_requests_total');
