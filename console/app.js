@@ -206,8 +206,50 @@ function conceptRows(r) {
 // Open TypeDB-style transactions of this tab: id → {db, type, deadline}.
 const openTx = new Map();
 
+
+// The schema as a diagram: a box per table with its columns, a line from
+// each foreign-key column to the table it names. SVG made through the DOM
+// (presentation attributes, no style attributes: the CSP forbids those).
+function schemaDiagram(tables) {
+  const NS = 'http://www.w3.org/2000/svg';
+  const el = (tag, attrs, text) => {
+    const e = document.createElementNS(NS, tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    if (text != null) e.textContent = text;
+    return e;
+  };
+  const W = 190, LINE = 16, GAP = 50, PER_ROW = 4;
+  const pos = new Map();
+  let y = 10, rowH = 0;
+  tables.forEach((t, i) => {
+    if (i && i % PER_ROW === 0) { y += rowH + GAP; rowH = 0; }
+    const hgt = LINE * (1 + (t.columns || []).length) + 8;
+    pos.set(t.name, { x: 10 + (i % PER_ROW) * (W + GAP), y, h: hgt });
+    rowH = Math.max(rowH, hgt);
+  });
+  const svg = el('svg', { id: 'schema-diagram', width: PER_ROW * (W + GAP), height: y + rowH + 20, class: 'diagram' });
+  for (const t of tables) {
+    const p = pos.get(t.name);
+    svg.append(el('rect', { x: p.x, y: p.y, width: W, height: p.h, rx: 4, fill: 'none', stroke: 'currentColor', 'stroke-opacity': '0.5' }));
+    svg.append(el('text', { x: p.x + 8, y: p.y + 14, 'font-weight': 'bold', fill: 'currentColor' }, t.name));
+    (t.columns || []).forEach((c, k) => svg.append(el('text', { x: p.x + 8, y: p.y + 14 + LINE * (k + 1), fill: 'currentColor',
+      'font-size': '12' }, c + ((t.primary_keys || []).includes(c) ? '  (pk)' : ''))));
+  }
+  for (const t of tables) for (const f of (t.foreign_keys && t.foreign_keys.outgoing) || []) {
+    const a = pos.get(t.name), b = pos.get(f.other_table);
+    if (!a || !b) continue;
+    const k = (t.columns || []).indexOf(f.column);
+    const y1 = a.y + 10 + LINE * (k + 1), y2 = b.y + 10;
+    const x1 = b.x > a.x ? a.x + W : a.x, x2 = b.x > a.x ? b.x : b.x + W;
+    svg.append(el('path', { d: `M${x1},${y1} C${(x1 + x2) / 2},${y1} ${(x1 + x2) / 2},${y2} ${x2},${y2}`, fill: 'none',
+      stroke: 'currentColor', 'stroke-width': '1.5', class: 'fk-line', 'data-from': `${t.name}.${f.column}`, 'data-to': f.other_table }));
+  }
+  return svg;
+}
+
 async function viewDatabase(db) {
   const tables = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
+  const diagram = h('details', { class: 'card', id: 'diagram' }, h('summary', {}, 'Schema diagram'));
   const hist = history(db);
   const sql = h('textarea', { id: 'sql', rows: 6, spellcheck: 'false', placeholder: 'select * from …' });
   const sqlOut = h('div', { id: 'sql-result' });
@@ -340,7 +382,7 @@ async function viewDatabase(db) {
     h('h1', {}, db),
     h('div', { class: 'row' }, h('button', { type: 'button', onclick: () => download(db) }, 'Download snapshot'),
       h('a', { href: `#/live?db=${encodeURIComponent(db)}` }, 'Live subscriptions and reducers')),
-    h('h2', {}, 'Tables'), tables,
+    h('h2', {}, 'Tables'), tables, diagram,
     createTableForm(db, (t) => { location.hash = `#/db/${encodeURIComponent(db)}/${encodeURIComponent(t)}`; }),
     h('div', { class: 'cols' },
       h('section', {}, h('h2', {}, 'SQL'), sql,
@@ -362,6 +404,7 @@ async function viewDatabase(db) {
       gql.value = `{\n  ${t.name}(limit: 10) {\n    ${(t.columns || ['rowid']).slice(0, 6).join('\n    ')}\n  }\n}`;
     }
     if (all.length && !sql.value) sql.value = `select * from ${JSON.stringify(all[0].name)} limit 20`;
+    diagram.replaceChildren(h('summary', {}, 'Schema diagram'), schemaDiagram((r.tables || []).filter((t) => !t.hidden)));
     tables.replaceChildren(all.length ? h('table', { class: 'grid', id: 'table-list' },
       h('thead', {}, h('tr', {}, ['Table', 'Rows', 'Columns', 'Primary key'].map((c) => h('th', {}, c)))),
       h('tbody', {}, all.map((t) => h('tr', {},

@@ -225,6 +225,10 @@ test('the console, end to end', async () => {
   await page.click('#incoming a.fk-in');
   await page.waitForSelector('#grid-info >> text=2 rows match');
   await shot(page, 'foreign-keys');
+  await page.goto(server.url + '/#/db/shop');
+  await page.click('#diagram summary');
+  await page.waitForSelector('#schema-diagram path.fk-line[data-from="lines.item_id"][data-to="items"]');
+  await shot(page, 'schema-diagram');
 
   // metrics and operations pages
   await page.goto(server.url + '/#/metrics');
