@@ -30,7 +30,7 @@ DEB_PKGS := build-essential pkg-config clang libclang-rt-14-dev libuv1-dev libht
 PYTHON  := /usr/bin/python3
 PYTEST  := $(PYTHON) -m pytest
 
-.PHONY: all deps run test unit apitest e2e e2e-deps asan tsan fuzz bench clean
+.PHONY: all deps run test unit apitest e2e e2e-deps console-editor console-editor-check asan tsan fuzz bench clean
 all: atrium
 
 deps:
@@ -129,11 +129,24 @@ unit: $(UNITBIN)
 apitest: atrium
 	ATRIUM_BIN=$(CURDIR)/atrium $(PYTEST) -q tests/api
 
+# The console's SQL editor (CodeMirror 6) is committed prebuilt as
+# console/editor.js; this rebuilds it from console/editor's lock file, and
+# the check (part of make e2e) fails if the committed file is not exactly
+# what the lock builds.
+console-editor:
+	@cd console/editor && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
+console-editor-check:
+	@mkdir -p build && cp console/editor.js build/editor.committed.js
+	@$(MAKE) --no-print-directory console-editor
+	@cmp -s console/editor.js build/editor.committed.js || { cp build/editor.committed.js console/editor.js; \
+	  echo "console/editor.js is not what console/editor's lock file builds (make console-editor)"; exit 1; }
+	@echo "console/editor.js: rebuilt byte for byte from console/editor/package-lock.json"
+
 # The real SpacetimeDB SDKs (npm, versions pinned by tests/e2e/package-lock.json).
 E2E_BIN ?= $(CURDIR)/atrium
 e2e-deps:
 	@cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error
-e2e: atrium e2e-deps
+e2e: atrium e2e-deps console-editor-check
 	cd tests/e2e && ATRIUM_BIN=$(E2E_BIN) node --test --test-concurrency=1 --test-reporter=spec
 
 # `make test`: what CI runs. Ends with pytest's summary line.

@@ -251,7 +251,16 @@ async function viewDatabase(db) {
   const tables = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
   const diagram = h('details', { class: 'card', id: 'diagram' }, h('summary', {}, 'Schema diagram'));
   const hist = history(db);
-  const sql = h('textarea', { id: 'sql', rows: 6, spellcheck: 'false', placeholder: 'select * from …' });
+  // a textarea until the editor (CodeMirror, console/editor.js) has loaded; both have .value
+  let sql = h('textarea', { id: 'sql', rows: 6, spellcheck: 'false', placeholder: 'select * from …' });
+  let schemaFor = null;
+  const editorReady = import('./editor.js').then((m) => {
+    const host = h('div', { id: 'sql', class: 'editor' });
+    const ed = m.sqlEditor(host, { doc: sql.value, onRun: () => run() });
+    sql.replaceWith(host);
+    sql = ed;
+    if (schemaFor) ed.setSchema(schemaFor);
+  }).catch((e) => toast('The SQL editor did not load; a plain text box stands in: ' + e.message, true));
   const sqlOut = h('div', { id: 'sql-result' });
   const histSel = h('select', { id: 'sql-history', onchange: () => { if (histSel.value) sql.value = histSel.value; } });
   const fillHist = () => histSel.replaceChildren(h('option', { value: '' }, 'History…'), hist.all().map((q) => h('option', { value: q }, q.slice(0, 80))));
@@ -403,6 +412,9 @@ async function viewDatabase(db) {
       const t = all[0];
       gql.value = `{\n  ${t.name}(limit: 10) {\n    ${(t.columns || ['rowid']).slice(0, 6).join('\n    ')}\n  }\n}`;
     }
+    schemaFor = Object.fromEntries(all.map((t) => [t.name, t.columns || []]));
+    await editorReady;
+    if (sql.setSchema) sql.setSchema(schemaFor);
     if (all.length && !sql.value) sql.value = `select * from ${JSON.stringify(all[0].name)} limit 20`;
     diagram.replaceChildren(h('summary', {}, 'Schema diagram'), schemaDiagram((r.tables || []).filter((t) => !t.hidden)));
     tables.replaceChildren(all.length ? h('table', { class: 'grid', id: 'table-list' },

@@ -128,7 +128,7 @@ test('the console, end to end', async () => {
 
   // SQL and GraphQL
   await page.click('text=shop');
-  await page.fill('#sql', 'select count(*) as n from items');
+  await page.fill('#sql .cm-content', 'select count(*) as n from items');
   await page.click('#run-sql');
   await page.waitForSelector('#sql-result td >> text=120');
   await page.fill('#graphql', '{ items(limit: 2, where: {id: {_eq: 120}}) { id name } }');
@@ -140,7 +140,7 @@ test('the console, end to end', async () => {
   assert.match(await page.textContent('#api-panel'), /curl -X POST/);
   await page.click('#api-close');
   // the write guard: a dry run reports what a statement would change and writes nothing
-  await page.fill('#sql', 'delete from items where id <= 10');
+  await page.fill('#sql .cm-content', 'delete from items where id <= 10');
   await page.click('#dry-run-sql');
   await page.waitForSelector('#dry-run >> text=would change 10 row(s)');
   assert.equal((await sql('shop', 'SELECT count(*) AS n FROM items')).rows[0].n, 120);
@@ -253,14 +253,18 @@ test('the console is small, cached and locked to its origin', async () => {
   assert.ok(etag);
   const again = await fetch(server.url + '/', { headers: { 'If-None-Match': etag } });
   assert.equal(again.status, 304);
+  // what a first visit transfers (gzip), every file of the console
   let total = 0;
-  for (const f of ['app.js', 'api.js', 'app.css']) {
+  for (const f of ['app.js', 'api.js', 'app.css', 'editor.js']) {
     const a = await fetch(`${server.url}/-/console/${f}`, { headers: { 'Accept-Encoding': 'gzip' } });
     assert.equal(a.status, 200, f);
-    total += (await a.arrayBuffer()).byteLength;
+    assert.equal(a.headers.get('content-encoding'), 'gzip', f);
+    total += Number(a.headers.get('content-length'));
+    await a.arrayBuffer();
   }
+  total += Number(r.headers.get('content-length'));
   const missing = await fetch(`${server.url}/-/console/../../etc/passwd`);
   assert.equal(missing.status, 404);
-  console.log(`# console: ${total} bytes of script and style (decoded by fetch)`);
-  assert.ok(total < 1024 * 1024);
+  console.log(`# console: ${total} bytes gzipped, page, scripts, editor and styles`);
+  assert.ok(total < 512 * 1024, `${total} bytes`);
 });

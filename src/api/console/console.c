@@ -14,10 +14,13 @@
 
 static const dialect_t dialect = {.name = "console"};
 
-/* Only this origin: the console works offline and leaks nothing. */
+/* Only this origin: the console works offline and leaks nothing. Style
+ * attributes (not <style> elements) are allowed: Chromium's own editing
+ * writes them into the SQL editor's contenteditable when typed-over text
+ * was highlighted; the console's code sets styles through the CSSOM. */
 #define CONSOLE_CSP                                                                                              \
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "       \
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    "default-src 'self'; script-src 'self'; style-src 'self'; style-src-attr 'unsafe-inline'; "                 \
+    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
 static const console_asset_t *find(const char *name, size_t n) {
     for (size_t i = 0; i < console_nassets; i++)
