@@ -260,6 +260,13 @@ async function viewDatabase(db) {
     sql.replaceWith(host);
     sql = ed;
     if (schemaFor) ed.setSchema(schemaFor);
+    const ghost = h('div', { id: 'graphql', class: 'editor' });
+    const ged = m.graphqlEditor(ghost, { doc: gql.value, onRun: () => runGql() });
+    gql.replaceWith(ghost);
+    gql = ged;
+    // completion and checks from the endpoint's own introspection
+    request('POST', `/dbs/${encodeURIComponent(db)}/graphql`, { json: { query: m.getIntrospectionQuery() }, note: 'GraphQL introspection (Airsequel)' })
+      .then((r) => ged.setIntrospection(r.data)).catch(() => {});
   }).catch((e) => toast('The SQL editor did not load; a plain text box stands in: ' + e.message, true));
   const sqlOut = h('div', { id: 'sql-result' });
   const histSel = h('select', { id: 'sql-history', onchange: () => { if (histSel.value) sql.value = histSel.value; } });
@@ -377,7 +384,7 @@ async function viewDatabase(db) {
     txList, txOut);
   renderTx();
 
-  const gql = h('textarea', { id: 'graphql', rows: 6, spellcheck: 'false' });
+  let gql = h('textarea', { id: 'graphql', rows: 6, spellcheck: 'false' });
   const gqlOut = h('pre', { id: 'graphql-result' });
   const runGql = async () => {
     try {

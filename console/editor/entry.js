@@ -50,3 +50,36 @@ export function sqlEditor(host, { doc = '', schema = {}, onRun = () => {} } = {}
     view,
   };
 }
+
+// The GraphQL pane: highlighting, and completion, validation and hover
+// from the schema (graphql-js's buildClientSchema of the endpoint's
+// introspection answer).
+import { graphql as graphqlLang, updateSchema } from 'cm6-graphql';
+import { buildClientSchema, getIntrospectionQuery } from 'graphql';
+export { getIntrospectionQuery };
+import { lintGutter } from '@codemirror/lint';
+
+export function graphqlEditor(host, { doc = '', onRun = () => {} } = {}) {
+  const shadow = host.shadowRoot || host.attachShadow({ mode: 'open' });
+  const view = new EditorView({
+    doc,
+    root: shadow,
+    parent: shadow,
+    extensions: [
+      minimalSetup, lineNumbers(), bracketMatching(), closeBrackets(), autocompletion(), lintGutter(),
+      keymap.of([...closeBracketsKeymap, ...completionKeymap]),
+      theme,
+      graphqlLang(),
+      Prec.highest(keymap.of([{ key: 'Mod-Enter', run: () => { onRun(); return true; } }])),
+      EditorView.lineWrapping,
+    ],
+  });
+  return {
+    get value() { return view.state.doc.toString(); },
+    set value(v) { view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: v } }); },
+    // introspection: the `data` of an introspection query's answer
+    setIntrospection(data) { updateSchema(view, buildClientSchema(data)); },
+    focus() { view.focus(); },
+    view,
+  };
+}

@@ -128,10 +128,23 @@ test('the console, end to end', async () => {
 
   // SQL and GraphQL
   await page.click('text=shop');
+  // completion from the schema: SQL from the tables, GraphQL from the introspection
+  await page.click('#sql .cm-content');
+  await page.keyboard.press('Control+A');
+  await page.keyboard.type('select pri from ite');
+  await page.keyboard.press('Control+Space');
+  await page.waitForSelector('#sql .cm-tooltip-autocomplete >> text=items');
+  await page.keyboard.press('Escape');
+  await page.click('#graphql .cm-content');
+  await page.keyboard.press('Control+A');
+  await page.keyboard.type('{ ite');
+  await page.keyboard.press('Control+Space');
+  await page.waitForSelector('#graphql .cm-tooltip-autocomplete >> text=items');
+  await page.keyboard.press('Escape');
   await page.fill('#sql .cm-content', 'select count(*) as n from items');
   await page.click('#run-sql');
   await page.waitForSelector('#sql-result td >> text=120');
-  await page.fill('#graphql', '{ items(limit: 2, where: {id: {_eq: 120}}) { id name } }');
+  await page.fill('#graphql .cm-content', '{ items(limit: 2, where: {id: {_eq: 120}}) { id name } }');
   await page.click('#run-graphql');
   await page.waitForSelector('#graphql-result >> text=renamed in the console');
   // the API panel shows the same read through the four doors
