@@ -493,11 +493,9 @@ async function viewTable(db, table, params) {
   const colSel = h('select', { id: 'filter-col' });
   const opSel = h('select', { id: 'filter-op' }, OPS.map((o) => h('option', { value: o }, o)));
   const val = h('input', { id: 'filter-value', placeholder: 'value' });
-  const facetSel = h('select', { id: 'facet-col', onchange: () => { state.facet = facetSel.value; load(state.pages[state.pages.length - 1]); } });
+  const facetSel = h('select', { id: 'facet-col', onchange: () => { state.facet = facetSel.value; load(null); } });
   const facets = h('div', { id: 'facets', class: 'chips' });
   const editor = h('div', { id: 'editor' });
-  const prev = h('button', { type: 'button', id: 'prev-page', onclick: () => { state.pages.pop(); load(state.pages[state.pages.length - 1]); } }, '← Previous');
-  const next = h('button', { type: 'button', id: 'next-page', onclick: () => { state.pages.push(state.next); load(state.next); } }, 'Next →');
 
   function query(nextTok) {
     const q = new URLSearchParams({ _size: '50', _extra: 'count,columns,primary_keys' });
@@ -525,6 +523,9 @@ async function viewTable(db, table, params) {
       state.pks = r.primary_keys || [];
       state.rows = r.rows || [];
       state.next = r.next;
+      state.count = r.count;
+      state.countTruncated = r.count_truncated;
+      grid.scrollTop = 0;
       if (!colSel.options.length) {
         colSel.replaceChildren(...state.columns.map((c) => h('option', { value: c }, c)));
         facetSel.replaceChildren(h('option', { value: '' }, 'Facet by…'), ...state.columns.map((c) => h('option', { value: c }, c)));
@@ -532,6 +533,69 @@ async function viewTable(db, table, params) {
       render(r);
     } catch (e) { grid.replaceChildren(h('p', { class: 'bad' }, e.message)); }
   }
+
+  // Virtual scroll: only the rows in view (and a margin) are in the DOM,
+  // between two spacers; scrolling near the end fetches the next keyset page.
+  const ROW_H = 26, MARGIN = 15, MAX_ROWS = 100000;
+  const topPad = h('tbody', { class: 'pad' }, h('tr', {}, h('td', {})));
+  const botPad = h('tbody', { class: 'pad' }, h('tr', {}, h('td', {})));
+  const rowsBody = h('tbody', { class: 'rows' });
+  let head = null, win = { start: -1, end: -1, n: -1 }, loadingMore = false;
+
+  function rowEl(row, i) {
+    const tr = h('tr', { tabindex: '0', 'data-row': i, onclick: () => edit(i), onkeydown: (ev) => {
+      if (ev.key === 'ArrowDown' || ev.key === 'ArrowUp') {
+        ev.preventDefault();
+        const to = i + (ev.key === 'ArrowDown' ? 1 : -1);
+        if (to < 0 || to >= state.rows.length) return;
+        grid.scrollTop = Math.max(0, Math.min(grid.scrollTop, to * ROW_H), (to + 1) * ROW_H - grid.clientHeight + ROW_H);
+        drawWindow(false);
+        const el = rowsBody.querySelector(`tr[data-row="${to}"]`);
+        if (el) el.focus({ preventScroll: true });
+      } else if (ev.key === 'Enter') edit(i);
+    } }, state.columns.map((c) => {
+      const v = row[c] && typeof row[c] === 'object' && 'value' in row[c] ? row[c].value : row[c];
+      const fk = v != null && fks.outgoing.find((f) => f.column === c);
+      if (!fk) return cell(v);
+      const label = row[c] && typeof row[c] === 'object' && row[c].label != null ? ` ${row[c].label}` : '';
+      return h('td', {}, h('a', { href: linkTo(fk.other_table, fk.other_column, v), class: 'fk', onclick: (ev) => ev.stopPropagation() }, String(v) + label));
+    }));
+    return tr;
+  }
+
+  function drawWindow(force) {
+    const n = state.rows.length;
+    const inView = Math.ceil((grid.clientHeight || 600) / ROW_H);
+    const start = Math.max(0, Math.floor(grid.scrollTop / ROW_H) - MARGIN);
+    const end = Math.min(n, start + inView + 2 * MARGIN);
+    if (!force && start === win.start && end === win.end && n === win.n) return;
+    win = { start, end, n };
+    topPad.firstChild.firstChild.style.height = `${start * ROW_H}px`;
+    botPad.firstChild.firstChild.style.height = `${(n - end) * ROW_H}px`;
+    // the row with the keyboard focus keeps it across a redraw
+    const had = rowsBody.contains(document.activeElement) ? document.activeElement.dataset.row : null;
+    rowsBody.replaceChildren(...state.rows.slice(start, end).map((r, k) => rowEl(r, start + k)));
+    if (had != null) { const el = rowsBody.querySelector(`tr[data-row="${had}"]`); if (el) el.focus({ preventScroll: true }); }
+    info.textContent = `${n} of ${state.count == null ? '?' : state.count + (state.countTruncated ? '+' : '')} rows`
+      + (state.next ? ' (scroll for more)' : '');
+  }
+
+  async function more() {
+    if (loadingMore || !state.next || state.rows.length >= MAX_ROWS) return;
+    loadingMore = true;
+    try {
+      const r = await request('GET', `${base}.json?${query(state.next)}`, { note: 'next keyset page (Datasette)' });
+      state.rows.push(...(r.rows || []));
+      state.next = r.next;
+      drawWindow(true);
+    } catch (e) { fail(e); }
+    finally { loadingMore = false; }
+  }
+
+  grid.addEventListener('scroll', () => {
+    drawWindow(false);
+    if (grid.scrollTop + grid.clientHeight >= grid.scrollHeight - MARGIN * ROW_H) more();
+  });
 
   function render(r) {
     chips.replaceChildren(...state.filters.map((f, i) => h('span', { class: 'chip' }, `${f[0]} ${f[1]} ${f[2]}`,
@@ -541,24 +605,9 @@ async function viewTable(db, table, params) {
       else { state.sort = c; state.desc = ''; }
       reset();
     } }, c, state.sort === c ? ' ▲' : state.desc === c ? ' ▼' : '');
-    const body = h('tbody', {}, state.rows.map((row, i) => {
-      const tr = h('tr', { tabindex: '0', 'data-row': i, onclick: () => edit(i), onkeydown: (ev) => {
-        if (ev.key === 'ArrowDown' && tr.nextSibling) { ev.preventDefault(); tr.nextSibling.focus(); }
-        else if (ev.key === 'ArrowUp' && tr.previousSibling) { ev.preventDefault(); tr.previousSibling.focus(); }
-        else if (ev.key === 'Enter') edit(i);
-      } }, state.columns.map((c) => {
-        const v = row[c] && typeof row[c] === 'object' && 'value' in row[c] ? row[c].value : row[c];
-        const fk = v != null && fks.outgoing.find((f) => f.column === c);
-        if (!fk) return cell(v);
-        const label = row[c] && typeof row[c] === 'object' && row[c].label != null ? ` ${row[c].label}` : '';
-        return h('td', {}, h('a', { href: linkTo(fk.other_table, fk.other_column, v), class: 'fk', onclick: (ev) => ev.stopPropagation() }, String(v) + label));
-      }));
-      return tr;
-    }));
-    grid.replaceChildren(h('table', { class: 'grid' }, h('thead', {}, h('tr', {}, state.columns.map(th))), body));
-    info.textContent = r.count == null ? `${state.rows.length} rows` : `${r.count}${r.count_truncated ? '+' : ''} rows match`;
-    prev.disabled = state.pages.length <= 1;
-    next.disabled = !state.next;
+    head = h('thead', {}, h('tr', {}, state.columns.map(th)));
+    grid.replaceChildren(h('table', { class: 'grid' }, head, topPad, rowsBody, botPad));
+    drawWindow(true);
     if (r.facet_results && state.facet) {
       const f = (r.facet_results.results || r.facet_results)[state.facet];
       facets.replaceChildren(...(f ? f.results : []).map((x) => h('span', { class: 'chip' },
@@ -567,7 +616,7 @@ async function viewTable(db, table, params) {
     } else facets.replaceChildren();
   }
 
-  function reset() { state.pages = [null]; load(null); }
+  function reset() { load(null); }
 
   function pkPath(row) {
     if (!state.pks.length) return tilde(row.rowid);
@@ -613,7 +662,7 @@ async function viewTable(db, table, params) {
         else await request('POST', `${base}/-/insert`, { json: { row: ch }, note: 'insert a row (Datasette write API)' });
         toast(row ? 'Row updated' : 'Row inserted');
         editor.replaceChildren();
-        load(state.pages[state.pages.length - 1]);
+        load(null);
       } catch (e) { fail(e); }
     };
     const del = async () => {
@@ -622,7 +671,7 @@ async function viewTable(db, table, params) {
         await request('POST', `${base}/${pkPath(row)}/-/delete`, { note: 'delete a row (Datasette write API)' });
         toast('Row deleted');
         editor.replaceChildren();
-        load(state.pages[state.pages.length - 1]);
+        load(null);
       } catch (e) { fail(e); }
     };
     const refs = row ? fks.incoming.map((f) => {
@@ -652,7 +701,7 @@ async function viewTable(db, table, params) {
     } }, colSel, opSel, val, h('button', { type: 'submit' }, 'Add filter'), facetSel,
       h('button', { type: 'button', id: 'insert-row', onclick: () => edit(null) }, 'Insert row')),
     chips, facets,
-    h('div', { class: 'row' }, prev, next, info),
+    h('div', { class: 'row' }, info),
     grid, editor, columnsEditor(db, table, () => { colSel.replaceChildren(); reset(); }));
   load(null);
 }
