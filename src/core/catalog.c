@@ -18,6 +18,7 @@
 #include "core/module.h"
 #include "core/subs.h"
 #include "core/names.h"
+#include "core/doors.h"
 #include "util/thread.h"
 #include "util/buf.h"
 #include "util/timeutil.h"
@@ -153,6 +154,22 @@ static const char *migrations[] = {
      * (NULL: the same). */
     "ALTER TABLE databases ADD COLUMN public_id TEXT;"
     "CREATE UNIQUE INDEX databases_by_public_id ON databases(public_id) WHERE public_id IS NOT NULL;",
+    /* 9: which doors made and used each database (core/doors), and the
+     * queries each user ran on it (core/history) */
+    "CREATE TABLE db_doors("
+    "  db_id TEXT NOT NULL,"
+    "  door TEXT NOT NULL,"
+    "  created INTEGER NOT NULL DEFAULT 0,"
+    "  last_used_ms INTEGER,"
+    "  PRIMARY KEY(db_id, door)) WITHOUT ROWID;"
+    "CREATE TABLE query_history("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  db_id TEXT NOT NULL,"
+    "  principal_id INTEGER NOT NULL,"
+    "  language TEXT NOT NULL,"
+    "  text TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL);"
+    "CREATE INDEX query_history_by_owner ON query_history(principal_id, db_id, id);",
 };
 
 static int migrate(store_db_t *s, err_t *e) {
@@ -200,6 +217,7 @@ static db_t *db_alloc(void) {
     pthread_cond_init(&d->slot_cv, NULL);
     pthread_mutex_init(&d->schema_lock, NULL);
     pthread_mutex_init(&d->schema_build_lock, NULL);
+    d->created_door = -1;
     return d;
 }
 
@@ -289,7 +307,7 @@ int catalog_open(const char *data_dir, catalog_t **out, err_t *e) {
         return -1;
     }
     buf_free(&p);
-    if (migrate(c->sys, e) < 0 || load_registry(c, e) < 0) {
+    if (migrate(c->sys, e) < 0 || load_registry(c, e) < 0 || doors_load(c, e) < 0) {
         catalog_close(c);
         return -1;
     }
@@ -299,6 +317,7 @@ int catalog_open(const char *data_dir, catalog_t **out, err_t *e) {
 
 void catalog_close(catalog_t *c) {
     if (!c) return;
+    if (c->sys) doors_flush(c);
     for (size_t i = 0; i < c->ndbs; i++) db_release(c->dbs[i]);
     free(c->dbs);
     store_close(c->sys);
@@ -743,7 +762,16 @@ int catalog_db_delete(catalog_t *c, db_t *d, err_t *e) {
         rc = store_step(st);
         store_reset(st);
     }
-    /* its environment variables (core/env) go with it */
+    /* its environment variables (core/env), doors and history go with it */
+    static const char *const owned[] = {"DELETE FROM db_doors WHERE db_id = ?",
+                                        "DELETE FROM query_history WHERE db_id = ?"};
+    for (size_t k = 0; rc >= 0 && k < sizeof owned / sizeof *owned; k++) {
+        if ((rc = store_cached(s, owned[k], &st)) == 0) {
+            store_bind_text(st, 1, d->id, strlen(d->id));
+            rc = store_step(st);
+            store_reset(st);
+        }
+    }
     if (rc >= 0 && (rc = store_cached(s, "DELETE FROM env_vars WHERE scope = ?", &st)) == 0) {
         store_bind_text(st, 1, d->id, strlen(d->id));
         rc = store_step(st);

@@ -21,6 +21,9 @@
 
 typedef struct catalog catalog_t;
 
+/* The doors a database is reached through (core/doors names them). */
+enum { DOOR_TYPEDB, DOOR_SPACETIMEDB, DOOR_DATASETTE, DOOR_AIRSEQUEL, DOOR_N };
+
 typedef struct db {
     /* the key everything in the engine files by (grants, token scopes, the
      * file's name): never changes */
@@ -67,6 +70,12 @@ typedef struct db {
      * still hold the old pointer) */
     char **old_names;
     int nold_names;
+    /* Which doors made it and last used it (core/doors): created_door is
+     * -1 when unknown (a file served in place); door_used_ms[i] is atomic,
+     * door_saved_ms[i] what system.db holds (under the catalog lock). */
+    int created_door;
+    int64_t door_used_ms[DOOR_N];
+    int64_t door_saved_ms[DOOR_N];
 } db_t;
 
 /* d's owner now (0: none): a user or a team principal. Any thread. */

@@ -392,6 +392,12 @@ MATRIX = {
     ("GET", "/-/console/:file"): [("open", simple("GET", "/-/console/app.js"))],
     ("GET", "/-/operations"): [("open", simple("GET", "/-/operations"))],
     ("DELETE", "/-/operations/:id"): [("open", simple("DELETE", "/-/operations/999999"))],
+    # everyone may ask: each sees only the databases it may read (test_console_server checks who sees what)
+    ("GET", "/-/usage"): [("open", simple("GET", "/-/usage"))],
+    # one's own history, on a database one may read
+    ("GET", "/-/history/:db"): [("read", simple("GET", "/-/history/mxdb"))],
+    ("POST", "/-/history/:db"): [("read", simple("POST", "/-/history/mxdb", json={"text": "select 1"}))],
+    ("DELETE", "/-/history/:db"): [("read", simple("DELETE", "/-/history/mxdb"))],
     ("GET", "/api/dbs/:db/functions"): [("read", simple("GET", "/api/dbs/mxdb/functions"))],
     ("POST", "/api/dbs/:db/functions"): [("o", simple("POST", "/api/dbs/mxdb/functions", json={"name": "m", "content": FN}))],
     ("GET", "/api/dbs/:db/functions/:fn"): [("read", lambda c, k: c.send(k, "GET", f"/api/dbs/mxdb/functions/{c.fn}"))],

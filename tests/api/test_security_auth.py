@@ -171,6 +171,7 @@ def test_users_hold_no_rights_on_others_databases_after_migration(fresh):
     c.executescript("DROP TABLE team_members; DROP TABLE api_tokens; DROP TABLE env_vars; DROP TABLE db_documents;"
                     "DROP TABLE reset_keys; DROP INDEX principals_by_email; ALTER TABLE principals DROP COLUMN email;"
                     "DROP TABLE function_invocations; DROP TABLE function_versions; DROP TABLE functions;"
+                    "DROP TABLE db_doors; DROP TABLE query_history;"
                     "DROP INDEX databases_by_public_id; ALTER TABLE databases DROP COLUMN public_id;"
                     "ALTER TABLE databases DROP COLUMN ownership_ms; ALTER TABLE databases DROP COLUMN schema_locked;"
                     "ALTER TABLE databases DROP COLUMN auditing; ALTER TABLE databases DROP COLUMN views_tab;"

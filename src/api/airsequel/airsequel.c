@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "api/common.h"
+#include "core/doors.h"
 #include "core/auth.h"
 #include "core/dbh.h"
 #include "core/engine.h"
@@ -178,6 +179,7 @@ db_t *airsequel_resolve_db(http_req_t *r, const actor_t *a, int cap, unsigned by
         db_release(d);
         d = NULL;
     }
+    doors_note_use(d, "airsequel");
     if (!d) {
         buf_t m = BUF_INIT;
         buf_printf(&m, "Database \"%s\" does not exist", key.data ? key.data : "");

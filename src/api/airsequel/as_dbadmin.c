@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "api/airsequel/airsequel_internal.h"
+#include "core/doors.h"
 #include "core/engine.h"
 #include "core/names.h"
 #include "core/team.h"
@@ -128,6 +129,8 @@ static void create_work(void *data) {
     if (name_check_db(j->name, &e) < 0 || catalog_db_create(j->engine->catalog, j->name, j->owner.id, false, &j->db, &e) < 0) {
         if (e.kind == E_EXISTS) snprintf(e.msg, sizeof e.msg, "Database \"%s\" already exists", j->name);
         fail(j, status_for(e.kind), e.msg);
+    } else {
+        doors_note_created(j->engine->catalog, j->db, "airsequel", &e);
     }
 }
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "api/airsequel/airsequel_internal.h"
+#include "core/doors.h"
 #include "core/dbh.h"
 #include "core/names.h"
 #include "core/team.h"
@@ -197,6 +198,7 @@ static void do_duplicate(as_job_t *j) {
             if (catalog_db_adopt(c, name.data, owner.id, false, path.data, &copy, &e) < 0 && e.kind != E_EXISTS) break;
         }
     }
+    if (copy) doors_note_created(c, copy, "airsequel", &(err_t){0});
     op_end(op, copy ? 0 : -1, e.msg);
     if (!copy) {
         unlink(path.data);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "api/airsequel/airsequel_internal.h"
+#include "core/doors.h"
 #include "core/dbh.h"
 #include "core/import.h"
 #include "core/names.h"
@@ -263,6 +264,7 @@ static void upload_one(ujob_t *j) {
             unlink(dbfile.data);
         }
     }
+    if (j->made) doors_note_created(c, j->made, "airsequel", &e);
     buf_free(&name);
     buf_free(&dbfile);
 }

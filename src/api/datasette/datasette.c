@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "api/datasette/datasette_internal.h"
+#include "core/doors.h"
 #include "core/schema.h"
 #include "core/value.h"
 #include "util/md5.h"
@@ -749,6 +750,7 @@ static db_t *find_db(http_req_t *r, const actor_t *a, const char *seg, size_t le
         db_release(d);
         return NULL;
     }
+    doors_note_use(d, "datasette");
     return d;
 }
 

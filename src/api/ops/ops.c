@@ -12,6 +12,13 @@
  * phase, done/total, fraction and ETA. DELETE /-/operations/:id asks one to
  * stop (its starter or the admin).
  *
+ * GET /-/usage: the databases the caller may read, with their file and WAL
+ * sizes, owner, and which doors (core/doors) made and last used each.
+ *
+ * GET, POST, DELETE /-/history/:db: the caller's own query history on a
+ * database it may read (core/history): list, add {language, text}, clear.
+ * A signed-in user's only (anonymous callers have no history: 401).
+ *
  * Errors are JSON {"error": text, "status": n}. */
 #include "api/ops/ops.h"
 
@@ -22,10 +29,14 @@
 #include <sys/stat.h>
 
 #include "api/common.h"
+#include "core/doors.h"
 #include "core/engine.h"
+#include "core/history.h"
 #include "core/ops.h"
 #include "core/rcache.h"
+#include "util/json.h"
 #include "util/metrics.h"
+#include "util/timeutil.h"
 
 #define ENGINE(r) ((engine_t *)(r)->app)
 #define PROM_TYPE "text/plain; version=0.0.4; charset=utf-8"
@@ -198,10 +209,200 @@ static void h_operation_cancel(http_req_t *r) {
     }
 }
 
+/* ---- /-/usage ------------------------------------------------------------------ */
+
+typedef struct {
+    catalog_t *catalog;
+    actor_t a;
+    buf_t out;
+} ujob_t;
+
+static void iso_or_null(jw_t *w, int64_t ms) {
+    char iso[32];
+    if (!ms) {
+        jw_null(w);
+        return;
+    }
+    time_iso8601(ms, iso);
+    jw_str(w, iso);
+}
+
+static void usage_work(void *data) {
+    ujob_t *j = data;
+    doors_flush(j->catalog); /* what the answer shows is kept too */
+    db_t **list;
+    size_t n = catalog_db_list(j->catalog, &list);
+    jw_t w;
+    jw_init(&w, &j->out, 0);
+    jw_obj_begin(&w);
+    jw_key(&w, "databases");
+    jw_arr_begin(&w);
+    for (size_t i = 0; i < n; i++) {
+        db_t *d = list[i];
+        if (d->name[0] == '_' || !auth_check(&j->a, d, ACT_READ)) continue;
+        char owner[256] = "";
+        if (db_owner(d)) auth_principal_name(j->catalog, db_owner(d), owner, sizeof owner);
+        jw_obj_begin(&w);
+        jw_key(&w, "name");
+        jw_str(&w, d->name);
+        jw_key(&w, "size_bytes");
+        jw_int(&w, (int64_t)file_size(d->path, ""));
+        jw_key(&w, "wal_bytes");
+        jw_int(&w, (int64_t)file_size(d->path, "-wal"));
+        jw_key(&w, "owner");
+        if (owner[0]) jw_str(&w, owner);
+        else jw_null(&w);
+        jw_key(&w, "served_in_place");
+        jw_bool(&w, d->in_place);
+        jw_key(&w, "created_utc");
+        iso_or_null(&w, d->created_ms);
+        jw_key(&w, "created_by");
+        if (door_name(d->created_door)) jw_str(&w, door_name(d->created_door));
+        else jw_null(&w);
+        jw_key(&w, "last_used_utc");
+        jw_obj_begin(&w);
+        for (int k = 0; k < DOOR_N; k++) {
+            jw_key(&w, door_name(k));
+            iso_or_null(&w, __atomic_load_n(&d->door_used_ms[k], __ATOMIC_RELAXED));
+        }
+        jw_obj_end(&w);
+        jw_obj_end(&w);
+    }
+    jw_arr_end(&w);
+    jw_obj_end(&w);
+    catalog_db_list_free(list, n);
+}
+
+static void json_done(http_req_t *r, void *data) {
+    ujob_t *j = data;
+    http_add_header(r, "Cache-Control", "no-store");
+    http_respond_buf(r, 200, "application/json; charset=utf-8", &j->out);
+    free(j);
+}
+
+static void h_usage(http_req_t *r) {
+    ujob_t *j = xcalloc(1, sizeof *j);
+    if (!who(r, &j->a)) {
+        free(j);
+        return;
+    }
+    j->catalog = ENGINE(r)->catalog;
+    http_defer(r, usage_work, json_done, j);
+}
+
+/* ---- /-/history/:db ------------------------------------------------------------- */
+
+typedef struct {
+    catalog_t *catalog;
+    db_t *db;
+    int64_t principal;
+    http_method_t method;
+    json_t *body;
+    int status;
+    err_t err;
+    buf_t out;
+} hjob_t;
+
+static void history_work(void *data) {
+    hjob_t *j = data;
+    jw_t w;
+    jw_init(&w, &j->out, 0);
+    if (j->method == M_POST) {
+        const json_t *lang = json_object_get(j->body, "language"), *text = json_object_get(j->body, "text");
+        if (!json_is_string(text) || (lang && !json_is_string(lang))) {
+            j->status = 400;
+            err_set(&j->err, E_BAD_INPUT, "Send {\"text\": string, \"language\"?: string}");
+        } else if (history_add(j->catalog, j->db, j->principal, lang ? json_string_value(lang) : "sql",
+                               json_string_value(text), json_string_length(text), &j->err) < 0) {
+            j->status = j->err.kind == E_BAD_INPUT ? 400 : 500;
+        } else {
+            j->status = 201;
+        }
+        if (j->status != 201) return;
+    } else if (j->method == M_DELETE) {
+        int64_t gone = history_clear(j->catalog, j->db, j->principal);
+        jw_obj_begin(&w);
+        jw_key(&w, "deleted");
+        jw_int(&w, gone);
+        jw_obj_end(&w);
+        j->status = 200;
+        return;
+    }
+    history_entry_t *list;
+    size_t n = history_list(j->catalog, j->db, j->principal, &list);
+    jw_obj_begin(&w);
+    jw_key(&w, "database");
+    jw_str(&w, j->db->name);
+    jw_key(&w, "history");
+    jw_arr_begin(&w);
+    for (size_t i = 0; i < n; i++) {
+        jw_obj_begin(&w);
+        jw_key(&w, "id");
+        jw_int(&w, list[i].id);
+        jw_key(&w, "language");
+        jw_str(&w, list[i].language);
+        jw_key(&w, "text");
+        jw_str(&w, list[i].text);
+        jw_key(&w, "created_utc");
+        iso_or_null(&w, list[i].created_ms);
+        jw_obj_end(&w);
+    }
+    jw_arr_end(&w);
+    jw_obj_end(&w);
+    history_free(list, n);
+    if (!j->status) j->status = 200;
+}
+
+static void history_done(http_req_t *r, void *data) {
+    hjob_t *j = data;
+    http_add_header(r, "Cache-Control", "no-store");
+    if (j->status >= 400) http_respond_error(r, j->status, j->err.msg);
+    else http_respond_buf(r, j->status, "application/json; charset=utf-8", &j->out);
+    buf_free(&j->out);
+    json_decref(j->body);
+    db_release(j->db);
+    free(j);
+}
+
+static void h_history(http_req_t *r) {
+    actor_t a;
+    if (!who(r, &a)) return;
+    if (!a.principal_id) {
+        http_add_header(r, "WWW-Authenticate", "Bearer");
+        http_respond_error(r, 401, "Sign in to keep a query history");
+        return;
+    }
+    buf_t name = BUF_INIT;
+    db_t *d = api_capture(r, 0, &name) == 0 ? api_db(ENGINE(r)->catalog, name.data, DB_BY_NAME, &a) : NULL;
+    buf_free(&name);
+    if (!d) {
+        http_respond_error(r, 404, "Database not found");
+        return;
+    }
+    json_t *body = NULL;
+    if (r->method == M_POST) {
+        char msg[200];
+        if (!(body = api_json_object(r, msg, sizeof msg))) {
+            db_release(d);
+            http_respond_error(r, 400, msg);
+            return;
+        }
+    }
+    hjob_t *j = xcalloc(1, sizeof *j);
+    j->catalog = ENGINE(r)->catalog;
+    j->db = d;
+    j->principal = a.principal_id;
+    j->method = r->method;
+    j->body = body;
+    http_defer(r, history_work, history_done, j);
+}
+
 void ops_register(router_t *rt) {
     const char *version = ATRIUM_VERSION;
     metrics_gauge_set(metrics_series(MET_BUILD_INFO, &version), 1);
     router_add(rt, &dialect, M_GET, "/metrics", h_metrics);
     router_add(rt, &dialect, M_GET, "/-/operations", h_operations);
     router_add(rt, &dialect, M_DELETE, "/-/operations/:id", h_operation_cancel);
+    router_add(rt, &dialect, M_GET, "/-/usage", h_usage);
+    router_add(rt, &dialect, M_GET | M_POST | M_DELETE, "/-/history/:db", h_history);
 }

@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "api/common.h"
+#include "core/doors.h"
 #include "core/auth.h"
 #include "core/dbh.h"
 #include "core/module.h"
@@ -149,6 +150,7 @@ db_t *stdb_resolve(http_req_t *r, const actor_t *a) {
         hex = is_hex64(key.data);
         d = api_db(ENGINE(r)->catalog, key.data, hex ? DB_BY_IDENTITY : DB_BY_NAME | DB_BY_ID, a);
     }
+    doors_note_use(d, "spacetimedb");
     if (!d) {
         if (hex) {
             stdb_text(r, 404, "No such database.");

@@ -11,6 +11,7 @@
 
 #include "api/common.h"
 #include "api/stdb/stdb_internal.h"
+#include "core/doors.h"
 #include "core/dbh.h"
 #include "core/engine.h"
 #include "core/module.h"
@@ -210,6 +211,7 @@ static void pub_work(void *data) {
         snprintf(p->msg, sizeof p->msg, "%s", e.msg);
         return;
     }
+    doors_note_created(p->cat, p->db, "spacetimedb", &e);
     p->created = true;
     p->named = p->noi != NULL;
 }

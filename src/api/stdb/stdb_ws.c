@@ -21,6 +21,7 @@
 #include "api/common.h"
 #include "api/stdb/stdb_internal.h"
 #include "api/stdb/stdb_wire.h"
+#include "core/doors.h"
 #include "core/dbh.h"
 #include "core/engine.h"
 #include "core/module.h"
@@ -453,6 +454,7 @@ static void dispatch(ws_t *ws, sess_t *s, inmsg_t *x) {
         return;
     }
     cmsg_t *m = &x->m;
+    doors_note_use(s->db, "spacetimedb");
     switch (m->kind) {
     case CM_SUBSCRIBE:
     case CM_SUB_SINGLE:

@@ -14,6 +14,7 @@
 #include "api/common.h"
 #include <sodium.h>
 
+#include "core/doors.h"
 #include "core/auth.h"
 #include "core/database.h"
 #include "core/engine.h"
@@ -316,6 +317,7 @@ static void h_databases(http_req_t *r) {
 /* Resolves :name to a database the actor may read; answers 404 otherwise. */
 static db_t *readable_db(http_req_t *r, const actor_t *a, const char *name) {
     db_t *d = api_db(ENGINE(r)->catalog, name, DB_BY_NAME, a);
+    doors_note_use(d, "typedb");
     if (!d) db_not_found(r, name);
     return d;
 }
@@ -355,6 +357,7 @@ static void catalog_work(void *data) {
     case CJ_CREATE_DB: {
         db_t *d = NULL;
         j->rc = catalog_db_create(c, j->name, j->owner, false, &d, &j->err);
+        if (j->rc == 0) doors_note_created(c, d, "typedb", &(err_t){0});
         db_release(d);
         break;
     }

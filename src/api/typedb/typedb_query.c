@@ -13,6 +13,7 @@
 
 #include "api/common.h"
 #include "api/typedb/typedb_internal.h"
+#include "core/doors.h"
 #include "core/dbh.h"
 #include "core/engine.h"
 #include "core/sql.h"
@@ -322,6 +323,7 @@ static bool parse_open(http_req_t *r, json_t *body, sql_class_t *cls, int64_t *t
  * missing or unreadable, 403 without the type's right; NULL after answering. */
 static db_t *open_target(http_req_t *r, const actor_t *a, const char *name, sql_class_t cls) {
     db_t *d = api_db(ENGINE(r)->catalog, name, DB_BY_NAME, a);
+    doors_note_use(d, "typedb");
     if (!d) {
         buf_t m = BUF_INIT;
         buf_printf(&m, "Database '%s' not found.", name);
