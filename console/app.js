@@ -139,12 +139,20 @@ async function viewDatabases() {
 
   async function load() {
     try {
-      const r = await request('GET', '/api/dbs', { note: 'list databases (Airsequel)' });
+      // Airsequel's list, and what only Atrium knows: WAL size, the doors that made and used each
+      const [r, u] = await Promise.all([request('GET', '/api/dbs', { note: 'list databases (Airsequel)' }),
+        request('GET', '/-/usage', { note: 'sizes and doors (Atrium)' }).catch(() => ({ databases: [] }))]);
+      const usage = Object.fromEntries((u.databases || []).map((x) => [x.name, x]));
+      const doors = (x) => !x ? '' : Object.entries(x.last_used_utc).filter(([, t]) => t)
+        .map(([door, t]) => h('span', { class: 'door', title: `last used through ${door}: ${t.replace('T', ' ').slice(0, 19)}` }, door));
       const rows = (r.databases || []).map((d) => h('tr', {},
         h('td', {}, h('a', { href: `#/db/${encodeURIComponent(d.name)}` }, d.name)),
         h('td', { class: 'num' }, bytes(d.size)),
+        h('td', { class: 'num' }, usage[d.name] ? bytes(usage[d.name].wal_bytes) : ''),
         h('td', { class: 'num' }, (d.tables || []).length),
         h('td', {}, d.owner || ''),
+        h('td', {}, usage[d.name] ? (usage[d.name].created_by || (usage[d.name].served_in_place ? 'a file served in place' : '')) : ''),
+        h('td', { class: 'doors' }, doors(usage[d.name])),
         h('td', {}, d.visibility || ''),
         h('td', {}, d.lastModifiedUtc ? d.lastModifiedUtc.replace('T', ' ').slice(0, 19) : ''),
         h('td', {},
@@ -155,7 +163,7 @@ async function viewDatabases() {
             catch (e) { fail(e); }
           } }, 'Delete'))));
       list.replaceChildren(rows.length ? h('table', { class: 'grid', id: 'db-list' },
-        h('thead', {}, h('tr', {}, ['Name', 'Size', 'Tables', 'Owner', 'Visibility', 'Modified', ''].map((c) => h('th', {}, c)))),
+        h('thead', {}, h('tr', {}, ['Name', 'Size', 'WAL', 'Tables', 'Owner', 'Created through', 'Used through', 'Visibility', 'Modified', ''].map((c) => h('th', {}, c)))),
         h('tbody', {}, rows)) : h('p', { class: 'muted' }, 'No databases you can see yet.'));
     } catch (e) { list.replaceChildren(h('p', { class: 'bad' }, e.message)); }
   }
@@ -174,11 +182,23 @@ async function download(db) {
 
 // ---- one database: tables, SQL, GraphQL ----------------------------------------
 
+// The query history is the server's (/-/history/DB, the signed-in user's own),
+// so it follows the user to any browser; anonymous sessions keep none.
 function history(db) {
-  const key = 'atrium.history.' + db;
+  const path = `/-/history/${encodeURIComponent(db)}`;
+  let entries = [];
   return {
-    all: () => JSON.parse(localStorage.getItem(key) || '[]'),
-    add(q) { const a = [q, ...this.all().filter((x) => x !== q)].slice(0, 30); localStorage.setItem(key, JSON.stringify(a)); },
+    all: (language) => entries.filter((e) => e.language === language).map((e) => e.text),
+    async load() {
+      if (!session.token) return;
+      try { entries = (await request('GET', path, { note: 'query history', signinOn401: false })).history || []; }
+      catch { entries = []; }
+    },
+    async add(text, language) {
+      if (!session.token) return;
+      try { entries = (await request('POST', path, { json: { text, language }, note: 'keep it in the history', signinOn401: false })).history || entries; }
+      catch { /* the history is a convenience: the query itself ran */ }
+    },
   };
 }
 
@@ -270,8 +290,12 @@ async function viewDatabase(db) {
   }).catch((e) => toast('The SQL editor did not load; a plain text box stands in: ' + e.message, true));
   const sqlOut = h('div', { id: 'sql-result' });
   const histSel = h('select', { id: 'sql-history', onchange: () => { if (histSel.value) sql.value = histSel.value; } });
-  const fillHist = () => histSel.replaceChildren(h('option', { value: '' }, 'History…'), hist.all().map((q) => h('option', { value: q }, q.slice(0, 80))));
-  fillHist();
+  const fillHist = () => {
+    histSel.replaceChildren(h('option', { value: '' }, 'History…'), ...hist.all('sql').map((q) => h('option', { value: q }, q.slice(0, 80))));
+    gqlHist.replaceChildren(h('option', { value: '' }, 'History…'), ...hist.all('graphql').map((q) => h('option', { value: q }, q.replace(/\s+/g, ' ').slice(0, 80))));
+  };
+  const gqlHist = h('select', { id: 'graphql-history', onchange: () => { if (gqlHist.value) gql.value = gqlHist.value; } });
+  hist.load().then(fillHist);
   const run = async (prefix = '') => {
     const q = prefix + sql.value;
     if (!sql.value.trim()) return;
@@ -279,8 +303,7 @@ async function viewDatabase(db) {
       const t0 = performance.now();
       const r = await request('POST', `/dbs/${encodeURIComponent(db)}/sql`, { json: { query: q }, note: 'run SQL (Airsequel)', sql: q, db });
       const ms = (performance.now() - t0).toFixed(1);
-      hist.add(sql.value);
-      fillHist();
+      hist.add(sql.value, 'sql').then(fillHist);
       const rows = r.rows || [];
       const cols = r.columns || (rows[0] ? Object.keys(rows[0]) : []);
       sqlOut.replaceChildren(h('p', { class: 'muted' }, `${rows.length} row${rows.length === 1 ? '' : 's'} in ${ms} ms` +
@@ -388,8 +411,10 @@ async function viewDatabase(db) {
   const gqlOut = h('pre', { id: 'graphql-result' });
   const runGql = async () => {
     try {
-      const r = await request('POST', `/dbs/${encodeURIComponent(db)}/graphql`, { json: { query: gql.value }, note: 'GraphQL (Airsequel)' });
+      const text = gql.value;
+      const r = await request('POST', `/dbs/${encodeURIComponent(db)}/graphql`, { json: { query: text }, note: 'GraphQL (Airsequel)' });
       gqlOut.textContent = JSON.stringify(r, null, 2);
+      if (!r.errors) hist.add(text, 'graphql').then(fillHist);
     } catch (e) { gqlOut.textContent = e.data ? JSON.stringify(e.data, null, 2) : e.message; }
   };
 
@@ -408,7 +433,7 @@ async function viewDatabase(db) {
           h('button', { type: 'button', id: 'dry-run-sql', title: 'Run in a transaction that is rolled back', onclick: dryRun }, 'Dry run'), histSel),
         sqlOut),
       h('section', {}, h('h2', {}, 'GraphQL'), gql,
-        h('div', { class: 'row' }, h('button', { class: 'primary', type: 'button', id: 'run-graphql', onclick: runGql }, 'Run')),
+        h('div', { class: 'row' }, h('button', { class: 'primary', type: 'button', id: 'run-graphql', onclick: runGql }, 'Run'), gqlHist),
         gqlOut)),
     txPanel);
 
@@ -732,7 +757,9 @@ async function viewLive(params) {
       const st = tu.status || {};
       if (!st.Committed) { line('del', 'a call failed: ' + JSON.stringify(st.Failed || st)); return; }
       const red = tu.reducer_call && tu.reducer_call.reducer_name;
-      const door = red ? `reducer ${red}` : 'a write (SQL or REST door)';
+      // atrium_door: the dialect that wrote it (Atrium's ?atrium_doors=1 extension)
+      const names = { typedb: 'TypeDB', spacetimedb: 'SpacetimeDB', datasette: 'Datasette', airsequel: 'Airsequel' };
+      const door = red ? `reducer ${red}` : `${names[tu.atrium_door] || 'another'} door`;
       for (const t of tablesOf(st.Committed)) for (const u of t.updates || []) {
         for (const r of rowsOf(u.deletes)) line('del', `− ${t.table_name} ${r}   via ${door}`);
         for (const r of rowsOf(u.inserts)) line('ins', `+ ${t.table_name} ${r}   via ${door}`);
@@ -747,6 +774,7 @@ async function viewLive(params) {
     url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
     // browsers cannot set headers on a WebSocket: the token rides in the query, as SpacetimeDB's web SDK does
     if (session.token) url.searchParams.set('token', session.token);
+    url.searchParams.set('atrium_doors', '1');
     ws = new WebSocket(url, 'v1.json.spacetimedb');
     wsDb = dbIn.value;
     status.textContent = 'connecting';
@@ -915,7 +943,9 @@ function viewTokens() {
     } catch (e) { out.textContent = e.message; }
   };
   const actAs = h('input', { placeholder: 'a token to act as', size: 50 });
-  main().replaceChildren(h('h1', {}, 'Tokens'),
+  const apiSection = h('section', { id: 'api-tokens' });
+  main().replaceChildren(h('h1', {}, 'Tokens'), apiSection,
+    h('h2', {}, 'A scoped token for now'),
     h('p', { class: 'muted' }, 'A token limited to some actions, derived from the one you signed in with.'),
     h('form', { class: 'row', id: 'token-form', onsubmit: make }, db, ...boxes, h('label', {}, 'expires after (s)'), ttl,
       h('button', { type: 'submit' }, 'Create token')), out,
@@ -923,6 +953,68 @@ function viewTokens() {
     h('p', { class: 'muted' }, 'Browse with another token to check what it can see. Sign out to come back.'),
     h('form', { class: 'row', onsubmit: (ev) => { ev.preventDefault(); session.token = actAs.value.trim(); session.user = 'acting as a token'; header(); location.hash = '#/'; } },
       actAs, h('button', { type: 'submit' }, 'Act as')));
+  apiTokens(apiSection);
+}
+
+// Airsequel's API tokens: long-lived, with read/write/writeonly/insertonly per
+// database, listed (secret masked) and revoked by the Admins of their team.
+async function apiTokens(section) {
+  const out = h('pre', { id: 'api-token-out', hidden: true });
+  const list = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
+  const team = h('select', { id: 'api-token-team' });
+  const name = h('input', { id: 'api-token-name', placeholder: 'name', required: true });
+  const dbSel = h('select', { id: 'api-token-db' });
+  const perm = h('select', { id: 'api-token-perm' }, ['read', 'write', 'writeonly', 'insertonly'].map((p) => h('option', { value: p }, p)));
+  const days = h('input', { type: 'number', min: 1, placeholder: 'days (empty: never expires)', title: 'expires after this many days' });
+  section.replaceChildren(h('h2', {}, 'API tokens'),
+    h('p', { class: 'muted' }, 'Long-lived tokens for applications, one permission per database; every door honours them.'),
+    list,
+    h('form', { class: 'row', id: 'api-token-form', onsubmit: async (ev) => {
+      ev.preventDefault();
+      const body = { team_name: team.value, name: name.value, permissions: [{ db_id: dbSel.value, name: perm.value }] };
+      if (days.value) body.expiration_utc = new Date(Date.now() + days.value * 86400e3).toISOString();
+      try {
+        const r = await request('POST', '/api/tokens', { json: body, note: 'create an API token (Airsequel)' });
+        out.hidden = false;
+        out.textContent = `${r.body}\n\nShown once: copy it now.`;
+        name.value = '';
+        load();
+      } catch (e) { fail(e); }
+    } }, team, name, dbSel, perm, days, h('button', { type: 'submit' }, 'Create API token')), out);
+  if (!session.token || !session.user || session.user === 'acting as a token') {
+    list.replaceChildren(h('p', { class: 'muted' }, 'Sign in as a user to see the API tokens of your teams.'));
+    return;
+  }
+  let teams = [];
+  try {
+    const [me, dbs] = await Promise.all([
+      request('GET', `/api/users/${encodeURIComponent(session.user)}`, { note: 'your teams (Airsequel)' }),
+      request('GET', '/api/dbs', { note: 'databases (Airsequel)' })]);
+    teams = (me.teams || []).map((t) => t.name);
+    team.replaceChildren(...teams.map((t) => h('option', { value: t }, t)));
+    dbSel.replaceChildren(...(dbs.databases || []).map((d) => h('option', { value: d.id }, d.name)));
+  } catch (e) { list.replaceChildren(h('p', { class: 'bad' }, e.message)); return; }
+  async function load() {
+    const rows = [];
+    for (const t of teams) {
+      // only a team's Admins see its tokens: the others answer 403, and are skipped
+      const r = await request('GET', `/api/teams/${encodeURIComponent(t)}/tokens`, { note: 'list API tokens (Airsequel)' }).catch(() => null);
+      for (const k of (r && r.tokens) || []) rows.push(h('tr', { 'data-token': k.id },
+        h('td', {}, t), h('td', {}, k.name), h('td', {}, h('code', {}, k.body)),
+        h('td', {}, k.permissions.map((p) => `${p.db_name || p.db_id}: ${p.name}`).join(', ')),
+        h('td', {}, k.created_utc.replace('T', ' ').slice(0, 19)),
+        h('td', {}, k.expiration_utc ? k.expiration_utc.replace('T', ' ').slice(0, 19) : 'never'),
+        h('td', {}, h('button', { type: 'button', class: 'revoke', onclick: async () => {
+          if (!confirm(`Revoke the token ${k.name}? Applications using it stop at once.`)) return;
+          try { await request('DELETE', `/api/tokens/${k.id}`, { note: 'revoke an API token (Airsequel)' }); toast(`Revoked ${k.name}`); load(); }
+          catch (e) { fail(e); }
+        } }, 'Revoke'))));
+    }
+    list.replaceChildren(rows.length ? h('table', { class: 'grid', id: 'api-token-list' },
+      h('thead', {}, h('tr', {}, ['Team', 'Name', 'Token', 'Permissions', 'Created', 'Expires', ''].map((c) => h('th', {}, c)))),
+      h('tbody', {}, rows)) : h('p', { class: 'muted', id: 'api-token-list' }, 'No API tokens yet.'));
+  }
+  load();
 }
 
 // ---- the API panel and routing -------------------------------------------------------

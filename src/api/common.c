@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "core/dbh.h"
+#include "net/router.h"
 #include "util/metrics.h"
 #include "util/thread.h"
 #include "util/timeutil.h"
@@ -376,5 +377,6 @@ int api_write(http_req_t *r, db_t *d, api_write_t *w, write_run_fn run, api_out_
     w->job.run = run;
     w->job.done = write_finished;
     w->job.arg = ctx;
+    w->job.door = r->dialect ? r->dialect->name : NULL;
     return dbh_submit(d, &w->job, e);
 }

@@ -115,6 +115,7 @@ typedef struct batch {
     size_t njobs;
     changeset_t *jobs;        /* committed jobs' changes, in order */
     subs_origin_t **origins;  /* per job, or NULL */
+    const char **doors;       /* per job (static names), or NULL */
     struct batch *next;
     uint64_t committed_us; /* when the writer handed it over */
 } batch_t;
@@ -607,6 +608,7 @@ void subs_on_commit(void *ctx, write_job_t *const *jobs, size_t n) {
     b->committed_us = time_mono_us();
     b->jobs = xcalloc(n + 1, sizeof *b->jobs);
     b->origins = xcalloc(n + 1, sizeof *b->origins);
+    b->doors = xcalloc(n + 1, sizeof *b->doors);
     for (size_t i = 0; i < n; i++) {
         if (jobs[i]->rc < 0) continue;
         changeset_t *src = &jobs[i]->changes, *dst = &b->jobs[b->njobs];
@@ -617,12 +619,14 @@ void subs_on_commit(void *ctx, write_job_t *const *jobs, size_t n) {
         src->items = NULL, src->n = src->cap = src->bytes = 0;
         src->lost_tables = NULL, src->nlost = 0;
         b->origins[b->njobs] = jobs[i]->origin;
+        b->doors[b->njobs] = jobs[i]->door;
         jobs[i]->origin = NULL;
         b->njobs++;
     }
     if (!b->njobs) {
         free(b->jobs);
         free(b->origins);
+        free(b->doors);
         free(b);
         pthread_mutex_unlock(&r->m);
         return;
@@ -858,7 +862,7 @@ static void note_flush(const subs_ops_t **list, size_t *n, const subs_ops_t *ops
     else ops->flush();
 }
 
-static void fan_job(subs_db_t *r, uint64_t seq, changeset_t *cs, const subs_origin_t *origin) {
+static void fan_job(subs_db_t *r, uint64_t seq, changeset_t *cs, const subs_origin_t *origin, const char *door) {
     /* 1. who follows what, as of this batch (clients referenced meanwhile);
      * the distinct queries by key, to evaluate once each */
     pending_t *pend = NULL;
@@ -998,7 +1002,7 @@ static void fan_job(subs_db_t *r, uint64_t seq, changeset_t *cs, const subs_orig
             if (!x->has_rows) continue;
             if (x->del.n || x->ins.n)
                 ds[nd++] = (subs_delta_t){pend[q].set_id, pend[q].index, rowset_view(&x->del), rowset_view(&x->ins),
-                                          x->stamp};
+                                          door, x->stamp};
         }
         pthread_mutex_lock(&r->m);
         bool closed = c->closed;
@@ -1063,13 +1067,14 @@ static void *fan_main(void *arg) {
             pthread_mutex_unlock(&r->m);
             if (!b) break;
             for (size_t i = 0; i < b->njobs; i++) {
-                fan_job(r, b->seq, &b->jobs[i], b->origins[i]);
+                fan_job(r, b->seq, &b->jobs[i], b->origins[i], b->doors[i]);
                 changeset_free(&b->jobs[i]);
                 subs_origin_free(b->origins[i]);
             }
             metrics_observe0(MET_FANOUT_DURATION, (double)(time_mono_us() - b->committed_us) / 1e6);
             free(b->jobs);
             free(b->origins);
+        free(b->doors);
             free(b);
         }
         db_release(r->db);
@@ -1110,6 +1115,7 @@ void subs_db_free(db_t *d) {
         }
         free(b->jobs);
         free(b->origins);
+        free(b->doors);
         free(b);
     }
     if (r->mirror) store_close(r->mirror);

@@ -76,6 +76,7 @@ typedef struct {
     uint64_t set_id;
     int index; /* the query's position in its set */
     subs_rows_t deletes, inserts;
+    const char *door; /* the door whose write this is (write_job_t.door), or NULL */
     /* Never reused: deltas with equal stamps hold the same rows (clients
      * sharing a query in one job), so a dialect may format them once. */
     uint64_t stamp;

@@ -32,6 +32,7 @@ struct txn {
     char id[UUID_LEN + 1];
     int64_t owner;
     db_t *db;
+    const char *door; /* whose transaction (a static dialect name) */
     sql_class_t type;
     uint64_t deadline_us; /* guarded by m */
     int64_t timeout_ms, lock_ms;
@@ -257,6 +258,7 @@ static bool after_pump(txn_t *t) {
         h->job.done = hold_done;
         h->job.arg = h;
         h->job.exclusive = true;
+        h->job.door = t->door;
         err_t e;
         if (dbh_submit(t->db, &h->job, &e) < 0) {
             pthread_mutex_lock(&t->m);
@@ -435,10 +437,11 @@ static void line_up(txn_t *t, txn_turn_t *w, bool wants_writer, bool opening, tx
 
 /* ---- the API ------------------------------------------------------------ */
 
-int txn_open(db_t *d, int64_t owner, sql_class_t type, int64_t timeout_ms, int64_t lock_timeout_ms,
+int txn_open(db_t *d, const char *door, int64_t owner, sql_class_t type, int64_t timeout_ms, int64_t lock_timeout_ms,
              char id[UUID_LEN + 1], txn_turn_t *turn, txn_ready_fn ready, void *ctx, err_t *e) {
     ASSERT_OFF_LOOP();
     txn_t *t = xcalloc(1, sizeof *t);
+    t->door = door;
     uuid4_new(t->id);
     t->owner = owner;
     t->db = d;

@@ -70,7 +70,7 @@ void txn_shutdown(void);
 /* Opens a transaction: 0 (id set), a TXN_E_* code, or TXN_PENDING (a
  * schema transaction waits for the writer in turn: ready(ctx, 0) once it is
  * open under id, else ready(ctx, TXN_E_*)). */
-int txn_open(db_t *d, int64_t owner, sql_class_t type, int64_t timeout_ms, int64_t lock_timeout_ms,
+int txn_open(db_t *d, const char *door, int64_t owner, sql_class_t type, int64_t timeout_ms, int64_t lock_timeout_ms,
              char id[UUID_LEN + 1], txn_turn_t *turn, txn_ready_fn ready, void *ctx, err_t *e);
 /* Every request on a transaction is checked against the actor presenting
  * it: its principal must own the transaction, and its token must carry

@@ -40,6 +40,9 @@ struct write_job {
      * subs_origin_t): the commit listener takes it; whatever is left when
      * done runs is the job owner's to free. */
     void *origin;
+    /* The door (dialect name, a static string) whose request made it, so
+     * live subscriptions can say where a change came from; NULL: none. */
+    const char *door;
     write_job_t *next; /* queue link (writer-private) */
 };
 

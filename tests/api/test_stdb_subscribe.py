@@ -422,6 +422,49 @@ PREDICATES = {
 }
 
 
+def test_atrium_doors_names_the_door_of_each_write(env):
+    """Atrium's extension ?atrium_doors=1 (JSON protocol): each TransactionUpdate
+    also carries "atrium_door", the dialect that wrote it; without it, nothing changes."""
+    server, admin, name = env
+    sql(env, "DELETE FROM person")
+
+    async def go():
+        tagged, _ = await connect(server, name, token=admin, qs="atrium_doors=1")
+        plain, _ = await connect(server, name, token=admin)
+        for ws in (tagged, plain):
+            await send(ws, {"Subscribe": {"query_strings": ["SELECT * FROM person WHERE id >= 100"], "request_id": 1}})
+            assert "InitialSubscription" in await recv(ws)
+        loop = asyncio.get_running_loop()
+
+        def http(*a, **k):
+            return loop.run_in_executor(None, lambda: server.req(*a, **k))
+        writes = [
+            ("spacetimedb", ("POST", f"/v1/database/{name}/sql"), {"data": "INSERT INTO person VALUES (100, 'S', 1)"}),
+            ("datasette", ("POST", f"/{name}/person/-/insert"), {"json": {"row": {"id": 101, "name": "D"}}}),
+            ("airsequel", ("POST", f"/dbs/{name}/sql"), {"json": {"query": "INSERT INTO person VALUES (102, 'A', 1)"}}),
+            ("airsequel", ("POST", f"/dbs/{name}/graphql"),
+             {"json": {"query": 'mutation { insert_person(objects: [{id: 103, name: "G"}]) { affected_rows } }'}}),
+            ("typedb", ("POST", "/v1/query"), {"json": {"databaseName": name, "transactionType": "write",
+                                                         "query": "INSERT INTO person VALUES (104, 'T', 1)"}}),
+        ]
+        for door, (method, path), kw in writes:
+            r = await http(method, path, token=admin, **kw)
+            assert r.status_code in (200, 201), r.text
+            tx = (await recv(tagged))["TransactionUpdate"]
+            assert tx["atrium_door"] == door, (path, tx)
+            assert tx["reducer_call"]["reducer_name"] == ""
+            assert "atrium_door" not in (await recv(plain))["TransactionUpdate"]
+        # an interactive transaction's commit is TypeDB's too
+        t = (await http("POST", "/v1/transactions/open", token=admin,
+                        json={"databaseName": name, "transactionType": "write"})).json()["transactionId"]
+        await http("POST", f"/v1/transactions/{t}/query", token=admin, json={"query": "DELETE FROM person WHERE id = 104"})
+        assert (await http("POST", f"/v1/transactions/{t}/commit", token=admin)).status_code == 200
+        assert (await recv(tagged))["TransactionUpdate"]["atrium_door"] == "typedb"
+        await tagged.close()
+        await plain.close()
+    run(go())
+
+
 def test_random_writes_through_every_door_keep_every_session_exact(fresh):
     """The §4.4 invariant, seeded: after every message each session's rows
     equal its query's current result, whatever door wrote and whether the

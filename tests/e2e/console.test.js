@@ -47,6 +47,16 @@ function watch(page) {
   return page;
 }
 
+// waitForSelector that, on a timeout, says what the page showed instead
+async function seen(page, sel) {
+  try {
+    return await page.waitForSelector(sel);
+  } catch (e) {
+    const shown = await page.evaluate(() => document.querySelector('#main')?.innerText || '').catch(() => '?');
+    throw new Error(`${e.message}\n--- the page showed:\n${shown.slice(0, 2000)}`);
+  }
+}
+
 async function shot(page, name) {
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 }
@@ -88,6 +98,11 @@ test('the console, end to end', async () => {
   await page.click('#signin button[type=submit]');
   await page.waitForSelector('#db-list >> text=shop');
   await page.waitForSelector('#db-list >> text=livedb');
+  // what only Atrium knows (/-/usage): the door that made each database and the doors that used it
+  const shopRow = page.locator('#db-list tr', { hasText: 'shop' });
+  await shopRow.locator('.door >> text=airsequel').waitFor();
+  assert.match(await shopRow.textContent(), /typedb/);
+  assert.match(await page.locator('#db-list tr', { hasText: 'livedb' }).textContent(), /spacetimedb/);
   console.log(`# console: first load to the database list ${Date.now() - t0} ms`);
   await shot(page, 'databases');
 
@@ -136,6 +151,7 @@ test('the console, end to end', async () => {
 
   // SQL and GraphQL
   await page.click('text=shop');
+  await seen(page, '#table-list >> text=items');
   // completion from the schema: SQL from the tables, GraphQL from the introspection
   await page.click('#sql .cm-content');
   await page.keyboard.press('Control+A');
@@ -151,15 +167,26 @@ test('the console, end to end', async () => {
   await page.keyboard.press('Escape');
   await page.fill('#sql .cm-content', 'select count(*) as n from items');
   await page.click('#run-sql');
-  await page.waitForSelector('#sql-result td >> text=120');
+  await seen(page, '#sql-result td >> text=120');
   await page.fill('#graphql .cm-content', '{ items(limit: 2, where: {id: {_eq: 120}}) { id name } }');
   await page.click('#run-graphql');
-  await page.waitForSelector('#graphql-result >> text=renamed in the console');
+  await seen(page, '#graphql-result >> text=renamed in the console');
   // the API panel shows the same read through the four doors
   await page.click('#show-api');
   await page.waitForSelector('#api-panel >> text=SpacetimeDB');
   assert.match(await page.textContent('#api-panel'), /curl -X POST/);
   await page.click('#api-close');
+  // the history is the server's: a fresh page (any browser) finds both queries again
+  const history = async () => JSON.parse((await server.req('GET', '/-/history/shop', { token: admin })).text).history;
+  for (let i = 0; i < 50 && (await history()).length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual((await history()).map((x) => x.language), ['graphql', 'sql']);
+  await page.reload();
+  await seen(page, '#table-list >> text=items');
+  await page.waitForFunction(() => [...document.querySelectorAll('#sql-history option')].some((o) => o.value === 'select count(*) as n from items'));
+  await page.waitForFunction(() => [...document.querySelectorAll('#graphql-history option')].some((o) => o.value.includes('_eq: 120')));
+  await seen(page, '#sql .cm-content');
+  await page.selectOption('#sql-history', 'select count(*) as n from items');
+  assert.equal(await page.textContent('#sql .cm-content'), 'select count(*) as n from items');
   // the write guard: a dry run reports what a statement would change and writes nothing
   await page.fill('#sql .cm-content', 'delete from items where id <= 10');
   await page.click('#dry-run-sql');
@@ -193,7 +220,11 @@ test('the console, end to end', async () => {
   await other.fill('#row-form input[name=price]', '9.5');
   await other.click('#save-row');
   await page.waitForSelector('#live-log >> text=from the other tab');
-  assert.match(await page.textContent('#live-log'), /\+ items .*from the other tab/);
+  assert.match(await page.textContent('#live-log'), /\+ items .*from the other tab.*via Datasette door/);
+  // a write through another door is labelled with that door
+  await sql('shop', "INSERT INTO items(id, name, price) VALUES (501, 'through airsequel', 1)");
+  await page.waitForSelector('#live-log >> text=through airsequel');
+  assert.match(await page.textContent('#live-log'), /through airsequel.*via Airsequel door/);
   await other.close();
   await shot(page, 'live');
 
@@ -250,6 +281,28 @@ test('the console, end to end', async () => {
   await page.click('#diagram summary');
   await page.waitForSelector('#schema-diagram path.fk-line[data-from="lines.item_id"][data-to="items"]');
   await shot(page, 'schema-diagram');
+
+  // API tokens: create one for a database, see it listed (masked), revoke it
+  await page.goto(server.url + '/#/tokens');
+  await seen(page, '#api-token-form');
+  await page.waitForFunction(() => document.querySelectorAll('#api-token-db option').length > 0);
+  await page.fill('#api-token-name', 'reporting');
+  await page.selectOption('#api-token-db', { label: 'shop' });
+  await page.selectOption('#api-token-perm', 'read');
+  await page.click('#api-token-form button[type=submit]');
+  await seen(page, '#api-token-out >> text=Shown once');
+  const secret = (await page.textContent('#api-token-out')).split('\n')[0];
+  let r = await server.req('POST', '/dbs/shop/sql', { token: secret, json: { query: 'SELECT count(*) AS n FROM items' } });
+  assert.equal(r.status, 200, r.text);
+  await seen(page, '#api-token-list tr >> text=reporting');
+  assert.match(await page.textContent('#api-token-list'), /shop: read/);
+  assert.ok(!(await page.textContent('#api-token-list')).includes(secret), 'the secret is shown once only');
+  await shot(page, 'tokens');
+  page.once('dialog', (d) => d.accept());
+  await page.click('#api-token-list tr:has-text("reporting") button.revoke');
+  await seen(page, 'p#api-token-list >> text=No API tokens yet');
+  r = await server.req('POST', '/dbs/shop/sql', { token: secret, json: { query: 'SELECT 1' } });
+  assert.equal(r.status, 401, 'a revoked token stops at once');
 
   // metrics and operations pages
   await page.goto(server.url + '/#/metrics');

@@ -77,6 +77,9 @@ typedef struct {
     const char *token;
     const uint8_t *conn_id; /* 16 bytes, big-endian */
     const mdef_t *def;      /* column types (may be NULL) */
+    /* Atrium's extension (?atrium_doors=1 on the JSON protocol): each
+     * TransactionUpdate also says which door wrote it, "atrium_door" */
+    bool doors;
 } wsess_t;
 
 typedef enum { R_SUBSCRIBE, R_SINGLE, R_MULTI, R_UNSUB, R_UNSUB_MULTI } reply_kind_t;

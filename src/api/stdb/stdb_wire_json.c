@@ -286,6 +286,12 @@ void wire_json_update(buf_t *b, const wsess_t *s, const subs_delta_t *d, size_t 
             write_tx_tail(&w, o->reducer, o->reducer_id, o->args, strlen(o->args), o->request_id, o->identity,
                           o->conn_id, o->micros);
         else write_tx_tail(&w, "", 0, "[]", 2, 0, zero_identity, NULL, 0);
+        if (s->doors) {
+            jw_key(&w, "atrium_door");
+            const char *door = n ? d[0].door : o ? "spacetimedb" : NULL;
+            if (door) jw_str(&w, door);
+            else jw_null(&w);
+        }
         jw_obj_end(&w);
     }
     jw_obj_end(&w);

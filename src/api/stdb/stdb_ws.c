@@ -42,6 +42,7 @@ typedef struct {
     bool has_connect, has_disconnect; /* the module's lifecycle hooks */
     bool privileged;                  /* the owner or an admin: private tables too */
     bool light;                       /* v1 light mode */
+    bool doors;                       /* Atrium's ?atrium_doors=1: updates name the writing door */
     char identity[IDENTITY_HEX_LEN + 1];
     char token[TOKEN_MAX_LEN];
     uint8_t conn_id[16]; /* big-endian u128 */
@@ -75,7 +76,8 @@ typedef struct {
 
 static void wctx_open(const sess_t *s, wctx_t *c) {
     c->peeked = module_def_peek(s->db);
-    c->w = (wsess_t){s->proto, s->light, s->identity, s->token, s->conn_id, c->peeked ? c->peeked : s->def};
+    c->w = (wsess_t){s->proto, s->light, s->identity, s->token, s->conn_id, c->peeked ? c->peeked : s->def,
+                     s->doors};
 }
 
 static void wctx_close(const sess_t *s, wctx_t *c) { module_def_release(s->db, c->peeked); }
@@ -139,7 +141,7 @@ static void subscription_error(sess_t *s, bool has_req, uint32_t request_id, boo
  * the sends not yet handed to the loops. */
 static struct {
     wproto_t proto;
-    bool light, caller;
+    bool light, caller, doors;
     const subs_origin_t *o;
     size_t n;
     uint64_t stamps[8], sets[8];
@@ -153,7 +155,7 @@ static struct {
 
 static bool same_as_last(const subs_delta_t *d, size_t n, const subs_origin_t *o, const sess_t *s, bool caller) {
     if (!last.msg || n == 0 || n > 8 || last.n != n || last.o != o || last.proto != s->proto ||
-        last.light != s->light || last.caller != caller)
+        last.light != s->light || last.caller != caller || last.doors != s->doors)
         return false;
     for (size_t i = 0; i < n; i++)
         if (last.stamps[i] != d[i].stamp || (s->proto == WP_V2 && last.sets[i] != d[i].set_id)) return false;
@@ -174,6 +176,7 @@ static void on_update(void *ctx, const subs_delta_t *d, size_t n, const subs_ori
         last.msg = ws_msg_new(stdb_wire_binary(s->proto), b.data, b.len);
         buf_free(&b);
         last.proto = s->proto, last.light = s->light, last.caller = caller, last.o = o, last.n = n;
+        last.doors = s->doors;
         for (size_t i = 0; i < n && i < 8; i++) last.stamps[i] = d[i].stamp, last.sets[i] = d[i].set_id;
     }
     if (!last.batch) last.batch = ws_batch_new();
@@ -395,6 +398,7 @@ static void call_reducer(sess_t *s, cmsg_t *m) {
     k->job.run = wcall_run;
     k->job.done = wcall_done;
     k->job.arg = k;
+    k->job.door = "spacetimedb";
     /* v2's caller always hears (its SDK awaits a ReducerResult) */
     bool quiet = k->m.flags == 1 && s->proto != WP_V2;
     k->job.origin = subs_origin_new(s->subs, k->m.reducer, k->m.args_binary ? "[]" : k->m.args, k->m.request_id,
@@ -591,6 +595,7 @@ static void on_close(ws_t *ws, void *ctx) {
         k->job.run = disconnect_run;
         k->job.done = disconnect_done;
         k->job.arg = k;
+        k->job.door = "spacetimedb";
         err_t e;
         if (dbh_submit(s->db, &k->job, &e) < 0) disconnect_done(&k->job);
     }
@@ -724,7 +729,7 @@ static void h_subscribe(http_req_t *r) {
     }
     qs_t q;
     qs_parse(&q, r->query ? r->query : "", r->query ? strlen(r->query) : 0);
-    const char *cid = qs_get(&q, "connection_id"), *light = qs_get(&q, "light");
+    const char *cid = qs_get(&q, "connection_id"), *light = qs_get(&q, "light"), *doors = qs_get(&q, "atrium_doors");
     uint8_t conn_id[16];
     if (cid) {
         static const uint8_t zero[16];
@@ -738,6 +743,7 @@ static void h_subscribe(http_req_t *r) {
         randombytes_buf(conn_id, sizeof conn_id);
     }
     bool is_light = light && (strcmp(light, "true") == 0 || strcmp(light, "1") == 0);
+    bool want_doors = doors && (strcmp(doors, "true") == 0 || strcmp(doors, "1") == 0);
     /* the token presented (header, else ?token=), or a new identity's */
     char token[TOKEN_MAX_LEN] = "";
     const char *presented = NULL;
@@ -760,6 +766,7 @@ static void h_subscribe(http_req_t *r) {
     s->proto = stdb_wire_proto(picked);
     s->privileged = !mint && auth_check(&a, d, ACT_ADMIN); /* private tables: the owner or an admin */
     s->light = is_light && s->proto != WP_V2;
+    s->doors = want_doors && !stdb_wire_binary(s->proto); /* the JSON protocol only */
     memcpy(s->conn_id, conn_id, 16);
     snprintf(s->token, sizeof s->token, "%s", token);
     sodium_memzero(token, sizeof token);

@@ -498,7 +498,7 @@ static void enter_then_step(void *data) {
 
 static void open_work(void *data) {
     q_job_t *j = data;
-    int rc = txn_open(j->db, j->caller, j->type, j->timeout_ms, j->lock_ms, j->txn_id, &j->turn, turn_ready, j,
+    int rc = txn_open(j->db, "typedb", j->caller, j->type, j->timeout_ms, j->lock_ms, j->txn_id, &j->turn, turn_ready, j,
                       &j->out.err);
     j->pending = rc == TXN_PENDING;
     if (!j->pending) j->txn_rc = rc;
