@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/timeutil.h"
 #include "util/utf8.h"
 
 void jw_init(jw_t *w, buf_t *out, int flags) {
@@ -129,6 +130,16 @@ void jw_bool(jw_t *w, bool v) {
 void jw_null(jw_t *w) {
     sep(w);
     buf_append(w->out, "null", 4);
+}
+
+void jw_time_ms(jw_t *w, int64_t ms) {
+    if (!ms) {
+        jw_null(w);
+        return;
+    }
+    char iso[32];
+    time_iso8601(ms, iso);
+    jw_str(w, iso);
 }
 
 void jw_raw(jw_t *w, const char *json, size_t n) {

@@ -46,6 +46,8 @@ void jw_int(jw_t *w, int64_t v);
 void jw_double(jw_t *w, double v);
 void jw_bool(jw_t *w, bool v);
 void jw_null(jw_t *w);
+/* A wall-clock time in ms as "2026-11-22T10:40:00.123Z"; 0 as null. */
+void jw_time_ms(jw_t *w, int64_t ms);
 /* Appends already-encoded JSON as one value. */
 void jw_raw(jw_t *w, const char *json, size_t n);
 /* A parsed (jansson) value, written through w with w's flags (with

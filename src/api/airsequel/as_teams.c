@@ -32,16 +32,6 @@ static int team_for(as_job_t *j, const char *name, unsigned need, team_t *t) {
     return 0;
 }
 
-static void iso_or_null(jw_t *w, int64_t ms) {
-    char iso[32];
-    if (!ms) {
-        jw_null(w);
-        return;
-    }
-    time_iso8601(ms, iso);
-    jw_str(w, iso);
-}
-
 /* The databases a principal owns, internal ones left out; free with
  * catalog_db_list_free. */
 static size_t owned(catalog_t *c, int64_t owner, db_t ***out) {
@@ -63,7 +53,7 @@ static void write_team(as_job_t *j, const team_t *t) {
     jw_key(w, "billing");
     jw_null(w);
     jw_key(w, "created_utc");
-    iso_or_null(w, t->created_ms);
+    jw_time_ms(w, t->created_ms);
     jw_key(w, "databases");
     jw_arr_begin(w);
     for (size_t i = 0; i < n; i++) {
@@ -75,7 +65,7 @@ static void write_team(as_job_t *j, const team_t *t) {
         jw_key(w, "name");
         jw_str(w, dbs[i]->name);
         jw_key(w, "ownership_utc");
-        iso_or_null(w, __atomic_load_n(&dbs[i]->ownership_ms, __ATOMIC_ACQUIRE));
+        jw_time_ms(w, __atomic_load_n(&dbs[i]->ownership_ms, __ATOMIC_ACQUIRE));
         jw_key(w, "visibility");
         jw_str(w, db_public(dbs[i]) ? "public" : "private");
         jw_obj_end(w);
@@ -228,12 +218,12 @@ static void write_token(as_job_t *j, const apitok_t *t, const char *secret) {
         jw_str(w, masked);
     }
     jw_key(w, "created_utc");
-    iso_or_null(w, t->created_ms);
+    jw_time_ms(w, t->created_ms);
     jw_key(w, "description");
     if (t->has_description) jw_str(w, t->description);
     else jw_null(w);
     jw_key(w, "expiration_utc");
-    iso_or_null(w, t->expires_ms);
+    jw_time_ms(w, t->expires_ms);
     jw_key(w, "id");
     jw_int(w, t->id);
     jw_key(w, "name");

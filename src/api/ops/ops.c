@@ -217,16 +217,6 @@ typedef struct {
     buf_t out;
 } ujob_t;
 
-static void iso_or_null(jw_t *w, int64_t ms) {
-    char iso[32];
-    if (!ms) {
-        jw_null(w);
-        return;
-    }
-    time_iso8601(ms, iso);
-    jw_str(w, iso);
-}
-
 static void usage_work(void *data) {
     ujob_t *j = data;
     doors_flush(j->catalog); /* what the answer shows is kept too */
@@ -255,7 +245,7 @@ static void usage_work(void *data) {
         jw_key(&w, "served_in_place");
         jw_bool(&w, d->in_place);
         jw_key(&w, "created_utc");
-        iso_or_null(&w, d->created_ms);
+        jw_time_ms(&w, d->created_ms);
         jw_key(&w, "created_by");
         if (door_name(d->created_door)) jw_str(&w, door_name(d->created_door));
         else jw_null(&w);
@@ -263,7 +253,7 @@ static void usage_work(void *data) {
         jw_obj_begin(&w);
         for (int k = 0; k < DOOR_N; k++) {
             jw_key(&w, door_name(k));
-            iso_or_null(&w, __atomic_load_n(&d->door_used_ms[k], __ATOMIC_RELAXED));
+            jw_time_ms(&w, __atomic_load_n(&d->door_used_ms[k], __ATOMIC_RELAXED));
         }
         jw_obj_end(&w);
         jw_obj_end(&w);
@@ -344,7 +334,7 @@ static void history_work(void *data) {
         jw_key(&w, "text");
         jw_str(&w, list[i].text);
         jw_key(&w, "created_utc");
-        iso_or_null(&w, list[i].created_ms);
+        jw_time_ms(&w, list[i].created_ms);
         jw_obj_end(&w);
     }
     jw_arr_end(&w);
