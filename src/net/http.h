@@ -67,6 +67,11 @@ struct http_req {
      * server_config_t.prepare), freed with the request. */
     void *prepared;
     void (*prepared_free)(void *);
+    /* target, path, query and the headers' names and values live in one
+     * arena (NUL-terminated, at these offsets; -1: absent) */
+    buf_t strings;
+    int32_t target_off, path_off, query_off;
+    uint32_t header_off[HTTP_MAX_HEADERS];
 };
 
 /* Case-insensitive header lookup; NULL if absent. */

@@ -75,6 +75,7 @@ static void worker_main(void *arg) {
     if (w->conns == NULL && uv_is_active((uv_handle_t *)&w->drain_timer)) uv_close((uv_handle_t *)&w->drain_timer, NULL);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     uv_loop_close(&w->loop);
+    net_worker_free_reqs(w);
     pthread_mutex_lock(&w->srv->done_lock);
     w->srv->running_workers--;
     pthread_cond_signal(&w->srv->done_cv);

@@ -56,10 +56,15 @@ struct worker {
     conn_t *conns; /* doubly linked list of live connections */
     char read_buf[READ_BUF_SIZE];
     bool read_buf_busy;
+    http_req_t *free_reqs[32]; /* freed requests kept for reuse (loop thread only) */
+    int nfree_reqs;
     bool stopping;
     time_t date_at;
     char date[64];
 };
+
+/* Frees the requests a stopped loop kept for reuse. */
+void net_worker_free_reqs(worker_t *w);
 
 struct server {
     server_config_t cfg;

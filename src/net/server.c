@@ -19,6 +19,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,24 +148,77 @@ void http_discard_file(http_req_t *r, int fd, char *path) {
     discard_file(((conn_t *)r->conn)->w, fd, path);
 }
 
+/* Points target, path, query and the headers into the string arena (again,
+ * after it may have moved). */
+static void req_repoint(http_req_t *r) {
+    char *b = r->strings.data;
+    r->target = r->target_off >= 0 ? b + r->target_off : NULL;
+    r->path = r->path_off >= 0 ? b + r->path_off : NULL;
+    r->query = r->query_off >= 0 ? b + r->query_off : NULL;
+    for (int i = 0; i < r->nheaders; i++) {
+        r->headers[i].name = b + r->header_off[i];
+        r->headers[i].value = r->headers[i].name + strlen(r->headers[i].name) + 1;
+    }
+}
+
+/* Appends s[0..n) and a NUL to the arena; its offset. Call req_repoint
+ * once the appends are done. */
+static int32_t req_string(http_req_t *r, const char *s, size_t n) {
+    int32_t off = (int32_t)r->strings.len;
+    buf_reserve(&r->strings, n + 1);
+    if (n) buf_append(&r->strings, s, n);
+    buf_putc(&r->strings, 0);
+    return off;
+}
+
+/* Freed requests a loop keeps to reuse: a request is one large block
+ * (its header table), and allocating one per request made the allocator
+ * consolidate its free lists every time. Kept with their arena and body
+ * buffers when those are small. Not under AddressSanitizer, which should
+ * see every request's memory go. */
+#if defined(__SANITIZE_ADDRESS__)
+#define REQ_KEEP 0
+#else
+#define REQ_KEEP 32
+#endif
+#define REQ_KEEP_BUF (16u * 1024)
+
 static void req_free(http_req_t *r) {
     if (!r) return;
-    free(r->target);
-    free(r->path);
-    free(r->query);
-    for (int i = 0; i < r->nheaders; i++) {
-        free(r->headers[i].name);
-        free(r->headers[i].value);
-    }
-    buf_free(&r->body);
-    if (r->body_path) discard_file(((conn_t *)r->conn)->w, -1, r->body_path);
+    conn_t *c = r->conn;
+    if (r->body_path) discard_file(c->w, -1, r->body_path);
     buf_free(&r->extra_headers);
     if (r->prepared_free) r->prepared_free(r->prepared);
-    free(r);
+    worker_t *w = c->w;
+    ASSERT_ON_LOOP();
+    if (w->nfree_reqs >= REQ_KEEP) {
+        buf_free(&r->body);
+        buf_free(&r->strings);
+        free(r);
+        return;
+    }
+    buf_t strings = r->strings, body = r->body;
+    if (strings.cap > REQ_KEEP_BUF) buf_free(&strings);
+    if (body.cap > REQ_KEEP_BUF) buf_free(&body);
+    memset(r, 0, offsetof(http_req_t, header_off));
+    r->strings = strings, r->body = body;
+    r->strings.len = r->body.len = 0;
+    w->free_reqs[w->nfree_reqs++] = r;
+}
+
+void net_worker_free_reqs(worker_t *w) {
+    while (w->nfree_reqs) {
+        http_req_t *r = w->free_reqs[--w->nfree_reqs];
+        buf_free(&r->body);
+        buf_free(&r->strings);
+        free(r);
+    }
 }
 
 static http_req_t *req_new(conn_t *c) {
-    http_req_t *r = xcalloc(1, sizeof *r);
+    worker_t *w = c->w;
+    http_req_t *r = w->nfree_reqs ? w->free_reqs[--w->nfree_reqs] : xcalloc(1, sizeof *r);
+    r->target_off = r->path_off = r->query_off = -1;
     r->conn = c;
     r->app = c->w->srv->cfg.app;
     r->start_us = time_mono_us();
@@ -730,9 +784,10 @@ static void commit_header(conn_t *c) {
     if (r->nheaders < HTTP_MAX_HEADERS) {
         for (size_t i = 0; i < c->hfield.len; i++)
             if (c->hfield.data[i] >= 'A' && c->hfield.data[i] <= 'Z') c->hfield.data[i] += 32;
-        r->headers[r->nheaders].name = xstrndup(c->hfield.data, c->hfield.len);
-        r->headers[r->nheaders].value = xstrndup(c->hvalue.data ? c->hvalue.data : "", c->hvalue.len);
+        r->header_off[r->nheaders] = (uint32_t)req_string(r, c->hfield.data, c->hfield.len);
+        req_string(r, c->hvalue.data ? c->hvalue.data : "", c->hvalue.len);
         r->nheaders++;
+        req_repoint(r);
     } else {
         c->err_status = 431;
         c->err_msg = "Too many request header fields";
@@ -772,11 +827,8 @@ static http_method_t map_method(unsigned m) {
 
 static void fill_target(conn_t *c) {
     http_req_t *r = c->req;
-    free(r->target);
-    free(r->path);
-    free(r->query);
-    r->target = xstrndup(c->url.data ? c->url.data : "", c->url.len);
-    const char *t = r->target;
+    r->target_off = req_string(r, c->url.data ? c->url.data : "", c->url.len);
+    const char *t = r->strings.data + r->target_off;
     /* An absolute-form target ("http://host/path") is reduced to its path. */
     size_t scheme = strncmp(t, "http://", 7) == 0 ? 7 : strncmp(t, "https://", 8) == 0 ? 8 : 0;
     if (scheme) {
@@ -786,11 +838,13 @@ static void fill_target(conn_t *c) {
     const char *q = strchr(t, '?');
     const char *hash = strchr(t, '#');
     size_t plen = q ? (size_t)(q - t) : hash ? (size_t)(hash - t) : strlen(t);
-    r->path = xstrndup(t, plen);
-    if (q) {
-        size_t qlen = hash && hash > q ? (size_t)(hash - q - 1) : strlen(q + 1);
-        r->query = xstrndup(q + 1, qlen);
-    }
+    /* the appends below may move the arena (and t with it): offsets first */
+    size_t t_at = (size_t)(t - r->strings.data), q_at = q ? (size_t)(q + 1 - r->strings.data) : 0;
+    size_t qlen = q ? (hash && hash > q ? (size_t)(hash - q - 1) : strlen(q + 1)) : 0;
+    buf_reserve(&r->strings, plen + qlen + 2);
+    r->path_off = req_string(r, r->strings.data + t_at, plen);
+    r->query_off = q ? req_string(r, r->strings.data + q_at, qlen) : -1;
+    req_repoint(r);
 }
 
 static int on_headers_complete(http_parser *p) {

@@ -429,7 +429,7 @@ int store_param_count(store_stmt_t *st) { return sqlite3_bind_parameter_count(st
 const char *store_param_name(store_stmt_t *st, int i) { return sqlite3_bind_parameter_name(st->st, i); }
 bool store_stmt_isexplain(store_stmt_t *st) { return sqlite3_stmt_isexplain(st->st) != 0; }
 
-void store_col_meta(store_stmt_t *st, int i, store_col_meta_t *m) {
+void store_col_meta(store_db_t *db, store_stmt_t *st, int i, store_col_meta_t *m) {
     const char *dt = sqlite3_column_decltype(st->st, i);
     const char *table = sqlite3_column_table_name(st->st, i), *col = sqlite3_column_origin_name(st->st, i);
     const char *schema = sqlite3_column_database_name(st->st, i);
@@ -450,14 +450,14 @@ void store_col_meta(store_stmt_t *st, int i, store_col_meta_t *m) {
     m->rowid_pk = pk && type && sqlite3_stricmp(type, "INTEGER") == 0 &&
                   sqlite3_column_count(st->st) > 0 && strcmp(col, "rowid") != 0;
     if (m->rowid_pk) {
+        /* a cached statement: this runs for every such column of every answer */
         int n = 0;
-        sqlite3_stmt *q;
-        char sql[300];
-        sqlite3_snprintf(sizeof sql, sql, "SELECT count(*) FROM pragma_table_info(%Q, %Q) WHERE pk > 0", table,
-                         schema);
-        if (sqlite3_prepare_v2(sqlite3_db_handle(st->st), sql, -1, &q, NULL) == SQLITE_OK) {
-            if (sqlite3_step(q) == SQLITE_ROW) n = sqlite3_column_int(q, 0);
-            sqlite3_finalize(q);
+        store_stmt_t *q;
+        if (store_cached(db, "SELECT count(*) FROM pragma_table_info(?1, ?2) WHERE pk > 0", &q) == 0) {
+            sqlite3_bind_text(q->st, 1, table, -1, SQLITE_STATIC);
+            sqlite3_bind_text(q->st, 2, schema, -1, SQLITE_STATIC);
+            if (sqlite3_step(q->st) == SQLITE_ROW) n = sqlite3_column_int(q->st, 0);
+            store_reset(q);
         }
         m->rowid_pk = n == 1;
     }

@@ -141,7 +141,8 @@ typedef struct {
     bool rowid_pk;
     const char *table, *column; /* a plain column's table and name (valid with the statement), else NULL */
 } store_col_meta_t;
-void store_col_meta(store_stmt_t *st, int i, store_col_meta_t *m);
+/* db: the connection st belongs to. */
+void store_col_meta(store_db_t *db, store_stmt_t *st, int i, store_col_meta_t *m);
 
 /* What a statement is about to do, for the authorizer. */
 typedef enum {

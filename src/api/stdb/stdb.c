@@ -213,6 +213,7 @@ typedef struct {
     bool *undecided; /* NUMERIC or untyped: the first row's value decides */
     store_col_meta_t *meta;
     const mdef_t *def; /* the module's column types (retained while running) */
+    store_db_t *conn;  /* the connection running it (while running) */
     int64_t inserted, deleted, updated;
 } sql_job_t;
 
@@ -270,7 +271,7 @@ static void on_columns(void *ctx, store_stmt_t *st, int n) {
     j->meta = xcalloc((size_t)n, sizeof *j->meta);
     for (int i = 0; i < n; i++) {
         j->out.cols[i] = xstrdup(store_col_name(st, i));
-        store_col_meta(st, i, &j->meta[i]);
+        store_col_meta(j->conn, st, i, &j->meta[i]);
         store_col_meta_t *m = &j->meta[i];
         if (m->is_column && module_col(j->def, m->table, m->column, &j->types[i])) continue;
         bool notnull = m->is_column && (m->not_null || m->rowid_pk);
@@ -301,6 +302,7 @@ static const sql_sink_t sink = {on_columns, on_row};
 
 static void run(sql_job_t *j, store_db_t *db, sql_class_t max, uint64_t deadline_us) {
     j->def = module_def_acquire(j->db, db);
+    j->conn = db;
     buf_init(&j->out.rows);
     jw_init(&j->out.w, &j->out.rows, 0);
     jw_arr_begin(&j->out.w);
