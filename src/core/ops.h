@@ -21,7 +21,7 @@
 typedef struct op op_t;
 
 /* kind: a string literal ("upload", "import", "vacuum", "download",
- * "duplicate", "replace"); db_id: the engine's key of the database it
+ * "duplicate", "replace", "export"); db_id: the engine's key of the database it
  * concerns ("" if none yet), db_name its name then; principal: who started
  * it (0: the server). cancellable: whether op_cancelled is polled. */
 op_t *op_begin(const char *kind, const char *db_id, const char *db_name, int64_t principal, bool cancellable);

@@ -378,3 +378,38 @@ def test_a_running_import_can_be_cancelled(server, admin):
     assert o["state"] == "cancelled"
     # nothing of it stays
     assert server.req("GET", f"/v1/databases/{db}", token=admin).status_code == 404
+
+
+def test_a_csv_export_reports_rows_and_can_be_cancelled(server, admin):
+    db = uid("ex")
+    assert server.req("POST", f"/v1/databases/{db}", token=admin).status_code == 200
+    r = server.req("POST", "/v1/query", token=admin, json={
+        "databaseName": db, "transactionType": "schema",
+        "query": "CREATE TABLE t(id INTEGER PRIMARY KEY, pad TEXT);"
+                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 12000)"
+                 " INSERT INTO t SELECT i, hex(zeroblob(1000)) FROM n"})
+    assert r.status_code == 200, r.text
+    # a whole export: done, with every row counted
+    body = server.req("GET", f"/api/dbs/{db}/tables/t/export", token=admin).content
+    assert body.count(b"\r\n") == 12001
+    done = [o for o in ops(server, admin) if o["kind"] == "export" and o["database"] == db]
+    assert len(done) == 1 and done[0]["state"] == "done" and done[0]["done"] == 12000, done
+    assert done[0]["unit"] == "rows" and done[0]["error"] is None
+    # a client that stops reading holds the export at a page; cancelling ends the stream there
+    s = requests.get(server.url + f"/api/dbs/{db}/tables/t/export", headers={"Authorization": f"Bearer {admin}"},
+                     stream=True, timeout=60 * SLOW)
+    assert s.status_code == 200
+    first = s.raw.read(4096)
+    running = []
+    for _ in range(100):
+        running = [o for o in ops(server, admin) if o["kind"] == "export" and o["state"] == "running"]
+        if running:
+            break
+        time.sleep(0.05)
+    assert len(running) == 1, ops(server, admin)
+    assert running[0]["phase"] == "writing CSV" and running[0]["total"] is None and running[0]["cancellable"] is True
+    assert server.req("DELETE", f"/-/operations/{running[0]['id']}", token=admin).status_code == 202
+    rest = s.raw.read()
+    assert (first + rest).count(b"\r\n") < 12001
+    ended = [o for o in ops(server, admin) if o["id"] == running[0]["id"]]
+    assert ended[0]["state"] == "cancelled" and ended[0]["error"] == "stopped before the end of the table", ended

@@ -8,7 +8,9 @@
  * reader holds one page of memory, not the table. Tables page by key
  * (rowid, else the primary key as a row value), which stays correct and
  * O(page) while writes land between pages; views, which have no key, page
- * by OFFSET. Loop thread for the handlers. */
+ * by OFFSET. Each export is an operation at /-/operations (core/ops): rows
+ * written so far, and a cancel that ends the stream after the current
+ * page. Loop thread for the handlers. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 #include <strings.h>
 
 #include "api/airsequel/airsequel_internal.h"
+#include "core/ops.h"
 #include "core/schema.h"
 #include "core/value.h"
 #include "util/csv.h"
@@ -33,7 +36,8 @@ typedef struct {
     int status;
     char msg[sizeof(((err_t *)0)->msg) + 64];
     bool started, more;
-    int64_t offset;   /* views */
+    int64_t offset;   /* rows written so far (and where a view's next page starts) */
+    op_t *op;         /* this export at /-/operations */
     int nkey;         /* tables: the last row's key, 0 before the first page */
     store_value_t key[MAX_KEY];
 } xjob_t;
@@ -43,7 +47,10 @@ static void key_free(xjob_t *j) {
     j->nkey = 0;
 }
 
-static void xjob_free(xjob_t *j) {
+/* Ends the export's operation (rc 0: the whole table went out) and frees j. */
+static void xjob_end(xjob_t *j, int rc, const char *why) {
+    op_end(j->op, rc, why);
+    j->op = NULL;
     api_out_reset(&j->out);
     key_free(j);
     free(j->table);
@@ -201,7 +208,7 @@ static void page_done(http_req_t *r, void *data) {
         if (!ok) {
             if (j->out.rc < 0 && j->out.err.kind == E_TIMEOUT) airsequel_error(r, 400, "The export took too long");
             else airsequel_error(r, j->status != 200 ? j->status : 500, j->status != 200 ? j->msg : j->out.err.msg);
-            xjob_free(j);
+            xjob_end(j, -1, j->status != 200 ? j->msg : j->out.err.msg);
             return;
         }
         buf_t dispo = BUF_INIT;
@@ -217,26 +224,30 @@ static void page_done(http_req_t *r, void *data) {
     }
     /* a later page that fails ends the stream where it is */
     if (ok) http_stream_write(r, j->out.rows.data, j->out.rows.len);
-    if (ok && j->more && !http_gone(r)) {
+    op_progress(j->op, (uint64_t)j->offset, 0);
+    bool stop = op_cancelled(j->op) || http_gone(r);
+    if (ok && j->more && !stop) {
         http_on_drain(r, more, j);
         return;
     }
     http_stream_end(r);
-    xjob_free(j);
+    xjob_end(j, ok && !j->more ? 0 : -1,
+             !ok ? "a page could not be read" : stop ? "stopped before the end of the table" : NULL);
 }
 
 static void more(http_req_t *r, void *data) {
     xjob_t *j = data;
-    if (http_gone(r)) {
+    if (http_gone(r) || op_cancelled(j->op)) {
         http_stream_end(r);
-        xjob_free(j);
+        xjob_end(j, -1, "stopped before the end of the table");
         return;
     }
     api_read(r, j->db, TIME_LIMIT_US, &j->out, run_page, reset, page_done, j);
 }
 
 static void h_export(http_req_t *r) {
-    db_t *d = airsequel_readable_db(r);
+    actor_t a;
+    db_t *d = airsequel_db_for(r, &a, ACT_READ);
     if (!d) return;
     buf_t seg = BUF_INIT;
     if (api_capture(r, 1, &seg) < 0) {
@@ -248,6 +259,8 @@ static void h_export(http_req_t *r) {
     xjob_t *j = xcalloc(1, sizeof *j);
     j->db = d;
     j->table = seg.data ? buf_detach(&seg) : xstrdup("");
+    j->op = op_begin("export", d->id, d->name, a.principal_id, true);
+    op_phase(j->op, "writing CSV", 0, "rows");
     api_read(r, d, TIME_LIMIT_US, &j->out, run_page, reset, page_done, j);
 }
 
