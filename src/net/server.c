@@ -828,6 +828,9 @@ static http_method_t map_method(unsigned m) {
 static void fill_target(conn_t *c) {
     http_req_t *r = c->req;
     r->target_off = req_string(r, c->url.data ? c->url.data : "", c->url.len);
+    /* room for the path and query copies below, so the arena (and t, q,
+     * hash, which point into it) stays where it is while they are made */
+    buf_reserve(&r->strings, c->url.len + 4);
     const char *t = r->strings.data + r->target_off;
     /* An absolute-form target ("http://host/path") is reduced to its path. */
     size_t scheme = strncmp(t, "http://", 7) == 0 ? 7 : strncmp(t, "https://", 8) == 0 ? 8 : 0;
@@ -838,12 +841,9 @@ static void fill_target(conn_t *c) {
     const char *q = strchr(t, '?');
     const char *hash = strchr(t, '#');
     size_t plen = q ? (size_t)(q - t) : hash ? (size_t)(hash - t) : strlen(t);
-    /* the appends below may move the arena (and t with it): offsets first */
-    size_t t_at = (size_t)(t - r->strings.data), q_at = q ? (size_t)(q + 1 - r->strings.data) : 0;
     size_t qlen = q ? (hash && hash > q ? (size_t)(hash - q - 1) : strlen(q + 1)) : 0;
-    buf_reserve(&r->strings, plen + qlen + 2);
-    r->path_off = req_string(r, r->strings.data + t_at, plen);
-    r->query_off = q ? req_string(r, r->strings.data + q_at, qlen) : -1;
+    r->path_off = req_string(r, t, plen);
+    r->query_off = q ? req_string(r, q + 1, qlen) : -1;
     req_repoint(r);
 }
 

@@ -268,3 +268,21 @@ def test_clients_leaving_mid_request_leak_nothing(fresh):
     grew = rss_mb() - before
     if not os.environ.get("ATRIUM_SANITIZED"):
         assert grew < 20, f"RSS grew {grew:.1f} MB: requests of closed connections are kept"
+
+
+def test_absolute_form_targets_and_reused_requests(server):
+    """An absolute-form target is reduced to its path ("http://x" alone is
+    "/"); one connection's requests reuse the transport's request objects, so
+    nothing of one (headers, query) may show in the next."""
+    s = send(server, b"GET http://x HTTP/1.1\r\nHost: x\r\n\r\n")
+    st, h, b, _ = read_http_response(s)
+    assert st == 200 and b"<html" in b.lower()
+    s.sendall(b"GET http://x/v1/version?x=1#frag HTTP/1.1\r\nHost: x\r\nX-Many: " + b"a" * 3000 + b"\r\n\r\n")
+    st, h, b, _ = read_http_response(s)
+    assert st == 200 and json.loads(b)["distribution"] == "Atrium"
+    # a token in one request is not carried over to the next on the connection
+    admin = server.signin()
+    s.sendall(b"GET /v1/databases HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + admin.encode() + b"\r\n\r\n")
+    assert read_http_response(s)[0] == 200
+    s.sendall(b"GET /v1/databases HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert read_http_response(s)[0] == 401
