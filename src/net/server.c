@@ -864,11 +864,9 @@ static int on_headers_complete(http_parser *p) {
     }
     size_t max = c->w->srv->cfg.max_body_bytes;
     bool has_body = (p->flags & F_CHUNKED) || (p->content_length > 0 && p->content_length != ULLONG_MAX);
-    if (has_body) {
-        const dialect_t *dl = router_dialect_for(c->w->srv->cfg.router, r->path);
-        if (dl && dl->max_body_bytes && dl->max_body_bytes < max) max = dl->max_body_bytes;
-    }
-    const dialect_t *sdl = has_body && c->w->srv->cfg.spool_dir ? router_dialect_for(c->w->srv->cfg.router, r->path) : NULL;
+    const dialect_t *dl = has_body ? router_dialect_for(c->w->srv->cfg.router, r->path) : NULL;
+    if (dl && dl->max_body_bytes && dl->max_body_bytes < max) max = dl->max_body_bytes;
+    const dialect_t *sdl = c->w->srv->cfg.spool_dir ? dl : NULL;
     size_t spool = sdl && sdl->spool_limit ? sdl->spool_limit(r) : 0;
     if (spool) {
         max = spool;
