@@ -132,11 +132,13 @@ static bool first_word_is(const char *p, const char *end, const char *keyword) {
 typedef struct {
     sql_class_t cls;
     unsigned facts;
+    bool lifted; /* prepared from lifted text, its literals bound */
 } stmt_info_t;
 
 static int prepare_next(store_db_t *db, const char **p, const char *end, store_stmt_t **st, stmt_info_t *info,
                         err_t *e) {
     auth_ctx_t a = {.cls = SQL_READ};
+    info->lifted = false;
     store_set_authorizer(db, authorize, &a);
     const char *tail = NULL;
     int rc = store_prepare_next(db, *p, (size_t)(end - *p), st, &tail);
@@ -201,20 +203,68 @@ static const char *skip_space_and_comments(const char *p, const char *end) {
 static bool tail_empty(const char *p, const char *end) { return skip_space_and_comments(p, end) == end; }
 
 
+/* A read whose literals were lifted (see sql_lift): from the cache when
+ * the lifted text ran before, else prepared under the policy and adopted
+ * if it is a read with exactly the lifted parameters. 0 with *st bound
+ * (*hit if it came from the cache), or -1: use the text as written. */
+static int prepare_lifted(store_db_t *db, const char *sql, const char *end, store_stmt_t **st, stmt_info_t *info,
+                          bool *hit) {
+    sql_lifted_t l;
+    buf_init(&l.text);
+    int rc = -1;
+    if (sql_lift(sql, (size_t)(end - sql), &l) == 0) goto out;
+    int tag;
+    *st = store_cache_get(db, l.text.data, l.text.len, &tag);
+    if (*st) {
+        info->cls = (sql_class_t)(tag & 0xf);
+        info->facts = (unsigned)tag >> 4;
+        *hit = true;
+    } else {
+        const char *lp = l.text.data, *lend = l.text.data + l.text.len;
+        err_t ignored;
+        if (prepare_next(db, &lp, lend, st, info, &ignored) < 0 || !*st) goto out;
+        if (info->cls == SQL_READ && tail_empty(lp, lend) && store_param_count(*st) == l.n)
+            store_cache_put(db, l.text.data, l.text.len, *st, (int)(info->cls | (info->facts << 4)));
+    }
+    if (info->cls != SQL_READ || store_param_count(*st) != l.n) {
+        store_finalize(*st);
+        *st = NULL;
+        goto out;
+    }
+    buf_t scratch;
+    buf_init(&scratch);
+    sql_lift_bind(&l, *st, &scratch);
+    buf_free(&scratch);
+    info->lifted = true;
+    rc = 0;
+out:
+    buf_free(&l.text);
+    return rc;
+}
+
 /* The first statement of a script: from the connection's statement cache
  * when the very same text ran before as a single statement, else prepared
  * under the policy and, if it is the whole script, adopted by the cache. */
 static int prepare_first(store_db_t *db, const char *sql, const char **p, const char *end, store_stmt_t **st,
                          stmt_info_t *info, err_t *e) {
     int tag;
+    info->lifted = false;
     *st = store_cache_get(db, sql, (size_t)(end - sql), &tag);
     if (*st) {
         /* The cache keeps what the policy learnt: class in the low bits. */
         info->cls = (sql_class_t)(tag & 0xf);
         info->facts = (unsigned)tag >> 4;
         *p = end;
+        metrics_inc1(MET_SQL_STMT_CACHE, "hit");
         return 0;
     }
+    bool hit = false;
+    if (prepare_lifted(db, sql, end, st, info, &hit) == 0) {
+        *p = end;
+        metrics_inc1(MET_SQL_STMT_CACHE, hit ? "lifted_hit" : "miss");
+        return 0;
+    }
+    metrics_inc1(MET_SQL_STMT_CACHE, "miss");
     if (prepare_next(db, p, end, st, info, e) < 0) return -1;
     if (*st && tail_empty(*p, end))
         store_cache_put(db, sql, (size_t)(end - sql), *st, (int)(info->cls | (info->facts << 4)));
@@ -287,7 +337,7 @@ int sql_run(store_db_t *db, const char *sql, size_t len, const sql_opts_t *o, co
         res->facts |= in.facts;
         static const char *const kinds[] = {"read", "write", "schema"};
         metrics_inc1(MET_SQL_STATEMENTS, kinds[c]);
-        for (int i = 1; o->bind && i <= store_param_count(st); i++) {
+        for (int i = 1; o->bind && !in.lifted && i <= store_param_count(st); i++) {
             if (o->bind(o->bind_ctx, st, i, store_param_name(st, i), e) < 0) {
                 rc = -1;
                 break;

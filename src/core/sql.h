@@ -84,6 +84,38 @@ const char *sql_class_name(sql_class_t c);
  * SQL of the very same text. Give it back with store_finalize. */
 int sql_prepare_engine(store_db_t *c, const char *sql, size_t len, sql_class_t cls, store_stmt_t **out);
 
+/* Literal lifting: reads that differ only in their literals share one
+ * prepared statement. "SELECT * FROM users WHERE id = 42" is prepared as
+ * "SELECT * FROM users WHERE id = ?1" and 42 bound, so a client that writes
+ * its values into the SQL text still hits the statement cache. Lifted:
+ * decimal integers that fit 64 bits and '…' strings standing in WHERE,
+ * HAVING, ON or LIMIT/OFFSET; never in a result list (a literal names its
+ * column there), ORDER/GROUP BY (an integer is a column number), FROM
+ * (table-valued function arguments), nor anything inside parentheses
+ * opened there. Only single statements that begin with SELECT or WITH and
+ * have no parameters of their own; sql_run uses the lifted text only when
+ * it prepares as a read with exactly those parameters, and otherwise the
+ * text as written (so errors always speak of what the client sent). */
+#define SQL_LIFT_MAX 32
+enum { SQL_LIT_INT = 1, SQL_LIT_TEXT = 2 };
+typedef struct {
+    int kind;      /* SQL_LIT_* */
+    const char *s; /* TEXT: the characters between the quotes, in the caller's text */
+    size_t len;
+    int64_t i; /* INT */
+    bool doubled; /* TEXT: has '' to undo */
+} sql_literal_t;
+typedef struct {
+    buf_t text; /* the lifted statement, literals as ?1..?n */
+    int n;
+    sql_literal_t lit[SQL_LIFT_MAX];
+} sql_lifted_t;
+/* Fills out (its text buffer initialised by the caller) and returns the
+ * number of literals lifted; 0 if the text is not lifted. Pure. */
+int sql_lift(const char *sql, size_t len, sql_lifted_t *out);
+/* Binds the literals to a statement prepared from out->text. */
+void sql_lift_bind(const sql_lifted_t *l, store_stmt_t *st, buf_t *scratch);
+
 /* The largest answer built in memory (--max-response-bytes); set once at
  * start, before any thread runs SQL. */
 void sql_set_max_response_bytes(size_t n);

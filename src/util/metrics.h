@@ -32,6 +32,7 @@ typedef enum {
     MET_HTTP_REJECTED,       /* counter: refused at the connection limit */
     MET_SQL_STATEMENTS,      /* counter {kind}: read, write */
     MET_SQL_TIME_LIMITS,     /* counter: statements stopped at their time limit */
+    MET_SQL_STMT_CACHE,      /* counter {result}: hit, lifted_hit, miss */
     MET_WRITER_QUEUE,        /* gauge: write jobs waiting, all databases */
     MET_COMMIT_BATCH,        /* histogram: write jobs per commit */
     MET_COMMIT_DURATION,     /* histogram, seconds: COMMIT, its fsyncs included */
