@@ -20,7 +20,7 @@ TSAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer -DATRIUM_THREAD_CHECKS
 FUZZ_CC := clang
 FUZZOBJ := $(SRC:src/%.c=build/fuzz/%.o)
 FUZZ_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g -O1
-FUZZ_TARGETS := http table url json subs ws bsatn graphql multipart csv
+FUZZ_TARGETS := http table url json subs ws bsatn graphql multipart csv sqllift
 FUZZ_RUNS ?= 3000
 
 # Debian packages the build, tests and benchmarks need (chromium: the console's browser tests).

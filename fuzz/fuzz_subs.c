@@ -5,6 +5,7 @@
  * checked by running it on a database where other tables would show. */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/subs.h"
 #include "store/store.h"
@@ -33,7 +34,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n) {
                 for (int c = 0; c < store_col_count(st); c++) {
                     size_t len;
                     const char *v = store_col_type(st, c) == SV_TEXT ? store_col_text(st, c, &len) : NULL;
-                    if (v && strcmp(v, "leak") == 0) abort(); /* another table's row came out */
+                    /* another table's row came out (subscribing to secret itself may show it) */
+                    if (v && strcmp(v, "leak") == 0 && strcasecmp(q.table, "secret") != 0) abort();
                 }
             }
             store_finalize(st);

@@ -104,6 +104,7 @@ typedef struct {
     size_t len;
     int64_t i; /* INT */
     bool doubled; /* TEXT: has '' to undo */
+    size_t at, tok; /* the literal's token in the caller's text: offset, length */
 } sql_literal_t;
 typedef struct {
     buf_t text; /* the lifted statement, literals as ?1..?n */

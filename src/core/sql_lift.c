@@ -61,9 +61,12 @@ static const char *quoted_end(const char *p, const char *end, char close, bool *
     return NULL;
 }
 
-static int add_literal(sql_lifted_t *out, int kind, const char *s, size_t n, int64_t v, bool doubled) {
+static int add_literal(sql_lifted_t *out, const char *sql, const char *tok, const char *tok_end, int kind,
+                       const char *s, size_t n, int64_t v, bool doubled) {
     if (out->n >= SQL_LIFT_MAX) return -1;
     sql_literal_t *l = &out->lit[out->n++];
+    l->at = (size_t)(tok - sql);
+    l->tok = (size_t)(tok_end - tok);
     l->kind = kind;
     l->s = s;
     l->len = n;
@@ -114,7 +117,7 @@ int sql_lift(const char *sql, size_t len, sql_lifted_t *out) {
             if (!q) return 0;
             if (lifts(stack[depth])) {
                 buf_append(&out->text, copied, (size_t)(p - copied));
-                if (add_literal(out, SQL_LIT_TEXT, p + 1, (size_t)(q - p - 2), 0, doubled) < 0) return 0;
+                if (add_literal(out, sql, p, q, SQL_LIT_TEXT, p + 1, (size_t)(q - p - 2), 0, doubled) < 0) return 0;
                 copied = q;
             }
             p = q;
@@ -134,7 +137,7 @@ int sql_lift(const char *sql, size_t len, sql_lifted_t *out) {
             int64_t v;
             if (plain && lifts(stack[depth]) && decimal_int(p, q, &v)) {
                 buf_append(&out->text, copied, (size_t)(p - copied));
-                if (add_literal(out, SQL_LIT_INT, p, (size_t)(q - p), v, false) < 0) return 0;
+                if (add_literal(out, sql, p, q, SQL_LIT_INT, p, (size_t)(q - p), v, false) < 0) return 0;
                 copied = q;
             }
             p = q;
