@@ -206,6 +206,10 @@ static void page_done(http_req_t *r, void *data) {
     bool ok = j->out.rc == 0 && j->status == 200;
     if (!j->started) {
         if (!ok) {
+            /* the operation ends before the answer goes, so whoever has
+             * the answer finds it ended at /-/operations */
+            op_end(j->op, -1, j->status != 200 ? j->msg : j->out.err.msg);
+            j->op = NULL;
             if (j->out.rc < 0 && j->out.err.kind == E_TIMEOUT) airsequel_error(r, 400, "The export took too long");
             else airsequel_error(r, j->status != 200 ? j->status : 500, j->status != 200 ? j->msg : j->out.err.msg);
             xjob_end(j, -1, j->status != 200 ? j->msg : j->out.err.msg);
@@ -230,16 +234,16 @@ static void page_done(http_req_t *r, void *data) {
         http_on_drain(r, more, j);
         return;
     }
-    http_stream_end(r);
     xjob_end(j, ok && !j->more ? 0 : -1,
              !ok ? "a page could not be read" : stop ? "stopped before the end of the table" : NULL);
+    http_stream_end(r);
 }
 
 static void more(http_req_t *r, void *data) {
     xjob_t *j = data;
     if (http_gone(r) || op_cancelled(j->op)) {
-        http_stream_end(r);
         xjob_end(j, -1, "stopped before the end of the table");
+        http_stream_end(r);
         return;
     }
     api_read(r, j->db, TIME_LIMIT_US, &j->out, run_page, reset, page_done, j);

@@ -68,8 +68,15 @@ static void drop_scratch(ujob_t *j) {
     buf_free(&j->file_path);
 }
 
-static void ujob_free(ujob_t *j) {
+/* Ends the job's operation; done before answering, so a client that has
+ * its answer and asks /-/operations (maybe on another loop) sees it ended. */
+static void ujob_end_op(ujob_t *j) {
     op_end(j->op, j->status || j->out.rc < 0 ? -1 : 0, j->status ? j->msg : j->out.err.msg);
+    j->op = NULL;
+}
+
+static void ujob_free(ujob_t *j) {
+    ujob_end_op(j);
     drop_scratch(j);
     buf_free(&j->file_path);
     buf_free(&j->name);
@@ -288,6 +295,7 @@ static void respond_created(http_req_t *r, const db_t *d, const char *owner) {
 
 static void upload_done(http_req_t *r, void *data) {
     ujob_t *j = data;
+    ujob_end_op(j);
     if (j->status) {
         airsequel_error(r, j->status, j->msg);
     } else if (j->kind == K_SQL) {
@@ -365,6 +373,7 @@ static int restore_run(store_db_t *c, void *arg, err_t *e) {
 
 static void restore_done(http_req_t *r, void *data) {
     ujob_t *j = data;
+    ujob_end_op(j);
     if (j->out.rc < 0) airsequel_error(r, 400, j->out.err.msg);
     else respond_created(r, j->target, j->owner.name);
     ujob_free(j);
@@ -374,6 +383,7 @@ static void replace_parsed(http_req_t *r, void *data) {
     ujob_t *j = data;
     err_t e;
     if (j->status) {
+        ujob_end_op(j);
         airsequel_error(r, j->status, j->msg);
         ujob_free(j);
         return;
