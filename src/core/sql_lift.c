@@ -95,6 +95,9 @@ int sql_lift(const char *sql, size_t len, sql_lifted_t *out) {
     stack[0] = CL_NONE;
     out->n = 0;
     buf_reset(&out->text);
+    /* SQLite reads a text only up to a NUL; lifting a literal across one
+     * would run what SQLite never saw */
+    if (memchr(sql, 0, len)) return 0;
     /* Only a read that begins as one: SELECT, or WITH (its CTEs come in
      * parentheses opened where nothing lifts). */
     bool first = true;

@@ -50,7 +50,7 @@ static family_t families[MET__COUNT] = {
     [MET_SQL_STMT_CACHE] = {"atrium_sql_statement_cache_lookups_total",
                             "Client SQL looked up in the statement cache: hit (the same text), lifted_hit (the "
                             "same text but its literals), miss (prepared anew).",
-                            T_COUNTER, 1, {"result"}, NULL, 0, 4},
+                            T_COUNTER, 1, {"result"}, NULL, 0, 8},
     [MET_WRITER_QUEUE] = {"atrium_writer_queue_depth", "Write jobs waiting for a database writer, all databases.",
                           T_GAUGE, 0, {0}, NULL, 0, 2},
     [MET_COMMIT_BATCH] = {"atrium_commit_batch_jobs", "Write jobs made durable by one commit (group commit).",

@@ -74,11 +74,16 @@ def test_each_door_answers_each_literal(server, admin):
         got = rows(server, admin, db, "SELECT id FROM people WHERE age > 50 ORDER BY 1 DESC LIMIT 2")
         assert got == [{"id": 40}, {"id": 39}], (door, got)
         assert rows(server, admin, db, "SELECT id FROM people WHERE age > 50 ORDER BY 1 DESC LIMIT 1") == [{"id": 40}]
+    for _ in range(2):  # no literal: the second is a hit on the very same text
+        assert rows_airsequel(server, admin, db, "SELECT count(*) AS n FROM people") == [{"n": 41}]
     after = scrape(server, admin)
     lifted = value(after, "atrium_sql_statement_cache_lookups_total", result="lifted_hit") - \
         value(before, "atrium_sql_statement_cache_lookups_total", result="lifted_hit")
     # 4 doors x 4 lookups of one shape, plus the LIMIT pair: most came from one statement each
     assert lifted >= 4 * 3, lifted
+    # each outcome has its own series (none folded into "_other")
+    results = {l.get("result") for n, l, v in after["atrium_sql_statement_cache_lookups_total"]["samples"]}
+    assert {"hit", "lifted_hit", "miss"} <= results and "_other" not in results, results
 
 
 def test_errors_and_refusals_speak_of_the_text_as_sent(server, admin):

@@ -350,6 +350,9 @@ static void lifting_text(void **st) {
     assert_int_equal(l.lit[1].kind, SQL_LIT_INT);
     assert_int_equal(l.lit[1].i, 7);
     assert_int_equal(l.lit[2].i, 33);
+    /* a NUL inside: SQLite would stop reading there, so it is not lifted */
+    static const char nul[] = "SELECT * FROM t WHERE v = 'a\0' OR id = 1";
+    assert_int_equal(sql_lift(nul, sizeof nul - 1, &l), 0);
     /* more literals than parameters kept: not lifted */
     buf_t many;
     buf_init(&many);
