@@ -113,12 +113,14 @@ async function viewDatabases() {
     if (upName.value) form.append('name', upName.value);
     prog.hidden = false;
     const label = prog.lastChild;
-    // server-side phases (checking, importing) from /-/operations while the bytes go up
+    // server-side phases (checking, importing) from /-/operations while the bytes go up;
+    // a poll answered after the upload's own answer must not overwrite 'done'
+    let finished = false;
     const poll = setInterval(async () => {
       try {
         const ops = (await request('GET', '/-/operations', { note: 'upload progress' })).operations || [];
         const op = ops.find((o) => o.kind === 'upload' && o.state === 'running');
-        if (op) label.textContent = `${op.phase}: ${op.total ? Math.round(100 * op.done / op.total) + '%' : bytes(op.done)}`;
+        if (op && !finished) label.textContent = `${op.phase}: ${op.total ? Math.round(100 * op.done / op.total) + '%' : bytes(op.done)}`;
       } catch { /* keep uploading */ }
     }, 400);
     try {
@@ -126,11 +128,12 @@ async function viewDatabases() {
         bar.style.width = total ? (100 * sent / total).toFixed(1) + '%' : '50%';
         label.textContent = `sending ${bytes(sent)}${total ? ' of ' + bytes(total) : ''}`;
       }, 'upload a database');
+      finished = true;
       bar.style.width = '100%';
       label.textContent = 'done';
       toast(`Uploaded ${r.name || r.databaseName || file.files[0].name}`);
       load();
-    } catch (e) { fail(e); label.textContent = 'failed: ' + e.message; }
+    } catch (e) { finished = true; fail(e); label.textContent = 'failed: ' + e.message; }
     finally { clearInterval(poll); }
   } }, file, upName, h('button', { type: 'submit' }, 'Upload'), prog);
 
