@@ -291,6 +291,7 @@ int sql_inspect(store_db_t *db, const char *sql, size_t len, bool single, sql_cl
         if (in.cls > max) max = in.cls;
         all |= in.facts;
         store_finalize(st);
+        if (tail_empty(p, end)) break; /* no need to ask SQLite to parse nothing */
     }
     if (!any) return err_set_sub(e, E_BAD_INPUT, ES_EMPTY_QUERY, "empty query");
     *cls = max;

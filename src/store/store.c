@@ -15,7 +15,25 @@
 struct store_stmt {
     sqlite3_stmt *st;
     struct dyn_entry *owner; /* set when the dynamic cache owns it */
+    /* store_col_meta's answers for every result column, kept while the
+     * statement lives and SQLite has not prepared it again (a schema change
+     * does that, and bumps its REPREPARE counter) */
+    store_col_meta_t *meta;
+    int meta_n, meta_reprep;
 };
+
+static void stmt_forget_meta(store_stmt_t *s) {
+    free(s->meta);
+    s->meta = NULL;
+    s->meta_n = 0;
+}
+
+/* Finalizes a statement the store allocated. */
+static void stmt_free(store_stmt_t *s) {
+    sqlite3_finalize(s->st);
+    stmt_forget_meta(s);
+    free(s);
+}
 
 #define DYN_CACHE_MAX 32
 
@@ -209,11 +227,13 @@ void store_close(store_db_t *db) {
     if (!db) return;
     if (db->aux_free) db->aux_free(db->aux);
     for (int i = 0; i < db->ndyn; i++) {
-        sqlite3_finalize(db->dyn[i].stmt->st);
-        free(db->dyn[i].stmt);
+        stmt_free(db->dyn[i].stmt);
         free(db->dyn[i].sql);
     }
-    for (int i = 0; i < db->ncache; i++) sqlite3_finalize(db->cache[i].stmt.st);
+    for (int i = 0; i < db->ncache; i++) {
+        sqlite3_finalize(db->cache[i].stmt.st);
+        stmt_forget_meta(&db->cache[i].stmt);
+    }
     sqlite3_finalize(db->begin);
     sqlite3_finalize(db->commit);
     sqlite3_close_v2(db->db);
@@ -269,11 +289,12 @@ int store_cached(store_db_t *db, const char *sql, store_stmt_t **out) {
     if (db->ncache == STORE_CACHE_MAX) {
         /* Full: evict the oldest entry. Callers hold at most a few at once. */
         sqlite3_finalize(db->cache[0].stmt.st);
+        stmt_forget_meta(&db->cache[0].stmt);
         memmove(db->cache, db->cache + 1, sizeof(cache_entry_t) * (STORE_CACHE_MAX - 1));
         db->ncache--;
     }
     db->cache[db->ncache].sql = sql;
-    db->cache[db->ncache].stmt.st = st;
+    db->cache[db->ncache].stmt = (store_stmt_t){.st = st};
     *out = &db->cache[db->ncache].stmt;
     db->ncache++;
     return 0;
@@ -287,8 +308,7 @@ void store_finalize(store_stmt_t *st) {
         st->owner->in_use = false;
         return;
     }
-    sqlite3_finalize(st->st);
-    free(st);
+    stmt_free(st);
 }
 
 store_stmt_t *store_cache_get(store_db_t *db, const char *sql, size_t len, int *tag) {
@@ -314,8 +334,7 @@ void store_cache_put(store_db_t *db, const char *sql, size_t len, store_stmt_t *
         for (int i = 0; i < db->ndyn; i++)
             if (!db->dyn[i].in_use && (slot < 0 || db->dyn[i].used < db->dyn[slot].used)) slot = i;
         if (slot < 0) return;
-        sqlite3_finalize(db->dyn[slot].stmt->st);
-        free(db->dyn[slot].stmt);
+        stmt_free(db->dyn[slot].stmt);
         free(db->dyn[slot].sql);
     }
     dyn_entry_t *d = &db->dyn[slot];
@@ -429,7 +448,7 @@ int store_param_count(store_stmt_t *st) { return sqlite3_bind_parameter_count(st
 const char *store_param_name(store_stmt_t *st, int i) { return sqlite3_bind_parameter_name(st->st, i); }
 bool store_stmt_isexplain(store_stmt_t *st) { return sqlite3_stmt_isexplain(st->st) != 0; }
 
-void store_col_meta(store_db_t *db, store_stmt_t *st, int i, store_col_meta_t *m) {
+static void col_meta(store_db_t *db, store_stmt_t *st, int i, store_col_meta_t *m) {
     const char *dt = sqlite3_column_decltype(st->st, i);
     const char *table = sqlite3_column_table_name(st->st, i), *col = sqlite3_column_origin_name(st->st, i);
     const char *schema = sqlite3_column_database_name(st->st, i);
@@ -461,6 +480,26 @@ void store_col_meta(store_db_t *db, store_stmt_t *st, int i, store_col_meta_t *m
         }
         m->rowid_pk = n == 1;
     }
+}
+
+/* A statement from the dynamic cache answers the same request shapes again
+ * and again: its columns' facts (one pragma_table_info query per rowid
+ * column, the costliest part) are worked out once. */
+void store_col_meta(store_db_t *db, store_stmt_t *st, int i, store_col_meta_t *m) {
+    int n = sqlite3_column_count(st->st);
+    int reprep = sqlite3_stmt_status(st->st, SQLITE_STMTSTATUS_REPREPARE, 0);
+    if (i < 0 || i >= n) {
+        *m = (store_col_meta_t){.decltype = ""};
+        return;
+    }
+    if (!st->meta || st->meta_n != n || st->meta_reprep != reprep) {
+        stmt_forget_meta(st);
+        st->meta = xcalloc((size_t)n, sizeof *st->meta);
+        for (int k = 0; k < n; k++) col_meta(db, st, k, &st->meta[k]);
+        st->meta_n = n;
+        st->meta_reprep = reprep;
+    }
+    *m = st->meta[i];
 }
 
 static store_action_t map_action(int code, const char *zdb) {
