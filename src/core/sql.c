@@ -244,9 +244,10 @@ out:
 
 /* The first statement of a script: from the connection's statement cache
  * when the very same text ran before as a single statement, else prepared
- * under the policy and, if it is the whole script, adopted by the cache. */
+ * under the policy and, if it is the whole script, adopted by the cache.
+ * counted: the lookup is a run (sql_run), not a look ahead (sql_inspect). */
 static int prepare_first(store_db_t *db, const char *sql, const char **p, const char *end, store_stmt_t **st,
-                         stmt_info_t *info, err_t *e) {
+                         stmt_info_t *info, bool counted, err_t *e) {
     int tag;
     info->lifted = false;
     *st = store_cache_get(db, sql, (size_t)(end - sql), &tag);
@@ -255,16 +256,16 @@ static int prepare_first(store_db_t *db, const char *sql, const char **p, const 
         info->cls = (sql_class_t)(tag & 0xf);
         info->facts = (unsigned)tag >> 4;
         *p = end;
-        metrics_inc1(MET_SQL_STMT_CACHE, "hit");
+        if (counted) metrics_inc1(MET_SQL_STMT_CACHE, "hit");
         return 0;
     }
     bool hit = false;
     if (prepare_lifted(db, sql, end, st, info, &hit) == 0) {
         *p = end;
-        metrics_inc1(MET_SQL_STMT_CACHE, hit ? "lifted_hit" : "miss");
+        if (counted) metrics_inc1(MET_SQL_STMT_CACHE, hit ? "lifted_hit" : "miss");
         return 0;
     }
-    metrics_inc1(MET_SQL_STMT_CACHE, "miss");
+    if (counted) metrics_inc1(MET_SQL_STMT_CACHE, "miss");
     if (prepare_next(db, p, end, st, info, e) < 0) return -1;
     if (*st && tail_empty(*p, end))
         store_cache_put(db, sql, (size_t)(end - sql), *st, (int)(info->cls | (info->facts << 4)));
@@ -280,7 +281,7 @@ int sql_inspect(store_db_t *db, const char *sql, size_t len, bool single, sql_cl
     for (;;) {
         store_stmt_t *st;
         stmt_info_t in;
-        if ((any ? prepare_next(db, &p, end, &st, &in, e) : prepare_first(db, sql, &p, end, &st, &in, e)) < 0)
+        if ((any ? prepare_next(db, &p, end, &st, &in, e) : prepare_first(db, sql, &p, end, &st, &in, false, e)) < 0)
             return -1;
         if (!st) break;
         if (single && !tail_empty(p, end)) {
@@ -312,7 +313,7 @@ int sql_run(store_db_t *db, const char *sql, size_t len, const sql_opts_t *o, co
     for (;;) {
         store_stmt_t *st;
         stmt_info_t in;
-        if ((nstmt ? prepare_next(db, &p, end, &st, &in, e) : prepare_first(db, sql, &p, end, &st, &in, e)) < 0) {
+        if ((nstmt ? prepare_next(db, &p, end, &st, &in, e) : prepare_first(db, sql, &p, end, &st, &in, true, e)) < 0) {
             rc = -1;
             break;
         }

@@ -86,6 +86,18 @@ def test_each_door_answers_each_literal(server, admin):
     assert {"hit", "lifted_hit", "miss"} <= results and "_other" not in results, results
 
 
+def test_one_request_one_lookup(server, admin):
+    """SpacetimeDB /sql classifies its text before it runs it: only the run
+    counts as a statement-cache lookup."""
+    db = make_db(server, admin)
+    total = lambda m: sum(value(m, "atrium_sql_statement_cache_lookups_total", result=r)
+                          for r in ("hit", "lifted_hit", "miss"))
+    for door, rows in DOORS.items():
+        before = scrape(server, admin)
+        assert rows(server, admin, db, SELECT.format(5)) == [{"id": 5, "1": 1, "c": "k", "name": "p5"}]
+        assert total(scrape(server, admin)) - total(before) == 1, door
+
+
 def test_errors_and_refusals_speak_of_the_text_as_sent(server, admin):
     db = make_db(server, admin)
     r = server.req("POST", f"/dbs/{db}/sql", token=admin, json={"query": "SELECT nope FROM people WHERE id = 1"})
