@@ -86,6 +86,8 @@ static __thread struct {
     db_t *d;
     store_db_t *c;
     uint64_t version; /* d->version before the snapshot began */
+    int64_t dv;       /* a file served in place: its data_version, probed
+                         before the snapshot began (dbh_version); -1 if not */
 } pass[PASS_MAX];
 static __thread int npass;
 
@@ -113,6 +115,7 @@ store_db_t *dbh_pass_reader(db_t *d, err_t *e) {
     pass[npass].d = d;
     pass[npass].c = c;
     pass[npass].version = v;
+    pass[npass].dv = -1;
     npass++;
     return c;
 }
@@ -215,12 +218,10 @@ void dbh_close(db_t *d) {
     free(h);
 }
 
-uint64_t dbh_version(db_t *d) {
-    uint64_t v = __atomic_load_n(&d->version, __ATOMIC_ACQUIRE);
-    if (!d->in_place) return v;
-    /* another process may write a file served in place: SQLite's
-     * data_version (on a connection of our own, which sees every other
-     * connection's commits) goes into the number too */
+/* SQLite's data_version of a file served in place, on a connection of
+ * our own (it sees every other connection's commits, another process's
+ * too); -1 if it cannot tell. */
+static int64_t probe_data_version(db_t *d) {
     int64_t dv = -1;
     err_t e;
     pthread_mutex_lock(&d->state_lock);
@@ -230,13 +231,41 @@ uint64_t dbh_version(db_t *d) {
         if (store_open(d->path, 0, &h->probe, msg, sizeof msg) < 0) h->probe = NULL;
     }
     store_stmt_t *st;
-    if (h && h->probe && store_prepare(h->probe, "PRAGMA data_version", &st) == 0) {
+    if (h && h->probe && store_cached(h->probe, "PRAGMA data_version", &st) == 0) {
         if (store_step(st) == STORE_ROW) dv = store_col_int(st, 0);
-        store_finalize(st);
+        store_reset(st);
     }
     pthread_mutex_unlock(&d->state_lock);
-    if (dv < 0) return DBH_VERSION_UNKNOWN;
-    return (v << 32) | ((uint64_t)dv & 0xffffffffu);
+    return dv;
+}
+
+static uint64_t with_dv(uint64_t v, int64_t dv) {
+    return dv < 0 ? DBH_VERSION_UNKNOWN : (v << 32) | ((uint64_t)dv & 0xffffffffu);
+}
+
+uint64_t dbh_version(db_t *d) {
+    uint64_t v = __atomic_load_n(&d->version, __ATOMIC_ACQUIRE);
+    if (!d->in_place) return v;
+    if (!thread_is_loop()) return with_dv(v, probe_data_version(d));
+    /* On a loop, the number labels answers read from the loop's snapshot,
+     * so it must never be newer than that snapshot: the probe runs before
+     * the snapshot begins (its BEGIN is deferred to the first statement)
+     * and is kept for the rest of the pass, one probe per pass, not one
+     * per request. A snapshot opened earlier without a probe may predate
+     * another process's commit the probe would see: it is ended first. */
+    for (int i = 0; i < npass; i++) {
+        if (pass[i].d != d) continue;
+        if (pass[i].version == v && pass[i].dv >= 0) return with_dv(v, pass[i].dv);
+        pass_close(i);
+        break;
+    }
+    int64_t dv = probe_data_version(d);
+    err_t e;
+    if (dv >= 0 && dbh_pass_reader(d, &e)) {
+        for (int i = 0; i < npass; i++)
+            if (pass[i].d == d && pass[i].version == v) pass[i].dv = dv;
+    }
+    return with_dv(v, dv);
 }
 
 int dbh_copy_to(db_t *d, const char *path, op_t *op, err_t *e) {

@@ -55,7 +55,11 @@ bool dbh_cancel(db_t *d, write_job_t *job);
 /* A number that changes whenever the file's content may have: the
  * writer's commits, and for a file served in place, anyone's (SQLite's
  * data_version). DBH_VERSION_UNKNOWN if it cannot tell (then nothing may
- * be reused). Any thread; a short lock. */
+ * be reused). Any thread; a short lock. On a loop thread the number is
+ * probed once per pass for a file served in place, before the loop's
+ * snapshot of it begins (the snapshot is ended and begun again if need
+ * be), so answers read from that snapshot are never labelled newer than
+ * what they saw. */
 #define DBH_VERSION_UNKNOWN UINT64_MAX
 uint64_t dbh_version(db_t *d);
 /* Writes a consistent copy of d (one read snapshot) to a new SQLite file

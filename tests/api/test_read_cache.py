@@ -85,6 +85,52 @@ def test_a_write_from_outside_to_a_served_file_invalidates(cs):
     assert count(cs, "served") == n + 1
 
 
+def test_no_answer_older_than_an_outside_commit_is_reused(cs):
+    """Readers hammer a served file while another process commits to it: an
+    answer read from a loop's snapshot must never be cached under a version
+    newer than that snapshot, or a request made after a commit would get the
+    rows from before it until the next commit. (A race: this catches a
+    regression in some runs, never fails without one.)"""
+    import http.client
+    import json
+    import threading
+    path = "/served/t.json?_extra=count&_size=1"
+
+    def get(h):
+        h.request("GET", path)
+        r = h.getresponse()
+        assert r.status == 200
+        return json.loads(r.read())["count"]
+
+    stop = threading.Event()
+
+    def reader():
+        h = http.client.HTTPConnection(cs.host, cs.port, timeout=30)
+        while not stop.is_set():
+            get(h)
+
+    threads = [threading.Thread(target=reader) for _ in range(8)]
+    for t in threads:
+        t.start()
+    stale = []
+    try:
+        h = http.client.HTTPConnection(cs.host, cs.port, timeout=30)
+        w = sqlite3.connect(cs.served)
+        n = get(h)
+        for i in range(400):
+            w.execute("INSERT INTO t(v) VALUES ('race')")
+            w.commit()
+            n += 1
+            got = [get(h) for _ in range(2)]
+            stale += [(n, g) for g in got if g < n]
+        w.close()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not stale, f"answers older than a commit already made: {stale[:5]}"
+
+
 def test_rights_stay_separate(cs):
     tok = cs.signin()
     name = owned_db(cs, tok)  # not public: only its owner and admins read it
