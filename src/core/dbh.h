@@ -59,7 +59,8 @@ bool dbh_cancel(db_t *d, write_job_t *job);
  * probed once per pass for a file served in place, before the loop's
  * snapshot of it begins (the snapshot is ended and begun again if need
  * be), so answers read from that snapshot are never labelled newer than
- * what they saw. */
+ * what they saw. So a loop never calls it while it holds that snapshot's
+ * connection (between dbh_pass_reader and dbh_pass_done). */
 #define DBH_VERSION_UNKNOWN UINT64_MAX
 uint64_t dbh_version(db_t *d);
 /* Writes a consistent copy of d (one read snapshot) to a new SQLite file
