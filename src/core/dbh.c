@@ -3,6 +3,7 @@
 
 #include "core/subs.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <string.h>
@@ -90,6 +91,18 @@ static __thread struct {
                          before the snapshot began (dbh_version); -1 if not */
 } pass[PASS_MAX];
 static __thread int npass;
+#ifdef ATRIUM_THREAD_CHECKS
+static __thread int held; /* pass connections handed out and not yet done */
+#define HELD(n) (held += (n))
+static void assert_none_held(const char *who) {
+    if (held == 0) return;
+    fprintf(stderr, "atrium: %s while this loop holds a snapshot connection\n", who);
+    abort();
+}
+#else
+#define HELD(n) ((void)0)
+#define assert_none_held(who) ((void)0)
+#endif
 
 static void pass_close(int i);
 
@@ -98,7 +111,10 @@ store_db_t *dbh_pass_reader(db_t *d, err_t *e) {
     uint64_t v = __atomic_load_n(&d->version, __ATOMIC_ACQUIRE);
     for (int i = 0; i < npass; i++) {
         if (pass[i].d != d) continue;
-        if (pass[i].version == v) return pass[i].c;
+        if (pass[i].version == v) {
+            HELD(1);
+            return pass[i].c;
+        }
         pass_close(i); /* a commit since: its writer may be reading next */
         break;
     }
@@ -117,10 +133,12 @@ store_db_t *dbh_pass_reader(db_t *d, err_t *e) {
     pass[npass].version = v;
     pass[npass].dv = -1;
     npass++;
+    HELD(1);
     return c;
 }
 
 void dbh_pass_done(store_db_t *c) {
+    HELD(-1);
     store_set_authorizer(c, NULL, NULL);
     store_set_deadline(c, 0);
 }
@@ -139,6 +157,7 @@ static void pass_close(int i) {
 }
 
 void dbh_pass_end(void) {
+    assert_none_held(__func__);
     while (npass) pass_close(npass - 1);
 }
 
@@ -253,6 +272,7 @@ uint64_t dbh_version(db_t *d) {
      * and is kept for the rest of the pass, one probe per pass, not one
      * per request. A snapshot opened earlier without a probe may predate
      * another process's commit the probe would see: it is ended first. */
+    assert_none_held(__func__);
     for (int i = 0; i < npass; i++) {
         if (pass[i].d != d) continue;
         if (pass[i].version == v && pass[i].dv >= 0) return with_dv(v, pass[i].dv);
@@ -261,9 +281,11 @@ uint64_t dbh_version(db_t *d) {
     }
     int64_t dv = probe_data_version(d);
     err_t e;
-    if (dv >= 0 && dbh_pass_reader(d, &e)) {
+    store_db_t *c = dv >= 0 ? dbh_pass_reader(d, &e) : NULL;
+    if (c) {
         for (int i = 0; i < npass; i++)
             if (pass[i].d == d && pass[i].version == v) pass[i].dv = dv;
+        dbh_pass_done(c);
     }
     return with_dv(v, dv);
 }
