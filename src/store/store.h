@@ -141,7 +141,9 @@ typedef struct {
     bool rowid_pk;
     const char *table, *column; /* a plain column's table and name (valid with the statement), else NULL */
 } store_col_meta_t;
-/* db: the connection st belongs to. */
+/* db: the connection st belongs to. The facts are kept with st until
+ * SQLite prepares it again (a schema change). Working them out may use
+ * store_cached on db, so st is never one of store_cached's own. */
 void store_col_meta(store_db_t *db, store_stmt_t *st, int i, store_col_meta_t *m);
 
 /* What a statement is about to do, for the authorizer. */
